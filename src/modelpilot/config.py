@@ -1,0 +1,67 @@
+"""Settings: the only place that reads the environment.
+
+Layered as defaults < ``modelpilot.toml`` (later) < ``MODELPILOT_*`` environment < explicit
+arguments. Build it once at the edge and pass it down; nothing reads ``os.environ`` elsewhere.
+
+>>> s = Settings(home="/tmp/mp-doc")
+>>> s.resolved_store_uri()
+'sqlite:////tmp/mp-doc/modelpilot.db'
+>>> str(s.resolved_artifact_root())
+'/tmp/mp-doc/artifacts'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".modelpilot"
+
+
+class Settings(BaseSettings):
+    """Where modelpilot keeps its metadata and artifacts, and how it behaves.
+
+    ``home`` holds a SQLite file and an artifact folder by default; ``store_uri`` switches the
+    metadata to PostgreSQL (``postgresql+psycopg://…``) and ``artifact_root`` moves blobs.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MODELPILOT_", extra="forbid")
+
+    home: Path = Field(default_factory=_default_home)
+    store_uri: str | None = None
+    artifact_root: Path | None = None
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    metric_flush_interval_ms: int = Field(default=200, ge=1)
+    metric_flush_max_points: int = Field(default=10_000, ge=1)
+    allow_pickle: bool = False
+    predlog_durability: Literal["async", "sync"] = "async"
+
+    def resolved_store_uri(self) -> str:
+        """The SQLAlchemy URL for the metadata store (SQLite under ``home`` by default)."""
+        if self.store_uri:
+            return normalise_store_uri(self.store_uri)
+        return f"sqlite:///{self.home / 'modelpilot.db'}"
+
+    def resolved_artifact_root(self) -> Path:
+        """The folder for content-addressed blobs (``home/artifacts`` by default)."""
+        return self.artifact_root if self.artifact_root is not None else self.home / "artifacts"
+
+
+def normalise_store_uri(uri: str) -> str:
+    """Accept the URI spellings people use and return the one SQLAlchemy needs.
+
+    >>> normalise_store_uri("postgresql://root@127.0.0.1:5432/test")
+    'postgresql+psycopg://root@127.0.0.1:5432/test'
+    >>> normalise_store_uri("/data/mp.db")
+    'sqlite:////data/mp.db'
+    """
+    if uri.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + uri.split("://", 1)[1]
+    if "://" not in uri:
+        return f"sqlite:///{Path(uri).expanduser().absolute()}"
+    return uri

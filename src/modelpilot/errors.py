@@ -1,0 +1,112 @@
+"""One exception tree for the whole project.
+
+Every error knows the HTTP status the REST API answers with and the exit code the CLI
+returns, so each entry point maps errors the same way. Messages follow the house pattern:
+what was wrong, where, what was expected, what arrived, and how to fix it.
+
+>>> err = NotFound("No model named 'churn'.")
+>>> (err.http_status, err.exit_code)
+(404, 3)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+_MAX_SHOWN_CHARS = 80
+
+
+class ModelpilotError(Exception):
+    """Base of every error modelpilot raises on purpose."""
+
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        """The REST error body: ``{"error": {"type", "message", "field"}}``."""
+        return {"error": {"type": type(self).__name__, "message": self.message, "field": self.field}}
+
+
+class InvalidInput(ModelpilotError):
+    """A value from the caller (body, CLI flag, config, SDK argument) is not acceptable."""
+
+    http_status = 422
+    exit_code = 2
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body is larger than the configured limit."""
+
+    http_status = 413
+
+
+class MalformedRequest(InvalidInput):
+    """A request body cannot be parsed at all (not JSON, wrong top-level shape)."""
+
+    http_status = 400
+
+
+class NotFound(ModelpilotError):
+    """The named thing (run, model, version, alias, dataset, artifact) does not exist."""
+
+    http_status = 404
+    exit_code = 3
+
+
+class Conflict(ModelpilotError):
+    """The request contradicts the stored state (a param re-logged, a version in use)."""
+
+    http_status = 409
+    exit_code = 4
+
+
+class Unauthorized(ModelpilotError):
+    """No valid credentials were presented."""
+
+    http_status = 401
+    exit_code = 5
+
+
+class Forbidden(ModelpilotError):
+    """The credentials are valid but the role does not allow the action."""
+
+    http_status = 403
+    exit_code = 5
+
+
+class Unavailable(ModelpilotError):
+    """A dependency is temporarily unable to serve (queue full, store down)."""
+
+    http_status = 503
+    exit_code = 6
+
+
+class UnsafeModel(ModelpilotError):
+    """Loading the model would execute untrusted code; the caller must opt in explicitly."""
+
+    http_status = 422
+    exit_code = 2
+
+
+class CorruptArtifact(ModelpilotError):
+    """Stored bytes no longer match their content hash."""
+
+    http_status = 500
+    exit_code = 7
+
+
+def shown(value: object, limit: int = _MAX_SHOWN_CHARS) -> str:
+    """Render a received value for an error message, truncated so messages stay one line.
+
+    >>> shown("x" * 100, limit=10)
+    "'xxxxxxxxxx…'"
+    """
+    if isinstance(value, str):
+        return repr(value if len(value) <= limit else value[:limit] + "…")
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
