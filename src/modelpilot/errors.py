@@ -29,7 +29,9 @@ class ModelpilotError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         """The REST error body: ``{"error": {"type", "message", "field"}}``."""
-        return {"error": {"type": type(self).__name__, "message": self.message, "field": self.field}}
+        return {
+            "error": {"type": type(self).__name__, "message": self.message, "field": self.field}
+        }
 
 
 class InvalidInput(ModelpilotError):

@@ -1,0 +1,72 @@
+"""The artifact-store protocol and hashing helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from modelpilot.errors import InvalidInput, shown
+
+CHUNK_BYTES = 1 << 20
+_DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Where blobs live. Writes are atomic and idempotent; reads verify the hash."""
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data``; return its sha256 hex digest (storing it again is a no-op)."""
+        ...
+
+    def put_file(self, path: Path) -> str:
+        """Store a file's bytes by streaming them; return the digest."""
+        ...
+
+    def get_bytes(self, digest: str) -> bytes:
+        """Return the verified bytes, or raise NotFound / CorruptArtifact."""
+        ...
+
+    def fetch_to(self, digest: str, destination: Path) -> Path:
+        """Write the verified bytes to ``destination`` (atomically) and return it."""
+        ...
+
+    def exists(self, digest: str) -> bool:
+        """True when a blob with this digest is stored."""
+        ...
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``.
+
+    >>> sha256_bytes(b"")[:12]
+    'e3b0c44298fc'
+    """
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks so memory stays flat."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_digest(digest: str) -> str:
+    """Reject anything that is not a lowercase sha256 hex string (it becomes a path).
+
+    >>> check_digest("../etc/passwd")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    modelpilot.errors.InvalidInput: Artifact digest '../etc/passwd' is not a sha256 hex digest ...
+    """
+    if not _DIGEST_RE.match(digest):
+        raise InvalidInput(
+            f"Artifact digest {shown(digest)} is not a sha256 hex digest "
+            "(64 lowercase hex characters).",
+            field="digest",
+        )
+    return digest

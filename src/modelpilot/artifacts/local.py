@@ -1,0 +1,122 @@
+"""Blobs in a local folder: ``root/ab/cdef…`` named by their sha256.
+
+Writes go to a temporary file in the same folder, are fsynced, then renamed into place and
+the folder fsynced, so a crash leaves either the whole blob or nothing under its name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from modelpilot.artifacts.base import CHUNK_BYTES, check_digest
+from modelpilot.errors import CorruptArtifact, NotFound
+
+
+class LocalArtifactStore:
+    """Content-addressed blob folder.
+
+    >>> import tempfile, pathlib
+    >>> store = LocalArtifactStore(pathlib.Path(tempfile.mkdtemp()))
+    >>> digest = store.put_bytes(b"hello")
+    >>> store.get_bytes(digest)
+    b'hello'
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, digest: str) -> Path:
+        """Where the blob with ``digest`` lives (whether or not it exists)."""
+        check_digest(digest)
+        return self.root / digest[:2] / digest[2:]
+
+    def exists(self, digest: str) -> bool:
+        """True when the blob is stored."""
+        return self.path_for(digest).is_file()
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` and return its digest."""
+        return self._put_chunks([data])
+
+    def put_file(self, path: Path) -> str:
+        """Stream a file into the store and return its digest."""
+        return self._put_chunks(_read_chunks(path))
+
+    def get_bytes(self, digest: str) -> bytes:
+        """Read and verify a blob."""
+        path = self._existing(digest)
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise CorruptArtifact(_corrupt_message(digest, path))
+        return data
+
+    def fetch_to(self, digest: str, destination: Path) -> Path:
+        """Copy a blob to ``destination``, verifying its hash on the way."""
+        source = self._existing(digest)
+        tmp, actual = _write_temp(destination.parent, _read_chunks(source), fsync=False)
+        if actual != digest:
+            tmp.unlink(missing_ok=True)
+            raise CorruptArtifact(_corrupt_message(digest, source))
+        os.replace(tmp, destination)
+        return destination
+
+    def _put_chunks(self, chunks: Iterable[bytes]) -> str:
+        tmp, digest = _write_temp(self.root, chunks, fsync=True)
+        target = self.path_for(digest)
+        if target.is_file():
+            tmp.unlink(missing_ok=True)
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        return digest
+
+    def _existing(self, digest: str) -> Path:
+        path = self.path_for(digest)
+        if not path.is_file():
+            raise NotFound(f"No artifact with digest {digest[:12]}… in {self.root}.")
+        return path
+
+
+def _read_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
+
+
+def _write_temp(folder: Path, chunks: Iterable[bytes], *, fsync: bool) -> tuple[Path, str]:
+    """Write ``chunks`` to a new temp file in ``folder``; return its path and sha256."""
+    folder.mkdir(parents=True, exist_ok=True)
+    hasher = hashlib.sha256()
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                hasher.update(chunk)
+                out.write(chunk)
+            if fsync:
+                out.flush()
+                os.fsync(out.fileno())
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name), hasher.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _corrupt_message(digest: str, path: Path) -> str:
+    return (
+        f"Artifact {digest[:12]}… at {path} is corrupted: its bytes no longer match their "
+        "sha256. Restore it from a backup or re-log the object that produced it."
+    )

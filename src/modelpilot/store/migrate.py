@@ -1,0 +1,74 @@
+"""Schema migrations with Alembic, applied on first use and by ``modelpilot db upgrade``.
+
+Checking the stored revision is one cheap query; Alembic itself is only imported when the
+schema really is behind. Concurrent first uses serialise on a lock (a file lock for SQLite,
+an advisory lock for PostgreSQL) so eight processes opening a fresh store do not race.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, inspect, text
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+HEAD_REVISION = "0001"
+_PG_LOCK_KEY = 0x6D70_0001  # arbitrary constant: "mp" + schema lock
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision stored in ``alembic_version``, or None for an empty database."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+
+
+def upgrade(engine: Engine) -> str:
+    """Bring the schema to the newest revision; return the revision now stored."""
+    with _schema_lock(engine):
+        with engine.connect() as conn:
+            if current_revision(conn) == HEAD_REVISION:
+                return HEAD_REVISION
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        return HEAD_REVISION
+
+
+def is_current(engine: Engine) -> bool:
+    """True when the stored revision is the newest one this code knows."""
+    with engine.connect() as conn:
+        return current_revision(conn) == HEAD_REVISION
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_suffix(".migrate.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,179 @@
+"""The metadata tables, as SQLAlchemy Core.
+
+Core rather than the ORM: the hot writes (metric points) are bulk inserts, and every service
+returns plain frozen dataclasses, so identity maps and lazy loading would only cost time.
+The Alembic migrations in ``migrations/versions`` create exactly these tables; a test checks
+that the two agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Times are stored as integer milliseconds since the epoch: exact, sortable, portable.
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id"), nullable=False, index=True),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=True),
+    Column("parent_run_id", String(32), ForeignKey("runs.id"), nullable=True, index=True),
+    Column("code_revision", String(64), nullable=True),
+    Column("environment", JSON, nullable=False),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("key", String(256), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Index("ix_run_metrics_run_key", "run_id", "key", "step"),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("storage", String(16), nullable=False),  # "parquet" (a blob) or "reference"
+    Column("location", Text, nullable=False),  # blob digest or the referenced URI
+    Column("num_rows", BigInteger, nullable=False),
+    Column("schema", JSON, nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("source", Text, nullable=True),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("dataset_name", String(256), primary_key=True),
+    Column("dataset_digest", String(64), primary_key=True),
+    Column("role", String(32), nullable=False),
+    ForeignKeyConstraint(["dataset_name", "dataset_digest"], ["datasets.name", "datasets.digest"]),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model_name", String(256), ForeignKey("registered_models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Column("flavor", String(32), nullable=False),
+    Column("package_digest", String(64), nullable=False),
+    Column("signature", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("tags", JSON, nullable=False),
+    Column("is_deleted", Boolean, nullable=False, default=False),
+)
+
+version_datasets = Table(
+    "version_datasets",
+    metadata,
+    Column("model_name", String(256), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("dataset_name", String(256), primary_key=True),
+    Column("dataset_digest", String(64), primary_key=True),
+    ForeignKeyConstraint(
+        ["model_name", "version"], ["model_versions.model_name", "model_versions.version"]
+    ),
+    ForeignKeyConstraint(["dataset_name", "dataset_digest"], ["datasets.name", "datasets.digest"]),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_name", String(256), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["model_name", "version"], ["model_versions.model_name", "model_versions.version"]
+    ),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Index("ix_events_subject", "subject", "id"),
+)
