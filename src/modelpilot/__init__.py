@@ -1,0 +1,293 @@
+"""modelpilot: self-hosted MLOps in one package. This module is the SDK.
+
+>>> import modelpilot as mp
+>>> mp.__version__
+'0.1.0'
+
+Typical use::
+
+    with mp.start_run(experiment="churn") as run:
+        mp.log_params({"max_depth": 6})
+        mp.log_metric("auc", 0.91, step=3)
+        train = mp.log_dataset(df_train, name="churn-train")
+        mv = mp.log_model(model, name="churn", input_example=df_train.head(5), datasets=[train])
+    mp.set_alias("churn", "champion", mv.version)
+    model = mp.load_model("churn@champion")
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from modelpilot.config import Settings
+from modelpilot.data import DatasetVersion
+from modelpilot.errors import (
+    Conflict,
+    CorruptArtifact,
+    InvalidInput,
+    ModelpilotError,
+    NotFound,
+    Unavailable,
+    UnsafeModel,
+)
+from modelpilot.lineage import Lineage
+from modelpilot.models import LoadedModel, Signature
+from modelpilot.registry import ModelVersion, RegisteredModel
+from modelpilot.tracking import MetricPoint, Run, RunStatus
+from modelpilot.workspace import ActiveRun, Workspace
+
+__version__ = "0.1.0"
+
+_active: Workspace | None = None
+_active_lock = threading.Lock()
+
+
+def init(
+    home: str | Path | None = None,
+    *,
+    store_uri: str | None = None,
+    artifact_root: str | Path | None = None,
+) -> Workspace:
+    """Choose where modelpilot keeps its data for this process; returns the new workspace.
+
+    Without arguments, settings come from ``MODELPILOT_*`` environment variables and the
+    default home ``~/.modelpilot``.
+    """
+    global _active
+    overrides: dict[str, Any] = {}
+    if home is not None:
+        overrides["home"] = Path(home)
+    if store_uri is not None:
+        overrides["store_uri"] = store_uri
+    if artifact_root is not None:
+        overrides["artifact_root"] = Path(artifact_root)
+    with _active_lock:
+        if _active is not None:
+            _active.close()
+        _active = Workspace(Settings(**overrides))
+        return _active
+
+
+def workspace() -> Workspace:
+    """The active workspace (created from the environment on first use)."""
+    global _active
+    if _active is None:
+        with _active_lock:
+            if _active is None:
+                _active = Workspace(Settings())
+    return _active
+
+
+def start_run(
+    experiment: str = "Default",
+    *,
+    name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    nested: bool = False,
+) -> ActiveRun:
+    """Start a run; use as ``with mp.start_run(experiment="churn") as run:``."""
+    return workspace().start_run(experiment, name=name, tags=tags, nested=nested)
+
+
+def end_run(status: RunStatus = RunStatus.FINISHED) -> None:
+    """End the active run."""
+    workspace().end_run(status)
+
+
+def active_run() -> ActiveRun | None:
+    """The active run, if any."""
+    return workspace().active_run()
+
+
+def log_param(key: str, value: object) -> None:
+    """Record one parameter of the active run."""
+    workspace().log_params({key: value})
+
+
+def log_params(params: Mapping[str, object]) -> None:
+    """Record parameters of the active run (re-logging a different value is an error)."""
+    workspace().log_params(params)
+
+
+def set_tag(key: str, value: object) -> None:
+    """Set one tag on the active run."""
+    workspace().set_tags({key: value})
+
+
+def set_tags(tags: Mapping[str, object]) -> None:
+    """Set tags on the active run."""
+    workspace().set_tags(tags)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Log a metric point; ``step`` defaults to the next step of that metric."""
+    workspace().log_metric(key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log several metrics at one step."""
+    workspace().log_metrics(metrics, step)
+
+
+def log_batch(key: str, values: Sequence[float], steps: Sequence[int] | None = None) -> None:
+    """Log many points of one metric at once."""
+    workspace().log_batch(key, values, steps)
+
+
+def log_artifact(path: str | Path, artifact_path: str | None = None) -> dict[str, str]:
+    """Store a file or folder as run artifacts; returns path -> digest."""
+    return workspace().log_artifact(path, artifact_path)
+
+
+def flush() -> None:
+    """Commit buffered metric points now."""
+    workspace().flush()
+
+
+def get_run(run_id: str) -> Run:
+    """A run: status, params, latest metrics, tags, datasets, artifacts."""
+    return workspace().get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[MetricPoint]:
+    """Every point of a metric: value, step, timestamp."""
+    return workspace().get_metric_history(run_id, key)
+
+
+def search_runs(
+    experiment: str | None = None,
+    filter: str = "",
+    order_by: Sequence[str] = (),
+    max_results: int | None = None,
+) -> pd.DataFrame:
+    """Runs as a DataFrame, e.g. ``search_runs("churn", filter="metrics.auc > 0.9")``."""
+    return workspace().search_runs(experiment, filter, order_by, max_results)
+
+
+def log_dataset(
+    data: pd.DataFrame | str | Path, name: str, *, role: str = "training", source: str | None = None
+) -> DatasetVersion:
+    """Version a dataset (content hash, schema, profile); linked to the active run."""
+    return workspace().log_dataset(data, name, role=role, source=source)
+
+
+def get_dataset(ref: str) -> DatasetVersion:
+    """A dataset version: ``name@version`` or ``name`` (newest)."""
+    return workspace().get_dataset(ref)
+
+
+def load_dataset(ref: str) -> pd.DataFrame:
+    """A dataset version's rows."""
+    return workspace().load_dataset(ref)
+
+
+def log_model(
+    model: object,
+    name: str,
+    *,
+    input_example: object = None,
+    signature: Signature | None = None,
+    datasets: Sequence[DatasetVersion] = (),
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+) -> ModelVersion:
+    """Package and register a model as the next version of ``name``."""
+    return workspace().log_model(
+        model,
+        name,
+        input_example=input_example,
+        signature=signature,
+        datasets=datasets,
+        description=description,
+        tags=tags,
+    )
+
+
+def load_model(
+    ref: str, *, trusted_types: Sequence[str] = (), allow_untrusted: bool = False
+) -> LoadedModel:
+    """Load ``churn@champion`` / ``churn/3`` / ``churn``; refuses untrusted types by default."""
+    return workspace().load_model(ref, trusted_types=trusted_types, allow_untrusted=allow_untrusted)
+
+
+def set_alias(name: str, alias: str, version: int) -> ModelVersion:
+    """Point ``alias`` (e.g. ``champion``) at a version, atomically."""
+    return workspace().set_alias(name, alias, version)
+
+
+def delete_alias(name: str, alias: str) -> None:
+    """Remove an alias."""
+    workspace().delete_alias(name, alias)
+
+
+def get_model_version(ref: str) -> ModelVersion:
+    """The registry record behind a reference."""
+    return workspace().get_model_version(ref)
+
+
+def list_models() -> list[RegisteredModel]:
+    """Every registered model."""
+    from modelpilot import registry
+
+    return registry.list_models(workspace().store)
+
+
+def lineage(ref: str) -> Lineage:
+    """version -> run -> datasets -> code revision."""
+    return workspace().lineage(ref)
+
+
+__all__ = [
+    "ActiveRun",
+    "Conflict",
+    "CorruptArtifact",
+    "DatasetVersion",
+    "InvalidInput",
+    "Lineage",
+    "LoadedModel",
+    "MetricPoint",
+    "ModelVersion",
+    "ModelpilotError",
+    "NotFound",
+    "RegisteredModel",
+    "Run",
+    "RunStatus",
+    "Settings",
+    "Signature",
+    "Unavailable",
+    "UnsafeModel",
+    "Workspace",
+    "__version__",
+    "active_run",
+    "delete_alias",
+    "end_run",
+    "flush",
+    "get_dataset",
+    "get_metric_history",
+    "get_model_version",
+    "get_run",
+    "init",
+    "lineage",
+    "list_models",
+    "load_dataset",
+    "load_model",
+    "log_artifact",
+    "log_batch",
+    "log_dataset",
+    "log_metric",
+    "log_metrics",
+    "log_model",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "set_alias",
+    "set_tag",
+    "set_tags",
+    "start_run",
+    "workspace",
+]

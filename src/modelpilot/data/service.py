@@ -1,0 +1,273 @@
+"""Dataset versions: content-hashed, stored as Parquet (or by reference), with schema and profile.
+
+Logging the same content twice gives the same version and stores nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import insert, select
+
+from modelpilot.artifacts import ArtifactStore, sha256_file
+from modelpilot.clock import now_ms
+from modelpilot.data.entities import DatasetVersion
+from modelpilot.data.profile import compute_profile, infer_schema
+from modelpilot.errors import InvalidInput, NotFound, shown
+from modelpilot.store import Store
+from modelpilot.store.schema import datasets
+from modelpilot.tracking.validation import check_key
+
+
+def content_digest(frame: pd.DataFrame) -> str:
+    """A sha256 over column names, dtypes and every value (row order matters, index not).
+
+    >>> a = pd.DataFrame({"x": [1, 2]})
+    >>> content_digest(a) == content_digest(a.copy()) != content_digest(a[::-1])
+    True
+    """
+    hasher = hashlib.sha256()
+    for col in frame.columns:
+        hasher.update(f"{col}\x00{frame[col].dtype}\x00".encode())
+    try:
+        row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    except TypeError as exc:
+        raise InvalidInput(
+            f"Cannot hash the dataset: {exc}. Columns must hold scalars (numbers, strings, "
+            "booleans, dates); convert lists or dicts to strings first.",
+            field="data",
+        ) from exc
+    hasher.update(row_hashes.tobytes())
+    return hasher.hexdigest()
+
+
+def log_dataset(
+    store: Store,
+    artifacts: ArtifactStore,
+    data: pd.DataFrame | str | Path,
+    name: str,
+    *,
+    source: str | None = None,
+) -> DatasetVersion:
+    """Record a dataset version: a DataFrame is stored as Parquet; a file path by reference."""
+    check_key(name, "dataset")
+    if isinstance(data, pd.DataFrame):
+        return _log_frame(store, artifacts, data, name, source)
+    if isinstance(data, (str, Path)):
+        return _log_reference(store, Path(data), name, source)
+    raise InvalidInput(
+        f"Dataset {name!r}: expected a pandas DataFrame or a path to a Parquet/CSV file; "
+        f"got {type(data).__name__}.",
+        field="data",
+    )
+
+
+def _log_frame(
+    store: Store, artifacts: ArtifactStore, frame: pd.DataFrame, name: str, source: str | None
+) -> DatasetVersion:
+    if len(frame.columns) == 0:
+        raise InvalidInput(f"Dataset {name!r} has no columns.", field="data")
+    frame = frame.rename(columns=str)
+    digest = content_digest(frame)
+    existing = _find(store, name, digest)
+    if existing is not None:
+        return existing
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    location = artifacts.put_bytes(buffer.getvalue())
+    return _insert(
+        store,
+        name,
+        digest,
+        "parquet",
+        location,
+        len(frame),
+        infer_schema(frame),
+        compute_profile(frame),
+        source,
+    )
+
+
+def _log_reference(store: Store, path: Path, name: str, source: str | None) -> DatasetVersion:
+    """Large data stays where it is; DuckDB profiles it in bounded memory."""
+    if not path.is_file():
+        raise InvalidInput(f"Dataset {name!r}: no file at {path}.", field="data")
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise InvalidInput(
+            f"Dataset {name!r}: {path.name} is neither .parquet nor .csv.", field="data"
+        )
+    digest = sha256_file(path)
+    existing = _find(store, name, digest)
+    if existing is not None:
+        return existing
+    schema, profile, num_rows = _duckdb_profile(path)
+    return _insert(
+        store,
+        name,
+        digest,
+        "reference",
+        str(path.absolute()),
+        num_rows,
+        schema,
+        profile,
+        source or str(path.absolute()),
+    )
+
+
+def _duckdb_profile(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    import duckdb
+
+    reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv_auto"
+    with duckdb.connect() as con:
+        rows = con.execute(f"SUMMARIZE SELECT * FROM {reader}(?)", [str(path)]).fetchall()
+    schema: list[dict[str, Any]] = []
+    columns: dict[str, Any] = {}
+    num_rows = 0
+    for col, ctype, cmin, cmax, uniq, avg, std, q25, q50, q75, count, null_pct in rows:
+        num_rows = int(count)
+        nulls = round(float(null_pct or 0) * count / 100)
+        schema.append({"name": col, "dtype": str(ctype).lower(), "nullable": nulls > 0})
+        numeric = avg is not None
+        entry: dict[str, Any] = {
+            "dtype": str(ctype).lower(),
+            "count": int(count) - nulls,
+            "nulls": nulls,
+            "kind": "numeric" if numeric else "categorical",
+        }
+        if numeric:
+            entry.update(
+                min=float(cmin),
+                max=float(cmax),
+                mean=float(avg),
+                std=float(std or 0.0),
+                quantiles={"0.25": float(q25), "0.5": float(q50), "0.75": float(q75)},
+            )
+        else:
+            entry["unique"] = int(uniq)
+        columns[col] = entry
+    return schema, {"num_rows": num_rows, "columns": columns}, num_rows
+
+
+def _insert(
+    store: Store,
+    name: str,
+    digest: str,
+    storage: str,
+    location: str,
+    num_rows: int,
+    schema: list[dict[str, Any]],
+    profile: dict[str, Any],
+    source: str | None,
+) -> DatasetVersion:
+    created = now_ms()
+    with store.write() as conn:
+        row = conn.execute(
+            select(datasets).where(datasets.c.name == name, datasets.c.digest == digest)
+        ).first()
+        if row is None:
+            conn.execute(
+                insert(datasets).values(
+                    name=name,
+                    digest=digest,
+                    created_ms=created,
+                    storage=storage,
+                    location=location,
+                    num_rows=num_rows,
+                    schema=schema,
+                    profile=profile,
+                    source=source,
+                )
+            )
+            return DatasetVersion(
+                name, digest, created, storage, location, num_rows, schema, profile, source
+            )
+    return _entity(row)
+
+
+def _find(store: Store, name: str, digest: str) -> DatasetVersion | None:
+    with store.read() as conn:
+        row = conn.execute(
+            select(datasets).where(datasets.c.name == name, datasets.c.digest == digest)
+        ).first()
+    return None if row is None else _entity(row)
+
+
+def get_dataset(store: Store, ref: str) -> DatasetVersion:
+    """``name@version`` (a prefix of the content hash) or ``name`` for the newest version."""
+    name, _, version = ref.partition("@")
+    with store.read() as conn:
+        query = select(datasets).where(datasets.c.name == name)
+        if version:
+            query = query.where(datasets.c.digest.startswith(version.lower()))
+        rows = conn.execute(query.order_by(datasets.c.created_ms.desc())).all()
+        if not rows:
+            known = (
+                conn.execute(
+                    select(datasets.c.digest)
+                    .where(datasets.c.name == name)
+                    .order_by(datasets.c.created_ms.desc())
+                    .limit(5)
+                )
+                .scalars()
+                .all()
+            )
+    if not rows:
+        if version and known:
+            raise NotFound(
+                f"Dataset {name!r} has no version {shown(version)}. Recent versions: "
+                f"{', '.join(d[:12] for d in known)}.",
+                field="dataset",
+            )
+        raise NotFound(
+            f"No dataset named {shown(name)}. Log one with mp.log_dataset(df, name=...).",
+            field="dataset",
+        )
+    if version and len({r.digest for r in rows}) > 1:
+        raise InvalidInput(
+            f"Dataset version {shown(version)} of {name!r} is ambiguous; give more "
+            "characters of the hash.",
+            field="dataset",
+        )
+    return _entity(rows[0])
+
+
+def list_datasets(store: Store) -> list[DatasetVersion]:
+    """Every dataset version, newest first."""
+    with store.read() as conn:
+        rows = conn.execute(select(datasets).order_by(datasets.c.created_ms.desc())).all()
+    return [_entity(r) for r in rows]
+
+
+def load_dataset(store: Store, artifacts: ArtifactStore, ref: str) -> pd.DataFrame:
+    """Read a dataset version back as a DataFrame."""
+    version = get_dataset(store, ref)
+    if version.storage == "parquet":
+        return pd.read_parquet(io.BytesIO(artifacts.get_bytes(version.location)))
+    path = Path(version.location)
+    if not path.is_file() or sha256_file(path) != version.digest:
+        raise NotFound(
+            f"Dataset {version.ref} is stored by reference at {path}, which is missing "
+            "or has changed since it was logged.",
+            field="dataset",
+        )
+    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+
+
+def _entity(row: Any) -> DatasetVersion:
+    return DatasetVersion(
+        row.name,
+        row.digest,
+        row.created_ms,
+        row.storage,
+        row.location,
+        row.num_rows,
+        row.schema,
+        row.profile,
+        row.source,
+    )

@@ -1,0 +1,140 @@
+"""Safe model loading: fetch a package's verified files, rebuild the predictor, wrap it.
+
+Nothing is unpickled. Each flavor loads its own native format, and the skops flavor refuses
+untrusted types unless the caller opts in through :class:`TrustPolicy`.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelpilot.artifacts import ArtifactStore
+from modelpilot.errors import InvalidInput
+from modelpilot.models.flavors import Predictor, TrustPolicy, flavor_named
+from modelpilot.models.package import read_manifest
+from modelpilot.models.signature import Signature
+
+
+class LoadedModel:
+    """A model ready to predict, validating inputs against its signature.
+
+    ``predict`` accepts a DataFrame, an ndarray, a list of records or a dict of columns.
+    ``predict_prepared`` skips validation for callers (the data plane) that already did it.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        signature: Signature,
+        manifest: dict[str, Any],
+        *,
+        name: str | None = None,
+        version: int | None = None,
+    ) -> None:
+        self.predictor = predictor
+        self.signature = signature
+        self.manifest = manifest
+        self.name = name
+        self.version = version
+
+    @property
+    def flavor(self) -> str:
+        """The flavor that saved the model."""
+        return str(self.manifest["flavor"])
+
+    @property
+    def requirements(self) -> list[str]:
+        """Pinned distributions the package recorded."""
+        return list(self.manifest.get("requirements", []))
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """Class labels for classifiers."""
+        return None if self.signature.classes is None else list(self.signature.classes)
+
+    def prepare(self, data: object) -> Any:
+        """Validate and convert caller data to the model's input."""
+        return self.signature.coerce(data)
+
+    def predict(self, data: object) -> np.ndarray:
+        """Validated predictions for a batch."""
+        return self.predict_prepared(self.prepare(data))
+
+    def predict_proba(self, data: object) -> np.ndarray:
+        """Validated class probabilities (classifiers only)."""
+        return self.predict_proba_prepared(self.prepare(data))
+
+    def predict_prepared(self, inputs: Any) -> np.ndarray:
+        """Predictions for input that already passed :meth:`prepare`."""
+        return np.asarray(self.predictor.predict(inputs))
+
+    def predict_proba_prepared(self, inputs: Any) -> np.ndarray:
+        """Probabilities for input that already passed :meth:`prepare`."""
+        proba = getattr(self.predictor, "predict_proba", None)
+        if proba is None or not self.signature.is_classifier:
+            raise InvalidInput(
+                f"Model {self.display_name} is not a classifier: it has no predict_proba.",
+                field="predict_proba",
+            )
+        return np.asarray(proba(inputs))
+
+    def input_example(self, artifacts: ArtifactStore) -> pd.DataFrame | np.ndarray | None:
+        """The example stored with the package, if any."""
+        digest = self.manifest.get("input_example")
+        if not digest:
+            return None
+        data = artifacts.get_bytes(digest)
+        if self.signature.input_kind == "tensor":
+            return np.asarray(np.load(io.BytesIO(data), allow_pickle=False))
+        return pd.read_parquet(io.BytesIO(data))
+
+    @property
+    def display_name(self) -> str:
+        """``name/version`` when known."""
+        return f"{self.name}/{self.version}" if self.name else "(unregistered)"
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.display_name}, flavor={self.flavor})"
+
+
+def load_package(
+    artifacts: ArtifactStore,
+    digest: str,
+    *,
+    trust: TrustPolicy | None = None,
+    cache_dir: Path | None = None,
+    name: str | None = None,
+    version: int | None = None,
+) -> LoadedModel:
+    """Load the package stored under ``digest``."""
+    manifest = read_manifest(artifacts, digest)
+    flavor = flavor_named(manifest["flavor"])
+    policy = trust or TrustPolicy()
+    if cache_dir is not None:
+        folder = cache_dir / digest
+        _materialise(artifacts, manifest, folder)
+        predictor = flavor.load(folder, manifest.get("flavor_meta", {}), policy)
+    else:
+        with tempfile.TemporaryDirectory(prefix="modelpilot-load-") as tmp:
+            _materialise(artifacts, manifest, Path(tmp))
+            predictor = flavor.load(Path(tmp), manifest.get("flavor_meta", {}), policy)
+    signature = Signature.from_dict(manifest["signature"])
+    return LoadedModel(predictor, signature, manifest, name=name, version=version)
+
+
+def _materialise(artifacts: ArtifactStore, manifest: dict[str, Any], folder: Path) -> None:
+    """Write each file (hash-verified) unless a verified copy is already there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, file_digest in manifest["files"].items():
+        target = folder / filename
+        marker = folder / f".{filename}.{file_digest}"
+        if target.is_file() and marker.exists():
+            continue
+        artifacts.fetch_to(file_digest, target)
+        marker.touch()

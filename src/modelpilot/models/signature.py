@@ -1,0 +1,320 @@
+"""Model signatures: the input columns (or tensor) a model takes and what it returns.
+
+Inferred from the input example at log time, stored with the version, and used by every
+entry point (SDK ``predict``, the data plane) to turn caller data into exactly what the model
+was trained on, or to say precisely what is wrong: which column, which row, what was expected
+and what arrived. Validation is vectorised: one pass per column, never a Python loop per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from modelpilot.errors import InvalidInput, shown
+
+DType = Literal["float64", "float32", "int64", "int32", "bool", "string", "datetime"]
+_NUMERIC: tuple[str, ...] = ("float64", "float32", "int64", "int32")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One named input column. ``nullable`` allows missing values (NaN/None)."""
+
+    name: str
+    dtype: DType
+    nullable: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"name": self.name, "dtype": self.dtype, "nullable": self.nullable}
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a model accepts and returns.
+
+    ``input_kind`` is ``columns`` (a table: DataFrame, records, column dict) or ``tensor``
+    (an n-d numeric array whose first axis is the batch).
+
+    >>> sig = infer_signature(pd.DataFrame({"age": [31, 40], "income": [1.5, 2.0]}))
+    >>> [c.dtype for c in sig.inputs]
+    ['int64', 'float64']
+    >>> sig.coerce([{"age": 30, "income": 1}]).dtypes.tolist()
+    [dtype('int64'), dtype('float64')]
+    """
+
+    input_kind: Literal["columns", "tensor"]
+    inputs: tuple[ColumnSpec, ...] = ()
+    tensor_dtype: DType | None = None
+    tensor_shape: tuple[int, ...] = ()
+    output_dtype: str | None = None
+    classes: tuple[Any, ...] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        """Input column names in model order."""
+        return [c.name for c in self.inputs]
+
+    @property
+    def is_classifier(self) -> bool:
+        """True when the model exposes class labels (and so probabilities)."""
+        return self.classes is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, stored with the model version."""
+        return {
+            "input_kind": self.input_kind,
+            "inputs": [c.to_dict() for c in self.inputs],
+            "tensor_dtype": self.tensor_dtype,
+            "tensor_shape": list(self.tensor_shape),
+            "output_dtype": self.output_dtype,
+            "classes": None if self.classes is None else [_jsonable(c) for c in self.classes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Signature:
+        """Inverse of :meth:`to_dict`."""
+        classes = data.get("classes")
+        return cls(
+            input_kind=data["input_kind"],
+            inputs=tuple(
+                ColumnSpec(c["name"], c["dtype"], bool(c.get("nullable")))
+                for c in data.get("inputs", [])
+            ),
+            tensor_dtype=data.get("tensor_dtype"),
+            tensor_shape=tuple(data.get("tensor_shape") or ()),
+            output_dtype=data.get("output_dtype"),
+            classes=None if classes is None else tuple(classes),
+        )
+
+    def coerce(self, data: object, *, where: str = "input") -> Any:
+        """Turn caller data into the model's input (DataFrame or ndarray), or raise InvalidInput.
+
+        Accepts a DataFrame, a list of records, a dict of columns, or a 2-d array whose
+        columns are in signature order.
+        """
+        if self.input_kind == "tensor":
+            return self._coerce_tensor(data, where)
+        frame = to_frame(data, self.column_names, where=where)
+        missing = [n for n in self.column_names if n not in frame.columns]
+        extra = [str(c) for c in frame.columns if c not in set(self.column_names)]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
+            if extra:
+                parts.append(f"unexpected column(s) {', '.join(map(repr, extra[:10]))}")
+            raise InvalidInput(
+                f"{where.capitalize()}: {'; '.join(parts)}. Expected exactly: "
+                f"{', '.join(self.column_names)}.",
+                field=(missing or extra)[0],
+            )
+        if len(frame) == 0:
+            raise InvalidInput(f"{where.capitalize()} has no rows; send at least one.", field=None)
+        columns = {spec.name: coerce_column(frame[spec.name], spec, where) for spec in self.inputs}
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+
+    def _coerce_tensor(self, data: object, where: str) -> np.ndarray:
+        try:
+            array = np.asarray(data.to_numpy() if isinstance(data, pd.DataFrame) else data)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"{where.capitalize()} is not a rectangular array: {exc}.") from exc
+        expected = self.tensor_shape[1:]
+        if array.ndim == len(expected):  # a single example without the batch axis
+            array = array[np.newaxis, ...]
+        if array.shape[1:] != expected or array.shape[0] == 0:
+            raise InvalidInput(
+                f"{where.capitalize()} has shape {list(array.shape)}; expected "
+                f"[-1, {', '.join(map(str, expected))}] (any number of rows).",
+                field="shape",
+            )
+        dtype = np.dtype(self.tensor_dtype or "float64")
+        if array.dtype.kind not in "biuf":
+            raise InvalidInput(
+                f"{where.capitalize()} must be numeric ({dtype}); got values of type "
+                f"{array.dtype}.",
+                field="datatype",
+            )
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            index = np.argwhere(~np.isfinite(array))[0].tolist()
+            raise InvalidInput(
+                f"{where.capitalize()} has a non-finite value at index {index}; expected "
+                f"finite {dtype}.",
+                field="data",
+            )
+        return array.astype(dtype, copy=False)
+
+
+def to_frame(data: object, columns: Sequence[str], *, where: str = "input") -> pd.DataFrame:
+    """A DataFrame from records, a column dict, a DataFrame, or a positional 2-d array."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        lengths = {
+            len(v) if isinstance(v, (list, tuple, np.ndarray)) else -1 for v in data.values()
+        }
+        if -1 in lengths or len(lengths) > 1:
+            raise InvalidInput(
+                f"{where.capitalize()} as columns must map each column name to a list of equal "
+                'length, e.g. {"age": [31, 40], "income": [1.5, 2.0]}.',
+                field="columns",
+            )
+        return pd.DataFrame(dict(data))
+    if isinstance(data, np.ndarray) or (
+        isinstance(data, list) and data and isinstance(data[0], (list, tuple))
+    ):
+        array = np.asarray(data, dtype=object) if isinstance(data, list) else data
+        if array.ndim != 2 or array.shape[1] != len(columns):
+            raise InvalidInput(
+                f"{where.capitalize()} as an array must have shape [rows, {len(columns)}] with "
+                f"columns in the order {', '.join(columns)}; got shape {list(array.shape)}.",
+                field="shape",
+            )
+        return pd.DataFrame(array, columns=list(columns))
+    if isinstance(data, list):
+        if not all(isinstance(r, Mapping) for r in data):
+            bad = next(i for i, r in enumerate(data) if not isinstance(r, Mapping))
+            raise InvalidInput(
+                f"{where.capitalize()} record {bad} is {shown(data[bad])}; expected an object "
+                "mapping column names to values.",
+                field=f"[{bad}]",
+            )
+        return pd.DataFrame.from_records(data)
+    raise InvalidInput(
+        f"{where.capitalize()} must be a DataFrame, a list of records, a dict of columns or a "
+        f"2-d array; got {type(data).__name__}.",
+        field=None,
+    )
+
+
+def coerce_column(
+    series: pd.Series, spec: ColumnSpec, where: str = "input"
+) -> np.ndarray | pd.Series:
+    """Cast one column to its spec's dtype, naming the first bad row when it cannot."""
+    if spec.dtype in _NUMERIC:
+        return _coerce_numeric(series, spec, where)
+    if spec.dtype == "bool":
+        if series.dtype == bool:
+            return series.to_numpy()
+        ok = series.map(lambda v: isinstance(v, (bool, np.bool_)))
+        if not ok.all():
+            _fail(series, ok, spec, where, "true or false")
+        return series.to_numpy(dtype=bool)
+    if spec.dtype == "datetime":
+        converted = pd.to_datetime(series, errors="coerce", utc=True)
+        bad = converted.isna() & series.notna()
+        if bad.any():
+            _fail(series, ~bad, spec, where, "an ISO-8601 date/time")
+        return converted
+    # string columns: anything printable goes, but a missing value only where allowed
+    if not spec.nullable and series.isna().any():
+        _fail(series, series.notna(), spec, where, "a string (no missing values)")
+    return series.astype(object).where(series.isna(), series.astype(str))
+
+
+def _coerce_numeric(series: pd.Series, spec: ColumnSpec, where: str) -> np.ndarray:
+    if series.dtype.kind in "biuf":
+        values = series.to_numpy()
+    else:
+        ok = series.map(
+            lambda v: (
+                v is None or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
+            )
+        )
+        if not ok.all():
+            _fail(series, ok, spec, where, f"a number ({spec.dtype})")
+        values = pd.to_numeric(series).to_numpy(dtype=np.float64)
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values)
+        if not finite.all():
+            missing = np.isnan(values)
+            allowed = finite | (missing if spec.nullable else np.zeros_like(missing))
+            if not allowed.all():
+                what = f"a finite {spec.dtype}" + ("" if spec.nullable else " (no missing values)")
+                _fail(series, pd.Series(allowed, index=series.index), spec, where, what)
+        is_int = spec.dtype.startswith("int")
+        if is_int and not (finite.all() and (values == np.round(values)).all()):
+            ok = pd.Series(
+                finite & (values == np.round(np.where(finite, values, 0))), index=series.index
+            )
+            _fail(series, ok, spec, where, f"a whole number ({spec.dtype})")
+    return values.astype(spec.dtype, copy=False)
+
+
+def _fail(series: pd.Series, ok: pd.Series, spec: ColumnSpec, where: str, expected: str) -> None:
+    position = int(np.flatnonzero(~ok.to_numpy(dtype=bool))[0])
+    value = series.iloc[position]
+    raise InvalidInput(
+        f"{where.capitalize()} column {spec.name!r} (row {position}): expected {expected}; "
+        f"got {shown(value)}.",
+        field=spec.name,
+    )
+
+
+def infer_signature(
+    example: object, output: object = None, classes: Sequence[Any] | None = None
+) -> Signature:
+    """Infer a signature from an input example (and optionally the model's output on it).
+
+    >>> infer_signature(np.zeros((3, 4), dtype=np.float32)).tensor_shape
+    (-1, 4)
+    """
+    output_dtype = None if output is None else str(np.asarray(output).dtype)
+    class_tuple = None if classes is None else tuple(_jsonable(c) for c in classes)
+    if isinstance(example, np.ndarray):
+        if example.ndim < 2 or example.dtype.kind not in "biuf":
+            raise InvalidInput(
+                f"Input example array must be numeric with a batch axis (shape [rows, ...]); got "
+                f"shape {list(example.shape)} of {example.dtype}.",
+                field="input_example",
+            )
+        return Signature(
+            "tensor",
+            tensor_dtype=_dtype_name(example.dtype),
+            tensor_shape=(-1, *example.shape[1:]),
+            output_dtype=output_dtype,
+            classes=class_tuple,
+        )
+    frame = to_frame(example, [], where="input example")
+    if len(frame) == 0:
+        raise InvalidInput(
+            "Input example has no rows; pass a few rows of real data.", field="input_example"
+        )
+    specs = tuple(
+        ColumnSpec(str(col), _column_dtype(frame[col]), bool(frame[col].isna().any()))
+        for col in frame.columns
+    )
+    return Signature("columns", inputs=specs, output_dtype=output_dtype, classes=class_tuple)
+
+
+def _column_dtype(series: pd.Series) -> DType:
+    dtype = np.dtype(series.dtype) if isinstance(series.dtype, np.dtype) else None
+    if dtype is None:
+        return "string"
+    kind = dtype.kind
+    if kind == "b":
+        return "bool"
+    if kind in "iu":
+        return "int32" if dtype.itemsize <= 4 and kind == "i" else "int64"
+    if kind == "f":
+        return "float32" if dtype.itemsize == 4 else "float64"
+    if kind == "M":
+        return "datetime"
+    return "string"
+
+
+def _dtype_name(dtype: np.dtype[Any]) -> DType:
+    name = str(dtype)
+    if name in ("float64", "float32", "int64", "int32", "bool"):
+        return name  # type: ignore[return-value]
+    return "float64" if dtype.kind == "f" else "int64"
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,52 @@
+"""What the registry returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model."""
+
+    name: str
+    version: int
+    created_ms: int
+    run_id: str | None
+    flavor: str
+    package_digest: str
+    signature: dict[str, Any]
+    metrics: dict[str, float]
+    description: str
+    tags: dict[str, str]
+    aliases: tuple[str, ...] = ()
+    datasets: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``name/version``."""
+        return f"{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model name with its versions' summary."""
+
+    name: str
+    description: str
+    created_ms: int
+    latest_version: int | None
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event:
+    """An audit-style record of something that changed (alias moved, version registered)."""
+
+    id: int
+    time_ms: int
+    kind: str
+    subject: str
+    actor: str
+    payload: dict[str, Any]

@@ -1,0 +1,387 @@
+"""Tracking operations on the metadata store: experiments, runs, params, tags, metrics.
+
+Every function takes the :class:`~modelpilot.store.Store` explicitly and runs one
+transaction, so the SDK, the CLI and the REST API share the same rules.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from modelpilot.clock import now_ms
+from modelpilot.errors import Conflict, NotFound, shown
+from modelpilot.store import Store
+from modelpilot.store.schema import (
+    experiments,
+    run_artifacts,
+    run_inputs,
+    run_metrics,
+    run_params,
+    run_tags,
+    runs,
+)
+from modelpilot.tracking.entities import DatasetInput, Experiment, MetricPoint, Run, RunStatus
+from modelpilot.tracking.validation import check_key, param_text
+
+MetricRow = tuple[str, float, int, int]  # key, value, step, timestamp_ms
+
+
+def get_or_create_experiment(store: Store, name: str) -> Experiment:
+    """The experiment called ``name``, created if it does not exist yet."""
+    check_key(name, "experiment")
+    with store.write() as conn:
+        row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
+        if row is None:
+            created = now_ms()
+            new_id = conn.execute(
+                insert(experiments).values(name=name, created_ms=created)
+            ).inserted_primary_key
+            assert new_id is not None  # the database always returns the new key
+            return Experiment(id=int(new_id[0]), name=name, created_ms=created)
+    return Experiment(id=row.id, name=row.name, created_ms=row.created_ms)
+
+
+def list_experiments(store: Store) -> list[Experiment]:
+    """All experiments, oldest first."""
+    with store.read() as conn:
+        rows = conn.execute(select(experiments).order_by(experiments.c.id)).all()
+    return [Experiment(id=r.id, name=r.name, created_ms=r.created_ms) for r in rows]
+
+
+def create_run(
+    store: Store,
+    experiment: Experiment,
+    *,
+    name: str | None = None,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    code_revision: str | None = None,
+    environment: Mapping[str, Any] | None = None,
+) -> Run:
+    """Start a new run in ``experiment`` with status RUNNING."""
+    run_id = uuid.uuid4().hex
+    start = now_ms()
+    run_name = name or f"run-{run_id[:8]}"
+    with store.write() as conn:
+        if parent_run_id is not None:
+            _require_run(conn, parent_run_id)
+        conn.execute(
+            insert(runs).values(
+                id=run_id,
+                experiment_id=experiment.id,
+                name=run_name,
+                status=RunStatus.RUNNING.value,
+                start_ms=start,
+                end_ms=None,
+                parent_run_id=parent_run_id,
+                code_revision=code_revision,
+                environment=dict(environment or {}),
+            )
+        )
+        if tags:
+            _insert_tags(conn, run_id, tags)
+    return get_run(store, run_id)
+
+
+def end_run(store: Store, run_id: str, status: RunStatus = RunStatus.FINISHED) -> None:
+    """Mark a run finished (or failed/killed) and stamp its end time."""
+    with store.write() as conn:
+        _require_run(conn, run_id)
+        conn.execute(
+            update(runs).where(runs.c.id == run_id).values(status=status.value, end_ms=now_ms())
+        )
+
+
+def log_params(store: Store, run_id: str, params: Mapping[str, object]) -> None:
+    """Record parameters; logging a key again with a different value is a Conflict."""
+    texts = {check_key(k, "param"): param_text(k, v) for k, v in params.items()}
+    if not texts:
+        return
+    with store.write() as conn:
+        _require_run(conn, run_id)
+        existing = dict(
+            conn.execute(
+                select(run_params.c.key, run_params.c.value).where(
+                    run_params.c.run_id == run_id, run_params.c.key.in_(list(texts))
+                )
+            )
+            .tuples()
+            .all()
+        )
+        for key, value in texts.items():
+            if key in existing and existing[key] != value:
+                raise Conflict(
+                    f"Param {key!r} of run {run_id[:8]} is already {shown(existing[key])}; "
+                    f"cannot change it to {shown(value)}. Params are immutable: start a new "
+                    "run, or log the changing value as a metric.",
+                    field=key,
+                )
+        new = [
+            {"run_id": run_id, "key": k, "value": v} for k, v in texts.items() if k not in existing
+        ]
+        if new:
+            conn.execute(insert(run_params), new)
+
+
+def set_tags(store: Store, run_id: str, tags: Mapping[str, object]) -> None:
+    """Set (or overwrite) tags on a run."""
+    with store.write() as conn:
+        _require_run(conn, run_id)
+        _insert_tags(conn, run_id, tags)
+
+
+def log_metric_rows(store: Store, run_id: str, rows: Sequence[MetricRow]) -> None:
+    """Append already-validated metric points in one transaction (one executemany)."""
+    if not rows:
+        return
+    payload = [
+        {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp_ms": t}
+        for k, v, s, t in rows
+    ]
+    with store.write() as conn:
+        conn.execute(insert(run_metrics), payload)
+
+
+def log_metric_batches(store: Store, batches: Mapping[str, Sequence[MetricRow]]) -> None:
+    """Append points for several runs in one transaction."""
+    payload = [
+        {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp_ms": t}
+        for run_id, rows in batches.items()
+        for k, v, s, t in rows
+    ]
+    if payload:
+        with store.write() as conn:
+            conn.execute(insert(run_metrics), payload)
+
+
+def record_input(store: Store, run_id: str, name: str, digest: str, role: str) -> None:
+    """Record that a run consumed a dataset version (idempotent)."""
+    with store.write() as conn:
+        _require_run(conn, run_id)
+        exists = conn.execute(
+            select(run_inputs.c.role).where(
+                run_inputs.c.run_id == run_id,
+                run_inputs.c.dataset_name == name,
+                run_inputs.c.dataset_digest == digest,
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                insert(run_inputs).values(
+                    run_id=run_id, dataset_name=name, dataset_digest=digest, role=role
+                )
+            )
+
+
+def record_artifact(store: Store, run_id: str, path: str, digest: str, size_bytes: int) -> None:
+    """Point ``path`` of a run's artifacts at a stored blob (re-logging replaces it)."""
+    with store.write() as conn:
+        _require_run(conn, run_id)
+        conn.execute(
+            run_artifacts.delete().where(
+                run_artifacts.c.run_id == run_id, run_artifacts.c.path == path
+            )
+        )
+        conn.execute(
+            insert(run_artifacts).values(
+                run_id=run_id, path=path, digest=digest, size_bytes=size_bytes
+            )
+        )
+
+
+def get_run(store: Store, run_id: str) -> Run:
+    """A run with its params, tags, latest metrics, datasets and artifacts."""
+    with store.read() as conn:
+        row = _require_run(conn, run_id)
+        return _assemble(conn, [row])[0]
+
+
+def get_runs(
+    store: Store, run_ids: Iterable[str] | None = None, experiment: str | None = None
+) -> list[Run]:
+    """Several runs at once, newest first (by experiment name, by ids, or all)."""
+    query = select(runs, experiments.c.name.label("experiment_name")).join(experiments)
+    if experiment is not None:
+        query = query.where(experiments.c.name == experiment)
+    if run_ids is not None:
+        query = query.where(runs.c.id.in_(list(run_ids)))
+    with store.read() as conn:
+        rows = conn.execute(query.order_by(runs.c.start_ms.desc(), runs.c.id)).all()
+        return _assemble(conn, rows)
+
+
+def get_metric_history(store: Store, run_id: str, key: str) -> list[MetricPoint]:
+    """Every point logged for ``key``, ordered by step then time."""
+    with store.read() as conn:
+        _require_run(conn, run_id)
+        rows = conn.execute(
+            select(run_metrics.c.value, run_metrics.c.step, run_metrics.c.timestamp_ms)
+            .where(run_metrics.c.run_id == run_id, run_metrics.c.key == key)
+            .order_by(run_metrics.c.step, run_metrics.c.timestamp_ms, run_metrics.c.id)
+        ).all()
+        if not rows:
+            keys = _metric_keys(conn, run_id)
+            raise NotFound(
+                f"Run {run_id[:8]} has no metric {key!r}. Logged metrics: "
+                f"{', '.join(keys) if keys else 'none'}.",
+                field="key",
+            )
+    return [
+        MetricPoint(key=key, value=r.value, step=r.step, timestamp_ms=r.timestamp_ms) for r in rows
+    ]
+
+
+def count_metric_points(store: Store, run_id: str, key: str | None = None) -> int:
+    """How many points are stored for a run (optionally one key)."""
+    query = select(func.count()).select_from(run_metrics).where(run_metrics.c.run_id == run_id)
+    if key is not None:
+        query = query.where(run_metrics.c.key == key)
+    with store.read() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _require_run(conn: Connection, run_id: str) -> Any:
+    row = conn.execute(
+        select(runs, experiments.c.name.label("experiment_name"))
+        .join(experiments)
+        .where(runs.c.id == run_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No run with id {shown(run_id)}.", field="run_id")
+    return row
+
+
+def _metric_keys(conn: Connection, run_id: str) -> list[str]:
+    return list(
+        conn.execute(
+            select(run_metrics.c.key)
+            .where(run_metrics.c.run_id == run_id)
+            .distinct()
+            .order_by(run_metrics.c.key)
+        ).scalars()
+    )
+
+
+def _insert_tags(conn: Connection, run_id: str, tags: Mapping[str, object]) -> None:
+    clean = {check_key(k, "tag"): param_text(k, v) for k, v in tags.items()}
+    if not clean:
+        return
+    conn.execute(
+        run_tags.delete().where(run_tags.c.run_id == run_id, run_tags.c.key.in_(list(clean)))
+    )
+    conn.execute(
+        insert(run_tags), [{"run_id": run_id, "key": k, "value": v} for k, v in clean.items()]
+    )
+
+
+def _latest_metrics(conn: Connection, run_ids: list[str]) -> dict[str, dict[str, float]]:
+    """Latest value per (run, key): highest step, then newest time, then last inserted."""
+    ranked = (
+        select(
+            run_metrics.c.run_id,
+            run_metrics.c.key,
+            run_metrics.c.value,
+            func.row_number()
+            .over(
+                partition_by=(run_metrics.c.run_id, run_metrics.c.key),
+                order_by=(
+                    run_metrics.c.step.desc(),
+                    run_metrics.c.timestamp_ms.desc(),
+                    run_metrics.c.id.desc(),
+                ),
+            )
+            .label("rank"),
+        )
+        .where(run_metrics.c.run_id.in_(run_ids))
+        .subquery()
+    )
+    out: dict[str, dict[str, float]] = {}
+    for run_id, key, value in conn.execute(
+        select(ranked.c.run_id, ranked.c.key, ranked.c.value).where(ranked.c.rank == 1)
+    ).tuples():
+        out.setdefault(run_id, {})[key] = value
+    return out
+
+
+def _key_values(conn: Connection, table: Any, run_ids: list[str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for run_id, key, value in conn.execute(
+        select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(run_ids))
+    ).tuples():
+        out.setdefault(run_id, {})[key] = value
+    return out
+
+
+def _assemble(conn: Connection, rows: Sequence[Any]) -> list[Run]:
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    params = _key_values(conn, run_params, ids)
+    tags = _key_values(conn, run_tags, ids)
+    metrics = _latest_metrics(conn, ids)
+    inputs: dict[str, list[DatasetInput]] = {}
+    for r in conn.execute(select(run_inputs).where(run_inputs.c.run_id.in_(ids))).all():
+        inputs.setdefault(r.run_id, []).append(
+            DatasetInput(r.dataset_name, r.dataset_digest, r.role)
+        )
+    artifacts: dict[str, dict[str, str]] = {}
+    for a in conn.execute(select(run_artifacts).where(run_artifacts.c.run_id.in_(ids))).all():
+        artifacts.setdefault(a.run_id, {})[a.path] = a.digest
+    return [
+        Run(
+            id=r.id,
+            experiment=r.experiment_name,
+            name=r.name,
+            status=RunStatus(r.status),
+            start_ms=r.start_ms,
+            end_ms=r.end_ms,
+            parent_run_id=r.parent_run_id,
+            code_revision=r.code_revision,
+            environment=r.environment,
+            params=params.get(r.id, {}),
+            metrics=metrics.get(r.id, {}),
+            tags=tags.get(r.id, {}),
+            datasets=inputs.get(r.id, []),
+            artifacts=artifacts.get(r.id, {}),
+        )
+        for r in rows
+    ]
+
+
+def require_experiment(store: Store, name: str) -> Experiment:
+    """The experiment called ``name``, or NotFound listing the ones that exist."""
+    with store.read() as conn:
+        row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
+        if row is None:
+            names = list(
+                conn.execute(select(experiments.c.name).order_by(experiments.c.name)).scalars()
+            )
+            raise NotFound(
+                f"No experiment named {shown(name)}. Existing experiments: "
+                f"{', '.join(names) if names else 'none'}.",
+                field="experiment",
+            )
+    return Experiment(id=row.id, name=row.name, created_ms=row.created_ms)
+
+
+__all__ = [
+    "MetricRow",
+    "count_metric_points",
+    "create_run",
+    "end_run",
+    "get_metric_history",
+    "get_or_create_experiment",
+    "get_run",
+    "get_runs",
+    "list_experiments",
+    "log_metric_rows",
+    "log_params",
+    "record_artifact",
+    "record_input",
+    "require_experiment",
+    "set_tags",
+]

@@ -1,0 +1,415 @@
+"""The Workspace: settings, store, artifacts and the active run, behind the SDK's functions.
+
+``import modelpilot as mp`` calls go to the active workspace, built lazily from the
+environment on first use (``MODELPILOT_HOME``, ``MODELPILOT_STORE_URI``) or explicitly with
+``mp.init(...)``. Tests and services build their own ``Workspace(Settings(...))``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from modelpilot import data as datasets_service
+from modelpilot import registry
+from modelpilot.artifacts import ArtifactStore, LocalArtifactStore
+from modelpilot.clock import now_ms
+from modelpilot.config import Settings
+from modelpilot.data import DatasetVersion
+from modelpilot.errors import InvalidInput
+from modelpilot.lineage import Lineage, lineage
+from modelpilot.models import LoadedModel, Signature, TrustPolicy, build_package, load_package
+from modelpilot.registry import ModelVersion
+from modelpilot.store import Store
+from modelpilot.tracking import search, service
+from modelpilot.tracking.buffer import MetricBuffer
+from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
+from modelpilot.tracking.environment import capture_environment, code_revision
+from modelpilot.tracking.validation import check_key, check_metric_value, check_step
+
+DEFAULT_EXPERIMENT = "Default"
+
+
+class ActiveRun:
+    """A run in progress; also a context manager that ends it (FAILED if the block raises)."""
+
+    def __init__(self, workspace: Workspace, run: Run) -> None:
+        self.workspace = workspace
+        self.id = run.id
+        self.experiment = run.experiment
+        self.name = run.name
+        self.next_step: dict[str, int] = {}
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        status = RunStatus.FINISHED if exc_type is None else RunStatus.FAILED
+        if exc_type is KeyboardInterrupt:
+            status = RunStatus.KILLED
+        self.workspace.end_run(status, run_id=self.id)
+
+    def info(self) -> Run:
+        """The run as stored now (flushing buffered metrics first)."""
+        return self.workspace.get_run(self.id)
+
+    def __repr__(self) -> str:
+        return f"ActiveRun(id={self.id!r}, experiment={self.experiment!r}, name={self.name!r})"
+
+
+class Workspace:
+    """Everything one user session needs; the SDK's functions delegate here."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._store: Store | None = None
+        self._artifacts: ArtifactStore | None = None
+        self._buffer: MetricBuffer | None = None
+        self._runs: list[ActiveRun] = []
+        self._lock = threading.Lock()
+        self._checked_keys: set[str] = set()
+
+    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The metadata store, opened (and migrated) on first use."""
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = Store.open(
+                        self.settings.resolved_store_uri(),
+                        busy_timeout_ms=self.settings.sqlite_busy_timeout_ms,
+                    )
+        return self._store
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store (a local folder by default)."""
+        if self._artifacts is None:
+            self._artifacts = LocalArtifactStore(self.settings.resolved_artifact_root())
+        return self._artifacts
+
+    @property
+    def buffer(self) -> MetricBuffer:
+        """The metric buffer shared by this workspace's runs."""
+        if self._buffer is None:
+            with self._lock:
+                if self._buffer is None:
+                    self._buffer = MetricBuffer(
+                        lambda batch: service.log_metric_batches(self.store, batch),
+                        flush_interval_ms=self.settings.metric_flush_interval_ms,
+                        max_points=self.settings.metric_flush_max_points,
+                    )
+        return self._buffer
+
+    def flush(self) -> None:
+        """Commit every buffered metric point now."""
+        if self._buffer is not None:
+            self._buffer.flush()
+
+    def close(self) -> None:
+        """Flush and release connections."""
+        if self._buffer is not None:
+            self._buffer.close()
+        if self._store is not None:
+            self._store.close()
+
+    # -- runs -----------------------------------------------------------------------------
+    def start_run(
+        self,
+        experiment: str = DEFAULT_EXPERIMENT,
+        *,
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        nested: bool = False,
+        parent_run_id: str | None = None,
+    ) -> ActiveRun:
+        """Start a run; with ``nested=True`` (or inside another run) it becomes a child run."""
+        if self._runs and not nested and parent_run_id is None:
+            raise InvalidInput(
+                f"Run {self._runs[-1].id[:8]} is still active. End it first, or pass nested=True "
+                "to start a child run.",
+                field="nested",
+            )
+        parent = parent_run_id or (self._runs[-1].id if self._runs else None)
+        exp = service.get_or_create_experiment(self.store, experiment)
+        run = service.create_run(
+            self.store,
+            exp,
+            name=name,
+            parent_run_id=parent,
+            tags=tags,
+            code_revision=code_revision(),
+            environment=capture_environment(),
+        )
+        active = ActiveRun(self, run)
+        self._runs.append(active)
+        return active
+
+    def end_run(self, status: RunStatus = RunStatus.FINISHED, *, run_id: str | None = None) -> None:
+        """End the active run (or ``run_id``), after flushing its metrics."""
+        target = run_id or self._active().id
+        try:
+            self.flush()
+        finally:
+            service.end_run(self.store, target, status)
+            self._runs = [r for r in self._runs if r.id != target]
+
+    def active_run(self) -> ActiveRun | None:
+        """The innermost active run, if any."""
+        return self._runs[-1] if self._runs else None
+
+    def _active(self) -> ActiveRun:
+        if not self._runs:
+            raise InvalidInput(
+                "No active run. Start one with `with mp.start_run(experiment=...):`.", field="run"
+            )
+        return self._runs[-1]
+
+    # -- params, tags, metrics ------------------------------------------------------------
+    def log_params(self, params: Mapping[str, object]) -> None:
+        """Record parameters of the active run."""
+        service.log_params(self.store, self._active().id, params)
+
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        """Set tags on the active run."""
+        service.set_tags(self.store, self._active().id, tags)
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp_ms: int | None = None
+    ) -> None:
+        """Log one point (buffered; see :mod:`modelpilot.tracking.buffer`)."""
+        run = self._active()
+        if key not in self._checked_keys:
+            self._checked_keys.add(check_key(key, "metric"))
+        number = check_metric_value(key, value)
+        step = run.next_step.get(key, 0) if step is None else check_step(key, step)
+        run.next_step[key] = step + 1
+        self.buffer.add(run.id, (key, number, step, timestamp_ms or now_ms()))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log several metrics at the same step."""
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def log_batch(
+        self, key: str, values: Sequence[float], steps: Sequence[int] | None = None
+    ) -> None:
+        """Log many points of one metric at once (validated together, buffered together)."""
+        run = self._active()
+        check_key(key, "metric")
+        start = run.next_step.get(key, 0)
+        step_list = (
+            list(range(start, start + len(values)))
+            if steps is None
+            else [check_step(key, s) for s in steps]
+        )
+        if len(step_list) != len(values):
+            raise InvalidInput(
+                f"log_batch for {key!r}: {len(values)} values but {len(step_list)} steps.",
+                field="steps",
+            )
+        stamp = now_ms()
+        rows = [
+            (key, check_metric_value(key, v), s, stamp)
+            for v, s in zip(values, step_list, strict=True)
+        ]
+        if step_list:
+            run.next_step[key] = max(step_list) + 1
+        self.buffer.add_many(run.id, rows)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> dict[str, str]:
+        """Store a file, or every file under a folder, as artifacts of the active run."""
+        run = self._active()
+        source = Path(path)
+        if not source.exists():
+            raise InvalidInput(f"Cannot log artifact: no file or folder at {source}.", field="path")
+        files = (
+            [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+        )
+        base = source.parent if source.is_file() else source
+        prefix = (
+            artifact_path.strip("/") + "/"
+            if artifact_path
+            else ("" if source.is_file() else source.name + "/")
+        )
+        stored: dict[str, str] = {}
+        for file in files:
+            relative = prefix + file.relative_to(base).as_posix()
+            digest = self.artifacts.put_file(file)
+            service.record_artifact(self.store, run.id, relative, digest, file.stat().st_size)
+            stored[relative] = digest
+        return stored
+
+    # -- reading runs ---------------------------------------------------------------------
+    def get_run(self, run_id: str) -> Run:
+        """A run with params, latest metrics, tags, datasets and artifacts."""
+        self.flush()
+        return service.get_run(self.store, run_id)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every point of a metric, by step."""
+        self.flush()
+        return service.get_metric_history(self.store, run_id, key)
+
+    def search_runs(
+        self,
+        experiment: str | None = None,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int | None = None,
+    ) -> pd.DataFrame:
+        """Runs as a DataFrame, filtered (``metrics.auc > 0.9``) and ordered."""
+        self.flush()
+        clauses = search.parse_filter(filter)
+        ordering = search.parse_order_by(list(order_by))
+        if experiment is not None:
+            service.require_experiment(self.store, experiment)
+        frame = runs_frame(service.get_runs(self.store, experiment=experiment))
+        frame = search.apply(frame, clauses)
+        if ordering:
+            for column, _ in ordering:
+                if column not in frame.columns:
+                    frame[column] = pd.NA
+            frame = frame.sort_values(
+                [c for c, _ in ordering],
+                ascending=[a for _, a in ordering],
+                na_position="last",
+                kind="stable",
+            )
+        frame = frame.reset_index(drop=True)
+        return frame if max_results is None else frame.head(max_results)
+
+    def list_experiments(self) -> list[Experiment]:
+        """All experiments."""
+        return service.list_experiments(self.store)
+
+    # -- datasets -------------------------------------------------------------------------
+    def log_dataset(
+        self,
+        data: pd.DataFrame | str | Path,
+        name: str,
+        *,
+        role: str = "training",
+        source: str | None = None,
+    ) -> DatasetVersion:
+        """Version a dataset (and record it as an input of the active run, if any)."""
+        version = datasets_service.log_dataset(
+            self.store, self.artifacts, data, name, source=source
+        )
+        run = self.active_run()
+        if run is not None:
+            service.record_input(self.store, run.id, version.name, version.digest, role)
+        return version
+
+    def get_dataset(self, ref: str) -> DatasetVersion:
+        """A dataset version by ``name@version`` or ``name``."""
+        return datasets_service.get_dataset(self.store, ref)
+
+    def load_dataset(self, ref: str) -> pd.DataFrame:
+        """A dataset version's rows."""
+        return datasets_service.load_dataset(self.store, self.artifacts, ref)
+
+    # -- models ---------------------------------------------------------------------------
+    def log_model(
+        self,
+        model: object,
+        name: str,
+        *,
+        input_example: object = None,
+        signature: Signature | None = None,
+        datasets: Sequence[DatasetVersion] = (),
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> ModelVersion:
+        """Package ``model`` and register it as the next version of ``name``.
+
+        Bytes are written first (content-addressed, so a crash leaves only unreferenced
+        blobs); the version appears in one transaction at the end, or not at all.
+        """
+        registry.refs.check_model_name(name)
+        for ds in datasets:
+            if not isinstance(ds, DatasetVersion):
+                raise InvalidInput(
+                    "datasets must hold values returned by mp.log_dataset; got "
+                    f"{type(ds).__name__}.",
+                    field="datasets",
+                )
+        package = build_package(
+            model, self.artifacts, input_example=input_example, signature=signature
+        )
+        run = self.active_run()
+        metrics: dict[str, float] = {}
+        if run is not None:
+            metrics = self.get_run(run.id).metrics
+            for ds in datasets:
+                service.record_input(self.store, run.id, ds.name, ds.digest, "training")
+        return registry.register_version(
+            self.store,
+            name,
+            package_digest=package.digest,
+            flavor=package.flavor,
+            signature=package.signature.to_dict(),
+            run_id=run.id if run else None,
+            datasets=[(d.name, d.digest) for d in datasets],
+            metrics=metrics,
+            description=description,
+            tags=tags,
+        )
+
+    def load_model(
+        self, ref: str, *, trusted_types: Sequence[str] = (), allow_untrusted: bool = False
+    ) -> LoadedModel:
+        """Load a registered version (``churn@champion``, ``churn/3``, ``churn``) safely."""
+        mv = registry.get_version(self.store, ref)
+        return load_package(
+            self.artifacts,
+            mv.package_digest,
+            trust=TrustPolicy(tuple(trusted_types), allow_untrusted),
+            cache_dir=self.settings.home / "cache" / "packages",
+            name=mv.name,
+            version=mv.version,
+        )
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point an alias at a version."""
+        return registry.set_alias(self.store, name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias."""
+        registry.delete_alias(self.store, name, alias)
+
+    def get_model_version(self, ref: str) -> ModelVersion:
+        """Resolve a reference to its version record."""
+        return registry.get_version(self.store, ref)
+
+    def lineage(self, ref: str) -> Lineage:
+        """version -> run -> datasets -> code revision."""
+        return lineage(self.store, ref)
+
+
+def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per run: attributes, then ``metrics.*``, ``params.*`` and ``tags.*`` columns."""
+    records: list[dict[str, Any]] = []
+    for run in runs:
+        record: dict[str, Any] = {
+            "run_id": run.id,
+            "experiment": run.experiment,
+            "name": run.name,
+            "status": run.status.value,
+            "start_time": pd.Timestamp(run.start_ms, unit="ms", tz="UTC"),
+            "end_time": pd.Timestamp(run.end_ms, unit="ms", tz="UTC") if run.end_ms else pd.NaT,
+            "parent_run_id": run.parent_run_id,
+        }
+        record.update({f"metrics.{k}": v for k, v in run.metrics.items()})
+        record.update({f"params.{k}": v for k, v in run.params.items()})
+        record.update({f"tags.{k}": v for k, v in run.tags.items()})
+        records.append(record)
+    columns = ["run_id", "experiment", "name", "status", "start_time", "end_time", "parent_run_id"]
+    frame = pd.DataFrame.from_records(records, columns=None if records else columns)
+    extra = sorted(c for c in frame.columns if c not in columns)
+    return frame[columns + extra]
