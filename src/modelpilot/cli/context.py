@@ -1,0 +1,40 @@
+"""Shared CLI state: the workspace (built once from settings) and output helpers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+
+from modelpilot.config import Settings
+from modelpilot.workspace import Workspace
+
+console = Console()
+err_console = Console(stderr=True)
+_workspace: Workspace | None = None
+
+
+def get_workspace() -> Workspace:
+    """The workspace for this command, from ``MODELPILOT_*`` settings."""
+    global _workspace
+    if _workspace is None:
+        _workspace = Workspace(Settings())
+    return _workspace
+
+
+def fmt_ms(value: int | None) -> str:
+    """A stored millisecond timestamp as local-free ISO text.
+
+    >>> fmt_ms(0)
+    '1970-01-01 00:00:00'
+    """
+    if value is None:
+        return "-"
+    return datetime.fromtimestamp(value / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output for ``--json``."""
+    console.print_json(json.dumps(data, default=str))

@@ -1,0 +1,81 @@
+"""Entry point: ``modelpilot <group> <command>``.
+
+Errors print as one readable line and exit with the error's code; ``--debug`` shows the
+traceback too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from modelpilot import __version__
+from modelpilot.cli.context import err_console
+from modelpilot.errors import ModelpilotError
+
+app = typer.Typer(
+    name="modelpilot",
+    help="Self-hosted MLOps: track, version, register, serve, release, monitor.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each module exposes register(app). Adding a command group is one line here.
+_GROUPS: list[str] = [
+    "modelpilot.cli.runs",
+    "modelpilot.cli.models",
+    "modelpilot.cli.datasets",
+    "modelpilot.cli.db",
+]
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def version() -> None:
+    """Print the modelpilot version."""
+    typer.echo(f"modelpilot {__version__}")
+
+
+for _module in _GROUPS:
+    importlib.import_module(_module).register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; modelpilot errors become one line on stderr and their exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, standalone_mode=False)
+    except ModelpilotError as exc:
+        if _state["debug"] or "--debug" in args:
+            raise
+        err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        err_console.print("Aborted.")
+        raise SystemExit(130) from None
+    except SystemExit:
+        raise
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        if isinstance(exc, click.exceptions.Exit):
+            raise SystemExit(exc.exit_code) from None
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

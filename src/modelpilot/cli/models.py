@@ -1,0 +1,86 @@
+"""``modelpilot models``: registered models, versions and aliases."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from modelpilot import registry
+from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
+
+models_app = typer.Typer(help="Registered models, versions and aliases.", no_args_is_help=True)
+alias_app = typer.Typer(help="Move or remove aliases such as champion.", no_args_is_help=True)
+models_app.add_typer(alias_app, name="alias")
+
+
+@models_app.command("list")
+def list_models(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every registered model with its newest version and aliases."""
+    models = registry.list_models(get_workspace().store)
+    if as_json:
+        print_json([m.__dict__ for m in models])
+        return
+    table = Table(title="Registered models")
+    for col in ("name", "latest", "aliases", "created"):
+        table.add_column(col)
+    for m in models:
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items())) or "-"
+        table.add_row(m.name, str(m.latest_version or "-"), aliases, fmt_ms(m.created_ms))
+    console.print(table)
+
+
+@models_app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="churn, churn/3 or churn@champion"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show a model's versions, or one version with its lineage."""
+    ws = get_workspace()
+    if "/" not in ref and "@" not in ref:
+        versions = registry.list_versions(ws.store, ref)
+        if as_json:
+            print_json([v.__dict__ for v in versions])
+            return
+        table = Table(title=f"Model {ref}")
+        for col in ("version", "aliases", "flavor", "run", "created", "metrics"):
+            table.add_column(col)
+        for v in versions:
+            metrics = ", ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items())[:3])
+            table.add_row(
+                str(v.version),
+                ", ".join(v.aliases) or "-",
+                v.flavor,
+                (v.run_id or "-")[:8],
+                fmt_ms(v.created_ms),
+                metrics or "-",
+            )
+        console.print(table)
+        return
+    lineage = ws.lineage(ref)
+    if as_json:
+        print_json(lineage.to_dict())
+        return
+    console.print(str(lineage), highlight=False)
+
+
+@alias_app.command("set")
+def alias_set(
+    name: str = typer.Argument(..., help="Model name"),
+    alias: str = typer.Argument(..., help="Alias, e.g. champion"),
+    version: int = typer.Argument(..., help="Version number"),
+) -> None:
+    """Point an alias at a version (atomic; recorded as an event)."""
+    mv = get_workspace().set_alias(name, alias, version)
+    console.print(f"{name}@{alias} → version {mv.version}")
+
+
+@alias_app.command("delete")
+def alias_delete(name: str = typer.Argument(...), alias: str = typer.Argument(...)) -> None:
+    """Remove an alias."""
+    get_workspace().delete_alias(name, alias)
+    console.print(f"Removed alias {alias!r} from {name}.")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``models`` commands."""
+    app.add_typer(models_app, name="models")

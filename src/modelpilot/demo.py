@@ -1,0 +1,123 @@
+"""``make demo``: the modelpilot loop on the embedded defaults (SQLite + a local folder).
+
+Generates a churn dataset, trains two tracked models, versions the data, registers both,
+crowns a champion, loads it back and predicts, and prints the lineage, telling the story as
+it goes. Later stages (serving, release, monitoring) join as they land.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+import modelpilot as mp
+from modelpilot.demo_data import make_churn
+
+CATEGORICAL = ["region", "plan", "gender"]
+TARGET = "churned"
+
+
+def build_model(max_depth: int, learning_rate: float) -> Pipeline:
+    """One-hot categories, pass numbers through, gradient boosting on top."""
+    encode = ColumnTransformer(
+        [("categories", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)],
+        remainder="passthrough",
+    )
+    booster = HistGradientBoostingClassifier(
+        max_depth=max_depth, learning_rate=learning_rate, max_iter=150, random_state=0
+    )
+    return Pipeline([("encode", encode), ("model", booster)])
+
+
+def main() -> None:
+    """Run the demo from a clean or existing home folder."""
+    console = Console()
+    ws = mp.workspace()
+    console.rule("[bold]modelpilot demo")
+    console.print(f"Home: {ws.settings.home}  (store {ws.settings.resolved_store_uri()})")
+
+    data = make_churn(20_000, seed=7)
+    train, test = train_test_split(data, test_size=0.25, random_state=0, stratify=data[TARGET])
+    x_train, y_train = train.drop(columns=TARGET), train[TARGET]
+    x_test, y_test = test.drop(columns=TARGET), test[TARGET]
+    console.print(f"1. Generated {len(data):,} customers ({data[TARGET].mean():.0%} churned).")
+
+    versions = []
+    for depth, lr in ((3, 0.1), (6, 0.05)):
+        started = time.perf_counter()
+        with mp.start_run(experiment="churn", name=f"hgb-depth{depth}") as run:
+            mp.log_params({"max_depth": depth, "learning_rate": lr, "max_iter": 150})
+            train_version = mp.log_dataset(train, name="churn-train")
+            test_version = mp.log_dataset(test, name="churn-test", role="evaluation")
+            model = build_model(depth, lr).fit(x_train, y_train)
+            booster = model.named_steps["model"]
+            for step, loss in enumerate(booster.train_score_):
+                mp.log_metric("train_loss", float(-loss), step=step)
+            proba = model.predict_proba(x_test)[:, 1]
+            mp.log_metrics(
+                {
+                    "auc": roc_auc_score(y_test, proba),
+                    "accuracy": accuracy_score(y_test, proba > 0.5),
+                }
+            )
+            mv = mp.log_model(
+                model,
+                name="churn",
+                input_example=x_train.head(5),
+                datasets=[train_version, test_version],
+                description=f"HistGradientBoosting depth {depth}",
+            )
+        versions.append(mv)
+        console.print(
+            f"2. Run {run.id[:8]} trained depth={depth} in {time.perf_counter() - started:.1f}s: "
+            f"AUC {mv.metrics['auc']:.3f} → registered [bold]churn/{mv.version}[/bold]"
+        )
+
+    best = max(versions, key=lambda v: v.metrics["auc"])
+    other = next(v for v in versions if v is not best)
+    mp.set_alias("churn", "champion", best.version)
+    mp.set_alias("churn", "challenger", other.version)
+    console.print(
+        f"3. churn@champion → version {best.version}; churn@challenger → version {other.version}"
+    )
+
+    champion = mp.load_model("churn@champion")
+    new_customers = make_churn(5, seed=99).drop(columns=TARGET)
+    proba = champion.predict_proba(new_customers)[:, 1]
+    table = Table(title="4. Champion scores five new customers")
+    for col in ("tenure", "plan", "calls", "churn risk"):
+        table.add_column(col)
+    for (_, row), p in zip(new_customers.iterrows(), proba, strict=True):
+        table.add_row(f"{row.tenure_months:.0f} mo", row.plan, str(row.support_calls), f"{p:.0%}")
+    console.print(table)
+
+    top = mp.search_runs(
+        "churn", filter="metrics.auc > 0.5", order_by=["metrics.auc DESC"], max_results=3
+    )
+    console.print(
+        "5. Best runs so far: "
+        + ", ".join(
+            f"{r['name']} (AUC {r['metrics.auc']:.3f})" for r in top.to_dict(orient="records")
+        )
+    )
+    console.print("6. Lineage of the champion:")
+    console.print(str(mp.lineage("churn@champion")), highlight=False)
+    history = mp.get_metric_history(versions[-1].run_id or "", "train_loss")
+    console.print(
+        f"   train_loss: {len(history)} points, {history[0].value:.3f} → {history[-1].value:.3f}"
+    )
+    assert np.all((proba >= 0) & (proba <= 1))
+    console.rule("[green]demo finished")
+
+
+if __name__ == "__main__":
+    main()
