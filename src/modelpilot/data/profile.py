@@ -61,12 +61,15 @@ def _column_profile(series: pd.Series) -> dict[str, Any]:
         values = present.to_numpy(dtype=np.float64)
         values = values[np.isfinite(values)]
         if values.size:
-            qs = np.quantile(values, QUANTILES)
+            with np.errstate(over="ignore", invalid="ignore"):  # huge values overflow sums
+                qs = np.quantile(values, QUANTILES)
+                mean = float(values.mean())
+                std = float(values.std(ddof=1)) if values.size > 1 else 0.0
             profile.update(
                 min=float(values.min()),
                 max=float(values.max()),
-                mean=float(values.mean()),
-                std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
+                mean=mean if np.isfinite(mean) else None,
+                std=std if np.isfinite(std) else None,
                 quantiles={str(q): float(v) for q, v in zip(QUANTILES, qs, strict=True)},
             )
     elif pd.api.types.is_datetime64_any_dtype(series):

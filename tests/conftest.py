@@ -1,0 +1,75 @@
+"""Shared fixtures: settings and workspaces on SQLite and (when configured) PostgreSQL.
+
+PostgreSQL tests run when ``MODELPILOT_TEST_POSTGRES_URI`` is set (CI sets it). Each test
+gets its own schema through ``search_path``, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from modelpilot.config import Settings, normalise_store_uri
+from modelpilot.workspace import Workspace
+
+POSTGRES_URI = os.environ.get("MODELPILOT_TEST_POSTGRES_URI")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if POSTGRES_URI:
+        return
+    skip = pytest.mark.skip(reason="set MODELPILOT_TEST_POSTGRES_URI to run PostgreSQL tests")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def pg_schema_uri() -> Iterator[str]:
+    """A store URI whose tables live in a fresh PostgreSQL schema, dropped afterwards."""
+    assert POSTGRES_URI is not None
+    base = normalise_store_uri(POSTGRES_URI)
+    schema = f"mp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for a fresh home, with the metadata on SQLite or PostgreSQL."""
+    if request.param == "postgresql":
+        uri = request.getfixturevalue("pg_schema_uri")
+        return Settings(home=tmp_path / "home", store_uri=uri, metric_flush_interval_ms=20)
+    return Settings(home=tmp_path / "home", metric_flush_interval_ms=20)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """Settings for a fresh home on SQLite only (multi-process and crash tests)."""
+    return Settings(home=tmp_path / "home", metric_flush_interval_ms=20)
+
+
+@pytest.fixture
+def ws(settings: Settings) -> Iterator[Workspace]:
+    """A workspace on a fresh store; closed after the test."""
+    workspace = Workspace(settings)
+    try:
+        yield workspace
+    finally:
+        while workspace.active_run() is not None:
+            workspace.end_run()
+        workspace.close()

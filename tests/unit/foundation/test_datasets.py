@@ -1,0 +1,78 @@
+"""Dataset versions: content hash, profile, reference storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.pandas import column, data_frames
+
+from modelpilot.data.profile import compute_profile
+from modelpilot.data.service import content_digest
+from modelpilot.errors import InvalidInput, NotFound
+from modelpilot.workspace import Workspace
+
+
+def test_same_content_gives_same_version_and_one_blob(ws: Workspace) -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", None]})
+    first = ws.log_dataset(frame, "d")
+    second = ws.log_dataset(frame.copy(), "d")
+    assert first.digest == second.digest
+    changed = ws.log_dataset(frame.assign(a=[1, 2, 4]), "d")
+    assert changed.digest != first.digest
+    pd.testing.assert_frame_equal(ws.load_dataset(first.ref), frame)
+    assert ws.get_dataset("d").digest == changed.digest  # newest
+
+
+def test_profile_counts_nulls_and_top_categories(ws: Workspace) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, np.nan, 4.0], "c": ["a", "a", "b", None]})
+    version = ws.log_dataset(frame, "p")
+    cols = version.profile["columns"]
+    assert cols["x"]["nulls"] == 1 and cols["x"]["min"] == 1.0 and cols["x"]["max"] == 4.0
+    assert cols["c"]["top"] == {"a": 2, "b": 1}
+    assert version.schema[0] == {"name": "x", "dtype": "float64", "nullable": True}
+
+
+def test_file_reference_is_hashed_and_profiled_without_copying(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "big.parquet"
+    pd.DataFrame({"v": np.arange(1000, dtype=float), "k": ["a", "b"] * 500}).to_parquet(path)
+    version = ws.log_dataset(path, "big")
+    assert version.storage == "reference" and version.num_rows == 1000
+    assert version.profile["columns"]["v"]["max"] == 999.0
+    assert len(ws.load_dataset(version.ref)) == 1000
+    path.write_bytes(b"changed")
+    with pytest.raises(NotFound, match="missing or has changed"):
+        ws.load_dataset(version.ref)
+
+
+def test_unknown_dataset_version_lists_recent_versions(ws: Workspace) -> None:
+    version = ws.log_dataset(pd.DataFrame({"a": [1]}), "d")
+    with pytest.raises(NotFound, match=f"Recent versions: {version.version}"):
+        ws.get_dataset("d@ffffffff")
+
+
+def test_unhashable_cells_are_a_clear_error(ws: Workspace) -> None:
+    with pytest.raises(InvalidInput, match="Columns must hold scalars"):
+        ws.log_dataset(pd.DataFrame({"a": [[1], [2]]}), "d")
+
+
+@settings(max_examples=50, deadline=None)
+@given(data_frames([column("a", dtype=float), column("b", dtype=int)]))
+def test_digest_ignores_the_index_but_not_the_values(frame: pd.DataFrame) -> None:
+    shuffled_index = frame.set_axis(list(range(100, 100 + len(frame))))
+    assert content_digest(frame) == content_digest(shuffled_index)
+    profile = compute_profile(frame)
+    assert profile["num_rows"] == len(frame)
+    assert profile["columns"]["a"]["nulls"] == int(frame["a"].isna().sum())
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=1, max_size=50))
+def test_profile_min_le_quantiles_le_max(values: list[float]) -> None:
+    stats = compute_profile(pd.DataFrame({"v": values}))["columns"]["v"]
+    quantiles = list(stats["quantiles"].values())
+    assert stats["min"] <= min(quantiles) and max(quantiles) <= stats["max"]
+    assert quantiles == sorted(quantiles)
