@@ -1,0 +1,55 @@
+"""Several processes on one SQLite store: no lock errors, no lost points."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+from modelpilot.config import Settings
+from modelpilot.workspace import Workspace
+
+PROCESSES = 8
+POINTS_PER_PROCESS = 2_000
+
+
+def _log_points(home: str, index: int) -> str:
+    ws = Workspace(Settings(home=Path(home), metric_flush_interval_ms=5, metric_flush_max_points=200))
+    with ws.start_run("concurrency", name=f"worker-{index}") as run:
+        ws.log_params({"worker": index})
+        for step in range(POINTS_PER_PROCESS):
+            ws.log_metric("loss", 1.0 / (step + 1))
+            if step % 500 == 0:
+                ws.log_metric("checkpoint", float(step), step=step)
+    ws.close()
+    return run.id
+
+
+def test_eight_processes_log_to_one_sqlite_store_without_losing_points(sqlite_settings: Settings) -> None:
+    Workspace(sqlite_settings).store  # noqa: B018 - create and migrate the store once
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(PROCESSES) as pool:
+        run_ids = pool.starmap(_log_points, [(str(sqlite_settings.home), i) for i in range(PROCESSES)])
+    ws = Workspace(sqlite_settings)
+    for run_id in run_ids:
+        run = ws.get_run(run_id)
+        assert run.status.value == "FINISHED"
+        history = ws.get_metric_history(run_id, "loss")
+        assert len(history) == POINTS_PER_PROCESS
+        assert [p.step for p in history] == list(range(POINTS_PER_PROCESS))
+    assert len(set(run_ids)) == PROCESSES
+
+
+def test_processes_opening_a_fresh_store_at_once_migrate_it_once(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        run_ids = pool.starmap(_log_points_small, [(str(tmp_path / "fresh"), i) for i in range(4)])
+    ws = Workspace(Settings(home=tmp_path / "fresh"))
+    assert {ws.get_run(r).name for r in run_ids} == {f"w{i}" for i in range(4)}
+
+
+def _log_points_small(home: str, index: int) -> str:
+    ws = Workspace(Settings(home=Path(home)))
+    with ws.start_run("fresh", name=f"w{index}") as run:
+        ws.log_metric("m", 1.0)
+    ws.close()
+    return run.id
