@@ -9,7 +9,17 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "modelpilot"
 
 # package -> packages it must never import
 FORBIDDEN: dict[str, set[str]] = {
-    "store": {"tracking", "data", "models", "registry", "serving", "server", "cli", "release", "monitoring"},
+    "store": {
+        "tracking",
+        "data",
+        "models",
+        "registry",
+        "serving",
+        "server",
+        "cli",
+        "release",
+        "monitoring",
+    },
     "artifacts": {"store", "tracking", "data", "models", "registry", "serving", "server", "cli"},
     "tracking": {"registry", "serving", "server", "cli", "release"},
     "data": {"models", "registry", "serving", "server", "cli"},
@@ -25,7 +35,11 @@ def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     found: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("modelpilot."):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("modelpilot.")
+        ):
             found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):
             for alias in node.names:
@@ -46,7 +60,8 @@ def test_packages_only_import_downwards() -> None:
 
 def test_nothing_imports_the_cli() -> None:
     offenders = [
-        str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
         if "cli" not in p.relative_to(SRC).parts and "cli" in _imports(p)
     ]
     assert offenders == []

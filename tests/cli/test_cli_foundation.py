@@ -33,7 +33,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ws.log_metric("auc", 0.93)
         ds = ws.log_dataset(x.assign(y=y), "churn-train")
         for _ in range(2):
-            ws.log_model(LogisticRegression().fit(x, y), "churn", input_example=x.head(), datasets=[ds])
+            ws.log_model(
+                LogisticRegression().fit(x, y), "churn", input_example=x.head(), datasets=[ds]
+            )
     ws.close()
     monkeypatch.setenv("MODELPILOT_HOME", str(home))
     monkeypatch.setattr(context, "_workspace", None)
@@ -67,7 +69,9 @@ def test_datasets_show_prints_the_profile(home: Path) -> None:
     assert code == 0 and json.loads(out)["rows"] == 100
 
 
-def test_errors_are_one_line_with_the_error_exit_code(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_line_with_the_error_exit_code(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["models", "alias", "set", "churn", "champion", "9"])
     assert exit_info.value.code == 3
@@ -81,7 +85,11 @@ def test_cli_subprocess_version_and_db_upgrade(tmp_path: Path) -> None:
     exe = [sys.executable, "-m", "modelpilot.cli.main"]
     version = subprocess.run([*exe, "version"], capture_output=True, text=True, env=env, check=True)
     assert version.stdout.startswith("modelpilot ")
-    upgrade = subprocess.run([*exe, "db", "upgrade"], capture_output=True, text=True, env=env, check=True)
+    upgrade = subprocess.run(
+        [*exe, "db", "upgrade"], capture_output=True, text=True, env=env, check=True
+    )
     assert "Schema at revision 0001" in upgrade.stdout
-    missing = subprocess.run([*exe, "models", "show", "nope/1"], capture_output=True, text=True, env=env)
+    missing = subprocess.run(
+        [*exe, "models", "show", "nope/1"], capture_output=True, text=True, env=env
+    )
     assert missing.returncode == 3 and "No registered model named 'nope'" in missing.stderr

@@ -47,11 +47,16 @@ _CHILD = textwrap.dedent(
 )
 
 
-def test_sigkill_during_log_model_leaves_no_half_registered_version(sqlite_settings: Settings) -> None:
+def test_sigkill_during_log_model_leaves_no_half_registered_version(
+    sqlite_settings: Settings,
+) -> None:
     home = sqlite_settings.home
     Workspace(sqlite_settings).store  # noqa: B018 - migrate first
     with subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(home)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _CHILD, str(home)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     ) as child:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "inside"

@@ -13,7 +13,9 @@ POINTS_PER_PROCESS = 2_000
 
 
 def _log_points(home: str, index: int) -> str:
-    ws = Workspace(Settings(home=Path(home), metric_flush_interval_ms=5, metric_flush_max_points=200))
+    ws = Workspace(
+        Settings(home=Path(home), metric_flush_interval_ms=5, metric_flush_max_points=200)
+    )
     with ws.start_run("concurrency", name=f"worker-{index}") as run:
         ws.log_params({"worker": index})
         for step in range(POINTS_PER_PROCESS):
@@ -24,11 +26,15 @@ def _log_points(home: str, index: int) -> str:
     return run.id
 
 
-def test_eight_processes_log_to_one_sqlite_store_without_losing_points(sqlite_settings: Settings) -> None:
+def test_eight_processes_log_to_one_sqlite_store_without_losing_points(
+    sqlite_settings: Settings,
+) -> None:
     Workspace(sqlite_settings).store  # noqa: B018 - create and migrate the store once
     context = multiprocessing.get_context("spawn")
     with context.Pool(PROCESSES) as pool:
-        run_ids = pool.starmap(_log_points, [(str(sqlite_settings.home), i) for i in range(PROCESSES)])
+        run_ids = pool.starmap(
+            _log_points, [(str(sqlite_settings.home), i) for i in range(PROCESSES)]
+        )
     ws = Workspace(sqlite_settings)
     for run_id in run_ids:
         run = ws.get_run(run_id)

@@ -37,7 +37,9 @@ def test_profile_counts_nulls_and_top_categories(ws: Workspace) -> None:
     assert version.schema[0] == {"name": "x", "dtype": "float64", "nullable": True}
 
 
-def test_file_reference_is_hashed_and_profiled_without_copying(ws: Workspace, tmp_path: Path) -> None:
+def test_file_reference_is_hashed_and_profiled_without_copying(
+    ws: Workspace, tmp_path: Path
+) -> None:
     path = tmp_path / "big.parquet"
     pd.DataFrame({"v": np.arange(1000, dtype=float), "k": ["a", "b"] * 500}).to_parquet(path)
     version = ws.log_dataset(path, "big")
@@ -70,7 +72,9 @@ def test_digest_ignores_the_index_but_not_the_values(frame: pd.DataFrame) -> Non
     assert profile["columns"]["a"]["nulls"] == int(frame["a"].isna().sum())
 
 
-@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=1, max_size=50))
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=1, max_size=50)
+)
 def test_profile_min_le_quantiles_le_max(values: list[float]) -> None:
     stats = compute_profile(pd.DataFrame({"v": values}))["columns"]["v"]
     quantiles = list(stats["quantiles"].values())

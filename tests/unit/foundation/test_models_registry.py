@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import lightgbm
 import numpy as np
@@ -17,16 +18,18 @@ from sklearn.preprocessing import FunctionTransformer
 from modelpilot.errors import Conflict, InvalidInput, NotFound, UnsafeModel
 from modelpilot.workspace import Workspace
 
+Frame = tuple[pd.DataFrame, pd.Series]
+
 
 @pytest.fixture
-def frame() -> tuple[pd.DataFrame, pd.Series]:
+def frame() -> Frame:
     rng = np.random.default_rng(0)
     x = pd.DataFrame(rng.normal(size=(300, 3)), columns=["age", "income", "calls"])
     y = pd.Series((x["age"] + x["calls"] > 0).astype(int), name="churned")
     return x, y
 
 
-def test_log_load_predict_round_trip_with_alias(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_log_load_predict_round_trip_with_alias(ws: Workspace, frame: Frame) -> None:
     x, y = frame
     model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(x, y)
     with ws.start_run("churn"):
@@ -52,7 +55,9 @@ def test_log_load_predict_round_trip_with_alias(ws: Workspace, frame) -> None:  
     ],
     ids=["xgboost", "lightgbm", "sklearn"],
 )
-def test_every_flavor_predicts_the_same_after_reload(ws: Workspace, frame, make) -> None:  # type: ignore[no-untyped-def]
+def test_every_flavor_predicts_the_same_after_reload(
+    ws: Workspace, frame: Frame, make: Any
+) -> None:
     x, y = frame
     model = make().fit(x, y)
     mv = ws.log_model(model, "m", input_example=x.head(5))
@@ -61,14 +66,18 @@ def test_every_flavor_predicts_the_same_after_reload(ws: Workspace, frame, make)
     assert loaded.classes == [0, 1]
 
 
-def test_versions_number_themselves(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_versions_number_themselves(ws: Workspace, frame: Frame) -> None:
     x, y = frame
     model = LinearRegression().fit(x, y)
-    assert [ws.log_model(model, "reg", input_example=x.head()).version for _ in range(3)] == [1, 2, 3]
+    assert [ws.log_model(model, "reg", input_example=x.head()).version for _ in range(3)] == [
+        1,
+        2,
+        3,
+    ]
     assert ws.get_model_version("reg").version == 3
 
 
-def test_untrusted_types_are_refused_unless_named(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_untrusted_types_are_refused_unless_named(ws: Workspace, frame: Frame) -> None:
     x, y = frame
     model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression()).fit(x, y)
     mv = ws.log_model(model, "risky", input_example=x.head())
@@ -78,20 +87,24 @@ def test_untrusted_types_are_refused_unless_named(ws: Workspace, frame) -> None:
     assert loaded.predict(x.head(2)).shape == (2,)
 
 
-def test_unknown_model_reference_names_registered_models(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_model_reference_names_registered_models(ws: Workspace, frame: Frame) -> None:
     x, y = frame
     ws.log_model(LinearRegression().fit(x, y), "reg", input_example=x.head())
     with pytest.raises(NotFound, match="No registered model named 'nope'. Registered models: reg"):
         ws.load_model("nope@champion")
     with pytest.raises(NotFound, match="has no version 9. Existing versions: 1"):
         ws.load_model("reg/9")
-    with pytest.raises(NotFound, match="No alias 'champion' on model 'reg'. Existing aliases: none"):
+    with pytest.raises(
+        NotFound, match="No alias 'champion' on model 'reg'. Existing aliases: none"
+    ):
         ws.load_model("reg@champion")
     with pytest.raises(InvalidInput, match="Invalid model reference 'reg/x'"):
         ws.load_model("reg/x")
 
 
-def test_alias_to_missing_version_is_refused_and_nothing_changes(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_alias_to_missing_version_is_refused_and_nothing_changes(
+    ws: Workspace, frame: Frame
+) -> None:
     x, y = frame
     ws.log_model(LinearRegression().fit(x, y), "reg", input_example=x.head())
     ws.set_alias("reg", "champion", 1)
@@ -100,7 +113,7 @@ def test_alias_to_missing_version_is_refused_and_nothing_changes(ws: Workspace, 
     assert ws.get_model_version("reg@champion").version == 1
 
 
-def test_alias_moves_are_recorded_as_events(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_alias_moves_are_recorded_as_events(ws: Workspace, frame: Frame) -> None:
     from modelpilot import registry
 
     x, y = frame
@@ -113,7 +126,7 @@ def test_alias_moves_are_recorded_as_events(ws: Workspace, frame) -> None:  # ty
     assert moves[0] == {"alias": "champion", "from": 1, "to": 2}
 
 
-def test_version_behind_an_alias_cannot_be_deleted(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_version_behind_an_alias_cannot_be_deleted(ws: Workspace, frame: Frame) -> None:
     from modelpilot import registry
 
     x, y = frame
@@ -127,7 +140,7 @@ def test_version_behind_an_alias_cannot_be_deleted(ws: Workspace, frame) -> None
         ws.get_model_version("reg/1")
 
 
-def test_unserialisable_model_is_a_clear_error(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_unserialisable_model_is_a_clear_error(ws: Workspace, frame: Frame) -> None:
     x, _ = frame
     with pytest.raises(InvalidInput, match="Cannot package a model of type builtins.object"):
         ws.log_model(object(), "bad", input_example=x.head())
@@ -135,16 +148,18 @@ def test_unserialisable_model_is_a_clear_error(ws: Workspace, frame) -> None:  #
         ws.log_model(lambda batch: np.zeros(len(batch)), "bad", input_example=x.head())
 
 
-def test_input_example_columns_must_match_the_fitted_columns(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_input_example_columns_must_match_the_fitted_columns(ws: Workspace, frame: Frame) -> None:
     x, y = frame
     model = LogisticRegression().fit(x, y)
-    with pytest.raises(InvalidInput, match=r"disagree with the data the model was fitted on: missing \['calls'\]"):
+    with pytest.raises(
+        InvalidInput, match=r"disagree with the data the model was fitted on: missing \['calls'\]"
+    ):
         ws.log_model(model, "m", input_example=x.drop(columns="calls").head())
     with pytest.raises(NotFound):
         ws.get_model_version("m")
 
 
-def test_corrupted_artifact_is_detected_on_load(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_corrupted_artifact_is_detected_on_load(ws: Workspace, frame: Frame) -> None:
     from modelpilot.artifacts import LocalArtifactStore
     from modelpilot.errors import CorruptArtifact
     from modelpilot.models import read_manifest
@@ -160,24 +175,32 @@ def test_corrupted_artifact_is_detected_on_load(ws: Workspace, frame) -> None:  
         ws.load_model("m/1")
 
 
-def test_predict_validation_names_column_and_row(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_predict_validation_names_column_and_row(ws: Workspace, frame: Frame) -> None:
     x, y = frame
-    loaded = ws.load_model(ws.log_model(LogisticRegression().fit(x, y), "m", input_example=x.head()).ref)
+    loaded = ws.load_model(
+        ws.log_model(LogisticRegression().fit(x, y), "m", input_example=x.head()).ref
+    )
     bad = x.head(3).astype(object)
     bad.loc[2, "income"] = "abc"
-    with pytest.raises(InvalidInput, match=r"column 'income' \(row 2\): expected a number \(float64\); got 'abc'"):
+    with pytest.raises(
+        InvalidInput, match=r"column 'income' \(row 2\): expected a number \(float64\); got 'abc'"
+    ):
         loaded.predict(bad)
     with pytest.raises(InvalidInput, match="missing column\\(s\\) 'calls'"):
         loaded.predict(x.drop(columns="calls"))
 
 
-def test_lineage_goes_from_version_to_run_to_datasets(ws: Workspace, frame) -> None:  # type: ignore[no-untyped-def]
+def test_lineage_goes_from_version_to_run_to_datasets(ws: Workspace, frame: Frame) -> None:
     x, y = frame
     with ws.start_run("churn", name="baseline") as run:
         ws.log_params({"C": 1.0})
         train = ws.log_dataset(x.assign(churned=y), name="churn-train")
-        mv = ws.log_model(LogisticRegression().fit(x, y), "churn", input_example=x.head(), datasets=[train])
+        mv = ws.log_model(
+            LogisticRegression().fit(x, y), "churn", input_example=x.head(), datasets=[train]
+        )
     trace = ws.lineage(mv.ref)
-    assert trace.run is not None and trace.run["id"] == run.id and trace.run["params"] == {"C": "1.0"}
+    assert (
+        trace.run is not None and trace.run["id"] == run.id and trace.run["params"] == {"C": "1.0"}
+    )
     assert [d["version"] for d in trace.datasets] == [train.version]
     assert "dataset churn-train@" in str(trace)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -45,13 +46,18 @@ def test_relogging_a_param_with_a_different_value_is_a_conflict(ws: Workspace) -
     with ws.start_run("churn"):
         ws.log_params({"max_depth": 6})
         ws.log_params({"max_depth": 6})  # same value: fine
-        with pytest.raises(Conflict, match=r"Param 'max_depth' .* is already '6'; cannot change it to '7'"):
+        with pytest.raises(
+            Conflict, match=r"Param 'max_depth' .* is already '6'; cannot change it to '7'"
+        ):
             ws.log_params({"max_depth": 7})
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_non_finite_metric_is_refused_in_the_caller(ws: Workspace, bad: float) -> None:
-    with ws.start_run("churn"), pytest.raises(InvalidInput, match="Metric 'loss' must be a finite number"):
+    with (
+        ws.start_run("churn"),
+        pytest.raises(InvalidInput, match="Metric 'loss' must be a finite number"),
+    ):
         ws.log_metric("loss", bad)
 
 
@@ -96,7 +102,7 @@ def test_batch_logging_stores_every_point(ws: Workspace) -> None:
     assert history[-1].step == 4999 and history[-1].value == 4999.0
 
 
-def test_artifacts_files_and_folders_are_stored_by_digest(ws: Workspace, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_artifacts_files_and_folders_are_stored_by_digest(ws: Workspace, tmp_path: Path) -> None:
     folder = tmp_path / "plots"
     folder.mkdir()
     (folder / "a.txt").write_text("alpha")

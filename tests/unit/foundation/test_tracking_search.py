@@ -10,15 +10,30 @@ from modelpilot.errors import InvalidInput
 from modelpilot.tracking.search import Clause, parse_filter
 from modelpilot.workspace import Workspace
 
-names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True).filter(lambda s: s.lower() != "and")
+names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True).filter(
+    lambda s: s.lower() != "and"
+)
 numbers = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
-texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\\'"), max_size=12)
+texts = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\\'"), max_size=12
+)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["metrics", "params", "tags"]), names,
-                          st.sampled_from(["=", "!=", "<", "<=", ">", ">="]),
-                          st.one_of(numbers, texts)), min_size=1, max_size=4))
-def test_filter_round_trips_through_its_text_form(parts: list[tuple[str, str, str, object]]) -> None:
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["metrics", "params", "tags"]),
+            names,
+            st.sampled_from(["=", "!=", "<", "<=", ">", ">="]),
+            st.one_of(numbers, texts),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_filter_round_trips_through_its_text_form(
+    parts: list[tuple[str, str, str, object]],
+) -> None:
     rendered = " and ".join(
         f"{p}.{n} {op} {v!r}" if isinstance(v, float) else f"{p}.{n} {op} '{v}'"
         for p, n, op, v in parts
