@@ -16,14 +16,17 @@ from sqlalchemy import Connection, Engine, inspect, text
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 HEAD_REVISION = "0001"
+# Our own name, not Alembic's default: Optuna (tuning) keeps its tables in the same database
+# and runs its own Alembic migrations against "alembic_version".
+VERSION_TABLE = "modelpilot_alembic_version"
 _PG_LOCK_KEY = 0x6D70_0001  # arbitrary constant: "mp" + schema lock
 
 
 def current_revision(conn: Connection) -> str | None:
-    """The revision stored in ``alembic_version``, or None for an empty database."""
-    if not inspect(conn).has_table("alembic_version"):
+    """The revision stored in our version table, or None for an empty database."""
+    if not inspect(conn).has_table(VERSION_TABLE):
         return None
-    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+    return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one_or_none()
 
 
 def upgrade(engine: Engine) -> str:

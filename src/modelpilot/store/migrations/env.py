@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from modelpilot.store.migrate import VERSION_TABLE
 from modelpilot.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
@@ -13,6 +14,7 @@ if connection is None:  # pragma: no cover - only when someone runs the alembic 
 context.configure(
     connection=connection,
     target_metadata=metadata,
+    version_table=VERSION_TABLE,
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():
