@@ -51,6 +51,7 @@ EXPECTED = {
     "set_tag",
     "set_tags",
     "start_run",
+    "tune",
     "workspace",
 }
 

@@ -18,9 +18,9 @@ Typical use::
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -40,6 +40,9 @@ from modelpilot.models import LoadedModel, Signature
 from modelpilot.registry import ModelVersion, RegisteredModel
 from modelpilot.tracking import MetricPoint, Run, RunStatus
 from modelpilot.workspace import ActiveRun, Workspace
+
+if TYPE_CHECKING:
+    from modelpilot.tuning import TuneResult
 
 __version__ = "0.1.0"
 
@@ -237,6 +240,39 @@ def list_models() -> list[RegisteredModel]:
     return registry.list_models(workspace().store)
 
 
+def tune(
+    train_fn: Callable[..., Any],
+    space: Mapping[str, Any],
+    *,
+    n_trials: int = 50,
+    metric: str = "score",
+    direction: Literal["maximize", "minimize"] = "maximize",
+    experiment: str = "tuning",
+    study_name: str | None = None,
+    n_jobs: int = 1,
+    seed: int = 0,
+) -> TuneResult:
+    """Tune hyperparameters with Optuna; each trial is a child run (resumable by study name).
+
+    ``train_fn(params)`` returns the metric (or a dict holding it); ``train_fn(params, ctx)``
+    may call ``ctx.report(value, step)`` so unpromising trials are pruned.
+    """
+    from modelpilot.tuning import tune as run_tuning
+
+    return run_tuning(
+        workspace(),
+        train_fn,
+        space,
+        n_trials=n_trials,
+        metric=metric,
+        direction=direction,
+        experiment=experiment,
+        study_name=study_name,
+        n_jobs=n_jobs,
+        seed=seed,
+    )
+
+
 def lineage(ref: str) -> Lineage:
     """version -> run -> datasets -> code revision."""
     return workspace().lineage(ref)
@@ -289,5 +325,6 @@ __all__ = [
     "set_tag",
     "set_tags",
     "start_run",
+    "tune",
     "workspace",
 ]

@@ -1,0 +1,312 @@
+"""``tune``: run an Optuna study whose trials are child runs of one parent run.
+
+The study lives in modelpilot's own database (Optuna's RDB storage on the same URL), so a
+crashed tuning job is resumed by calling ``tune`` again with the same ``study_name``: trials
+left RUNNING by the dead process are marked FAIL and the study continues until it has
+``n_trials`` completed trials. Parallel workers are separate processes sharing the storage.
+"""
+
+from __future__ import annotations
+
+import inspect
+import multiprocessing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import optuna
+import pandas as pd
+
+from modelpilot.errors import InvalidInput
+from modelpilot.tuning.space import to_distributions
+from modelpilot.workspace import Workspace
+
+TrainFn = Callable[..., float | Mapping[str, float]]
+
+
+class TrialContext:
+    """Handed to a two-argument train function: report intermediate values, learn of pruning."""
+
+    def __init__(self, trial: optuna.Trial, workspace: Workspace, metric: str) -> None:
+        self.trial = trial
+        self.workspace = workspace
+        self.metric = metric
+
+    @property
+    def number(self) -> int:
+        """The trial's number in the study."""
+        return int(self.trial.number)
+
+    def report(self, value: float, step: int) -> None:
+        """Log ``metric`` at ``step`` and raise ``optuna.TrialPruned`` if the pruner says so."""
+        self.workspace.log_metric(self.metric, value, step=step)
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step}")
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The outcome: best params and value, the best child run, and every trial."""
+
+    study_name: str
+    parent_run_id: str
+    best_params: dict[str, Any]
+    best_value: float
+    best_run_id: str
+    trials: pd.DataFrame
+
+
+def tune(
+    workspace: Workspace,
+    train_fn: TrainFn,
+    space: Mapping[str, Any],
+    *,
+    n_trials: int = 50,
+    metric: str = "score",
+    direction: Literal["maximize", "minimize"] = "maximize",
+    experiment: str = "tuning",
+    study_name: str | None = None,
+    n_jobs: int = 1,
+    pruner: optuna.pruners.BasePruner | None = None,
+    seed: int = 0,
+) -> TuneResult:
+    """Tune ``train_fn(params)`` (or ``train_fn(params, ctx)`` for pruning) over ``space``."""
+    if n_trials < 1:
+        raise InvalidInput(f"n_trials must be at least 1; got {n_trials}.", field="n_trials")
+    if direction not in ("maximize", "minimize"):
+        raise InvalidInput(
+            f"direction must be 'maximize' or 'minimize'; got {direction!r}.", field="direction"
+        )
+    distributions = to_distributions(space)
+    name = study_name or f"{experiment}-{metric}"
+    storage = _storage(workspace)
+    try:
+        return _tune_with(
+            workspace,
+            storage,
+            train_fn,
+            distributions,
+            n_trials,
+            metric,
+            direction,
+            experiment,
+            name,
+            n_jobs,
+            pruner,
+            seed,
+        )
+    finally:
+        storage.remove_session()
+        storage.engine.dispose()
+
+
+def _tune_with(
+    workspace: Workspace,
+    storage: optuna.storages.RDBStorage,
+    train_fn: TrainFn,
+    distributions: dict[str, Any],
+    n_trials: int,
+    metric: str,
+    direction: str,
+    experiment: str,
+    name: str,
+    n_jobs: int,
+    pruner: optuna.pruners.BasePruner | None,
+    seed: int,
+) -> TuneResult:
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction=direction,
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner or optuna.pruners.MedianPruner(),
+    )
+    _fail_abandoned_trials(study)
+    parent_id = _parent_run(workspace, study, experiment, name)
+    remaining = n_trials - _completed(study)
+    if remaining > 0:
+        job = _Job(
+            workspace.settings.model_dump(),
+            train_fn,
+            distributions,
+            metric,
+            experiment,
+            parent_id,
+            name,
+            seed,
+        )
+        if n_jobs <= 1:
+            job.run(workspace, storage, remaining)
+        else:
+            _run_in_processes(job, remaining, n_jobs)
+    return _summarise(
+        workspace, optuna.load_study(study_name=name, storage=storage), parent_id, metric, name
+    )
+
+
+class _Job:
+    """What each worker process needs; picklable when ``train_fn`` is importable."""
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        train_fn: TrainFn,
+        distributions: dict[str, Any],
+        metric: str,
+        experiment: str,
+        parent_id: str,
+        study_name: str,
+        seed: int,
+    ) -> None:
+        self.settings = settings
+        self.train_fn = train_fn
+        self.distributions = distributions
+        self.metric = metric
+        self.experiment = experiment
+        self.parent_id = parent_id
+        self.study_name = study_name
+        self.seed = seed
+        self.wants_context = len(inspect.signature(train_fn).parameters) >= 2
+
+    def run(self, workspace: Workspace, storage: optuna.storages.RDBStorage, n_trials: int) -> None:
+        """Run ``n_trials`` more trials of the study in this process."""
+        study = optuna.load_study(
+            study_name=self.study_name,
+            storage=storage,
+            sampler=optuna.samplers.TPESampler(seed=self.seed + n_trials),
+        )
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study.optimize(
+            lambda trial: self._objective(workspace, trial),
+            n_trials=n_trials,
+            catch=(),
+            gc_after_trial=False,
+        )
+
+    def _objective(self, workspace: Workspace, trial: optuna.Trial) -> float:
+        params = {name: trial._suggest(name, dist) for name, dist in self.distributions.items()}
+        with workspace.start_run(
+            self.experiment,
+            name=f"{self.study_name}-trial-{trial.number}",
+            parent_run_id=self.parent_id,
+            tags={"tuning.study": self.study_name, "tuning.trial": str(trial.number)},
+        ) as run:
+            trial.set_user_attr("run_id", run.id)
+            workspace.log_params(params)
+            try:
+                result = (
+                    self.train_fn(params, TrialContext(trial, workspace, self.metric))
+                    if self.wants_context
+                    else self.train_fn(params)
+                )
+            except optuna.TrialPruned:
+                workspace.set_tags({"tuning.state": "pruned"})
+                raise
+            value = _objective_value(result, self.metric)
+            metrics = dict(result) if isinstance(result, Mapping) else {self.metric: value}
+            workspace.log_metrics({k: float(v) for k, v in metrics.items()}, step=None)
+            workspace.set_tags({"tuning.state": "complete"})
+        return value
+
+
+def _objective_value(result: object, metric: str) -> float:
+    if isinstance(result, Mapping):
+        if metric not in result:
+            raise InvalidInput(
+                f"The train function returned metrics {sorted(result)} but not {metric!r}, the one "
+                "being tuned.",
+                field="metric",
+            )
+        return float(result[metric])
+    if isinstance(result, (int, float)) and not isinstance(result, bool):
+        return float(result)
+    raise InvalidInput(
+        "The train function must return a number or a dict of metrics; got "
+        f"{type(result).__name__}.",
+        field="train_fn",
+    )
+
+
+def _worker(job: _Job, n_trials: int) -> None:
+    from modelpilot.config import Settings
+
+    workspace = Workspace(Settings(**job.settings))
+    storage = _storage(workspace)
+    try:
+        job.run(workspace, storage, n_trials)
+    finally:
+        storage.engine.dispose()
+        workspace.close()
+
+
+def _run_in_processes(job: _Job, remaining: int, n_jobs: int) -> None:
+    shares = [remaining // n_jobs + (1 if i < remaining % n_jobs else 0) for i in range(n_jobs)]
+    context = multiprocessing.get_context("spawn")
+    try:
+        with context.Pool(n_jobs) as pool:
+            pool.starmap(_worker, [(job, share) for share in shares if share])
+    except (AttributeError, TypeError) as exc:  # pickling the train function failed
+        raise InvalidInput(
+            f"Cannot run trials in parallel processes: {exc}. Define the train function at the top "
+            "level of an importable module, or use n_jobs=1.",
+            field="train_fn",
+        ) from exc
+
+
+def _storage(workspace: Workspace) -> optuna.storages.RDBStorage:
+    workspace.store  # noqa: B018 - creates the home folder and our tables first
+    uri = workspace.settings.resolved_store_uri()
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if uri.startswith("sqlite"):
+        engine_kwargs["connect_args"] = {
+            "timeout": workspace.settings.sqlite_busy_timeout_ms / 1000
+        }
+    return optuna.storages.RDBStorage(uri, engine_kwargs=engine_kwargs)
+
+
+def _fail_abandoned_trials(study: optuna.Study) -> None:
+    """Trials RUNNING at start-up belong to a dead process; mark them FAIL so numbering goes on."""
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+
+
+def _completed(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def _parent_run(workspace: Workspace, study: optuna.Study, experiment: str, name: str) -> str:
+    existing = study.user_attrs.get("parent_run_id")
+    if existing:
+        return str(existing)
+    with workspace.start_run(
+        experiment, name=f"{name}-study", tags={"tuning.study": name}
+    ) as parent:
+        pass
+    study.set_user_attr("parent_run_id", parent.id)
+    return parent.id
+
+
+def _summarise(
+    workspace: Workspace, study: optuna.Study, parent_id: str, metric: str, name: str
+) -> TuneResult:
+    if _completed(study) == 0:
+        states = pd.Series([t.state.name for t in study.get_trials(deepcopy=False)]).value_counts()
+        raise InvalidInput(
+            f"Study {name!r} has no completed trial ({dict(states)}); widen the search space or "
+            "relax the pruner.",
+            field="n_trials",
+        )
+    best = study.best_trial
+    best_run = str(best.user_attrs["run_id"])
+    from modelpilot.tracking import service
+
+    service.set_tags(workspace.store, best_run, {"tuning.best": "true"})
+    service.set_tags(
+        workspace.store,
+        parent_id,
+        {"tuning.best_run": best_run, "tuning.best_value": repr(best.value)},
+    )
+    frame = study.trials_dataframe(attrs=("number", "value", "params", "state", "user_attrs"))
+    return TuneResult(name, parent_id, dict(best.params), float(best.value or 0.0), best_run, frame)

@@ -1,0 +1,119 @@
+"""mp.tune: trials as child runs, pruning, parallel processes, resume after a crash."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from modelpilot.config import Settings
+from modelpilot.errors import InvalidInput
+from modelpilot.tuning import TrialContext, tune
+from modelpilot.workspace import Workspace
+
+SPACE = {"x": (-5.0, 5.0), "depth": (1, 4), "kind": ["a", "b"]}
+
+
+def quadratic(params: Mapping[str, object]) -> float:
+    """Best at x = 2, kind = 'b'."""
+    x = float(params["x"])  # type: ignore[arg-type]
+    return -((x - 2.0) ** 2) + (0.5 if params["kind"] == "b" else 0.0)
+
+
+def test_each_trial_is_a_child_run_and_the_best_is_marked(ws: Workspace) -> None:
+    result = tune(ws, quadratic, SPACE, n_trials=12, metric="score", study_name="q")
+    runs = ws.search_runs("tuning")
+    children = runs[runs["parent_run_id"] == result.parent_run_id]
+    assert len(children) == 12
+    assert set(children["params.kind"]) <= {"a", "b"}
+    best = ws.get_run(result.best_run_id)
+    assert best.tags["tuning.best"] == "true"
+    assert best.metrics["score"] == pytest.approx(result.best_value)
+    assert result.best_value == pytest.approx(children["metrics.score"].max())
+
+
+def reports_then_scores(params: Mapping[str, object], ctx: TrialContext) -> float:
+    x = float(params["x"])  # type: ignore[arg-type]
+    for step in range(5):
+        ctx.report(-abs(x) * (step + 1), step)
+    return -abs(x)
+
+
+def test_pruned_trials_are_recorded_and_do_not_win(ws: Workspace) -> None:
+    import optuna
+
+    result = tune(
+        ws, reports_then_scores, {"x": (-10.0, 10.0)}, n_trials=15, study_name="p", metric="neg_abs"
+    )
+    states = result.trials["state"].value_counts().to_dict()
+    assert states.get("COMPLETE", 0) >= 1
+    assert states.get("PRUNED", 0) >= 1, states
+    assert isinstance(optuna.TrialPruned(), Exception)
+
+
+def test_parallel_processes_share_one_study(sqlite_settings: Settings) -> None:
+    ws = Workspace(sqlite_settings)
+    result = tune(ws, quadratic, SPACE, n_trials=6, n_jobs=2, study_name="par")
+    assert (result.trials["state"] == "COMPLETE").sum() == 6
+    assert len(set(result.trials["user_attrs_run_id"])) == 6
+    ws.close()
+
+
+_CRASHING = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from modelpilot.config import Settings
+    from modelpilot.tuning import tune
+    from modelpilot.workspace import Workspace
+
+    calls = []
+
+    def train(params):
+        calls.append(1)
+        if len(calls) == 4:
+            os._exit(9)  # the machine dies in the middle of the fourth trial
+        return float(params["x"])
+
+    tune(Workspace(Settings(home=Path(sys.argv[1]))), train, {"x": (0.0, 1.0)}, n_trials=6,
+         study_name="resume")
+    """
+)
+
+
+def resume_train(params: Mapping[str, object]) -> float:
+    return float(params["x"])  # type: ignore[arg-type]
+
+
+def test_a_crashed_study_resumes_from_its_last_trial(sqlite_settings: Settings) -> None:
+    crashed = subprocess.run(
+        [sys.executable, "-c", _CRASHING, str(sqlite_settings.home)], check=False
+    )
+    assert crashed.returncode == 9
+    ws = Workspace(sqlite_settings)
+    result = tune(ws, resume_train, {"x": (0.0, 1.0)}, n_trials=6, study_name="resume")
+    states = dict(zip(result.trials["number"], result.trials["state"], strict=True))
+    assert [states[n] for n in range(3)] == ["COMPLETE"] * 3
+    assert states[3] == "FAIL"  # the trial that was running when the process died
+    assert sorted(n for n, s in states.items() if s == "COMPLETE") == [0, 1, 2, 4, 5, 6]
+    ws.close()
+
+
+def test_bad_space_and_bad_return_are_clear_errors(ws: Workspace) -> None:
+    with pytest.raises(InvalidInput, match=r"Search space 'x': low \(3\) must be below high \(1\)"):
+        tune(ws, quadratic, {"x": (3, 1)}, n_trials=1)
+    with pytest.raises(InvalidInput, match="returned metrics \\['auc'\\] but not 'f1'"):
+        tune(ws, lambda p: {"auc": 1.0}, {"x": (0.0, 1.0)}, n_trials=1, metric="f1", study_name="m")
+
+
+def test_resume_is_a_noop_when_enough_trials_completed(tmp_path: Path) -> None:
+    ws = Workspace(Settings(home=tmp_path / "h"))
+    first = tune(ws, resume_train, {"x": (0.0, 1.0)}, n_trials=3, study_name="done")
+    again = tune(ws, resume_train, {"x": (0.0, 1.0)}, n_trials=3, study_name="done")
+    assert len(again.trials) == len(first.trials) == 3
+    assert again.parent_run_id == first.parent_run_id
+    ws.close()
