@@ -166,6 +166,24 @@ model_aliases = Table(
     ),
 )
 
+# Documents attached to a version: evaluation results, gate verdicts, model-card edits.
+version_records = Table(
+    "version_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("blob_digest", String(64), nullable=True),
+    ForeignKeyConstraint(
+        ["model_name", "version"], ["model_versions.model_name", "model_versions.version"]
+    ),
+    Index("ix_version_records_version_kind", "model_name", "version", "kind", "id"),
+)
+
 events = Table(
     "events",
     metadata,
