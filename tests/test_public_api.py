@@ -52,6 +52,9 @@ EXPECTED = {
     "set_tags",
     "start_run",
     "tune",
+    "update_model_card",
+    "model_card",
+    "dataset_card",
     "workspace",
 }
 

@@ -42,6 +42,7 @@ from modelpilot.tracking import MetricPoint, Run, RunStatus
 from modelpilot.workspace import ActiveRun, Workspace
 
 if TYPE_CHECKING:
+    from modelpilot.cards import DatasetCard, ModelCard
     from modelpilot.tuning import TuneResult
 
 __version__ = "0.1.0"
@@ -273,6 +274,29 @@ def tune(
     )
 
 
+def model_card(ref: str) -> ModelCard:
+    """The model card of a version (``.to_markdown()``, ``.to_html()``, ``.save(path)``)."""
+    from modelpilot.cards import build_model_card
+
+    ws = workspace()
+    return build_model_card(ws.store, ws.artifacts, ref)
+
+
+def update_model_card(ref: str, **fields: str) -> ModelCard:
+    """Write person-authored fields (intended_use, limitations, …); kept on regeneration."""
+    from modelpilot.cards import update_card_fields
+
+    update_card_fields(workspace().store, ref, fields)
+    return model_card(ref)
+
+
+def dataset_card(ref: str) -> DatasetCard:
+    """The card of a dataset version: schema, profile, provenance, users."""
+    from modelpilot.cards import build_dataset_card
+
+    return build_dataset_card(workspace().store, ref)
+
+
 def lineage(ref: str) -> Lineage:
     """version -> run -> datasets -> code revision."""
     return workspace().lineage(ref)
@@ -300,6 +324,7 @@ __all__ = [
     "Workspace",
     "__version__",
     "active_run",
+    "dataset_card",
     "delete_alias",
     "end_run",
     "flush",
@@ -320,11 +345,13 @@ __all__ = [
     "log_model",
     "log_param",
     "log_params",
+    "model_card",
     "search_runs",
     "set_alias",
     "set_tag",
     "set_tags",
     "start_run",
     "tune",
+    "update_model_card",
     "workspace",
 ]

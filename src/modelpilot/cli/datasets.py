@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -66,6 +68,24 @@ def show(
             top,
         )
     console.print(table)
+
+
+@datasets_app.command("card")
+def card(
+    ref: str = typer.Argument(..., help="name or name@version"),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="card.html, card.md or card.json"
+    ),
+) -> None:
+    """Write (or print as Markdown) the card of a dataset version."""
+    from modelpilot.cards import build_dataset_card
+
+    dataset_card = build_dataset_card(get_workspace().store, ref)
+    if output is None:
+        console.print(dataset_card.to_markdown(), highlight=False, markup=False)
+        return
+    dataset_card.save(output)
+    console.print(f"Wrote the dataset card of {dataset_card.data['ref']} to {output}")
 
 
 def _fmt(value: object) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -61,6 +63,25 @@ def show(
         print_json(lineage.to_dict())
         return
     console.print(str(lineage), highlight=False)
+
+
+@models_app.command("card")
+def card(
+    ref: str = typer.Argument(..., help="churn/4 or churn@champion"),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="card.html, card.md or card.json"
+    ),
+) -> None:
+    """Write (or print as Markdown) the model card of a version."""
+    from modelpilot.cards import build_model_card
+
+    ws = get_workspace()
+    model_card = build_model_card(ws.store, ws.artifacts, ref)
+    if output is None:
+        console.print(model_card.to_markdown(), highlight=False, markup=False)
+        return
+    model_card.save(output)
+    console.print(f"Wrote the model card of {model_card.data['model']['ref']} to {output}")
 
 
 @alias_app.command("set")

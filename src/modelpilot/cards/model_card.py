@@ -1,0 +1,375 @@
+"""Model cards: what a version is for, what it was trained on, how it was judged.
+
+Built on demand from the records (version, run, datasets, evaluations, gate verdicts), so a
+card is never stale. The fields a person writes (intended use, limitations, …) are stored as
+``card_fields`` records and merged newest-last, so regenerating never loses them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from modelpilot.artifacts import ArtifactStore
+from modelpilot.cards import svg
+from modelpilot.data import get_dataset
+from modelpilot.errors import InvalidInput
+from modelpilot.lineage import lineage
+from modelpilot.models import read_manifest
+from modelpilot.registry import get_version
+from modelpilot.registry.records import add_record, list_records
+from modelpilot.store import Store
+
+EDITABLE_FIELDS = ("intended_use", "limitations", "ethical_considerations", "caveats", "owners")
+_PLACEHOLDER = "_Not written yet. Add it with `mp.update_model_card(ref, {field}=...)`._"
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card in JSON form, renderable as Markdown or self-contained HTML."""
+
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as JSON-able data."""
+        return self.data
+
+    def to_json(self) -> str:
+        """The card as JSON text."""
+        return json.dumps(self.data, indent=2, default=str)
+
+    def to_markdown(self) -> str:
+        """The card as Markdown."""
+        raise NotImplementedError
+
+    def to_html(self) -> str:
+        """The card as one self-contained HTML page."""
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> Path:
+        """Write the card; the suffix (.md, .html, .json) picks the format."""
+        target = Path(path)
+        renderers = {
+            ".md": self.to_markdown,
+            ".html": self.to_html,
+            ".htm": self.to_html,
+            ".json": self.to_json,
+        }
+        render = renderers.get(target.suffix.lower())
+        if render is None:
+            raise InvalidInput(
+                f"Cannot write a card to {target.name}: use a .md, .html or .json file name.",
+                field="path",
+            )
+        target.write_text(render(), encoding="utf-8")
+        return target
+
+
+class ModelCard(Card):
+    """The card of one model version."""
+
+    def to_markdown(self) -> str:
+        """The card as Markdown."""
+        return _markdown(self.data)
+
+    def to_html(self) -> str:
+        """The card as one self-contained HTML page with inline SVG plots."""
+        return _html(self.data)
+
+
+def update_card_fields(store: Store, ref: str, fields: dict[str, str]) -> dict[str, str]:
+    """Store person-written card fields for a version; returns the merged fields."""
+    unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"Unknown model card field(s) {', '.join(unknown)}; editable fields are "
+            f"{', '.join(EDITABLE_FIELDS)}.",
+            field=unknown[0],
+        )
+    add_record(store, ref, "card_fields", {k: str(v) for k, v in fields.items()})
+    return card_fields(store, ref)
+
+
+def card_fields(store: Store, ref: str) -> dict[str, str]:
+    """Person-written fields, newest value per field."""
+    merged: dict[str, str] = {}
+    for record in reversed(list_records(store, ref, "card_fields")):
+        merged.update(record.payload)
+    return merged
+
+
+def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelCard:
+    """Assemble the card for the version behind ``ref``."""
+    mv = get_version(store, ref)
+    manifest = read_manifest(artifacts, mv.package_digest)
+    trace = lineage(store, mv.ref)
+    datasets = []
+    for ds in trace.datasets:
+        version = get_dataset(store, f"{ds['name']}@{ds['digest']}")
+        datasets.append(
+            {
+                "name": version.name,
+                "version": version.version,
+                "rows": version.num_rows,
+                "source": version.source,
+                "profile": version.profile,
+            }
+        )
+    evaluations = list_records(store, mv.ref, "evaluation")
+    gates = list_records(store, mv.ref, "gate")
+    data = {
+        "model": {
+            "name": mv.name,
+            "version": mv.version,
+            "ref": mv.ref,
+            "flavor": mv.flavor,
+            "aliases": list(mv.aliases),
+            "description": mv.description,
+            "tags": mv.tags,
+            "created": iso(mv.created_ms),
+            "requirements": manifest.get("requirements", []),
+            "size_bytes": manifest.get("size_bytes"),
+            "signature": mv.signature,
+        },
+        "fields": card_fields(store, mv.ref),
+        "training_metrics": mv.metrics,
+        "training_data": datasets,
+        "evaluation": None
+        if not evaluations
+        else {
+            "recorded": iso(evaluations[0].created_ms),
+            "by": evaluations[0].actor,
+            **evaluations[0].payload,
+        },
+        "gates": [{"recorded": iso(g.created_ms), "by": g.actor, **g.payload} for g in gates],
+        "lineage": trace.to_dict(),
+        "generated": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+    }
+    return ModelCard(data)
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
+
+
+def metric_rows(
+    evaluation: dict[str, Any] | None,
+) -> list[tuple[str, float, float | None, float | None]]:
+    """(name, value, lower, upper) from an evaluation payload's ``metrics``.
+
+    Accepts ``{"auc": 0.9}`` and ``{"auc": {"value": 0.9, "lower": 0.88, "upper": 0.92}}``.
+
+    >>> metric_rows({"metrics": {"auc": {"value": 0.9, "lower": 0.8, "upper": 0.95}, "f1": 0.7}})
+    [('auc', 0.9, 0.8, 0.95), ('f1', 0.7, None, None)]
+    """
+    if not evaluation:
+        return []
+    rows = []
+    for name, entry in (evaluation.get("metrics") or {}).items():
+        if isinstance(entry, dict) and isinstance(entry.get("value"), (int, float)):
+            rows.append(
+                (name, float(entry["value"]), _num(entry.get("lower")), _num(entry.get("upper")))
+            )
+        elif isinstance(entry, (int, float)):
+            rows.append((name, float(entry), None, None))
+    return rows
+
+
+def reliability_points(evaluation: dict[str, Any] | None) -> tuple[list[float], list[float]] | None:
+    """Per-bin (mean confidence, observed frequency) from an evaluation's calibration, if any."""
+    calibration = (evaluation or {}).get("calibration") or {}
+    bins = calibration.get("bins")
+    if isinstance(bins, list) and bins and isinstance(bins[0], dict):
+        keys = ("mean_predicted", "confidence", "mean_confidence")
+        obs_keys = ("fraction_positive", "observed", "accuracy")
+        conf = [next((b[k] for k in keys if k in b), None) for b in bins]
+        obs = [next((b[k] for k in obs_keys if k in b), None) for b in bins]
+        pairs = [
+            (float(c), float(o))
+            for c, o in zip(conf, obs, strict=True)
+            if c is not None and o is not None
+        ]
+        if pairs:
+            return [p[0] for p in pairs], [p[1] for p in pairs]
+    conf_list = calibration.get("mean_predicted")
+    obs_list = calibration.get("fraction_positive")
+    if isinstance(conf_list, list) and isinstance(obs_list, list) and conf_list:
+        return [float(v) for v in conf_list], [float(v) for v in obs_list]
+    return None
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _markdown(data: dict[str, Any]) -> str:
+    m = data["model"]
+    lines = [f"# Model card: {m['ref']}", "", m["description"] or "", ""]
+    lines += [
+        f"- **Flavor:** {m['flavor']}",
+        f"- **Aliases:** {', '.join(m['aliases']) or 'none'}",
+        f"- **Created:** {m['created']}",
+        f"- **Requirements:** {', '.join(m['requirements'])}",
+        "",
+    ]
+    for field in EDITABLE_FIELDS:
+        title = field.replace("_", " ").capitalize()
+        lines += [
+            f"## {title}",
+            "",
+            data["fields"].get(field) or _PLACEHOLDER.format(field=field),
+            "",
+        ]
+    lines += ["## Training data", ""]
+    for ds in data["training_data"]:
+        lines.append(
+            f"- `{ds['name']}@{ds['version']}`: {ds['rows']:,} rows, source {ds['source'] or 'logged frame'}"
+        )
+    if not data["training_data"]:
+        lines.append("_No dataset versions were recorded for this version._")
+    lines += ["", "## Evaluation", ""]
+    rows = metric_rows(data["evaluation"])
+    if rows:
+        lines += ["| metric | value | 95% interval |", "|---|---|---|"]
+        lines += [
+            f"| {n} | {v:.4g} | {'' if lo is None else f'{lo:.4g} – {hi:.4g}'} |"
+            for n, v, lo, hi in rows
+        ]
+    else:
+        lines.append("_No evaluation recorded. Run `mp.evaluate(...)` to add one._")
+    if data["training_metrics"]:
+        lines += [
+            "",
+            "Metrics logged during training: "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in sorted(data["training_metrics"].items())),
+        ]
+    lines += ["", "## Promotion gates", ""]
+    for gate in data["gates"]:
+        lines.append(
+            f"- {gate['recorded']}: {'PASSED' if gate.get('passed') else 'FAILED'} "
+            f"({gate.get('policy', 'policy')})"
+        )
+    if not data["gates"]:
+        lines.append("_No gate has judged this version yet._")
+    run = data["lineage"].get("run")
+    lines += ["", "## Lineage", ""]
+    if run:
+        lines.append(
+            f"Run `{run['id']}` ({run['name']}) in experiment `{run['experiment']}`, code "
+            f"`{run['code_revision'] or 'unknown'}`, Python {run['python']}."
+        )
+    else:
+        lines.append("Registered outside a tracked run.")
+    lines += ["", f"_Generated {data['generated']} by modelpilot._", ""]
+    return "\n".join(lines)
+
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:880px;margin:2em auto;color:#222;padding:0 1em}"
+    "h1{border-bottom:2px solid #4c78a8}table{border-collapse:collapse}td,th{border:1px solid #ddd;"
+    "padding:4px 8px;text-align:left}.muted{color:#777}.pass{color:#2a7f2a}.fail{color:#b22}"
+)
+
+
+def _html(data: dict[str, Any]) -> str:
+    m = data["model"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Model card {escape(m['ref'])}</title>"
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>Model card: {escape(m['ref'])}</h1>",
+    ]
+    out.append(
+        f"<p>{escape(m['description'] or '')}</p><ul><li>Flavor: {escape(m['flavor'])}</li>"
+        f"<li>Aliases: {escape(', '.join(m['aliases']) or 'none')}</li>"
+        f"<li>Created: {escape(m['created'])}</li>"
+        f"<li>Requirements: {escape(', '.join(m['requirements']))}</li></ul>"
+    )
+    for field in EDITABLE_FIELDS:
+        text = data["fields"].get(field)
+        body = (
+            escape(text)
+            if text
+            else f"<span class='muted'>Not written yet (mp.update_model_card(ref, {field}=…)).</span>"
+        )
+        out.append(f"<h2>{field.replace('_', ' ').capitalize()}</h2><p>{body}</p>")
+    out.append("<h2>Training data</h2>")
+    for ds in data["training_data"]:
+        out.append(f"<h3>{escape(ds['name'])}@{escape(ds['version'])} — {ds['rows']:,} rows</h3>")
+        out.append(profile_table(ds["profile"]))
+    out.append("<h2>Evaluation</h2>")
+    rows = metric_rows(data["evaluation"])
+    if rows:
+        unit = all(0.0 <= v <= 1.0 for _, v, _, _ in rows)
+        out.append(svg.interval_bars(rows) if unit else "")
+        out.append(
+            "<table><tr><th>metric</th><th>value</th><th>95% interval</th></tr>"
+            + "".join(
+                f"<tr><td>{escape(n)}</td><td>{v:.4g}</td><td>{'' if lo is None else f'{lo:.4g} – {hi:.4g}'}</td></tr>"
+                for n, v, lo, hi in rows
+            )
+            + "</table>"
+        )
+        points = reliability_points(data["evaluation"])
+        if points:
+            out.append(
+                "<h3>Calibration (reliability diagram)</h3>" + svg.reliability_diagram(*points)
+            )
+    else:
+        out.append("<p class='muted'>No evaluation recorded yet.</p>")
+    if data["training_metrics"]:
+        out.append(
+            "<p>Metrics logged during training: "
+            + escape(
+                ", ".join(f"{k} = {v:.4g}" for k, v in sorted(data["training_metrics"].items()))
+            )
+            + "</p>"
+        )
+    out.append("<h2>Promotion gates</h2>")
+    for gate in data["gates"]:
+        css = "pass" if gate.get("passed") else "fail"
+        out.append(
+            f"<p class='{css}'>{escape(gate['recorded'])}: {'PASSED' if gate.get('passed') else 'FAILED'}</p>"
+        )
+    if not data["gates"]:
+        out.append("<p class='muted'>No gate has judged this version yet.</p>")
+    run = data["lineage"].get("run")
+    out.append(
+        "<h2>Lineage</h2><p>"
+        + (
+            escape(
+                f"Run {run['id']} ({run['name']}) in experiment {run['experiment']}, code "
+                f"{run['code_revision'] or 'unknown'}, Python {run['python']}."
+            )
+            if run
+            else "Registered outside a run."
+        )
+        + "</p>"
+    )
+    out.append(
+        f"<p class='muted'>Generated {escape(data['generated'])} by modelpilot.</p></body></html>"
+    )
+    return "".join(out)
+
+
+def profile_table(profile: dict[str, Any]) -> str:
+    rows = [
+        "<table><tr><th>column</th><th>type</th><th>nulls</th><th>distribution</th><th>range / top</th></tr>"
+    ]
+    for name, stats in profile.get("columns", {}).items():
+        quantiles = list((stats.get("quantiles") or {}).values())
+        if stats.get("kind") == "numeric" and quantiles and stats.get("min") is not None:
+            shape = svg.quantile_strip(quantiles, stats["min"], stats["max"])
+            summary = f"{stats['min']:.4g} … {stats['max']:.4g}"
+        else:
+            shape = ""
+            summary = ", ".join(f"{k} ({v})" for k, v in list((stats.get("top") or {}).items())[:4])
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td>{escape(str(stats.get('dtype', '')))}</td>"
+            f"<td>{stats.get('nulls', 0)}</td><td>{shape}</td><td>{escape(summary)}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
