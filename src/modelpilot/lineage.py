@@ -41,7 +41,9 @@ class Lineage:
                 f"   code {self.run['code_revision'] or 'unknown'}, Python {self.run['python']}"
             )
         for ds in self.datasets:
-            lines.append(f"   └─ dataset {ds['name']}@{ds['version']} ({ds['num_rows']} rows)")
+            lines.append(
+                f"   └─ {ds['role']} data {ds['name']}@{ds['version']} ({ds['num_rows']} rows)"
+            )
         return "\n".join(lines)
 
 
@@ -58,7 +60,7 @@ def lineage(store: Store, ref: str) -> Lineage:
         "created_ms": mv.created_ms,
     }
     run_info: dict[str, Any] | None = None
-    pairs = list(mv.datasets)
+    roles: dict[tuple[str, str], str] = {pair: "training" for pair in mv.datasets}
     if mv.run_id is not None:
         try:
             run = get_run(store, mv.run_id)
@@ -76,9 +78,10 @@ def lineage(store: Store, ref: str) -> Lineage:
                 "start_ms": run.start_ms,
                 "end_ms": run.end_ms,
             }
-            pairs += [(d.name, d.digest) for d in run.datasets]
+            for d in run.datasets:
+                roles.setdefault((d.name, d.digest), d.role)
     datasets = []
-    for name, digest in dict.fromkeys(pairs):
+    for (name, digest), role in roles.items():
         ds = get_dataset(store, f"{name}@{digest}")
         datasets.append(
             {
@@ -87,6 +90,7 @@ def lineage(store: Store, ref: str) -> Lineage:
                 "digest": ds.digest,
                 "num_rows": ds.num_rows,
                 "source": ds.source,
+                "role": role,
             }
         )
     return Lineage(model=model, run=run_info, datasets=datasets)

@@ -117,6 +117,7 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
                 "rows": version.num_rows,
                 "source": version.source,
                 "profile": version.profile,
+                "role": ds["role"],
             }
         )
     evaluations = list_records(store, mv.ref, "evaluation")
@@ -224,10 +225,10 @@ def _markdown(data: dict[str, Any]) -> str:
             data["fields"].get(field) or _PLACEHOLDER.format(field=field),
             "",
         ]
-    lines += ["## Training data", ""]
+    lines += ["## Data", ""]
     for ds in data["training_data"]:
         lines.append(
-            f"- `{ds['name']}@{ds['version']}`: {ds['rows']:,} rows, source {ds['source'] or 'logged frame'}"
+            f"- `{ds['name']}@{ds['version']}` ({ds['role']}): {ds['rows']:,} rows, source {ds['source'] or 'logged frame'}"
         )
     if not data["training_data"]:
         lines.append("_No dataset versions were recorded for this version._")
@@ -296,9 +297,11 @@ def _html(data: dict[str, Any]) -> str:
             else f"<span class='muted'>Not written yet (mp.update_model_card(ref, {field}=…)).</span>"
         )
         out.append(f"<h2>{field.replace('_', ' ').capitalize()}</h2><p>{body}</p>")
-    out.append("<h2>Training data</h2>")
+    out.append("<h2>Data</h2>")
     for ds in data["training_data"]:
-        out.append(f"<h3>{escape(ds['name'])}@{escape(ds['version'])} — {ds['rows']:,} rows</h3>")
+        out.append(
+            f"<h3>{escape(ds['name'])}@{escape(ds['version'])} — {ds['rows']:,} rows ({escape(ds['role'])})</h3>"
+        )
         out.append(profile_table(ds["profile"]))
     out.append("<h2>Evaluation</h2>")
     rows = metric_rows(data["evaluation"])

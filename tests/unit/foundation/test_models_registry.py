@@ -203,4 +203,4 @@ def test_lineage_goes_from_version_to_run_to_datasets(ws: Workspace, frame: Fram
         trace.run is not None and trace.run["id"] == run.id and trace.run["params"] == {"C": "1.0"}
     )
     assert [d["version"] for d in trace.datasets] == [train.version]
-    assert "dataset churn-train@" in str(trace)
+    assert "training data churn-train@" in str(trace)
