@@ -184,6 +184,30 @@ version_records = Table(
     Index("ix_version_records_version_kind", "model_name", "version", "kind", "id"),
 )
 
+# A deployment's current revision lives in `deployments`; every revision ever made, with who,
+# why and the whole configuration, lives in `deployment_revisions`.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+deployment_revisions = Table(
+    "deployment_revisions",
+    metadata,
+    Column("deployment", String(128), ForeignKey("deployments.name"), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("is_stable", Boolean, nullable=False),
+    Column("config", JSON, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,
