@@ -1,0 +1,214 @@
+"""The rollout controller: advance a canary step by step, promote it, or roll it back.
+
+``decide`` is a pure function of the policy and the evidence, so every rule is testable
+without a server; ``tick`` reads the deployment, asks a :class:`StatsSource` for the
+evidence since the current step began, and applies the decision as a new revision (based on
+the revision it read, so a person's concurrent change always wins).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+from modelpilot.clock import now_ms
+from modelpilot.release.config import GuardPolicy, RolloutPolicy
+from modelpilot.release.service import Deployment, advance_step, get_deployment, promote, rollback
+from modelpilot.store import Store
+from modelpilot.store.events import record_event
+
+MIN_GUARD_REQUESTS = 30  # below this a guard has too little evidence to act on
+_Z_ONE_SIDED_99 = 2.326
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    """Evidence about one variant over a window of time."""
+
+    requests: int = 0
+    errors: int = 0
+    p99_latency_ms: float | None = None
+    predictions: np.ndarray | None = field(default=None, repr=False)
+    outcome_mean: float | None = None
+    outcome_count: int = 0
+
+    @property
+    def error_rate(self) -> float:
+        """Errors per request (0 with no requests)."""
+        return self.errors / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the controller does now, and why (written into the deployment history)."""
+
+    action: Literal["hold", "advance", "promote", "rollback"]
+    reason: str
+
+
+class StatsSource(Protocol):
+    """Where evidence comes from (the prediction log and joined labels, in production)."""
+
+    def variant_stats(
+        self, deployment: str, variant: str, since_ms: int, until_ms: int
+    ) -> VariantStats:
+        """Evidence for one variant in ``[since_ms, until_ms)``."""
+        ...
+
+
+def decide(
+    policy: RolloutPolicy, step: int, step_age_s: float, stable: VariantStats, canary: VariantStats
+) -> Decision:
+    """The controller's rule: guards first (any failure rolls back), then the step's gates.
+
+    >>> p = RolloutPolicy(steps=(50, 100), min_requests_per_step=10, min_seconds_per_step=0)
+    >>> decide(p, 0, 5.0, VariantStats(100, 0), VariantStats(100, 30)).action
+    'rollback'
+    >>> decide(p, 1, 5.0, VariantStats(100, 0), VariantStats(100, 0)).action
+    'promote'
+    """
+    failure = guard_failure(policy.guards, stable, canary)
+    if failure is not None:
+        return Decision("rollback", failure)
+    weight = policy.steps[step]
+    if canary.requests < policy.min_requests_per_step:
+        return Decision(
+            "hold",
+            f"step {step + 1} ({weight}%): {canary.requests}/"
+            f"{policy.min_requests_per_step} requests so far",
+        )
+    if step_age_s < policy.min_seconds_per_step:
+        return Decision(
+            "hold",
+            f"step {step + 1} ({weight}%): {step_age_s:.0f}/"
+            f"{policy.min_seconds_per_step:.0f} s so far",
+        )
+    if step >= len(policy.steps) - 1:
+        return Decision("promote", f"all {len(policy.steps)} steps passed their guards")
+    return Decision(
+        "advance",
+        f"step {step + 1} ({weight}%) passed with {canary.requests} requests; "
+        f"moving to {policy.steps[step + 1]}%",
+    )
+
+
+def guard_failure(guards: GuardPolicy, stable: VariantStats, canary: VariantStats) -> str | None:
+    """The first guard the canary fails, as a sentence, or None."""
+    if canary.requests >= MIN_GUARD_REQUESTS:
+        lower = wilson_lower(canary.errors, canary.requests)
+        limit = stable.error_rate + guards.max_error_rate_increase
+        if lower > limit:
+            return (
+                f"error rate {canary.error_rate:.1%} over {canary.requests} requests (at least "
+                f"{lower:.1%} with 99% confidence) exceeds the stable {stable.error_rate:.1%} + "
+                f"{guards.max_error_rate_increase:.1%}"
+            )
+        if canary.p99_latency_ms is not None and stable.p99_latency_ms:
+            ratio = canary.p99_latency_ms / stable.p99_latency_ms
+            if ratio > guards.max_p99_latency_ratio:
+                return (
+                    f"p99 latency {canary.p99_latency_ms:.1f} ms is {ratio:.2f}x the stable "
+                    f"{stable.p99_latency_ms:.1f} ms (limit {guards.max_p99_latency_ratio}x)"
+                )
+        if (
+            guards.max_prediction_psi is not None
+            and canary.predictions is not None
+            and stable.predictions is not None
+            and min(canary.predictions.size, stable.predictions.size) >= MIN_GUARD_REQUESTS
+        ):
+            psi = prediction_psi(stable.predictions, canary.predictions)
+            if psi > guards.max_prediction_psi:
+                return (
+                    "prediction distribution drifted from the stable variant's "
+                    f"(PSI {psi:.3f} > {guards.max_prediction_psi})"
+                )
+    if (
+        guards.min_outcome_delta is not None
+        and canary.outcome_mean is not None
+        and stable.outcome_mean is not None
+        and min(canary.outcome_count, stable.outcome_count) >= MIN_GUARD_REQUESTS
+    ):
+        delta = canary.outcome_mean - stable.outcome_mean
+        if delta < guards.min_outcome_delta:
+            return (
+                f"outcome metric {canary.outcome_mean:.4g} is {delta:+.4g} against the stable "
+                f"variant (limit {guards.min_outcome_delta:+.4g})"
+            )
+    return None
+
+
+def wilson_lower(successes: int, n: int, z: float = _Z_ONE_SIDED_99) -> float:
+    """Lower end of the Wilson score interval for a proportion.
+
+    >>> round(wilson_lower(10, 50), 3)
+    0.101
+    """
+    if n == 0:
+        return 0.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - spread) / denom)
+
+
+def prediction_psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
+    """Population stability index of two prediction samples over the reference's deciles."""
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
+    if edges.size < 2:
+        return 0.0 if np.allclose(current, reference[0]) else math.inf
+    ref_counts = np.histogram(np.clip(reference, edges[0], edges[-1]), edges)[0]
+    cur_counts = np.histogram(np.clip(current, edges[0], edges[-1]), edges)[0]
+    eps = 1e-4
+    ref_p = np.maximum(ref_counts / ref_counts.sum(), eps)
+    cur_p = np.maximum(cur_counts / cur_counts.sum(), eps)
+    return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
+
+
+def tick(store: Store, name: str, source: StatsSource, *, at_ms: int | None = None) -> Decision:
+    """Run the controller once for a deployment and apply its decision."""
+    deployment = get_deployment(store, name)
+    config = deployment.config
+    candidate = config.candidate()
+    if candidate is None or config.rollout is None or config.rollout_step is None:
+        return Decision("hold", "no canary under a rollout policy")
+    now = at_ms if at_ms is not None else now_ms()
+    started = _step_started_ms(deployment)
+    stable_stats = source.variant_stats(name, config.stable.name, started, now)
+    canary_stats = source.variant_stats(name, candidate.name, started, now)
+    decision = decide(
+        config.rollout, config.rollout_step, (now - started) / 1000, stable_stats, canary_stats
+    )
+    _apply(store, deployment, decision)
+    return decision
+
+
+def _step_started_ms(deployment: Deployment) -> int:
+    return deployment.updated_ms
+
+
+def _apply(store: Store, deployment: Deployment, decision: Decision) -> None:
+    name, revision = deployment.name, deployment.revision
+    if decision.action == "advance":
+        advance_step(store, name, reason=decision.reason, expected_revision=revision)
+    elif decision.action == "promote":
+        promote(store, name, actor="controller", reason=decision.reason, expected_revision=revision)
+    elif decision.action == "rollback":
+        rollback(
+            store,
+            name,
+            reason=f"guard failed: {decision.reason}",
+            automatic=True,
+            expected_revision=revision,
+        )
+        with store.write() as conn:
+            record_event(
+                conn,
+                "alert.rollback",
+                f"deployment:{name}",
+                "controller",
+                {"severity": "critical", "reason": decision.reason},
+            )
