@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from modelpilot import release
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
 from modelpilot.errors import (
@@ -38,6 +39,7 @@ from modelpilot.errors import (
 from modelpilot.lineage import Lineage
 from modelpilot.models import LoadedModel, Signature
 from modelpilot.registry import ModelVersion, RegisteredModel
+from modelpilot.release import Deployment, Revision, RolloutPolicy
 from modelpilot.tracking import MetricPoint, Run, RunStatus
 from modelpilot.workspace import ActiveRun, Workspace
 
@@ -297,6 +299,48 @@ def dataset_card(ref: str) -> DatasetCard:
     return build_dataset_card(workspace().store, ref)
 
 
+def create_deployment(name: str, model: str, *, reason: str = "created") -> Deployment:
+    """A deployment serving ``model`` (e.g. ``churn@champion``, resolved now) at 100%."""
+    return release.create_deployment(workspace().store, name, model, reason=reason)
+
+
+def canary(
+    name: str, model: str, weight: int, *, policy: RolloutPolicy | None = None, reason: str = ""
+) -> Deployment:
+    """Send ``weight``% of traffic to ``model``; with a policy the controller rolls it out."""
+    return release.set_canary(workspace().store, name, model, weight, policy=policy, reason=reason)
+
+
+def shadow(name: str, model: str, *, reason: str = "") -> Deployment:
+    """Mirror traffic to ``model``; its answers are logged and compared, never returned."""
+    return release.set_shadow(workspace().store, name, model, reason=reason)
+
+
+def ab_test(name: str, model: str, split: int, key: str, *, reason: str = "") -> Deployment:
+    """A/B test ``model`` on ``split``% of traffic, sticky by the request field ``key``."""
+    return release.set_ab(workspace().store, name, model, split, key, reason=reason)
+
+
+def promote(name: str, *, reason: str = "") -> Deployment:
+    """Make the canary/challenger of a deployment its stable version."""
+    return release.promote(workspace().store, name, reason=reason)
+
+
+def rollback(name: str, *, reason: str = "manual rollback") -> Deployment:
+    """Return a deployment to its last stable configuration at once."""
+    return release.rollback(workspace().store, name, reason=reason)
+
+
+def get_deployment(name: str) -> Deployment:
+    """A deployment's current revision."""
+    return release.get_deployment(workspace().store, name)
+
+
+def deployment_history(name: str) -> list[Revision]:
+    """Every configuration a deployment ever had, newest first."""
+    return release.history(workspace().store, name)
+
+
 def lineage(ref: str) -> Lineage:
     """version -> run -> datasets -> code revision."""
     return workspace().lineage(ref)
@@ -307,6 +351,7 @@ __all__ = [
     "Conflict",
     "CorruptArtifact",
     "DatasetVersion",
+    "Deployment",
     "InvalidInput",
     "Lineage",
     "LoadedModel",
@@ -315,6 +360,7 @@ __all__ = [
     "ModelpilotError",
     "NotFound",
     "RegisteredModel",
+    "RolloutPolicy",
     "Run",
     "RunStatus",
     "Settings",
@@ -323,12 +369,17 @@ __all__ = [
     "UnsafeModel",
     "Workspace",
     "__version__",
+    "ab_test",
     "active_run",
+    "canary",
+    "create_deployment",
     "dataset_card",
     "delete_alias",
+    "deployment_history",
     "end_run",
     "flush",
     "get_dataset",
+    "get_deployment",
     "get_metric_history",
     "get_model_version",
     "get_run",
@@ -346,10 +397,13 @@ __all__ = [
     "log_param",
     "log_params",
     "model_card",
+    "promote",
+    "rollback",
     "search_runs",
     "set_alias",
     "set_tag",
     "set_tags",
+    "shadow",
     "start_run",
     "tune",
     "update_model_card",

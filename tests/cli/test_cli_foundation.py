@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from modelpilot.cli import context
 from modelpilot.cli.main import app, main
 from modelpilot.config import Settings
+from modelpilot.store.migrate import HEAD_REVISION
 from modelpilot.workspace import Workspace
 
 
@@ -88,7 +89,7 @@ def test_cli_subprocess_version_and_db_upgrade(tmp_path: Path) -> None:
     upgrade = subprocess.run(
         [*exe, "db", "upgrade"], capture_output=True, text=True, env=env, check=True
     )
-    assert "Schema at revision 0001" in upgrade.stdout
+    assert f"Schema at revision {HEAD_REVISION}" in upgrade.stdout
     missing = subprocess.run(
         [*exe, "models", "show", "nope/1"], capture_output=True, text=True, env=env
     )

@@ -29,6 +29,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.models",
     "modelpilot.cli.datasets",
     "modelpilot.cli.db",
+    "modelpilot.cli.deploy",
 ]
 
 _state = {"debug": False}

@@ -112,6 +112,29 @@ class DeploymentConfig(BaseModel):
         return [v for v in self.variants if v.role == "shadow"]
 
 
+def make_policy(steps: str | Sequence[int], **settings: Any) -> RolloutPolicy | None:
+    """A rollout policy from ``"5,25,50,100"`` (or a list) and settings; None for no steps.
+
+    >>> make_policy("10,100").steps
+    (10, 100)
+    """
+    if isinstance(steps, str):
+        if not steps.strip():
+            return None
+        try:
+            steps = [int(part) for part in steps.split(",")]
+        except ValueError as exc:
+            raise InvalidInput(
+                f"Rollout steps {steps!r} must be whole percentages such as 5,25,50,100.",
+                field="steps",
+            ) from exc
+    try:
+        return RolloutPolicy(steps=tuple(steps), **settings)
+    except ValidationError as exc:
+        message = str(exc.errors()[0].get("msg", "invalid")).removeprefix("Value error, ")
+        raise InvalidInput(f"Rollout policy: {message}.", field="steps") from exc
+
+
 def parse_config(data: dict[str, Any], *, deployment: str) -> DeploymentConfig:
     """Validate stored or submitted configuration data, migrating old schema versions."""
     data = migrate_config(dict(data))

@@ -140,6 +140,12 @@ def set_canary(
 ) -> Deployment:
     """Send ``weight``% of traffic to ``model_ref`` as a canary (optionally under a policy)."""
     _check_weight(weight, "canary weight")
+    if policy is not None and weight != policy.steps[0]:
+        raise InvalidInput(
+            f"The canary weight ({weight}%) and the rollout policy's first step "
+            f"({policy.steps[0]}%) disagree; start the canary at {policy.steps[0]}%.",
+            field="weight",
+        )
 
     def mutate(current: DeploymentConfig, mv: ModelVersion | None) -> DeploymentConfig:
         assert mv is not None

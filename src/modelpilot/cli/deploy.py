@@ -1,0 +1,207 @@
+"""``modelpilot deploy``: deployments, canaries, A/B tests, shadows, promote and rollback."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from modelpilot import release
+from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
+from modelpilot.errors import InvalidInput
+from modelpilot.release import Deployment
+from modelpilot.release.config import make_policy
+
+deploy_app = typer.Typer(help="Deployments and safe releases.", no_args_is_help=True)
+
+_REASON = typer.Option("", "--reason", "-r", help="Why (kept in the deployment history).")
+_EXPECT = typer.Option(
+    None, "--expect-revision", help="Refuse if the deployment moved past this revision."
+)
+
+
+@deploy_app.command("create")
+def create(
+    name: str,
+    model: str = typer.Option(..., "--model", "-m", help="e.g. churn@champion"),
+    reason: str = _REASON,
+) -> None:
+    """Create a deployment serving one model version at 100%."""
+    _show(release.create_deployment(get_workspace().store, name, model, reason=reason or "created"))
+
+
+@deploy_app.command("canary")
+def canary(
+    name: str,
+    model: str = typer.Option(..., "--model", "-m"),
+    weight: int | None = typer.Option(None, "--weight", "-w", help="Percent of traffic, 0-100."),
+    steps: str = typer.Option(
+        "", "--steps", help="Rollout steps, e.g. 5,25,50,100 (enables the controller)."
+    ),
+    min_requests: int = typer.Option(200, "--min-requests", help="Requests each step needs."),
+    min_seconds: float = typer.Option(
+        60.0, "--min-seconds", help="Seconds each step lasts at least."
+    ),
+    reason: str = _REASON,
+    expect_revision: int | None = _EXPECT,
+) -> None:
+    """Send part of the traffic to a new version (optionally under a rollout policy)."""
+    policy = make_policy(
+        steps, min_requests_per_step=min_requests, min_seconds_per_step=min_seconds
+    )
+    if policy is not None and weight is None:
+        weight = policy.steps[0]
+    if weight is None:
+        raise InvalidInput(
+            "Give --weight (percent of traffic) or --steps (a rollout policy).", field="weight"
+        )
+    _show(
+        release.set_canary(
+            get_workspace().store,
+            name,
+            model,
+            weight,
+            policy=policy,
+            reason=reason,
+            expected_revision=expect_revision,
+        )
+    )
+
+
+@deploy_app.command("shadow")
+def shadow(
+    name: str,
+    model: str = typer.Option(..., "--model", "-m"),
+    reason: str = _REASON,
+    expect_revision: int | None = _EXPECT,
+) -> None:
+    """Mirror traffic to a version whose answers are logged, never returned."""
+    _show(
+        release.set_shadow(
+            get_workspace().store, name, model, reason=reason, expected_revision=expect_revision
+        )
+    )
+
+
+@deploy_app.command("ab")
+def ab(
+    name: str,
+    model: str = typer.Option(..., "--model", "-m"),
+    split: int = typer.Option(..., "--split", help="Percent to the challenger."),
+    key: str = typer.Option(
+        ..., "--key", help="Request field for sticky assignment, e.g. user_id."
+    ),
+    reason: str = _REASON,
+    expect_revision: int | None = _EXPECT,
+) -> None:
+    """Start an A/B test with sticky assignment by a routing key."""
+    _show(
+        release.set_ab(
+            get_workspace().store,
+            name,
+            model,
+            split,
+            key,
+            reason=reason,
+            expected_revision=expect_revision,
+        )
+    )
+
+
+@deploy_app.command("promote")
+def promote(name: str, reason: str = _REASON, expect_revision: int | None = _EXPECT) -> None:
+    """Make the canary/challenger the stable version at 100%."""
+    _show(
+        release.promote(
+            get_workspace().store, name, reason=reason, expected_revision=expect_revision
+        )
+    )
+
+
+@deploy_app.command("rollback")
+def rollback(
+    name: str,
+    reason: str = typer.Option("manual rollback", "--reason", "-r"),
+    expect_revision: int | None = _EXPECT,
+) -> None:
+    """Go back to the last stable configuration at once."""
+    _show(
+        release.rollback(
+            get_workspace().store, name, reason=reason, expected_revision=expect_revision
+        )
+    )
+
+
+@deploy_app.command("status")
+def status(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Current variants, weights and rollout step."""
+    deployment = release.get_deployment(get_workspace().store, name)
+    if as_json:
+        print_json(
+            {
+                "name": deployment.name,
+                "revision": deployment.revision,
+                "config": deployment.config.model_dump(mode="json"),
+            }
+        )
+        return
+    _show(deployment)
+
+
+@deploy_app.command("history")
+def history(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every configuration the deployment ever had: who, when, why."""
+    revisions = release.history(get_workspace().store, name)
+    if as_json:
+        print_json(
+            [
+                {
+                    "revision": r.revision,
+                    "time_ms": r.created_ms,
+                    "actor": r.actor,
+                    "action": r.action,
+                    "reason": r.reason,
+                    "config": r.config.model_dump(mode="json"),
+                }
+                for r in revisions
+            ]
+        )
+        return
+    table = Table(title=f"History of {name}")
+    for col in ("rev", "when", "who", "action", "variants", "why"):
+        table.add_column(col)
+    for r in revisions:
+        variants = ", ".join(f"{v.role} {v.ref} {v.weight}%" for v in r.config.variants)
+        table.add_row(str(r.revision), fmt_ms(r.created_ms), r.actor, r.action, variants, r.reason)
+    console.print(table)
+
+
+@deploy_app.command("list")
+def list_all() -> None:
+    """Every deployment."""
+    for deployment in release.list_deployments(get_workspace().store):
+        _show(deployment)
+
+
+def _show(deployment: Deployment) -> None:
+    config = deployment.config
+    table = Table(
+        title=f"{deployment.name} (revision {deployment.revision}, {fmt_ms(deployment.updated_ms)})"
+    )
+    for col in ("variant", "role", "model", "weight"):
+        table.add_column(col)
+    for v in config.variants:
+        table.add_row(v.name, v.role, v.ref, f"{v.weight}%" if v.role != "shadow" else "mirror")
+    console.print(table)
+    if config.rollout is not None and config.rollout_step is not None:
+        steps = " → ".join(
+            f"[bold]{s}%[/bold]" if i == config.rollout_step else f"{s}%"
+            for i, s in enumerate(config.rollout.steps)
+        )
+        console.print(f"rollout: {steps}")
+    if config.routing_key:
+        console.print(f"sticky by request field {config.routing_key!r}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``deploy`` commands."""
+    app.add_typer(deploy_app, name="deploy")
