@@ -28,6 +28,10 @@ FORBIDDEN: dict[str, set[str]] = {
     "serving": {"server", "cli"},
     "monitoring": {"server", "cli"},
     "evaluation": {"server", "cli"},
+    "release": {"serving", "server", "cli"},
+    "alerting": {"serving", "server", "cli", "release", "monitoring"},
+    "tuning": {"serving", "server", "cli"},
+    "cards": {"serving", "server", "cli"},
 }
 
 

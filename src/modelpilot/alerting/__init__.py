@@ -1,0 +1,24 @@
+"""Alerting: rules on monitored figures, de-duplicated notifications, and action hooks.
+
+Owns when an alert fires or resolves and where it is sent; never computes the figures (the
+monitors do) and never acts itself (registered hooks such as rollback or retrain do).
+"""
+
+from __future__ import annotations
+
+from modelpilot.alerting.manager import Alert, AlertManager, Hook, Sink, load_rules
+from modelpilot.alerting.rules import AlertRule
+from modelpilot.alerting.sinks import ConsoleSink, EventSink, LogFileSink, WebhookSink
+
+__all__ = [
+    "Alert",
+    "AlertManager",
+    "AlertRule",
+    "ConsoleSink",
+    "EventSink",
+    "Hook",
+    "LogFileSink",
+    "Sink",
+    "WebhookSink",
+    "load_rules",
+]
