@@ -30,6 +30,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.datasets",
     "modelpilot.cli.db",
     "modelpilot.cli.deploy",
+    "modelpilot.cli.serve",
 ]
 
 _state = {"debug": False}

@@ -1,0 +1,67 @@
+"""``modelpilot serve`` and ``modelpilot logs``: the model server and its prediction log."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import typer
+from rich.table import Table
+
+from modelpilot.cli.context import console, get_workspace
+
+logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
+
+
+def serve_command(
+    targets: list[str] = typer.Argument(
+        ..., help="Model refs (churn@champion), deployments, or a YAML file."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
+    ),
+    port: int = typer.Option(8080, "--port", "-p"),
+    max_batch_size: int = typer.Option(64, "--max-batch-size", min=1),
+    max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0.0),
+    no_batching: bool = typer.Option(False, "--no-batching", help="One predict call per request."),
+    durability: str = typer.Option("async", "--durability", help="Prediction log: async or sync."),
+    no_log: bool = typer.Option(False, "--no-log", help="Do not log predictions."),
+) -> None:
+    """Serve models over HTTP (Open Inference Protocol v2 and /predict)."""
+    from modelpilot.errors import InvalidInput
+    from modelpilot.serving.server import serve
+    from modelpilot.serving.settings import ServingSettings
+
+    if durability not in ("async", "sync"):
+        raise InvalidInput(
+            f"--durability must be async or sync; got {durability!r}.", field="durability"
+        )
+    mode: Literal["async", "sync"] = "sync" if durability == "sync" else "async"
+    settings = ServingSettings(
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        batching=not no_batching,
+        durability=mode,
+        log_predictions=not no_log,
+    )
+    console.print(f"Serving {', '.join(targets)} on http://{host}:{port} (Ctrl-C to stop)")
+    serve(get_workspace(), targets, host=host, port=port, settings=settings)
+
+
+@logs_app.command("query")
+def logs_query(sql: str = typer.Argument(..., help="SQL over the view `predictions`.")) -> None:
+    """Query the prediction log with DuckDB, e.g. "SELECT count(*) FROM predictions"."""
+    from modelpilot.serving.predlog import query
+
+    frame = query(get_workspace().settings.home / "predictions", sql)
+    table = Table()
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.head(200).itertuples(index=False):
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``serve`` and ``logs``."""
+    app.command("serve")(serve_command)
+    app.add_typer(logs_app, name="logs")

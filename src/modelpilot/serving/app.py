@@ -1,0 +1,633 @@
+"""The data plane's ASGI app: Open Inference Protocol v2, plain JSON, metrics, hot reload.
+
+Request path: parse (orjson) -> validate against the signature (a 4xx never reaches a model)
+-> route (deployments) -> batch -> one predict per batch -> respond; the prediction log and
+metrics are updated off the event loop, in the batch's worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route as HttpRoute
+
+from modelpilot import __version__
+from modelpilot.errors import InvalidInput, ModelpilotError, NotFound, PayloadTooLarge, shown
+from modelpilot.serving import protocol_v2
+from modelpilot.serving.batching import Batcher, Pending
+from modelpilot.serving.metrics import ServingMetrics
+from modelpilot.serving.predlog import LogRow, PredictionLog
+from modelpilot.serving.routing import Route, RoutingSnapshot
+from modelpilot.serving.runtime import BatchOutput, ModelRuntime
+from modelpilot.serving.settings import ServingSettings
+from modelpilot.serving.validation import Row
+
+log = logging.getLogger(__name__)
+_JSON = "application/json"
+_IDS = itertools.count()
+_ID_PREFIX = f"{os.getpid():x}-{int(time.time()):x}-"
+
+
+@dataclass(frozen=True)
+class Served:
+    """A runtime with its batcher (None when batching is off)."""
+
+    runtime: ModelRuntime
+    batcher: Batcher | None
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What the log needs to know about a request besides its rows."""
+
+    request_id: str
+    deployment: str | None
+    variant: str | None
+
+
+class DataPlane:
+    """Holds the served models and deployment snapshots, and builds the ASGI app."""
+
+    def __init__(self, settings: ServingSettings, predlog: PredictionLog | None = None) -> None:
+        self.settings = settings
+        self.predlog = predlog
+        self.metrics = ServingMetrics()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelpilot-predict")
+        self.models: dict[str, dict[int, Served]] = {}
+        self.defaults: dict[str, int] = {}
+        self.deployments: dict[str, RoutingSnapshot] = {}
+        self.rng = random.Random()
+        self.started = False
+        self._background: set[asyncio.Task[Any]] = set()
+        self.loops: list[Callable[[], Coroutine[Any, Any, None]]] = []  # run while serving
+        self._loop_tasks: list[asyncio.Task[None]] = []
+
+    # -- model table (hot reload) -----------------------------------------------------------
+    def add_model(self, runtime: ModelRuntime, *, default: bool = True) -> None:
+        """Serve a runtime; swaps in a new table so in-flight requests keep the old one."""
+        served = Served(runtime, self._batcher(runtime))
+        if served.batcher is not None and self.started:
+            served.batcher.start()
+        versions = dict(self.models.get(runtime.name, {}))
+        versions[runtime.version] = served
+        table = dict(self.models)
+        table[runtime.name] = versions
+        self.models = table
+        if default or runtime.name not in self.defaults:
+            self.defaults = {**self.defaults, runtime.name: runtime.version}
+
+    async def remove_model(self, name: str, version: int | None = None) -> None:
+        """Stop serving a model (or one version); queued requests are answered first."""
+        versions = dict(self.models.get(name, {}))
+        removed = (
+            list(versions.values())
+            if version is None
+            else [versions[version]]
+            if version in versions
+            else []
+        )
+        if not removed:
+            raise NotFound(
+                f"Model {name!r}{f' version {version}' if version else ''} is not loaded.",
+                field="model",
+            )
+        for served in removed:
+            versions.pop(served.runtime.version)
+        table = dict(self.models)
+        defaults = dict(self.defaults)
+        if versions:
+            table[name] = versions
+            defaults[name] = max(versions)
+        else:
+            table.pop(name)
+            defaults.pop(name, None)
+        self.models, self.defaults = table, defaults
+        for served in removed:
+            if served.batcher is not None:
+                await served.batcher.drain()
+
+    def set_deployment(self, snapshot: RoutingSnapshot) -> None:
+        """Swap a deployment's routing snapshot (its models must already be loaded)."""
+        self.deployments = {**self.deployments, snapshot.deployment: snapshot}
+
+    def _batcher(self, runtime: ModelRuntime) -> Batcher | None:
+        if not self.settings.batching:
+            return None
+        return Batcher(
+            runtime,
+            max_batch_size=self.settings.max_batch_size,
+            max_wait_ms=self.settings.max_wait_ms,
+            queue_limit=self.settings.queue_limit,
+            executor=self.executor,
+            after_batch=self._after_batch,
+        )
+
+    def served(self, name: str, version: int | None) -> Served:
+        """The served runtime for a model name (default version unless one is given)."""
+        versions = self.models.get(name)
+        if versions is None:
+            loaded = ", ".join(sorted(self.models)) or "none"
+            raise NotFound(
+                f"Model {name!r} is not served here. Served models: {loaded}.", field="model"
+            )
+        chosen = self.defaults[name] if version is None else version
+        served = versions.get(chosen)
+        if served is None:
+            raise NotFound(
+                f"Model {name!r} has no loaded version {chosen}. Loaded versions: "
+                f"{', '.join(map(str, sorted(versions)))}.",
+                field="version",
+            )
+        return served
+
+    # -- the predict path ---------------------------------------------------------------------
+    async def predict(
+        self, served: Served, rows: list[Row], context: RequestContext
+    ) -> tuple[BatchOutput, int, int]:
+        """Predict rows through the batcher (or directly when batching is off)."""
+        if served.batcher is not None:
+            return await served.batcher.submit(rows, context)
+        pending = Pending(
+            rows, asyncio.get_running_loop().create_future(), context, time.perf_counter()
+        )
+        batch = [pending]
+        started = time.perf_counter()
+
+        def work() -> BatchOutput:
+            try:
+                out = served.runtime.predict_rows(rows)
+            except Exception as exc:
+                self._after_batch(served.runtime, batch, None, exc, time.perf_counter() - started)
+                raise
+            self._after_batch(served.runtime, batch, out, None, time.perf_counter() - started)
+            return out
+
+        output = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+        return output, 0, len(rows)
+
+    def _after_batch(
+        self,
+        runtime: ModelRuntime,
+        batch: list[Pending],
+        output: BatchOutput | None,
+        error: BaseException | None,
+        seconds: float,
+    ) -> None:
+        """Worker thread: metrics, then the prediction log (fsynced in sync mode before answers)."""
+        labels = (runtime.name, str(runtime.version))
+        size = sum(len(p.rows) for p in batch)
+        self.metrics.batch_size.labels(*labels).observe(size)
+        self.metrics.predict_seconds.labels(*labels).observe(seconds)
+        if self.predlog is None or not self.settings.log_predictions:
+            return
+        now = time.time()
+        rows: list[LogRow] = []
+        names = runtime.validator.names
+        classes = runtime.classes
+        offset = 0
+        for pending in batch:
+            ctx: RequestContext = pending.context
+            latency_ms = (time.perf_counter() - pending.enqueued) * 1000
+            for i, row in enumerate(pending.rows):
+                record: LogRow = {
+                    "request_id": ctx.request_id,
+                    "row": i,
+                    "timestamp_ms": int(now * 1000),
+                    "model": runtime.name,
+                    "version": runtime.version,
+                    "deployment": ctx.deployment,
+                    "variant": ctx.variant,
+                    "latency_ms": latency_ms,
+                    "error": None if error is None else f"{type(error).__name__}: {error}",
+                }
+                for name, value in zip(names, row, strict=True):
+                    record[f"in.{name}"] = value
+                if output is not None:
+                    record["out.prediction"] = output.predictions[offset + i].item()
+                    if output.probabilities is not None and classes is not None:
+                        for c, label in enumerate(classes):
+                            record[f"out.proba.{label}"] = float(
+                                output.probabilities[offset + i, c]
+                            )
+                rows.append(record)
+            offset += len(pending.rows)
+        self.predlog.append(rows)
+
+    # -- HTTP handlers -------------------------------------------------------------------------
+    async def infer(self, request: Request) -> Response:
+        """``POST /v2/models/{name}[/versions/{version}]/infer``."""
+        started = time.perf_counter()
+        name = request.path_params["name"]
+        version = _version(request.path_params.get("version"))
+        request_id = ""
+        labels = (name, str(version or ""))
+        try:
+            body = await _read_body(request, self.settings.max_body_bytes)
+            parsed = protocol_v2.parse_infer(
+                body, request.headers.get("inference-header-content-length")
+            )
+            request_id = parsed.id or _new_id()
+            served, context, route = self._target(name, version, request_id, None)
+            labels = (served.runtime.name, str(served.runtime.version))
+            rows = protocol_v2.rows_from_tensors(parsed, served.runtime.validator)
+            output, offset, count = await self._predict_checked(served, rows, context)
+            self._shadow(route, rows, context, name)
+            probabilities = (
+                output.probabilities[offset : offset + count]
+                if output.probabilities is not None
+                else None
+            )
+            payload = {
+                "model_name": served.runtime.name,
+                "model_version": str(served.runtime.version),
+                "id": request_id,
+                "outputs": protocol_v2.output_tensors(
+                    output.predictions[offset : offset + count], probabilities
+                ),
+            }
+            return self._ok(payload, labels, started, request_id)
+        except ModelpilotError as exc:
+            return self._error(exc, labels, started, request_id, oip=True)
+
+    async def predict_json(self, request: Request) -> Response:
+        """``POST /predict/{name}``: records or columns in, predictions (and probabilities) out."""
+        started = time.perf_counter()
+        name = request.path_params["name"]
+        request_id = request.headers.get("x-request-id") or _new_id()
+        labels = (name, "")
+        try:
+            body = await _read_body(request, self.settings.max_body_bytes)
+            doc = _json(body)
+            key = _routing_key(doc, request, self.deployments.get(name))
+            served, context, route = self._target(name, None, request_id, key)
+            labels = (served.runtime.name, str(served.runtime.version))
+            snapshot = self.deployments.get(name) if route is not None else None
+            rows = _rows_from_json(doc, served, snapshot.routing_key if snapshot else None)
+            output, offset, count = await self._predict_checked(served, rows, context)
+            self._shadow(route, rows, context, name)
+            payload: dict[str, Any] = {
+                "request_id": request_id,
+                "model": served.runtime.name,
+                "version": served.runtime.version,
+                "predictions": output.predictions[offset : offset + count].tolist(),
+            }
+            if output.probabilities is not None:
+                payload["probabilities"] = output.probabilities[offset : offset + count].tolist()
+                payload["classes"] = served.runtime.classes
+            if context.deployment is not None:
+                payload["deployment"], payload["variant"] = context.deployment, context.variant
+            return self._ok(payload, labels, started, request_id)
+        except ModelpilotError as exc:
+            return self._error(exc, labels, started, request_id, oip=False)
+
+    def _target(
+        self, name: str, version: int | None, request_id: str, key: str | None
+    ) -> tuple[Served, RequestContext, Route | None]:
+        snapshot = self.deployments.get(name)
+        if snapshot is not None and version is None:
+            route = snapshot.pick(key, self.rng)
+            return (
+                self.served(route.model, route.version),
+                RequestContext(request_id, snapshot.deployment, route.variant),
+                route,
+            )
+        return self.served(name, version), RequestContext(request_id, None, None), None
+
+    async def _predict_checked(
+        self, served: Served, rows: list[Row], context: RequestContext
+    ) -> tuple[BatchOutput, int, int]:
+        try:
+            return await self.predict(served, rows, context)
+        except ModelpilotError:
+            raise
+        except Exception as exc:
+            log.exception("model %s failed on request %s", served.runtime.key, context.request_id)
+            raise ModelFailed(
+                f"Model {served.runtime.key} failed on request {context.request_id}: "
+                f"{type(exc).__name__}: {shown(str(exc), 200)}"
+            ) from exc
+
+    def _shadow(
+        self, route: Route | None, rows: list[Row], context: RequestContext, deployment: str
+    ) -> None:
+        snapshot = self.deployments.get(deployment) if route is not None else None
+        if snapshot is None:
+            return
+        for shadow in snapshot.shadows:
+            try:
+                served = self.served(shadow.model, shadow.version)
+            except NotFound:
+                continue
+            ctx = RequestContext(context.request_id, deployment, shadow.variant)
+            task = asyncio.get_running_loop().create_task(
+                self._quiet(self.predict(served, rows, ctx))
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    async def _quiet(work: Any) -> None:
+        try:
+            await work
+        except Exception as exc:  # a shadow never affects the caller
+            log.warning("shadow prediction failed: %s", exc)
+
+    def _ok(
+        self, payload: dict[str, Any], labels: tuple[str, str], started: float, request_id: str
+    ) -> Response:
+        self.metrics.requests.labels(*labels, "200").inc()
+        self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+        return Response(
+            orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type=_JSON,
+            headers={"x-request-id": request_id},
+        )
+
+    def _error(
+        self,
+        exc: ModelpilotError,
+        labels: tuple[str, str],
+        started: float,
+        request_id: str,
+        *,
+        oip: bool,
+    ) -> Response:
+        status = exc.http_status
+        self.metrics.requests.labels(*labels, str(status)).inc()
+        self.metrics.errors.labels(*labels, type(exc).__name__).inc()
+        self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+        body: dict[str, Any] = {"error": exc.message} if oip else exc.to_dict()
+        if request_id:
+            body["request_id"] = request_id
+        return Response(
+            orjson.dumps(body),
+            status_code=status,
+            media_type=_JSON,
+            headers={"x-request-id": request_id} if request_id else None,
+        )
+
+    async def live(self, request: Request) -> Response:
+        """Liveness: the process answers."""
+        return Response(b'{"live":true}', media_type=_JSON)
+
+    async def ready(self, request: Request) -> Response:
+        """Readiness: models are loaded and batchers run."""
+        ok = self.started and bool(self.models)
+        return Response(
+            orjson.dumps({"ready": ok}), status_code=200 if ok else 503, media_type=_JSON
+        )
+
+    async def server_metadata(self, request: Request) -> Response:
+        """``GET /v2``."""
+        return Response(
+            orjson.dumps(
+                {
+                    "name": "modelpilot",
+                    "version": __version__,
+                    "extensions": ["binary_tensor_data", "model_repository"],
+                }
+            ),
+            media_type=_JSON,
+        )
+
+    async def model_metadata(self, request: Request) -> Response:
+        """``GET /v2/models/{name}[/versions/{version}]``."""
+        try:
+            served = self.served(
+                request.path_params["name"], _version(request.path_params.get("version"))
+            )
+        except ModelpilotError as exc:
+            return Response(
+                orjson.dumps({"error": exc.message}), status_code=exc.http_status, media_type=_JSON
+            )
+        runtime = served.runtime
+        signature = runtime.model.signature
+        outputs = [
+            {
+                "name": "predict",
+                "datatype": "BYTES"
+                if runtime.classes and isinstance(runtime.classes[0], str)
+                else "FP64"
+                if signature.output_dtype and "float" in signature.output_dtype
+                else "INT64",
+                "shape": [-1],
+            }
+        ]
+        if signature.is_classifier:
+            outputs.append(
+                {
+                    "name": "predict_proba",
+                    "datatype": "FP64",
+                    "shape": [-1, len(runtime.classes or [])],
+                }
+            )
+        return Response(
+            orjson.dumps(
+                {
+                    "name": runtime.name,
+                    "versions": [str(v) for v in sorted(self.models[runtime.name])],
+                    "platform": f"modelpilot_{runtime.model.flavor}",
+                    "inputs": [
+                        {
+                            "name": s.name,
+                            "datatype": protocol_v2.SIGNATURE_DATATYPES[s.dtype],
+                            "shape": [-1],
+                        }
+                        for s in signature.inputs
+                    ],
+                    "outputs": outputs,
+                }
+            ),
+            media_type=_JSON,
+        )
+
+    async def model_ready(self, request: Request) -> Response:
+        """``GET /v2/models/{name}[/versions/{version}]/ready``."""
+        try:
+            self.served(request.path_params["name"], _version(request.path_params.get("version")))
+        except ModelpilotError as exc:
+            return Response(
+                orjson.dumps({"error": exc.message}), status_code=exc.http_status, media_type=_JSON
+            )
+        return Response(
+            orjson.dumps({"name": request.path_params["name"], "ready": True}), media_type=_JSON
+        )
+
+    async def prometheus(self, request: Request) -> Response:
+        """``GET /metrics``."""
+        for name, versions in self.models.items():
+            for version, served in versions.items():
+                depth = served.batcher.queued_rows if served.batcher is not None else 0
+                self.metrics.queue_depth.labels(name, str(version)).set(depth)
+        return Response(
+            self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    async def flush_log(self, request: Request) -> Response:
+        """``POST /admin/flush``: write the prediction log's pending rows now."""
+        written = (
+            await asyncio.get_running_loop().run_in_executor(None, self.predlog.flush)
+            if self.predlog
+            else 0
+        )
+        return Response(orjson.dumps({"rows_written": written}), media_type=_JSON)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def startup(self) -> None:
+        """Start batchers and the prediction log."""
+        if self.predlog is not None:
+            self.predlog.start()
+        for versions in self.models.values():
+            for served in versions.values():
+                if served.batcher is not None:
+                    served.batcher.start()
+        self._loop_tasks = [asyncio.get_running_loop().create_task(make()) for make in self.loops]
+        self.started = True
+
+    async def shutdown(self) -> None:
+        """Answer everything queued, then flush the log."""
+        self.started = False
+        for task in self._loop_tasks:
+            task.cancel()
+        for versions in self.models.values():
+            for served in versions.values():
+                if served.batcher is not None:
+                    await served.batcher.drain()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self.predlog is not None:
+            self.predlog.close()
+        self.executor.shutdown(wait=True)
+
+    def build_app(self, extra_routes: list[HttpRoute] | None = None) -> Starlette:
+        """The Starlette application."""
+        routes = [
+            HttpRoute("/v2/health/live", self.live),
+            HttpRoute("/v2/health/ready", self.ready),
+            HttpRoute("/v2", self.server_metadata),
+            HttpRoute("/v2/models/{name}", self.model_metadata),
+            HttpRoute("/v2/models/{name}/versions/{version}", self.model_metadata),
+            HttpRoute("/v2/models/{name}/ready", self.model_ready),
+            HttpRoute("/v2/models/{name}/versions/{version}/ready", self.model_ready),
+            HttpRoute("/v2/models/{name}/infer", self.infer, methods=["POST"]),
+            HttpRoute("/v2/models/{name}/versions/{version}/infer", self.infer, methods=["POST"]),
+            HttpRoute("/predict/{name}", self.predict_json, methods=["POST"]),
+            HttpRoute("/metrics", self.prometheus),
+            HttpRoute("/admin/flush", self.flush_log, methods=["POST"]),
+            *(extra_routes or []),
+        ]
+
+        async def lifespan(app: Starlette) -> Any:
+            await self.startup()
+            yield
+            await self.shutdown()
+
+        return Starlette(routes=routes, lifespan=lifespan)
+
+
+class ModelFailed(ModelpilotError):
+    """The model raised while predicting (500 with the request id)."""
+
+
+def _new_id() -> str:
+    return f"{_ID_PREFIX}{next(_IDS):x}"
+
+
+def _version(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise NotFound(f"Model version {shown(raw)} is not a number.", field="version")
+    return int(raw)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"The request body is {int(declared):,} bytes; at most {limit:,} are accepted. "
+            "Split the batch into smaller requests.",
+            field="body",
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"The request body exceeds {limit:,} bytes. Split the batch into smaller requests.",
+                field="body",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(body: bytes) -> Any:
+    from modelpilot.errors import MalformedRequest
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequest(
+            f"The request body is not valid JSON: {exc}.", field="body"
+        ) from None
+
+
+def _routing_key(doc: Any, request: Request, snapshot: RoutingSnapshot | None) -> str | None:
+    if snapshot is None or snapshot.routing_key is None:
+        return None
+    header = request.headers.get("x-routing-key")
+    if header:
+        return header
+    field = snapshot.routing_key
+    records = doc.get("records") if isinstance(doc, dict) else doc
+    if (
+        isinstance(records, list)
+        and records
+        and isinstance(records[0], dict)
+        and field in records[0]
+    ):
+        return str(records[0][field])
+    if isinstance(doc, dict) and field in doc:
+        return str(doc[field])
+    return None
+
+
+def _rows_from_json(doc: Any, served: Served, key_field: str | None) -> list[Row]:
+    validator = served.runtime.validator
+    if isinstance(doc, list):
+        return validator.from_records(_strip_key(doc, validator.names, key_field))
+    if isinstance(doc, dict) and isinstance(doc.get("records"), list):
+        return validator.from_records(_strip_key(doc["records"], validator.names, key_field))
+    if isinstance(doc, dict) and isinstance(doc.get("columns"), dict):
+        return validator.from_columns(doc["columns"])
+    if isinstance(doc, dict) and isinstance(doc.get("inputs"), list):
+        inputs = doc["inputs"]
+        return validator.from_matrix(inputs, [len(inputs), len(validator.names)], "inputs")
+    raise InvalidInput(
+        'Send a list of records ([{"age": 31, ...}]), {"records": [...]}, '
+        '{"columns": {"age": [31, ...], ...}} or {"inputs": [[...], ...]}.',
+        field="body",
+    )
+
+
+def _strip_key(records: list[Any], names: list[str], key_field: str | None) -> list[Any]:
+    """Drop a deployment's routing field from records when the model does not take it."""
+    if key_field is None or key_field in names:
+        return records
+    return [
+        {k: v for k, v in r.items() if k != key_field} if isinstance(r, dict) else r
+        for r in records
+    ]

@@ -1,0 +1,137 @@
+"""Adaptive batching: requests queue per model; a batch closes at ``max_batch_size`` rows or
+``max_wait_ms`` after its first request, whichever comes first; one predict serves them all.
+
+The collector waits on the queue with a deadline (an event, never a sleep). Predictions run in
+one worker thread so the event loop keeps parsing requests while the model computes; their
+results fan back out through futures. A full queue refuses new work with 503 at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from modelpilot.errors import Unavailable
+from modelpilot.serving.runtime import BatchOutput, ModelRuntime
+from modelpilot.serving.validation import Row
+
+AfterBatch = Callable[
+    [ModelRuntime, list["Pending"], BatchOutput | None, BaseException | None, float], None
+]
+
+
+@dataclass
+class Pending:
+    """One request's rows waiting for their batch."""
+
+    rows: list[Row]
+    future: asyncio.Future[tuple[BatchOutput, int, int]]
+    context: Any
+    enqueued: float
+
+
+class Batcher:
+    """Batches requests for one model runtime."""
+
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        queue_limit: int,
+        executor: ThreadPoolExecutor,
+        after_batch: AfterBatch,
+    ) -> None:
+        self.runtime = runtime
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000
+        self.queue_limit = queue_limit
+        self.executor = executor
+        self.after_batch = after_batch
+        self.queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self.queued_rows = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the collector task on the running loop."""
+        self.task = asyncio.get_running_loop().create_task(
+            self._collect(), name=f"batcher {self.runtime.key}"
+        )
+
+    async def submit(self, rows: list[Row], context: Any) -> tuple[BatchOutput, int, int]:
+        """Queue rows; resolves to (batch output, start offset, row count) for this request."""
+        if self.queued_rows + len(rows) > self.queue_limit:
+            raise Unavailable(
+                f"Model {self.runtime.key} is overloaded: {self.queued_rows} rows are already "
+                "queued. Retry shortly, or add replicas."
+            )
+        loop = asyncio.get_running_loop()
+        pending = Pending(rows, loop.create_future(), context, time.perf_counter())
+        self.queued_rows += len(rows)
+        self.queue.put_nowait(pending)
+        return await pending.future
+
+    async def drain(self) -> None:
+        """Serve everything queued, then stop the collector."""
+        while self.queued_rows > 0 or not self.queue.empty():
+            await self._serve_one_batch(await self.queue.get())
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _collect(self) -> None:
+        while True:
+            first = await self.queue.get()
+            await self._serve_one_batch(first)
+
+    async def _serve_one_batch(self, first: Pending) -> None:
+        batch = [first]
+        size = len(first.rows)
+        deadline = first.enqueued + self.max_wait_s
+        while size < self.max_batch_size:
+            if self.queue.empty():
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), remaining)
+                except TimeoutError:
+                    break
+            else:
+                item = self.queue.get_nowait()
+            batch.append(item)
+            size += len(item.rows)
+        self.queued_rows -= size
+        rows = [row for item in batch for row in item.rows]
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            output = await loop.run_in_executor(
+                self.executor, self._predict_and_log, batch, rows, started
+            )
+        except BaseException as exc:
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        offset = 0
+        for item in batch:
+            if not item.future.done():
+                item.future.set_result((output, offset, len(item.rows)))
+            offset += len(item.rows)
+
+    def _predict_and_log(
+        self, batch: list[Pending], rows: list[Row], started: float
+    ) -> BatchOutput:
+        """Runs in the worker thread: predict, then let the log record (and in sync mode fsync)."""
+        try:
+            output = self.runtime.predict_rows(rows)
+        except Exception as exc:
+            self.after_batch(self.runtime, batch, None, exc, time.perf_counter() - started)
+            raise
+        self.after_batch(self.runtime, batch, output, None, time.perf_counter() - started)
+        return output

@@ -1,0 +1,234 @@
+"""The prediction log: every request and response, off the hot path, as Parquet segments.
+
+Rows are typed per model (``in.<column>``, ``out.prediction``, ``out.proba.<class>``) so
+monitoring can read features directly; DuckDB reads all segments as one ``predictions`` view.
+
+Durability:
+* ``async``: rows collect in memory and a flusher thread writes a Parquet segment every
+  ``flush_interval_s``; a crash loses at most that interval.
+* ``sync``: each batch's rows are appended to this process's write-ahead file and fsynced
+  *before* the batch's responses are released (group commit). The flusher turns closed WAL
+  files into Parquet segments; on start-up, WAL files of dead processes are recovered. So no
+  response a client received is missing from the log, even after SIGKILL.
+
+Segments are written to a temporary name, fsynced and renamed, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from modelpilot.clock import now_ms
+from modelpilot.errors import InvalidInput, NotFound
+
+LogRow = dict[str, Any]
+_SEQ = itertools.count()
+
+
+class PredictionLog:
+    """Appends prediction rows durably and turns them into Parquet segments."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        durability: Literal["async", "sync"] = "async",
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        self.folder = folder
+        self.durability = durability
+        self.flush_interval_s = flush_interval_s
+        self._pending: list[LogRow] = []
+        self._lock = threading.Lock()
+        self._wal: Any = None
+        self._wal_path: Path | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rows_written = 0
+
+    def start(self) -> None:
+        """Recover WAL files of dead processes and start the flusher thread."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        recover_wal_files(self.folder)
+        if self.durability == "sync":
+            self._open_wal()
+        self._thread = threading.Thread(target=self._run, name="modelpilot-predlog", daemon=True)
+        self._thread.start()
+
+    def append(self, rows: list[LogRow]) -> None:
+        """Record rows (in ``sync`` mode they are on disk when this returns)."""
+        if self.durability == "sync":
+            payload = b"".join(
+                orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for r in rows
+            )
+            with self._lock:
+                self._wal.write(payload)
+                self._wal.flush()
+                os.fsync(self._wal.fileno())
+        else:
+            with self._lock:
+                self._pending.extend(rows)
+
+    def flush(self) -> int:
+        """Write everything recorded so far into Parquet segments; returns rows written."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            closed = self._rotate_wal() if self.durability == "sync" else None
+        written = write_segments(self.folder, pending) if pending else 0
+        if closed is not None:
+            written += convert_wal(self.folder, closed)
+        self.rows_written += written
+        return written
+
+    def close(self) -> None:
+        """Stop the flusher and flush the rest."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+        with self._lock:
+            if self._wal is not None:
+                self._wal.close()
+                if self._wal_path is not None and self._wal_path.stat().st_size == 0:
+                    self._wal_path.unlink()
+                self._wal = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval_s):
+            try:
+                self.flush()
+            except OSError:  # disk trouble: keep serving; the next flush retries
+                continue
+
+    def _open_wal(self) -> None:
+        self._wal_path = self.folder / f"wal-{os.getpid()}-{now_ms()}-{next(_SEQ)}.jsonl"
+        self._wal = self._wal_path.open("ab")
+
+    def _rotate_wal(self) -> Path | None:
+        if self._wal is None or self._wal_path is None or self._wal.tell() == 0:
+            return None
+        self._wal.close()
+        closed = self._wal_path
+        self._open_wal()
+        return closed
+
+
+def write_segments(folder: Path, rows: list[LogRow]) -> int:
+    """Write rows as one Parquet segment per model (atomically)."""
+    by_model: dict[str, list[LogRow]] = defaultdict(list)
+    for row in rows:
+        by_model[str(row["model"])].append(row)
+    for model, model_rows in by_model.items():
+        target_dir = folder / _safe(model)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        name = f"seg-{now_ms()}-{os.getpid()}-{next(_SEQ)}.parquet"
+        tmp = target_dir / f".{name}.tmp"
+        pq.write_table(pa.Table.from_pylist(model_rows), tmp)
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target_dir / name)
+    return len(rows)
+
+
+def convert_wal(folder: Path, wal: Path) -> int:
+    """Turn one closed WAL file into segments, then delete it (a torn last line is skipped)."""
+    rows = []
+    with wal.open("rb") as handle:
+        for line in handle:
+            with contextlib.suppress(orjson.JSONDecodeError):
+                rows.append(orjson.loads(line))
+    written = write_segments(folder, rows) if rows else 0
+    wal.unlink()
+    return written
+
+
+def recover_wal_files(folder: Path) -> int:
+    """Convert WAL files left by processes that are no longer running."""
+    recovered = 0
+    for wal in sorted(folder.glob("wal-*.jsonl")):
+        pid = int(wal.name.split("-")[1])
+        if pid != os.getpid() and _alive(pid):
+            continue
+        recovered += convert_wal(folder, wal)
+    return recovered
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def segments_glob(folder: Path) -> str:
+    """The glob DuckDB reads for the ``predictions`` view."""
+    return str(folder / "**" / "seg-*.parquet")
+
+
+def query(folder: Path, sql: str) -> pd.DataFrame:
+    """Run SQL over a view named ``predictions`` spanning every segment."""
+    import duckdb
+
+    if not any(folder.glob("**/seg-*.parquet")):
+        raise NotFound(
+            f"No prediction log segments under {folder} yet. Serve some requests first "
+            "(the log flushes every second, and on shutdown).",
+            field="predictions",
+        )
+    with duckdb.connect() as con:
+        con.execute(
+            "CREATE VIEW predictions AS SELECT * FROM read_parquet(?, union_by_name = true)",
+            [segments_glob(folder)],
+        )
+        try:
+            return con.execute(sql).df()
+        except duckdb.Error as exc:
+            raise InvalidInput(f"The query failed: {exc}", field="sql") from exc
+
+
+def read_predictions(
+    folder: Path, *, model: str | None = None, since: Any = None, deployment: str | None = None
+) -> pd.DataFrame:
+    """Logged predictions as a DataFrame, optionally for one model/deployment and after a time."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if model is not None:
+        clauses.append("model = ?")
+        params.append(model)
+    if deployment is not None:
+        clauses.append("deployment = ?")
+        params.append(deployment)
+    if since is not None:
+        stamp = pd.Timestamp(since)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+        clauses.append("timestamp_ms >= ?")
+        params.append(int(stamp.timestamp() * 1000))
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    import duckdb
+
+    if not any(folder.glob("**/seg-*.parquet")):
+        return pd.DataFrame()
+    with duckdb.connect() as con:
+        con.execute(
+            "CREATE VIEW predictions AS SELECT * FROM read_parquet(?, union_by_name = true)",
+            [segments_glob(folder)],
+        )
+        return con.execute(f"SELECT * FROM predictions{where} ORDER BY timestamp_ms", params).df()

@@ -1,0 +1,168 @@
+"""Running a model server: load references, follow deployments, serve with uvicorn.
+
+``modelpilot serve churn@champion`` and ``modelpilot serve churn-prod`` (a deployment) both
+land here. Deployments are followed by polling their revision (one cheap read every
+``deployment_poll_s``); a new revision's models are loaded before the routing snapshot is
+swapped, so a change reaches the server within a second and no request fails during it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+import yaml
+
+from modelpilot.errors import InvalidInput, NotFound
+from modelpilot.registry import get_version
+from modelpilot.release import get_deployment
+from modelpilot.release.service import Deployment
+from modelpilot.serving.app import DataPlane
+from modelpilot.serving.predlog import PredictionLog
+from modelpilot.serving.routing import Route, RoutingSnapshot
+from modelpilot.serving.runtime import ModelRuntime
+from modelpilot.serving.settings import ServingSettings
+from modelpilot.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerPlan:
+    """What to serve: model references and deployment names."""
+
+    models: list[str] = field(default_factory=list)
+    deployments: list[str] = field(default_factory=list)
+
+
+def plan_from_targets(ws: Workspace, targets: list[str]) -> ServerPlan:
+    """Split CLI targets into model references and deployments (a YAML file may list both)."""
+    plan = ServerPlan()
+    for target in targets:
+        if target.endswith((".yaml", ".yml")):
+            data = yaml.safe_load(Path(target).read_text()) or {}
+            if not isinstance(data, dict):
+                raise InvalidInput(
+                    f"{target}: expected a mapping with 'models' and/or 'deployments' lists."
+                )
+            plan.models += [str(m) for m in data.get("models", [])]
+            plan.deployments += [str(d) for d in data.get("deployments", [])]
+            continue
+        if "@" in target or "/" in target:
+            plan.models.append(target)
+            continue
+        try:
+            get_deployment(ws.store, target)
+            plan.deployments.append(target)
+        except NotFound:
+            plan.models.append(target)
+    if not plan.models and not plan.deployments:
+        raise InvalidInput(
+            "Nothing to serve: give model references (churn@champion) or deployment names."
+        )
+    return plan
+
+
+def load_runtime(ws: Workspace, ref: str) -> ModelRuntime:
+    """Load one registered version for serving."""
+    mv = get_version(ws.store, ref)
+    return ModelRuntime(mv.name, mv.version, ws.load_model(mv.ref))
+
+
+def snapshot_of(deployment: Deployment) -> RoutingSnapshot:
+    """The routing snapshot of a deployment revision."""
+    routes = tuple(
+        Route(v.name, v.role, v.model, v.version, v.weight) for v in deployment.config.variants
+    )
+    return RoutingSnapshot(
+        deployment.name, deployment.revision, routes, deployment.config.routing_key
+    )
+
+
+class DeploymentFollower:
+    """Keeps the data plane's routing in step with the store's deployment revisions."""
+
+    def __init__(self, ws: Workspace, plane: DataPlane, names: list[str]) -> None:
+        self.ws = ws
+        self.plane = plane
+        self.names = names
+
+    def sync(self) -> bool:
+        """Load what new revisions need and swap their snapshots; True if anything changed."""
+        changed = False
+        for name in self.names:
+            deployment = get_deployment(self.ws.store, name)
+            current = self.plane.deployments.get(name)
+            if current is not None and current.revision == deployment.revision:
+                continue
+            snapshot = snapshot_of(deployment)
+            for route in snapshot.routes:
+                versions = self.plane.models.get(route.model, {})
+                if route.version not in versions:
+                    self.plane.add_model(
+                        load_runtime(self.ws, f"{route.model}/{route.version}"), default=False
+                    )
+            self.plane.set_deployment(snapshot)
+            changed = True
+        return changed
+
+    async def run(self, interval_s: float) -> None:
+        """Poll forever (cancelled at shutdown)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval_s)  # a polling period, not synchronisation
+            try:
+                await loop.run_in_executor(None, self.sync)
+            except Exception as exc:  # keep serving the last good snapshot
+                log.error("could not refresh deployments: %s", exc)
+
+
+def build_plane(
+    ws: Workspace, plan: ServerPlan, settings: ServingSettings
+) -> tuple[DataPlane, DeploymentFollower]:
+    """Load everything the plan names into a new data plane."""
+    predlog = (
+        PredictionLog(
+            ws.settings.home / "predictions",
+            durability=settings.durability,
+            flush_interval_s=settings.flush_interval_s,
+        )
+        if settings.log_predictions
+        else None
+    )
+    plane = DataPlane(settings, predlog)
+    for ref in plan.models:
+        plane.add_model(load_runtime(ws, ref))
+    follower = DeploymentFollower(ws, plane, plan.deployments)
+    follower.sync()
+    return plane, follower
+
+
+def serve(
+    ws: Workspace,
+    targets: list[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    settings: ServingSettings | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve until SIGINT/SIGTERM; on shutdown queued requests are answered and the log flushed."""
+    plane, follower = build_plane(ws, plan_from_targets(ws, targets), settings or ServingSettings())
+    if follower.names:
+        plane.loops.append(lambda: follower.run(plane.settings.deployment_poll_s))
+    config = uvicorn.Config(
+        plane.build_app(),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+    )
+    uvicorn.Server(config).run()
