@@ -25,6 +25,7 @@ def serve_command(
     no_batching: bool = typer.Option(False, "--no-batching", help="One predict call per request."),
     durability: str = typer.Option("async", "--durability", help="Prediction log: async or sync."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log predictions."),
+    max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes", min=1024),
 ) -> None:
     """Serve models over HTTP (Open Inference Protocol v2 and /predict)."""
     from modelpilot.errors import InvalidInput
@@ -42,6 +43,7 @@ def serve_command(
         batching=not no_batching,
         durability=mode,
         log_predictions=not no_log,
+        max_body_bytes=max_body_bytes,
     )
     console.print(f"Serving {', '.join(targets)} on http://{host}:{port} (Ctrl-C to stop)")
     serve(get_workspace(), targets, host=host, port=port, settings=settings)

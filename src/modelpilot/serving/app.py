@@ -317,7 +317,7 @@ class DataPlane:
             log.exception("model %s failed on request %s", served.runtime.key, context.request_id)
             raise ModelFailed(
                 f"Model {served.runtime.key} failed on request {context.request_id}: "
-                f"{type(exc).__name__}: {shown(str(exc), 200)}"
+                f"{type(exc).__name__}: {str(exc)[:200]}"
             ) from exc
 
     def _shadow(
@@ -476,6 +476,37 @@ class DataPlane:
             self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
+    async def deployment_status(self, request: Request) -> Response:
+        """``GET /deployments/{name}``: the routing snapshot this server uses now."""
+        snapshot = self.deployments.get(request.path_params["name"])
+        if snapshot is None:
+            return Response(
+                orjson.dumps({"error": "deployment not served here"}),
+                status_code=404,
+                media_type=_JSON,
+            )
+        routes = [
+            {
+                "variant": r.variant,
+                "role": r.role,
+                "model": r.model,
+                "version": r.version,
+                "weight": r.weight,
+            }
+            for r in snapshot.routes
+        ]
+        return Response(
+            orjson.dumps(
+                {
+                    "deployment": snapshot.deployment,
+                    "revision": snapshot.revision,
+                    "routing_key": snapshot.routing_key,
+                    "routes": routes,
+                }
+            ),
+            media_type=_JSON,
+        )
+
     async def flush_log(self, request: Request) -> Response:
         """``POST /admin/flush``: write the prediction log's pending rows now."""
         written = (
@@ -527,6 +558,7 @@ class DataPlane:
             HttpRoute("/predict/{name}", self.predict_json, methods=["POST"]),
             HttpRoute("/metrics", self.prometheus),
             HttpRoute("/admin/flush", self.flush_log, methods=["POST"]),
+            HttpRoute("/deployments/{name}", self.deployment_status),
             *(extra_routes or []),
         ]
 

@@ -183,6 +183,14 @@ def segments_glob(folder: Path) -> str:
     return str(folder / "**" / "seg-*.parquet")
 
 
+def _create_view(con: Any, folder: Path) -> None:
+    """The ``predictions`` view (DDL cannot take parameters, so the path is quoted here)."""
+    glob = segments_glob(folder).replace("'", "''")
+    con.execute(
+        f"CREATE VIEW predictions AS SELECT * FROM read_parquet('{glob}', union_by_name = true)"
+    )
+
+
 def query(folder: Path, sql: str) -> pd.DataFrame:
     """Run SQL over a view named ``predictions`` spanning every segment."""
     import duckdb
@@ -194,10 +202,7 @@ def query(folder: Path, sql: str) -> pd.DataFrame:
             field="predictions",
         )
     with duckdb.connect() as con:
-        con.execute(
-            "CREATE VIEW predictions AS SELECT * FROM read_parquet(?, union_by_name = true)",
-            [segments_glob(folder)],
-        )
+        _create_view(con, folder)
         try:
             return con.execute(sql).df()
         except duckdb.Error as exc:
@@ -227,8 +232,5 @@ def read_predictions(
     if not any(folder.glob("**/seg-*.parquet")):
         return pd.DataFrame()
     with duckdb.connect() as con:
-        con.execute(
-            "CREATE VIEW predictions AS SELECT * FROM read_parquet(?, union_by_name = true)",
-            [segments_glob(folder)],
-        )
+        _create_view(con, folder)
         return con.execute(f"SELECT * FROM predictions{where} ORDER BY timestamp_ms", params).df()

@@ -135,7 +135,8 @@ def build_plane(
     )
     plane = DataPlane(settings, predlog)
     for ref in plan.models:
-        plane.add_model(load_runtime(ws, ref))
+        runtime = load_runtime(ws, ref)
+        plane.add_model(runtime, default=runtime.name not in plane.defaults)  # the first ref wins
     follower = DeploymentFollower(ws, plane, plan.deployments)
     follower.sync()
     return plane, follower

@@ -1,0 +1,140 @@
+"""Fixtures: a home with registered models, and real `modelpilot serve` processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from modelpilot.config import Settings
+from modelpilot.workspace import Workspace
+
+HERE = Path(__file__).parent
+FEATURES = ["age", "income", "calls"]
+
+
+def frame(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, rows),
+            "income": rng.normal(50.0, 10.0, rows),
+            "calls": rng.integers(0, 5, rows),
+        }
+    )
+    return x
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """churn/1 (logistic regression), churn/2 (another fit), flaky/1 (raises on negative age)."""
+    home = tmp_path_factory.mktemp("serving") / "home"
+    ws = Workspace(Settings(home=home))
+    x = frame()
+    y = (x["calls"] + (x["income"] > 50) > 2).astype(int)
+    ws.log_model(LogisticRegression(max_iter=500).fit(x, y), "churn", input_example=x.head())
+    ws.log_model(LogisticRegression(C=0.1, max_iter=500).fit(x, y), "churn", input_example=x.head())
+    ws.set_alias("churn", "champion", 1)
+    sys.path.insert(0, str(HERE))
+    try:
+        from serving_models import FailsOnNegativeAge
+
+        ws.log_model(FailsOnNegativeAge(), "flaky", input_example=x.head())
+    finally:
+        sys.path.remove(str(HERE))
+    ws.close()
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running `modelpilot serve` process."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    home: Path
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], deadline_s: float = 60) -> None:
+    """Poll the readiness endpoint until it answers 200 (bounded by a deadline)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # polling a starting process; bounded by the deadline
+    raise RuntimeError("server not ready in time")
+
+
+@pytest.fixture(scope="module")
+def start_server(home: Path) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(
+        *targets: str, extra: tuple[str, ...] = (), server_home: Path | None = None
+    ) -> Server:
+        port = free_port()
+        env = {
+            **os.environ,
+            "MODELPILOT_HOME": str(server_home or home),
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        }
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "modelpilot.cli.main",
+                "serve",
+                *targets,
+                "--port",
+                str(port),
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        server = Server(process, f"http://127.0.0.1:{port}", server_home or home)
+        started.append(server)
+        wait_ready(server.url, process)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.stop(signal.SIGKILL)
+        if server.process.stderr is not None:
+            server.process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def server(start_server: Callable[..., Server]) -> Server:
+    """One shared server with churn@champion, churn/2 and flaky."""
+    return start_server("churn@champion", "churn/2", "flaky", extra=("--max-wait-ms", "20"))

@@ -1,0 +1,229 @@
+"""The model server over real HTTP: tritonclient, JSON endpoint, bad input, batching, the log."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+
+from conftest import FEATURES, Server, frame
+from modelpilot.serving.predlog import read_predictions
+
+RECORD = {"age": 40, "income": 52.5, "calls": 3}
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_tritonclient_round_trip_with_column_tensors(server: Server) -> None:
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    assert client.is_server_live() and client.is_model_ready("churn")
+    x = frame(5, seed=3)
+    inputs = []
+    for name in FEATURES:
+        values = x[[name]].to_numpy()
+        datatype = "INT64" if values.dtype.kind == "i" else "FP64"
+        tensor = triton.InferInput(name, list(values.shape), datatype)
+        tensor.set_data_from_numpy(
+            values.astype(np.int64 if datatype == "INT64" else np.float64), binary_data=False
+        )
+        inputs.append(tensor)
+    result = client.infer("churn", inputs)
+    proba = result.as_numpy("predict_proba")
+    assert proba.shape == (5, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert result.as_numpy("predict").shape == (5,)
+    client.close()
+
+
+def test_tritonclient_binary_tensor_and_a_single_matrix_input(server: Server) -> None:
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    matrix = frame(4, seed=5)[FEATURES].to_numpy(dtype=np.float64)
+    matrix[:, 0] = np.round(matrix[:, 0])
+    tensor = triton.InferInput("input-0", [4, 3], "FP64")
+    tensor.set_data_from_numpy(matrix, binary_data=True)
+    result = client.infer("churn", [tensor], model_version="2")
+    assert result.as_numpy("predict_proba").shape == (4, 2)
+    assert result.get_response()["model_version"] == "2"
+    client.close()
+
+
+def test_tritonclient_rejects_non_finite_values_with_a_named_field(server: Server) -> None:
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    tensor = triton.InferInput("input-0", [1, 3], "FP64")
+    tensor.set_data_from_numpy(np.array([[30.0, np.inf, 1.0]]), binary_data=True)
+    with pytest.raises(Exception, match=r"Input 'income' \(row 0\): expected a finite number"):
+        client.infer("churn", [tensor])
+    client.close()
+
+
+def test_json_endpoint_accepts_records_and_columns(server: Server) -> None:
+    records = httpx.post(f"{server.url}/predict/churn", json=[RECORD, RECORD]).json()
+    columns = httpx.post(
+        f"{server.url}/predict/churn", json={"columns": {k: [v, v] for k, v in RECORD.items()}}
+    ).json()
+    assert records["predictions"] == columns["predictions"]
+    assert len(records["probabilities"]) == 2 and records["classes"] == [0, 1]
+    assert records["version"] == 1  # churn@champion is the default, not the later churn/2
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ([{"age": 40, "income": 1.0}], 422, "missing 'calls'"),
+        ([{**RECORD, "colour": "red"}], 422, "unexpected 'colour'"),
+        (
+            [{**RECORD, "age": "forty"}],
+            422,
+            r"Input 'age' \(row 0\): expected a whole number \(int64\); got 'forty'",
+        ),
+        (
+            [RECORD, {**RECORD, "income": None}],
+            422,
+            r"Input 'income' \(row 1\): expected a finite number",
+        ),
+        (
+            {"columns": {"age": [1, 2], "income": [1.0], "calls": [1, 2]}},
+            422,
+            "all of the same length",
+        ),
+        ({"something": 1}, 422, "Send a list of records"),
+        ([], 422, "no rows"),
+    ],
+)
+def test_bad_json_bodies_get_4xx_naming_the_field(
+    server: Server, body: object, status: int, message: str
+) -> None:
+    reply = httpx.post(f"{server.url}/predict/churn", json=body)
+    assert reply.status_code == status
+    assert re.search(message, reply.json()["error"]["message"]), reply.json()
+
+
+def test_malformed_json_is_400_and_oip_shape_mismatch_is_422(server: Server) -> None:
+    reply = httpx.post(f"{server.url}/predict/churn", content=b"{not json")
+    assert reply.status_code == 400 and "not valid JSON" in reply.json()["error"]["message"]
+    oip = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": [1.0] * 8}]}
+    reply = httpx.post(f"{server.url}/v2/models/churn/infer", json=oip)
+    assert reply.status_code == 422
+    assert "expected [rows, 3]" in reply.json()["error"]  # the protocol's error body
+    missing = httpx.post(f"{server.url}/v2/models/nope/infer", json=oip)
+    assert missing.status_code == 404 and "Served models: churn, flaky" in missing.json()["error"]
+
+
+def test_body_over_the_limit_is_413(start_server) -> None:  # type: ignore[no-untyped-def]
+    small = start_server("churn@champion", extra=("--max-body-bytes", "2048", "--no-log"))
+    reply = httpx.post(f"{small.url}/predict/churn", json=[RECORD] * 200)
+    assert (
+        reply.status_code == 413
+        and "at most 2,048 are accepted" in reply.json()["error"]["message"]
+    )
+
+
+def test_a_model_that_raises_gives_500_with_the_request_id(server: Server) -> None:
+    reply = httpx.post(f"{server.url}/predict/flaky", json=[{**RECORD, "age": -1}])
+    assert reply.status_code == 500
+    body = reply.json()
+    assert body["request_id"] in body["error"]["message"]
+    assert "RuntimeError: age must not be negative" in body["error"]["message"]
+    assert httpx.post(f"{server.url}/predict/flaky", json=[RECORD]).json()["predictions"] == [80.0]
+
+
+def test_batching_merges_concurrent_requests(server: Server) -> None:
+    before = httpx.get(f"{server.url}/metrics").text
+    batches_before = _metric(before, "modelpilot_batch_size_rows_count", model="churn", version="2")
+    rows_before = _metric(before, "modelpilot_batch_size_rows_sum", model="churn", version="2")
+    with httpx.Client() as client, concurrent.futures.ThreadPoolExecutor(16) as pool:
+        replies = list(
+            pool.map(
+                lambda _: client.post(
+                    f"{server.url}/v2/models/churn/versions/2/infer",
+                    json={
+                        "inputs": [
+                            {
+                                "name": "input-0",
+                                "shape": [1, 3],
+                                "datatype": "FP64",
+                                "data": [40.0, 50.0, 2.0],
+                            }
+                        ]
+                    },
+                ),
+                range(64),
+            )
+        )
+    assert all(r.status_code == 200 for r in replies)
+    after = httpx.get(f"{server.url}/metrics").text
+    batches = (
+        _metric(after, "modelpilot_batch_size_rows_count", model="churn", version="2")
+        - batches_before
+    )
+    rows = (
+        _metric(after, "modelpilot_batch_size_rows_sum", model="churn", version="2") - rows_before
+    )
+    assert rows == 64
+    assert batches < 64  # at least some predict calls served several requests
+
+
+def test_after_n_requests_the_log_holds_exactly_n_rows(server: Server) -> None:
+    ids = []
+    with httpx.Client() as client:
+        for i in range(25):
+            reply = client.post(f"{server.url}/predict/churn", json=[{**RECORD, "calls": i % 5}])
+            ids.append(reply.json()["request_id"])
+    httpx.post(f"{server.url}/admin/flush")
+    logged = read_predictions(server.home / "predictions", model="churn")
+    mine = logged[logged["request_id"].isin(ids)]
+    assert sorted(mine["request_id"]) == sorted(ids)
+    assert set(mine["in.calls"]) == {0, 1, 2, 3, 4}
+    assert mine["out.proba.1"].between(0, 1).all()
+
+
+def test_metrics_follow_prometheus_conventions(server: Server) -> None:
+    text = httpx.get(f"{server.url}/metrics").text
+    for family in (
+        "modelpilot_requests_total",
+        "modelpilot_request_duration_seconds_bucket",
+        "modelpilot_batch_size_rows_bucket",
+        "modelpilot_queue_depth_rows",
+    ):
+        assert family in text
+    assert 'model="churn"' in text
+
+
+def test_model_metadata_lists_typed_inputs(server: Server) -> None:
+    meta = httpx.get(f"{server.url}/v2/models/churn").json()
+    assert [(i["name"], i["datatype"]) for i in meta["inputs"]] == [
+        ("age", "INT64"),
+        ("income", "FP64"),
+        ("calls", "INT64"),
+    ]
+    assert httpx.get(f"{server.url}/v2/models/churn/versions/9/ready").status_code == 404
+    assert httpx.get(f"{server.url}/v2").json()["name"] == "modelpilot"
+
+
+def test_log_query_cli_reads_the_predictions_view(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from modelpilot.cli import context
+    from modelpilot.cli.main import app
+
+    httpx.post(f"{server.url}/predict/churn", json=[RECORD])
+    httpx.post(f"{server.url}/admin/flush")
+    monkeypatch.setenv("MODELPILOT_HOME", str(server.home))
+    monkeypatch.setattr(context, "_workspace", None)
+    result = CliRunner().invoke(
+        app, ["logs", "query", "SELECT count(*) AS n FROM predictions WHERE model = 'churn'"]
+    )
+    assert result.exit_code == 0, result.output
+    assert int(re.findall(r"\d+", result.stdout.split("n", 1)[1])[0]) >= 1
