@@ -90,32 +90,41 @@ class DeploymentFollower:
         self.plane = plane
         self.names = names
 
-    def sync(self) -> bool:
-        """Load what new revisions need and swap their snapshots; True if anything changed."""
-        changed = False
+    def prepare(self) -> list[tuple[RoutingSnapshot, list[ModelRuntime]]]:
+        """Read new revisions and load the models they need (slow; runs off the event loop)."""
+        updates = []
         for name in self.names:
             deployment = get_deployment(self.ws.store, name)
             current = self.plane.deployments.get(name)
             if current is not None and current.revision == deployment.revision:
                 continue
             snapshot = snapshot_of(deployment)
-            for route in snapshot.routes:
-                versions = self.plane.models.get(route.model, {})
-                if route.version not in versions:
-                    self.plane.add_model(
-                        load_runtime(self.ws, f"{route.model}/{route.version}"), default=False
-                    )
+            needed = [
+                r for r in snapshot.routes if r.version not in self.plane.models.get(r.model, {})
+            ]
+            runtimes = [load_runtime(self.ws, f"{r.model}/{r.version}") for r in needed]
+            updates.append((snapshot, runtimes))
+        return updates
+
+    def apply(self, updates: list[tuple[RoutingSnapshot, list[ModelRuntime]]]) -> None:
+        """Add the loaded models, then swap the snapshots (on the event loop, atomically)."""
+        for snapshot, runtimes in updates:
+            for runtime in runtimes:
+                if runtime.version not in self.plane.models.get(runtime.name, {}):
+                    self.plane.add_model(runtime, default=False)
             self.plane.set_deployment(snapshot)
-            changed = True
-        return changed
+
+    def sync(self) -> None:
+        """Prepare and apply in one go (start-up, before the event loop runs)."""
+        self.apply(self.prepare())
 
     async def run(self, interval_s: float) -> None:
-        """Poll forever (cancelled at shutdown)."""
+        """Poll until cancelled at shutdown."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval_s)  # a polling period, not synchronisation
             try:
-                await loop.run_in_executor(None, self.sync)
+                self.apply(await loop.run_in_executor(None, self.prepare))
             except Exception as exc:  # keep serving the last good snapshot
                 log.error("could not refresh deployments: %s", exc)
 
