@@ -19,6 +19,7 @@ from modelpilot.errors import Unavailable
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 from modelpilot.serving.validation import Row
 
+Outcome = tuple[BatchOutput, int, int] | BaseException
 AfterBatch = Callable[
     [ModelRuntime, list["Pending"], BatchOutput | None, BaseException | None, float], None
 ]
@@ -106,32 +107,36 @@ class Batcher:
             batch.append(item)
             size += len(item.rows)
         self.queued_rows -= size
-        rows = [row for item in batch for row in item.rows]
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        try:
-            output = await loop.run_in_executor(
-                self.executor, self._predict_and_log, batch, rows, started
-            )
-        except BaseException as exc:
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(exc)
-            return
-        offset = 0
-        for item in batch:
-            if not item.future.done():
-                item.future.set_result((output, offset, len(item.rows)))
-            offset += len(item.rows)
+        outcomes = await loop.run_in_executor(self.executor, self._predict_and_log, batch, started)
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if item.future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)
 
-    def _predict_and_log(
-        self, batch: list[Pending], rows: list[Row], started: float
-    ) -> BatchOutput:
-        """Runs in the worker thread: predict, then let the log record (and in sync mode fsync)."""
+    def _predict_and_log(self, batch: list[Pending], started: float) -> list[Outcome]:
+        """Worker thread: one predict for the batch; if it fails, each request alone.
+
+        Retrying one by one keeps a single bad request from failing the others that happened
+        to share its batch. Results and errors are logged (and fsynced in sync mode) here,
+        before any future resolves.
+        """
+        rows = [row for item in batch for row in item.rows]
         try:
             output = self.runtime.predict_rows(rows)
         except Exception as exc:
-            self.after_batch(self.runtime, batch, None, exc, time.perf_counter() - started)
-            raise
+            if len(batch) == 1:
+                self.after_batch(self.runtime, batch, None, exc, time.perf_counter() - started)
+                return [exc]
+            return [self._predict_and_log([item], time.perf_counter())[0] for item in batch]
         self.after_batch(self.runtime, batch, output, None, time.perf_counter() - started)
-        return output
+        outcomes: list[Outcome] = []
+        offset = 0
+        for item in batch:
+            outcomes.append((output, offset, len(item.rows)))
+            offset += len(item.rows)
+        return outcomes
