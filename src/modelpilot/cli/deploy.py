@@ -175,6 +175,28 @@ def history(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     console.print(table)
 
 
+@deploy_app.command("watch")
+def watch(
+    name: str,
+    interval: float = typer.Option(5.0, "--interval", help="Seconds between controller decisions."),
+    max_ticks: int = typer.Option(100_000, "--max-ticks", help="Stop after this many decisions."),
+) -> None:
+    """Run the rollout controller: advance, promote or roll back the canary from live evidence."""
+    import time
+
+    from modelpilot.release.evidence import PredictionLogStats
+    from modelpilot.release.rollout import tick
+
+    ws = get_workspace()
+    source = PredictionLogStats(ws.settings.home / "predictions")
+    for _ in range(max_ticks):
+        decision = tick(ws.store, name, source)
+        console.print(f"{fmt_ms(int(time.time() * 1000))} {decision.action}: {decision.reason}")
+        if decision.action in ("promote", "rollback") or decision.reason.startswith("no canary"):
+            return
+        time.sleep(interval)  # the controller's cadence
+
+
 @deploy_app.command("list")
 def list_all() -> None:
     """Every deployment."""

@@ -1,0 +1,64 @@
+"""End to end: a canary failing 20% of its requests is rolled back from live evidence, and the
+stable variant then serves with no client-visible errors."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from conftest import Server
+from modelpilot import release
+from modelpilot.config import Settings
+from modelpilot.release.config import RolloutPolicy
+from modelpilot.release.evidence import PredictionLogStats
+from modelpilot.release.rollout import tick
+from modelpilot.workspace import Workspace
+
+GOOD = {"age": 40, "income": 52.5, "calls": 3}
+BAD = {"age": -5, "income": 52.5, "calls": 3}  # the flaky model raises on negative age
+
+
+def test_failing_canary_is_rolled_back_and_stable_serves_cleanly(
+    start_server: Callable[..., Server], home: Path, tmp_path: Path
+) -> None:
+    server_home = tmp_path / "home"
+    shutil.copytree(home, server_home, ignore=shutil.ignore_patterns("predictions"))
+    ws = Workspace(Settings(home=server_home))
+    release.create_deployment(ws.store, "churn-canary", "churn/1")
+    policy = RolloutPolicy(steps=(50, 100), min_requests_per_step=10_000, min_seconds_per_step=3600)
+    release.set_canary(ws.store, "churn-canary", "flaky/1", 50, policy=policy)
+    server = start_server("churn-canary", server_home=server_home)
+    source = PredictionLogStats(server_home / "predictions")
+    decision = None
+    with httpx.Client() as client:
+        rounds = 0
+        for _ in range(20):  # bounded: each round sends 100 requests, 20% of them bad
+            rounds += 1
+            for i in range(100):
+                client.post(
+                    f"{server.url}/predict/churn-canary", json=[BAD if i % 5 == 0 else GOOD]
+                )
+            client.post(f"{server.url}/admin/flush")
+            decision = tick(ws.store, "churn-canary", source)
+            if decision.action == "rollback":
+                break
+        assert decision is not None and decision.action == "rollback", decision
+        assert rounds <= 3  # within the first few hundred requests, long before the step ends
+        revision = release.get_deployment(ws.store, "churn-canary").revision
+        deadline = time.monotonic() + 10
+        while client.get(f"{server.url}/deployments/churn-canary").json()["revision"] != revision:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)  # polling the server's snapshot, bounded
+        after = [
+            client.post(f"{server.url}/predict/churn-canary", json=[BAD if i % 5 == 0 else GOOD])
+            for i in range(200)
+        ]
+    assert {r.status_code for r in after} == {200}
+    assert {r.json()["variant"] for r in after} == {"stable"}
+    history = release.history(ws.store, "churn-canary")
+    assert history[0].action == "auto_rollback" and "error rate" in history[0].reason
+    ws.close()
