@@ -21,7 +21,9 @@ def serve_command(
     ),
     port: int = typer.Option(8080, "--port", "-p"),
     max_batch_size: int = typer.Option(64, "--max-batch-size", min=1),
-    max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0.0),
+    max_wait_ms: float = typer.Option(
+        0.0, "--max-wait-ms", min=0.0, help="Longest wait for a fuller batch."
+    ),
     no_batching: bool = typer.Option(False, "--no-batching", help="One predict call per request."),
     durability: str = typer.Option("async", "--durability", help="Prediction log: async or sync."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log predictions."),

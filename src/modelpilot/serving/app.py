@@ -8,6 +8,7 @@ metrics are updated off the event loop, in the batch's worker thread.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import os
@@ -526,6 +527,11 @@ class DataPlane:
                 if served.batcher is not None:
                     served.batcher.start()
         self._loop_tasks = [asyncio.get_running_loop().create_task(make()) for make in self.loops]
+        # Everything loaded so far (models, libraries) lives as long as the server: move it out
+        # of the collector's reach, so full collections stop scanning it. Without this, gen-2
+        # collections every few thousand requests pause the loop for ~100 ms (the p99 at c=32).
+        gc.collect()
+        gc.freeze()
         self.started = True
 
     async def shutdown(self) -> None:
