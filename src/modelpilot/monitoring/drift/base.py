@@ -12,12 +12,14 @@ report no p-value and use ``threshold`` as the distance above which a column has
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self, TypeVar
+
+from modelpilot.errors import InvalidInput
 
 ColumnKind = Literal["numeric", "categorical"]
 COLUMN_KINDS: tuple[ColumnKind, ...] = ("numeric", "categorical")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,24 @@ def decide_test(result: DriftResult, p_value: float) -> bool:
     return p_value < result.threshold and large_enough
 
 
-def finite(value: float) -> float:
-    """``value`` as a plain float, refusing NaN or infinity (a score must be a number).
+def fitted(state: T | None, method: str) -> T:
+    """The fitted reference state of a method, or a clear error when fit was skipped.
 
-    >>> finite(0.5)
-    0.5
+    >>> fitted(None, "ks")
+    Traceback (most recent call last):
+    ...
+    modelpilot.errors.InvalidInput: Drift method 'ks' is not fitted: call fit(reference) ...
     """
-    number = float(value)
-    if not math.isfinite(number):
-        raise ArithmeticError(f"drift statistic is not finite: {number!r}")
-    return number
+    if state is None:
+        raise not_fitted(method)
+    return state
+
+
+def not_fitted(method: str) -> InvalidInput:
+    """The error for scoring before fitting."""
+    return InvalidInput(
+        f"Drift method {method!r} is not fitted: call fit(reference) before score(current)."
+    )
 
 
 class DriftMethod(Protocol):

@@ -147,10 +147,7 @@ class NumericSummary:
         kc = np.maximum(k, 0)
         on_point = inside & (self.values[kc] == x)
         at_point = self.below[kc] if strict else self.upto[kc]
-        if self.exact:
-            between = self.upto[kc]
-        else:
-            between = self._interpolate(x, kc)
+        between: FloatArray | IntArray = self.upto[kc] if self.exact else self._interpolate(x, kc)
         counts = np.where(on_point, at_point, between)
         return np.where(inside, counts, 0).astype(np.float64)
 

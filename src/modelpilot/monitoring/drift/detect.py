@@ -1,0 +1,315 @@
+"""``detect_drift``: score every column of a window against a reference, and decide.
+
+Per column, the default method is the KS test (numeric) or the chi-square test (categorical),
+each with a minimum effect size; p-values are adjusted across the feature columns
+(Benjamini-Hochberg by default) so the dataset-level false-alarm rate stays at ``alpha``.
+The dataset has drifted when any feature column has. Prediction columns (the model's output)
+are scored the same way but corrected and reported on their own (``prediction_drift``).
+Columns run in parallel threads: the sorting that dominates the cost releases the GIL.
+
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(1)
+>>> ref = pd.DataFrame({"x": rng.normal(size=3000), "c": rng.choice(["a", "b"], 3000)})
+>>> cur = pd.DataFrame({"x": rng.normal(size=3000), "c": rng.choice(["a", "b"], 3000)})
+>>> detect_drift(ref, cur).dataset_drift
+False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from modelpilot.errors import InvalidInput, shown
+from modelpilot.monitoring.drift.base import ColumnKind, DriftResult
+from modelpilot.monitoring.drift.binning import (
+    Histogram,
+    categorical_histogram,
+    numeric_histogram,
+)
+from modelpilot.monitoring.drift.correction import CORRECTIONS, adjust_p_values
+from modelpilot.monitoring.drift.ks import DEFAULT_MIN_EFFECT_SIZE
+from modelpilot.monitoring.drift.registry import (
+    DEFAULT_METHODS,
+    MethodSpec,
+    get_method,
+    method_for,
+)
+from modelpilot.monitoring.drift.sample import CategoricalCounts, NumericSummary, SortedSample
+from modelpilot.monitoring.multivariate import domain_classifier_drift
+from modelpilot.monitoring.profile import (
+    ReferenceProfile,
+    fit_profile,
+    kind_of,
+    parallel_map,
+    require_columns,
+    require_frame,
+)
+from modelpilot.monitoring.report import ColumnDrift, DriftReport, Role
+
+
+@dataclass(frozen=True)
+class _Scored:
+    row: ColumnDrift
+    result: DriftResult | None
+    histogram: Histogram | None
+
+
+def detect_drift(
+    reference: pd.DataFrame | ReferenceProfile,
+    current: pd.DataFrame,
+    *,
+    columns: Sequence[str] | None = None,
+    categorical: Iterable[str] = (),
+    prediction: str | Sequence[str] = (),
+    method: str | Mapping[str, str] | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    correction: str = "bh",
+    min_effect_size: float = DEFAULT_MIN_EFFECT_SIZE,
+    multivariate: bool = False,
+    seed: int = 0,
+    n_jobs: int | None = None,
+) -> DriftReport:
+    """Compare ``current`` with ``reference`` (a DataFrame or a fitted ReferenceProfile).
+
+    ``method`` is one registered name (used for every column whose kind it accepts) or a
+    ``{column: name}`` mapping; ``thresholds`` overrides per column (significance level for
+    test-based methods, distance for the others). ``multivariate=True`` adds a domain
+    classifier (needs reference rows, not a profile), seeded by ``seed``.
+    """
+    _check_options(alpha, correction, min_effect_size)
+    forced = set(categorical)
+    profile = _profile(reference, columns, forced, n_jobs)
+    names = list(profile.columns) if columns is None else list(columns)
+    frame = require_frame(current, "current")
+    require_columns(frame, names, "current data")
+    roles = _roles(names, prediction)
+    specs = _methods(profile, names, method)
+    limits = dict(thresholds or {})
+    _check_known(limits, names, "thresholds")
+
+    def score(name: str) -> _Scored:
+        spec = specs[name]
+        limit = limits.get(name, alpha if spec.uses_p_value else spec.default_threshold)
+        return _score_column(name, profile, frame[name], spec, limit, roles[name], min_effect_size)
+
+    scored = parallel_map(score, names, n_jobs)
+    rows = _correct(scored, correction)
+    features = [r for r in rows if r.role == "feature"]
+    predictions = [r for r in rows if r.role == "prediction"]
+    return DriftReport(
+        columns=rows,
+        dataset_drift=any(r.drifted for r in features),
+        alpha=alpha,
+        correction=correction,
+        n_reference=profile.n_rows,
+        n_current=len(frame),
+        prediction_drift=any(r.drifted for r in predictions) if predictions else None,
+        multivariate=_multivariate(reference, frame, profile, features, seed)
+        if multivariate
+        else None,
+        histograms={s.row.column: s.histogram for s in scored if s.histogram is not None},
+    )
+
+
+def _check_options(alpha: float, correction: str, min_effect_size: float) -> None:
+    if not 0 < alpha < 1:
+        raise InvalidInput(f"alpha must be in (0, 1); got {shown(alpha)}.", field="alpha")
+    if correction not in CORRECTIONS:
+        raise InvalidInput(
+            f"Unknown multiple-testing correction {shown(correction)}; expected one of "
+            f"{', '.join(CORRECTIONS)}.",
+            field="correction",
+        )
+    if not 0 <= min_effect_size <= 1:
+        raise InvalidInput(
+            f"min_effect_size must be in [0, 1]; got {shown(min_effect_size)}.",
+            field="min_effect_size",
+        )
+
+
+def _profile(
+    reference: pd.DataFrame | ReferenceProfile,
+    columns: Sequence[str] | None,
+    forced: set[str],
+    n_jobs: int | None,
+) -> ReferenceProfile:
+    if not isinstance(reference, ReferenceProfile):
+        return fit_profile(reference, columns=columns, categorical=forced, n_jobs=n_jobs)
+    unknown = [c for c in (columns or []) if c not in reference.columns]
+    if unknown:
+        raise InvalidInput(
+            f"Column(s) {shown(unknown)} are not in the reference profile, which has "
+            f"{shown(list(reference.columns))}. Refit the profile with these columns.",
+            field="columns",
+        )
+    numeric = sorted(c for c in forced if kind_of(reference.columns.get(c, _EMPTY)) == "numeric")
+    if numeric:
+        raise InvalidInput(
+            f"Column(s) {shown(numeric)} are numeric in the reference profile; column kinds "
+            "come from the profile. Refit it with fit_profile(..., categorical=[...]).",
+            field="categorical",
+        )
+    return reference
+
+
+_EMPTY = CategoricalCounts({})
+
+
+def _roles(names: list[str], prediction: str | Sequence[str]) -> dict[str, Role]:
+    chosen = [prediction] if isinstance(prediction, str) else list(prediction)
+    _check_known(dict.fromkeys(chosen, 0.0), names, "prediction")
+    return {name: "prediction" if name in chosen else "feature" for name in names}
+
+
+def _check_known(given: Mapping[str, Any], names: list[str], argument: str) -> None:
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        raise InvalidInput(
+            f"{argument} names {shown(unknown)}, which are not among the checked columns "
+            f"{shown(names)}.",
+            field=argument,
+        )
+
+
+def _methods(
+    profile: ReferenceProfile, names: list[str], method: str | Mapping[str, str] | None
+) -> dict[str, MethodSpec]:
+    kinds = profile.kinds()
+    if isinstance(method, Mapping):
+        _check_known(method, names, "method")
+        return {
+            n: method_for(method[n], kinds[n], n)
+            if n in method
+            else get_method(DEFAULT_METHODS[kinds[n]])
+            for n in names
+        }
+    chosen = get_method(method) if method is not None else None
+    return {
+        n: chosen
+        if chosen is not None and kinds[n] in chosen.kinds
+        else get_method(DEFAULT_METHODS[kinds[n]])
+        for n in names
+    }
+
+
+def _score_column(
+    name: str,
+    profile: ReferenceProfile,
+    values: pd.Series,
+    spec: MethodSpec,
+    threshold: float,
+    role: Role,
+    min_effect_size: float,
+) -> _Scored:
+    summary = profile.columns[name]
+    kind: ColumnKind = kind_of(summary)
+    sample: SortedSample | CategoricalCounts
+    if isinstance(summary, NumericSummary):
+        sample = SortedSample.from_values(values, where=f"current column {name!r}")
+    else:
+        sample = CategoricalCounts.from_values(values)
+    skip = _skip_reason(summary, sample, spec)
+    result: DriftResult | None = None
+    histogram: Histogram | None = None
+    if skip is None:
+        options = {"min_effect_size": min_effect_size} if spec.uses_p_value else {}
+        result = spec.create(threshold=threshold, **options).fit(summary).score(sample)
+        histogram = _histogram(summary, sample)
+    constant = isinstance(summary, NumericSummary) and summary.is_constant
+    ref_total = summary.n + summary.n_null
+    row = ColumnDrift(
+        column=name,
+        kind=kind,
+        role=role,
+        method=spec.name,
+        statistic=result.statistic if result else None,
+        p_value=result.p_value if result else None,
+        p_value_adjusted=None,
+        threshold=threshold,
+        drifted=result.drifted if result else False,
+        effect_size=result.effect_size if result else None,
+        status="ok" if skip is None else f"skipped: {skip}",
+        n_reference=ref_total,
+        n_current=len(values),
+        null_share_reference=summary.n_null / ref_total if ref_total else 0.0,
+        null_share_current=sample.n_null / len(values) if len(values) else 0.0,
+        note="constant in reference" if constant and skip is None else None,
+    )
+    return _Scored(row, result, histogram)
+
+
+def _skip_reason(
+    summary: NumericSummary | CategoricalCounts,
+    sample: SortedSample | CategoricalCounts,
+    spec: MethodSpec,
+) -> str | None:
+    if summary.n == 0:
+        return "all null in reference"
+    if sample.n == 0:
+        return "all null in current window"
+    if spec.name == "wasserstein" and isinstance(summary, NumericSummary) and summary.std == 0:
+        return "constant reference (normalised Wasserstein undefined; use ks or psi)"
+    return None
+
+
+def _histogram(
+    summary: NumericSummary | CategoricalCounts, sample: SortedSample | CategoricalCounts
+) -> Histogram:
+    if isinstance(summary, NumericSummary) and isinstance(sample, SortedSample):
+        return numeric_histogram(summary, sample)
+    assert isinstance(summary, CategoricalCounts) and isinstance(sample, CategoricalCounts)
+    return categorical_histogram(summary, sample)
+
+
+def _correct(scored: list[_Scored], correction: str) -> list[ColumnDrift]:
+    """Adjust p-values within each role and re-decide the test-based columns."""
+    rows = [s.row for s in scored]
+    for role in ("feature", "prediction"):
+        tested = [
+            i
+            for i, s in enumerate(scored)
+            if s.row.role == role and s.result is not None and s.result.p_value is not None
+        ]
+        raw = [scored[i].result.p_value for i in tested]  # type: ignore[union-attr]
+        adjusted = adjust_p_values([p for p in raw if p is not None], correction)
+        for i, p_adj in zip(tested, adjusted, strict=True):
+            result = scored[i].result
+            assert result is not None
+            decided = result.with_p_value(p_adj)
+            rows[i] = _replace(rows[i], p_value_adjusted=p_adj, drifted=decided.drifted)
+    return rows
+
+
+def _replace(row: ColumnDrift, **changes: Any) -> ColumnDrift:
+    from dataclasses import replace
+
+    return replace(row, **changes)
+
+
+def _multivariate(
+    reference: pd.DataFrame | ReferenceProfile,
+    current: pd.DataFrame,
+    profile: ReferenceProfile,
+    features: list[ColumnDrift],
+    seed: int,
+) -> Any:
+    if isinstance(reference, ReferenceProfile):
+        raise InvalidInput(
+            "multivariate=True needs the reference rows, not a reference profile: a domain "
+            "classifier trains on both. Pass the reference DataFrame.",
+            field="multivariate",
+        )
+    names = [r.column for r in features if not r.skipped]
+    kinds = profile.kinds()
+    return domain_classifier_drift(
+        reference,
+        current,
+        columns=names,
+        categorical=[n for n in names if kinds[n] == "categorical"],
+        seed=seed,
+    )

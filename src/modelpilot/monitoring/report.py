@@ -1,0 +1,311 @@
+"""The drift report: a verdict, one row per column, and views for notebooks, CI and people.
+
+``to_frame()`` for notebooks, ``to_dict()``/``to_json()`` for CI and storage (strict JSON:
+no NaN anywhere; a skipped column has ``statistic`` null and says why in ``status``),
+``save_html(path)`` for a self-contained page: inline SVG histograms, no script and nothing
+fetched from the network.
+
+>>> import numpy as np, pandas as pd
+>>> from modelpilot.monitoring import detect_drift
+>>> rng = np.random.default_rng(0)
+>>> ref = pd.DataFrame({"x": rng.normal(size=2000), "y": rng.normal(size=2000)})
+>>> cur = pd.DataFrame({"x": rng.normal(0.5, 1, 2000), "y": rng.normal(size=2000)})
+>>> report = detect_drift(ref, cur)
+>>> report.dataset_drift, report.drifted_columns
+(True, ['x'])
+>>> list(report.to_frame().columns[:6])
+['column', 'method', 'statistic', 'p_value', 'threshold', 'drifted']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from modelpilot.monitoring.drift.base import ColumnKind
+from modelpilot.monitoring.drift.binning import Histogram
+from modelpilot.monitoring.multivariate import MultivariateDriftResult
+
+Role = Literal["feature", "prediction"]
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """The drift verdict for one column (after multiple-testing correction)."""
+
+    column: str
+    kind: ColumnKind
+    role: Role
+    method: str
+    statistic: float | None
+    p_value: float | None
+    p_value_adjusted: float | None
+    threshold: float
+    drifted: bool
+    effect_size: float | None
+    status: str  # "ok" or "skipped: <reason>"
+    n_reference: int
+    n_current: int
+    null_share_reference: float
+    null_share_current: float
+    note: str | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """True when the column could not be scored (see ``status``)."""
+        return self.status != "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "column": self.column,
+            "method": self.method,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "threshold": self.threshold,
+            "drifted": self.drifted,
+            "p_value_adjusted": self.p_value_adjusted,
+            "effect_size": self.effect_size,
+            "kind": self.kind,
+            "role": self.role,
+            "status": self.status,
+            "note": self.note,
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "null_share_reference": self.null_share_reference,
+            "null_share_current": self.null_share_current,
+        }
+
+
+_FLOAT_COLUMNS = ("statistic", "p_value", "p_value_adjusted", "effect_size")
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Result of :func:`~modelpilot.monitoring.detect_drift`."""
+
+    columns: list[ColumnDrift]
+    dataset_drift: bool
+    alpha: float
+    correction: str
+    n_reference: int
+    n_current: int
+    prediction_drift: bool | None = None
+    multivariate: MultivariateDriftResult | None = None
+    histograms: dict[str, Histogram] = field(default_factory=dict, repr=False)
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        """Feature columns that drifted (prediction columns: ``drifted_predictions``)."""
+        return [c.column for c in self.columns if c.drifted and c.role == "feature"]
+
+    @property
+    def drifted_predictions(self) -> list[str]:
+        """Prediction columns that drifted."""
+        return [c.column for c in self.columns if c.drifted and c.role == "prediction"]
+
+    @property
+    def skipped_columns(self) -> list[str]:
+        """Columns that could not be scored; their ``status`` says why."""
+        return [c.column for c in self.columns if c.skipped]
+
+    def column(self, name: str) -> ColumnDrift:
+        """The row for one column."""
+        for row in self.columns:
+            if row.column == name:
+                return row
+        raise KeyError(name)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per column; scores are nullable floats (``<NA>`` for skipped columns)."""
+        frame = pd.DataFrame([c.to_dict() for c in self.columns])
+        if frame.empty:
+            frame = pd.DataFrame(columns=list(ColumnDrift.__dataclass_fields__))
+        for name in _FLOAT_COLUMNS:
+            frame[name] = frame[name].astype("Float64")
+        return frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in the report, JSON-ready."""
+        return {
+            "dataset_drift": self.dataset_drift,
+            "drifted_columns": self.drifted_columns,
+            "prediction_drift": self.prediction_drift,
+            "drifted_predictions": self.drifted_predictions,
+            "skipped_columns": self.skipped_columns,
+            "alpha": self.alpha,
+            "correction": self.correction,
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "columns": [c.to_dict() for c in self.columns],
+            "multivariate": self.multivariate.to_dict() if self.multivariate else None,
+            "histograms": {name: h.to_dict() for name, h in self.histograms.items()},
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Strict JSON (it refuses NaN, so none can slip into a stored report)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def save_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path`` atomically."""
+        return _write_atomic(Path(path), self.to_json(indent=1))
+
+    def save_html(self, path: str | Path) -> Path:
+        """Write a self-contained HTML page (inline SVG, no scripts, no network)."""
+        return _write_atomic(Path(path), render_html(self))
+
+
+def _write_atomic(target: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, target)
+    return target
+
+
+# --- HTML ---------------------------------------------------------------------------------
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px}
+.verdict{padding:10px 14px;border-radius:6px;display:inline-block;font-weight:600}
+.bad{background:#fde2e1;color:#8a1c16}.good{background:#e3f4e1;color:#1d5c19}
+table{border-collapse:collapse;margin-top:8px}td,th{padding:4px 10px;border-bottom:1px solid #ddd}
+th{text-align:left;background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.drift td{background:#fff3f2}.muted{color:#777}.card{display:inline-block;margin:8px;
+vertical-align:top;border:1px solid #e3e3e3;border-radius:6px;padding:8px}
+.key span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
+"""
+_REF_COLOUR, _CUR_COLOUR = "#4c78a8", "#f58518"
+
+
+def render_html(report: DriftReport) -> str:
+    """The report as one HTML document (what :meth:`DriftReport.save_html` writes)."""
+    verdict = "Dataset drift detected" if report.dataset_drift else "No dataset drift"
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>modelpilot drift report</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>Drift report</h1>",
+        f"<p class='verdict {'bad' if report.dataset_drift else 'good'}'>{verdict}: "
+        f"{len(report.drifted_columns)} of {_n_features(report)} feature columns drifted</p>",
+        f"<p class='muted'>{report.n_reference:,} reference rows, {report.n_current:,} current "
+        f"rows; significance level {report.alpha:g} after {_correction_text(report)}.</p>",
+        _table(report),
+        _multivariate(report.multivariate),
+        "<h2>Distributions</h2><p class='key'>",
+        f"<span style='background:{_REF_COLOUR}'></span>reference",
+        f"<span style='background:{_CUR_COLOUR}'></span>current</p>",
+    ]
+    for row in report.columns:
+        histogram = report.histograms.get(row.column)
+        if histogram is not None:
+            parts.append(_card(row, histogram))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _n_features(report: DriftReport) -> int:
+    return sum(1 for c in report.columns if c.role == "feature")
+
+
+def _correction_text(report: DriftReport) -> str:
+    return {
+        "bh": "Benjamini-Hochberg correction",
+        "bonferroni": "Bonferroni correction",
+        "none": "no multiple-testing correction",
+    }.get(report.correction, escape(report.correction))
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "<span class='muted'>—</span>"
+    return f"{value:.{digits}g}"
+
+
+def _table(report: DriftReport) -> str:
+    head = (
+        "<table><tr><th>column</th><th>role</th><th>kind</th><th>method</th><th>statistic</th>"
+        "<th>p-value</th><th>adjusted</th><th>effect</th><th>threshold</th><th>drifted</th>"
+        "<th>status</th></tr>"
+    )
+    rows = []
+    for c in report.columns:
+        status = escape(c.status) + (
+            f" <span class='muted'>({escape(c.note)})</span>" if c.note else ""
+        )
+        rows.append(
+            f"<tr class='{'drift' if c.drifted else ''}'><td>{escape(c.column)}</td>"
+            f"<td>{c.role}</td><td>{c.kind}</td><td>{escape(c.method)}</td>"
+            f"<td class='num'>{_fmt(c.statistic)}</td><td class='num'>{_fmt(c.p_value, 3)}</td>"
+            f"<td class='num'>{_fmt(c.p_value_adjusted, 3)}</td>"
+            f"<td class='num'>{_fmt(c.effect_size)}</td><td class='num'>{c.threshold:g}</td>"
+            f"<td>{'yes' if c.drifted else 'no'}</td><td>{status}</td></tr>"
+        )
+    return head + "".join(rows) + "</table>"
+
+
+def _multivariate(result: MultivariateDriftResult | None) -> str:
+    if result is None:
+        return ""
+    top = ", ".join(
+        f"{escape(name)} ({value:.3f})"
+        for name, value in list(result.feature_importance.items())[:5]
+    )
+    return (
+        "<h2>Multivariate (domain classifier)</h2>"
+        f"<p>AUC {result.auc:.3f} (threshold {result.threshold:g}, p-value "
+        f"{result.p_value:.3g}): {'drift' if result.drifted else 'no drift'}. "
+        f"Features driving it (AUC lost when shuffled): {top}.</p>"
+    )
+
+
+def _card(row: ColumnDrift, histogram: Histogram) -> str:
+    title = f"{escape(row.column)} — {escape(row.method)} {_fmt(row.statistic)}"
+    flag = " <b style='color:#8a1c16'>drifted</b>" if row.drifted else ""
+    return f"<div class='card'><div>{title}{flag}</div>{histogram_svg(histogram)}</div>"
+
+
+def histogram_svg(histogram: Histogram, width: int = 320, height: int = 150) -> str:
+    """Side-by-side reference/current bars as an inline SVG element.
+
+    >>> svg = histogram_svg(Histogram("categorical", ["a", "b"], [0.5, 0.5], [0.7, 0.3]))
+    >>> svg.startswith("<svg") and svg.count("<rect") == 4
+    True
+    """
+    bins = len(histogram.labels)
+    top = max([*histogram.reference, *histogram.current, 1e-12])
+    plot_h, base = height - 34, height - 22
+    slot = (width - 10) / max(bins, 1)
+    bar = max(slot / 2 - 1, 0.5)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+    ]
+    for i, label in enumerate(histogram.labels):
+        x = 5 + i * slot
+        for offset, share, colour in (
+            (0.0, histogram.reference[i], _REF_COLOUR),
+            (bar, histogram.current[i], _CUR_COLOUR),
+        ):
+            h = plot_h * share / top
+            parts.append(
+                f'<rect x="{x + offset:.1f}" y="{base - h:.1f}" width="{bar:.1f}" '
+                f'height="{h:.1f}" fill="{colour}"><title>{escape(label)}: '
+                f"{share:.1%}</title></rect>"
+            )
+    parts.append(f'<line x1="5" x2="{width - 5}" y1="{base}" y2="{base}" stroke="#999"/>')
+    ends = (histogram.labels[0], histogram.labels[-1]) if bins else ("", "")
+    parts.append(f'<text x="5" y="{height - 6}" font-size="10">{escape(ends[0][:24])}</text>')
+    parts.append(
+        f'<text x="{width - 5}" y="{height - 6}" font-size="10" text-anchor="end">'
+        f"{escape(ends[1][:24])}</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)
