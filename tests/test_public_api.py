@@ -52,6 +52,7 @@ EXPECTED = {
     "set_tags",
     "start_run",
     "tune",
+    "read_predictions",
     "ab_test",
     "canary",
     "create_deployment",

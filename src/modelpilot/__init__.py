@@ -341,6 +341,17 @@ def deployment_history(name: str) -> list[Revision]:
     return release.history(workspace().store, name)
 
 
+def read_predictions(
+    model: str | None = None, *, since: object = None, deployment: str | None = None
+) -> pd.DataFrame:
+    """The prediction log as a DataFrame (``since``: anything pandas reads as a time)."""
+    from modelpilot.serving.predlog import read_predictions as read
+
+    return read(
+        workspace().settings.home / "predictions", model=model, since=since, deployment=deployment
+    )
+
+
 def lineage(ref: str) -> Lineage:
     """version -> run -> datasets -> code revision."""
     return workspace().lineage(ref)
@@ -398,6 +409,7 @@ __all__ = [
     "log_params",
     "model_card",
     "promote",
+    "read_predictions",
     "rollback",
     "search_runs",
     "set_alias",

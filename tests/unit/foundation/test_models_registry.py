@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from pathlib import Path
 from typing import Any
 
 import lightgbm
@@ -204,3 +205,23 @@ def test_lineage_goes_from_version_to_run_to_datasets(ws: Workspace, frame: Fram
     )
     assert [d["version"] for d in trace.datasets] == [train.version]
     assert "training data churn-train@" in str(trace)
+
+
+def test_sklearn_internals_are_trusted_only_in_files_this_flavor_saved(
+    tmp_path: Path, frame: Frame
+) -> None:
+    import skops.io
+
+    from modelpilot.models.flavors import TrustPolicy
+    from modelpilot.models.flavors.sklearn import SklearnFlavor
+
+    x, y = frame
+    model = HistGradientBoostingClassifier(max_iter=5).fit(x, y)
+    meta = SklearnFlavor().save(model, tmp_path)
+    assert any(t.endswith("TreePredictor") for t in meta["vouched_types"])
+    assert SklearnFlavor().load(tmp_path, meta, TrustPolicy()).predict(x.head(2)).shape == (2,)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    skops.io.dump(model, foreign / "model.skops")  # the same model, but not saved by us
+    with pytest.raises(UnsafeModel, match="TreePredictor"):
+        SklearnFlavor().load(foreign, {"file": "model.skops"}, TrustPolicy())

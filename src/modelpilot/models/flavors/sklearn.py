@@ -1,9 +1,13 @@
 """scikit-learn estimators and pipelines, saved with skops (never plain pickle).
 
-On load, skops lists every type in the file that is not on its trusted list. Types from
-scikit-learn itself are trusted here (building them runs no caller code); anything else, a
-numpy function inside a FunctionTransformer say, must be named by the caller or the load
-fails with :class:`~modelpilot.errors.UnsafeModel`.
+On load, skops lists every type in the file that is not on its trusted list. Some are
+scikit-learn internals that are unsafe in a *foreign* file (skops warns that a crafted
+``TreePredictor`` can make ``predict`` read out of bounds), yet every HistGradientBoosting
+model contains one. So ``save`` records the scikit-learn types present in the file it wrote
+("vouched" types); the package is content-addressed and hash-verified from the registry down,
+so on load those exact bytes are the ones this flavor produced. Everything else (a numpy
+function in a FunctionTransformer, a custom class, any type in a file not saved here) must be
+named by the caller, or the load fails with :class:`~modelpilot.errors.UnsafeModel`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from modelpilot.errors import UnsafeModel
 from modelpilot.models.flavors.base import Predictor, TrustPolicy
 
 _FILE = "model.skops"
-_SAFE_PREFIXES = ("sklearn.",)
+_VOUCHABLE_PREFIX = "sklearn."
 
 
 class SklearnFlavor:
@@ -34,8 +38,16 @@ class SklearnFlavor:
         """Dump with skops."""
         import skops.io
 
-        skops.io.dump(model, folder / _FILE)
-        return {"file": _FILE, "class": f"{type(model).__module__}.{type(model).__qualname__}"}
+        path = folder / _FILE
+        skops.io.dump(model, path)
+        vouched = sorted(
+            t for t in skops.io.get_untrusted_types(file=path) if t.startswith(_VOUCHABLE_PREFIX)
+        )
+        return {
+            "file": _FILE,
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "vouched_types": vouched,
+        }
 
     def load(self, folder: Path, meta: dict[str, Any], trust: TrustPolicy) -> Predictor:
         """Load with skops, refusing types the caller has not trusted."""
@@ -43,8 +55,8 @@ class SklearnFlavor:
 
         path = folder / meta.get("file", _FILE)
         untrusted = list(skops.io.get_untrusted_types(file=path))
-        allowed = set(trust.trusted_types)
-        refused = [t for t in untrusted if not t.startswith(_SAFE_PREFIXES) and t not in allowed]
+        allowed = set(trust.trusted_types) | set(meta.get("vouched_types", []))
+        refused = [t for t in untrusted if t not in allowed]
         if refused and not trust.allow_untrusted:
             raise UnsafeModel(
                 f"Refusing to load {meta.get('class', 'the model')}: the file contains types that "
