@@ -31,6 +31,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.db",
     "modelpilot.cli.deploy",
     "modelpilot.cli.serve",
+    "modelpilot.cli.score",
 ]
 
 _state = {"debug": False}

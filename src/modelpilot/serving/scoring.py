@@ -1,0 +1,149 @@
+"""Batch scoring: stream a Parquet or CSV file through a model in chunks, on every core.
+
+Memory stays bounded whatever the input size: the reader yields ``chunk_rows`` at a time, at
+most ``2 x workers`` chunks are in flight, and results are appended to the output in input
+order as they complete. Workers are threads sharing one loaded model: the tree ensembles'
+predict loops and Arrow/NumPy conversions release the GIL, and a second Python process would
+cost ~300 MB of imports (measured with benchmarks/scoring.py), against the 1 GiB budget.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from modelpilot.errors import InvalidInput
+from modelpilot.models import LoadedModel
+
+
+def _score_chunk(model: LoadedModel, table: pa.Table, offset: int) -> pa.Table:
+    frame = table.to_pandas()
+    try:
+        inputs = model.signature.coerce(frame[model.signature.column_names], where="input")
+    except KeyError as exc:
+        raise InvalidInput(
+            f"The input file lacks column(s) the model needs: {exc}. Expected: "
+            f"{', '.join(model.signature.column_names)}.",
+            field="input",
+        ) from None
+    except InvalidInput as exc:
+        message = exc.message.replace("(row ", "(file row ")
+        raise InvalidInput(_shift_row(message, offset), field=exc.field) from None
+    out = frame.copy()
+    if model.signature.is_classifier:
+        proba = model.predict_proba_prepared(inputs)
+        classes = model.classes or list(range(proba.shape[1]))
+        out["prediction"] = np.asarray(classes)[np.argmax(proba, axis=1)]
+        for index, label in enumerate(classes):
+            out[f"proba_{label}"] = proba[:, index]
+    else:
+        out["prediction"] = model.predict_prepared(inputs)
+    return pa.Table.from_pandas(out, preserve_index=False)
+
+
+def _shift_row(message: str, offset: int) -> str:
+    import re
+
+    return re.sub(
+        r"\(file row (\d+)\)", lambda m: f"(file row {int(m.group(1)) + offset})", message
+    )
+
+
+def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pa.Table], int | None]:
+    """Chunks of the input and the total row count when the format knows it."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise InvalidInput(f"No input file at {path}.", field="input")
+    if suffix == ".parquet":
+        parquet = pq.ParquetFile(path)
+        batches = parquet.iter_batches(batch_size=chunk_rows)
+        return (pa.Table.from_batches([b]) for b in batches), parquet.metadata.num_rows
+    if suffix == ".csv":
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=chunk_rows * 200))
+        return (pa.Table.from_batches([b]) for b in reader), None
+    raise InvalidInput(f"Cannot score {path.name}: use a .parquet or .csv file.", field="input")
+
+
+class _Writer:
+    def __init__(self, path: Path, csv: bool) -> None:
+        self.path = path
+        self.as_csv = csv
+        self.parquet: pq.ParquetWriter | None = None
+        self.csv: pacsv.CSVWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.as_csv:
+            if self.csv is None:
+                self.csv = pacsv.CSVWriter(self.path, table.schema)
+            self.csv.write_table(table)
+        else:
+            if self.parquet is None:
+                self.parquet = pq.ParquetWriter(self.path, table.schema)
+            self.parquet.write_table(table.cast(self.parquet.schema))
+
+    def close(self) -> None:
+        for writer in (self.parquet, self.csv):
+            if writer is not None:
+                writer.close()
+
+
+def score_file(
+    model: LoadedModel,
+    source: Path,
+    target: Path,
+    *,
+    chunk_rows: int = 100_000,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Score ``source`` into ``target`` (.parquet or .csv); returns the number of rows."""
+    if target.suffix.lower() not in (".parquet", ".csv"):
+        raise InvalidInput(
+            f"Cannot write {target.name}: use a .parquet or .csv output file.", field="output"
+        )
+    chunks, _total = read_chunks(source, chunk_rows)
+    workers = workers or max(1, len(os.sched_getaffinity(0)))
+    tmp = target.with_name(f".{target.name}.partial")
+    writer = _Writer(tmp, csv=target.suffix.lower() == ".csv")
+    rows = 0
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="modelpilot-score") as pool:
+            in_flight: deque[Future[pa.Table]] = deque()
+            offset = 0
+            for chunk in chunks:
+                in_flight.append(pool.submit(_score_chunk, model, chunk, offset))
+                offset += chunk.num_rows
+                while len(in_flight) >= 2 * workers:
+                    rows += _drain_one(in_flight, writer, progress)
+            while in_flight:
+                rows += _drain_one(in_flight, writer, progress)
+        writer.close()
+        os.replace(tmp, target)
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return rows
+
+
+def _drain_one(
+    in_flight: deque[Future[pa.Table]], writer: _Writer, progress: Callable[[int], None] | None
+) -> int:
+    table = in_flight.popleft().result()
+    writer.write(table)
+    if progress is not None:
+        progress(table.num_rows)
+    return int(table.num_rows)
+
+
+def total_rows(path: Path) -> int | None:
+    """Row count from Parquet metadata (None for CSV)."""
+    return pq.ParquetFile(path).metadata.num_rows if path.suffix.lower() == ".parquet" else None
