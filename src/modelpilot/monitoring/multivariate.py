@@ -86,7 +86,6 @@ def domain_classifier_drift(
 ) -> MultivariateDriftResult:
     """Domain-classifier drift between two frames (at most ``max_rows`` rows from each)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.inspection import permutation_importance
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
@@ -110,20 +109,17 @@ def domain_classifier_drift(
     importance = np.zeros(len(names))
     for train, test in folds.split(features, target):
         model = HistGradientBoostingClassifier(
-            max_iter=100, categorical_features=is_categorical, random_state=seed
+            max_iter=60,
+            max_leaf_nodes=15,
+            early_stopping=False,
+            categorical_features=is_categorical,
+            random_state=seed,
         )
         model.fit(features[train], target[train])
         oof[test] = model.predict_proba(features[test])[:, 1]
-        permuted = permutation_importance(
-            model,
-            features[test],
-            target[test],
-            scoring="roc_auc",
-            n_repeats=3,
-            random_state=seed,
-        )
-        importance += np.asarray(permuted["importances_mean"]) / n_splits
+        importance += _permutation_importance(model, features[test], target[test], rng)
     auc = float(roc_auc_score(target, oof))
+    importance /= n_splits
     p_value = _auc_p_value(auc, len(ref_rows), len(cur_rows))
     ranked = sorted(zip(names, importance, strict=True), key=lambda item: -item[1])
     return MultivariateDriftResult(
@@ -135,6 +131,25 @@ def domain_classifier_drift(
         n_reference=len(ref_rows),
         n_current=len(cur_rows),
     )
+
+
+def _permutation_importance(
+    model: Any,
+    features: np.ndarray[Any, Any],
+    target: np.ndarray[Any, Any],
+    rng: np.random.Generator,
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """AUC lost when each feature is shuffled, with one predict call for all features."""
+    from sklearn.metrics import roc_auc_score
+
+    base = roc_auc_score(target, model.predict_proba(features)[:, 1])
+    n_rows, n_features = features.shape
+    stacked = np.tile(features, (n_features, 1))
+    for j in range(n_features):
+        block = slice(j * n_rows, (j + 1) * n_rows)
+        stacked[block, j] = features[rng.permutation(n_rows), j]
+    scores = model.predict_proba(stacked)[:, 1].reshape(n_features, n_rows)
+    return np.array([base - roc_auc_score(target, row) for row in scores])
 
 
 def _sample(frame: pd.DataFrame, max_rows: int, rng: np.random.Generator) -> pd.DataFrame:

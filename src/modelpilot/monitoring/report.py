@@ -285,9 +285,8 @@ def histogram_svg(histogram: Histogram, width: int = 320, height: int = 150) -> 
     plot_h, base = height - 34, height - 22
     slot = (width - 10) / max(bins, 1)
     bar = max(slot / 2 - 1, 0.5)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
-    ]
+    # No xmlns: inline SVG in HTML5 needs none, and the page then names no URL at all.
+    parts = [f'<svg width="{width}" height="{height}" role="img">']
     for i, label in enumerate(histogram.labels):
         x = 5 + i * slot
         for offset, share, colour in (

@@ -67,7 +67,7 @@ def numeric_values(values: Any, *, where: str = "values") -> tuple[FloatArray, i
     return array[mask], int(array.size - kept)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NumericSummary:
     """The reference CDF of one numeric column, kept instead of the raw values.
 
@@ -125,6 +125,26 @@ class NumericSummary:
         mean = float(ordered.mean())
         std = float(ordered.std())
         return cls(n, n_null, mean, std, points, below, upto, exact)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NumericSummary):
+            return NotImplemented
+        return (self.n, self.n_null, self.mean, self.std, self.exact) == (
+            other.n,
+            other.n_null,
+            other.mean,
+            other.std,
+            other.exact,
+        ) and all(
+            np.array_equal(a, b)
+            for a, b in (
+                (self.values, other.values),
+                (self.below, other.below),
+                (self.upto, other.upto),
+            )
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def is_constant(self) -> bool:
