@@ -20,7 +20,7 @@ from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.registry import get_version
 from modelpilot.release import get_deployment
 from modelpilot.release.service import Deployment
-from modelpilot.serving.app import DataPlane
+from modelpilot.serving.app import DataPlane, FastPredictPath
 from modelpilot.serving.predlog import PredictionLog
 from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import ModelRuntime
@@ -165,7 +165,7 @@ def serve(
     if follower.names:
         plane.loops.append(lambda: follower.run(plane.settings.deployment_poll_s))
     config = uvicorn.Config(
-        plane.build_app(),
+        FastPredictPath(plane, plane.build_app()),
         host=host,
         port=port,
         log_level=log_level,
