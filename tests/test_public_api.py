@@ -52,6 +52,8 @@ EXPECTED = {
     "set_tags",
     "start_run",
     "tune",
+    "detect_drift",
+    "estimate_performance",
     "read_predictions",
     "ab_test",
     "canary",

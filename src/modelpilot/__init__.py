@@ -45,6 +45,7 @@ from modelpilot.workspace import ActiveRun, Workspace
 
 if TYPE_CHECKING:
     from modelpilot.cards import DatasetCard, ModelCard
+    from modelpilot.monitoring import DriftReport
     from modelpilot.tuning import TuneResult
 
 __version__ = "0.1.0"
@@ -352,6 +353,24 @@ def read_predictions(
     )
 
 
+def detect_drift(reference: Any, current: pd.DataFrame, **options: Any) -> DriftReport:
+    """Drift of ``current`` against ``reference`` (a DataFrame or a fitted profile), per column
+    and for the whole dataset; see :func:`modelpilot.monitoring.detect_drift` for options."""
+    from modelpilot.monitoring import detect_drift as detect
+
+    return detect(reference, current, **options)
+
+
+def estimate_performance(
+    reference: pd.DataFrame, analysis: pd.DataFrame, **options: Any
+) -> pd.DataFrame:
+    """Classifier performance per chunk estimated without labels (CBPE), with bounds and alerts;
+    see :func:`modelpilot.monitoring.estimate_performance` for options."""
+    from modelpilot.monitoring import estimate_performance as estimate
+
+    return estimate(reference, analysis, **options)
+
+
 def lineage(ref: str) -> Lineage:
     """version -> run -> datasets -> code revision."""
     return workspace().lineage(ref)
@@ -387,7 +406,9 @@ __all__ = [
     "dataset_card",
     "delete_alias",
     "deployment_history",
+    "detect_drift",
     "end_run",
+    "estimate_performance",
     "flush",
     "get_dataset",
     "get_deployment",
