@@ -1,0 +1,134 @@
+"""Adaptive batching: batches close at size or wait, fail alone, drain, and refuse when full."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from serving_stubs import Doubler, runtime
+
+from modelpilot.errors import Unavailable
+from modelpilot.serving.batching import Batcher, Pending
+from modelpilot.serving.runtime import BatchOutput, ModelRuntime
+
+
+class Logged:
+    """An after_batch hook that records what it saw, and whether answers were still pending."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.errors: list[BaseException | None] = []
+        self.answered_early = False
+
+    def __call__(
+        self,
+        rt: ModelRuntime,
+        batch: list[Pending],
+        output: BatchOutput | None,
+        error: BaseException | None,
+        seconds: float,
+    ) -> None:
+        self.sizes.append(sum(len(p.rows) for p in batch))
+        self.errors.append(error)
+        self.answered_early |= any(p.future.done() for p in batch)
+
+
+def _batcher(doubler: Doubler, hook: Logged, **options: Any) -> Batcher:
+    settings = {"max_batch_size": 64, "max_wait_ms": 0.0, "queue_limit": 1000, **options}
+    return Batcher(
+        runtime(doubler),
+        executor=ThreadPoolExecutor(1),
+        after_batch=hook,
+        **settings,
+    )
+
+
+async def _ask(batcher: Batcher, age: int) -> float:
+    output, offset, count = await batcher.submit([[age, 1.0]], None)
+    assert count == 1
+    return float(output.predictions[offset])
+
+
+def test_concurrent_requests_share_one_predict_call() -> None:
+    doubler, hook = Doubler(), Logged()
+
+    async def main() -> list[float]:
+        batcher = _batcher(doubler, hook, max_batch_size=10, max_wait_ms=10_000)
+        batcher.start()
+        started = time.perf_counter()
+        answers = await asyncio.gather(*(_ask(batcher, age) for age in range(10)))
+        assert time.perf_counter() - started < 5  # closed by size, not by the long wait
+        await batcher.drain()
+        return answers
+
+    assert asyncio.run(main()) == [2.0 * age for age in range(10)]
+    assert doubler.batch_sizes == [10]
+    assert hook.sizes == [10] and not hook.answered_early  # logged before anyone is answered
+
+
+def test_batches_never_exceed_max_batch_size_and_greedy_batching_takes_what_is_queued() -> None:
+    doubler, hook = Doubler(), Logged()
+
+    async def main() -> None:
+        batcher = _batcher(doubler, hook, max_batch_size=4, max_wait_ms=0)
+        batcher.start()
+        await asyncio.gather(*(_ask(batcher, age) for age in range(10)))
+        await batcher.drain()
+
+    asyncio.run(main())
+    assert doubler.batch_sizes == [4, 4, 2]
+
+
+def test_a_lone_request_waits_at_most_max_wait_ms() -> None:
+    doubler, hook = Doubler(), Logged()
+
+    async def main() -> float:
+        batcher = _batcher(doubler, hook, max_batch_size=100, max_wait_ms=50)
+        batcher.start()
+        started = time.perf_counter()
+        await _ask(batcher, 1)
+        elapsed = time.perf_counter() - started
+        await batcher.drain()
+        return elapsed
+
+    assert 0.05 <= asyncio.run(main()) < 5
+    assert doubler.batch_sizes == [1]
+
+
+def test_a_failing_request_fails_alone_and_its_neighbours_are_answered() -> None:
+    doubler, hook = Doubler(), Logged()
+
+    async def main() -> list[float | BaseException]:
+        batcher = _batcher(doubler, hook, max_batch_size=3, max_wait_ms=10_000)
+        batcher.start()
+        results = await asyncio.gather(
+            _ask(batcher, 1), _ask(batcher, -1), _ask(batcher, 3), return_exceptions=True
+        )
+        await batcher.drain()
+        return list(results)
+
+    first, failed, third = asyncio.run(main())
+    assert (first, third) == (2.0, 6.0)
+    assert isinstance(failed, RuntimeError) and str(failed) == "negative age"
+    assert doubler.batch_sizes == [3, 1, 1, 1]  # the batch, then each request alone
+    assert [e is not None for e in hook.errors] == [False, True, False]
+
+
+def test_a_full_queue_answers_unavailable_at_once() -> None:
+    doubler, hook = Doubler(), Logged()
+
+    async def main() -> list[float]:
+        batcher = _batcher(doubler, hook, queue_limit=2)  # collector not started yet
+        waiting = [asyncio.create_task(_ask(batcher, age)) for age in (1, 2)]
+        await asyncio.sleep(0)  # let both tasks enqueue (a scheduling step, not a wait)
+        assert batcher.queued_rows == 2
+        with pytest.raises(Unavailable, match=r"Model m/1 is overloaded: 2 rows are already"):
+            await _ask(batcher, 3)
+        await batcher.drain()  # answers what was queued
+        return [await task for task in waiting]
+
+    assert asyncio.run(main()) == [2.0, 4.0]
+    assert Unavailable.http_status == 503
