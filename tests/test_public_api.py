@@ -52,6 +52,7 @@ EXPECTED = {
     "set_tags",
     "start_run",
     "tune",
+    "log_labels",
     "detect_drift",
     "estimate_performance",
     "read_predictions",

@@ -371,6 +371,13 @@ def estimate_performance(
     return estimate(reference, analysis, **options)
 
 
+def log_labels(deployment: str, request_ids: Sequence[str], labels: Sequence[Any]) -> int:
+    """Record ground truth for logged predictions (joined by request id); returns the count."""
+    from modelpilot.monitoring.labels import log_labels as record
+
+    return record(workspace().settings.home, deployment, request_ids, labels)
+
+
 def lineage(ref: str) -> Lineage:
     """version -> run -> datasets -> code revision."""
     return workspace().lineage(ref)
@@ -423,6 +430,7 @@ __all__ = [
     "log_artifact",
     "log_batch",
     "log_dataset",
+    "log_labels",
     "log_metric",
     "log_metrics",
     "log_model",

@@ -32,6 +32,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.deploy",
     "modelpilot.cli.serve",
     "modelpilot.cli.score",
+    "modelpilot.cli.monitor",
 ]
 
 _state = {"debug": False}

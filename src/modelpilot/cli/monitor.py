@@ -1,0 +1,119 @@
+"""``modelpilot monitor``: drift, performance and operations of a deployment, with alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+import yaml
+from rich.table import Table
+
+from modelpilot.cli.context import console, get_workspace
+
+monitor_app = typer.Typer(help="Monitor deployments.", no_args_is_help=True)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_window(text: str) -> float:
+    """``30m``, ``1h``, ``1d`` (or plain seconds) to seconds.
+
+    >>> parse_window("1d"), parse_window("90")
+    (86400.0, 90.0)
+    """
+    from modelpilot.errors import InvalidInput
+
+    unit = text[-1:].lower()
+    try:
+        return float(text[:-1]) * _UNITS[unit] if unit in _UNITS else float(text)
+    except ValueError:
+        raise InvalidInput(
+            f"Window {text!r} is not a duration such as 30m, 1h or 1d.", field="window"
+        ) from None
+
+
+@monitor_app.command("run")
+def run(
+    deployment: str,
+    window: str = typer.Option("1h", "--window", "-w", help="How far back to look: 30m, 1h, 1d."),
+    rules: Path | None = typer.Option(None, "--rules", help="YAML list of alert rules."),
+    webhook: str | None = typer.Option(None, "--webhook", help="POST alerts as JSON to this URL."),
+) -> None:
+    """Score one window now and send alerts for rules it breaks."""
+    from modelpilot.alerting import (
+        AlertManager,
+        ConsoleSink,
+        EventSink,
+        LogFileSink,
+        Sink,
+        WebhookSink,
+        load_rules,
+    )
+    from modelpilot.alerting.rules import AlertRule
+    from modelpilot.monitoring.jobs import monitor_deployment
+
+    ws = get_workspace()
+    result = monitor_deployment(ws, deployment, window_s=parse_window(window))
+    table = Table(title=f"{deployment} ({result.model}), {result.rows} rows in the last {window}")
+    table.add_column("figure")
+    table.add_column("value")
+    for name, value in sorted(result.figures.items()):
+        table.add_row(name, f"{value:.4g}")
+    console.print(table)
+    if result.drift is not None:
+        drifted = result.drift.drifted_columns + result.drift.drifted_predictions
+        console.print(
+            f"drift: {'DRIFT' if result.drift.dataset_drift else 'no dataset drift'}; drifted: "
+            f"{', '.join(drifted) or 'none'}"
+        )
+    for note in result.notes:
+        console.print(f"[yellow]note[/yellow] {note}")
+    default_rules = [
+        AlertRule(
+            name="dataset-drift",
+            metric="drift.share_drifted",
+            op=">=",
+            threshold=0.3,
+            severity="warning",
+        ),
+        AlertRule(
+            name="error-rate", metric="ops.error_rate", op=">", threshold=0.05, severity="critical"
+        ),
+    ]
+    chosen = load_rules(yaml.safe_load(rules.read_text()) or []) if rules else default_rules
+    sinks: list[Sink] = [
+        ConsoleSink(console),
+        EventSink(ws.store),
+        LogFileSink(ws.settings.home / "alerts.jsonl"),
+    ]
+    if webhook:
+        sinks.append(WebhookSink(webhook))
+    AlertManager(chosen, sinks).observe_many(deployment, result.figures)
+
+
+@monitor_app.command("report")
+def report(
+    deployment: str,
+    window: str = typer.Option("1d", "--window", "-w"),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="report.html (a .json is written beside it)"
+    ),
+) -> None:
+    """Write a self-contained HTML drift report for a window (and the same content as JSON)."""
+    from modelpilot.errors import NotFound
+    from modelpilot.monitoring.jobs import monitor_deployment
+
+    result = monitor_deployment(get_workspace(), deployment, window_s=parse_window(window))
+    if result.drift is None:
+        raise NotFound(
+            f"Nothing to report for {deployment!r}: {' '.join(result.notes)}", field="deployment"
+        )
+    result.drift.save_html(output)
+    output.with_suffix(".json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    console.print(f"Wrote {output} and {output.with_suffix('.json')}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``monitor``."""
+    app.add_typer(monitor_app, name="monitor")

@@ -1,0 +1,166 @@
+"""Monitoring a deployment: drift of live inputs and predictions against the training data,
+performance where labels arrived, and operations (throughput, latency, errors) per window.
+
+The reference is the stable model version's training dataset (recorded by ``log_model``);
+the current window comes from the prediction log. The figures feed the alert manager under
+the names alert rules use (``drift.share_drifted``, ``ops.error_rate``, ...).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelpilot.errors import InvalidInput, NotFound
+from modelpilot.monitoring.drift.detect import detect_drift
+from modelpilot.monitoring.labels import read_labels
+from modelpilot.monitoring.report import DriftReport
+from modelpilot.registry import get_version
+from modelpilot.release import get_deployment
+from modelpilot.workspace import Workspace
+
+_REFERENCE_SAMPLE = 50_000
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """One monitoring pass over a window."""
+
+    deployment: str
+    model: str
+    window_start_ms: int
+    window_end_ms: int
+    rows: int
+    drift: DriftReport | None
+    figures: dict[str, float]
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "deployment": self.deployment,
+            "model": self.model,
+            "window_start_ms": self.window_start_ms,
+            "window_end_ms": self.window_end_ms,
+            "rows": self.rows,
+            "figures": self.figures,
+            "notes": self.notes,
+            "drift": None if self.drift is None else self.drift.to_dict(),
+        }
+
+
+def monitor_deployment(
+    ws: Workspace, deployment: str, *, window_s: float = 3600.0, until_ms: int | None = None
+) -> MonitorResult:
+    """Score the last ``window_s`` seconds of a deployment's traffic."""
+    if window_s <= 0:
+        raise InvalidInput(f"The window must be positive; got {window_s} s.", field="window")
+    stable = get_deployment(ws.store, deployment).config.stable
+    end = until_ms if until_ms is not None else int(time.time() * 1000)
+    start = end - int(window_s * 1000)
+    current = _window(ws.settings.home / "predictions", deployment, start, end)
+    notes: list[str] = []
+    figures: dict[str, float] = {
+        "ops.requests": float(current["request_id"].nunique()) if len(current) else 0.0
+    }
+    if current.empty:
+        notes.append(f"No logged requests for {deployment!r} in the window; nothing to score.")
+        return MonitorResult(deployment, stable.ref, start, end, 0, None, figures, notes)
+    figures.update(_operations(current, window_s))
+    reference = _reference(ws, stable.ref, notes)
+    features = [c[3:] for c in current.columns if c.startswith("in.")]
+    live = current[[f"in.{f}" for f in features]].set_axis(features, axis=1)
+    drift = None
+    if reference is not None:
+        model = ws.load_model(stable.ref)
+        reference = reference[[f for f in features if f in reference.columns]]
+        if model.signature.is_classifier:
+            reference = reference.assign(prediction=model.predict_proba(reference)[:, -1])
+            score = sorted(c for c in current.columns if c.startswith("out.proba."))[-1]
+            live = live.assign(prediction=current[score].to_numpy())
+        categorical = [s.name for s in model.signature.inputs if s.dtype in ("string", "bool")]
+        drift = detect_drift(
+            reference,
+            live,
+            categorical=categorical,
+            prediction="prediction" if "prediction" in live else (),
+        )
+        scored = [c for c in drift.columns if not c.skipped]
+        figures["drift.dataset_drift"] = float(drift.dataset_drift)
+        figures["drift.share_drifted"] = (
+            (sum(c.drifted for c in scored) / len(scored)) if scored else 0.0
+        )
+    figures.update(_performance(ws.settings.home, deployment, current, notes))
+    return MonitorResult(deployment, stable.ref, start, end, len(current), drift, figures, notes)
+
+
+def _window(folder: Path, deployment: str, start: int, end: int) -> pd.DataFrame:
+    import duckdb
+
+    if not any(folder.glob("**/seg-*.parquet")):
+        return pd.DataFrame(columns=["request_id"])
+    glob = str(folder / "**" / "seg-*.parquet").replace("'", "''")
+    with duckdb.connect() as con:
+        return con.execute(
+            f"SELECT * FROM read_parquet('{glob}', union_by_name = true) WHERE deployment = ? "
+            "AND variant IS DISTINCT FROM 'shadow' AND timestamp_ms >= ? AND timestamp_ms < ?",
+            [deployment, start, end],
+        ).df()
+
+
+def _operations(current: pd.DataFrame, window_s: float) -> dict[str, float]:
+    requests = current.drop_duplicates("request_id")
+    errors = requests["error"].notna().sum() if "error" in requests else 0
+    latency = requests["latency_ms"].to_numpy(dtype=np.float64)
+    return {
+        "ops.throughput_rps": len(requests) / window_s,
+        "ops.error_rate": float(errors) / len(requests),
+        "ops.p50_ms": float(np.percentile(latency, 50)),
+        "ops.p99_ms": float(np.percentile(latency, 99)),
+    }
+
+
+def _reference(ws: Workspace, ref: str, notes: list[str]) -> pd.DataFrame | None:
+    version = get_version(ws.store, ref)
+    if not version.datasets:
+        notes.append(
+            f"{ref} has no training dataset recorded (log_model(..., datasets=[...])); drift "
+            "cannot be scored."
+        )
+        return None
+    name, digest = version.datasets[0]
+    try:
+        frame = ws.load_dataset(f"{name}@{digest}")
+    except NotFound as exc:
+        notes.append(f"Reference dataset unavailable: {exc.message}")
+        return None
+    return (
+        frame.sample(_REFERENCE_SAMPLE, random_state=0) if len(frame) > _REFERENCE_SAMPLE else frame
+    )
+
+
+def _performance(
+    home: Path, deployment: str, current: pd.DataFrame, notes: list[str]
+) -> dict[str, float]:
+    labels = read_labels(home, deployment)
+    if labels.empty or "out.prediction" not in current:
+        return {}
+    joined = current.drop_duplicates("request_id").merge(labels, on="request_id")
+    if joined.empty:
+        notes.append("No labels have arrived yet for the requests in this window.")
+        return {}
+    figures = {"performance.labelled_rows": float(len(joined))}
+    truth = joined["label"].to_numpy()
+    predicted = joined["out.prediction"].to_numpy()
+    figures["performance.accuracy"] = float(np.mean(truth == predicted))
+    probas = sorted(c for c in joined.columns if c.startswith("out.proba."))
+    if probas and len(np.unique(truth)) == 2:
+        from sklearn.metrics import roc_auc_score
+
+        figures["performance.roc_auc"] = float(roc_auc_score(truth, joined[probas[-1]].to_numpy()))
+    return figures

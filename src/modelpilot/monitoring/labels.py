@@ -1,0 +1,127 @@
+"""Labels that arrive late: joined to logged predictions by request id.
+
+Labels are appended as Parquet segments under ``<home>/labels/<deployment>/``; nothing is
+overwritten, and a label for a request the log has never seen is refused, not stored.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from modelpilot.errors import InvalidInput, shown
+
+_LABEL_TYPES = (bool, int, float, str)
+
+
+def log_labels(
+    home: Path, deployment: str, request_ids: Sequence[str], labels: Sequence[Any]
+) -> int:
+    """Record ground truth for logged predictions; returns the number of labels stored."""
+    ids = [str(r) for r in request_ids]
+    values = list(labels)
+    if not ids:
+        raise InvalidInput(
+            "No labels given: pass request ids and their labels.", field="request_ids"
+        )
+    if len(ids) != len(values):
+        raise InvalidInput(
+            f"{len(ids)} request ids but {len(values)} labels; give one label per id.",
+            field="labels",
+        )
+    bad = next(
+        (
+            i
+            for i, v in enumerate(values)
+            if type(v) not in _LABEL_TYPES and not _is_numpy_scalar(v)
+        ),
+        None,
+    )
+    if bad is not None:
+        raise InvalidInput(
+            f"Label {bad} (request {ids[bad]}) is {shown(values[bad])} of type "
+            f"{type(values[bad]).__name__}; labels must be numbers, booleans or strings.",
+            field="labels",
+        )
+    kinds = {_kind(v) for v in values}
+    if len(kinds) > 1:
+        raise InvalidInput(
+            f"Labels mix {' and '.join(sorted(kinds))} values; use one type for a deployment.",
+            field="labels",
+        )
+    known = _known_ids(home / "predictions", deployment, ids)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise InvalidInput(
+            f"{len(unknown)} of {len(ids)} request ids are not in the prediction log of "
+            f"deployment {deployment!r} (e.g. {', '.join(unknown[:3])}). Nothing was stored; "
+            "check the ids, or flush the server's log first.",
+            field="request_ids",
+        )
+    folder = home / "labels" / _safe(deployment)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.table(
+        {
+            "request_id": ids,
+            "label": [v.item() if _is_numpy_scalar(v) else v for v in values],
+            "logged_ms": [int(time.time() * 1000)] * len(ids),
+        }
+    )
+    name = f"labels-{time.time_ns()}-{os.getpid()}.parquet"
+    tmp = folder / f".{name}.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, folder / name)
+    return len(ids)
+
+
+def read_labels(home: Path, deployment: str) -> pd.DataFrame:
+    """Every label logged for a deployment (the newest wins for a repeated request id)."""
+    folder = home / "labels" / _safe(deployment)
+    files = sorted(folder.glob("labels-*.parquet"))
+    if not files:
+        return pd.DataFrame(columns=["request_id", "label", "logged_ms"])
+    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return (
+        frame.sort_values("logged_ms")
+        .drop_duplicates("request_id", keep="last")
+        .reset_index(drop=True)
+    )
+
+
+def _known_ids(predictions: Path, deployment: str, ids: list[str]) -> set[str]:
+    import duckdb
+
+    if not any(predictions.glob("**/seg-*.parquet")):
+        return set()
+    glob = str(predictions / "**" / "seg-*.parquet").replace("'", "''")
+    with duckdb.connect() as con:
+        con.register("wanted", pd.DataFrame({"request_id": ids}))
+        rows = con.execute(
+            f"SELECT DISTINCT p.request_id FROM read_parquet('{glob}', union_by_name = true) p "
+            "JOIN wanted w ON p.request_id = w.request_id WHERE p.deployment = ?",
+            [deployment],
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number"
+
+
+def _is_numpy_scalar(value: Any) -> bool:
+    return type(value).__module__ == "numpy" and hasattr(value, "item")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
