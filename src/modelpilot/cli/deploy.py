@@ -197,6 +197,55 @@ def watch(
         time.sleep(interval)  # the controller's cadence
 
 
+@deploy_app.command("report")
+def report(
+    name: str,
+    as_json: bool = typer.Option(False, "--json"),
+    alpha: float = typer.Option(0.05, "--alpha", help="False-positive rate of the comparison."),
+) -> None:
+    """Per-variant traffic, latency, errors and outcomes, and whether there is a winner yet."""
+    from modelpilot.release.report import ab_report
+
+    ws = get_workspace()
+    result = ab_report(ws.store, ws.settings.home, name, alpha=alpha)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"{name}: variants")
+    for col in (
+        "variant",
+        "model",
+        "requests",
+        "share",
+        "errors",
+        "p50 ms",
+        "p99 ms",
+        "outcome (95% CI)",
+    ):
+        table.add_column(col)
+    for v in result.variants:
+        outcome = (
+            "-"
+            if v.outcome_mean is None
+            else (
+                f"{v.outcome_mean:.4g} ({v.outcome_lower:.4g} – {v.outcome_upper:.4g}), "
+                f"n={v.outcome_n}"
+            )
+        )
+        table.add_row(
+            v.variant,
+            v.model,
+            str(v.requests),
+            f"{v.share:.1%}",
+            f"{v.error_rate:.2%}",
+            "-" if v.p50_ms is None else f"{v.p50_ms:.1f}",
+            "-" if v.p99_ms is None else f"{v.p99_ms:.1f}",
+            outcome,
+        )
+    console.print(table)
+    console.print(result.verdict)
+
+
 @deploy_app.command("list")
 def list_all() -> None:
     """Every deployment."""
