@@ -54,8 +54,9 @@ class Batcher:
         self.queue_limit = queue_limit
         self.executor = executor
         self.after_batch = after_batch
-        self.queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self.queue: asyncio.Queue[Pending | None] = asyncio.Queue()  # None: stop marker
         self.queued_rows = 0
+        self.closing = False
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -66,6 +67,11 @@ class Batcher:
 
     async def submit(self, rows: list[Row], context: Any) -> tuple[BatchOutput, int, int]:
         """Queue rows; resolves to (batch output, start offset, row count) for this request."""
+        if self.closing:
+            raise Unavailable(
+                f"Model {self.runtime.key} is shutting down or being unloaded. Retry: another "
+                "version or replica answers."
+            )
         if self.queued_rows + len(rows) > self.queue_limit:
             raise Unavailable(
                 f"Model {self.runtime.key} is overloaded: {self.queued_rows} rows are already "
@@ -78,25 +84,38 @@ class Batcher:
         return await pending.future
 
     async def drain(self) -> None:
-        """Serve everything queued, then stop the collector."""
-        while self.queued_rows > 0 or not self.queue.empty():
-            await self._serve_one_batch(await self.queue.get())
-        if self.task is not None:
-            self.task.cancel()
+        """Refuse new work, answer everything queued or predicting, then stop the collector.
+
+        The collector is never cancelled mid-batch (that would strand the batch's requests):
+        it sees the stop marker after the last queued request and returns.
+        """
+        self.closing = True
+        if self.task is None:
+            while not self.queue.empty():
+                item = self.queue.get_nowait()
+                if item is not None:
+                    await self._serve_one_batch(item)
+            return
+        self.queue.put_nowait(None)
+        await asyncio.shield(self.task)
 
     async def _collect(self) -> None:
         while True:
             first = await self.queue.get()
-            await self._serve_one_batch(first)
+            if first is None or await self._serve_one_batch(first):
+                return
 
-    async def _serve_one_batch(self, first: Pending) -> None:
+    async def _serve_one_batch(self, first: Pending) -> bool:
+        """Collect a batch starting with ``first`` and answer it; True once the stop marker
+        has been seen (the batch is still answered)."""
         batch = [first]
         size = len(first.rows)
         deadline = first.enqueued + self.max_wait_s
+        stopping = False
         while size < self.max_batch_size:
             if self.queue.empty():
                 remaining = deadline - time.perf_counter()
-                if remaining <= 0:
+                if remaining <= 0 or self.closing:
                     break
                 try:
                     item = await asyncio.wait_for(self.queue.get(), remaining)
@@ -104,12 +123,25 @@ class Batcher:
                     break
             else:
                 item = self.queue.get_nowait()
+            if item is None:
+                stopping = True
+                break
             batch.append(item)
             size += len(item.rows)
         self.queued_rows -= size
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        outcomes = await loop.run_in_executor(self.executor, self._predict_and_log, batch, started)
+        outcomes: list[Outcome]
+        try:
+            outcomes = await loop.run_in_executor(
+                self.executor, self._predict_and_log, batch, started
+            )
+        except Exception as exc:  # predict errors are outcomes; this is the log or metrics
+            failure = Unavailable(
+                f"Model {self.runtime.key}: the batch was predicted but could not be recorded "
+                f"({type(exc).__name__}: {exc}); nothing in it is acknowledged. Retry shortly."
+            )
+            outcomes = [failure] * len(batch)
         for item, outcome in zip(batch, outcomes, strict=True):
             if item.future.done():
                 continue
@@ -117,6 +149,7 @@ class Batcher:
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)
+        return stopping
 
     def _predict_and_log(self, batch: list[Pending], started: float) -> list[Outcome]:
         """Worker thread: one predict for the batch; if it fails, each request alone.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from serving_stubs import Doubler, runtime
 
@@ -132,3 +135,69 @@ def test_a_full_queue_answers_unavailable_at_once() -> None:
 
     assert asyncio.run(main()) == [2.0, 4.0]
     assert Unavailable.http_status == 503
+
+
+class Gate(Doubler):
+    """A Doubler whose predict blocks until released, so a batch can be caught mid-flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        self.entered.set()
+        assert self.release.wait(30)
+        return super().predict(frame)
+
+
+def test_drain_while_a_batch_is_predicting_answers_it_and_everything_queued() -> None:
+    gate, hook = Gate(), Logged()
+
+    async def main() -> list[float]:
+        batcher = _batcher(gate, hook, max_batch_size=2)
+        batcher.start()
+        loop = asyncio.get_running_loop()
+        in_flight = [asyncio.create_task(_ask(batcher, age)) for age in (1, 2)]
+        await loop.run_in_executor(None, gate.entered.wait, 30)  # the batch is predicting
+        queued = [asyncio.create_task(_ask(batcher, age)) for age in (3, 4, 5)]
+        draining = asyncio.create_task(batcher.drain())
+        await asyncio.sleep(0)  # drain has started (a scheduling step, not a wait)
+        with pytest.raises(Unavailable, match="is shutting down"):
+            await _ask(batcher, 6)  # nothing new is accepted once draining
+        gate.release.set()
+        await asyncio.wait_for(draining, 30)
+        return [await asyncio.wait_for(task, 30) for task in in_flight + queued]
+
+    assert asyncio.run(main()) == [2.0, 4.0, 6.0, 8.0, 10.0]
+    assert sum(gate.batch_sizes) == 5
+
+
+def test_a_log_that_cannot_be_written_fails_the_batch_with_503_and_the_batcher_lives_on() -> None:
+    doubler = Doubler()
+    calls: list[int] = []
+
+    def broken_log(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk full")
+
+    async def main() -> tuple[BaseException | float, float]:
+        batcher = Batcher(
+            runtime(doubler),
+            max_batch_size=8,
+            max_wait_ms=0,
+            queue_limit=100,
+            executor=ThreadPoolExecutor(1),
+            after_batch=broken_log,
+        )
+        batcher.start()
+        (first,) = await asyncio.gather(_ask(batcher, 1), return_exceptions=True)
+        second = await _ask(batcher, 2)
+        await batcher.drain()
+        return first, second
+
+    first, second = asyncio.run(main())
+    assert isinstance(first, Unavailable)
+    assert "could not be recorded (OSError: disk full); nothing in it is acknowledged" in str(first)
+    assert second == 4.0
