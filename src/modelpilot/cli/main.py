@@ -33,6 +33,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.serve",
     "modelpilot.cli.score",
     "modelpilot.cli.monitor",
+    "modelpilot.cli.data",
 ]
 
 _state = {"debug": False}

@@ -1,0 +1,61 @@
+"""``modelpilot data validate``: check a file against rules from a reference dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+import yaml
+from rich.table import Table
+
+from modelpilot.cli.context import console, get_workspace
+
+data_app = typer.Typer(help="Data validation.", no_args_is_help=True)
+
+
+@data_app.command("validate")
+def validate_command(
+    reference: str = typer.Argument(
+        ..., help="Dataset reference (name or name@version) the rules come from."
+    ),
+    data: Path = typer.Argument(..., help="New data: .parquet or .csv"),
+    rules: Path | None = typer.Option(None, "--rules", help="YAML list of declared rules to add."),
+) -> None:
+    """List failed rules with examples; exit code 8 when any rule fails."""
+    from modelpilot.data.validation import declared_rules, infer_rules, validate
+    from modelpilot.errors import InvalidInput
+
+    ws = get_workspace()
+    if not data.is_file() or data.suffix.lower() not in (".parquet", ".csv"):
+        raise InvalidInput(f"{data} is not a .parquet or .csv file.", field="data")
+    checks = infer_rules(ws.load_dataset(reference))
+    if rules is not None:
+        checks += declared_rules(yaml.safe_load(rules.read_text()) or [])
+    frame = pd.read_parquet(data) if data.suffix.lower() == ".parquet" else pd.read_csv(data)
+    result = validate(frame, checks)
+    if result.passed:
+        console.print(f"All {result.rules_checked} rules passed on {result.rows:,} rows.")
+        return
+    table = Table(
+        title=f"{len(result.failures)} of {result.rules_checked} rules failed on {data.name}"
+    )
+    for col in ("column", "rule", "source", "failed rows", "examples"):
+        table.add_column(col)
+    for failure in result.failures:
+        examples = "; ".join(f"row {i}: {v!r}" for i, v in failure.examples)
+        share = failure.failed_rows / max(failure.total_rows, 1)
+        table.add_row(
+            failure.rule.column,
+            failure.rule.describe(),
+            failure.rule.source,
+            f"{failure.failed_rows:,} ({share:.1%})",
+            examples,
+        )
+    console.print(table)
+    raise typer.Exit(8)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``data``."""
+    app.add_typer(data_app, name="data")
