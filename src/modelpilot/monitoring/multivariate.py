@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.monitoring.profile import infer_kind, require_columns, require_frame
@@ -186,4 +186,4 @@ def _encode(
 def _auc_p_value(auc: float, n_ref: int, n_cur: int) -> float:
     # Under no drift the AUC is a Mann-Whitney U / (n_ref n_cur) with mean 1/2.
     se = math.sqrt((n_ref + n_cur + 1) / (12 * n_ref * n_cur))
-    return float(stats.norm.sf((auc - 0.5) / se))
+    return float(special.ndtr(-(auc - 0.5) / se))  # normal survival function

@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats
 
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.monitoring.profile import require_columns, require_frame
@@ -264,7 +263,9 @@ def _metric_rows(name: str, labels: BoolArray, score: FloatArray, pred: BoolArra
     """The realised metric for each row of a (draws x rows) label matrix."""
     positives = labels.sum(axis=1).astype(np.float64)
     if name == "roc_auc":
-        ranks = stats.rankdata(score)
+        from scipy.stats import rankdata
+
+        ranks = rankdata(score)
         negatives = labels.shape[1] - positives
         u = labels @ ranks - positives * (positives + 1) / 2
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -4,9 +4,9 @@ The statistic is the largest gap between the reference and current empirical CDF
 computed from the reference summary and the sorted current window in O(m log k), so the
 reference is never re-sorted. P-values follow ``scipy.stats.ks_2samp(method="auto")``: exact
 when both samples have at most 10,000 values (the reference is then held exactly), the
-finite-n Kolmogorov distribution ``kstwo`` up to an effective size ``n*m/(n+m)`` of 50,000,
-and its limit ``kstwobign`` beyond (within 1 % of ``kstwo`` there, and O(1) instead of
-O(n) to evaluate).
+finite-n Kolmogorov distribution ``kstwo`` up to an effective size ``n*m/(n+m)`` of 10,000,
+and its limit ``kstwobign`` beyond that or for p-values below 1e-12 (within a few percent of
+``kstwo`` there, and O(1) instead of O(n) to evaluate).
 
 Large samples make every difference significant, so a column is only called drifted when the
 statistic also reaches ``min_effect_size`` (default 0.03: the CDFs disagree on at least 3 % of
@@ -27,14 +27,15 @@ import math
 from typing import Any, Self
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from modelpilot.monitoring.drift.base import DriftResult, fitted
 from modelpilot.monitoring.drift.registry import register
 from modelpilot.monitoring.drift.sample import FloatArray, NumericSummary, SortedSample
 
 EXACT_MAX_N = 10_000  # scipy's MAX_AUTO_N: exact p-values up to this many values per side
-KSTWO_MAX_EN = 50_000  # beyond this effective size kstwo.sf costs O(n); kstwobign is O(1)
+KSTWO_MAX_EN = 10_000  # beyond this effective size kstwo.sf costs up to O(n); kstwobign is O(1)
+FAR_TAIL_P = 1e-12  # below this no decision changes, so the O(1) limit is used there too
 DEFAULT_MIN_EFFECT_SIZE = 0.03
 
 
@@ -114,10 +115,11 @@ def ks_test(reference: NumericSummary, ordered: FloatArray) -> tuple[float, floa
         if exact is not None:
             return exact
     en = n * m / (n + m)
-    if en <= KSTWO_MAX_EN:
+    p = float(special.kolmogorov(d * math.sqrt(en)))  # scipy.stats.kstwobign.sf
+    if en <= KSTWO_MAX_EN and p > FAR_TAIL_P:
+        from scipy import stats  # small samples only: scipy.stats costs ~45 MB to import
+
         p = float(stats.kstwo.sf(d, np.round(en)))
-    else:
-        p = float(stats.kstwobign.sf(d * math.sqrt(en)))
     return d, min(max(p, 0.0), 1.0)
 
 
@@ -125,6 +127,8 @@ def _exact_test(reference: NumericSummary, ordered: FloatArray) -> tuple[float, 
     # Small samples: scipy's exact lattice-path count on the reconstructed reference (it also
     # rounds the statistic to a multiple of 1/lcm(n, m)). If it gives up it warns, and
     # warnings may be errors: fall back to the kstwo distribution then.
+    from scipy import stats
+
     values = np.repeat(reference.values, reference.upto - reference.below)
     try:
         result = stats.ks_2samp(values, ordered, method="exact")

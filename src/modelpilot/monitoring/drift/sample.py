@@ -117,8 +117,8 @@ class NumericSummary:
             upto = np.r_[starts[1:], n].astype(np.int64)
             exact = True
         else:
-            ranks = np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
-            points = np.unique(ordered[ranks])
+            ranks = _distinct(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+            points = _distinct(ordered[ranks])
             below = np.searchsorted(ordered, points, side="left").astype(np.int64)
             upto = np.searchsorted(ordered, points, side="right").astype(np.int64)
             exact = False
@@ -322,6 +322,11 @@ class CategoricalCounts:
         1
         """
         return cls({str(k): int(v) for k, v in data["counts"].items()}, int(data["n_null"]))
+
+
+def _distinct(ordered: NDArray[Any]) -> NDArray[Any]:
+    """Distinct values of an already sorted array (np.unique would hash and sort again)."""
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
 
 
 def _encode(array: NDArray[Any]) -> str:
