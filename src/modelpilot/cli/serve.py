@@ -28,6 +28,9 @@ def serve_command(
     durability: str = typer.Option("async", "--durability", help="Prediction log: async or sync."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log predictions."),
     max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes", min=1024),
+    model_control: bool = typer.Option(
+        False, "--model-control", help="Allow loading/unloading models over HTTP (/v2/repository)."
+    ),
 ) -> None:
     """Serve models over HTTP (Open Inference Protocol v2 and /predict)."""
     from modelpilot.errors import InvalidInput
@@ -46,6 +49,7 @@ def serve_command(
         durability=mode,
         log_predictions=not no_log,
         max_body_bytes=max_body_bytes,
+        model_control=model_control,
     )
     console.print(f"Serving {', '.join(targets)} on http://{host}:{port} (Ctrl-C to stop)")
     serve(get_workspace(), targets, host=host, port=port, settings=settings)

@@ -22,6 +22,7 @@ from modelpilot.release import get_deployment
 from modelpilot.release.service import Deployment
 from modelpilot.serving.app import DataPlane, FastPredictPath
 from modelpilot.serving.predlog import PredictionLog
+from modelpilot.serving.reload import ModelRepository, followed_versions
 from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import ModelRuntime
 from modelpilot.serving.settings import ServingSettings
@@ -131,7 +132,7 @@ class DeploymentFollower:
 
 def build_plane(
     ws: Workspace, plan: ServerPlan, settings: ServingSettings
-) -> tuple[DataPlane, DeploymentFollower]:
+) -> tuple[DataPlane, DeploymentFollower, ModelRepository]:
     """Load everything the plan names into a new data plane."""
     predlog = (
         PredictionLog(
@@ -143,12 +144,29 @@ def build_plane(
         else None
     )
     plane = DataPlane(settings, predlog)
-    for ref in plan.models:
-        runtime = load_runtime(ws, ref)
+    runtimes = [load_runtime(ws, ref) for ref in plan.models]
+    for runtime in runtimes:
         plane.add_model(runtime, default=runtime.name not in plane.defaults)  # the first ref wins
     follower = DeploymentFollower(ws, plane, plan.deployments)
     follower.sync()
-    return plane, follower
+    repository = ModelRepository(
+        plane,
+        resolve=lambda ref: _name_version(ws, ref),
+        load=lambda ref: load_runtime(ws, ref),
+        followed=followed_versions(plan.models, runtimes),
+        pinned=frozenset(
+            (rt.name, rt.version)
+            for ref, rt in zip(plan.models, runtimes, strict=True)
+            if "@" not in ref
+        ),
+        model_control=settings.model_control,
+    )
+    return plane, follower, repository
+
+
+def _name_version(ws: Workspace, ref: str) -> tuple[str, int]:
+    mv = get_version(ws.store, ref)
+    return mv.name, mv.version
 
 
 def serve(
@@ -161,11 +179,14 @@ def serve(
     log_level: str = "warning",
 ) -> None:
     """Serve until SIGINT/SIGTERM; on shutdown queued requests are answered and the log flushed."""
-    plane, follower = build_plane(ws, plan_from_targets(ws, targets), settings or ServingSettings())
+    plan = plan_from_targets(ws, targets)
+    plane, follower, repository = build_plane(ws, plan, settings or ServingSettings())
     if follower.names:
         plane.loops.append(lambda: follower.run(plane.settings.deployment_poll_s))
+    if repository.followed:
+        plane.loops.append(lambda: repository.follow(plane.settings.deployment_poll_s))
     config = uvicorn.Config(
-        FastPredictPath(plane, plane.build_app()),
+        FastPredictPath(plane, plane.build_app(repository.routes())),
         host=host,
         port=port,
         log_level=log_level,

@@ -26,3 +26,4 @@ class ServingSettings:
     flush_interval_s: float = 1.0
     log_predictions: bool = True
     deployment_poll_s: float = 0.5
+    model_control: bool = False  # load/unload over HTTP (Triton's repository extension)

@@ -227,3 +227,11 @@ def test_log_query_cli_reads_the_predictions_view(
     )
     assert result.exit_code == 0, result.output
     assert int(re.findall(r"\d+", result.stdout.split("n", 1)[1])[0]) >= 1
+
+
+def test_load_and_unload_are_refused_without_model_control(server: Server) -> None:
+    reply = httpx.post(f"{server.url}/v2/repository/models/churn/unload")
+    assert reply.status_code == 403
+    assert "model control is off on this server" in reply.json()["error"]
+    index = httpx.post(f"{server.url}/v2/repository/index").json()
+    assert {"name": "flaky", "version": "1", "state": "READY"} in index
