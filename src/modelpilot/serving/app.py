@@ -125,13 +125,14 @@ class DataPlane:
         self.deployments = {**self.deployments, snapshot.deployment: snapshot}
 
     def _batcher(self, runtime: ModelRuntime) -> Batcher | None:
-        if not self.settings.batching:
+        options = self.settings.batching_for(runtime.name)
+        if not options.enabled:
             return None
         return Batcher(
             runtime,
-            max_batch_size=self.settings.max_batch_size,
-            max_wait_ms=self.settings.max_wait_ms,
-            queue_limit=self.settings.queue_limit,
+            max_batch_size=options.max_batch_size,
+            max_wait_ms=options.max_wait_ms,
+            queue_limit=options.queue_limit,
             executor=self.executor,
             after_batch=self._after_batch,
         )

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
-import yaml
 
 from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.registry import get_version
 from modelpilot.release import get_deployment
 from modelpilot.release.service import Deployment
 from modelpilot.serving.app import DataPlane, FastPredictPath
+from modelpilot.serving.config import read_server_file, with_model_batching
 from modelpilot.serving.predlog import PredictionLog
 from modelpilot.serving.reload import ModelRepository, followed_versions
 from modelpilot.serving.routing import Route, RoutingSnapshot
@@ -37,6 +39,7 @@ class ServerPlan:
 
     models: list[str] = field(default_factory=list)
     deployments: list[str] = field(default_factory=list)
+    batching: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # by model name
 
 
 def plan_from_targets(ws: Workspace, targets: list[str]) -> ServerPlan:
@@ -44,13 +47,10 @@ def plan_from_targets(ws: Workspace, targets: list[str]) -> ServerPlan:
     plan = ServerPlan()
     for target in targets:
         if target.endswith((".yaml", ".yml")):
-            data = yaml.safe_load(Path(target).read_text()) or {}
-            if not isinstance(data, dict):
-                raise InvalidInput(
-                    f"{target}: expected a mapping with 'models' and/or 'deployments' lists."
-                )
-            plan.models += [str(m) for m in data.get("models", [])]
-            plan.deployments += [str(d) for d in data.get("deployments", [])]
+            server_file = read_server_file(Path(target))
+            plan.models += server_file.models
+            plan.deployments += server_file.deployments
+            plan.batching.update(server_file.batching)
             continue
         if "@" in target or "/" in target:
             plan.models.append(target)
@@ -180,7 +180,8 @@ def serve(
 ) -> None:
     """Serve until SIGINT/SIGTERM; on shutdown queued requests are answered and the log flushed."""
     plan = plan_from_targets(ws, targets)
-    plane, follower, repository = build_plane(ws, plan, settings or ServingSettings())
+    settings = with_model_batching(settings or ServingSettings(), plan.batching)
+    plane, follower, repository = build_plane(ws, plan, settings)
     if follower.names:
         plane.loops.append(lambda: follower.run(plane.settings.deployment_poll_s))
     if repository.followed:

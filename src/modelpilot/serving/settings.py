@@ -1,17 +1,37 @@
-"""Data-plane settings: batching, limits, durability of the prediction log."""
+"""Data-plane settings: batching (server-wide and per model), limits, prediction-log durability."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
+
+
+@dataclass(frozen=True)
+class BatchingOptions:
+    """How one model's requests are batched.
+
+    ``max_wait_ms`` bounds the latency batching may add; ``max_batch_size`` bounds a batch's
+    rows; ``queue_limit`` rows may wait before new requests get 503; ``enabled=False`` gives
+    one predict call per request.
+    """
+
+    enabled: bool = True
+    max_batch_size: int = 64
+    max_wait_ms: float = 0.0
+    queue_limit: int = 4096
 
 
 @dataclass(frozen=True)
 class ServingSettings:
     """How a model server behaves. Defaults suit a laptop and a small production box.
 
-    ``max_wait_ms`` bounds the latency batching may add; ``max_batch_size`` bounds a batch's
-    rows; ``queue_limit`` rows waiting per model before new requests get 503.
+    The batching fields are the server-wide defaults; ``model_batching`` overrides them per
+    model name (from a server file, see :mod:`modelpilot.serving.config`).
+
+    >>> s = ServingSettings(model_batching={"big": BatchingOptions(max_batch_size=8)})
+    >>> (s.batching_for("big").max_batch_size, s.batching_for("churn").max_batch_size)
+    (8, 64)
     """
 
     max_batch_size: int = 64
@@ -27,3 +47,13 @@ class ServingSettings:
     log_predictions: bool = True
     deployment_poll_s: float = 0.5
     model_control: bool = False  # load/unload over HTTP (Triton's repository extension)
+    model_batching: Mapping[str, BatchingOptions] = field(default_factory=dict)
+
+    def batching_for(self, model: str) -> BatchingOptions:
+        """The batching options of one model: its override, else the server-wide defaults."""
+        override = self.model_batching.get(model)
+        if override is not None:
+            return override
+        return BatchingOptions(
+            self.batching, self.max_batch_size, self.max_wait_ms, self.queue_limit
+        )

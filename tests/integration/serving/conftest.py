@@ -134,7 +134,18 @@ def start_server(home: Path) -> Iterator[Callable[..., Server]]:
             server.process.stderr.close()
 
 
+SERVER_FILE = """
+models:
+  - churn@champion
+  - churn/2
+  - ref: flaky
+    batching: false
+"""
+
+
 @pytest.fixture(scope="module")
-def server(start_server: Callable[..., Server]) -> Server:
-    """One shared server with churn@champion, churn/2 and flaky."""
-    return start_server("churn@champion", "churn/2", "flaky", extra=("--max-wait-ms", "20"))
+def server(start_server: Callable[..., Server], tmp_path_factory: pytest.TempPathFactory) -> Server:
+    """One shared server from a server file: churn@champion, churn/2 and flaky (unbatched)."""
+    server_file = tmp_path_factory.mktemp("server-file") / "models.yaml"
+    server_file.write_text(SERVER_FILE)
+    return start_server(str(server_file), extra=("--max-wait-ms", "20"))

@@ -173,6 +173,22 @@ def test_batching_merges_concurrent_requests(server: Server) -> None:
     assert batches < 64  # at least some predict calls served several requests
 
 
+def test_a_model_with_batching_off_in_the_server_file_predicts_each_request_alone(
+    server: Server,
+) -> None:
+    def batches() -> float:
+        text = httpx.get(f"{server.url}/metrics").text
+        return _metric(text, "modelpilot_batch_size_rows_count", model="flaky", version="1")
+
+    before = batches()
+    with httpx.Client() as client, concurrent.futures.ThreadPoolExecutor(16) as pool:
+        replies = list(
+            pool.map(lambda _: client.post(f"{server.url}/predict/flaky", json=[RECORD]), range(48))
+        )
+    assert all(r.status_code == 200 for r in replies)
+    assert batches() - before == 48
+
+
 def test_after_n_requests_the_log_holds_exactly_n_rows(server: Server) -> None:
     ids = []
     with httpx.Client() as client:
