@@ -60,7 +60,7 @@ def lineage(store: Store, ref: str) -> Lineage:
         "created_ms": mv.created_ms,
     }
     run_info: dict[str, Any] | None = None
-    roles: dict[tuple[str, str], str] = {pair: "training" for pair in mv.datasets}
+    roles: dict[tuple[str, str], str] = {}
     if mv.run_id is not None:
         try:
             run = get_run(store, mv.run_id)
@@ -80,6 +80,8 @@ def lineage(store: Store, ref: str) -> Lineage:
             }
             for d in run.datasets:
                 roles.setdefault((d.name, d.digest), d.role)
+    for pair in mv.datasets:  # the run knows each input's role; without a run, call it training
+        roles.setdefault(pair, "training")
     datasets = []
     for (name, digest), role in roles.items():
         ds = get_dataset(store, f"{name}@{digest}")

@@ -66,7 +66,12 @@ class DataPlane:
         self.settings = settings
         self.predlog = predlog
         self.metrics = ServingMetrics()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelpilot-predict")
+        self.executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="modelpilot-predict",
+            initializer=limit_native_threads,
+            initargs=(settings.model_threads,),
+        )
         self.models: dict[str, dict[int, Served]] = {}
         self.defaults: dict[str, int] = {}
         self.deployments: dict[str, RoutingSnapshot] = {}
@@ -608,6 +613,13 @@ class DataPlane:
             await self.shutdown()
 
         return Starlette(routes=routes, lifespan=lifespan)
+
+
+def limit_native_threads(threads: int) -> None:
+    """Cap OpenMP/BLAS threads for the calling thread's predict calls (a thread initializer)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
 
 
 class FastPredictPath:

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from modelpilot.errors import InvalidInput
 from modelpilot.models import LoadedModel
+from modelpilot.serving.app import limit_native_threads
 
 
 def _score_chunk(model: LoadedModel, table: pa.Table, offset: int) -> pa.Table:
@@ -115,7 +116,12 @@ def score_file(
     writer = _Writer(tmp, csv=target.suffix.lower() == ".csv")
     rows = 0
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="modelpilot-score") as pool:
+        with ThreadPoolExecutor(
+            workers,
+            thread_name_prefix="modelpilot-score",
+            initializer=limit_native_threads,
+            initargs=(1,),
+        ) as pool:
             in_flight: deque[Future[pa.Table]] = deque()
             offset = 0
             for chunk in chunks:
