@@ -1,0 +1,306 @@
+"""``evaluate``: one call from a model and a labelled DataFrame to an :class:`EvaluationResult`.
+
+It validates the inputs once, predicts once per model, then runs each section on those
+predictions. Randomness enters only through ``seed``: the same call gives the same result.
+
+>>> import numpy as np, pandas as pd
+>>> from sklearn.linear_model import LinearRegression
+>>> rng = np.random.default_rng(0)
+>>> df = pd.DataFrame({"x": rng.normal(size=300)})
+>>> df["y"] = 2 * df["x"] + rng.normal(size=300)
+>>> r = evaluate(LinearRegression().fit(df[["x"]], df["y"]), df, "y", n_bootstrap=100,
+...              robustness=False, explain=False)
+>>> r.task, round(r.metrics["rmse"].value, 2)
+('regression', 0.97)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelpilot.errors import InvalidInput, shown
+from modelpilot.evaluation.bootstrap import run_bootstrap, seed_for, to_metric_value
+from modelpilot.evaluation.calibration import evaluate_calibration
+from modelpilot.evaluation.comparison import (
+    Comparison,
+    baseline_key,
+    differences,
+    model_key,
+)
+from modelpilot.evaluation.explanations import explain as run_explanations
+from modelpilot.evaluation.fairness import check_attribute, evaluate_fairness
+from modelpilot.evaluation.metrics import MetricSpec, metrics_for, primary_metric
+from modelpilot.evaluation.prediction import (
+    TASKS,
+    Predictions,
+    Task,
+    feature_columns,
+    infer_task,
+    model_kind,
+    one_line,
+    predict,
+)
+from modelpilot.evaluation.result import EvaluationResult
+from modelpilot.evaluation.robustness import evaluate_robustness
+from modelpilot.evaluation.slices import evaluate_slices
+
+
+def evaluate(
+    model: object,
+    data: pd.DataFrame,
+    target: str,
+    *,
+    slices: Sequence[str] = (),
+    sensitive: Sequence[str] = (),
+    baseline: object | None = None,
+    task: Task | None = None,
+    seed: int = 0,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    min_slice_size: int = 50,
+    n_bins: int = 10,
+    robustness: bool = True,
+    explain: bool = True,
+    model_name: str = "model",
+    baseline_name: str = "baseline",
+) -> EvaluationResult:
+    """Evaluate ``model`` on ``data`` against the labels in column ``target``.
+
+    ``model`` and ``baseline`` are any objects with ``predict(DataFrame)`` and, optionally,
+    ``predict_proba`` (scikit-learn estimators and pipelines, xgboost and LightGBM wrappers).
+    Features are the model's ``feature_names_in_`` when it has them, else every column but the
+    target, slice and sensitive columns. The task is inferred from the model and the target
+    unless ``task`` is given. With a ``baseline`` both are scored on the same bootstrap
+    resamples, so :attr:`EvaluationResult.comparison` holds paired differences that promotion
+    gates read. Set ``n_bootstrap=0`` to skip intervals, ``robustness``/``explain`` to False
+    to skip those sections (they re-run the model).
+
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn.dummy import DummyClassifier
+    >>> df = pd.DataFrame({"x": np.arange(100.0), "y": np.arange(100) % 2})
+    >>> r = evaluate(DummyClassifier().fit(df[["x"]], df["y"]), df, "y", n_bootstrap=0,
+    ...              robustness=False, explain=False)
+    >>> r.metrics["roc_auc"].value, r.metrics["accuracy"].value
+    (0.5, 0.5)
+    """
+    _check_options(data, target, slices, sensitive, task, n_bootstrap, confidence)
+    y = data[target]
+    _check_target(y, target)
+    for attribute in sensitive:
+        check_attribute(data[attribute], attribute)
+    exclude = [target, *slices, *sensitive]
+    features = data[feature_columns(model, data, exclude)]
+    chosen: Task = task if task is not None else infer_task(y, model)
+    notes: list[str] = []
+    preds = _predict(model, features, y, chosen, notes, "model")
+    base = None
+    if baseline is not None:
+        _check_baseline(baseline, model, y, chosen, task)
+        base_features = data[feature_columns(baseline, data, exclude)]
+        base = _predict(baseline, base_features, y, chosen, notes, "baseline")
+        _check_same_classes(preds, base)
+    # the model gets every metric it supports; the comparison only those both models support
+    specs = metrics_for(chosen, preds.proba is not None)
+    shared = [] if base is None else metrics_for(chosen, base.proba is not None)
+    shared = [s for s in shared if s in specs]
+    primary = primary_metric(chosen, preds.proba is not None)
+    stats = {model_key(s.name): _bind(s, preds) for s in specs}
+    if base is not None:
+        stats.update({baseline_key(s.name): _bind(s, base) for s in shared})
+    draws = run_bootstrap(preds.n, stats, n_bootstrap=n_bootstrap, seed=seed_for(seed))
+    slice_results, slice_diffs = evaluate_slices(
+        data,
+        slices,
+        preds,
+        base,
+        specs,
+        shared,
+        n_bootstrap=n_bootstrap,
+        confidence=confidence,
+        seed=seed,
+        min_slice_size=min_slice_size,
+    )
+    comparison = None
+    if base is not None:
+        overall = differences(draws, shared, confidence=confidence)
+        comparison = Comparison({d.metric: d for d in overall}, slice_diffs)
+    explanations = (
+        run_explanations(model, features, y, chosen, primary, seed=seed, notes=notes)
+        if explain
+        else None
+    )
+    return EvaluationResult(
+        task=chosen,
+        target=target,
+        n_rows=len(data),
+        features=list(features.columns),
+        classes=list(preds.classes),
+        primary_metric=primary,
+        confidence=confidence,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        metrics={s.name: to_metric_value(model_key(s.name), draws, confidence) for s in specs},
+        slices=slice_results,
+        calibration=evaluate_calibration(
+            preds, n_bins=n_bins, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
+        ),
+        fairness=evaluate_fairness(
+            data,
+            sensitive,
+            preds,
+            specs,
+            n_bootstrap=n_bootstrap,
+            confidence=confidence,
+            seed=seed,
+        ),
+        robustness=evaluate_robustness(
+            model, features, y, chosen, preds, specs, primary, seed=seed, notes=notes
+        )
+        if robustness
+        else [],
+        explanations=explanations,
+        comparison=comparison,
+        warnings=_warnings(slice_results, preds),
+        notes=notes + (explanations.notes if explanations else []),
+        model_name=model_name,
+        baseline_name=baseline_name if baseline is not None else None,
+    )
+
+
+def _bind(spec: MetricSpec, preds: Predictions) -> Any:
+    return lambda w: spec.fn(preds, w)
+
+
+def _predict(
+    model: object, features: pd.DataFrame, y: pd.Series, task: Task, notes: list[str], role: str
+) -> Predictions:
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidInput(
+            f"The {role} must have a predict(DataFrame) method; got {type(model).__name__}. "
+            "Pass a fitted estimator (scikit-learn, xgboost, LightGBM) or a wrapper with predict.",
+            field=role,
+        )
+    try:
+        return predict(model, features, y, task, notes=notes, role=role)
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise InvalidInput(
+            f"{role}.predict failed on the evaluation features {shown(list(features.columns))}: "
+            f"{type(exc).__name__}: {one_line(exc)}. Check that the data has the columns and "
+            "types the model was trained on.",
+            field=role,
+        ) from exc
+
+
+def _check_options(
+    data: object,
+    target: str,
+    slices: Sequence[str],
+    sensitive: Sequence[str],
+    task: str | None,
+    n_bootstrap: int,
+    confidence: float,
+) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise InvalidInput(
+            f"evaluate() needs a pandas DataFrame as data; got {type(data).__name__}. "
+            "Wrap it: pd.DataFrame(...).",
+            field="data",
+        )
+    if data.empty:
+        raise InvalidInput("The evaluation data has no rows. Pass labelled rows.", field="data")
+    columns = list(map(str, data.columns))
+    if target not in data.columns:
+        raise InvalidInput(
+            f"Target column '{target}' is not in the evaluation data; columns: {shown(columns)}. "
+            "Pass target= the label column's name.",
+            field="target",
+        )
+    for role, names in (("slice", slices), ("sensitive", sensitive)):
+        if isinstance(names, str):
+            raise InvalidInput(
+                f"{role} columns must be a list of names; got the string {shown(names)}. "
+                f"Pass {role}{'s' if role == 'slice' else ''}=[{names!r}].",
+                field=role,
+            )
+        for name in names:
+            if name not in data.columns:
+                raise InvalidInput(
+                    f"{role.capitalize()} column '{name}' is not in the evaluation data; "
+                    f"columns: {shown(columns)}. Pass existing column names.",
+                    field=role,
+                )
+            if name == target:
+                raise InvalidInput(
+                    f"The target '{target}' cannot also be a {role} column. Remove it.",
+                    field=role,
+                )
+    if task is not None and task not in TASKS:
+        raise InvalidInput(
+            f"Unknown task {shown(task)}; expected one of {', '.join(TASKS)} (or None to infer).",
+            field="task",
+        )
+    if not isinstance(n_bootstrap, int) or n_bootstrap < 0:
+        raise InvalidInput(
+            f"n_bootstrap must be an integer ≥ 0; got {shown(n_bootstrap)}. Use 0 to skip "
+            "intervals, 1000 for gates.",
+            field="n_bootstrap",
+        )
+    if not 0.0 < confidence < 1.0:
+        raise InvalidInput(
+            f"confidence must be between 0 and 1 (exclusive); got {shown(confidence)}. "
+            "Use e.g. 0.95.",
+            field="confidence",
+        )
+
+
+def _check_target(y: pd.Series, target: str) -> None:
+    missing = np.flatnonzero(y.isna().to_numpy())
+    if missing.size:
+        raise InvalidInput(
+            f"Target column '{target}' has {missing.size} missing labels (first at row "
+            f"{int(missing[0])}). Drop or fill unlabelled rows before evaluating.",
+            field="target",
+        )
+
+
+def _check_baseline(
+    baseline: object, model: object, y: pd.Series, chosen: Task, given: Task | None
+) -> None:
+    kinds = {model_kind(model), model_kind(baseline)}
+    if {"classifier", "regressor"} <= kinds:
+        raise InvalidInput(
+            f"The baseline ({type(baseline).__name__}, a {model_kind(baseline)}) does not do "
+            f"the model's task ({type(model).__name__}, task '{chosen}'). Compare against a "
+            "baseline trained for the same task.",
+            field="baseline",
+        )
+    if given is None and infer_task(y, baseline) != chosen:
+        raise InvalidInput(
+            f"The baseline's task '{infer_task(y, baseline)}' differs from the model's task "
+            f"'{chosen}'. Compare against a baseline trained on the same target.",
+            field="baseline",
+        )
+
+
+def _check_same_classes(model: Predictions, base: Predictions) -> None:
+    if model.classes != base.classes:
+        raise InvalidInput(
+            f"The baseline's classes {shown(list(base.classes))} differ from the model's "
+            f"{shown(list(model.classes))}. Compare models trained on the same labels.",
+            field="baseline",
+        )
+
+
+def _warnings(slices: Sequence[Any], preds: Predictions) -> list[str]:
+    out = [s.warning for s in slices if s.warning]
+    if preds.task != "regression" and preds.proba is None:
+        out.append(
+            "the model has no predict_proba: probability metrics and calibration are skipped"
+        )
+    return out
