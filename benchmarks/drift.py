@@ -81,8 +81,9 @@ def main() -> None:
             outcome = run_tool(tool, n, args.timeout_s)
             results[n][tool] = outcome
             print(f"  {tool:<10} n={n:>9,}: {summary_line(outcome)}", flush=True)
-    (OUT / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    print_table(results)
+    target = OUT / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    target.write_text(json.dumps(results, indent=1, default=str))
+    print_table(results, target)
 
 
 def ensure_data(n: int) -> None:
@@ -177,7 +178,7 @@ def summary_line(result: dict[str, object]) -> str:
     )
 
 
-def print_table(results: dict[int, dict[str, dict[str, object]]]) -> None:
+def print_table(results: dict[int, dict[str, dict[str, object]]], target: Path) -> None:
     print("\nrows       tool        seconds   peak MB  TP/FP/FN  vs modelpilot (fit+score | score)")
     for n, tools in results.items():
         mine = tools.get("modelpilot", {})
@@ -195,7 +196,7 @@ def print_table(results: dict[int, dict[str, dict[str, object]]]) -> None:
             tally = f"{found.get('tp')}/{found.get('fp')}/{found.get('fn')}"
             peak = result.get("peak_rss_mb")
             print(f"{n:>9,}  {tool:<10} {s or 0:>8.2f}  {peak:>8}  {tally:>8}  {ratio}")
-    print(f"\nfull results: {OUT / 'results.json'}; logs: {OUT}/<tool>_<n>.log")
+    print(f"\nfull results: {target}; logs: {OUT}/<tool>_<n>.log")
 
 
 if __name__ == "__main__":

@@ -198,6 +198,7 @@ def render_html(report: DriftReport) -> str:
         f"{len(report.drifted_columns)} of {_n_features(report)} feature columns drifted</p>",
         f"<p class='muted'>{report.n_reference:,} reference rows, {report.n_current:,} current "
         f"rows; significance level {report.alpha:g} after {_correction_text(report)}.</p>",
+        _prediction(report),
         _table(report),
         _multivariate(report.multivariate),
         "<h2>Distributions</h2><p class='key'>",
@@ -210,6 +211,14 @@ def render_html(report: DriftReport) -> str:
             parts.append(_card(row, histogram))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _prediction(report: DriftReport) -> str:
+    if report.prediction_drift is None:
+        return ""
+    names = ", ".join(escape(n) for n in report.drifted_predictions) or "none"
+    verdict = "drifted" if report.prediction_drift else "no drift"
+    return f"<p>Prediction (model output) drift: <b>{verdict}</b> (drifted: {names}).</p>"
 
 
 def _n_features(report: DriftReport) -> int:

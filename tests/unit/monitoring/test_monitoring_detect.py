@@ -8,6 +8,7 @@ import pytest
 
 from modelpilot.errors import InvalidInput
 from modelpilot.monitoring import detect_drift, fit_profile
+from modelpilot.monitoring.report import render_html
 
 LEVELS = {
     "plan": (["basic", "plus", "pro", "team"], [0.4, 0.3, 0.2, 0.1]),
@@ -79,6 +80,7 @@ def test_prediction_columns_are_corrected_and_reported_on_their_own() -> None:
     assert report.prediction_drift is True and report.drifted_predictions == ["score"]
     assert "score" not in report.drifted_columns
     assert report.column("score").role == "prediction"
+    assert "Prediction (model output) drift: <b>drifted</b>" in render_html(report)
 
 
 def test_method_and_thresholds_can_be_chosen_per_column() -> None:

@@ -110,8 +110,9 @@ class NumericSummary:
         if n == 0:
             empty = np.zeros(0, dtype=np.int64)
             return cls(0, n_null, 0.0, 0.0, np.zeros(0), empty, empty, True)
-        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        if starts.size <= max_points:
+        distinct = int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
+        if distinct <= max_points:
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
             points = ordered[starts]
             below = starts.astype(np.int64)
             upto = np.r_[starts[1:], n].astype(np.int64)
