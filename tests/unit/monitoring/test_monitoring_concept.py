@@ -11,7 +11,7 @@ from modelpilot.monitoring import ADWIN, PageHinkley, detect_changes
 
 def error_stream(seed: int, before: float, after: float, n: int = 3000) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.r_[rng.random(n) < before, rng.random(n) < after].astype(float)
+    return np.asarray(np.r_[rng.random(n) < before, rng.random(n) < after], dtype=float)
 
 
 @pytest.mark.parametrize("seed", range(10))
