@@ -307,11 +307,12 @@ def _thresholds(
     """Mean +- 3 sd of the realised metric over reference chunks of ``chunk_size`` rows."""
     labels = ref.labels == 1
     full = ref.n // chunk_size
+    parts: list[slice | NDArray[np.int64]]
     if full >= MIN_REFERENCE_CHUNKS:
         parts = [slice(i * chunk_size, (i + 1) * chunk_size) for i in range(full)]
     else:
         size = min(chunk_size, ref.n)
-        parts = [rng.integers(0, ref.n, size) for _ in range(_BOOTSTRAPS)]  # type: ignore[misc]
+        parts = [rng.integers(0, ref.n, size) for _ in range(_BOOTSTRAPS)]
     values = [_realised(name, labels[p], ref.proba[p], ref.pred[p]) for p in parts]
     known = np.array([v for v in values if v is not None])
     mean, sd = float(known.mean()), float(known.std(ddof=1))

@@ -18,7 +18,7 @@ False
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -39,7 +39,7 @@ from modelpilot.monitoring.drift.registry import (
     method_for,
 )
 from modelpilot.monitoring.drift.sample import CategoricalCounts, NumericSummary, SortedSample
-from modelpilot.monitoring.multivariate import domain_classifier_drift
+from modelpilot.monitoring.multivariate import MultivariateDriftResult, domain_classifier_drift
 from modelpilot.monitoring.profile import (
     ReferenceProfile,
     fit_profile,
@@ -275,20 +275,12 @@ def _correct(scored: list[_Scored], correction: str) -> list[ColumnDrift]:
             for i, s in enumerate(scored)
             if s.row.role == role and s.result is not None and s.result.p_value is not None
         ]
-        raw = [scored[i].result.p_value for i in tested]  # type: ignore[union-attr]
-        adjusted = adjust_p_values([p for p in raw if p is not None], correction)
-        for i, p_adj in zip(tested, adjusted, strict=True):
-            result = scored[i].result
-            assert result is not None
+        results = [r for i in tested if (r := scored[i].result) is not None]
+        adjusted = adjust_p_values([r.p_value or 0.0 for r in results], correction)
+        for i, result, p_adj in zip(tested, results, adjusted, strict=True):
             decided = result.with_p_value(p_adj)
-            rows[i] = _replace(rows[i], p_value_adjusted=p_adj, drifted=decided.drifted)
+            rows[i] = replace(rows[i], p_value_adjusted=p_adj, drifted=decided.drifted)
     return rows
-
-
-def _replace(row: ColumnDrift, **changes: Any) -> ColumnDrift:
-    from dataclasses import replace
-
-    return replace(row, **changes)
 
 
 def _multivariate(
@@ -297,7 +289,7 @@ def _multivariate(
     profile: ReferenceProfile,
     features: list[ColumnDrift],
     seed: int,
-) -> Any:
+) -> MultivariateDriftResult:
     if isinstance(reference, ReferenceProfile):
         raise InvalidInput(
             "multivariate=True needs the reference rows, not a reference profile: a domain "
