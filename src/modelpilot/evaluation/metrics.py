@@ -67,11 +67,8 @@ def _wmean(w: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def _counts(p: Predictions, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y, pred = p.y == 1, p.pred == 1
-    return (
-        w @ (y & pred).astype(float),
-        w @ (~y & pred).astype(float),
-        w @ (y & ~pred).astype(float),
-    )
+    counts = w @ np.column_stack([y & pred, ~y & pred, y & ~pred]).astype(float)  # one pass
+    return counts[:, 0], counts[:, 1], counts[:, 2]
 
 
 def _precision(p: Predictions, w: np.ndarray) -> np.ndarray:
@@ -89,23 +86,42 @@ def _f1(p: Predictions, w: np.ndarray) -> np.ndarray:
     return _ratio(2 * tp, 2 * tp + fp + fn, 0.0)
 
 
-def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ascending sort order and the start of each run of equal scores in it."""
+def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ascending sort order, and for each sorted position the first and one-past-last
+    position of its run of equal scores (ties share a threshold)."""
     order = np.argsort(score, kind="mergesort")
     s = score[order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    return order, starts
+    new = np.r_[True, s[1:] != s[:-1]]
+    starts = np.flatnonzero(new)
+    stops = np.r_[starts[1:], s.size]
+    group = np.cumsum(new) - 1
+    return order, starts[group], stops[group]
+
+
+def _cumulative(w: np.ndarray) -> np.ndarray:
+    """Row-wise running sums with a leading 0 column: ``out[:, k] = w[:, :k].sum(1)``."""
+    out = np.zeros((w.shape[0], w.shape[1] + 1))
+    np.cumsum(w, axis=1, out=out[:, 1:])
+    return out
 
 
 def weighted_auc(y01: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """ROC AUC per weight row: P(score₊ > score₋) + ½ P(tie), over weighted pairs."""
-    order, starts = _tie_groups(score)
-    ws = w[:, order]
-    pos = np.add.reduceat(ws * y01[order], starts, axis=1)
-    neg = np.add.reduceat(ws * (1.0 - y01[order]), starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    num = np.sum(pos * (below + 0.5 * neg), axis=1)
-    return _ratio(num, pos.sum(axis=1) * neg.sum(axis=1))
+    """ROC AUC per weight row: P(score₊ > score₋) + ½ P(tie), over weighted pairs.
+
+    Each positive at sorted position i, in a run of ties [a, b), beats the negative weight
+    below a and half of the negative weight inside the run: ½ (N(a) + N(b)) with N the
+    running negative weight. Running sums and gathers only (no per-group reductions),
+    so B resamples cost a few passes over the ``(B, n)`` matrix.
+    """
+    order, first, stop = _tie_groups(score)
+    is_pos = y01[order] == 1
+    pos = np.flatnonzero(is_pos)
+    negatives_before = np.r_[0, np.cumsum(~is_pos)]
+    neg_cum = _cumulative(w[:, order[~is_pos]])
+    w_pos = w[:, order[pos]]
+    beaten = neg_cum[:, negatives_before[first[pos]]] + neg_cum[:, negatives_before[stop[pos]]]
+    num = 0.5 * np.sum(w_pos * beaten, axis=1)
+    return _ratio(num, w_pos.sum(axis=1) * neg_cum[:, -1])
 
 
 def _roc_auc(p: Predictions, w: np.ndarray) -> np.ndarray:
@@ -114,16 +130,18 @@ def _roc_auc(p: Predictions, w: np.ndarray) -> np.ndarray:
 
 
 def _average_precision(p: Predictions, w: np.ndarray) -> np.ndarray:
+    """Σ over descending thresholds of ΔTP/P × precision, ties forming one threshold."""
     assert p.score is not None
-    order, starts = _tie_groups(-p.score)  # descending thresholds
-    ws = w[:, order]
-    y01 = (p.y[order] == 1).astype(float)
-    tp = np.cumsum(np.add.reduceat(ws * y01, starts, axis=1), axis=1)
-    seen = np.cumsum(np.add.reduceat(ws, starts, axis=1), axis=1)
-    precision = _ratio(tp, seen, 0.0)
-    recall = _ratio(tp, tp[:, -1:])
-    step = np.diff(recall, axis=1, prepend=0.0)
-    return np.asarray(np.sum(step * precision, axis=1))
+    order, _, stop = _tie_groups(-p.score)
+    is_pos = p.y[order] == 1
+    ends = np.unique(stop)  # one past the last position of each threshold's run
+    pos_cum = _cumulative(w[:, order[is_pos]])
+    neg_cum = _cumulative(w[:, order[~is_pos]])
+    tp = pos_cum[:, np.r_[0, np.cumsum(is_pos)][ends]]
+    fp = neg_cum[:, np.r_[0, np.cumsum(~is_pos)][ends]]
+    precision = _ratio(tp, tp + fp, 0.0)
+    step = np.diff(tp, axis=1, prepend=0.0)
+    return _ratio(np.sum(step * precision, axis=1), pos_cum[:, -1])
 
 
 def _brier(p: Predictions, w: np.ndarray) -> np.ndarray:

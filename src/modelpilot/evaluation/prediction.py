@@ -250,6 +250,7 @@ def _encode(values: np.ndarray, classes: tuple[Any, ...], what: str, role: str) 
     codes = pd.Index(list(classes)).get_indexer(pd.Series(values))
     if np.any(codes < 0):
         bad = values[int(np.flatnonzero(codes < 0)[0])]
+        bad = bad.item() if isinstance(bad, np.generic) else bad
         raise InvalidInput(
             f"The {what} holds the label {shown(bad)}, which {role} does not know; its classes "
             f"are {shown(list(classes))}. Evaluate on labels the model was trained with.",
