@@ -52,6 +52,7 @@ EXPECTED = {
     "set_tags",
     "start_run",
     "tune",
+    "evaluate",
     "log_labels",
     "detect_drift",
     "estimate_performance",

@@ -45,6 +45,7 @@ from modelpilot.workspace import ActiveRun, Workspace
 
 if TYPE_CHECKING:
     from modelpilot.cards import DatasetCard, ModelCard
+    from modelpilot.evaluation import EvaluationResult
     from modelpilot.monitoring import DriftReport
     from modelpilot.tuning import TuneResult
 
@@ -353,6 +354,24 @@ def read_predictions(
     )
 
 
+def evaluate(
+    model: str,
+    data: pd.DataFrame | str | DatasetVersion,
+    *,
+    target: str,
+    baseline: str | None = None,
+    **options: Any,
+) -> EvaluationResult:
+    """Evaluate a registered version (``"churn/4"``) on labelled data and store the result on it.
+
+    Options: ``slices``, ``sensitive``, ``task``, ``n_bootstrap``, ``confidence``, ``seed``,
+    ``robustness``, ``explain`` (see :func:`modelpilot.evaluation.evaluate`).
+    """
+    from modelpilot.assessment import evaluate_version
+
+    return evaluate_version(workspace(), model, data, target, baseline=baseline, **options)
+
+
 def detect_drift(reference: Any, current: pd.DataFrame, **options: Any) -> DriftReport:
     """Drift of ``current`` against ``reference`` (a DataFrame or a fitted profile), per column
     and for the whole dataset; see :func:`modelpilot.monitoring.detect_drift` for options."""
@@ -416,6 +435,7 @@ __all__ = [
     "detect_drift",
     "end_run",
     "estimate_performance",
+    "evaluate",
     "flush",
     "get_dataset",
     "get_deployment",

@@ -34,6 +34,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.score",
     "modelpilot.cli.monitor",
     "modelpilot.cli.data",
+    "modelpilot.cli.evaluate",
 ]
 
 _state = {"debug": False}

@@ -1,0 +1,120 @@
+"""Evaluation and promotion gates on registered versions: ``mp.evaluate("churn/4", ...)``.
+
+Glue between the registry and :mod:`modelpilot.evaluation` (which works on plain objects):
+resolve references, load models safely, load dataset versions, and store every result and
+verdict on the version (``version_records``) so model cards and the registry show them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from modelpilot import evaluation
+from modelpilot.data import DatasetVersion
+from modelpilot.errors import InvalidInput
+from modelpilot.models import read_manifest
+from modelpilot.registry.records import add_record
+from modelpilot.workspace import Workspace
+
+
+def _frame(ws: Workspace, data: pd.DataFrame | str | DatasetVersion) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, DatasetVersion):
+        return ws.load_dataset(f"{data.name}@{data.digest}")
+    if isinstance(data, str):
+        return ws.load_dataset(data)
+    raise InvalidInput(
+        f"data must be a DataFrame or a dataset reference (name@version); got "
+        f"{type(data).__name__}.",
+        field="data",
+    )
+
+
+def _predictor(ws: Workspace, ref: str, trusted_types: tuple[str, ...] = ()) -> Any:
+    """The native model behind a version (sklearn estimator, booster adapter, ...)."""
+    return ws.load_model(ref, trusted_types=trusted_types).predictor
+
+
+def evaluate_version(
+    ws: Workspace,
+    ref: str,
+    data: pd.DataFrame | str | DatasetVersion,
+    target: str,
+    *,
+    baseline: str | None = None,
+    store: bool = True,
+    **options: Any,
+) -> evaluation.EvaluationResult:
+    """Evaluate a registered version (optionally against a baseline reference) and record it."""
+    version = ws.get_model_version(ref)
+    frame = _frame(ws, data)
+    base = None
+    base_name = "baseline"
+    if baseline is not None:
+        base_version = ws.get_model_version(baseline)
+        base = _predictor(ws, base_version.ref)
+        base_name = base_version.ref
+    result = evaluation.evaluate(
+        _predictor(ws, version.ref),
+        frame,
+        target,
+        baseline=base,
+        model_name=version.ref,
+        baseline_name=base_name,
+        **options,
+    )
+    if store:
+        html = _html(result)
+        digest = ws.artifacts.put_bytes(html.encode()) if html else None
+        payload = result.to_dict()
+        payload["dataset"] = (
+            data.ref
+            if isinstance(data, DatasetVersion)
+            else data
+            if isinstance(data, str)
+            else None
+        )
+        add_record(ws.store, version.ref, "evaluation", payload, blob_digest=digest)
+    return result
+
+
+def gate_version(
+    ws: Workspace,
+    ref: str,
+    policy_path: str | Path,
+    data: pd.DataFrame | str | DatasetVersion,
+    target: str,
+    *,
+    baseline: str | None = None,
+    **options: Any,
+) -> evaluation.GateVerdict:
+    """Evaluate, measure latency and package size, check the policy, and record the verdict."""
+    policy = evaluation.load_policy(policy_path)
+    version = ws.get_model_version(ref)
+    result = evaluate_version(ws, version.ref, data, target, baseline=baseline, **options)
+    frame = _frame(ws, data)
+    model = _predictor(ws, version.ref)
+    features = result.features
+    latency = evaluation.measure_latency(model, frame[features].head(1))
+    size = int(read_manifest(ws.artifacts, version.package_digest).get("size_bytes") or 0)
+    verdict = evaluation.check_gate(
+        policy, result, latency_p99_ms=latency.p99_ms, package_size_bytes=size
+    )
+    payload = verdict.to_dict()
+    payload["policy"] = str(policy_path)
+    payload["baseline"] = baseline
+    add_record(ws.store, version.ref, "gate", payload)
+    return verdict
+
+
+def _html(result: evaluation.EvaluationResult) -> str:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "evaluation.html"
+        result.save_html(path)
+        return path.read_text(encoding="utf-8")
