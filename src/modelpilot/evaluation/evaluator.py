@@ -17,13 +17,14 @@ predictions. Randomness enters only through ``seed``: the same call gives the sa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from modelpilot.errors import InvalidInput, shown
-from modelpilot.evaluation.bootstrap import run_bootstrap, seed_for, to_metric_value
+from modelpilot.evaluation.bootstrap import MetricValue, run_bootstrap, seed_for, to_metric_value
 from modelpilot.evaluation.calibration import evaluate_calibration
 from modelpilot.evaluation.comparison import (
     Comparison,
@@ -88,11 +89,96 @@ def evaluate(
     (0.5, 0.5)
     """
     _check_options(data, target, slices, sensitive, task, n_bootstrap, confidence)
-    y = data[target]
-    _check_target(y, target)
     for attribute in sensitive:
         check_attribute(data[attribute], attribute)
-    exclude = [target, *slices, *sensitive]
+    run = _prepare(model, data, target, [*slices, *sensitive], baseline, task)
+    boot: dict[str, Any] = {"n_bootstrap": n_bootstrap, "confidence": confidence, "seed": seed}
+    draws = run_bootstrap(
+        run.preds.n, _statistics(run), n_bootstrap=n_bootstrap, seed=seed_for(seed)
+    )
+    metrics = {s.name: to_metric_value(model_key(s.name), draws, confidence) for s in run.specs}
+    slice_results, slice_diffs = evaluate_slices(
+        data,
+        slices,
+        run.preds,
+        run.base,
+        run.specs,
+        run.shared,
+        min_slice_size=min_slice_size,
+        **boot,
+    )
+    comparison = None
+    if run.base is not None:
+        overall = differences(draws, run.shared, confidence=confidence)
+        comparison = Comparison({d.metric: d for d in overall}, slice_diffs)
+    explanations = None
+    if explain:
+        explanations = run_explanations(
+            model, run.features, run.y, run.task, run.primary, seed=seed, notes=run.notes
+        )
+    scenarios = []
+    if robustness:
+        scenarios = evaluate_robustness(
+            model,
+            run.features,
+            run.y,
+            run.task,
+            run.preds,
+            run.specs,
+            run.primary,
+            seed=seed,
+            notes=run.notes,
+        )
+    return EvaluationResult(
+        task=run.task,
+        target=target,
+        n_rows=len(data),
+        features=list(run.features.columns),
+        classes=list(run.preds.classes),
+        primary_metric=run.primary,
+        confidence=confidence,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        metrics=metrics,
+        slices=slice_results,
+        calibration=evaluate_calibration(run.preds, n_bins=n_bins, **boot),
+        fairness=evaluate_fairness(data, sensitive, run.preds, run.specs, **boot),
+        robustness=scenarios,
+        explanations=explanations,
+        comparison=comparison,
+        warnings=_warnings(metrics, slice_results, run.preds, n_bootstrap),
+        notes=run.notes + (explanations.notes if explanations else []),
+        model_name=model_name,
+        baseline_name=baseline_name if baseline is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Validated inputs and each model's predictions, shared by every section."""
+
+    y: pd.Series
+    features: pd.DataFrame
+    task: Task
+    preds: Predictions
+    base: Predictions | None
+    specs: list[MetricSpec]  # every metric the model supports
+    shared: list[MetricSpec]  # the metrics both the model and the baseline support
+    primary: str
+    notes: list[str]
+
+
+def _prepare(
+    model: object,
+    data: pd.DataFrame,
+    target: str,
+    grouping: list[str],
+    baseline: object | None,
+    task: Task | None,
+) -> _Run:
+    y = data[target]
+    _check_target(y, target)
+    exclude = [target, *grouping]
     features = data[feature_columns(model, data, exclude)]
     chosen: Task = task if task is not None else infer_task(y, model)
     notes: list[str] = []
@@ -103,72 +189,18 @@ def evaluate(
         base_features = data[feature_columns(baseline, data, exclude)]
         base = _predict(baseline, base_features, y, chosen, notes, "baseline")
         _check_same_classes(preds, base)
-    # the model gets every metric it supports; the comparison only those both models support
     specs = metrics_for(chosen, preds.proba is not None)
     shared = [] if base is None else metrics_for(chosen, base.proba is not None)
     shared = [s for s in shared if s in specs]
     primary = primary_metric(chosen, preds.proba is not None)
-    stats = {model_key(s.name): _bind(s, preds) for s in specs}
-    if base is not None:
-        stats.update({baseline_key(s.name): _bind(s, base) for s in shared})
-    draws = run_bootstrap(preds.n, stats, n_bootstrap=n_bootstrap, seed=seed_for(seed))
-    slice_results, slice_diffs = evaluate_slices(
-        data,
-        slices,
-        preds,
-        base,
-        specs,
-        shared,
-        n_bootstrap=n_bootstrap,
-        confidence=confidence,
-        seed=seed,
-        min_slice_size=min_slice_size,
-    )
-    comparison = None
-    if base is not None:
-        overall = differences(draws, shared, confidence=confidence)
-        comparison = Comparison({d.metric: d for d in overall}, slice_diffs)
-    explanations = (
-        run_explanations(model, features, y, chosen, primary, seed=seed, notes=notes)
-        if explain
-        else None
-    )
-    return EvaluationResult(
-        task=chosen,
-        target=target,
-        n_rows=len(data),
-        features=list(features.columns),
-        classes=list(preds.classes),
-        primary_metric=primary,
-        confidence=confidence,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        metrics={s.name: to_metric_value(model_key(s.name), draws, confidence) for s in specs},
-        slices=slice_results,
-        calibration=evaluate_calibration(
-            preds, n_bins=n_bins, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed
-        ),
-        fairness=evaluate_fairness(
-            data,
-            sensitive,
-            preds,
-            specs,
-            n_bootstrap=n_bootstrap,
-            confidence=confidence,
-            seed=seed,
-        ),
-        robustness=evaluate_robustness(
-            model, features, y, chosen, preds, specs, primary, seed=seed, notes=notes
-        )
-        if robustness
-        else [],
-        explanations=explanations,
-        comparison=comparison,
-        warnings=_warnings(slice_results, preds),
-        notes=notes + (explanations.notes if explanations else []),
-        model_name=model_name,
-        baseline_name=baseline_name if baseline is not None else None,
-    )
+    return _Run(y, features, chosen, preds, base, specs, shared, primary, notes)
+
+
+def _statistics(run: _Run) -> dict[Any, Any]:
+    stats: dict[Any, Any] = {model_key(s.name): _bind(s, run.preds) for s in run.specs}
+    if run.base is not None:
+        stats.update({baseline_key(s.name): _bind(s, run.base) for s in run.shared})
+    return stats
 
 
 def _bind(spec: MetricSpec, preds: Predictions) -> Any:
@@ -297,8 +329,16 @@ def _check_same_classes(model: Predictions, base: Predictions) -> None:
         )
 
 
-def _warnings(slices: Sequence[Any], preds: Predictions) -> list[str]:
-    out = [s.warning for s in slices if s.warning]
+def _warnings(
+    metrics: dict[str, MetricValue], slices: Sequence[Any], preds: Predictions, n_bootstrap: int
+) -> list[str]:
+    out = [
+        f"{name} was undefined in {v.n_undefined} of {n_bootstrap} resamples (e.g. one class "
+        "drawn); its interval uses the others"
+        for name, v in metrics.items()
+        if v.n_undefined > 0.01 * n_bootstrap
+    ]
+    out += [s.warning for s in slices if s.warning]
     if preds.task != "regression" and preds.proba is None:
         out.append(
             "the model has no predict_proba: probability metrics and calibration are skipped"

@@ -106,7 +106,7 @@ def _permutation(
     sign = 1.0 if spec.higher_is_better else -1.0
 
     def score(estimator: object, X_: pd.DataFrame, y_: pd.Series) -> float:
-        preds = predict(estimator, X_, y_, task, notes=notes)
+        preds = predict(estimator, X_, y_, task, notes=notes, with_proba=spec.needs_proba)
         value = point_value(spec, preds)
         return sign * value if np.isfinite(value) else 0.0
 

@@ -14,7 +14,8 @@ y and groups g of a sensitive attribute A:
 These match fairlearn's ``demographic_parity_difference`` and ``equalized_odds_difference``
 (``method="between_groups"``, ``agg="worst_case"``). A group with no positive (negative) rows
 has no TPR (FPR); it is left out of that rate's difference. Missing attribute values form
-their own group, ``(missing)``. Intervals come from the shared vectorised bootstrap.
+their own group, ``(missing)``; a numeric attribute with many values (age) is cut into
+quartiles as slices are. Intervals come from the shared vectorised bootstrap.
 
 Multiclass and regression tasks get per-group metrics only: both definitions need a binary
 decision.
@@ -44,7 +45,7 @@ from modelpilot.evaluation.bootstrap import (
 )
 from modelpilot.evaluation.metrics import MetricSpec, point_value
 from modelpilot.evaluation.prediction import Predictions
-from modelpilot.evaluation.slices import MISSING
+from modelpilot.evaluation.slices import slice_labels
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,8 @@ class FairnessResult:
 
 
 def group_codes(values: pd.Series) -> tuple[list[str], np.ndarray]:
-    """Group labels (sorted, ``(missing)`` last) and each row's group index."""
-    labels = values.astype(object).where(values.notna(), MISSING).astype(str)
-    names = sorted(set(labels) - {MISSING}) + ([MISSING] if (labels == MISSING).any() else [])
-    return names, pd.Index(names).get_indexer(pd.Index(labels))
+    """Group labels (as slices: sorted, numeric quartiles, ``(missing)`` last) and row codes."""
+    return slice_labels(values)
 
 
 def _rates(

@@ -179,8 +179,12 @@ def predict(
     *,
     notes: list[str],
     role: str = "model",
+    with_proba: bool = True,
 ) -> Predictions:
-    """Run the model on ``features`` and encode its outputs against ``target``."""
+    """Run the model on ``features`` and encode its outputs against ``target``.
+
+    ``with_proba=False`` skips ``predict_proba`` when no metric at hand needs it.
+    """
     raw = np.asarray(call_model(model.predict, features, notes, role))  # type: ignore[attr-defined]
     if raw.shape[0] != len(features):
         raise InvalidInput(
@@ -191,7 +195,7 @@ def predict(
     if task == "regression":
         return _regression(raw.reshape(len(features), -1)[:, 0], target, role)
     proba = None
-    if hasattr(model, "predict_proba"):
+    if with_proba and hasattr(model, "predict_proba"):
         proba = np.asarray(call_model(model.predict_proba, features, notes, role), dtype=float)
     classes = _classes(model, target, raw, proba, role)
     if task == "binary" and len(classes) > 2:

@@ -10,7 +10,7 @@ rows or, for classification, fewer than ``MIN_CLASS_ROWS`` rows of its rarest cl
 those the metric needs: an AUC on four positives says little, whatever its interval says.
 
 >>> import pandas as pd
->>> [label for label, _ in slice_groups(pd.Series(["a", "b", None, "a"]), "plan")]
+>>> [label for label, _ in slice_groups(pd.Series(["a", "b", None, "a"]))]
 ['a', 'b', '(missing)']
 """
 
@@ -57,22 +57,28 @@ class SliceResult:
         }
 
 
-def slice_groups(values: pd.Series, column: str) -> list[tuple[str, np.ndarray]]:
-    """``(label, row positions)`` for each slice of ``values``, in a stable order."""
+def slice_labels(values: pd.Series) -> tuple[list[str], np.ndarray]:
+    """Each row's slice label as an index into the ordered labels (``(missing)`` last).
+
+    >>> slice_labels(pd.Series([3.0, None, 1.0]))
+    (['1.0', '3.0', '(missing)'], array([1, 2, 0]))
+    """
     missing = values.isna().to_numpy()
-    labels = _labels(values[~missing], column)
-    out = []
-    present = labels.to_numpy()
-    positions = np.flatnonzero(~missing)
-    for label in pd.unique(pd.Series(present)) if len(present) else []:
-        out.append((str(label), positions[present == label]))
-    if _is_binned(values[~missing]):
-        out.sort(key=lambda item: float(item[0][1:].split(",")[0]))
-    else:
-        out.sort(key=lambda item: item[0])
+    present = values[~missing]
+    binned = _is_binned(present)
+    text = _bin_labels(present) if binned else present.astype(str).to_numpy()
+    names = sorted(set(text.tolist()), key=_bin_start if binned else str)
     if missing.any():
-        out.append((MISSING, np.flatnonzero(missing)))
-    return out
+        names.append(MISSING)
+    labels = np.full(len(values), MISSING, dtype=object)
+    labels[~missing] = text
+    return names, pd.Index(names).get_indexer(pd.Index(labels))
+
+
+def slice_groups(values: pd.Series) -> list[tuple[str, np.ndarray]]:
+    """``(label, row positions)`` for each slice of ``values``, in label order."""
+    names, codes = slice_labels(values)
+    return [(name, np.flatnonzero(codes == i)) for i, name in enumerate(names)]
 
 
 def _is_binned(values: pd.Series) -> bool:
@@ -83,15 +89,18 @@ def _is_binned(values: pd.Series) -> bool:
     )
 
 
-def _labels(values: pd.Series, column: str) -> pd.Series:
-    if not _is_binned(values):
-        return values.astype(str)
-    edges = np.unique(np.quantile(values.to_numpy(dtype=float), np.linspace(0, 1, 5)))
-    inner = edges[1:-1]
-    idx = np.searchsorted(inner, values.to_numpy(dtype=float), side="right")
+def _bin_start(label: str) -> float:
+    return float(label[1:].split(",")[0])
+
+
+def _bin_labels(values: pd.Series) -> np.ndarray:
+    """Quantile bins ``[lo, hi)`` (the last one closed) of a many-valued numeric column."""
+    numbers = values.to_numpy(dtype=float)
+    edges = np.unique(np.quantile(numbers, np.linspace(0, 1, N_NUMERIC_BINS + 1)))
+    idx = np.searchsorted(edges[1:-1], numbers, side="right")
     names = [f"[{lo:.4g}, {hi:.4g})" for lo, hi in itertools.pairwise(edges)]
     names[-1] = names[-1][:-1] + "]"
-    return pd.Series([names[i] for i in idx], index=values.index)
+    return np.array(names, dtype=object)[idx]
 
 
 def small_slice_reason(preds: Predictions, min_slice_size: int) -> str | None:
@@ -123,7 +132,7 @@ def evaluate_slices(
     results: list[SliceResult] = []
     diffs: list[Difference] = []
     for column in columns:
-        for group, rows in slice_groups(data[column], column):
+        for group, rows in slice_groups(data[column]):
             part = model.take(rows)
             stats = {model_key(s.name): _bind(s, part) for s in specs}
             if baseline is not None:
