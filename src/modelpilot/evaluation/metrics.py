@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -52,22 +53,134 @@ def point_value(spec: MetricSpec, preds: Predictions) -> float:
     return float(spec.fn(preds, np.ones((1, preds.n)))[0])
 
 
+def _shared(p: Predictions, w: np.ndarray, name: str, compute: Callable[[], Any]) -> Any:
+    """A statistic several metrics need (counts, ranking sums), computed once per weight matrix.
+
+    The bootstrap calls every metric with the same chunk in turn, so one slot holding the
+    latest ``w`` is enough. It lives on the Predictions, so two evaluations never share it.
+    """
+    slot = p.memo.setdefault("weights", {})
+    if slot.get("w") is not w:
+        slot.clear()
+        slot["w"] = w
+    if name not in slot:
+        slot[name] = compute()
+    return slot[name]
+
+
+def _fixed(p: Predictions, name: str, compute: Callable[[], Any]) -> Any:
+    """A statistic of the predictions alone (a sort order), computed once."""
+    fixed = p.memo.setdefault("fixed", {})
+    if name not in fixed:
+        fixed[name] = compute()
+    return fixed[name]
+
+
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float = np.nan) -> np.ndarray:
     out = np.full(np.broadcast(num, den).shape, empty, dtype=float)
     np.divide(num, den, out=out, where=den > 0)
     return out
 
 
-def _wmean(w: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return _ratio(w @ values.astype(float), w.sum(axis=1))
+def _total(p: Predictions, w: np.ndarray) -> np.ndarray:
+    return np.asarray(_shared(p, w, "total", lambda: w.sum(axis=1)))
 
 
-# --- binary ---------------------------------------------------------------------------------
+def _wmean(p: Predictions, w: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return _ratio(w @ values.astype(float), _total(p, w))
+
+
+# --- ranking metrics (ROC AUC, average precision) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    """Sorted positions of positives and negatives, and where each run of tied scores starts."""
+
+    pos_order: np.ndarray  # row indices of positives, ascending score
+    neg_order: np.ndarray
+    pos_at_start: np.ndarray  # positives before each tie group (ascending), one per group
+    neg_at_start: np.ndarray
+
+
+def _ranking(y01: np.ndarray, score: np.ndarray) -> _Ranking:
+    order = np.argsort(score, kind="mergesort")
+    is_pos = y01[order] == 1
+    s = score[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    pos_before = np.r_[0, np.cumsum(is_pos)]
+    neg_before = np.r_[0, np.cumsum(~is_pos)]
+    return _Ranking(order[is_pos], order[~is_pos], pos_before[starts], neg_before[starts])
+
+
+def _cumulative(w: np.ndarray) -> np.ndarray:
+    """Row-wise running sums with a leading 0 column: ``out[:, k] = w[:, :k].sum(1)``."""
+    out = np.zeros((w.shape[0], w.shape[1] + 1))
+    np.cumsum(w, axis=1, out=out[:, 1:])
+    return out
+
+
+def _ranking_sums(r: _Ranking, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per tie group g (ascending): positive weight P_g, and the positive and negative weight
+    below the group, plus the totals. Running sums and gathers only, no per-group loops."""
+    pos_cum, neg_cum = _cumulative(w[:, r.pos_order]), _cumulative(w[:, r.neg_order])
+    pos_below, neg_below = pos_cum[:, r.pos_at_start], neg_cum[:, r.neg_at_start]
+    pos_total, neg_total = pos_cum[:, -1:], neg_cum[:, -1:]
+    pos_in_group = np.diff(pos_below, axis=1, append=pos_total)
+    return pos_in_group, pos_below, neg_below, pos_total[:, 0], neg_total[:, 0]
+
+
+def _auc_from(sums: tuple[np.ndarray, ...]) -> np.ndarray:
+    # a positive in group g beats the negatives below g and half of those tied with it:
+    # ½ (N_below(g) + N_below(g + 1)), with N_below(G) the negative total
+    pos_in_group, _, neg_below, pos_total, neg_total = sums
+    neg_above_start = np.concatenate([neg_below[:, 1:], neg_total[:, None]], axis=1)
+    num = 0.5 * np.einsum("ij,ij->i", pos_in_group, neg_below + neg_above_start)
+    return _ratio(num, pos_total * neg_total)
+
+
+def _ap_from(sums: tuple[np.ndarray, ...]) -> np.ndarray:
+    # thresholds descend through the groups: at group g everything from g upwards is predicted
+    # positive, so TP = P_total − P_below(g), FP = N_total − N_below(g);
+    # AP = Σ_g P_g · precision_g / P_total
+    pos_in_group, pos_below, neg_below, pos_total, neg_total = sums
+    tp = np.subtract(pos_total[:, None], pos_below)
+    predicted = np.subtract(neg_total[:, None], neg_below)
+    predicted += tp
+    np.maximum(predicted, 1e-300, out=predicted)  # 0 only where tp is 0 too
+    precision = np.divide(tp, predicted, out=tp)  # in place: (B, groups) arrays are large
+    return _ratio(np.einsum("ij,ij->i", pos_in_group, precision), pos_total)
+
+
+def weighted_auc(y01: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """ROC AUC per weight row: P(score₊ > score₋) + ½ P(tie), over weighted pairs."""
+    return _auc_from(_ranking_sums(_ranking(y01, score), w))
+
+
+def _binary_sums(p: Predictions, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    assert p.score is not None  # needs_proba guarantees it
+    score = p.score
+    ranking = _fixed(p, "ranking", lambda: _ranking((p.y == 1).astype(float), score))
+    return tuple(_shared(p, w, "ranking", lambda: _ranking_sums(ranking, w)))
+
+
+def _roc_auc(p: Predictions, w: np.ndarray) -> np.ndarray:
+    return _auc_from(_binary_sums(p, w))
+
+
+def _average_precision(p: Predictions, w: np.ndarray) -> np.ndarray:
+    return _ap_from(_binary_sums(p, w))
+
+
+# --- binary labels --------------------------------------------------------------------------
 
 
 def _counts(p: Predictions, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    y, pred = p.y == 1, p.pred == 1
-    counts = w @ np.column_stack([y & pred, ~y & pred, y & ~pred]).astype(float)  # one pass
+    def compute() -> np.ndarray:
+        y, pred = p.y == 1, p.pred == 1
+        return np.asarray(w @ np.column_stack([y & pred, ~y & pred, y & ~pred]).astype(float))
+
+    counts = _shared(p, w, "counts", compute)
     return counts[:, 0], counts[:, 1], counts[:, 2]
 
 
@@ -86,107 +199,57 @@ def _f1(p: Predictions, w: np.ndarray) -> np.ndarray:
     return _ratio(2 * tp, 2 * tp + fp + fn, 0.0)
 
 
-def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ascending sort order, and for each sorted position the first and one-past-last
-    position of its run of equal scores (ties share a threshold)."""
-    order = np.argsort(score, kind="mergesort")
-    s = score[order]
-    new = np.r_[True, s[1:] != s[:-1]]
-    starts = np.flatnonzero(new)
-    stops = np.r_[starts[1:], s.size]
-    group = np.cumsum(new) - 1
-    return order, starts[group], stops[group]
-
-
-def _cumulative(w: np.ndarray) -> np.ndarray:
-    """Row-wise running sums with a leading 0 column: ``out[:, k] = w[:, :k].sum(1)``."""
-    out = np.zeros((w.shape[0], w.shape[1] + 1))
-    np.cumsum(w, axis=1, out=out[:, 1:])
-    return out
-
-
-def weighted_auc(y01: np.ndarray, score: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """ROC AUC per weight row: P(score₊ > score₋) + ½ P(tie), over weighted pairs.
-
-    Each positive at sorted position i, in a run of ties [a, b), beats the negative weight
-    below a and half of the negative weight inside the run: ½ (N(a) + N(b)) with N the
-    running negative weight. Running sums and gathers only (no per-group reductions),
-    so B resamples cost a few passes over the ``(B, n)`` matrix.
-    """
-    order, first, stop = _tie_groups(score)
-    is_pos = y01[order] == 1
-    pos = np.flatnonzero(is_pos)
-    negatives_before = np.r_[0, np.cumsum(~is_pos)]
-    neg_cum = _cumulative(w[:, order[~is_pos]])
-    w_pos = w[:, order[pos]]
-    beaten = neg_cum[:, negatives_before[first[pos]]] + neg_cum[:, negatives_before[stop[pos]]]
-    num = 0.5 * np.sum(w_pos * beaten, axis=1)
-    return _ratio(num, w_pos.sum(axis=1) * neg_cum[:, -1])
-
-
-def _roc_auc(p: Predictions, w: np.ndarray) -> np.ndarray:
-    assert p.score is not None  # needs_proba guarantees it
-    return weighted_auc((p.y == 1).astype(float), p.score, w)
-
-
-def _average_precision(p: Predictions, w: np.ndarray) -> np.ndarray:
-    """Σ over descending thresholds of ΔTP/P × precision, ties forming one threshold."""
-    assert p.score is not None
-    order, _, stop = _tie_groups(-p.score)
-    is_pos = p.y[order] == 1
-    ends = np.unique(stop)  # one past the last position of each threshold's run
-    pos_cum = _cumulative(w[:, order[is_pos]])
-    neg_cum = _cumulative(w[:, order[~is_pos]])
-    tp = pos_cum[:, np.r_[0, np.cumsum(is_pos)][ends]]
-    fp = neg_cum[:, np.r_[0, np.cumsum(~is_pos)][ends]]
-    precision = _ratio(tp, tp + fp, 0.0)
-    step = np.diff(tp, axis=1, prepend=0.0)
-    return _ratio(np.sum(step * precision, axis=1), pos_cum[:, -1])
-
-
 def _brier(p: Predictions, w: np.ndarray) -> np.ndarray:
     assert p.score is not None
-    return _wmean(w, (p.score - (p.y == 1)) ** 2)
+    return _wmean(p, w, (p.score - (p.y == 1)) ** 2)
 
 
 # --- classification (any number of classes) ------------------------------------------------
 
 
 def _accuracy(p: Predictions, w: np.ndarray) -> np.ndarray:
-    return _wmean(w, p.y == p.pred)
+    return _wmean(p, w, p.y == p.pred)
 
 
 def _log_loss(p: Predictions, w: np.ndarray) -> np.ndarray:
     assert p.proba is not None
     true_proba = np.clip(p.proba[np.arange(p.n), p.y], _EPS, 1 - _EPS)
-    return _wmean(w, -np.log(true_proba))
+    return _wmean(p, w, -np.log(true_proba))
 
 
-def _one_hot(codes: np.ndarray, k: int) -> np.ndarray:
-    return np.asarray(np.eye(k, dtype=float)[codes])
+def _class_counts(p: Predictions, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted (true, predicted, both) counts per class, one matrix product."""
+    k = len(p.classes)
+
+    def compute() -> np.ndarray:
+        eye = np.eye(k)
+        truth, guess = eye[p.y], eye[p.pred]
+        return np.asarray(w @ np.concatenate([truth, guess, truth * guess], axis=1))
+
+    counts = _shared(p, w, "class_counts", compute)
+    return counts[:, :k], counts[:, k : 2 * k], counts[:, 2 * k :]
 
 
 def _balanced_accuracy(p: Predictions, w: np.ndarray) -> np.ndarray:
-    k = len(p.classes)
-    truth = _one_hot(p.y, k)
-    hits = w @ (truth * (p.y == p.pred)[:, None])
-    recall = _ratio(hits, w @ truth)
-    return _nanmean_rows(recall)
+    truth, _, hits = _class_counts(p, w)
+    return _nanmean_rows(_ratio(hits, truth))
 
 
 def _f1_macro(p: Predictions, w: np.ndarray) -> np.ndarray:
-    k = len(p.classes)
-    truth, guess = _one_hot(p.y, k), _one_hot(p.pred, k)
-    tp = w @ (truth * guess)
-    den = 2 * tp + (w @ guess - tp) + (w @ truth - tp)
-    return _nanmean_rows(_ratio(2 * tp, den))
+    truth, guess, tp = _class_counts(p, w)
+    return _nanmean_rows(_ratio(2 * tp, truth + guess))
 
 
 def _roc_auc_ovr(p: Predictions, w: np.ndarray) -> np.ndarray:
     assert p.proba is not None
-    per_class = [
-        weighted_auc((p.y == c).astype(float), p.proba[:, c], w) for c in range(len(p.classes))
-    ]
+    proba = p.proba
+    per_class = []
+    for c in range(len(p.classes)):
+
+        def rank(c: int = c) -> _Ranking:
+            return _ranking((p.y == c).astype(float), proba[:, c])
+
+        per_class.append(_auc_from(_ranking_sums(_fixed(p, f"ranking_{c}", rank), w)))
     return _nanmean_rows(np.column_stack(per_class))
 
 
@@ -200,15 +263,15 @@ def _nanmean_rows(values: np.ndarray) -> np.ndarray:
 
 
 def _rmse(p: Predictions, w: np.ndarray) -> np.ndarray:
-    return np.asarray(np.sqrt(_wmean(w, (p.y - p.pred) ** 2)))
+    return np.asarray(np.sqrt(_wmean(p, w, (p.y - p.pred) ** 2)))
 
 
 def _mae(p: Predictions, w: np.ndarray) -> np.ndarray:
-    return _wmean(w, np.abs(p.y - p.pred))
+    return _wmean(p, w, np.abs(p.y - p.pred))
 
 
 def _r2(p: Predictions, w: np.ndarray) -> np.ndarray:
-    total = w.sum(axis=1)
+    total = _total(p, w)
     mean_y = _ratio(w @ p.y, total)
     ss_tot = w @ (p.y**2) - total * mean_y**2
     ss_res = w @ ((p.y - p.pred) ** 2)

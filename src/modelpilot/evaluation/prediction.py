@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -153,6 +153,8 @@ class Predictions:
     pred: np.ndarray
     proba: np.ndarray | None
     classes: tuple[Any, ...]
+    # statistics shared between metrics (see metrics._shared); never part of equality
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n(self) -> int:
