@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from modelpilot.evaluation.bootstrap import MetricValue
+    from modelpilot.evaluation.comparison import Difference
     from modelpilot.evaluation.result import EvaluationResult
 
 _STYLE = """
@@ -134,9 +135,11 @@ def render_html(result: EvaluationResult) -> str:
     parts += [f"<p class='warn'>{escape(w)}</p>" for w in result.warnings]
     parts += _metrics(result) + _comparison(result) + _slices(result) + _calibration(result)
     parts += _fairness(result) + _robustness(result) + _explanations(result)
-    if result.notes:
+    shown_above = set(result.explanations.notes) if result.explanations else set()
+    notes = [n for n in result.notes if n not in shown_above]
+    if notes:
         parts.append("<h2>Notes</h2><ul>")
-        parts += [f"<li class='muted'>{escape(n)}</li>" for n in result.notes]
+        parts += [f"<li class='muted'>{escape(n)}</li>" for n in notes]
         parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -156,29 +159,41 @@ def _metrics(result: EvaluationResult) -> list[str]:
 def _comparison(result: EvaluationResult) -> list[str]:
     if result.comparison is None:
         return []
-    diffs = [*result.comparison.metrics.values(), *result.comparison.slices]
+    primary = [d for d in result.comparison.slices if d.metric == result.primary_metric]
+    others = [d for d in result.comparison.slices if d.metric != result.primary_metric]
+    out = [
+        "<h2>Comparison with the baseline</h2>",
+        "<p class='muted'>Paired bootstrap of model − baseline on the same resamples; green or "
+        "red where the whole interval lies on the better or worse side.</p>",
+        _difference_table(list(result.comparison.metrics.values())),
+    ]
+    if primary:
+        out += [f"<h3>{escape(result.primary_metric)} by slice</h3>", _difference_table(primary)]
+    if others:
+        out += [
+            "<details><summary>Other metrics by slice</summary>",
+            _difference_table(others),
+            "</details>",
+        ]
+    return out
+
+
+def _difference_table(diffs: Sequence[Difference]) -> str:
     rows, classes = [], []
     for d in diffs:
         where = "overall" if d.column is None else f"{d.column}={d.group}"
         ci = "" if d.lower is None else f"[{_num(d.lower)}, {_num(d.upper)}]"
-        rows.append(
-            [
-                escape(d.metric),
-                escape(where),
-                _num(d.model),
-                _num(d.baseline),
-                _num(d.difference),
-                ci,
-            ]
-        )
-        better = d.improvement is not None and d.improvement >= 0
-        classes.append("good" if better else "bad")
-    header = ["metric", "where", "model", "baseline", "difference", "interval"]
-    return [
-        "<h2>Comparison with the baseline</h2>",
-        "<p class='muted'>Paired bootstrap of model − baseline on the same resamples.</p>",
-        _table(header, rows, classes),
-    ]
+        cells = [d.metric, where, _num(d.model), _num(d.baseline), _num(d.difference), ci]
+        rows.append([escape(c) for c in cells])
+        classes.append(_verdict_class(d))
+    return _table(["metric", "where", "model", "baseline", "difference", "interval"], rows, classes)
+
+
+def _verdict_class(d: Difference) -> str:
+    if d.lower is None or d.upper is None:
+        return ""
+    low, high = (d.lower, d.upper) if d.higher_is_better else (-d.upper, -d.lower)
+    return "good" if low > 0 else "bad" if high < 0 else ""
 
 
 def _slices(result: EvaluationResult) -> list[str]:
