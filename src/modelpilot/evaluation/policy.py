@@ -260,7 +260,8 @@ def _policy_error(exc: ValidationError, root: yaml.Node, where: str) -> InvalidI
         detail = "missing required key. Add it."
     else:
         message = str(error["msg"]).removeprefix("Value error, ")
-        detail = f"{message}; got {shown(error.get('input'))}."
+        got = shown(error.get("input"))
+        detail = f"{message}." if got in message else f"{message}; got {got}."
     return InvalidInput(f"{where}, line {line}, {path}: {detail}", field=path)
 
 

@@ -301,3 +301,10 @@ def test_measure_latency_wants_one_row(df: pd.DataFrame, strong: object) -> None
         measure_latency(strong, df[["tenure", "calls"]].head(3))
     with pytest.raises(InvalidInput, match="needs a model with predict"):
         measure_latency(object(), df.head(1))
+
+
+def test_the_policy_in_the_docs_parses() -> None:
+    docs = Path(__file__).resolve().parents[3] / "docs" / "evaluation.md"
+    block = docs.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = parse_policy(block, source="docs/evaluation.md")
+    assert policy.name == "churn-promotion" and policy.package is not None
