@@ -63,6 +63,18 @@ class CalibrationResult:
     mce: float | None
     bins: list[CalibrationBin]
 
+    def to_svg(self) -> str:
+        """The reliability diagram as inline SVG (observed vs predicted per non-empty bin)."""
+        from modelpilot.evaluation.html import reliability_svg
+
+        return reliability_svg(
+            [
+                (b.mean_predicted, b.fraction_positive, b.count)
+                for b in self.bins
+                if b.mean_predicted is not None and b.fraction_positive is not None
+            ]
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,

@@ -97,6 +97,9 @@ def evaluate(
         run.preds.n, _statistics(run), n_bootstrap=n_bootstrap, seed=seed_for(seed)
     )
     metrics = {s.name: to_metric_value(model_key(s.name), draws, confidence) for s in run.specs}
+    for preds in (run.preds, run.base):
+        if preds is not None:
+            preds.memo.pop("weights", None)  # the last resample chunk's sums: large, done with
     slice_results, slice_diffs = evaluate_slices(
         data,
         slices,

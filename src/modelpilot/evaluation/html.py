@@ -219,11 +219,6 @@ def _calibration(result: EvaluationResult) -> list[str]:
     cal = result.calibration
     if cal is None:
         return []
-    points = [
-        (b.mean_predicted, b.fraction_positive, b.count)
-        for b in cal.bins
-        if b.mean_predicted is not None and b.fraction_positive is not None
-    ]
     rows = [
         [
             f"[{b.lower:.2f}, {b.upper:.2f})",
@@ -237,7 +232,7 @@ def _calibration(result: EvaluationResult) -> list[str]:
         "<h2>Calibration</h2>",
         f"<p>Expected calibration error ({cal.kind.replace('_', ' ')}, {cal.n_bins} bins): "
         f"{_interval(cal.ece)}; maximum calibration error {_num(cal.mce)}.</p>",
-        reliability_svg(points),
+        cal.to_svg(),
         _table(["bin", "rows", "mean predicted", "observed"], rows),
     ]
 

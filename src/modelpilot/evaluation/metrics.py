@@ -126,16 +126,37 @@ def _ranking_sums(r: _Ranking, w: np.ndarray) -> tuple[np.ndarray, ...]:
     pos_cum, neg_cum = _cumulative(w[:, r.pos_order]), _cumulative(w[:, r.neg_order])
     pos_below, neg_below = pos_cum[:, r.pos_at_start], neg_cum[:, r.neg_at_start]
     pos_total, neg_total = pos_cum[:, -1:], neg_cum[:, -1:]
-    pos_in_group = np.diff(pos_below, axis=1, append=pos_total)
-    return pos_in_group, pos_below, neg_below, pos_total[:, 0], neg_total[:, 0]
+    return (
+        _next_minus(pos_below, pos_total),
+        pos_below,
+        neg_below,
+        pos_total[:, 0],
+        neg_total[:, 0],
+    )
+
+
+def _shifted(below: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``below`` of the next group per group (the total after the last), without concatenating."""
+    out = np.empty_like(below)
+    out[:, :-1] = below[:, 1:]
+    out[:, -1:] = total.reshape(-1, 1)
+    return out
+
+
+def _next_minus(below: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Weight inside each group: the next group's ``below`` minus this one's."""
+    out = _shifted(below, total)
+    out -= below
+    return out
 
 
 def _auc_from(sums: tuple[np.ndarray, ...]) -> np.ndarray:
     # a positive in group g beats the negatives below g and half of those tied with it:
     # ½ (N_below(g) + N_below(g + 1)), with N_below(G) the negative total
     pos_in_group, _, neg_below, pos_total, neg_total = sums
-    neg_above_start = np.concatenate([neg_below[:, 1:], neg_total[:, None]], axis=1)
-    num = 0.5 * np.einsum("ij,ij->i", pos_in_group, neg_below + neg_above_start)
+    both_ends = _shifted(neg_below, neg_total)
+    both_ends += neg_below  # N_below(g) + N_below(g + 1)
+    num = 0.5 * np.einsum("ij,ij->i", pos_in_group, both_ends)
     return _ratio(num, pos_total * neg_total)
 
 

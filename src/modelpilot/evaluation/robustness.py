@@ -87,7 +87,10 @@ class RobustnessScenario:
 
 
 def _is_categorical(series: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    """Text or category columns (not numbers, booleans or datetimes)."""
+    return isinstance(series.dtype, pd.CategoricalDtype) or (
+        pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
+    )
 
 
 def _is_numeric(series: pd.Series) -> bool:

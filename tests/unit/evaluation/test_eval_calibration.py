@@ -31,6 +31,7 @@ def test_reliability_bins_match_scikit_learn_calibration_curve() -> None:
     assert [b.fraction_positive for b in filled] == pytest.approx(prob_true, abs=1e-12)
     assert [b.mean_predicted for b in filled] == pytest.approx(prob_pred, abs=1e-12)
     assert sum(b.count for b in result.bins) == 3000
+    assert result.to_svg().count("<circle") == len(filled)
 
 
 def test_ece_by_hand_on_a_small_case() -> None:
