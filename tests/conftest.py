@@ -6,6 +6,7 @@ gets its own schema through ``search_path``, so tests never see each other's row
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -73,3 +74,15 @@ def ws(settings: Settings) -> Iterator[Workspace]:
         while workspace.active_run() is not None:
             workspace.end_run()
         workspace.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_cli_workspace() -> Iterator[None]:
+    """CLI commands invoked in-process keep a workspace: start each test without one (so it
+    reads this test's MODELPILOT_* settings) and close its connections afterwards."""
+    from modelpilot.cli import context
+
+    context.close_workspace()
+    yield
+    context.close_workspace()
+    gc.collect()  # a leaked connection then warns in the test that leaked it, not a later one

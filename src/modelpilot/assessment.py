@@ -100,12 +100,13 @@ def gate_version(
     model = _predictor(ws, version.ref)
     features = result.features
     latency = evaluation.measure_latency(model, frame[features].head(1))
-    size = int(read_manifest(ws.artifacts, version.package_digest).get("size_bytes") or 0)
+    stored_size = read_manifest(ws.artifacts, version.package_digest).get("size_bytes")
+    size = int(stored_size) if stored_size is not None else None  # unknown fails the check
     verdict = evaluation.check_gate(
         policy, result, latency_p99_ms=latency.p99_ms, package_size_bytes=size
     )
     payload = verdict.to_dict()
-    payload["policy"] = str(policy_path)
+    payload["policy_file"] = str(policy_path)
     payload["baseline"] = baseline
     add_record(ws.store, version.ref, "gate", payload)
     return verdict

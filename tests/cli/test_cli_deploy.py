@@ -11,7 +11,6 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
-from modelpilot.cli import context
 from modelpilot.cli.main import app
 from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
@@ -27,7 +26,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ws.set_alias("churn", "champion", 1)
     ws.close()
     monkeypatch.setenv("MODELPILOT_HOME", str(home))
-    monkeypatch.setattr(context, "_workspace", None)
     return home
 
 

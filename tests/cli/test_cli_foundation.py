@@ -14,7 +14,6 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
-from modelpilot.cli import context
 from modelpilot.cli.main import app, main
 from modelpilot.config import Settings
 from modelpilot.store.migrate import HEAD_REVISION
@@ -39,7 +38,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             )
     ws.close()
     monkeypatch.setenv("MODELPILOT_HOME", str(home))
-    monkeypatch.setattr(context, "_workspace", None)
     return home
 
 

@@ -252,7 +252,7 @@ def _markdown(data: dict[str, Any]) -> str:
     for gate in data["gates"]:
         lines.append(
             f"- {gate['recorded']}: {'PASSED' if gate.get('passed') else 'FAILED'} "
-            f"({gate.get('policy', 'policy')})"
+            f"({gate.get('policy_file') or gate.get('policy', 'policy')})"
         )
     if not data["gates"]:
         lines.append("_No gate has judged this version yet._")

@@ -24,6 +24,14 @@ def get_workspace() -> Workspace:
     return _workspace
 
 
+def close_workspace() -> None:
+    """Release the command's workspace (flush metrics, close database connections)."""
+    global _workspace
+    if _workspace is not None:
+        _workspace.close()
+        _workspace = None
+
+
 def fmt_ms(value: int | None) -> str:
     """A stored millisecond timestamp as local-free ISO text.
 

@@ -12,7 +12,7 @@ import sys
 import typer
 
 from modelpilot import __version__
-from modelpilot.cli.context import err_console
+from modelpilot.cli.context import close_workspace, err_console
 from modelpilot.errors import ModelpilotError
 
 app = typer.Typer(
@@ -57,11 +57,18 @@ for _module in _GROUPS:
     importlib.import_module(_module).register(app)
 
 
+def _run(args: list[str]) -> None:
+    try:
+        app(args=args, standalone_mode=False)
+    finally:
+        close_workspace()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; modelpilot errors become one line on stderr and their exit code."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, standalone_mode=False)
+        _run(args)
     except ModelpilotError as exc:
         if _state["debug"] or "--debug" in args:
             raise

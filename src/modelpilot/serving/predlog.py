@@ -50,7 +50,8 @@ class PredictionLog:
         self.durability = durability
         self.flush_interval_s = flush_interval_s
         self._pending: list[LogRow] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the pending rows and the WAL handle
+        self._flush_lock = threading.Lock()  # one flush at a time, start to finish
         self._wal: Any = None
         self._wal_path: Path | None = None
         self._stop = threading.Event()
@@ -81,15 +82,20 @@ class PredictionLog:
                 self._pending.extend(rows)
 
     def flush(self) -> int:
-        """Write everything recorded so far into Parquet segments; returns rows written."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-            closed = self._rotate_wal() if self.durability == "sync" else None
-        written = write_segments(self.folder, pending) if pending else 0
-        if closed is not None:
-            written += convert_wal(self.folder, closed)
-        self.rows_written += written
-        return written
+        """Write everything recorded so far into Parquet segments; returns rows written.
+
+        Flushes are serialised: when this returns, rows another flush (the background
+        thread's) had already taken are on disk too, so "flush, then read" sees every row.
+        """
+        with self._flush_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+                closed = self._rotate_wal() if self.durability == "sync" else None
+            written = write_segments(self.folder, pending) if pending else 0
+            if closed is not None:
+                written += convert_wal(self.folder, closed)
+            self.rows_written += written
+            return written
 
     def close(self) -> None:
         """Stop the flusher and flush the rest."""

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from modelpilot.assessment import evaluate_version
 from modelpilot.cards import build_model_card
-from modelpilot.cli import context
 from modelpilot.cli.main import app
 from modelpilot.errors import InvalidInput
 from modelpilot.registry.records import list_records
@@ -68,7 +67,6 @@ def test_gate_cli_exits_non_zero_naming_the_failed_check(
     monkeypatch.setenv("MODELPILOT_HOME", str(registered.settings.home))
     if registered.settings.store_uri:
         monkeypatch.setenv("MODELPILOT_STORE_URI", registered.settings.store_uri)
-    monkeypatch.setattr(context, "_workspace", None)
     strict = tmp_path / "gate.yaml"
     strict.write_text("metrics:\n  roc_auc: {min: 0.99}\n")
     lenient = tmp_path / "ok.yaml"

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from conftest import Server, frame
 from modelpilot import release
-from modelpilot.cli import context
 from modelpilot.cli.main import app
 from modelpilot.config import Settings
 from modelpilot.errors import InvalidInput
@@ -86,7 +85,6 @@ def test_monitor_cli_alerts_and_writes_a_report(
 ) -> None:
     _, ws, _ = monitored
     monkeypatch.setenv("MODELPILOT_HOME", str(ws.settings.home))
-    monkeypatch.setattr(context, "_workspace", None)
     rules = tmp_path / "rules.yaml"
     rules.write_text("- {name: any-drift, metric: drift.share_drifted, op: '>', threshold: 0.0}\n")
     result = CliRunner().invoke(

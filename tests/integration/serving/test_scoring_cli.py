@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import frame
-from modelpilot.cli import context
 from modelpilot.cli.main import app
 from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
@@ -19,7 +18,6 @@ from modelpilot.workspace import Workspace
 @pytest.fixture
 def cli_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MODELPILOT_HOME", str(home))
-    monkeypatch.setattr(context, "_workspace", None)
     return home
 
 

@@ -231,13 +231,11 @@ def test_log_query_cli_reads_the_predictions_view(
 ) -> None:
     from typer.testing import CliRunner
 
-    from modelpilot.cli import context
     from modelpilot.cli.main import app
 
     httpx.post(f"{server.url}/predict/churn", json=[RECORD])
     httpx.post(f"{server.url}/admin/flush")
     monkeypatch.setenv("MODELPILOT_HOME", str(server.home))
-    monkeypatch.setattr(context, "_workspace", None)
     result = CliRunner().invoke(
         app, ["logs", "query", "SELECT count(*) AS n FROM predictions WHERE model = 'churn'"]
     )

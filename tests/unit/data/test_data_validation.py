@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from modelpilot.cli import context
 from modelpilot.cli.main import app
 from modelpilot.data.validation import declared_rules, infer_rules, row_flags, validate
 from modelpilot.errors import InvalidInput
@@ -68,7 +67,6 @@ def test_cli_exits_non_zero_with_a_table_of_failures(
     monkeypatch.setenv("MODELPILOT_HOME", str(ws.settings.home))
     if ws.settings.store_uri:
         monkeypatch.setenv("MODELPILOT_STORE_URI", ws.settings.store_uri)
-    monkeypatch.setattr(context, "_workspace", None)
     good, bad = tmp_path / "good.parquet", tmp_path / "bad.csv"
     REFERENCE.head(20).to_parquet(good)
     REFERENCE.head(20).assign(plan="gold").to_csv(bad, index=False)

@@ -11,7 +11,6 @@ from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from modelpilot import release
-from modelpilot.cli import context
 from modelpilot.cli.main import app
 from modelpilot.monitoring.labels import log_labels
 from modelpilot.release.report import ab_report
@@ -70,7 +69,8 @@ def test_report_says_no_winner_yet_on_an_aa_test(
 ) -> None:
     _traffic(shop, np.random.default_rng(1), 2_000, {"stable": 0.10, "challenger": 0.10})
     monkeypatch.setenv("MODELPILOT_HOME", str(shop.settings.home))
-    monkeypatch.setattr(context, "_workspace", None)
+    if shop.settings.store_uri:
+        monkeypatch.setenv("MODELPILOT_STORE_URI", shop.settings.store_uri)
     result = CliRunner().invoke(app, ["deploy", "report", "shop", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["verdict"].startswith("No winner yet")
