@@ -260,19 +260,7 @@ def set_weight(
 
     def mutate(current: DeploymentConfig, _mv: ModelVersion | None) -> DeploymentConfig:
         candidate = _require_candidate(current, name, "change its weight")
-        variants = [
-            v.model_copy(update={"weight": weight if v is candidate else 100 - weight})
-            if v.role != "shadow"
-            else v
-            for v in current.variants
-        ]
-        return build_config(
-            variants,
-            deployment=name,
-            routing_key=current.routing_key,
-            rollout=current.rollout,
-            rollout_step=current.rollout_step,
-        )
+        return _reweighted(current, candidate, weight, name, current.rollout_step)
 
     return _change(
         store, name, mutate, None, action, reason or f"weight {weight}%", actor, expected_revision
@@ -291,20 +279,7 @@ def advance_step(
                 f"Deployment {name!r} has no rollout policy to advance.", field="rollout"
             )
         step = min(current.rollout_step + 1, len(current.rollout.steps) - 1)
-        weight = current.rollout.steps[step]
-        variants = [
-            v.model_copy(update={"weight": weight if v is candidate else 100 - weight})
-            if v.role != "shadow"
-            else v
-            for v in current.variants
-        ]
-        return build_config(
-            variants,
-            deployment=name,
-            routing_key=current.routing_key,
-            rollout=current.rollout,
-            rollout_step=step,
-        )
+        return _reweighted(current, candidate, current.rollout.steps[step], name, step)
 
     return _change(store, name, mutate, None, "advance", reason, "controller", expected_revision)
 
@@ -489,6 +464,25 @@ def _current(conn: Connection, name: str) -> Deployment:
 
 def _variant(name: str, mv: ModelVersion, role: Role, weight: int) -> Variant:
     return Variant(name=name, model=mv.name, version=mv.version, role=role, weight=weight)
+
+
+def _reweighted(
+    current: DeploymentConfig, candidate: Variant, weight: int, name: str, step: int | None
+) -> DeploymentConfig:
+    """The same variants with the candidate at ``weight``% and the stable one at the rest."""
+    variants = [
+        v.model_copy(update={"weight": weight if v is candidate else 100 - weight})
+        if v.role != "shadow"
+        else v
+        for v in current.variants
+    ]
+    return build_config(
+        variants,
+        deployment=name,
+        routing_key=current.routing_key,
+        rollout=current.rollout,
+        rollout_step=step,
+    )
 
 
 def _require_candidate(config: DeploymentConfig, name: str, what: str) -> Variant:
