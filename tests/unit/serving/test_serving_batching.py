@@ -201,3 +201,24 @@ def test_a_log_that_cannot_be_written_fails_the_batch_with_503_and_the_batcher_l
     assert isinstance(first, Unavailable)
     assert "could not be recorded (OSError: disk full); nothing in it is acknowledged" in str(first)
     assert second == 4.0
+
+
+def test_requests_queued_a_few_loop_ticks_apart_share_a_batch_without_any_wait() -> None:
+    # HTTP requests read together reach the queue one or two event-loop ticks apart; with
+    # max_wait_ms=0 they must still form one batch, not one batch each.
+    doubler, hook = Doubler(), Logged()
+
+    async def after_ticks(batcher: Batcher, ticks: int, age: int) -> float:
+        for _ in range(ticks):
+            await asyncio.sleep(0)
+        return await _ask(batcher, age)
+
+    async def main() -> list[float]:
+        batcher = _batcher(doubler, hook, max_batch_size=64, max_wait_ms=0)
+        batcher.start()
+        answers = await asyncio.gather(*(after_ticks(batcher, t, t) for t in range(3)))
+        await batcher.drain()
+        return answers
+
+    assert asyncio.run(main()) == [0.0, 2.0, 4.0]
+    assert doubler.batch_sizes == [3]

@@ -112,3 +112,46 @@ def test_a_bad_value_anywhere_is_reported_at_its_row(column: str, bad_row: int) 
     with pytest.raises(InvalidInput, match=rf"Input '{column}' \(row {bad_row}\)") as info:
         V.from_records(records)
     assert info.value.field == column
+
+
+FLOATS = Signature(
+    "columns",
+    inputs=(
+        ColumnSpec("a", "float64"),
+        ColumnSpec("b", "float64", nullable=True),
+        ColumnSpec("c", "float32"),
+    ),
+)
+ANY_SCALAR = (
+    st.floats()
+    | st.integers()
+    | st.integers(-(2**1100), 2**1100)
+    | st.sampled_from([None, True, "1.5", 1e308, -1e308, [1.0]])
+)
+
+
+@given(st.lists(st.fixed_dictionaries({"a": ANY_SCALAR, "b": ANY_SCALAR, "c": ANY_SCALAR})))
+def test_the_fast_all_float_path_accepts_and_refuses_exactly_what_the_checkers_do(
+    records: list[dict[str, object]],
+) -> None:
+    fast = RequestValidator(FLOATS)
+    slow = RequestValidator(FLOATS)
+    slow.all_float = False  # force the per-value checkers
+    outcomes = []
+    for validator in (fast, slow):
+        try:
+            outcomes.append(("rows", repr(validator.from_records(records))))
+        except InvalidInput as exc:
+            outcomes.append(("error", exc.message))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_numbers_a_model_input_cannot_hold_are_refused_by_name() -> None:
+    with pytest.raises(
+        InvalidInput, match=r"Input 'age' \(row 0\): expected a whole number within int64"
+    ):
+        V.from_records([{**GOOD, "age": 2**63}])
+    with pytest.raises(
+        InvalidInput, match=r"Input 'a' \(row 0\): expected a finite number within float64"
+    ):
+        RequestValidator(FLOATS).from_records([{"a": 10**400, "b": 1.0, "c": 1.0}])
