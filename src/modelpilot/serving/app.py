@@ -232,24 +232,25 @@ class DataPlane:
         self.predlog.append(rows)
 
     # -- HTTP handlers -------------------------------------------------------------------------
-    async def infer(self, request: Request) -> Response:
-        """``POST /v2/models/{name}[/versions/{version}]/infer``."""
+    async def infer_payload(
+        self, name: str, version_text: str | None, body: bytes, headers: dict[bytes, bytes]
+    ) -> tuple[int, bytes, str]:
+        """Named tensors in, output tensors out: (status, JSON body, request id)."""
         started = time.perf_counter()
-        name = request.path_params["name"]
-        version = _version(request.path_params.get("version"))
         request_id = ""
-        labels = (name, str(version or ""))
+        labels = (name, version_text or "")
         try:
-            body = await _read_body(request, self.settings.max_body_bytes)
+            version = _version(version_text)
             parsed = protocol_v2.parse_infer(
-                body, request.headers.get("inference-header-content-length")
+                body, _text(headers, b"inference-header-content-length")
             )
             request_id = parsed.id or _new_id()
             served, context, route = self._target(name, version, request_id, None)
             labels = served.runtime.labels
             rows = protocol_v2.rows_from_tensors(parsed, served.runtime.validator)
             output, offset, count = await self._predict_checked(served, rows, context)
-            self._shadow(route, rows, context, name)
+            if route is not None:
+                self._shadow(route, rows, context, name)
             probabilities = (
                 output.probabilities[offset : offset + count]
                 if output.probabilities is not None
@@ -257,31 +258,20 @@ class DataPlane:
             )
             payload = {
                 "model_name": served.runtime.name,
-                "model_version": str(served.runtime.version),
+                "model_version": labels[1],
                 "id": request_id,
                 "outputs": protocol_v2.output_tensors(
                     output.predictions[offset : offset + count], probabilities
                 ),
             }
-            return self._ok(payload, labels, started, request_id)
+            self._count(labels, "200", started)
+            return 200, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), request_id
         except ModelpilotError as exc:
-            return self._error(exc, labels, started, request_id, oip=True)
-
-    async def predict_json(self, request: Request) -> Response:
-        """``POST /predict/{name}`` via Starlette (the fast path usually answers first)."""
-        try:
-            body = await _read_body(request, self.settings.max_body_bytes)
-        except ModelpilotError as exc:
-            return Response(
-                orjson.dumps(exc.to_dict()), status_code=exc.http_status, media_type=_JSON
-            )
-        headers = {k.encode(): v.encode() for k, v in request.headers.items()}
-        status, payload, request_id = await self.predict_payload(
-            request.path_params["name"], body, headers
-        )
-        return Response(
-            payload, status_code=status, media_type=_JSON, headers={"x-request-id": request_id}
-        )
+            self._count(labels, str(exc.http_status), started, type(exc).__name__)
+            error: dict[str, Any] = {"error": exc.message}
+            if request_id:
+                error["request_id"] = request_id
+            return exc.http_status, orjson.dumps(error), request_id
 
     async def predict_payload(
         self, name: str, body: bytes, headers: dict[bytes, bytes]
@@ -383,37 +373,6 @@ class DataPlane:
             await work
         except Exception as exc:  # a shadow never affects the caller
             log.warning("shadow prediction failed: %s", exc)
-
-    def _ok(
-        self, payload: dict[str, Any], labels: tuple[str, str], started: float, request_id: str
-    ) -> Response:
-        self._count(labels, "200", started)
-        return Response(
-            orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
-            media_type=_JSON,
-            headers={"x-request-id": request_id},
-        )
-
-    def _error(
-        self,
-        exc: ModelpilotError,
-        labels: tuple[str, str],
-        started: float,
-        request_id: str,
-        *,
-        oip: bool,
-    ) -> Response:
-        status = exc.http_status
-        self._count(labels, str(status), started, type(exc).__name__)
-        body: dict[str, Any] = {"error": exc.message} if oip else exc.to_dict()
-        if request_id:
-            body["request_id"] = request_id
-        return Response(
-            orjson.dumps(body),
-            status_code=status,
-            media_type=_JSON,
-            headers={"x-request-id": request_id} if request_id else None,
-        )
 
     async def live(self, request: Request) -> Response:
         """Liveness: the process answers."""
@@ -584,8 +543,8 @@ class DataPlane:
             self.predlog.close()
         self.executor.shutdown(wait=True)
 
-    def build_app(self, extra_routes: list[HttpRoute] | None = None) -> Starlette:
-        """The Starlette application."""
+    def build_app(self, extra_routes: list[HttpRoute] | None = None) -> FastPredictPath:
+        """The ASGI application: the inference routes in front of a Starlette app for the rest."""
         routes = [
             HttpRoute("/v2/health/live", self.live),
             HttpRoute("/v2/health/ready", self.ready),
@@ -594,9 +553,6 @@ class DataPlane:
             HttpRoute("/v2/models/{name}/versions/{version}", self.model_metadata),
             HttpRoute("/v2/models/{name}/ready", self.model_ready),
             HttpRoute("/v2/models/{name}/versions/{version}/ready", self.model_ready),
-            HttpRoute("/v2/models/{name}/infer", self.infer, methods=["POST"]),
-            HttpRoute("/v2/models/{name}/versions/{version}/infer", self.infer, methods=["POST"]),
-            HttpRoute("/predict/{name}", self.predict_json, methods=["POST"]),
             HttpRoute("/metrics", self.prometheus),
             HttpRoute("/admin/flush", self.flush_log, methods=["POST"]),
             HttpRoute("/deployments/{name}", self.deployment_status),
@@ -608,7 +564,7 @@ class DataPlane:
             yield
             await self.shutdown()
 
-        return Starlette(routes=routes, lifespan=lifespan)
+        return FastPredictPath(self, Starlette(routes=routes, lifespan=lifespan))
 
 
 def limit_native_threads(threads: int) -> None:
@@ -619,11 +575,12 @@ def limit_native_threads(threads: int) -> None:
 
 
 class FastPredictPath:
-    """ASGI wrapper answering ``POST /predict/{name}`` without Starlette's router and objects.
+    """ASGI wrapper answering the two inference routes without Starlette's router and objects.
 
-    The JSON endpoint is the hot path; skipping route matching and the Request/Response
-    wrappers saves tens of microseconds per request (benchmarks/serving.py). Everything else
-    goes to the Starlette app unchanged.
+    ``POST /predict/{name}`` and ``POST /v2/models/{name}[/versions/{v}]/infer`` are the hot
+    paths; skipping route matching and the Request/Response wrappers saves tens of
+    microseconds per request (benchmarks/serving.py). Everything else goes to the Starlette
+    app unchanged.
     """
 
     def __init__(self, plane: DataPlane, app: Any) -> None:
@@ -631,24 +588,57 @@ class FastPredictPath:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith("/predict/"):
+        route = _inference_route(scope["path"]) if scope["type"] == "http" else None
+        if route is None:
             await self.app(scope, receive, send)
-            return
-        name = path[9:]
-        if not name or "/" in name:
-            await self.app(scope, receive, send)
-            return
+        elif scope["method"] != "POST":
+            error = {
+                "error": f"{scope['method']} is not allowed here; send POST.",
+                "field": "method",
+            }
+            await _send(send, 405, orjson.dumps(error), b"")
+        else:
+            await self._answer(scope, receive, send, *route)
+
+    async def _answer(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Any,
+        name: str,
+        version: str | None,
+        oip: bool,
+    ) -> None:
         headers = dict(scope["headers"])
         try:
             body = await _receive_body(
                 receive, headers.get(b"content-length"), self.plane.settings.max_body_bytes
             )
         except ModelpilotError as exc:
-            await _send(send, exc.http_status, orjson.dumps(exc.to_dict()), b"")
+            error = {"error": exc.message} if oip else exc.to_dict()
+            await _send(send, exc.http_status, orjson.dumps(error), b"")
             return
-        status, payload, request_id = await self.plane.predict_payload(name, body, headers)
+        if oip:
+            answer = await self.plane.infer_payload(name, version, body, headers)
+        else:
+            answer = await self.plane.predict_payload(name, body, headers)
+        status, payload, request_id = answer
         await _send(send, status, payload, request_id.encode())
+
+
+def _inference_route(path: str) -> tuple[str, str | None, bool] | None:
+    """(model, version text, OIP?) for ``/predict/{name}`` and
+    ``/v2/models/{name}[/versions/{version}]/infer``; None for any other path."""
+    if path.startswith("/predict/"):
+        name = path[9:]
+        return (name, None, False) if name and "/" not in name else None
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        parts = path[11:-6].split("/")
+        if len(parts) == 1 and parts[0]:
+            return parts[0], None, True
+        if len(parts) == 3 and parts[0] and parts[1] == "versions" and parts[2]:
+            return parts[0], parts[2], True
+    return None
 
 
 async def _receive_body(receive: Any, declared: bytes | None, limit: int) -> bytes:
@@ -702,24 +692,9 @@ def _version(raw: str | None) -> int | None:
     return int(raw)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"The request body is {int(declared):,} bytes; at most {limit:,} are accepted. "
-            "Split the batch into smaller requests.",
-            field="body",
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(
-                f"The request body exceeds {limit:,} bytes. Split the batch into smaller requests.",
-                field="body",
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
 
 
 def _json(body: bytes) -> Any:

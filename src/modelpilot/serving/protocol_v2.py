@@ -8,9 +8,10 @@ little-endian bytes appended in order (BYTES elements as 4-byte length + bytes).
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -43,9 +44,12 @@ SIGNATURE_DATATYPES = {
 }
 
 
-@dataclass(frozen=True)
-class Tensor:
-    """One named input tensor."""
+# The NumPy kind of each datatype ("b", "i", "u", "f"), looked up per tensor.
+KINDS = {name: np.dtype(dtype).kind for name, dtype in DATATYPES.items()}
+
+
+class Tensor(NamedTuple):
+    """One named input tensor (a tuple: a request may carry one per column)."""
 
     name: str
     shape: list[int]
@@ -104,18 +108,18 @@ def _tensor(item: Any, index: int, binary: bytes, offset: int) -> tuple[Tensor, 
     name, shape, datatype = item.get("name"), item.get("shape"), item.get("datatype")
     if not isinstance(name, str) or not name:
         raise InvalidInput(f'{where} needs a "name".', field=where)
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise InvalidInput(
             f'Input {name!r}: "shape" must be a list of non-negative integers; got {shown(shape)}.',
             field=name,
         )
-    if datatype not in DATATYPES and datatype != "BYTES":
+    if datatype not in KINDS and datatype != "BYTES":
         raise InvalidInput(
             f"Input {name!r}: unknown datatype {shown(datatype)}; expected one of "
             f"{', '.join([*DATATYPES, 'BYTES'])}.",
             field=name,
         )
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)
     size = (item.get("parameters") or {}).get("binary_data_size")
     if size is not None:
         chunk = binary[offset : offset + int(size)]
@@ -167,13 +171,20 @@ def _flatten(data: Any, name: str) -> list[Any]:
 def rows_from_tensors(request: InferRequest, validator: RequestValidator) -> list[Row]:
     """Rows in signature order: one 2-D tensor of all columns, or one tensor per column."""
     inputs = request.inputs
-    if len(inputs) == 1 and validator.column_checker(inputs[0].name) is None:
+    if len(inputs) == 1 and inputs[0].name not in validator.name_set:
         tensor = inputs[0]
         return validator.from_matrix(_typed(tensor), tensor.shape, tensor.name)
     by_name = {t.name: t for t in inputs}
-    unknown = [n for n in by_name if validator.column_checker(n) is None]
-    missing = [n for n in validator.names if n not in by_name]
-    if unknown or missing:
+    if len(by_name) != len(inputs):
+        twice = sorted({t.name for t in inputs if sum(u.name == t.name for u in inputs) > 1})
+        raise InvalidInput(
+            f"Input tensors must have distinct names; {', '.join(map(repr, twice))} came more "
+            "than once.",
+            field=twice[0],
+        )
+    if by_name.keys() != validator.name_set:
+        unknown = [n for n in by_name if n not in validator.name_set]
+        missing = [n for n in validator.names if n not in by_name]
         parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + (
             [f"unexpected {', '.join(map(repr, unknown))}"] if unknown else []
         )
@@ -204,8 +215,11 @@ def _typed(tensor: Tensor) -> list[Any]:
     dt = tensor.datatype
     if dt == "BYTES":
         return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in tensor.data]
-    kind = np.dtype(DATATYPES[dt]).kind
-    for index, value in enumerate(tensor.data):
+    kind = KINDS[dt]
+    data = tensor.data
+    if kind == "f" and _NUMBERS.issuperset(map(type, data)):  # the common case, checked in C
+        return [float(v) for v in data] if int in set(map(type, data)) else data
+    for index, value in enumerate(data):
         ok = (
             (type(value) is bool)
             if kind == "b"
@@ -220,6 +234,9 @@ def _typed(tensor: Tensor) -> list[Any]:
     if kind == "f":
         return [float(v) for v in tensor.data]
     return tensor.data
+
+
+_NUMBERS = frozenset((int, float))
 
 
 def output_tensors(

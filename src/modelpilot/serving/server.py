@@ -21,7 +21,7 @@ from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.registry import get_version
 from modelpilot.release import get_deployment
 from modelpilot.release.service import Deployment
-from modelpilot.serving.app import DataPlane, FastPredictPath
+from modelpilot.serving.app import DataPlane
 from modelpilot.serving.config import read_server_file, with_model_batching
 from modelpilot.serving.predlog import PredictionLog
 from modelpilot.serving.reload import ModelRepository, followed_versions
@@ -187,7 +187,7 @@ def serve(
     if repository.followed:
         plane.loops.append(lambda: repository.follow(plane.settings.deployment_poll_s))
     config = uvicorn.Config(
-        FastPredictPath(plane, plane.build_app(repository.routes())),
+        plane.build_app(repository.routes()),
         host=host,
         port=port,
         log_level=log_level,

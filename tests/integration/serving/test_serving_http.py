@@ -119,6 +119,26 @@ def test_malformed_json_is_400_and_oip_shape_mismatch_is_422(server: Server) -> 
     assert missing.status_code == 404 and "Served models: churn, flaky" in missing.json()["error"]
 
 
+def test_oip_requests_with_a_bad_version_duplicate_tensors_or_the_wrong_method_are_refused(
+    server: Server,
+) -> None:
+    column = {"shape": [1], "datatype": "FP64", "data": [1.0]}
+    tensors = [{"name": name, **column} for name in ("age", "income", "calls")]
+    good = httpx.post(f"{server.url}/v2/models/churn/versions/2/infer", json={"inputs": tensors})
+    assert good.status_code == 200 and good.json()["model_version"] == "2"
+    bad_version = httpx.post(
+        f"{server.url}/v2/models/churn/versions/two/infer", json={"inputs": tensors}
+    )
+    assert bad_version.status_code == 404 and "'two' is not a number" in bad_version.json()["error"]
+    twice = httpx.post(
+        f"{server.url}/v2/models/churn/infer", json={"inputs": [*tensors, tensors[0]]}
+    )
+    assert twice.status_code == 422 and "'age' came more than once" in twice.json()["error"]
+    for path in ("/v2/models/churn/infer", "/predict/churn"):
+        wrong = httpx.get(f"{server.url}{path}")
+        assert wrong.status_code == 405 and "send POST" in wrong.text
+
+
 def test_body_over_the_limit_is_413(start_server) -> None:  # type: ignore[no-untyped-def]
     small = start_server("churn@champion", extra=("--max-body-bytes", "2048", "--no-log"))
     reply = httpx.post(f"{small.url}/predict/churn", json=[RECORD] * 200)
