@@ -25,6 +25,13 @@ def serve_command(
         0.0, "--max-wait-ms", min=0.0, help="Longest wait for a fuller batch."
     ),
     no_batching: bool = typer.Option(False, "--no-batching", help="One predict call per request."),
+    inline_predict_ms: float = typer.Option(
+        2.0,
+        "--inline-predict-ms",
+        min=0.0,
+        help="Batches of a model that predicts faster than this run on the event loop, the "
+        "rest in a worker thread; 0 = always the worker thread.",
+    ),
     durability: str = typer.Option("async", "--durability", help="Prediction log: async or sync."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log predictions."),
     max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes", min=1024),
@@ -46,6 +53,7 @@ def serve_command(
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
         batching=not no_batching,
+        inline_predict_ms=inline_predict_ms,
         durability=mode,
         log_predictions=not no_log,
         max_body_bytes=max_body_bytes,

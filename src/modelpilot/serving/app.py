@@ -140,7 +140,17 @@ class DataPlane:
             queue_limit=options.queue_limit,
             executor=self.executor,
             after_batch=self._after_batch,
+            inline_below_ms=self._inline_predict_ms(),
         )
+
+    def _inline_predict_ms(self) -> float:
+        """No predict on the loop when each batch waits for an fsync of the log."""
+        sync_log = (
+            self.predlog is not None
+            and self.settings.log_predictions
+            and self.settings.durability == "sync"
+        )
+        return 0.0 if sync_log else self.settings.inline_predict_ms
 
     def served(self, name: str, version: int | None) -> Served:
         """The served runtime for a model name (default version unless one is given)."""
@@ -296,10 +306,11 @@ class DataPlane:
                 "request_id": request_id,
                 "model": served.runtime.name,
                 "version": served.runtime.version,
-                "predictions": output.predictions[offset : offset + count].tolist(),
+                "predictions": output.prediction_list[offset : offset + count],
             }
-            if output.probabilities is not None:
-                payload["probabilities"] = output.probabilities[offset : offset + count].tolist()
+            probabilities = output.probability_list
+            if probabilities is not None:
+                payload["probabilities"] = probabilities[offset : offset + count]
                 payload["classes"] = served.runtime.classes
             if context.deployment is not None:
                 payload["deployment"], payload["variant"] = context.deployment, context.variant
@@ -521,6 +532,7 @@ class DataPlane:
                 if served.batcher is not None:
                     served.batcher.start()
         self._loop_tasks = [asyncio.get_running_loop().create_task(make()) for make in self.loops]
+        limit_native_threads(self.settings.model_threads)  # quick batches predict on this thread
         # Everything loaded so far (models, libraries) lives as long as the server: move it out
         # of the collector's reach, so full collections stop scanning it. Without this, gen-2
         # collections every few thousand requests pause the loop for ~100 ms (the p99 at c=32).

@@ -4,9 +4,10 @@
 Before closing a batch the collector lets the event loop run a few more ticks (SETTLE_TICKS):
 requests whose bytes were read in the same tick reach the queue one or two ticks later, and
 would otherwise start a second, half-sized batch. The collector waits on the queue with a
-deadline (an event, never a sleep). Predictions run in
-one worker thread so the event loop keeps parsing requests while the model computes; their
-results fan back out through futures. A full queue refuses new work with 503 at once.
+deadline (an event, never a sleep). A batch whose predict is known to be quick (recent average
+under ``inline_below_ms``) runs on the event loop itself; a slower one runs in the worker
+thread so the loop keeps parsing requests meanwhile. Results fan back out through futures. A
+full queue refuses new work with 503 at once.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from modelpilot.serving.validation import Row
 # benchmarks/serving.py at c=32 on one core: batches of ~32 rows instead of two alternating
 # halves of ~16, 8.1k -> 11.3k req/s; a lone request pays three ticks (microseconds).
 SETTLE_TICKS = 3
+
+# How fast the average predict time follows the latest batch.
+_EWMA_WEIGHT = 0.2
 
 Outcome = tuple[BatchOutput, int, int] | BaseException
 AfterBatch = Callable[
@@ -56,8 +60,11 @@ class Batcher:
         queue_limit: int,
         executor: ThreadPoolExecutor,
         after_batch: AfterBatch,
+        inline_below_ms: float = 0.0,
     ) -> None:
         self.runtime = runtime
+        self.inline_below_s = inline_below_ms / 1000
+        self.predict_s: float | None = None  # moving average of one batch's predict time
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000
         self.queue_limit = queue_limit
@@ -144,9 +151,12 @@ class Batcher:
         loop = asyncio.get_running_loop()
         outcomes: list[Outcome]
         try:
-            outcomes = await loop.run_in_executor(
-                self.executor, self._predict_and_log, batch, started
-            )
+            if self.predict_s is not None and self.predict_s < self.inline_below_s:
+                outcomes = self._predict_and_log(batch, started)
+            else:
+                outcomes = await loop.run_in_executor(
+                    self.executor, self._predict_and_log, batch, started
+                )
         except Exception as exc:  # predict errors are outcomes; this is the log or metrics
             failure = Unavailable(
                 f"Model {self.runtime.key}: the batch was predicted but could not be recorded "
@@ -184,7 +194,13 @@ class Batcher:
                 self.after_batch(self.runtime, batch, None, exc, time.perf_counter() - started)
                 return [exc]
             return [self._predict_and_log([item], time.perf_counter())[0] for item in batch]
-        self.after_batch(self.runtime, batch, output, None, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.predict_s = (
+            seconds
+            if self.predict_s is None
+            else self.predict_s + _EWMA_WEIGHT * (seconds - self.predict_s)
+        )
+        self.after_batch(self.runtime, batch, output, None, seconds)
         outcomes: list[Outcome] = []
         offset = 0
         for item in batch:

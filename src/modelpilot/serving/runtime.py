@@ -32,6 +32,16 @@ class BatchOutput:
     predictions: np.ndarray
     probabilities: np.ndarray | None
 
+    @functools.cached_property
+    def prediction_list(self) -> list[Any]:
+        """Predictions as Python values, converted once per batch (each request slices it)."""
+        return list(self.predictions.tolist())
+
+    @functools.cached_property
+    def probability_list(self) -> list[Any] | None:
+        """Probabilities as nested lists, converted once per batch."""
+        return None if self.probabilities is None else list(self.probabilities.tolist())
+
 
 @dataclass
 class ModelRuntime:

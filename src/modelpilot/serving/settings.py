@@ -46,6 +46,11 @@ class ServingSettings:
     flush_interval_s: float = 1.0
     log_predictions: bool = True
     deployment_poll_s: float = 0.5
+    # A batch whose model has lately predicted in less than this runs on the event loop; a
+    # slower one in the worker thread, so the loop keeps taking requests meanwhile. Measured
+    # (benchmarks/serving.py, c=32, one core, ~0.6 ms batches): the thread hand-off cost 8%
+    # of throughput. 0 = always the worker thread. Never inline with a sync log (fsync).
+    inline_predict_ms: float = 2.0
     # Native threads (OpenMP/BLAS) per predict call. Batching already amortises the work, and
     # on a busy machine OpenMP's spinning threads slowed one-row predicts of a boosted
     # pipeline from 9 ms to 35-46 ms (measured with 2 cores under load).

@@ -222,3 +222,35 @@ def test_requests_queued_a_few_loop_ticks_apart_share_a_batch_without_any_wait()
 
     assert asyncio.run(main()) == [0.0, 2.0, 4.0]
     assert doubler.batch_sizes == [3]
+
+
+class ThreadRecorder(Doubler):
+    """A Doubler that records which thread ran each predict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        return super().predict(frame)
+
+
+@pytest.mark.parametrize(("inline_below_ms", "on_loop"), [(60_000.0, True), (0.0, False)])
+def test_quick_models_predict_on_the_event_loop_once_timed_and_others_in_the_worker(
+    inline_below_ms: float, on_loop: bool
+) -> None:
+    recorder, hook = ThreadRecorder(), Logged()
+
+    async def main() -> str:
+        batcher = _batcher(recorder, hook, inline_below_ms=inline_below_ms)
+        batcher.start()
+        for age in range(3):  # one batch each
+            assert await _ask(batcher, age) == 2.0 * age
+        await batcher.drain()
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(main())
+    first, *later = recorder.threads
+    assert first != loop_thread  # the first batch has no timing yet: the worker thread
+    assert later == [loop_thread if on_loop else first] * 2
