@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,7 +31,7 @@ from modelpilot.errors import InvalidInput, ModelpilotError, NotFound, PayloadTo
 from modelpilot.serving import protocol_v2
 from modelpilot.serving.batching import Batcher, Pending
 from modelpilot.serving.metrics import ServingMetrics
-from modelpilot.serving.predlog import LogRow, PredictionLog
+from modelpilot.serving.predlog import LogBatch, PredictionLog
 from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 from modelpilot.serving.settings import ServingSettings
@@ -208,38 +209,7 @@ class DataPlane:
         self.metrics.predicted(*runtime.labels, size, seconds)
         if self.predlog is None or not self.settings.log_predictions:
             return
-        now = time.time()
-        rows: list[LogRow] = []
-        names = runtime.validator.names
-        classes = runtime.classes
-        offset = 0
-        for pending in batch:
-            ctx: RequestContext = pending.context
-            latency_ms = (time.perf_counter() - pending.enqueued) * 1000
-            for i, row in enumerate(pending.rows):
-                record: LogRow = {
-                    "request_id": ctx.request_id,
-                    "row": i,
-                    "timestamp_ms": int(now * 1000),
-                    "model": runtime.name,
-                    "version": runtime.version,
-                    "deployment": ctx.deployment,
-                    "variant": ctx.variant,
-                    "latency_ms": latency_ms,
-                    "error": None if error is None else f"{type(error).__name__}: {error}",
-                }
-                for name, value in zip(names, row, strict=True):
-                    record[f"in.{name}"] = value
-                if output is not None:
-                    record["out.prediction"] = output.predictions[offset + i].item()
-                    if output.probabilities is not None and classes is not None:
-                        for c, label in enumerate(classes):
-                            record[f"out.proba.{label}"] = float(
-                                output.probabilities[offset + i, c]
-                            )
-                rows.append(record)
-            offset += len(pending.rows)
-        self.predlog.append(rows)
+        self.predlog.append(log_batch(runtime, batch, output, error))
 
     # -- HTTP handlers -------------------------------------------------------------------------
     async def infer_payload(
@@ -577,6 +547,60 @@ class DataPlane:
             await self.shutdown()
 
         return FastPredictPath(self, Starlette(routes=routes, lifespan=lifespan))
+
+
+def log_batch(
+    runtime: ModelRuntime,
+    batch: list[Pending],
+    output: BatchOutput | None,
+    error: BaseException | None,
+) -> LogBatch:
+    """A predict call's requests and answers as log columns (see :class:`LogBatch`)."""
+    now_ms = int(time.time() * 1000)
+    clock = time.perf_counter()
+    request_ids: list[str] = []
+    rows: list[int] = []
+    deployments: list[str | None] = []
+    variants: list[str | None] = []
+    latencies: list[float] = []
+    for pending in batch:
+        ctx: RequestContext = pending.context
+        count = len(pending.rows)
+        request_ids += [ctx.request_id] * count
+        rows += range(count)
+        deployments += [ctx.deployment] * count
+        variants += [ctx.variant] * count
+        latencies += [(clock - pending.enqueued) * 1000] * count
+    size = len(rows)
+    columns: dict[str, Any] = {
+        "request_id": request_ids,
+        "row": np.asarray(rows, dtype=np.int64),
+        "timestamp_ms": np.full(size, now_ms, dtype=np.int64),
+        "version": np.full(size, runtime.version, dtype=np.int64),
+        "deployment": deployments,
+        "variant": variants,
+        "latency_ms": np.asarray(latencies),
+        "error": [None if error is None else f"{type(error).__name__}: {error}"] * size,
+    }
+    values = [row for pending in batch for row in pending.rows]
+    specs = runtime.model.signature.inputs
+    if runtime.all_numeric:  # one matrix, one contiguous column each
+        by_column = np.array(values, dtype=np.float64).T.copy()
+        for j, spec in enumerate(specs):
+            column = by_column[j]
+            columns[f"in.{spec.name}"] = (
+                column if "float" in spec.dtype else column.astype(np.int64)
+            )
+    else:
+        for spec, column in zip(specs, zip(*values, strict=True), strict=True):
+            columns[f"in.{spec.name}"] = list(column)
+    if output is not None:
+        columns["out.prediction"] = output.predictions
+        if output.probabilities is not None and runtime.classes is not None:
+            by_class = output.probabilities.T.copy()
+            for c, label in enumerate(runtime.classes):
+                columns[f"out.proba.{label}"] = by_class[c]
+    return LogBatch(runtime.name, size, columns)
 
 
 def limit_native_threads(threads: int) -> None:

@@ -14,7 +14,7 @@ from modelpilot import release
 from modelpilot.cli.main import app
 from modelpilot.monitoring.labels import log_labels
 from modelpilot.release.report import ab_report
-from modelpilot.serving.predlog import write_segments
+from modelpilot.serving.predlog import LogBatch, write_segments
 from modelpilot.workspace import Workspace
 
 
@@ -41,7 +41,7 @@ def _traffic(ws: Workspace, rng: np.random.Generator, n: int, rates: dict[str, f
         )
         ids.append(rid)
         labels.append(int(rng.random() < rates[variant]))
-    write_segments(ws.settings.home / "predictions", rows)
+    write_segments(ws.settings.home / "predictions", LogBatch.from_rows(rows))
     log_labels(ws.settings.home, "shop", ids, labels)
 
 

@@ -4,27 +4,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from modelpilot.errors import InvalidInput, NotFound
-from modelpilot.serving.predlog import PredictionLog, query, read_predictions, recover_wal_files
+from modelpilot.serving.predlog import (
+    LogBatch,
+    PredictionLog,
+    query,
+    read_predictions,
+    recover_wal_files,
+)
 
 
-def _rows(model: str, ids: range, timestamp_ms: int = 1_700_000_000_000) -> list[dict[str, object]]:
-    return [
-        {
-            "request_id": f"r{i}",
-            "row": 0,
-            "timestamp_ms": timestamp_ms + i,
-            "model": model,
-            "version": 1,
-            "latency_ms": 1.5,
-            "in.age": i,
-            "out.prediction": 2.0 * i,
-        }
-        for i in ids
-    ]
+def _rows(model: str, ids: range, timestamp_ms: int = 1_700_000_000_000) -> LogBatch:
+    (batch,) = LogBatch.from_rows(
+        [
+            {
+                "request_id": f"r{i}",
+                "row": 0,
+                "timestamp_ms": timestamp_ms + i,
+                "model": model,
+                "version": 1,
+                "latency_ms": 1.5,
+                "in.age": i,
+                "out.prediction": 2.0 * i,
+            }
+            for i in ids
+        ]
+    )
+    return batch
 
 
 def test_async_rows_reach_parquet_on_flush_and_read_back_as_one_view(tmp_path: Path) -> None:
@@ -54,9 +64,9 @@ def test_sync_rows_are_on_disk_before_append_returns_and_survive_a_crash(tmp_pat
     # the process "dies" here: no flush, no close; only the write-ahead file exists
     assert not list(tmp_path.glob("**/seg-*.parquet"))
     (wal,) = tmp_path.glob("wal-*.jsonl")
-    assert len(wal.read_bytes().splitlines()) == 4
+    assert len(wal.read_bytes().splitlines()) == 1  # one line per batch
     with wal.open("ab") as handle:
-        handle.write(b'{"request_id": "torn')  # a write cut short by the crash
+        handle.write(b'{"model": "churn", "size": 2, "colu')  # a write cut short by the crash
     assert recover_wal_files(tmp_path) == 4  # what the next server start does
     assert not list(tmp_path.glob("wal-*.jsonl"))
     assert list(read_predictions(tmp_path)["request_id"]) == ["r0", "r1", "r2", "r3"]
@@ -97,3 +107,43 @@ def test_queries_explain_an_empty_log_and_bad_sql(tmp_path: Path) -> None:
     log.close()
     with pytest.raises(InvalidInput, match="The query failed"):
         query(tmp_path, "SELECT nope FROM predictions")
+
+
+def test_batches_with_arrays_mixed_columns_and_old_row_lines_all_reach_the_view(
+    tmp_path: Path,
+) -> None:
+    log = PredictionLog(tmp_path, durability="sync", flush_interval_s=3600)
+    log.start()
+    log.append(
+        LogBatch(
+            "churn",
+            2,
+            {
+                "request_id": ["a", "b"],
+                "timestamp_ms": np.array([1, 2]),
+                "version": np.array([1, 1]),
+                "in.age": np.array([[30.0, 1.0], [40.0, 2.0]]).T[0],  # a strided view
+                "out.prediction": np.array(["stay", "leave"], dtype=object),
+                "error": [None, None],
+            },
+        )
+    )
+    log.append(
+        LogBatch(
+            "churn",
+            1,
+            {"request_id": ["c"], "timestamp_ms": [3], "version": [2], "in.plan": ["pro"]},
+        )
+    )
+    (wal,) = tmp_path.glob("wal-*.jsonl")
+    with wal.open("ab") as handle:  # a line as earlier versions wrote them: one row
+        handle.write(
+            b'{"request_id": "d", "model": "churn", "timestamp_ms": 4, "version": 1, '
+            b'"in.age": 50.0}\n'
+        )
+    log.close()
+    got = read_predictions(tmp_path, model="churn").sort_values("request_id")
+    assert list(got["request_id"]) == ["a", "b", "c", "d"]
+    assert got["in.age"].tolist()[:2] == [30.0, 40.0] and got["in.age"].tolist()[3] == 50.0
+    assert got["out.prediction"].tolist()[:2] == ["stay", "leave"]
+    assert got["in.plan"].tolist()[2] == "pro" and got["version"].tolist() == [1, 1, 2, 1]
