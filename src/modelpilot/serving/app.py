@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,9 +28,10 @@ from starlette.routing import Route as HttpRoute
 from modelpilot import __version__
 from modelpilot.errors import InvalidInput, ModelpilotError, NotFound, PayloadTooLarge, shown
 from modelpilot.serving import protocol_v2
+from modelpilot.serving.batch_log import log_batch
 from modelpilot.serving.batching import Batcher, Pending
 from modelpilot.serving.metrics import ServingMetrics
-from modelpilot.serving.predlog import LogBatch, PredictionLog
+from modelpilot.serving.predlog import PredictionLog
 from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 from modelpilot.serving.settings import ServingSettings
@@ -547,60 +547,6 @@ class DataPlane:
             await self.shutdown()
 
         return FastPredictPath(self, Starlette(routes=routes, lifespan=lifespan))
-
-
-def log_batch(
-    runtime: ModelRuntime,
-    batch: list[Pending],
-    output: BatchOutput | None,
-    error: BaseException | None,
-) -> LogBatch:
-    """A predict call's requests and answers as log columns (see :class:`LogBatch`)."""
-    now_ms = int(time.time() * 1000)
-    clock = time.perf_counter()
-    request_ids: list[str] = []
-    rows: list[int] = []
-    deployments: list[str | None] = []
-    variants: list[str | None] = []
-    latencies: list[float] = []
-    for pending in batch:
-        ctx: RequestContext = pending.context
-        count = len(pending.rows)
-        request_ids += [ctx.request_id] * count
-        rows += range(count)
-        deployments += [ctx.deployment] * count
-        variants += [ctx.variant] * count
-        latencies += [(clock - pending.enqueued) * 1000] * count
-    size = len(rows)
-    columns: dict[str, Any] = {
-        "request_id": request_ids,
-        "row": np.asarray(rows, dtype=np.int64),
-        "timestamp_ms": np.full(size, now_ms, dtype=np.int64),
-        "version": np.full(size, runtime.version, dtype=np.int64),
-        "deployment": deployments,
-        "variant": variants,
-        "latency_ms": np.asarray(latencies),
-        "error": [None if error is None else f"{type(error).__name__}: {error}"] * size,
-    }
-    values = [row for pending in batch for row in pending.rows]
-    specs = runtime.model.signature.inputs
-    if runtime.all_numeric:  # one matrix, one contiguous column each
-        by_column = np.array(values, dtype=np.float64).T.copy()
-        for j, spec in enumerate(specs):
-            column = by_column[j]
-            columns[f"in.{spec.name}"] = (
-                column if "float" in spec.dtype else column.astype(np.int64)
-            )
-    else:
-        for spec, column in zip(specs, zip(*values, strict=True), strict=True):
-            columns[f"in.{spec.name}"] = list(column)
-    if output is not None:
-        columns["out.prediction"] = output.predictions
-        if output.probabilities is not None and runtime.classes is not None:
-            by_class = output.probabilities.T.copy()
-            for c, label in enumerate(runtime.classes):
-                columns[f"out.proba.{label}"] = by_class[c]
-    return LogBatch(runtime.name, size, columns)
 
 
 def limit_native_threads(threads: int) -> None:
