@@ -77,12 +77,6 @@ class ModelRuntime:
         """Class labels of a classifier."""
         return self.model.classes
 
-    def inputs(self, rows: list[Row]) -> pd.DataFrame | np.ndarray:
-        """The batch as the model takes it: a float64 matrix or a DataFrame (see above)."""
-        if self.takes_matrix:
-            return np.array(rows, dtype=np.float64)
-        return self.frame(rows)
-
     def frame(self, rows: list[Row]) -> pd.DataFrame:
         """The batch as the DataFrame the model was trained on (built once per batch)."""
         specs = self.model.signature.inputs

@@ -71,7 +71,7 @@ def test_pipelines_that_may_select_columns_by_name_keep_the_dataframe(
     by_name = ColumnTransformer([("s", StandardScaler(), ["income", "score"])], remainder="drop")
     rt = _served(workspace, make_pipeline(by_name, LogisticRegression()).fit(x, y), x.head())
     assert not rt.takes_matrix
-    frame = rt.inputs([[30, 50.0, 0.5]])
+    frame = rt.frame([[30, 50.0, 0.5]])
     assert isinstance(frame, pd.DataFrame)
     assert frame.dtypes.astype(str).tolist() == ["int64", "float64", "float32"]
     assert rt.predict_rows([[30, 50.0, 0.5]]).predictions.shape == (1,)
