@@ -26,28 +26,27 @@ def log_batch(
     """A predict call's requests and answers as log columns (see :class:`LogBatch`)."""
     now_ms = int(time.time() * 1000)
     clock = time.perf_counter()
-    request_ids: list[str] = []
-    rows: list[int] = []
-    deployments: list[str | None] = []
-    variants: list[str | None] = []
-    latencies: list[float] = []
-    for pending in batch:
-        ctx = pending.context  # the app's RequestContext
-        count = len(pending.rows)
-        request_ids += [ctx.request_id] * count
-        rows += range(count)
-        deployments += [ctx.deployment] * count
-        variants += [ctx.variant] * count
-        latencies += [(clock - pending.enqueued) * 1000] * count
-    size = len(rows)
+    contexts = [pending.context for pending in batch]  # the app's RequestContext tuples
+    counts = [len(pending.rows) for pending in batch]
+    # Per request, repeated for each of its rows (np.repeat keeps one-row requests cheap).
+    request_ids = _repeat([c.request_id for c in contexts], counts)
+    deployments = _repeat([c.deployment for c in contexts], counts)
+    variants = _repeat([c.variant for c in contexts], counts)
+    waited_ms = np.repeat([(clock - p.enqueued) * 1000 for p in batch], counts)
+    size = len(request_ids)
+    rows = (
+        np.zeros(size, dtype=np.int64)
+        if size == len(counts)
+        else np.concatenate([np.arange(n, dtype=np.int64) for n in counts])
+    )
     columns: dict[str, Any] = {
         "request_id": request_ids,
-        "row": np.asarray(rows, dtype=np.int64),
+        "row": rows,
         "timestamp_ms": np.full(size, now_ms, dtype=np.int64),
         "version": np.full(size, runtime.version, dtype=np.int64),
         "deployment": deployments,
         "variant": variants,
-        "latency_ms": np.asarray(latencies),
+        "latency_ms": waited_ms,
         "error": [None if error is None else f"{type(error).__name__}: {error}"] * size,
     }
     values = [row for pending in batch for row in pending.rows]
@@ -69,3 +68,10 @@ def log_batch(
             for c, label in enumerate(runtime.classes):
                 columns[f"out.proba.{label}"] = by_class[c]
     return LogBatch(runtime.name, size, columns)
+
+
+def _repeat(values: list[Any], counts: list[int]) -> list[Any]:
+    """Each value ``counts[i]`` times, in order (no work when every count is one)."""
+    if len(values) == sum(counts):
+        return values
+    return [v for v, n in zip(values, counts, strict=True) for _ in range(n)]
