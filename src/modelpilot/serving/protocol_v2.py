@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from modelpilot.errors import InvalidInput, MalformedRequest, shown
-from modelpilot.serving.validation import RequestValidator, Row
+from modelpilot.serving.validation import NUMBER_TYPES, RequestValidator, Row
 
 DATATYPES = {
     "BOOL": np.bool_,
@@ -217,7 +217,7 @@ def _typed(tensor: Tensor) -> list[Any]:
         return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in tensor.data]
     kind = KINDS[dt]
     data = tensor.data
-    if kind == "f" and _NUMBERS.issuperset(map(type, data)):  # the common case, checked in C
+    if kind == "f" and NUMBER_TYPES.issuperset(map(type, data)):  # the common case, checked in C
         return [float(v) for v in data] if int in set(map(type, data)) else data
     for index, value in enumerate(data):
         ok = (
@@ -234,9 +234,6 @@ def _typed(tensor: Tensor) -> list[Any]:
     if kind == "f":
         return [float(v) for v in tensor.data]
     return tensor.data
-
-
-_NUMBERS = frozenset((int, float))
 
 
 def output_tensors(

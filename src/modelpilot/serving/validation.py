@@ -53,7 +53,7 @@ def _number(nullable: bool, integral: bool) -> Checker:
 
 _INT_LIMIT = 2**63
 _FLOAT_MAX = sys.float_info.max
-_NUMBER_TYPES = frozenset((float, int))
+NUMBER_TYPES = frozenset((float, int))  # what JSON numbers parse to
 
 
 def _plain_finite(row: Row) -> bool:
@@ -64,7 +64,7 @@ def _plain_finite(row: Row) -> bool:
     overflowing sum of large finite values, goes through the per-value checkers, which accept
     or name the offending value.
     """
-    if not _NUMBER_TYPES.issuperset(map(type, row)):
+    if not NUMBER_TYPES.issuperset(map(type, row)):
         return False
     try:
         return math.isfinite(math.fsum(row))
@@ -206,14 +206,6 @@ class RequestValidator:
                     raise self._value_error(self.names[c], r, value, str(exc)) from None
             rows.append(row)
         return rows
-
-    def column_checker(self, name: str) -> tuple[int, Checker] | None:
-        """Position and checker of a column (None if the model has no such column)."""
-        try:
-            index = self.names.index(name)
-        except ValueError:
-            return None
-        return index, self.checkers[index]
 
     def _columns_error(self, got: Any, where: str) -> None:
         got_set = set(got)
