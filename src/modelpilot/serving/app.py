@@ -26,7 +26,14 @@ from starlette.responses import Response
 from starlette.routing import Route as HttpRoute
 
 from modelpilot import __version__
-from modelpilot.errors import InvalidInput, ModelpilotError, NotFound, PayloadTooLarge, shown
+from modelpilot.errors import (
+    InvalidInput,
+    MalformedRequest,
+    ModelpilotError,
+    NotFound,
+    PayloadTooLarge,
+    shown,
+)
 from modelpilot.serving import protocol_v2
 from modelpilot.serving.batch_log import log_batch
 from modelpilot.serving.batching import Batcher, Pending
@@ -574,10 +581,10 @@ class FastPredictPath:
         if route is None:
             await self.app(scope, receive, send)
         elif scope["method"] != "POST":
-            error = {
-                "error": f"{scope['method']} is not allowed here; send POST.",
-                "field": "method",
-            }
+            wrong = MalformedRequest(
+                f"{scope['method']} is not allowed here; send POST.", field="method"
+            )
+            error = {"error": wrong.message} if route[2] else wrong.to_dict()  # each route's style
             await _send(send, 405, orjson.dumps(error), b"")
         else:
             await self._answer(scope, receive, send, *route)
@@ -680,8 +687,6 @@ def _text(headers: dict[bytes, bytes], name: bytes) -> str | None:
 
 
 def _json(body: bytes) -> Any:
-    from modelpilot.errors import MalformedRequest
-
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -134,9 +134,11 @@ def test_oip_requests_with_a_bad_version_duplicate_tensors_or_the_wrong_method_a
         f"{server.url}/v2/models/churn/infer", json={"inputs": [*tensors, tensors[0]]}
     )
     assert twice.status_code == 422 and "'age' came more than once" in twice.json()["error"]
-    for path in ("/v2/models/churn/infer", "/predict/churn"):
-        wrong = httpx.get(f"{server.url}{path}")
-        assert wrong.status_code == 405 and "send POST" in wrong.text
+    oip_wrong = httpx.get(f"{server.url}/v2/models/churn/infer")
+    assert oip_wrong.status_code == 405 and "send POST" in oip_wrong.json()["error"]
+    json_wrong = httpx.get(f"{server.url}/predict/churn")
+    assert json_wrong.status_code == 405
+    assert json_wrong.json()["error"]["field"] == "method"
 
 
 def test_body_over_the_limit_is_413(start_server) -> None:  # type: ignore[no-untyped-def]
