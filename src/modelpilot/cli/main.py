@@ -57,18 +57,20 @@ for _module in _GROUPS:
     importlib.import_module(_module).register(app)
 
 
-def _run(args: list[str]) -> None:
+def _run(args: list[str]) -> int:
+    """Run one command; its exit code (click returns ``typer.Exit`` codes, not raises them)."""
     try:
-        app(args=args, standalone_mode=False)
+        result = app(args=args, standalone_mode=False)
     finally:
         close_workspace()
+    return result if isinstance(result, int) else 0
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; modelpilot errors become one line on stderr and their exit code."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        _run(args)
+        code = _run(args)
     except ModelpilotError as exc:
         if _state["debug"] or "--debug" in args:
             raise
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, click.exceptions.Exit):
             raise SystemExit(exc.exit_code) from None
         raise
+    if code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

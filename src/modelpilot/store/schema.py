@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData(
@@ -54,6 +55,11 @@ runs = Table(
     Column("parent_run_id", String(32), ForeignKey("runs.id"), nullable=True, index=True),
     Column("code_revision", String(64), nullable=True),
     Column("environment", JSON, nullable=False),
+    # Who runs it (host, process id, process start time): a RUNNING run whose process is gone
+    # is marked KILLED the next time the store is opened on that host.
+    Column("owner_host", String(256), nullable=True),
+    Column("owner_pid", Integer, nullable=True),
+    Column("owner_start_ms", BigInteger, nullable=True),
 )
 
 run_params = Table(
@@ -139,6 +145,10 @@ model_versions = Table(
     Column("description", Text, nullable=False, default=""),
     Column("tags", JSON, nullable=False),
     Column("is_deleted", Boolean, nullable=False, default=False),
+    # Types the registering side saw and accepted when the package was written (skops'
+    # untrusted-type list at save time). Loading trusts these, never a list inside the
+    # package, which whoever writes the package controls.
+    Column("trusted_types", JSON, nullable=False, server_default=text("'[]'")),
 )
 
 version_datasets = Table(
@@ -148,6 +158,8 @@ version_datasets = Table(
     Column("version", Integer, primary_key=True),
     Column("dataset_name", String(256), primary_key=True),
     Column("dataset_digest", String(64), primary_key=True),
+    # training, validation, test or reference: monitoring takes its drift reference by role
+    Column("role", String(32), nullable=False, server_default="training"),
     ForeignKeyConstraint(
         ["model_name", "version"], ["model_versions.model_name", "model_versions.version"]
     ),
