@@ -11,8 +11,8 @@ import asyncio
 import gc
 import itertools
 import logging
-import os
 import random
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +47,8 @@ from modelpilot.serving.validation import Row
 log = logging.getLogger(__name__)
 _JSON = "application/json"
 _IDS = itertools.count()
-_ID_PREFIX = f"{os.getpid():x}-{int(time.time()):x}-"
+# Random, not the process id: two containers' servers are both PID 1 (and may start together).
+_ID_PREFIX = f"{secrets.token_hex(4)}-{int(time.time()):x}-"
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class DataPlane:
     def __init__(self, settings: ServingSettings, predlog: PredictionLog | None = None) -> None:
         self.settings = settings
         self.predlog = predlog
-        self.metrics = ServingMetrics()
+        self.metrics = ServingMetrics(log=predlog)
         self.executor = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="modelpilot-predict",
