@@ -37,6 +37,7 @@ from modelpilot.errors import (
 from modelpilot.serving import protocol_v2
 from modelpilot.serving.batch_log import log_batch
 from modelpilot.serving.batching import Batcher, Pending
+from modelpilot.serving.domain import flag_batch
 from modelpilot.serving.metrics import ServingMetrics
 from modelpilot.serving.predlog import PredictionLog
 from modelpilot.serving.routing import Route, RoutingSnapshot
@@ -215,9 +216,12 @@ class DataPlane:
         """Worker thread: metrics, then the prediction log (fsynced in sync mode before answers)."""
         size = sum(len(p.rows) for p in batch)
         self.metrics.predicted(*runtime.labels, size, seconds)
+        flags = flag_batch(runtime, batch)  # None without a recorded input domain
+        if flags is not None and flags.count:
+            self.metrics.out_of_domain(*runtime.labels, flags.count)
         if self.predlog is None or not self.settings.log_predictions:
             return
-        self.predlog.append(log_batch(runtime, batch, output, error))
+        self.predlog.append(log_batch(runtime, batch, output, error, flags))
 
     # -- HTTP handlers -------------------------------------------------------------------------
     async def infer_payload(

@@ -118,6 +118,13 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.out_of_domain_rows = Counter(
+            "modelpilot_out_of_domain_rows",
+            "Rows answered although a value was outside the model's recorded input domain "
+            "(an unseen category, a number far outside the training range).",
+            labels,
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "modelpilot_queue_depth_rows",
             "Rows waiting for a batch.",
@@ -159,6 +166,10 @@ class ServingMetrics:
             self._batch_children[key] = children
         children[0].observe(rows)
         children[1].observe(seconds)
+
+    def out_of_domain(self, model: str, version: str, rows: int) -> None:
+        """Count rows of one predict call that were outside the input domain."""
+        self.out_of_domain_rows.labels(model, version).inc(rows)
 
     def render(self) -> bytes:
         """The text exposition format (everything answered so far included)."""
