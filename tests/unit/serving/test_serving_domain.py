@@ -35,7 +35,7 @@ def test_a_signature_stored_before_domains_loads_without_one() -> None:
 def test_far_outside_means_beyond_min_or_max_by_more_than_the_range() -> None:
     domain = infer_signature(EXAMPLE).domain
     assert domain is not None
-    rows = [
+    rows: list[list[object]] = [
         [-20, 2.0, "a"],  # exactly one range (40) below the minimum: inside
         [100, 2.0, "b"],  # exactly one range above the maximum: inside
         [-21, 2.0, "a"],
