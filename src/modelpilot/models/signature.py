@@ -8,6 +8,7 @@ and what arrived. Validation is vectorised: one pass per column, never a Python 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from modelpilot.errors import InvalidInput, shown
 
 DType = Literal["float64", "float32", "int64", "int32", "bool", "string", "datetime"]
 _NUMERIC: tuple[str, ...] = ("float64", "float32", "int64", "int32")
+MAX_CATEGORIES = 1000  # a string column with more distinct values is free text: no set kept
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,89 @@ class ColumnSpec:
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"name": self.name, "dtype": self.dtype, "nullable": self.nullable}
+
+
+@dataclass(frozen=True)
+class InputDomain:
+    """The values the model saw at log time, per input column, to flag requests far outside.
+
+    Recorded from the input example (min/max per numeric column, the set of values per string
+    column with at most MAX_CATEGORIES of them); the data plane answers such rows anyway and
+    marks them in the prediction log. A number is *far outside* when it lies beyond the
+    recorded min/max by more than the recorded range (``max - min``; for a constant column,
+    by more than ``max(|value|, 1)``): an example covering ages 20 to 60 accepts -20 to 100.
+    A string is outside when it is not in the recorded set. Missing values never are.
+
+    >>> frame = pd.DataFrame({"age": [20, 60], "plan": ["basic", "pro"]})
+    >>> domain = infer_signature(frame).domain
+    >>> domain.ranges["age"], sorted(domain.categories["plan"])
+    ((20.0, 60.0), ['basic', 'pro'])
+    >>> positions, low, high = domain.numeric_limits
+    >>> positions, low.tolist(), high.tolist()
+    ((0,), [-20.0], [100.0])
+    """
+
+    columns: tuple[str, ...]  # every input column, in signature order
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    categories: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def numeric_limits(self) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+        """(positions in the row, lowest accepted, highest accepted) of the ranged columns."""
+        positions, low, high = [], [], []
+        for i, name in enumerate(self.columns):
+            if name in self.ranges:
+                lo, hi = self.ranges[name]
+                margin = hi - lo if hi > lo else max(abs(lo), 1.0)
+                positions.append(i)
+                low.append(lo - margin)
+                high.append(hi + margin)
+        return tuple(positions), np.array(low), np.array(high)
+
+    @functools.cached_property
+    def category_positions(self) -> tuple[tuple[int, frozenset[str]], ...]:
+        """(position in the row, accepted values) of the columns with a category set."""
+        return tuple(
+            (i, self.categories[name])
+            for i, name in enumerate(self.columns)
+            if name in self.categories
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (columns come from the signature, so they are not repeated)."""
+        return {
+            "ranges": {name: [lo, hi] for name, (lo, hi) in self.ranges.items()},
+            "categories": {name: sorted(values) for name, values in self.categories.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], columns: Sequence[str]) -> InputDomain:
+        """Inverse of :meth:`to_dict`; entries for columns the signature lacks are dropped."""
+        ranges = data.get("ranges") or {}
+        categories = data.get("categories") or {}
+        return cls(
+            tuple(columns),
+            {n: (float(ranges[n][0]), float(ranges[n][1])) for n in columns if n in ranges},
+            {n: frozenset(map(str, categories[n])) for n in columns if n in categories},
+        )
+
+    @classmethod
+    def infer(cls, frame: pd.DataFrame, specs: Sequence[ColumnSpec]) -> InputDomain:
+        """Ranges and category sets of an input example (one vectorised pass per column)."""
+        ranges: dict[str, tuple[float, float]] = {}
+        categories: dict[str, frozenset[str]] = {}
+        for spec in specs:
+            values = frame[spec.name]
+            if spec.dtype in _NUMERIC:
+                finite = pd.to_numeric(values, errors="coerce").astype("float64")
+                finite = finite[np.isfinite(finite)]
+                if len(finite):
+                    ranges[spec.name] = (float(finite.min()), float(finite.max()))
+            elif spec.dtype == "string":
+                seen = values.dropna().astype(str).unique()
+                if len(seen) <= MAX_CATEGORIES:
+                    categories[spec.name] = frozenset(seen.tolist())
+        return cls(tuple(s.name for s in specs), ranges, categories)
 
 
 @dataclass(frozen=True)
@@ -55,6 +140,9 @@ class Signature:
     output_dtype: str | None = None
     classes: tuple[Any, ...] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # What the input example covered (None for tensors and for signatures stored before it
+    # was recorded); not part of equality: it does not change what a model accepts.
+    domain: InputDomain | None = field(default=None, compare=False)
 
     @property
     def column_names(self) -> list[str]:
@@ -67,8 +155,8 @@ class Signature:
         return self.classes is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form, stored with the model version."""
-        return {
+        """JSON form, stored with the model version (``domain`` only when there is one)."""
+        data: dict[str, Any] = {
             "input_kind": self.input_kind,
             "inputs": [c.to_dict() for c in self.inputs],
             "tensor_dtype": self.tensor_dtype,
@@ -76,21 +164,29 @@ class Signature:
             "output_dtype": self.output_dtype,
             "classes": None if self.classes is None else [_jsonable(c) for c in self.classes],
         }
+        if self.domain is not None:
+            data["domain"] = self.domain.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Signature:
         """Inverse of :meth:`to_dict`."""
         classes = data.get("classes")
+        inputs = tuple(
+            ColumnSpec(c["name"], c["dtype"], bool(c.get("nullable")))
+            for c in data.get("inputs", [])
+        )
+        domain = data.get("domain")  # absent in signatures stored by earlier versions
         return cls(
             input_kind=data["input_kind"],
-            inputs=tuple(
-                ColumnSpec(c["name"], c["dtype"], bool(c.get("nullable")))
-                for c in data.get("inputs", [])
-            ),
+            inputs=inputs,
             tensor_dtype=data.get("tensor_dtype"),
             tensor_shape=tuple(data.get("tensor_shape") or ()),
             output_dtype=data.get("output_dtype"),
             classes=None if classes is None else tuple(classes),
+            domain=None
+            if domain is None
+            else InputDomain.from_dict(domain, [c.name for c in inputs]),
         )
 
     def coerce(self, data: object, *, where: str = "input") -> Any:
@@ -290,7 +386,10 @@ def infer_signature(
         ColumnSpec(str(col), _column_dtype(frame[col]), bool(frame[col].isna().any()))
         for col in frame.columns
     )
-    return Signature("columns", inputs=specs, output_dtype=output_dtype, classes=class_tuple)
+    domain = InputDomain.infer(frame.set_axis([s.name for s in specs], axis=1), specs)
+    return Signature(
+        "columns", inputs=specs, output_dtype=output_dtype, classes=class_tuple, domain=domain
+    )
 
 
 def _column_dtype(series: pd.Series) -> DType:

@@ -11,8 +11,8 @@ import asyncio
 import gc
 import itertools
 import logging
-import os
 import random
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +37,7 @@ from modelpilot.errors import (
 from modelpilot.serving import protocol_v2
 from modelpilot.serving.batch_log import log_batch
 from modelpilot.serving.batching import Batcher, Pending
+from modelpilot.serving.domain import flag_batch
 from modelpilot.serving.metrics import ServingMetrics
 from modelpilot.serving.predlog import PredictionLog
 from modelpilot.serving.routing import Route, RoutingSnapshot
@@ -47,7 +48,8 @@ from modelpilot.serving.validation import Row
 log = logging.getLogger(__name__)
 _JSON = "application/json"
 _IDS = itertools.count()
-_ID_PREFIX = f"{os.getpid():x}-{int(time.time()):x}-"
+# Random, not the process id: two containers' servers are both PID 1 (and may start together).
+_ID_PREFIX = f"{secrets.token_hex(4)}-{int(time.time()):x}-"
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class DataPlane:
     def __init__(self, settings: ServingSettings, predlog: PredictionLog | None = None) -> None:
         self.settings = settings
         self.predlog = predlog
-        self.metrics = ServingMetrics()
+        self.metrics = ServingMetrics(log=predlog)
         self.executor = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="modelpilot-predict",
@@ -214,9 +216,12 @@ class DataPlane:
         """Worker thread: metrics, then the prediction log (fsynced in sync mode before answers)."""
         size = sum(len(p.rows) for p in batch)
         self.metrics.predicted(*runtime.labels, size, seconds)
+        flags = flag_batch(runtime, batch)  # None without a recorded input domain
+        if flags is not None and flags.count:
+            self.metrics.out_of_domain(*runtime.labels, flags.count)
         if self.predlog is None or not self.settings.log_predictions:
             return
-        self.predlog.append(log_batch(runtime, batch, output, error))
+        self.predlog.append(log_batch(runtime, batch, output, error, flags))
 
     # -- HTTP handlers -------------------------------------------------------------------------
     async def infer_payload(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from modelpilot.serving.batching import Pending
+from modelpilot.serving.domain import DomainFlags
 from modelpilot.serving.predlog import LogBatch
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 
@@ -22,8 +23,13 @@ def log_batch(
     batch: list[Pending],
     output: BatchOutput | None,
     error: BaseException | None,
+    domain_flags: DomainFlags | None = None,
 ) -> LogBatch:
-    """A predict call's requests and answers as log columns (see :class:`LogBatch`)."""
+    """A predict call's requests and answers as log columns (see :class:`LogBatch`).
+
+    With ``domain_flags`` (models whose signature records an input domain), two more columns:
+    ``out_of_domain`` (bool) and ``out_of_domain_fields`` (the outside fields, comma-separated).
+    """
     now_ms = int(time.time() * 1000)
     clock = time.perf_counter()
     contexts = [pending.context for pending in batch]  # the app's RequestContext tuples
@@ -49,10 +55,16 @@ def log_batch(
         "latency_ms": waited_ms,
         "error": [None if error is None else f"{type(error).__name__}: {error}"] * size,
     }
+    if domain_flags is not None:
+        columns["out_of_domain"] = domain_flags.is_outside
+        columns["out_of_domain_fields"] = domain_flags.fields
     values = [row for pending in batch for row in pending.rows]
     specs = runtime.model.signature.inputs
     if runtime.all_numeric:  # one matrix, one contiguous column each
-        by_column = np.array(values, dtype=np.float64).T.copy()
+        matrix = None if domain_flags is None else domain_flags.matrix
+        if matrix is None:
+            matrix = np.array(values, dtype=np.float64)
+        by_column = matrix.T.copy()
         for j, spec in enumerate(specs):
             column = by_column[j]
             columns[f"in.{spec.name}"] = (

@@ -6,11 +6,11 @@ Names follow Prometheus conventions: ``_total`` counters, ``_seconds`` histogram
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -57,11 +57,36 @@ class LatencyHistogram(Collector):
         yield family
 
 
+class FlushErrorSource(Protocol):
+    """What the metrics read from the prediction log: its failed flushes so far."""
+
+    @property
+    def flush_errors(self) -> int: ...
+
+
+class LogFlushErrors(Collector):
+    """Failed prediction-log flushes, read from the log at scrape time (it counts them itself,
+    in its flusher thread, so nothing on that path touches prometheus_client)."""
+
+    def __init__(self, source: FlushErrorSource) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "modelpilot_prediction_log_flush_errors",
+            "Prediction-log flushes (segment writes, WAL conversions) that failed; their rows "
+            "are kept and retried.",
+            value=self.source.flush_errors,
+        )
+
+
 class ServingMetrics:
     """Request, error, latency, batch-size and queue-depth series per model and version."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: FlushErrorSource | None = None) -> None:
         self.registry = CollectorRegistry()
+        if log is not None:
+            self.registry.register(LogFlushErrors(log))
         labels = ("model", "version")
         self.requests = Counter(
             "modelpilot_requests",
@@ -91,6 +116,13 @@ class ServingMetrics:
             "Time in one predict call.",
             labels,
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.out_of_domain_rows = Counter(
+            "modelpilot_out_of_domain_rows",
+            "Rows answered although a value was outside the model's recorded input domain "
+            "(an unseen category, a number far outside the training range).",
+            labels,
             registry=self.registry,
         )
         self.queue_depth = Gauge(
@@ -134,6 +166,10 @@ class ServingMetrics:
             self._batch_children[key] = children
         children[0].observe(rows)
         children[1].observe(seconds)
+
+    def out_of_domain(self, model: str, version: str, rows: int) -> None:
+        """Count rows of one predict call that were outside the input domain."""
+        self.out_of_domain_rows.labels(model, version).inc(rows)
 
     def render(self) -> bytes:
         """The text exposition format (everything answered so far included)."""

@@ -8,8 +8,10 @@ Durability:
   ``flush_interval_s``; a crash loses at most that interval.
 * ``sync``: each batch's rows are appended to this process's write-ahead file and fsynced
   *before* the batch's responses are released (group commit). The flusher turns closed WAL
-  files into Parquet segments; on start-up, WAL files of dead processes are recovered. So no
-  response a client received is missing from the log, even after SIGKILL.
+  files into Parquet segments; on start-up and every interval after, WAL files nobody holds
+  a lock on (their writer died) are recovered. So no response a client received is missing
+  from the log, even after SIGKILL, and none is logged twice, even with several servers
+  (each PID 1 in its own container) on one folder: see :class:`PredictionLog`.
 
 Segments are written to a temporary name, fsynced and renamed, so readers never see half a file.
 """
@@ -17,13 +19,18 @@ Segments are written to a temporary name, fsynced and renamed, so readers never 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
+import logging
 import os
+import secrets
+import socket
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import orjson
@@ -34,6 +41,7 @@ import pyarrow.parquet as pq
 from modelpilot.clock import now_ms
 from modelpilot.errors import InvalidInput, NotFound
 
+log = logging.getLogger(__name__)
 LogRow = dict[str, Any]
 _SEQ = itertools.count()
 
@@ -88,7 +96,15 @@ def _jsonable(values: Any) -> Any:
 
 
 class PredictionLog:
-    """Appends prediction rows durably and turns them into Parquet segments."""
+    """Appends prediction rows durably and turns them into Parquet segments.
+
+    Several processes may share one folder (replicas, two containers on a volume, both PID 1):
+    each names its files by host name plus a random id chosen at :meth:`start`, and holds an
+    exclusive ``flock`` on every write-ahead file it owns until that file is converted. Any
+    process converts a write-ahead file only after taking its lock, which the kernel releases
+    when the owner dies, so a live server's file is never touched by another. (``flock``
+    needs one kernel or a file system that forwards it: local disks, Docker volumes, NFSv4.)
+    """
 
     def __init__(
         self,
@@ -103,18 +119,21 @@ class PredictionLog:
         self._pending: list[LogBatch] = []
         self._lock = threading.Lock()  # guards the pending rows and the WAL handle
         self._flush_lock = threading.Lock()  # one flush at a time, start to finish
-        self._wal: Any = None
-        self._wal_path: Path | None = None
+        self._wal: _Wal | None = None
+        self._closed: list[_Wal] = []  # rotated out, still locked, not yet converted
+        self._writer = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.rows_written = 0
+        self.flush_errors = 0  # read by /metrics (modelpilot_prediction_log_flush_errors_total)
 
     def start(self) -> None:
         """Recover WAL files of dead processes and start the flusher thread."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._writer = f"{_safe(socket.gethostname())}-{secrets.token_hex(6)}"
         recover_wal_files(self.folder)
         if self.durability == "sync":
-            self._open_wal()
+            self._wal = _Wal.create(self.folder, self._writer)
         self._thread = threading.Thread(target=self._run, name="modelpilot-predlog", daemon=True)
         self._thread.start()
 
@@ -123,9 +142,8 @@ class PredictionLog:
         if self.durability == "sync":
             line = batch.wal_line()
             with self._lock:
-                self._wal.write(line)
-                self._wal.flush()
-                os.fsync(self._wal.fileno())
+                assert self._wal is not None, "PredictionLog.start() was not called"
+                self._wal.append(line)
         else:
             with self._lock:
                 self._pending.append(batch)
@@ -135,16 +153,58 @@ class PredictionLog:
 
         Flushes are serialised: when this returns, rows another flush (the background
         thread's) had already taken are on disk too, so "flush, then read" sees every row.
+        A failure is counted in ``flush_errors``, logged and raised; the rows stay queued
+        (async) or in their locked write-ahead file (sync), and the next flush retries them.
         """
         with self._flush_lock:
-            with self._lock:
-                pending, self._pending = self._pending, []
-                closed = self._rotate_wal() if self.durability == "sync" else None
-            written = write_segments(self.folder, pending) if pending else 0
-            if closed is not None:
-                written += convert_wal(self.folder, closed)
+            try:
+                written = self._flush()
+            except Exception as exc:
+                self._report(exc)
+                raise
             self.rows_written += written
             return written
+
+    def _flush(self) -> int:
+        wal = self._wal
+        fresh = _Wal.create(self.folder, self._writer) if wal and wal.size_bytes else None
+        with self._lock:  # appends wait only for this swap, not for the file creation
+            pending, self._pending = self._pending, []
+            if fresh is not None and self._wal is not None:
+                self._closed.append(self._wal)
+                self._wal = fresh
+        written = self._write_pending(pending)
+        while self._closed:  # oldest first; a failure leaves it (and the rest) for next time
+            written += self._closed[0].convert(self.folder)
+            self._closed.pop(0)
+        return written
+
+    def _report(self, exc: BaseException) -> None:
+        self.flush_errors += 1
+        log.error(
+            "Prediction log flush into %s failed; the rows are kept and retried: %s: %s",
+            self.folder,
+            type(exc).__name__,
+            exc,
+        )
+
+    def _write_pending(self, pending: list[LogBatch]) -> int:
+        """One segment per model; the batches of a model whose write failed go back in line."""
+        by_model: dict[str, list[LogBatch]] = defaultdict(list)
+        for batch in pending:
+            by_model[batch.model].append(batch)
+        written, failed, error = 0, [], None
+        for batches in by_model.values():
+            try:
+                written += write_segments(self.folder, batches)
+            except Exception as exc:
+                failed += batches
+                error = exc
+        if error is not None:
+            with self._lock:
+                self._pending[:0] = failed
+            raise error
+        return written
 
     def close(self) -> None:
         """Stop the flusher and flush the rest."""
@@ -154,52 +214,90 @@ class PredictionLog:
         self.flush()
         with self._lock:
             if self._wal is not None:
-                self._wal.close()
-                if self._wal_path is not None and self._wal_path.stat().st_size == 0:
-                    self._wal_path.unlink()
+                self._wal.discard_if_empty()
                 self._wal = None
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_interval_s):
-            try:
+            with contextlib.suppress(Exception):  # counted and logged by flush; retried
                 self.flush()
-            except OSError:  # disk trouble: keep serving; the next flush retries
-                continue
-
-    def _open_wal(self) -> None:
-        self._wal_path = self.folder / f"wal-{os.getpid()}-{now_ms()}-{next(_SEQ)}.jsonl"
-        self._wal = self._wal_path.open("ab")
-
-    def _rotate_wal(self) -> Path | None:
-        if self._wal is None or self._wal_path is None or self._wal.tell() == 0:
-            return None
-        self._wal.close()
-        closed = self._wal_path
-        self._open_wal()
-        return closed
+            try:
+                recover_wal_files(self.folder)  # files of peers that died since
+            except Exception as exc:
+                self._report(exc)
 
 
-def write_segments(folder: Path, batches: list[LogBatch]) -> int:
+@dataclass
+class _Wal:
+    """A write-ahead file this process owns, exclusively locked from creation to conversion."""
+
+    path: Path
+    handle: BinaryIO
+    size_bytes: int = 0
+
+    @staticmethod
+    def create(folder: Path, writer: str) -> _Wal:
+        """Create, lock, then rename into place: no other process ever sees it unlocked."""
+        name = f"wal-{writer}-{now_ms()}-{next(_SEQ)}.jsonl"
+        tmp = folder / f".{name}.tmp"
+        handle = tmp.open("xb")
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.replace(tmp, folder / name)
+        _fsync_dir(folder)
+        return _Wal(folder / name, handle)
+
+    def append(self, line: bytes) -> None:
+        self.handle.write(line)
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.size_bytes += len(line)
+
+    def convert(self, folder: Path) -> int:
+        """Into segments, then delete; the lock is released only after the file is gone."""
+        written = convert_wal(folder, self.path)
+        self.handle.close()
+        return written
+
+    def discard_if_empty(self) -> None:
+        if self.size_bytes == 0:
+            self.path.unlink()
+        self.handle.close()
+
+
+def write_segments(folder: Path, batches: list[LogBatch], *, name: str | None = None) -> int:
     """Write batches as one Parquet segment per model (atomically); returns rows written.
 
     Batches of one model may differ in columns (another version's inputs): the segment holds
-    the union, with nulls where a batch had no such column.
+    the union, with nulls where a batch had no such column. ``name`` fixes the file name (a
+    WAL file's conversion uses one derived from the WAL's, so converting it twice, after a
+    crash between writing and deleting, replaces rather than duplicates); by default it is
+    random, so processes sharing the folder never pick the same one.
     """
     by_model: dict[str, list[LogBatch]] = defaultdict(list)
     for batch in batches:
         by_model[batch.model].append(batch)
+    segment = name or f"seg-{now_ms()}-{secrets.token_hex(8)}.parquet"
     for model, model_batches in by_model.items():
         target_dir = folder / _safe(model)
         target_dir.mkdir(parents=True, exist_ok=True)
-        name = f"seg-{now_ms()}-{os.getpid()}-{next(_SEQ)}.parquet"
-        tmp = target_dir / f".{name}.tmp"
+        tmp = target_dir / f".{segment}.{secrets.token_hex(4)}.tmp"
         tables = [b.table() for b in _merged(model_batches)]
         table = pa.concat_tables(tables, promote_options="permissive")
         pq.write_table(table, tmp)
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, target_dir / name)
+        os.replace(tmp, target_dir / segment)
+        _fsync_dir(target_dir)
     return sum(b.size for b in batches)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (POSIX: fsync the directory)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _merged(batches: list[LogBatch]) -> list[LogBatch]:
@@ -228,8 +326,8 @@ def _as_list(values: Any) -> list[Any]:
 def convert_wal(folder: Path, wal: Path) -> int:
     """Turn one closed WAL file into segments, then delete it (a torn last line is skipped).
 
-    Lines are batches (``{"model", "size", "columns"}``); a line without ``columns`` is one
-    row, as earlier versions wrote them.
+    The caller holds the file's lock. Lines are batches (``{"model", "size", "columns"}``); a
+    line without ``columns`` is one row, as earlier versions wrote them.
     """
     batches, rows = [], []
     with wal.open("rb") as handle:
@@ -241,30 +339,49 @@ def convert_wal(folder: Path, wal: Path) -> int:
                 else:
                     rows.append(doc)
     batches += LogBatch.from_rows(rows)
-    written = write_segments(folder, batches) if batches else 0
+    name = f"seg-{wal.stem.removeprefix('wal-')}.parquet"
+    written = write_segments(folder, batches, name=name) if batches else 0
     wal.unlink()
+    _fsync_dir(folder)
     return written
 
 
 def recover_wal_files(folder: Path) -> int:
-    """Convert WAL files left by processes that are no longer running."""
+    """Convert WAL files nobody holds: their writer died (or shut down before converting).
+
+    A file whose lock another process holds is live and left alone, whatever its name says.
+    """
     recovered = 0
     for wal in sorted(folder.glob("wal-*.jsonl")):
-        pid = int(wal.name.split("-")[1])
-        if pid != os.getpid() and _alive(pid):
-            continue
-        recovered += convert_wal(folder, wal)
+        with _unowned(wal) as is_ours:
+            if is_ours:
+                recovered += convert_wal(folder, wal)
     return recovered
 
 
-def _alive(pid: int) -> bool:
+@contextlib.contextmanager
+def _unowned(path: Path) -> Iterator[bool]:
+    """Lock ``path`` if no process holds it; True while held and still the file at ``path``.
+
+    The inode check matters: another recoverer may convert and delete the file between our
+    ``open`` and our lock, and converting that deleted inode again would duplicate its rows.
+    """
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        handle = path.open("rb")
+    except FileNotFoundError:
+        yield False
+        return
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        yield same
 
 
 def _safe(name: str) -> str:
@@ -285,9 +402,17 @@ def _create_view(con: Any, folder: Path) -> None:
 
 
 def query(folder: Path, sql: str) -> pd.DataFrame:
-    """Run SQL over a view named ``predictions`` spanning every segment."""
+    """Run one read-only SELECT (or WITH) over the ``predictions`` view spanning every segment.
+
+    The SQL comes from a person at a terminal, so it gets the prediction log and nothing else:
+    one statement, SELECT or WITH only, in a connection whose file access is limited to the
+    log's folder and whose configuration is locked (DuckDB ``enable_external_access`` and
+    ``allowed_directories``). ``read_csv('/etc/passwd')``, ``COPY ... TO``, ``ATTACH`` and
+    ``SET`` all fail with InvalidInput.
+    """
     import duckdb
 
+    folder = folder.resolve()  # the view and the allowed directory must name it alike
     if not any(folder.glob("**/seg-*.parquet")):
         raise NotFound(
             f"No prediction log segments under {folder} yet. Serve some requests first "
@@ -296,10 +421,49 @@ def query(folder: Path, sql: str) -> pd.DataFrame:
         )
     with duckdb.connect() as con:
         _create_view(con, folder)
+        _check_read_only(con, sql)
+        _lock_to_folder(con, folder)
         try:
             return con.execute(sql).df()
+        except duckdb.PermissionException as exc:
+            raise InvalidInput(
+                f"The query tried to touch a file outside the prediction log "
+                f"({_first_line(exc)}); `modelpilot logs query` only reads the prediction "
+                "log: query the view, e.g. SELECT count(*) FROM predictions.",
+                field="sql",
+            ) from exc
         except duckdb.Error as exc:
-            raise InvalidInput(f"The query failed: {exc}", field="sql") from exc
+            raise InvalidInput(f"The query failed: {_first_line(exc)}", field="sql") from exc
+
+
+def _check_read_only(con: Any, sql: str) -> None:
+    """Accept exactly one SELECT statement (a WITH query parses as one)."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise InvalidInput(f"The query does not parse: {_first_line(exc)}", field="sql") from exc
+    kinds = [s.type.name for s in statements]
+    if kinds != ["SELECT"]:
+        got = ", ".join(kinds) or "nothing"
+        raise InvalidInput(
+            f"`modelpilot logs query` runs only SELECT or WITH queries, one at a time; got "
+            f"{got}. Example: SELECT model, count(*) FROM predictions GROUP BY model.",
+            field="sql",
+        )
+
+
+def _lock_to_folder(con: Any, folder: Path) -> None:
+    """Files only under ``folder`` (the view reads them lazily), and no way to undo that."""
+    allowed = (str(folder).rstrip("/") + "/").replace("'", "''")
+    con.execute(f"SET allowed_directories = ['{allowed}']")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def read_predictions(

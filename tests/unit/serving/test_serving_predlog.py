@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,16 +60,29 @@ def test_async_rows_reach_parquet_on_flush_and_read_back_as_one_view(tmp_path: P
     assert list(churn["out.prediction"]) == [0.0, 2.0, 4.0, 10.0, 12.0]
 
 
+CRASHING_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from modelpilot.serving.predlog import LogBatch, PredictionLog
+log = PredictionLog(Path(sys.argv[1]), durability="sync", flush_interval_s=3600)
+log.start()
+(batch,) = LogBatch.from_rows(
+    [{"model": "churn", "request_id": f"r{i}", "timestamp_ms": i, "in.age": i} for i in range(4)]
+)
+log.append(batch)
+(wal,) = Path(sys.argv[1]).glob("wal-*.jsonl")
+with wal.open("ab") as handle:
+    handle.write(b'{"model": "churn", "size": 2, "colu')  # a write cut short by the crash
+os.kill(os.getpid(), signal.SIGKILL)  # no flush, no close
+"""
+
+
 def test_sync_rows_are_on_disk_before_append_returns_and_survive_a_crash(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path, durability="sync", flush_interval_s=3600)
-    log.start()
-    log.append(_rows("churn", range(4)))
-    # the process "dies" here: no flush, no close; only the write-ahead file exists
+    crashed = subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(tmp_path)], timeout=120)
+    assert crashed.returncode == -signal.SIGKILL
     assert not list(tmp_path.glob("**/seg-*.parquet"))
     (wal,) = tmp_path.glob("wal-*.jsonl")
-    assert len(wal.read_bytes().splitlines()) == 1  # one line per batch
-    with wal.open("ab") as handle:
-        handle.write(b'{"model": "churn", "size": 2, "colu')  # a write cut short by the crash
+    assert len(wal.read_bytes().splitlines()) == 2  # one line per batch, plus the torn one
     assert recover_wal_files(tmp_path) == 4  # what the next server start does
     assert not list(tmp_path.glob("wal-*.jsonl"))
     assert list(read_predictions(tmp_path)["request_id"]) == ["r0", "r1", "r2", "r3"]
