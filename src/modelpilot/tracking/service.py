@@ -25,7 +25,7 @@ from modelpilot.store.schema import (
     runs,
 )
 from modelpilot.tracking.entities import DatasetInput, Experiment, MetricPoint, Run, RunStatus
-from modelpilot.tracking.validation import check_key, param_text
+from modelpilot.tracking.validation import check_artifact_path, check_key, check_text, param_text
 
 MetricRow = tuple[str, float, int, int]  # key, value, step, timestamp_ms
 
@@ -65,7 +65,7 @@ def create_run(
     """Start a new run in ``experiment`` with status RUNNING."""
     run_id = uuid.uuid4().hex
     start = now_ms()
-    run_name = name or f"run-{run_id[:8]}"
+    run_name = check_text(name, "run name", "name") if name else f"run-{run_id[:8]}"
     with store.write() as conn:
         if parent_run_id is not None:
             _require_run(conn, parent_run_id)
@@ -178,6 +178,7 @@ def record_input(store: Store, run_id: str, name: str, digest: str, role: str) -
 
 def record_artifact(store: Store, run_id: str, path: str, digest: str, size_bytes: int) -> None:
     """Point ``path`` of a run's artifacts at a stored blob (re-logging replaces it)."""
+    check_artifact_path(path)
     with store.write() as conn:
         _require_run(conn, run_id)
         conn.execute(
@@ -266,7 +267,7 @@ def _metric_keys(conn: Connection, run_id: str) -> list[str]:
 
 
 def _insert_tags(conn: Connection, run_id: str, tags: Mapping[str, object]) -> None:
-    clean = {check_key(k, "tag"): param_text(k, v) for k, v in tags.items()}
+    clean = {check_key(k, "tag"): param_text(k, v, "tag") for k, v in tags.items()}
     if not clean:
         return
     conn.execute(
