@@ -16,7 +16,7 @@ import pandas as pd
 
 from modelpilot import data as datasets_service
 from modelpilot import registry
-from modelpilot.artifacts import ArtifactStore, LocalArtifactStore
+from modelpilot.artifacts import ArtifactStore, LocalArtifactStore, remove_stale_temp_files
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
@@ -30,6 +30,7 @@ from modelpilot.tracking import search, service
 from modelpilot.tracking.buffer import MetricBuffer
 from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
 from modelpilot.tracking.environment import capture_environment, code_revision
+from modelpilot.tracking.owner import current_owner
 from modelpilot.tracking.validation import (
     check_artifact_path,
     check_key,
@@ -86,11 +87,19 @@ class Workspace:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = Store.open(
+                    store = Store.open(
                         self.settings.resolved_store_uri(),
                         busy_timeout_ms=self.settings.sqlite_busy_timeout_ms,
                     )
+                    self._clean_crash_residue(store)
+                    self._store = store
         return self._store
+
+    def _clean_crash_residue(self, store: Store) -> None:
+        """What killed processes left: RUNNING runs become KILLED, day-old temp files go."""
+        service.mark_abandoned_runs(store)
+        remove_stale_temp_files(self.settings.resolved_artifact_root())
+        remove_stale_temp_files(self.settings.home / "cache" / "packages", recursive=True)
 
     @property
     def artifacts(self) -> ArtifactStore:
@@ -151,6 +160,7 @@ class Workspace:
             tags=tags,
             code_revision=code_revision(),
             environment=capture_environment(),
+            owner=current_owner(),
         )
         active = ActiveRun(self, run)
         self._runs.append(active)

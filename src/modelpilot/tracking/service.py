@@ -25,6 +25,7 @@ from modelpilot.store.schema import (
     runs,
 )
 from modelpilot.tracking.entities import DatasetInput, Experiment, MetricPoint, Run, RunStatus
+from modelpilot.tracking.owner import ProcessOwner, current_owner, is_alive
 from modelpilot.tracking.validation import check_artifact_path, check_key, check_text, param_text
 
 MetricRow = tuple[str, float, int, int]  # key, value, step, timestamp_ms
@@ -61,8 +62,12 @@ def create_run(
     tags: Mapping[str, str] | None = None,
     code_revision: str | None = None,
     environment: Mapping[str, Any] | None = None,
+    owner: ProcessOwner | None = None,
 ) -> Run:
-    """Start a new run in ``experiment`` with status RUNNING."""
+    """Start a new run in ``experiment`` with status RUNNING.
+
+    ``owner`` is the process that will end the run (the SDK passes its own); a run with an
+    owner is marked KILLED by :func:`mark_abandoned_runs` once that process is gone."""
     run_id = uuid.uuid4().hex
     start = now_ms()
     run_name = check_text(name, "run name", "name") if name else f"run-{run_id[:8]}"
@@ -80,6 +85,9 @@ def create_run(
                 parent_run_id=parent_run_id,
                 code_revision=code_revision,
                 environment=dict(environment or {}),
+                owner_host=owner.host if owner else None,
+                owner_pid=owner.pid if owner else None,
+                owner_start_ms=owner.start_ms if owner else None,
             )
         )
         if tags:
@@ -94,6 +102,32 @@ def end_run(store: Store, run_id: str, status: RunStatus = RunStatus.FINISHED) -
         conn.execute(
             update(runs).where(runs.c.id == run_id).values(status=status.value, end_ms=now_ms())
         )
+
+
+def mark_abandoned_runs(store: Store) -> list[str]:
+    """Mark KILLED (ended now) the RUNNING runs owned by a process of this host that is gone.
+
+    Called when a workspace opens its store and when runs are listed, so a run left behind
+    by a killed process does not stay RUNNING forever. Returns the ids it marked.
+    """
+    host = current_owner().host
+    with store.read() as conn:
+        rows = conn.execute(
+            select(runs.c.id, runs.c.owner_pid, runs.c.owner_start_ms).where(
+                runs.c.status == RunStatus.RUNNING.value,
+                runs.c.owner_host == host,
+                runs.c.owner_pid.is_not(None),
+            )
+        ).all()
+    dead = [r.id for r in rows if not is_alive(ProcessOwner(host, r.owner_pid, r.owner_start_ms))]
+    if dead:
+        with store.write() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id.in_(dead), runs.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.KILLED.value, end_ms=now_ms())
+            )
+    return dead
 
 
 def log_params(store: Store, run_id: str, params: Mapping[str, object]) -> None:
@@ -203,7 +237,9 @@ def get_run(store: Store, run_id: str) -> Run:
 def get_runs(
     store: Store, run_ids: Iterable[str] | None = None, experiment: str | None = None
 ) -> list[Run]:
-    """Several runs at once, newest first (by experiment name, by ids, or all)."""
+    """Several runs at once, newest first (by experiment name, by ids, or all); runs of dead
+    processes on this host are marked KILLED first."""
+    mark_abandoned_runs(store)
     query = select(runs, experiments.c.name.label("experiment_name")).join(experiments)
     if experiment is not None:
         query = query.where(experiments.c.name == experiment)
@@ -380,6 +416,7 @@ __all__ = [
     "list_experiments",
     "log_metric_rows",
     "log_params",
+    "mark_abandoned_runs",
     "record_artifact",
     "record_input",
     "require_experiment",
