@@ -91,7 +91,11 @@ class Workspace:
                         self.settings.resolved_store_uri(),
                         busy_timeout_ms=self.settings.sqlite_busy_timeout_ms,
                     )
-                    self._clean_crash_residue(store)
+                    try:
+                        self._clean_crash_residue(store)
+                    except BaseException:
+                        store.close()
+                        raise
                     self._store = store
         return self._store
 

@@ -193,6 +193,7 @@ def log_metric_batches(store: Store, batches: Mapping[str, Sequence[MetricRow]])
 
 def record_input(store: Store, run_id: str, name: str, digest: str, role: str) -> None:
     """Record that a run consumed a dataset version (idempotent)."""
+    check_key(role, "dataset role")
     with store.write() as conn:
         _require_run(conn, run_id)
         exists = conn.execute(

@@ -77,8 +77,21 @@ def test_a_trailing_newline_is_not_part_of_a_valid_name(
             lambda ws: ws.log_params({"note": "a\x1bb"}),
             "control character U\\+001B at position 1",
         ),
+        (
+            lambda ws: ws.log_dataset(pd.DataFrame({"a": [1]}), "train", role="a\x00b"),
+            "Invalid dataset role name 'a\\\\x00b'",
+        ),
     ],
-    ids=["param", "tag", "run-name", "dataset-source", "description", "model-tag", "escape"],
+    ids=[
+        "param",
+        "tag",
+        "run-name",
+        "dataset-source",
+        "description",
+        "model-tag",
+        "escape",
+        "dataset-role",
+    ],
 )
 def test_nul_and_control_characters_are_refused_alike_on_every_backend(
     ws: Workspace, call: Callable[[Workspace], object], match: str
