@@ -39,6 +39,7 @@ from modelpilot.errors import (
 from modelpilot.lineage import Lineage
 from modelpilot.models import LoadedModel, Signature
 from modelpilot.registry import ModelVersion, RegisteredModel
+from modelpilot.registry.roles import DatasetsArg
 from modelpilot.release import Deployment, Revision, RolloutPolicy
 from modelpilot.tracking import MetricPoint, Run, RunStatus
 from modelpilot.workspace import ActiveRun, Workspace
@@ -200,11 +201,14 @@ def log_model(
     *,
     input_example: object = None,
     signature: Signature | None = None,
-    datasets: Sequence[DatasetVersion] = (),
+    datasets: DatasetsArg = (),
     description: str = "",
     tags: Mapping[str, str] | None = None,
 ) -> ModelVersion:
-    """Package and register a model as the next version of ``name``."""
+    """Package and register a model as the next version of ``name``.
+
+    ``datasets=[train]`` links training data; ``datasets={"training": train, "test":
+    holdout}`` names each dataset's role (training, validation, test, reference)."""
     return workspace().log_model(
         model,
         name,

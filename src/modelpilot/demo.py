@@ -74,7 +74,7 @@ def main() -> None:
                 model,
                 name="churn",
                 input_example=x_train.head(5),
-                datasets=[train_version, test_version],
+                datasets={"training": train_version, "test": test_version},
                 description=f"HistGradientBoosting depth {depth}",
             )
         versions.append(mv)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from modelpilot import data as datasets_service
 from modelpilot import registry
-from modelpilot.artifacts import ArtifactStore, LocalArtifactStore
+from modelpilot.artifacts import ArtifactStore, LocalArtifactStore, remove_stale_temp_files
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
@@ -24,12 +24,19 @@ from modelpilot.errors import InvalidInput
 from modelpilot.lineage import Lineage, lineage
 from modelpilot.models import LoadedModel, Signature, TrustPolicy, build_package, load_package
 from modelpilot.registry import ModelVersion
+from modelpilot.registry.roles import DatasetsArg, link_datasets
 from modelpilot.store import Store
 from modelpilot.tracking import search, service
 from modelpilot.tracking.buffer import MetricBuffer
 from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
 from modelpilot.tracking.environment import capture_environment, code_revision
-from modelpilot.tracking.validation import check_key, check_metric_value, check_step
+from modelpilot.tracking.owner import current_owner
+from modelpilot.tracking.validation import (
+    check_artifact_path,
+    check_key,
+    check_metric_value,
+    check_step,
+)
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -80,11 +87,23 @@ class Workspace:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    self._store = Store.open(
+                    store = Store.open(
                         self.settings.resolved_store_uri(),
                         busy_timeout_ms=self.settings.sqlite_busy_timeout_ms,
                     )
+                    try:
+                        self._clean_crash_residue(store)
+                    except BaseException:
+                        store.close()
+                        raise
+                    self._store = store
         return self._store
+
+    def _clean_crash_residue(self, store: Store) -> None:
+        """What killed processes left: RUNNING runs become KILLED, day-old temp files go."""
+        service.mark_abandoned_runs(store)
+        remove_stale_temp_files(self.settings.resolved_artifact_root())
+        remove_stale_temp_files(self.settings.home / "cache" / "packages", recursive=True)
 
     @property
     def artifacts(self) -> ArtifactStore:
@@ -145,6 +164,7 @@ class Workspace:
             tags=tags,
             code_revision=code_revision(),
             environment=capture_environment(),
+            owner=current_owner(),
         )
         active = ActiveRun(self, run)
         self._runs.append(active)
@@ -233,13 +253,13 @@ class Workspace:
         )
         base = source.parent if source.is_file() else source
         prefix = (
-            artifact_path.strip("/") + "/"
+            check_artifact_path(artifact_path.removesuffix("/")) + "/"
             if artifact_path
-            else ("" if source.is_file() else source.name + "/")
+            else ("" if source.is_file() else source.resolve().name + "/")
         )
         stored: dict[str, str] = {}
-        for file in files:
-            relative = prefix + file.relative_to(base).as_posix()
+        relatives = [check_artifact_path(prefix + f.relative_to(base).as_posix()) for f in files]
+        for file, relative in zip(files, relatives, strict=True):
             digest = self.artifacts.put_file(file)
             service.record_artifact(self.store, run.id, relative, digest, file.stat().st_size)
             stored[relative] = digest
@@ -322,23 +342,21 @@ class Workspace:
         *,
         input_example: object = None,
         signature: Signature | None = None,
-        datasets: Sequence[DatasetVersion] = (),
+        datasets: DatasetsArg = (),
         description: str = "",
         tags: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Package ``model`` and register it as the next version of ``name``.
 
+        ``datasets=[train]`` links training data; ``datasets={"training": train, "test":
+        holdout}`` gives each dataset its role (monitoring's drift reference is the
+        ``reference`` dataset if any, else the ``training`` one).
+
         Bytes are written first (content-addressed, so a crash leaves only unreferenced
         blobs); the version appears in one transaction at the end, or not at all.
         """
         registry.refs.check_model_name(name)
-        for ds in datasets:
-            if not isinstance(ds, DatasetVersion):
-                raise InvalidInput(
-                    "datasets must hold values returned by mp.log_dataset; got "
-                    f"{type(ds).__name__}.",
-                    field="datasets",
-                )
+        links = link_datasets(datasets)
         package = build_package(
             model, self.artifacts, input_example=input_example, signature=signature
         )
@@ -346,8 +364,8 @@ class Workspace:
         metrics: dict[str, float] = {}
         if run is not None:
             metrics = self.get_run(run.id).metrics
-            for ds in datasets:
-                service.record_input(self.store, run.id, ds.name, ds.digest, "training")
+            for link in links:
+                service.record_input(self.store, run.id, link.name, link.digest, link.role)
         return registry.register_version(
             self.store,
             name,
@@ -355,7 +373,7 @@ class Workspace:
             flavor=package.flavor,
             signature=package.signature.to_dict(),
             run_id=run.id if run else None,
-            datasets=[(d.name, d.digest) for d in datasets],
+            datasets=links,
             metrics=metrics,
             description=description,
             tags=tags,

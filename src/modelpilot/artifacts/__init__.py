@@ -8,13 +8,14 @@ what a blob means.
 from __future__ import annotations
 
 from modelpilot.artifacts.base import ArtifactStore, sha256_bytes, sha256_file
-from modelpilot.artifacts.local import LocalArtifactStore
+from modelpilot.artifacts.local import LocalArtifactStore, remove_stale_temp_files
 from modelpilot.artifacts.memory import MemoryArtifactStore
 
 __all__ = [
     "ArtifactStore",
     "LocalArtifactStore",
     "MemoryArtifactStore",
+    "remove_stale_temp_files",
     "sha256_bytes",
     "sha256_file",
 ]

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 from modelpilot.errors import InvalidInput, shown
 
 CHUNK_BYTES = 1 << 20
-_DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")  # fullmatch: '$' accepts a trailing newline
 
 
 @runtime_checkable
@@ -63,7 +63,7 @@ def check_digest(digest: str) -> str:
     Traceback (most recent call last):
     modelpilot.errors.InvalidInput: Artifact digest '../etc/passwd' is not a sha256 hex digest ...
     """
-    if not _DIGEST_RE.match(digest):
+    if not _DIGEST_RE.fullmatch(digest):
         raise InvalidInput(
             f"Artifact digest {shown(digest)} is not a sha256 hex digest "
             "(64 lowercase hex characters).",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -80,6 +81,29 @@ class LocalArtifactStore:
         if not path.is_file():
             raise NotFound(f"No artifact with digest {digest[:12]}… in {self.root}.")
         return path
+
+
+def remove_stale_temp_files(
+    folder: Path, max_age_s: float = 86_400.0, *, recursive: bool = False
+) -> int:
+    """Delete temp files (``.tmp-*``) in ``folder`` older than ``max_age_s``; return how many.
+
+    A process killed while writing a blob leaves its temp file behind (the rename never
+    happened). A day is far longer than any write, so a live writer's file is never taken.
+    Blob stores write temp files at their root only, so only caches need ``recursive``.
+    """
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for path in folder.rglob(".tmp-*") if recursive else folder.glob(".tmp-*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process cleaned it first
+            continue
+    return removed
 
 
 def _read_chunks(path: Path) -> Iterator[bytes]:

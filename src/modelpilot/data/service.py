@@ -21,7 +21,7 @@ from modelpilot.data.profile import compute_profile, infer_schema
 from modelpilot.errors import InvalidInput, NotFound, shown
 from modelpilot.store import Store
 from modelpilot.store.schema import datasets
-from modelpilot.tracking.validation import check_key
+from modelpilot.tracking.validation import check_key, check_text
 
 
 def content_digest(frame: pd.DataFrame) -> str:
@@ -56,6 +56,8 @@ def log_dataset(
 ) -> DatasetVersion:
     """Record a dataset version: a DataFrame is stored as Parquet; a file path by reference."""
     check_key(name, "dataset")
+    if source is not None:
+        check_text(source, "dataset source", "source")
     if isinstance(data, pd.DataFrame):
         return _log_frame(store, artifacts, data, name, source)
     if isinstance(data, (str, Path)):

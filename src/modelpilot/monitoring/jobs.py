@@ -1,9 +1,12 @@
 """Monitoring a deployment: drift of live inputs and predictions against the training data,
 performance where labels arrived, and operations (throughput, latency, errors) per window.
 
-The reference is the stable model version's training dataset (recorded by ``log_model``);
-the current window comes from the prediction log. The figures feed the alert manager under
-the names alert rules use (``drift.share_drifted``, ``ops.error_rate``, ...).
+The reference is the stable model version's dataset with role ``reference``, else its
+``training`` dataset (both recorded by ``log_model``); the current window comes from the
+prediction log. Only the model's signature inputs are features: a target or id column in the
+reference data, or an input of another version in the log, is never scored as drift. The
+figures feed the alert manager under the names alert rules use (``drift.share_drifted``,
+``ops.error_rate``, ...).
 """
 
 from __future__ import annotations
@@ -73,11 +76,12 @@ def monitor_deployment(
         return MonitorResult(deployment, stable.ref, start, end, 0, None, figures, notes)
     figures.update(_operations(current, window_s))
     reference = _reference(ws, stable.ref, notes)
-    features = [c[3:] for c in current.columns if c.startswith("in.")]
-    live = current[[f"in.{f}" for f in features]].set_axis(features, axis=1)
     drift = None
     if reference is not None:
         model = ws.load_model(stable.ref)
+        logged = {c[3:] for c in current.columns if c.startswith("in.")}
+        features = [s.name for s in model.signature.inputs if s.name in logged]
+        live = current[[f"in.{f}" for f in features]].set_axis(features, axis=1)
         reference = reference[[f for f in features if f in reference.columns]]
         if model.signature.is_classifier:
             reference = reference.assign(prediction=model.predict_proba(reference)[:, -1])
@@ -126,16 +130,28 @@ def _operations(current: pd.DataFrame, window_s: float) -> dict[str, float]:
 
 
 def _reference(ws: Workspace, ref: str, notes: list[str]) -> pd.DataFrame | None:
+    """The ``reference`` dataset if the version has one, else its ``training`` dataset."""
     version = get_version(ws.store, ref)
-    if not version.datasets:
+    if not version.linked_datasets:
         notes.append(
-            f"{ref} has no training dataset recorded (log_model(..., datasets=[...])); drift "
-            "cannot be scored."
+            f"{ref} has no training or reference dataset recorded (log_model(..., "
+            "datasets={'training': train})); drift cannot be scored."
         )
         return None
-    name, digest = version.datasets[0]
+    candidates = version.datasets_with_role("reference") or version.datasets_with_role("training")
+    if not candidates:
+        present = ", ".join(f"{d.name} ({d.role})" for d in version.linked_datasets)
+        raise InvalidInput(
+            f"Cannot pick a drift reference for {ref}: it has no dataset with role 'reference' "
+            f"or 'training'; it has {present}. Register the version with "
+            "datasets={'training': train} or {'reference': sample}.",
+            field="datasets",
+        )
+    chosen = candidates[0]
+    if len(candidates) > 1:
+        notes.append(f"{ref} has {len(candidates)} {chosen.role} datasets; using {chosen.name}.")
     try:
-        frame = ws.load_dataset(f"{name}@{digest}")
+        frame = ws.load_dataset(chosen.ref)
     except NotFound as exc:
         notes.append(f"Reference dataset unavailable: {exc.message}")
         return None

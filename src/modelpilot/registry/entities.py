@@ -7,6 +7,21 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class VersionDataset:
+    """A dataset version linked to a model version, with what it was for (``training``,
+    ``validation``, ``test`` or ``reference``; see :mod:`modelpilot.registry.roles`)."""
+
+    name: str
+    digest: str
+    role: str = "training"
+
+    @property
+    def ref(self) -> str:
+        """``name@digest``, which ``load_dataset`` accepts."""
+        return f"{self.name}@{self.digest}"
+
+
+@dataclass(frozen=True)
 class ModelVersion:
     """One registered version of a model."""
 
@@ -22,6 +37,12 @@ class ModelVersion:
     tags: dict[str, str]
     aliases: tuple[str, ...] = ()
     datasets: tuple[tuple[str, str], ...] = ()
+    # the same datasets with their roles (``datasets`` keeps its (name, digest) pairs)
+    linked_datasets: tuple[VersionDataset, ...] = ()
+
+    def datasets_with_role(self, role: str) -> tuple[VersionDataset, ...]:
+        """The linked datasets that have ``role``, in name order."""
+        return tuple(d for d in self.linked_datasets if d.role == role)
 
     @property
     def ref(self) -> str:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from modelpilot.errors import InvalidInput, shown
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}"
+# Used with fullmatch only: a pattern ending in '$' also accepts a trailing newline.
 _REF = re.compile(
-    rf"^(?:models:/)?(?P<name>{_NAME})(?:@(?P<alias>[A-Za-z][A-Za-z0-9_\-]{{0,127}})|/(?P<version>\d+))?$"
+    rf"(?:models:/)?(?P<name>{_NAME})(?:@(?P<alias>[A-Za-z][A-Za-z0-9_\-]{{0,127}})|/(?P<version>[0-9]+))?"
 )
-NAME_RE = re.compile(rf"^{_NAME}$")
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,127}$")
+NAME_RE = re.compile(_NAME)
+ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def parse_ref(text: str) -> ModelRef:
     Traceback (most recent call last):
     modelpilot.errors.InvalidInput: Invalid model reference 'churn/x': expected 'name', 'name/<version number>' or 'name@<alias>', e.g. 'churn/3' or 'churn@champion'.
     """  # noqa: E501
-    match = _REF.match(text.strip()) if isinstance(text, str) else None
+    match = _REF.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None:
         raise InvalidInput(
             f"Invalid model reference {shown(text)}: expected 'name', 'name/<version number>' "
@@ -55,7 +56,7 @@ def parse_ref(text: str) -> ModelRef:
 
 def check_model_name(name: str) -> str:
     """A registered model name: letters, digits, '_', '-', '.'; starts with a letter or digit."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise InvalidInput(
             f"Invalid model name {shown(name)}: use letters, digits, '_', '-' and '.', starting "
             "with a letter or digit (at most 256 characters).",
@@ -66,7 +67,7 @@ def check_model_name(name: str) -> str:
 
 def check_alias(alias: str) -> str:
     """An alias: a letter then letters, digits, '_' or '-' (so it never looks like a version)."""
-    if not isinstance(alias, str) or not ALIAS_RE.match(alias):
+    if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias):
         raise InvalidInput(
             f"Invalid alias {shown(alias)}: start with a letter, then letters, digits, '_' or "
             "'-' (e.g. champion, challenger).",

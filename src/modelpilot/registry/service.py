@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from modelpilot.clock import now_ms
 from modelpilot.errors import Conflict, InvalidInput, NotFound, shown
-from modelpilot.registry.entities import Event, ModelVersion, RegisteredModel
+from modelpilot.registry.entities import Event, ModelVersion, RegisteredModel, VersionDataset
 from modelpilot.registry.refs import ModelRef, check_alias, check_model_name, parse_ref
+from modelpilot.registry.roles import check_dataset_role
 from modelpilot.store import Store
 from modelpilot.store.events import default_actor, list_events, record_event
 from modelpilot.store.schema import (
@@ -24,6 +25,7 @@ from modelpilot.store.schema import (
     registered_models,
     version_datasets,
 )
+from modelpilot.tracking.validation import check_key, check_text, param_text
 
 _REGISTER_ATTEMPTS = 5
 
@@ -36,14 +38,22 @@ def register_version(
     flavor: str,
     signature: Mapping[str, Any],
     run_id: str | None = None,
-    datasets: Sequence[tuple[str, str]] = (),
+    datasets: Sequence[tuple[str, str] | VersionDataset] = (),
     metrics: Mapping[str, float] | None = None,
     description: str = "",
     tags: Mapping[str, str] | None = None,
     actor: str | None = None,
 ) -> ModelVersion:
-    """Create the next version of ``name`` (the model is created on first use)."""
+    """Create the next version of ``name`` (the model is created on first use).
+
+    ``datasets`` holds (name, digest) pairs, which are training data, or VersionDatasets
+    with their role."""
     check_model_name(name)
+    check_text(description, "model description", "description", multiline=True)
+    tags = {check_key(k, "tag"): param_text(k, v, "tag") for k, v in (tags or {}).items()}
+    links = [d if isinstance(d, VersionDataset) else VersionDataset(*d) for d in datasets]
+    for link in links:
+        check_dataset_role(link.role)
     who = actor or default_actor()
     for attempt in range(_REGISTER_ATTEMPTS):
         try:
@@ -76,17 +86,18 @@ def register_version(
                         signature=dict(signature),
                         metrics=dict(metrics or {}),
                         description=description,
-                        tags=dict(tags or {}),
+                        tags=tags,
                         is_deleted=False,
                     )
                 )
-                for ds_name, ds_digest in dict.fromkeys(datasets):
+                for link in {(d.name, d.digest): d for d in links}.values():
                     conn.execute(
                         insert(version_datasets).values(
                             model_name=name,
                             version=version,
-                            dataset_name=ds_name,
-                            dataset_digest=ds_digest,
+                            dataset_name=link.name,
+                            dataset_digest=link.digest,
+                            role=link.role,
                         )
                     )
                 record_event(
@@ -349,15 +360,20 @@ def _entity(conn: Connection, row: Any) -> ModelVersion:
     aliases = tuple(
         sorted(a for a, v in _aliases(conn, row.model_name).items() if v == row.version)
     )
-    datasets = tuple(
-        conn.execute(
-            select(version_datasets.c.dataset_name, version_datasets.c.dataset_digest).where(
+    links = tuple(
+        VersionDataset(*r)
+        for r in conn.execute(
+            select(
+                version_datasets.c.dataset_name,
+                version_datasets.c.dataset_digest,
+                version_datasets.c.role,
+            )
+            .where(
                 version_datasets.c.model_name == row.model_name,
                 version_datasets.c.version == row.version,
             )
-        )
-        .tuples()
-        .all()
+            .order_by(version_datasets.c.dataset_name, version_datasets.c.dataset_digest)
+        ).tuples()
     )
     return ModelVersion(
         name=row.model_name,
@@ -371,5 +387,6 @@ def _entity(conn: Connection, row: Any) -> ModelVersion:
         description=row.description,
         tags=row.tags,
         aliases=aliases,
-        datasets=datasets,
+        datasets=tuple((d.name, d.digest) for d in links),
+        linked_datasets=links,
     )

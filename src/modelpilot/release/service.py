@@ -31,7 +31,7 @@ from modelpilot.store import Store
 from modelpilot.store.events import default_actor, record_event
 from modelpilot.store.schema import deployment_revisions, deployments
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{0,127}$")
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9\-]{0,127}")  # fullmatch: '$' accepts a trailing newline
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def create_deployment(
     store: Store, name: str, model_ref: str, *, actor: str | None = None, reason: str = "created"
 ) -> Deployment:
     """A new deployment serving ``model_ref`` (resolved to a fixed version now) at 100%."""
-    if not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise InvalidInput(
             f"Invalid deployment name {shown(name)}: use lower-case letters, digits and '-', "
             "starting with a letter or digit (e.g. churn-prod).",

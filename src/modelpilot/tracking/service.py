@@ -25,7 +25,8 @@ from modelpilot.store.schema import (
     runs,
 )
 from modelpilot.tracking.entities import DatasetInput, Experiment, MetricPoint, Run, RunStatus
-from modelpilot.tracking.validation import check_key, param_text
+from modelpilot.tracking.owner import ProcessOwner, current_owner, is_alive
+from modelpilot.tracking.validation import check_artifact_path, check_key, check_text, param_text
 
 MetricRow = tuple[str, float, int, int]  # key, value, step, timestamp_ms
 
@@ -61,11 +62,15 @@ def create_run(
     tags: Mapping[str, str] | None = None,
     code_revision: str | None = None,
     environment: Mapping[str, Any] | None = None,
+    owner: ProcessOwner | None = None,
 ) -> Run:
-    """Start a new run in ``experiment`` with status RUNNING."""
+    """Start a new run in ``experiment`` with status RUNNING.
+
+    ``owner`` is the process that will end the run (the SDK passes its own); a run with an
+    owner is marked KILLED by :func:`mark_abandoned_runs` once that process is gone."""
     run_id = uuid.uuid4().hex
     start = now_ms()
-    run_name = name or f"run-{run_id[:8]}"
+    run_name = check_text(name, "run name", "name") if name else f"run-{run_id[:8]}"
     with store.write() as conn:
         if parent_run_id is not None:
             _require_run(conn, parent_run_id)
@@ -80,6 +85,9 @@ def create_run(
                 parent_run_id=parent_run_id,
                 code_revision=code_revision,
                 environment=dict(environment or {}),
+                owner_host=owner.host if owner else None,
+                owner_pid=owner.pid if owner else None,
+                owner_start_ms=owner.start_ms if owner else None,
             )
         )
         if tags:
@@ -94,6 +102,32 @@ def end_run(store: Store, run_id: str, status: RunStatus = RunStatus.FINISHED) -
         conn.execute(
             update(runs).where(runs.c.id == run_id).values(status=status.value, end_ms=now_ms())
         )
+
+
+def mark_abandoned_runs(store: Store) -> list[str]:
+    """Mark KILLED (ended now) the RUNNING runs owned by a process of this host that is gone.
+
+    Called when a workspace opens its store and when runs are listed, so a run left behind
+    by a killed process does not stay RUNNING forever. Returns the ids it marked.
+    """
+    host = current_owner().host
+    with store.read() as conn:
+        rows = conn.execute(
+            select(runs.c.id, runs.c.owner_pid, runs.c.owner_start_ms).where(
+                runs.c.status == RunStatus.RUNNING.value,
+                runs.c.owner_host == host,
+                runs.c.owner_pid.is_not(None),
+            )
+        ).all()
+    dead = [r.id for r in rows if not is_alive(ProcessOwner(host, r.owner_pid, r.owner_start_ms))]
+    if dead:
+        with store.write() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id.in_(dead), runs.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus.KILLED.value, end_ms=now_ms())
+            )
+    return dead
 
 
 def log_params(store: Store, run_id: str, params: Mapping[str, object]) -> None:
@@ -159,6 +193,7 @@ def log_metric_batches(store: Store, batches: Mapping[str, Sequence[MetricRow]])
 
 def record_input(store: Store, run_id: str, name: str, digest: str, role: str) -> None:
     """Record that a run consumed a dataset version (idempotent)."""
+    check_key(role, "dataset role")
     with store.write() as conn:
         _require_run(conn, run_id)
         exists = conn.execute(
@@ -178,6 +213,7 @@ def record_input(store: Store, run_id: str, name: str, digest: str, role: str) -
 
 def record_artifact(store: Store, run_id: str, path: str, digest: str, size_bytes: int) -> None:
     """Point ``path`` of a run's artifacts at a stored blob (re-logging replaces it)."""
+    check_artifact_path(path)
     with store.write() as conn:
         _require_run(conn, run_id)
         conn.execute(
@@ -202,7 +238,9 @@ def get_run(store: Store, run_id: str) -> Run:
 def get_runs(
     store: Store, run_ids: Iterable[str] | None = None, experiment: str | None = None
 ) -> list[Run]:
-    """Several runs at once, newest first (by experiment name, by ids, or all)."""
+    """Several runs at once, newest first (by experiment name, by ids, or all); runs of dead
+    processes on this host are marked KILLED first."""
+    mark_abandoned_runs(store)
     query = select(runs, experiments.c.name.label("experiment_name")).join(experiments)
     if experiment is not None:
         query = query.where(experiments.c.name == experiment)
@@ -266,7 +304,7 @@ def _metric_keys(conn: Connection, run_id: str) -> list[str]:
 
 
 def _insert_tags(conn: Connection, run_id: str, tags: Mapping[str, object]) -> None:
-    clean = {check_key(k, "tag"): param_text(k, v) for k, v in tags.items()}
+    clean = {check_key(k, "tag"): param_text(k, v, "tag") for k, v in tags.items()}
     if not clean:
         return
     conn.execute(
@@ -379,6 +417,7 @@ __all__ = [
     "list_experiments",
     "log_metric_rows",
     "log_params",
+    "mark_abandoned_runs",
     "record_artifact",
     "record_input",
     "require_experiment",

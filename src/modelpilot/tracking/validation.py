@@ -1,4 +1,4 @@
-"""Checks on what callers log: names, parameter values, metric values and steps.
+"""Checks on what callers log: names, parameter values, metric values, steps and free text.
 
 Run at the SDK edge, before anything is buffered, so a bad point fails in the caller's
 stack frame rather than later in a background flush.
@@ -14,7 +14,13 @@ from modelpilot.errors import InvalidInput, shown
 
 MAX_KEY_CHARS = 250
 MAX_PARAM_VALUE_CHARS = 6000
-_KEY_RE = re.compile(r"^[A-Za-z0-9_\-. /:]+$")
+# Names are checked with fullmatch: a pattern ending in '$' also accepts a trailing newline.
+_KEY_RE = re.compile(r"[A-Za-z0-9_\-. /:]+")
+# Control characters (C0, DEL, C1). NUL is refused by PostgreSQL and silently kept by SQLite;
+# the others make names and values that cannot be typed or shown. Checked at the edge so every
+# backend gives the same answer.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LAYOUT_CHARS = frozenset("\t\n\r")
 
 
 def check_key(key: object, what: str) -> str:
@@ -26,7 +32,7 @@ def check_key(key: object, what: str) -> str:
     Traceback (most recent call last):
     modelpilot.errors.InvalidInput: Invalid metric name '': expected 1-250 characters of letters, digits, '_', '-', '.', ' ', '/' or ':'.
     """  # noqa: E501
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS or not _KEY_RE.match(key):
+    if not isinstance(key, str) or len(key) > MAX_KEY_CHARS or not _KEY_RE.fullmatch(key):
         raise InvalidInput(
             f"Invalid {what} name {shown(key)}: expected 1-{MAX_KEY_CHARS} characters of "
             "letters, digits, '_', '-', '.', ' ', '/' or ':'.",
@@ -68,13 +74,69 @@ def check_step(key: str, step: object) -> int:
     return int(step)
 
 
-def param_text(key: str, value: object) -> str:
+def check_text(value: str, what: str, field: str, *, multiline: bool = False) -> str:
+    """Text stored as given: no NUL or other control characters (tabs and newlines are kept
+    when ``multiline``, for descriptions).
+
+    >>> check_text("first line\\nsecond", "description", "description", multiline=True)
+    'first line\\nsecond'
+    >>> check_text("a\\x00b", "value of tag 'team'", "team")
+    Traceback (most recent call last):
+    modelpilot.errors.InvalidInput: Invalid value of tag 'team': 'a\\x00b' has control character U+0000 at position 1. Remove NUL and other control characters (descriptions may hold tabs and newlines).
+    """  # noqa: E501
+    for found in _CONTROL_RE.finditer(value):
+        if multiline and found.group() in _LAYOUT_CHARS:
+            continue
+        raise InvalidInput(
+            f"Invalid {what}: {shown(value)} has control character U+{ord(found.group()):04X} "
+            f"at position {found.start()}. Remove NUL and other control characters "
+            "(descriptions may hold tabs and newlines).",
+            field=field,
+        )
+    return value
+
+
+def param_text(key: str, value: object, what: str = "param") -> str:
     """Parameters are stored as text, like every tracker does; long values are refused."""
     text = value if isinstance(value, str) else str(value)
+    check_text(text, f"value of {what} {key!r}", key)
     if len(text) > MAX_PARAM_VALUE_CHARS:
         raise InvalidInput(
-            f"Param {key!r} is {len(text)} characters long; at most {MAX_PARAM_VALUE_CHARS} "
-            "are accepted. Log large values as an artifact instead.",
+            f"{what.capitalize()} {key!r} is {len(text)} characters long; at most "
+            f"{MAX_PARAM_VALUE_CHARS} are accepted. Log large values as an artifact instead.",
             field=key,
         )
     return text
+
+
+def check_artifact_path(path: object) -> str:
+    """A run artifact path stays inside its run: relative, '/'-separated, no empty, '.' or
+    '..' segments (``../x``, ``/etc/x`` and ``a//b`` are refused, not silently rewritten).
+
+    >>> check_artifact_path("plots/roc.png")
+    'plots/roc.png'
+    >>> check_artifact_path("../x")
+    Traceback (most recent call last):
+    modelpilot.errors.InvalidInput: Invalid artifact path '../x': segment '..' would leave the run's artifacts. Use a relative path like 'plots/roc.png' with no empty, '.' or '..' segments.
+    """  # noqa: E501
+    if not isinstance(path, str) or not path:
+        raise InvalidInput(
+            f"Invalid artifact path {shown(path)}: expected a relative path like 'plots/roc.png'.",
+            field="artifact_path",
+        )
+    check_text(path, "artifact path", "artifact_path")
+    segments = path.split("/")
+    problem = None
+    if path.startswith("/") or "\\" in path or re.match(r"[A-Za-z]:", path):
+        problem = "it is absolute or uses '\\' (paths are relative and use '/')"
+    elif ".." in segments:
+        problem = "segment '..' would leave the run's artifacts"
+    elif "" in segments or "." in segments:
+        problem = "it has an empty or '.' segment"
+    if problem is not None:
+        raise InvalidInput(
+            f"Invalid artifact path {shown(path)}: {problem}. Use a relative path like "
+            "'plots/roc.png' with no empty, '.' or '..' segments.",
+            field="artifact_path",
+        )
+    return path

@@ -4,11 +4,19 @@ The study lives in modelpilot's own database (Optuna's RDB storage on the same U
 crashed tuning job is resumed by calling ``tune`` again with the same ``study_name``: trials
 left RUNNING by the dead process are marked FAIL and the study continues until it has
 ``n_trials`` completed trials. Parallel workers are separate processes sharing the storage.
+
+A study's identity includes its search space and objective: the default name carries a short
+hash of both, and the space is stored in the study, so a changed space never silently resumes
+an old study (whose best parameters would not be in the new space).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import inspect
+import json
+import logging
 import multiprocessing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +30,8 @@ from modelpilot.tuning.space import to_distributions
 from modelpilot.workspace import Workspace
 
 TrainFn = Callable[..., float | Mapping[str, float]]
+
+_log = logging.getLogger(__name__)
 
 
 class TrialContext:
@@ -55,6 +65,7 @@ class TuneResult:
     best_value: float
     best_run_id: str
     trials: pd.DataFrame
+    resumed_trials: int = 0  # completed trials found in the study before this call
 
 
 def tune(
@@ -79,7 +90,7 @@ def tune(
             f"direction must be 'maximize' or 'minimize'; got {direction!r}.", field="direction"
         )
     distributions = to_distributions(space)
-    name = study_name or f"{experiment}-{metric}"
+    name = study_name or default_study_name(experiment, metric, distributions, train_fn)
     storage = _storage(workspace)
     try:
         return _tune_with(
@@ -123,9 +134,18 @@ def _tune_with(
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=pruner or optuna.pruners.MedianPruner(),
     )
+    _check_identity(study, name, distributions, train_fn)
     _fail_abandoned_trials(study)
     parent_id = _parent_run(workspace, study, experiment, name)
-    remaining = n_trials - _completed(study)
+    resumed = _completed(study)
+    if resumed:
+        _log.info(
+            "Resuming study %r: %d completed trial(s) found, %d more to run.",
+            name,
+            resumed,
+            max(n_trials - resumed, 0),
+        )
+    remaining = n_trials - resumed
     if remaining > 0:
         job = _Job(
             workspace.settings.model_dump(),
@@ -141,9 +161,79 @@ def _tune_with(
             job.run(workspace, storage, remaining)
         else:
             _run_in_processes(job, remaining, n_jobs)
-    return _summarise(
+    result = _summarise(
         workspace, optuna.load_study(study_name=name, storage=storage), parent_id, metric, name
     )
+    return dataclasses.replace(result, resumed_trials=resumed)
+
+
+def default_study_name(
+    experiment: str, metric: str, distributions: Mapping[str, Any], train_fn: object
+) -> str:
+    """``{experiment}-{metric}-{hash}``: the hash covers the normalised space and the train
+    function's qualified name, so tuning another space or function starts another study.
+
+    >>> from modelpilot.tuning.space import to_distributions
+    >>> def train(params): return 0.0
+    >>> a = default_study_name("tuning", "auc", to_distributions({"x": (0, 9)}), train)
+    >>> b = default_study_name("tuning", "auc", to_distributions({"y": (0, 9)}), train)
+    >>> a.startswith("tuning-auc-"), a == b
+    (True, False)
+    """
+    identity = json.dumps([_space_doc(distributions), _objective_name(train_fn)])
+    return f"{experiment}-{metric}-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
+
+
+def _space_doc(distributions: Mapping[str, Any]) -> dict[str, str]:
+    """The space in Optuna's own JSON form, sorted by name (so key order does not matter)."""
+    return {
+        name: optuna.distributions.distribution_to_json(distributions[name])
+        for name in sorted(distributions)
+    }
+
+
+def _objective_name(train_fn: object) -> str:
+    module = getattr(train_fn, "__module__", None) or type(train_fn).__module__
+    qualname = getattr(train_fn, "__qualname__", None) or type(train_fn).__qualname__
+    return f"{module}.{qualname}"
+
+
+def _check_identity(
+    study: optuna.Study, name: str, distributions: Mapping[str, Any], train_fn: object
+) -> None:
+    """Store the space in a new study; refuse to resume a study over a different space."""
+    space = _space_doc(distributions)
+    stored = study.user_attrs.get("space")
+    if stored is None:
+        study.set_user_attr("space", space)
+        study.set_user_attr("objective", _objective_name(train_fn))
+        return
+    if stored != space:
+        raise InvalidInput(
+            f"Study {name!r} was tuned over a different search space ({_space_diff(stored, space)})"
+            ". Its trials cannot answer the new space: pass another study_name, or leave "
+            "study_name out to get one derived from the space.",
+            field="space",
+        )
+    if study.user_attrs.get("objective") != _objective_name(train_fn):
+        _log.info(
+            "Study %r was tuned with %s; continuing it with %s.",
+            name,
+            study.user_attrs.get("objective"),
+            _objective_name(train_fn),
+        )
+
+
+def _space_diff(old: Mapping[str, str], new: Mapping[str, str]) -> str:
+    def shown(doc: str) -> str:
+        return repr(optuna.distributions.json_to_distribution(doc))
+
+    parts = [
+        f"{n}: {shown(old[n])} -> {shown(new[n])}" for n in old if n in new and old[n] != new[n]
+    ]
+    parts += [f"no longer has {n}" for n in old if n not in new]
+    parts += [f"new parameter {n}" for n in new if n not in old]
+    return "; ".join(parts)
 
 
 class _Job:

@@ -117,3 +117,37 @@ def test_resume_is_a_noop_when_enough_trials_completed(tmp_path: Path) -> None:
     assert len(again.trials) == len(first.trials) == 3
     assert again.parent_run_id == first.parent_run_id
     ws.close()
+
+
+def total(params: Mapping[str, object]) -> float:
+    return sum(float(v) for v in params.values())  # type: ignore[arg-type]
+
+
+def test_default_study_of_a_new_space_does_not_answer_from_the_old_one(ws: Workspace) -> None:
+    first = tune(ws, total, {"x": (0.0, 1.0)}, n_trials=3, metric="auc")
+    second = tune(ws, total, {"y": (5.0, 6.0)}, n_trials=3, metric="auc")
+    assert second.study_name != first.study_name
+    assert set(second.best_params) == {"y"} and 5.0 <= second.best_params["y"] <= 6.0
+    assert second.resumed_trials == 0 and len(second.trials) == 3
+
+
+def test_the_same_space_and_function_resume_and_say_so(
+    ws: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = tune(ws, resume_train, {"x": (0.0, 1.0)}, n_trials=2, metric="auc")
+    with caplog.at_level("INFO", logger="modelpilot.tuning.study"):
+        again = tune(ws, resume_train, {"x": (0.0, 1.0)}, n_trials=3, metric="auc")
+    assert again.study_name == first.study_name
+    assert again.resumed_trials == 2 and len(again.trials) == 3
+    assert f"Resuming study {first.study_name!r}: 2 completed trial(s) found" in caplog.text
+
+
+def test_a_different_space_under_an_existing_study_name_is_refused(ws: Workspace) -> None:
+    tune(ws, resume_train, {"x": (0.0, 1.0), "k": ["a", "b"]}, n_trials=2, study_name="named")
+    with pytest.raises(
+        InvalidInput,
+        match=r"Study 'named' was tuned over a different search space \(x: FloatDistribution\("
+        r"high=1\.0, log=False, low=0\.0, step=None\) -> FloatDistribution\(high=2\.0, .*\); "
+        r"no longer has k; new parameter y\)\. .*pass another study_name",
+    ):
+        tune(ws, resume_train, {"x": (0.0, 2.0), "y": (1, 3)}, n_trials=2, study_name="named")
