@@ -80,8 +80,8 @@ def lineage(store: Store, ref: str) -> Lineage:
             }
             for d in run.datasets:
                 roles.setdefault((d.name, d.digest), d.role)
-    for pair in mv.datasets:  # the run knows each input's role; without a run, call it training
-        roles.setdefault(pair, "training")
+    for linked in mv.linked_datasets:  # the version's own link says what each dataset was for
+        roles[(linked.name, linked.digest)] = linked.role
     datasets = []
     for (name, digest), role in roles.items():
         ds = get_dataset(store, f"{name}@{digest}")

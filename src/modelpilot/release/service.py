@@ -186,7 +186,7 @@ def set_ab(
 ) -> Deployment:
     """A/B test: ``split``% to ``model_ref`` as challenger, sticky by the request field ``key``."""
     _check_weight(split, "A/B split")
-    if not key or not re.match(r"^[A-Za-z_][A-Za-z0-9_\-.]*$", key):
+    if not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-.]*", key):
         raise InvalidInput(
             f"Routing key {shown(key)} must be a field name such as user_id.", field="key"
         )

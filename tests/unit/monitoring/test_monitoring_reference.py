@@ -121,3 +121,11 @@ def test_unknown_dataset_role_is_refused(ws: Workspace) -> None:
         match="Unknown dataset role 'holdout': expected one of training, validation, test,",
     ):
         _log_model(ws, {"holdout": train})
+
+
+def test_lineage_names_each_linked_datasets_role_without_a_run(ws: Workspace) -> None:
+    train = ws.log_dataset(_frame(500, seed=1), "train-set")
+    holdout = ws.log_dataset(_frame(500, seed=3), "a-holdout")
+    mv = _log_model(ws, {"training": train, "test": [holdout]})
+    roles = {d["name"]: d["role"] for d in ws.lineage(mv.ref).datasets}
+    assert roles == {"a-holdout": "test", "train-set": "training"}
