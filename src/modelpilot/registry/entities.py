@@ -22,6 +22,8 @@ class ModelVersion:
     tags: dict[str, str]
     aliases: tuple[str, ...] = ()
     datasets: tuple[tuple[str, str], ...] = ()
+    # What loading may construct beyond the flavor's safe list, decided at registration.
+    trusted_types: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:

@@ -40,9 +40,15 @@ def register_version(
     metrics: Mapping[str, float] | None = None,
     description: str = "",
     tags: Mapping[str, str] | None = None,
+    trusted_types: Sequence[str] = (),
     actor: str | None = None,
 ) -> ModelVersion:
-    """Create the next version of ``name`` (the model is created on first use)."""
+    """Create the next version of ``name`` (the model is created on first use).
+
+    ``trusted_types`` is the registering caller's trust decision (types, or a python
+    function's import path, that loading this version may construct); loading reads it from
+    this row, never from the package.
+    """
     check_model_name(name)
     who = actor or default_actor()
     for attempt in range(_REGISTER_ATTEMPTS):
@@ -78,6 +84,7 @@ def register_version(
                         description=description,
                         tags=dict(tags or {}),
                         is_deleted=False,
+                        trusted_types=list(dict.fromkeys(trusted_types)),
                     )
                 )
                 for ds_name, ds_digest in dict.fromkeys(datasets):
@@ -94,7 +101,12 @@ def register_version(
                     "model_version.registered",
                     f"model:{name}",
                     who,
-                    {"version": version, "run_id": run_id, "package": package_digest},
+                    {
+                        "version": version,
+                        "run_id": run_id,
+                        "package": package_digest,
+                        "trusted_types": list(dict.fromkeys(trusted_types)),
+                    },
                 )
             return get_version(store, f"{name}/{version}")
         except IntegrityError:
@@ -372,4 +384,5 @@ def _entity(conn: Connection, row: Any) -> ModelVersion:
         tags=row.tags,
         aliases=aliases,
         datasets=datasets,
+        trusted_types=tuple(row.trusted_types or ()),
     )
