@@ -66,6 +66,10 @@ def sklearn_safe_types() -> frozenset[str]:
     return frozenset({"numpy.dtype", *scalars, *dtypes, *_SKLEARN_INTERNALS, *metrics})
 
 
+def _beyond_safe_list(found: list[str]) -> list[str]:
+    return [t for t in found if t not in sklearn_safe_types()]
+
+
 class SklearnFlavor:
     """Any ``sklearn.base.BaseEstimator`` (after the xgboost/lightgbm flavors had their turn)."""
 
@@ -90,15 +94,16 @@ class SklearnFlavor:
         """Types in the file that neither skops nor :func:`sklearn_safe_types` trusts."""
         import skops.io
 
-        found = skops.io.get_untrusted_types(file=folder / meta.get("file", _FILE))
-        return [t for t in found if t not in sklearn_safe_types()]
+        path = folder / meta.get("file", _FILE)
+        return _beyond_safe_list(skops.io.get_untrusted_types(file=path))
 
     def load(self, folder: Path, meta: dict[str, Any], trust: TrustPolicy) -> Predictor:
         """Load with skops, refusing types that neither the loader nor the caller trusts."""
         import skops.io
 
         path = folder / meta.get("file", _FILE)
-        refused = trust.refused(self.untrusted_types(folder, meta))
+        found = skops.io.get_untrusted_types(file=path)
+        refused = trust.refused(_beyond_safe_list(found))
         if refused:
             raise UnsafeModel(
                 f"its {meta.get('class', 'scikit-learn')} file contains types that are not "
@@ -109,7 +114,7 @@ class SklearnFlavor:
                 f"with mp.log_model(..., trusted_types={refused!r}).",
                 field="trusted_types",
             )
-        model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+        model = skops.io.load(path, trusted=found)
         if not hasattr(model, "predict"):
             raise UnsafeModel(f"the stored object {type(model).__name__} has no predict method.")
         return model  # type: ignore[no-any-return]
