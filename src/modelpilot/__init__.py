@@ -204,11 +204,15 @@ def log_model(
     datasets: DatasetsArg = (),
     description: str = "",
     tags: Mapping[str, str] | None = None,
+    trusted_types: Sequence[str] = (),
 ) -> ModelVersion:
     """Package and register a model as the next version of ``name``.
 
     ``datasets=[train]`` links training data; ``datasets={"training": train, "test":
-    holdout}`` names each dataset's role (training, validation, test, reference)."""
+    holdout}`` names each dataset's role (training, validation, test, reference).
+    ``trusted_types`` records, on the version, types in the saved file you vouch for, so
+    every later load (serving included) accepts them without flags.
+    """
     return workspace().log_model(
         model,
         name,
@@ -217,14 +221,24 @@ def log_model(
         datasets=datasets,
         description=description,
         tags=tags,
+        trusted_types=trusted_types,
     )
 
 
 def load_model(
-    ref: str, *, trusted_types: Sequence[str] = (), allow_untrusted: bool = False
+    ref: str,
+    *,
+    trusted_types: Sequence[str] = (),
+    allow_untrusted: bool = False,
+    trusted_code: bool = False,
 ) -> LoadedModel:
     """Load ``churn@champion`` / ``churn/3`` / ``churn``; refuses untrusted types by default."""
-    return workspace().load_model(ref, trusted_types=trusted_types, allow_untrusted=allow_untrusted)
+    return workspace().load_model(
+        ref,
+        trusted_types=trusted_types,
+        allow_untrusted=allow_untrusted,
+        trusted_code=trusted_code,
+    )
 
 
 def set_alias(name: str, alias: str, version: int) -> ModelVersion:

@@ -345,6 +345,7 @@ class Workspace:
         datasets: DatasetsArg = (),
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        trusted_types: Sequence[str] = (),
     ) -> ModelVersion:
         """Package ``model`` and register it as the next version of ``name``.
 
@@ -353,12 +354,19 @@ class Workspace:
         ``reference`` dataset if any, else the ``training`` one).
 
         Bytes are written first (content-addressed, so a crash leaves only unreferenced
-        blobs); the version appears in one transaction at the end, or not at all.
+        blobs); the version appears in one transaction at the end, or not at all. Types in
+        the saved file that loading would refuse, and that ``trusted_types`` names, are
+        recorded on the version so it loads without flags; so is the import path of a
+        python_function model, since the caller handed over the object itself.
         """
         registry.refs.check_model_name(name)
         links = link_datasets(datasets)
         package = build_package(
-            model, self.artifacts, input_example=input_example, signature=signature
+            model,
+            self.artifacts,
+            input_example=input_example,
+            signature=signature,
+            trusted_types=trusted_types,
         )
         run = self.active_run()
         metrics: dict[str, float] = {}
@@ -377,17 +385,27 @@ class Workspace:
             metrics=metrics,
             description=description,
             tags=tags,
+            trusted_types=package.trusted_types,
         )
 
     def load_model(
-        self, ref: str, *, trusted_types: Sequence[str] = (), allow_untrusted: bool = False
+        self,
+        ref: str,
+        *,
+        trusted_types: Sequence[str] = (),
+        allow_untrusted: bool = False,
+        trusted_code: bool = False,
     ) -> LoadedModel:
-        """Load a registered version (``churn@champion``, ``churn/3``, ``churn``) safely."""
+        """Load a registered version (``churn@champion``, ``churn/3``, ``churn``) safely.
+
+        Trusted are the flavor's safe types, those recorded on the version at registration
+        and what the caller passes here; nothing the package itself claims.
+        """
         mv = registry.get_version(self.store, ref)
         return load_package(
             self.artifacts,
             mv.package_digest,
-            trust=TrustPolicy(tuple(trusted_types), allow_untrusted),
+            trust=TrustPolicy((*mv.trusted_types, *trusted_types), allow_untrusted, trusted_code),
             cache_dir=self.settings.home / "cache" / "packages",
             name=mv.name,
             version=mv.version,

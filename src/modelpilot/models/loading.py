@@ -1,12 +1,16 @@
 """Safe model loading: fetch a package's verified files, rebuild the predictor, wrap it.
 
-Nothing is unpickled. Each flavor loads its own native format, and the skops flavor refuses
-untrusted types unless the caller opts in through :class:`TrustPolicy`.
+Nothing is unpickled. Each flavor loads its own native format. What may run is decided here,
+on the loading side: the flavor's safe list plus the :class:`TrustPolicy` the caller builds
+(from its own flags and the types the registry recorded for the version), never a field in
+the package. File names in the manifest are plain names, and cached files are checked
+against their digests on every load.
 """
 
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.artifacts import ArtifactStore
-from modelpilot.errors import InvalidInput
-from modelpilot.models.flavors import Predictor, TrustPolicy, flavor_named
-from modelpilot.models.package import read_manifest
+from modelpilot.artifacts import ArtifactStore, sha256_file
+from modelpilot.errors import InvalidInput, UnsafeModel
+from modelpilot.models.flavors import Flavor, Predictor, TrustPolicy, flavor_named
+from modelpilot.models.package import package_files, read_manifest
 from modelpilot.models.signature import Signature
 
 
@@ -112,29 +116,63 @@ def load_package(
     name: str | None = None,
     version: int | None = None,
 ) -> LoadedModel:
-    """Load the package stored under ``digest``."""
+    """Load the package stored under ``digest``, constructing only what ``trust`` allows.
+
+    With ``cache_dir``, files are kept in ``cache_dir/<digest>`` between loads and each one
+    is re-hashed on every load (a changed file is fetched again); without it, they go to a
+    temporary folder.
+    """
     manifest = read_manifest(artifacts, digest)
+    files = package_files(manifest, digest)
     flavor = flavor_named(manifest["flavor"])
+    where = f"{name}/{version}" if name else f"package {digest[:12]}…"
     policy = trust or TrustPolicy()
     if cache_dir is not None:
         folder = cache_dir / digest
-        _materialise(artifacts, manifest, folder)
-        predictor = flavor.load(folder, manifest.get("flavor_meta", {}), policy)
+        _materialise(artifacts, files, folder)
+        predictor = _load(flavor, folder, manifest, policy, where)
     else:
         with tempfile.TemporaryDirectory(prefix="modelpilot-load-") as tmp:
-            _materialise(artifacts, manifest, Path(tmp))
-            predictor = flavor.load(Path(tmp), manifest.get("flavor_meta", {}), policy)
+            _materialise(artifacts, files, Path(tmp))
+            predictor = _load(flavor, Path(tmp), manifest, policy, where)
     signature = Signature.from_dict(manifest["signature"])
     return LoadedModel(predictor, signature, manifest, name=name, version=version)
 
 
-def _materialise(artifacts: ArtifactStore, manifest: dict[str, Any], folder: Path) -> None:
-    """Write each file (hash-verified) unless a verified copy is already there."""
+def _load(
+    flavor: Flavor, folder: Path, manifest: dict[str, Any], trust: TrustPolicy, where: str
+) -> Predictor:
+    try:
+        return flavor.load(folder, manifest.get("flavor_meta", {}), trust)
+    except UnsafeModel as exc:
+        raise UnsafeModel(f"Refusing to load {where}: {exc.message}", field=exc.field) from exc
+
+
+def _materialise(artifacts: ArtifactStore, files: dict[str, str], folder: Path) -> None:
+    """Make ``folder`` hold exactly the manifest's bytes: keep verified copies, fetch the rest.
+
+    Hashing every cached file on every load is what makes the cache safe to share: a file
+    replaced after the first load is fetched again from the (verified) artifact store.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    for filename, file_digest in manifest["files"].items():
+    root = folder.resolve()
+    for filename, file_digest in files.items():
         target = folder / filename
-        marker = folder / f".{filename}.{file_digest}"
-        if target.is_file() and marker.exists():
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            _remove(target)
+        if target.resolve().parent != root:
+            raise UnsafeModel(
+                f"Refusing to write {filename!r} outside the package folder {folder}.",
+                field="package",
+            )
+        if target.is_file() and sha256_file(target) == file_digest:
             continue
         artifacts.fetch_to(file_digest, target)
-        marker.touch()
+
+
+def _remove(path: Path) -> None:
+    """Remove a link or folder that stands where a package file belongs."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

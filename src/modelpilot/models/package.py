@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,16 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.artifacts import ArtifactStore
-from modelpilot.errors import InvalidInput, ModelpilotError
+from modelpilot.artifacts.base import check_digest
+from modelpilot.errors import InvalidInput, ModelpilotError, UnsafeModel, shown
 from modelpilot.models.flavors import Flavor, class_labels, detect_flavor
 from modelpilot.models.signature import Signature, infer_signature, to_frame
 from modelpilot.tracking.environment import pinned
 
 PACKAGE_FORMAT = "modelpilot-package/1"
+# One path segment; "." and ".." are refused separately. Anything else in a manifest could
+# write outside the cache folder when joined to it (issue: hardening, item 2).
+_PLAIN_FILE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class PackageInfo:
     requirements: list[str]
     size_bytes: int
     manifest: dict[str, Any]
+    trusted_types: tuple[str, ...] = ()
 
 
 def build_package(
@@ -43,11 +50,16 @@ def build_package(
     *,
     input_example: object = None,
     signature: Signature | None = None,
+    trusted_types: Sequence[str] = (),
 ) -> PackageInfo:
     """Save ``model`` in its flavor's native format and store the package.
 
     The input example is checked against the model (columns it was fitted on, a trial
     prediction) so a package that cannot serve is refused at log time, not in production.
+    ``PackageInfo.trusted_types`` lists what loading will need beyond the loader's defaults
+    and the caller vouched for now (``trusted_types``, or the import path of a python
+    function the caller handed over itself); the registry records it on the version row,
+    never in the package.
     """
     flavor = detect_flavor(model)
     if input_example is None and signature is None:
@@ -75,6 +87,7 @@ def build_package(
                 field="model",
             ) from exc
         files = {p.name: artifacts.put_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+        needed = flavor.untrusted_types(folder, meta)
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     example_digest = _store_example(artifacts, input_example)
     requirements = pinned(list(dict.fromkeys((*flavor.requirements, "pandas", "modelpilot"))))
@@ -89,7 +102,8 @@ def build_package(
         "size_bytes": size,
     }
     digest = artifacts.put_bytes(json.dumps(manifest, sort_keys=True).encode())
-    return PackageInfo(digest, flavor.name, signature, requirements, size, manifest)
+    vouched = tuple(t for t in needed if flavor.is_code_by_reference or t in set(trusted_types))
+    return PackageInfo(digest, flavor.name, signature, requirements, size, manifest, vouched)
 
 
 def read_manifest(artifacts: ArtifactStore, digest: str) -> dict[str, Any]:
@@ -98,6 +112,47 @@ def read_manifest(artifacts: ArtifactStore, digest: str) -> dict[str, Any]:
     if manifest.get("format") != PACKAGE_FORMAT:
         raise InvalidInput(f"Blob {digest[:12]}… is not a modelpilot model package.")
     return manifest
+
+
+def package_files(manifest: dict[str, Any], digest: str) -> dict[str, str]:
+    """The manifest's ``{file name: digest}``, refused unless every name is a plain file name.
+
+    Checked before anything is written, so a crafted manifest (``../evil.py``, an absolute
+    path) cannot place a file outside the folder it is loaded into. The flavor's own
+    ``file`` must be one of these files.
+
+    >>> package_files({"files": {"../evil.py": "0" * 64}}, "f" * 64)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    modelpilot.errors.UnsafeModel: ...file name '../evil.py', which is not a plain file name...
+    """
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise UnsafeModel(f"The manifest of package {digest[:12]}… has no file table.")
+    for name, file_digest in files.items():
+        _check_file_name(name, digest)
+        check_digest(str(file_digest))
+    flavor_file = manifest.get("flavor_meta", {}).get("file")
+    if flavor_file is not None:
+        _check_file_name(flavor_file, digest)
+        if flavor_file not in files:
+            raise UnsafeModel(
+                f"Package {digest[:12]}… loads {shown(flavor_file)}, which is not one of its "
+                f"files: {', '.join(sorted(files)) or 'none'}. Re-log the model with "
+                "mp.log_model.",
+                field="package",
+            )
+    return {str(name): str(d) for name, d in files.items()}
+
+
+def _check_file_name(name: object, digest: str) -> None:
+    if not isinstance(name, str) or name in (".", "..") or _PLAIN_FILE_NAME.fullmatch(name) is None:
+        raise UnsafeModel(
+            f"Refusing to load package {digest[:12]}…: its manifest has file name "
+            f"{shown(name, limit=200)}, which is not a plain file name (expected one path "
+            "segment of [A-Za-z0-9._-], not '.' or '..'). modelpilot never writes such a "
+            "package; re-log the model with mp.log_model.",
+            field="package",
+        )
 
 
 def _check_feature_names(model: object, example: object) -> None:

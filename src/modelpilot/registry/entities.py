@@ -39,6 +39,8 @@ class ModelVersion:
     datasets: tuple[tuple[str, str], ...] = ()
     # the same datasets with their roles (``datasets`` keeps its (name, digest) pairs)
     linked_datasets: tuple[VersionDataset, ...] = ()
+    # What loading may construct beyond the flavor's safe list, decided at registration.
+    trusted_types: tuple[str, ...] = ()
 
     def datasets_with_role(self, role: str) -> tuple[VersionDataset, ...]:
         """The linked datasets that have ``role``, in name order."""

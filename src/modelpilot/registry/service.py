@@ -42,12 +42,16 @@ def register_version(
     metrics: Mapping[str, float] | None = None,
     description: str = "",
     tags: Mapping[str, str] | None = None,
+    trusted_types: Sequence[str] = (),
     actor: str | None = None,
 ) -> ModelVersion:
     """Create the next version of ``name`` (the model is created on first use).
 
     ``datasets`` holds (name, digest) pairs, which are training data, or VersionDatasets
-    with their role."""
+    with their role. ``trusted_types`` is the registering caller's trust decision (types, or a
+    python function's import path, that loading this version may construct); loading reads it
+    from this row, never from the package.
+    """
     check_model_name(name)
     check_text(description, "model description", "description", multiline=True)
     tags = {check_key(k, "tag"): param_text(k, v, "tag") for k, v in (tags or {}).items()}
@@ -88,6 +92,7 @@ def register_version(
                         description=description,
                         tags=tags,
                         is_deleted=False,
+                        trusted_types=list(dict.fromkeys(trusted_types)),
                     )
                 )
                 for link in {(d.name, d.digest): d for d in links}.values():
@@ -105,7 +110,12 @@ def register_version(
                     "model_version.registered",
                     f"model:{name}",
                     who,
-                    {"version": version, "run_id": run_id, "package": package_digest},
+                    {
+                        "version": version,
+                        "run_id": run_id,
+                        "package": package_digest,
+                        "trusted_types": list(dict.fromkeys(trusted_types)),
+                    },
                 )
             return get_version(store, f"{name}/{version}")
         except IntegrityError:
@@ -389,4 +399,5 @@ def _entity(conn: Connection, row: Any) -> ModelVersion:
         aliases=aliases,
         datasets=tuple((d.name, d.digest) for d in links),
         linked_datasets=links,
+        trusted_types=tuple(row.trusted_types or ()),
     )

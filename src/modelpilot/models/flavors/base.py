@@ -10,14 +10,29 @@ from typing import Any, Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class TrustPolicy:
-    """What the caller allows a load to construct beyond the flavor's safe defaults.
+    """What a load may construct beyond the flavor's safe defaults, decided by the loader.
 
-    ``trusted_types`` names extra types (``"numpy.log1p"``) a skops file may contain;
-    ``allow_untrusted`` accepts anything, the explicit opt-in for files you made yourself.
+    Built by the loading side from the caller's flags and the types the registry recorded on
+    the version at registration; never from the package, whose author controls its content.
+    ``trusted_types`` names extra types (``"_operator.neg"``) a skops file may contain, or
+    the import path (``"mymodels:score"``) of a python_function model; ``trusted_code``
+    allows python_function models to import and call the code they name; ``allow_untrusted``
+    accepts anything, the explicit opt-in for files you made yourself.
+
+    >>> TrustPolicy(["_operator.neg"]).refused(["_operator.neg", "posix.system"])
+    ['posix.system']
     """
 
     trusted_types: Sequence[str] = field(default_factory=tuple)
     allow_untrusted: bool = False
+    trusted_code: bool = False
+
+    def refused(self, names: Sequence[str]) -> list[str]:
+        """The names in ``names`` this policy does not trust."""
+        if self.allow_untrusted:
+            return []
+        trusted = set(self.trusted_types)
+        return [n for n in names if n not in trusted]
 
 
 @runtime_checkable
@@ -42,6 +57,11 @@ class Flavor(Protocol):
         """Distributions a package of this flavor needs at load time."""
         ...
 
+    @property
+    def is_code_by_reference(self) -> bool:
+        """True when a package names code to import (logging the object vouches for it)."""
+        ...
+
     def matches(self, model: object) -> bool:
         """True when this flavor knows how to save ``model``."""
         ...
@@ -50,8 +70,16 @@ class Flavor(Protocol):
         """Write the model's files into ``folder``; return metadata needed to load it."""
         ...
 
+    def untrusted_types(self, folder: Path, meta: dict[str, Any]) -> list[str]:
+        """What loading these files needs trusted beyond the flavor's own safe list."""
+        ...
+
     def load(self, folder: Path, meta: dict[str, Any], trust: TrustPolicy) -> Predictor:
-        """Rebuild a predictor from files written by :meth:`save`."""
+        """Rebuild a predictor from :meth:`save`'s files; refuse what ``trust`` does not cover.
+
+        A refusal raises :class:`~modelpilot.errors.UnsafeModel` before anything untrusted
+        is constructed.
+        """
         ...
 
 

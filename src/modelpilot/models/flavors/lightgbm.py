@@ -49,6 +49,7 @@ class LightGBMFlavor:
 
     name = "lightgbm"
     requirements = ("lightgbm", "numpy", "scikit-learn")
+    is_code_by_reference = False
 
     def matches(self, model: object) -> bool:
         """True for LightGBM estimators and boosters."""
@@ -59,6 +60,10 @@ class LightGBMFlavor:
         booster: Any = getattr(model, "booster_", model)
         booster.save_model(str(folder / _FILE))
         return {"file": _FILE, "class": type(model).__name__, "classes": class_labels(model)}
+
+    def untrusted_types(self, folder: Path, meta: dict[str, Any]) -> list[str]:
+        """Nothing: the native format holds numbers and trees, never code."""
+        return []
 
     def load(self, folder: Path, meta: dict[str, Any], trust: TrustPolicy) -> Predictor:
         """Load the booster and wrap it."""

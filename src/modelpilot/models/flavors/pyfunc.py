@@ -2,6 +2,9 @@
 
 No code is serialised: the package records ``module:qualname`` and loading imports it, so
 the function must live in an installed, importable module (not in ``__main__``, not a lambda).
+Importing and calling a path named by a package is running its author's choice of code, so
+loading is an explicit opt-in: ``trusted_code=True``, or the path recorded on the version row
+when the caller logged the object itself with ``mp.log_model``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from modelpilot.errors import InvalidInput, NotFound
+from modelpilot.errors import InvalidInput, NotFound, UnsafeModel, shown
 from modelpilot.models.flavors.base import Predictor, TrustPolicy
 
 
@@ -29,6 +32,7 @@ class PythonFunctionFlavor:
 
     name = "python_function"
     requirements = ("numpy", "pandas")
+    is_code_by_reference = True
 
     def matches(self, model: object) -> bool:
         """True for functions and for classes/instances defined at module level."""
@@ -50,8 +54,20 @@ class PythonFunctionFlavor:
         kind = "function" if target is model else "instance"
         return {"callable": f"{module}:{qualname}", "kind": kind}
 
+    def untrusted_types(self, folder: Path, meta: dict[str, Any]) -> list[str]:
+        """The import path: loading runs whatever it names."""
+        return [str(meta["callable"])]
+
     def load(self, folder: Path, meta: dict[str, Any], trust: TrustPolicy) -> Predictor:
-        """Import the recorded object (instances are rebuilt with no arguments)."""
+        """Import the recorded object (instances are rebuilt with no arguments), if trusted."""
+        if not trust.trusted_code and trust.refused(self.untrusted_types(folder, meta)):
+            raise UnsafeModel(
+                f"python_function models import and call code by path, and this one names "
+                f"{shown(meta.get('callable'))}. It loads only when trusted: pass "
+                "trusted_code=True to load_model if you trust where it came from, or log the "
+                "object yourself with mp.log_model, which records that decision on the version.",
+                field="trusted_code",
+            )
         module_name, _, qualname = str(meta["callable"]).partition(":")
         try:
             target: Any = importlib.import_module(module_name)

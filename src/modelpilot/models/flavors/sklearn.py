@@ -1,17 +1,24 @@
 """scikit-learn estimators and pipelines, saved with skops (never plain pickle).
 
-On load, skops lists every type in the file that is not on its trusted list. Some are
-scikit-learn internals that are unsafe in a *foreign* file (skops warns that a crafted
-``TreePredictor`` can make ``predict`` read out of bounds), yet every HistGradientBoosting
-model contains one. So ``save`` records the scikit-learn types present in the file it wrote
-("vouched" types); the package is content-addressed and hash-verified from the registry down,
-so on load those exact bytes are the ones this flavor produced. Everything else (a numpy
-function in a FunctionTransformer, a custom class, any type in a file not saved here) must be
-named by the caller, or the load fails with :class:`~modelpilot.errors.UnsafeModel`.
+On load, skops lists every type in the file that is not on its own safe list. Trust is
+decided here, by the loading side: skops' list, plus :func:`sklearn_safe_types` (types that
+scikit-learn's own estimators put in their files: numpy dtypes and scalar types, the fitted
+tree structures, k-NN search trees and distance metrics), plus the caller's
+:class:`TrustPolicy`, which the registry fills with the types recorded on the version at
+registration. A list inside the package is never read: whoever writes the package controls
+it (a file whose root calls ``posix.system`` would otherwise load and run).
+
+The fitted-tree types are on the list although skops warns that a crafted ``TreePredictor``
+can make ``predict`` read out of bounds: every (Hist)GradientBoosting and forest model holds
+one, they cannot call code, and refusing them would make the common models unloadable.
+Functions (``functools.partial``, ``PyFuncDistance``) and anything outside numpy and
+scikit-learn stay off the list.
 """
 
 from __future__ import annotations
 
+import importlib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +26,48 @@ from modelpilot.errors import UnsafeModel
 from modelpilot.models.flavors.base import Predictor, TrustPolicy
 
 _FILE = "model.skops"
-_VOUCHABLE_PREFIX = "sklearn."
+
+# Cython structures that scikit-learn's fitted estimators store (found by saving the
+# catalogue in tests/contract/test_sklearn_catalogue_contract.py).
+_SKLEARN_INTERNALS = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+)
+_DISTANCE_MODULE = "sklearn.metrics._dist_metrics"
+
+
+@cache
+def sklearn_safe_types() -> frozenset[str]:
+    """Types scikit-learn's own estimators need, trusted by the loader on top of skops' list.
+
+    Data types only (numpy dtypes and scalars, fitted trees, search trees, distance
+    metrics), never functions: none of them can call code when constructed.
+
+    >>> {"numpy.dtype", "numpy.float64", "sklearn.tree._tree.Tree"} <= sklearn_safe_types()
+    True
+    >>> "posix.system" in sklearn_safe_types() or "functools.partial" in sklearn_safe_types()
+    False
+    """
+    import numpy as np
+
+    scalars = {f"{t.__module__}.{t.__qualname__}" for t in set(np.sctypeDict.values())}
+    dtypes = {f"numpy.dtypes.{n}" for n in np.dtypes.__all__}
+    try:  # a private module: if a future scikit-learn moves it, k-NN models need trusting
+        distances = dir(importlib.import_module(_DISTANCE_MODULE))
+    except ImportError:
+        distances = []
+    metrics = {
+        f"{_DISTANCE_MODULE}.{n}"
+        for n in distances
+        if n.endswith(("Distance32", "Distance64")) and not n.startswith("PyFunc")
+    }
+    return frozenset({"numpy.dtype", *scalars, *dtypes, *_SKLEARN_INTERNALS, *metrics})
+
+
+def _beyond_safe_list(found: list[str]) -> list[str]:
+    return [t for t in found if t not in sklearn_safe_types()]
 
 
 class SklearnFlavor:
@@ -27,6 +75,7 @@ class SklearnFlavor:
 
     name = "sklearn"
     requirements = ("scikit-learn", "skops", "numpy", "scipy")
+    is_code_by_reference = False
 
     def matches(self, model: object) -> bool:
         """True for scikit-learn estimators."""
@@ -38,33 +87,34 @@ class SklearnFlavor:
         """Dump with skops."""
         import skops.io
 
-        path = folder / _FILE
-        skops.io.dump(model, path)
-        vouched = sorted(
-            t for t in skops.io.get_untrusted_types(file=path) if t.startswith(_VOUCHABLE_PREFIX)
-        )
-        return {
-            "file": _FILE,
-            "class": f"{type(model).__module__}.{type(model).__qualname__}",
-            "vouched_types": vouched,
-        }
+        skops.io.dump(model, folder / _FILE)
+        return {"file": _FILE, "class": f"{type(model).__module__}.{type(model).__qualname__}"}
 
-    def load(self, folder: Path, meta: dict[str, Any], trust: TrustPolicy) -> Predictor:
-        """Load with skops, refusing types the caller has not trusted."""
+    def untrusted_types(self, folder: Path, meta: dict[str, Any]) -> list[str]:
+        """Types in the file that neither skops nor :func:`sklearn_safe_types` trusts."""
         import skops.io
 
         path = folder / meta.get("file", _FILE)
-        untrusted = list(skops.io.get_untrusted_types(file=path))
-        allowed = set(trust.trusted_types) | set(meta.get("vouched_types", []))
-        refused = [t for t in untrusted if t not in allowed]
-        if refused and not trust.allow_untrusted:
+        return _beyond_safe_list(skops.io.get_untrusted_types(file=path))
+
+    def load(self, folder: Path, meta: dict[str, Any], trust: TrustPolicy) -> Predictor:
+        """Load with skops, refusing types that neither the loader nor the caller trusts."""
+        import skops.io
+
+        path = folder / meta.get("file", _FILE)
+        found = skops.io.get_untrusted_types(file=path)
+        refused = trust.refused(_beyond_safe_list(found))
+        if refused:
             raise UnsafeModel(
-                f"Refusing to load {meta.get('class', 'the model')}: the file contains types that "
-                f"are not trusted: {', '.join(refused)}. If you trust where this model came "
-                f"from, pass trusted_types={refused!r} (or allow_untrusted=True).",
+                f"its {meta.get('class', 'scikit-learn')} file contains types that are not "
+                f"trusted: {', '.join(refused)}. Trusted are skops' safe types, the types "
+                "scikit-learn's estimators need, and those recorded on the version when it "
+                "was registered (never a list inside the package). If you trust where this "
+                f"model came from, pass trusted_types={refused!r} to load_model, or log it "
+                f"with mp.log_model(..., trusted_types={refused!r}).",
                 field="trusted_types",
             )
-        model = skops.io.load(path, trusted=untrusted)
+        model = skops.io.load(path, trusted=found)
         if not hasattr(model, "predict"):
-            raise UnsafeModel(f"The stored object {type(model).__name__} has no predict method.")
+            raise UnsafeModel(f"the stored object {type(model).__name__} has no predict method.")
         return model  # type: ignore[no-any-return]

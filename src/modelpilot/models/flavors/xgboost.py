@@ -30,6 +30,7 @@ class XGBoostFlavor:
 
     name = "xgboost"
     requirements = ("xgboost", "numpy", "scikit-learn")
+    is_code_by_reference = False
 
     def matches(self, model: object) -> bool:
         """True for XGBoost estimators and boosters."""
@@ -40,6 +41,10 @@ class XGBoostFlavor:
         """Save with ``save_model`` in UBJSON."""
         model.save_model(str(folder / _FILE))  # type: ignore[attr-defined]
         return {"file": _FILE, "class": type(model).__name__}
+
+    def untrusted_types(self, folder: Path, meta: dict[str, Any]) -> list[str]:
+        """Nothing: the native format holds numbers and trees, never code."""
+        return []
 
     def load(self, folder: Path, meta: dict[str, Any], trust: TrustPolicy) -> Predictor:
         """Rebuild the same wrapper class and load the booster into it."""
