@@ -2,19 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# Two stamps, one venv: the demo needs only the package (`-e .`, what demo.py and the server
+# import); the tests add `.[test]` (xgboost, lightgbm, mypy, tritonclient...: ~1.6 GB) on top.
+# `make test` after `make demo` upgrades the same venv; `make demo` after `make test` reuses it.
+# A changed pyproject.toml changes the hash, so both stamps go stale and reinstall.
+DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
+STAMP := $(VENV)/.installed-test-$(HASH)
 
 .PHONY: demo test lint typecheck unit install sizes clean bench-tracking
 
-$(STAMP): pyproject.toml
+$(DEMO_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	rm -f $(VENV)/.installed-demo-* && touch $(DEMO_STAMP)
+
+$(STAMP): $(DEMO_STAMP)
 	$(PY) -m pip install -q -e '.[test]'
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	rm -f $(VENV)/.installed-test-* && touch $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	MODELPILOT_HOME=$${MODELPILOT_HOME:-$(CURDIR)/.demo} $(PY) -m modelpilot.demo
 
 lint: $(STAMP)

@@ -364,7 +364,8 @@ def deployment_history(name: str) -> list[Revision]:
 def read_predictions(
     model: str | None = None, *, since: object = None, deployment: str | None = None
 ) -> pd.DataFrame:
-    """The prediction log as a DataFrame (``since``: anything pandas reads as a time)."""
+    """The prediction log as a DataFrame (``since``: an ISO time, a datetime, or a duration
+    back from now such as ``30m``, ``2h``, ``1d``)."""
     from modelpilot.serving.predlog import read_predictions as read
 
     return read(
@@ -412,7 +413,8 @@ def log_labels(deployment: str, request_ids: Sequence[str], labels: Sequence[Any
     """Record ground truth for logged predictions (joined by request id); returns the count."""
     from modelpilot.monitoring.labels import log_labels as record
 
-    return record(workspace().settings.home, deployment, request_ids, labels)
+    ws = workspace()
+    return record(ws.settings.home, deployment, request_ids, labels, store=ws.store)
 
 
 def lineage(ref: str) -> Lineage:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import subprocess
 import time
 
+import httpx
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from sklearn.compose import ColumnTransformer
@@ -122,11 +124,10 @@ def main() -> None:
 
 
 def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
-    """Deploy the champion, canary the challenger, serve real HTTP traffic, monitor and decide."""
+    """Deploy the champion, canary the challenger, serve real HTTP traffic step by step while
+    the rollout controller decides (advance, then promote, unless a guard fails), monitor."""
     import socket
     import sys
-
-    import httpx
 
     from modelpilot import release
     from modelpilot.monitoring.jobs import monitor_deployment
@@ -137,9 +138,9 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
     name = f"churn-demo-{int(time.time())}"
     mp.create_deployment(name, f"churn/{champion}")
     policy = release.RolloutPolicy(
-        steps=(20, 100), min_requests_per_step=100, min_seconds_per_step=0
+        steps=(25, 100), min_requests_per_step=50, min_seconds_per_step=0
     )
-    mp.canary(name, f"churn/{challenger}", 20, policy=policy, reason="demo canary")
+    mp.canary(name, f"churn/{challenger}", 25, policy=policy, reason="demo canary")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -148,27 +149,27 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_ready(url, server)
-        traffic = make_churn(600, seed=123, shift=0.6).drop(columns=TARGET)  # a changed population
-        started = time.perf_counter()
+        source = PredictionLogStats(ws.settings.home / "predictions")
         with httpx.Client() as client:
-            replies = [
-                client.post(f"{url}/predict/{name}", json=[row]).json()
-                for row in traffic.to_dict(orient="records")
-            ]
-            client.post(f"{url}/admin/flush")
-        elapsed = time.perf_counter() - started
-        shares = {v: sum(r["variant"] == v for r in replies) for v in ("stable", "canary")}
-        console.print(
-            f"7. Served {len(replies)} HTTP requests on {url} in {elapsed:.1f}s "
-            f"(stable {shares['stable']}, canary {shares['canary']})"
-        )
-        decision = tick(ws.store, name, PredictionLogStats(ws.settings.home / "predictions"))
-        console.print(f"8. Rollout controller: {decision.action} ({decision.reason})")
+            for window in range(4):  # bounded: two steps need two windows of traffic
+                traffic = make_churn(300, seed=123 + window, shift=0.6)  # a changed population
+                shares = _serve(client, url, name, traffic.drop(columns=TARGET))
+                decision = tick(ws.store, name, source)
+                console.print(
+                    f"7.{window + 1} Served 300 HTTP requests on {url} (stable "
+                    f"{shares['stable']}, canary {shares['canary']}); rollout controller: "
+                    f"[bold]{decision.action}[/bold] ({decision.reason})"
+                )
+                if decision.action in ("promote", "rollback"):
+                    break
+                _wait_for_revision(
+                    client, url, name, release.get_deployment(ws.store, name).revision
+                )
         result = monitor_deployment(ws, name, window_s=3600)
         drifted = result.drift.drifted_columns if result.drift is not None else []
         figures = result.figures
         console.print(
-            f"9. Monitoring: drifted columns {', '.join(drifted) or 'none'}; error rate "
+            f"8. Monitoring: drifted columns {', '.join(drifted) or 'none'}; error rate "
             f"{figures.get('ops.error_rate', 0):.1%}, p99 {figures.get('ops.p99_ms', 0):.1f} ms"
         )
     finally:
@@ -176,9 +177,26 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
         server.wait(timeout=60)
 
 
-def _wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
-    import httpx
+def _serve(client: httpx.Client, url: str, name: str, rows: pd.DataFrame) -> dict[str, int]:
+    """Send one request per row, flush the server's prediction log, count the variants."""
+    replies = [
+        client.post(f"{url}/predict/{name}", json=[row]).json()
+        for row in rows.to_dict(orient="records")
+    ]
+    client.post(f"{url}/admin/flush")
+    return {v: sum(r["variant"] == v for r in replies) for v in ("stable", "canary")}
 
+
+def _wait_for_revision(client: httpx.Client, url: str, name: str, revision: int) -> None:
+    """Wait until the server routes by the controller's new revision (it polls the store)."""
+    deadline = time.monotonic() + 30
+    while client.get(f"{url}/deployments/{name}").json()["revision"] != revision:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the demo server did not pick up revision {revision} in 30 s")
+        time.sleep(0.05)  # polling the server's snapshot, bounded by the deadline
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:

@@ -203,7 +203,8 @@ def report(
     as_json: bool = typer.Option(False, "--json"),
     alpha: float = typer.Option(0.05, "--alpha", help="False-positive rate of the comparison."),
 ) -> None:
-    """Per-variant traffic, latency, errors and outcomes, and whether there is a winner yet."""
+    """Per-variant traffic, latency, errors, quality against the labels (metric named), the
+    mean label, and whether there is a winner yet."""
     from modelpilot.release.report import ab_report
 
     ws = get_workspace()
@@ -220,7 +221,8 @@ def report(
         "errors",
         "p50 ms",
         "p99 ms",
-        "outcome (95% CI)",
+        "quality vs labels",
+        "mean label (95% CI)",
     ):
         table.add_column(col)
     for v in result.variants:
@@ -240,10 +242,22 @@ def report(
             f"{v.error_rate:.2%}",
             "-" if v.p50_ms is None else f"{v.p50_ms:.1f}",
             "-" if v.p99_ms is None else f"{v.p99_ms:.1f}",
+            _quality(v.quality, v.quality_n),
             outcome,
         )
     console.print(table)
     console.print(result.verdict)
+
+
+_METRIC_NAMES = {"roc_auc": "AUC", "accuracy": "accuracy", "mae": "MAE", "rmse": "RMSE"}
+
+
+def _quality(figures: dict[str, float], n: int) -> str:
+    """``AUC 0.912, accuracy 0.850 (n=400)``: each figure with its metric's name."""
+    if not figures:
+        return "-"
+    shown = ", ".join(f"{_METRIC_NAMES.get(k, k)} {v:.3f}" for k, v in figures.items())
+    return f"{shown} (n={n})"
 
 
 @deploy_app.command("list")

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from sqlalchemy import func, select
 
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
+from modelpilot.errors import InvalidInput
+from modelpilot.store import Store
+from modelpilot.store.schema import runs
+
+_SHOWN_MATCHES = 10
 
 runs_app = typer.Typer(help="Tracked runs.", no_args_is_help=True)
 
@@ -41,11 +47,12 @@ def list_runs(
 
 @runs_app.command("show")
 def show_run(
-    run_id: str = typer.Argument(..., help="Run id (full)."),
+    run_id: str = typer.Argument(..., help="Run id, or a unique prefix (runs list shows 8)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show one run: status, params, latest metrics, tags, datasets, artifacts."""
-    run = get_workspace().get_run(run_id)
+    ws = get_workspace()
+    run = ws.get_run(resolve_run_id(ws.store, run_id))
     if as_json:
         data = {
             "id": run.id,
@@ -83,6 +90,44 @@ def show_run(
         console.print(f"dataset {ds.name}@{ds.version} ({ds.role})")
     for path, digest in sorted(run.artifacts.items()):
         console.print(f"artifact {path} ({digest[:12]})")
+
+
+def resolve_run_id(store: Store, prefix: str) -> str:
+    """The full id of the one run whose id starts with ``prefix`` (as ``git`` does for commits).
+
+    No match returns ``prefix`` unchanged, so the lookup raises its usual NotFound; several
+    matches are an InvalidInput listing them, because guessing would show the wrong run.
+    """
+    with store.read() as conn:
+        matches = list(
+            conn.execute(
+                select(runs.c.id)
+                .where(func.substr(runs.c.id, 1, len(prefix)) == prefix)
+                .order_by(runs.c.start_ms.desc())
+                .limit(_SHOWN_MATCHES + 1)
+            ).scalars()
+        )
+    if prefix in matches or len(matches) == 0:
+        return prefix
+    if len(matches) == 1:
+        return str(matches[0])
+    count = _count_prefix(store, prefix)
+    listed = ", ".join(str(m)[:12] for m in matches[:_SHOWN_MATCHES])
+    more = f" and {count - _SHOWN_MATCHES} more" if count > _SHOWN_MATCHES else ""
+    raise InvalidInput(
+        f"Run id prefix {prefix!r} matches {count} runs: {listed}{more}; give more characters "
+        "(modelpilot runs list shows the first 8 of each id).",
+        field="run_id",
+    )
+
+
+def _count_prefix(store: Store, prefix: str) -> int:
+    with store.read() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(func.substr(runs.c.id, 1, len(prefix)) == prefix)
+            ).scalar_one()
+        )
 
 
 def _num(value: object) -> str:

@@ -16,15 +16,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from modelpilot.errors import InvalidInput, shown
+from modelpilot.errors import InvalidInput, NotFound, shown
+from modelpilot.store import Store
 
 _LABEL_TYPES = (bool, int, float, str)
 
 
 def log_labels(
-    home: Path, deployment: str, request_ids: Sequence[str], labels: Sequence[Any]
+    home: Path,
+    deployment: str,
+    request_ids: Sequence[str],
+    labels: Sequence[Any],
+    *,
+    store: Store | None = None,
 ) -> int:
-    """Record ground truth for logged predictions; returns the number of labels stored."""
+    """Record ground truth for logged predictions; returns the number of labels stored.
+
+    With ``store``, an unknown deployment is a NotFound listing the deployments; without it,
+    one the prediction log has never seen is (so a typo is not reported as unknown ids).
+    """
     ids = [str(r) for r in request_ids]
     values = list(labels)
     if not ids:
@@ -56,6 +66,7 @@ def log_labels(
             f"Labels mix {' and '.join(sorted(kinds))} values; use one type for a deployment.",
             field="labels",
         )
+    _require_deployment(home / "predictions", deployment, store)
     known = _known_ids(home / "predictions", deployment, ids)
     unknown = [i for i in ids if i not in known]
     if unknown:
@@ -93,6 +104,36 @@ def read_labels(home: Path, deployment: str) -> pd.DataFrame:
         .drop_duplicates("request_id", keep="last")
         .reset_index(drop=True)
     )
+
+
+def _require_deployment(predictions: Path, deployment: str, store: Store | None) -> None:
+    if store is not None:
+        from modelpilot.release.service import get_deployment
+
+        get_deployment(store, deployment)  # NotFound naming it and listing the deployments
+        return
+    logged = _logged_deployments(predictions)
+    if deployment not in logged:
+        raise NotFound(
+            f"No predictions logged for deployment {shown(deployment)}. Deployments in the log: "
+            f"{', '.join(logged[:20]) or 'none yet'}. Check the name, or flush the server's log "
+            "first.",
+            field="deployment",
+        )
+
+
+def _logged_deployments(predictions: Path) -> list[str]:
+    import duckdb
+
+    if not any(predictions.glob("**/seg-*.parquet")):
+        return []
+    glob = str(predictions / "**" / "seg-*.parquet").replace("'", "''")
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT DISTINCT deployment FROM read_parquet('{glob}', union_by_name = true) "
+            "WHERE deployment IS NOT NULL ORDER BY deployment"
+        ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def _known_ids(predictions: Path, deployment: str, ids: list[str]) -> set[str]:

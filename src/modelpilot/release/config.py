@@ -41,6 +41,8 @@ class GuardPolicy(BaseModel):
 
     max_error_rate_increase: float = Field(default=0.02, ge=0, le=1)
     max_p99_latency_ratio: float = Field(default=1.5, gt=1)
+    # ...and by at least this much: a 1 ms -> 2 ms p99 is 2x but nobody notices it
+    min_p99_latency_increase_ms: float = Field(default=5.0, ge=0)
     max_prediction_psi: float | None = Field(default=0.25, gt=0)
     min_outcome_delta: float | None = None  # e.g. -0.01: canary accuracy may not drop > 1 point
 

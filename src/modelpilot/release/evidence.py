@@ -1,4 +1,5 @@
-"""Rollout evidence from the prediction log: requests, errors, p99 latency, predictions.
+"""Rollout evidence from the prediction log: requests, errors, p99 latency, a sample of
+per-request latencies (for the latency guard's tail test), predictions.
 
 Reads the data plane's Parquet segments with DuckDB (the log's format is the contract, so
 ``release`` needs no import of ``serving``).
@@ -44,6 +45,12 @@ class PredictionLogStats:
                 f"quantile_cont(latency_ms, 0.99) FROM p WHERE {where}",
                 params,
             ).fetchone() or (0, 0, None)
+            latencies = con.execute(
+                "SELECT l FROM (SELECT max(latency_ms) AS l FROM p "
+                f"WHERE {where} GROUP BY request_id) "
+                f"USING SAMPLE reservoir({_SAMPLE} ROWS) REPEATABLE (0)",
+                params,
+            ).fetchall()
             score = _score_column(columns)
             predictions = None
             if score is not None:
@@ -58,6 +65,7 @@ class PredictionLogStats:
             errors=int(errors or 0),
             p99_latency_ms=None if p99 is None else float(p99),
             predictions=predictions,
+            latencies_ms=np.asarray([v[0] for v in latencies if v[0] is not None], np.float64),
         )
 
 

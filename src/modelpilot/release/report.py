@@ -1,16 +1,21 @@
-"""The A/B (or canary) report: per-variant traffic, latency, errors and outcomes, with an
-always-valid comparison that says plainly whether there is a winner yet.
+"""The A/B (or canary) report: per-variant traffic, latency, errors, model quality against
+the labels, and an always-valid comparison that says plainly whether there is a winner yet.
 
-Outcomes are the labels logged for a deployment (``mp.log_labels``): a conversion (0/1), a
-revenue figure, or anything numeric; the comparison is the mSPRT of ``sequential.py`` on
-the stable variant's outcomes against the candidate's, so looking at the report as often as
-you like does not inflate false positives.
+Labels are what ``mp.log_labels`` recorded for a deployment. Two different figures come from
+them, and the report names each:
+
+- quality: each variant's predictions scored against the labels, with the metric named:
+  ROC AUC (when the log holds class probabilities and the labels have two classes) and
+  accuracy for classifiers, MAE and RMSE for regressors;
+- the mean label (a conversion rate, a revenue figure) with its 95% interval. The comparison
+  is the mSPRT of ``sequential.py`` on the stable variant's labels against the candidate's,
+  so looking at the report as often as you like does not inflate false positives.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,8 @@ class VariantSummary:
     outcome_mean: float | None
     outcome_lower: float | None
     outcome_upper: float | None
+    quality: dict[str, float] = field(default_factory=dict)  # metric name -> value, vs labels
+    quality_n: int = 0  # labelled requests the quality figures rest on
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,9 @@ def ab_report(
         rows = logged[logged["variant"] == variant.name] if not logged.empty else logged
         values = _numeric(rows["label"]) if "label" in rows else np.array([])
         outcomes[variant.name] = values
-        summaries.append(_summary(variant.name, variant.ref, rows, total, values))
+        summary = _summary(variant.name, variant.ref, rows, total, values)
+        quality, quality_n = quality_against_labels(rows)
+        summaries.append(replace(summary, quality=quality, quality_n=quality_n))
     candidate = config.candidate()
     comparison = None
     if candidate is not None:
@@ -106,12 +115,71 @@ def _logged(folder: Path, name: str, since_ms: int) -> pd.DataFrame:
         return pd.DataFrame(columns=["request_id", "variant", "latency_ms", "error"])
     glob = str(folder / "**" / "seg-*.parquet").replace("'", "''")
     with duckdb.connect() as con:
+        con.execute(f"CREATE VIEW p AS SELECT * FROM read_parquet('{glob}', union_by_name = true)")
+        columns = [row[0] for row in con.execute("DESCRIBE p").fetchall()]
+        # the first row's outputs stand for a request: labels are per request id
+        outputs = "".join(
+            f', arg_min("{c}", "row") AS "{c}"'
+            for c in columns
+            if c == "out.prediction" or c.startswith("out.proba.")
+        )
         return con.execute(
             "SELECT request_id, any_value(variant) AS variant, max(latency_ms) AS latency_ms, "
-            f"any_value(error) AS error FROM read_parquet('{glob}', union_by_name = true) "
+            f"any_value(error) AS error{outputs} FROM p "
             "WHERE deployment = ? AND timestamp_ms >= ? GROUP BY request_id",
             [name, since_ms],
         ).df()
+
+
+def quality_against_labels(rows: pd.DataFrame) -> tuple[dict[str, float], int]:
+    """Each labelled request's prediction scored against its label, with the metric named.
+
+    Classifiers (class probabilities logged, or labels that are not numbers, or whole-number
+    predictions) get ``accuracy``, plus ``roc_auc`` when the labels have two classes and the
+    positive class's probability is in the log; regressors get ``mae`` and ``rmse``.
+
+    >>> rows = pd.DataFrame({"label": [1.0, 2.0, 4.0], "out.prediction": [1.5, 2.0, 3.0]})
+    >>> quality_against_labels(rows)
+    ({'mae': 0.5, 'rmse': 0.6454972243679028}, 3)
+    """
+    if "label" not in rows or "out.prediction" not in rows:
+        return {}, 0
+    joined = rows[rows["label"].notna() & rows["out.prediction"].notna()]
+    if joined.empty:
+        return {}, 0
+    truth, predicted = joined["label"].to_numpy(), joined["out.prediction"].to_numpy()
+    if not _is_classification(joined, truth, predicted):
+        error = predicted.astype(np.float64) - truth.astype(np.float64)
+        mae, rmse = float(np.abs(error).mean()), float(np.sqrt((error**2).mean()))
+        return {"mae": mae, "rmse": rmse}, len(joined)
+    truth_text = [_class_text(t) for t in truth]
+    hits = [t == _class_text(p) for t, p in zip(truth_text, predicted, strict=True)]
+    figures = {"accuracy": float(np.mean(hits))}
+    classes = sorted(set(truth_text))
+    score_column = f"out.proba.{classes[-1]}" if len(classes) == 2 else ""
+    if score_column in joined and joined[score_column].notna().all():
+        from sklearn.metrics import roc_auc_score
+
+        positive = np.asarray([t == classes[-1] for t in truth_text])
+        figures["roc_auc"] = float(roc_auc_score(positive, joined[score_column]))
+    return figures, len(joined)
+
+
+def _class_text(value: object) -> str:
+    """A class as the log names it (``out.proba.1``): 1, 1.0 and np.int64(1) are all ``1``."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def _is_classification(joined: pd.DataFrame, truth: np.ndarray, predicted: np.ndarray) -> bool:
+    if any(c.startswith("out.proba.") for c in joined.columns):
+        return True
+    numbers = (int, float, np.number)
+    if not all(isinstance(v, numbers) and not isinstance(v, bool) for v in (*truth, *predicted)):
+        return True
+    values = np.concatenate([truth, predicted]).astype(np.float64)
+    return bool(np.all(values == np.round(values)))
 
 
 def _numeric(values: pd.Series) -> np.ndarray:

@@ -21,6 +21,10 @@ from modelpilot.store import Store
 from modelpilot.store.events import record_event
 
 MIN_GUARD_REQUESTS = 30  # below this a guard has too little evidence to act on
+# False-rollback rate of the latency test per look. Low because the controller looks at every
+# tick and a false rollback costs a release, while a real 3x slowdown gives p < 1e-20.
+LATENCY_ALPHA = 0.001
+_TAIL_QUANTILE = 0.95  # the pooled quantile whose exceedances the latency test counts
 _Z_ONE_SIDED_99 = 2.326
 
 
@@ -34,6 +38,7 @@ class VariantStats:
     predictions: np.ndarray | None = field(default=None, repr=False)
     outcome_mean: float | None = None
     outcome_count: int = 0
+    latencies_ms: np.ndarray | None = field(default=None, repr=False)  # a per-request sample
 
     @property
     def error_rate(self) -> float:
@@ -106,13 +111,9 @@ def guard_failure(guards: GuardPolicy, stable: VariantStats, canary: VariantStat
                 f"{lower:.1%} with 99% confidence) exceeds the stable {stable.error_rate:.1%} + "
                 f"{guards.max_error_rate_increase:.1%}"
             )
-        if canary.p99_latency_ms is not None and stable.p99_latency_ms:
-            ratio = canary.p99_latency_ms / stable.p99_latency_ms
-            if ratio > guards.max_p99_latency_ratio:
-                return (
-                    f"p99 latency {canary.p99_latency_ms:.1f} ms is {ratio:.2f}x the stable "
-                    f"{stable.p99_latency_ms:.1f} ms (limit {guards.max_p99_latency_ratio}x)"
-                )
+        latency = latency_failure(guards, stable, canary)
+        if latency is not None:
+            return latency
         if (
             guards.max_prediction_psi is not None
             and canary.predictions is not None
@@ -138,6 +139,82 @@ def guard_failure(guards: GuardPolicy, stable: VariantStats, canary: VariantStat
                 f"variant (limit {guards.min_outcome_delta:+.4g})"
             )
     return None
+
+
+def latency_failure(guards: GuardPolicy, stable: VariantStats, canary: VariantStats) -> str | None:
+    """Why the canary is too slow, or None: its p99 must exceed the stable's by the ratio AND
+    by ``min_p99_latency_increase_ms``, with at least ``MIN_GUARD_REQUESTS`` each, and (when
+    the evidence carries latency samples) the tail test must be significant.
+
+    A p99 over a hundred canary requests is close to their maximum, so one GC pause moves it
+    by 5x; the ratio alone rolled back equally fast canaries in 12 of 20 seeded runs (see
+    tests/unit/release/test_latency_guard.py). The test counts each variant's requests above
+    the pooled 95th percentile; if both variants had the same latency distribution, which
+    requests land there would be random, so Fisher's exact test (one-sided) says how
+    surprising the canary's share is.
+
+    >>> rng = np.random.default_rng(0)
+    >>> fast, slow = rng.lognormal(np.log(6), 0.3, 500), rng.lognormal(np.log(18), 0.3, 100)
+    >>> def s(x): return VariantStats(x.size, 0, float(np.percentile(x, 99)), latencies_ms=x)
+    >>> latency_failure(GuardPolicy(), s(fast), s(fast[:100])) is None
+    True
+    >>> latency_failure(GuardPolicy(), s(fast), s(slow))[:40]
+    'p99 latency 31.6 ms is 2.79x the stable '
+    """
+    c99, s99 = canary.p99_latency_ms, stable.p99_latency_ms
+    if min(stable.requests, canary.requests) < MIN_GUARD_REQUESTS or c99 is None or not s99:
+        return None
+    ratio, increase = c99 / s99, c99 - s99
+    if ratio <= guards.max_p99_latency_ratio or increase < guards.min_p99_latency_increase_ms:
+        return None
+    rule = (
+        f"p99 latency {c99:.1f} ms is {ratio:.2f}x the stable {s99:.1f} ms ({increase:+.1f} ms; "
+        f"limits {guards.max_p99_latency_ratio:g}x and +{guards.min_p99_latency_increase_ms:g} ms"
+    )
+    if stable.latencies_ms is None or canary.latencies_ms is None:
+        return f"{rule})"
+    tail = tail_test(stable.latencies_ms, canary.latencies_ms)
+    if tail.p_value >= LATENCY_ALPHA:
+        return None
+    return (
+        f"{rule}; {tail.canary_above} of {tail.canary_n} canary vs {tail.stable_above} of "
+        f"{tail.stable_n} stable requests above the pooled p95 {tail.threshold_ms:.1f} ms, "
+        f"one-sided Fisher p={tail.p_value:.2g} < {LATENCY_ALPHA:g})"
+    )
+
+
+@dataclass(frozen=True)
+class TailTest:
+    """How many requests of each variant exceed the pooled tail threshold, and the p-value."""
+
+    threshold_ms: float
+    stable_above: int
+    stable_n: int
+    canary_above: int
+    canary_n: int
+    p_value: float
+
+
+def tail_test(stable_ms: np.ndarray, canary_ms: np.ndarray) -> TailTest:
+    """One-sided Fisher exact test: does the canary put more requests in the slow tail?
+
+    Exact under the null (same distribution) whatever the shape, so heavy tails and GC pauses
+    cannot fool it; too few samples (under ``MIN_GUARD_REQUESTS``) give p = 1.
+
+    >>> rng = np.random.default_rng(1)
+    >>> round(tail_test(rng.exponential(5, 400), rng.exponential(5, 400)).p_value, 2)
+    0.13
+    """
+    from scipy.stats import fisher_exact
+
+    stable_ms, canary_ms = np.asarray(stable_ms, float), np.asarray(canary_ms, float)
+    if min(stable_ms.size, canary_ms.size) < MIN_GUARD_REQUESTS:
+        return TailTest(math.nan, 0, stable_ms.size, 0, canary_ms.size, 1.0)
+    threshold = float(np.quantile(np.concatenate([stable_ms, canary_ms]), _TAIL_QUANTILE))
+    s_above, c_above = int((stable_ms > threshold).sum()), int((canary_ms > threshold).sum())
+    table = [[c_above, canary_ms.size - c_above], [s_above, stable_ms.size - s_above]]
+    p_value = float(fisher_exact(table, alternative="greater")[1])
+    return TailTest(threshold, s_above, stable_ms.size, c_above, canary_ms.size, p_value)
 
 
 def wilson_lower(successes: int, n: int, z: float = _Z_ONE_SIDED_99) -> float:

@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from modelpilot.clock import now_ms
+from modelpilot.clock import now_ms, since_ms
 from modelpilot.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -469,7 +469,10 @@ def _first_line(exc: BaseException) -> str:
 def read_predictions(
     folder: Path, *, model: str | None = None, since: Any = None, deployment: str | None = None
 ) -> pd.DataFrame:
-    """Logged predictions as a DataFrame, optionally for one model/deployment and after a time."""
+    """Logged predictions as a DataFrame, optionally for one model/deployment and after a time.
+
+    ``since``: an ISO time, a datetime, or a duration back from now (``30m``, ``2h``, ``1d``).
+    """
     clauses: list[str] = []
     params: list[Any] = []
     if model is not None:
@@ -479,10 +482,8 @@ def read_predictions(
         clauses.append("deployment = ?")
         params.append(deployment)
     if since is not None:
-        stamp = pd.Timestamp(since)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
         clauses.append("timestamp_ms >= ?")
-        params.append(int(stamp.timestamp() * 1000))
+        params.append(since_ms(since))
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     import duckdb
 

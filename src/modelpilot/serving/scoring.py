@@ -131,6 +131,8 @@ def score_file(
                     rows += _drain_one(in_flight, writer, progress)
             while in_flight:
                 rows += _drain_one(in_flight, writer, progress)
+        if rows == 0:  # a header-only file: an empty output that still has every column
+            writer.write(empty_output(model, input_schema(source)))
         writer.close()
         os.replace(tmp, target)
     except BaseException:
@@ -148,6 +150,28 @@ def _drain_one(
     if progress is not None:
         progress(table.num_rows)
     return int(table.num_rows)
+
+
+def input_schema(path: Path) -> pa.Schema:
+    """The columns of a .parquet or .csv input, read from its metadata or header."""
+    if path.suffix.lower() == ".parquet":
+        return pq.ParquetFile(path).schema_arrow
+    with pacsv.open_csv(path) as reader:
+        return reader.schema
+
+
+def empty_output(model: LoadedModel, schema: pa.Schema) -> pa.Table:
+    """The zero-row result of scoring an input with ``schema``: its columns, then
+    ``prediction`` and (for classifiers) one ``proba_<class>`` per class, as for any chunk."""
+    columns = {name: pa.array([], schema.field(name).type) for name in schema.names}
+    if model.signature.is_classifier:
+        classes = model.classes or []
+        columns["prediction"] = pa.array(np.asarray(classes)[:0])
+        for label in classes:
+            columns[f"proba_{label}"] = pa.array([], pa.float64())
+    else:
+        columns["prediction"] = pa.array([], pa.float64())
+    return pa.table(columns)
 
 
 def total_rows(path: Path) -> int | None:

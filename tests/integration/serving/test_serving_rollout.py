@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from conftest import Server
+from conftest import Server, frame
 from modelpilot import release
 from modelpilot.config import Settings
-from modelpilot.release.config import RolloutPolicy
+from modelpilot.release.config import GuardPolicy, RolloutPolicy
 from modelpilot.release.evidence import PredictionLogStats
 from modelpilot.release.rollout import tick
 from modelpilot.workspace import Workspace
@@ -61,4 +61,40 @@ def test_failing_canary_is_rolled_back_and_stable_serves_cleanly(
     assert {r.json()["variant"] for r in after} == {"stable"}
     history = release.history(ws.store, "churn-canary")
     assert history[0].action == "auto_rollback" and "error rate" in history[0].reason
+    ws.close()
+
+
+def test_an_equally_fast_canary_walks_to_promotion_over_real_http(
+    start_server: Callable[..., Server], home: Path, tmp_path: Path
+) -> None:
+    """Two comparable models behind a real server: latency noise must not roll the canary back."""
+    server_home = tmp_path / "home"
+    shutil.copytree(home, server_home, ignore=shutil.ignore_patterns("predictions"))
+    ws = Workspace(Settings(home=server_home))
+    release.create_deployment(ws.store, "churn-fast", "churn/1")
+    policy = RolloutPolicy(
+        steps=(50, 100),
+        min_requests_per_step=100,
+        min_seconds_per_step=0,
+        guards=GuardPolicy(max_prediction_psi=None),  # the two fits differ on purpose (C=1, 0.1)
+    )
+    release.set_canary(ws.store, "churn-fast", "churn/2", 50, policy=policy)
+    server = start_server("churn-fast", server_home=server_home)
+    source = PredictionLogStats(server_home / "predictions")
+    actions = []
+    with httpx.Client() as client:
+        for window in range(6):  # bounded: two steps need two windows
+            for row in frame(300, seed=window).to_dict(orient="records"):
+                client.post(f"{server.url}/predict/churn-fast", json=[row])
+            client.post(f"{server.url}/admin/flush")
+            decision = tick(ws.store, "churn-fast", source)
+            actions.append(decision.action)
+            if decision.action in ("promote", "rollback"):
+                break
+            revision = release.get_deployment(ws.store, "churn-fast").revision
+            deadline = time.monotonic() + 10
+            while client.get(f"{server.url}/deployments/churn-fast").json()["revision"] != revision:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)  # polling the server's snapshot, bounded
+    assert actions == ["advance", "promote"], release.history(ws.store, "churn-fast")[0].reason
     ws.close()
