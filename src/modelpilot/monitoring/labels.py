@@ -7,6 +7,7 @@ overwritten, and a label for a request the log has never seen is refused, not st
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -85,7 +86,9 @@ def log_labels(
             "logged_ms": [int(time.time() * 1000)] * len(ids),
         }
     )
-    name = f"labels-{time.time_ns()}-{os.getpid()}.parquet"
+    # time first (newest wins when read in name order), then a random id: two processes that
+    # share a folder may well share a pid (containers), never a random id
+    name = f"labels-{time.time_ns()}-{secrets.token_hex(6)}.parquet"
     tmp = folder / f".{name}.tmp"
     pq.write_table(table, tmp)
     os.replace(tmp, folder / name)
