@@ -229,5 +229,37 @@ events = Table(
     Column("subject", String(512), nullable=False),
     Column("actor", String(256), nullable=False),
     Column("payload", JSON, nullable=False),
+    # Hash chain (audit): entry_hash = sha256(prev_hash + canonical entry); a row edited,
+    # deleted or reordered in the database breaks the chain from that row on.
+    Column("prev_hash", String(64), nullable=True),
+    Column("entry_hash", String(64), nullable=True),
     Index("ix_events_subject", "subject", "id"),
+)
+
+# API tokens: only a salted hash is stored; the token itself is shown once, at creation.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("token_hash", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("expires_ms", BigInteger, nullable=True),
+    Column("revoked_ms", BigInteger, nullable=True),
+    Column("last_used_ms", BigInteger, nullable=True),
+)
+
+# Prediction-log policies per input column (keep, hash, redact, drop) and retention, for a
+# model or a deployment.
+logging_policies = Table(
+    "logging_policies",
+    metadata,
+    Column("scope", String(16), primary_key=True),  # "model" or "deployment"
+    Column("name", String(256), primary_key=True),
+    Column("policy", JSON, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
 )
