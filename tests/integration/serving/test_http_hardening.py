@@ -4,24 +4,28 @@ before validation, and slow clients are cut off while others are served."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from hardening_models import ReturnsScalar
 
-from conftest import Server
+from conftest import Server, frame
+from modelpilot.config import Settings
+from modelpilot.workspace import Workspace
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 COLUMNS = ("age", "income", "calls")
-
-
-def _nested(depth: int, leaf: object) -> object:
-    value = leaf
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 def _deep_json(depth: int, leaf: str = "1") -> str:
@@ -188,3 +192,171 @@ def test_a_valid_request_id_is_echoed_and_an_oip_id_too(server: Server) -> None:
     assert reply.headers["x-request-id"] == rid
     oip = httpx.post(f"{server.url}/v2/models/churn/infer", content=_oip(_columns(), id="r-1"))
     assert oip.status_code == 200 and oip.json()["id"] == "r-1"
+
+
+@pytest.fixture(scope="module")
+def strict(start_server: Callable[..., Server], home: Path) -> Server:
+    """churn@champion and `scalar` (a model that breaks its output contract), with small caps:
+    100 rows a request, a 1 s read deadline, 6 connections."""
+    ws = Workspace(Settings(home=home))
+    ws.log_model(ReturnsScalar(), "scalar", input_example=frame().head())
+    ws.close()
+    return start_server(
+        "churn@champion",
+        "scalar",
+        extra=("--max-rows", "100", "--read-timeout-s", "1", "--max-connections", "6", "--no-log"),
+    )
+
+
+def test_an_unexpected_server_error_is_a_json_500_with_the_request_id(strict: Server) -> None:
+    reply = httpx.post(
+        f"{strict.url}/predict/scalar", json=[RECORD], headers={"X-Request-Id": "r9"}
+    )
+    assert reply.status_code == 500 and reply.headers["content-type"] == "application/json"
+    assert reply.json() == {
+        "error": {
+            "type": "InternalError",
+            "message": "Unexpected server error on request r9 (TypeError). The server log has "
+            "the details under this request id; please report it.",
+            "field": None,
+        },
+        "request_id": "r9",
+    }
+    oip = httpx.post(f"{strict.url}/v2/models/scalar/infer", content=_oip(_columns(), id="r10"))
+    assert oip.status_code == 500 and oip.json()["request_id"] == "r10"
+    assert re.match(r"Unexpected server error on request r10 \(IndexError\)", oip.json()["error"])
+
+
+def test_unknown_paths_and_methods_answer_json_in_each_routes_style(strict: Server) -> None:
+    missing = httpx.get(f"{strict.url}/nowhere")
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "path"
+    oip = httpx.post(f"{strict.url}/v2/health/live")
+    assert oip.status_code == 405 and oip.json() == {
+        "error": "POST /v2/health/live: Method Not Allowed."
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/predict/churn", [RECORD] * 101, "records"),
+        ("/predict/churn", {"records": [RECORD] * 101}, "records"),
+        ("/predict/churn", {"columns": {k: [v] * 101 for k, v in RECORD.items()}}, "columns"),
+        ("/predict/churn", {"inputs": [[40, 52.5, 3]] * 101}, "inputs"),
+    ],
+)
+def test_more_rows_than_max_rows_is_413_naming_the_cap_and_the_count(
+    strict: Server, path: str, body: object, field: str
+) -> None:
+    reply = httpx.post(f"{strict.url}{path}", json=body)
+    assert reply.status_code == 413
+    error = reply.json()["error"]
+    assert error["field"] == field
+    assert error["message"] == (
+        "The request has 101 rows; at most 100 are accepted per request (--max-rows). "
+        "Split the batch into smaller requests."
+    )
+    assert httpx.post(f"{strict.url}/predict/churn", json=[RECORD] * 100).status_code == 200
+
+
+def test_an_oip_tensor_of_more_rows_than_max_rows_is_413_before_its_data_is_read(
+    strict: Server,
+) -> None:
+    tensor = {"name": "input-0", "shape": [101, 3], "datatype": "FP64", "data": "unread"}
+    reply = httpx.post(f"{strict.url}/v2/models/churn/infer", content=_oip([tensor]))
+    assert reply.status_code == 413
+    assert reply.json()["error"].startswith(
+        "Input 'input-0' has 101 rows; at most 100 are accepted per request (--max-rows)."
+    )
+
+
+def _connect(server: Server) -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _bytes(data: bytes) -> Iterator[bytes]:
+    return (data[i : i + 1] for i in range(len(data)))
+
+
+def _trickle_until_closed(sock: socket.socket, chunks: Iterator[bytes], limit_s: float) -> bytes:
+    """Send a byte whenever the server has said nothing for 0.1 s; return what it answered
+    once it closes the connection (bounded by ``limit_s``)."""
+    sock.settimeout(0.1)
+    received = b""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(4096)
+        except TimeoutError:
+            sock.sendall(next(chunks))
+            continue
+        if not data:
+            return received
+        received += data
+    raise AssertionError(f"the server kept a trickling connection open for {limit_s} s")
+
+
+def test_a_client_trickling_its_body_is_disconnected_while_others_are_served(
+    strict: Server,
+) -> None:
+    body = orjson.dumps([RECORD] * 50)
+    head = (
+        f"POST /predict/churn HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    started = time.monotonic()
+    with _connect(strict) as slow:
+        slow.sendall(head)
+        with httpx.Client(base_url=strict.url) as client:  # served while the slow one trickles
+            assert client.post("/predict/churn", json=[RECORD]).status_code == 200
+        answer = _trickle_until_closed(slow, _bytes(body), 10)
+    assert answer == b"" and 1 <= time.monotonic() - started < 5
+
+
+def test_a_client_trickling_its_headers_gets_408_and_is_disconnected(strict: Server) -> None:
+    started = time.monotonic()
+    head = b"GET /v2/health/live HTTP/1.1\r\nX-A: " + b"a" * 200
+    with _connect(strict) as slow:
+        answer = _trickle_until_closed(slow, _bytes(head), 10)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
+    assert b'"type":"RequestTimeout"' in answer
+    assert 1 <= time.monotonic() - started < 5
+    assert httpx.get(f"{strict.url}/v2/health/live").status_code == 200
+
+
+def test_past_max_connections_new_requests_get_503(strict: Server) -> None:
+    with contextlib.ExitStack() as held:
+        for _ in range(5):  # each answers once and stays open (keep-alive); the 6th is refused
+            sock = held.enter_context(_connect(strict))
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        assert httpx.get(f"{strict.url}/v2/health/live").status_code == 503
+    assert _eventually_ok(f"{strict.url}/v2/health/live")
+
+
+def _eventually_ok(url: str) -> bool:
+    """The server notices closed connections asynchronously: poll briefly (bounded)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if httpx.get(url).status_code == 200:
+            return True
+    return False
+
+
+def test_serve_with_a_missing_alias_fails_in_one_line_with_exit_3_before_announcing(
+    home: Path,
+) -> None:
+    exe = Path(sys.executable).parent / "modelpilot"  # the installed console script
+    env = {**os.environ, "MODELPILOT_HOME": str(home)}
+    done = subprocess.run(
+        [str(exe), "serve", "churn@missing", "--port", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 3
+    assert "Serving" not in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.match(r"Error: .*alias 'missing'", lines[0]), done.stderr
