@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -33,7 +33,7 @@ def _deep_json(depth: int, leaf: str = "1") -> str:
     return "[" * depth + leaf + "]" * depth
 
 
-def _oip(tensors: list[dict[str, object]], **extra: object) -> bytes:
+def _oip(tensors: Sequence[Mapping[str, object]], **extra: object) -> bytes:
     return orjson.dumps({"inputs": tensors, **extra})
 
 
@@ -45,14 +45,14 @@ def _columns(**override: object) -> list[dict[str, object]]:
     return tensors
 
 
-def _binary(tensor: dict[str, object], payload: bytes) -> tuple[bytes, dict[str, str]]:
+def _binary(tensor: Mapping[str, object], payload: bytes) -> tuple[bytes, dict[bytes, bytes]]:
     """A binary-extension OIP body: the JSON header, then the raw bytes of the first tensor."""
     header = _oip([tensor, *_columns()[1:]])
-    return header + payload, {"Inference-Header-Content-Length": str(len(header))}
+    return header + payload, {b"Inference-Header-Content-Length": str(len(header)).encode()}
 
 
 BINARY_BYTES = {"name": "age", "shape": [1], "datatype": "BYTES"}
-CASES: dict[str, tuple[str, bytes, dict[str, str | bytes], int, str, str]] = {
+CASES: dict[str, tuple[str, bytes, dict[bytes, bytes], int, str, str]] = {
     # case: (path, body, headers, status, field, message pattern)
     "predict inputs nested 1,000 deep": (
         "/predict/churn",
@@ -122,7 +122,7 @@ CASES: dict[str, tuple[str, bytes, dict[str, str | bytes], int, str, str]] = {
     "a non-UTF-8 X-Request-Id": (
         "/predict/churn",
         orjson.dumps([RECORD]),
-        {"X-Request-Id": b"caf\xe9"},  # Latin-1 bytes: not UTF-8
+        {b"X-Request-Id": b"caf\xe9"},  # Latin-1 bytes: not UTF-8
         400,
         "X-Request-Id",
         r"X-Request-Id must be 1-128 printable ASCII characters; got 'caf\xe9'",
@@ -130,7 +130,7 @@ CASES: dict[str, tuple[str, bytes, dict[str, str | bytes], int, str, str]] = {
     "a request id over 128 characters": (
         "/predict/churn",
         orjson.dumps([RECORD]),
-        {"X-Request-Id": "r" * 129},
+        {b"X-Request-Id": b"r" * 129},
         400,
         "X-Request-Id",
         "X-Request-Id must be 1-128 printable ASCII characters",
@@ -323,6 +323,16 @@ def test_a_client_trickling_its_headers_gets_408_and_is_disconnected(strict: Ser
     assert b'"type":"RequestTimeout"' in answer
     assert 1 <= time.monotonic() - started < 5
     assert httpx.get(f"{strict.url}/v2/health/live").status_code == 200
+
+
+def test_a_request_head_over_64_kib_is_refused_and_the_connection_closed(
+    strict: Server,
+) -> None:
+    head = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    with _connect(strict) as sock:
+        sock.sendall(head)
+        answer = b"".join(iter(lambda: sock.recv(4096), b""))  # until the server closes
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request")
 
 
 def test_past_max_connections_new_requests_get_503(strict: Server) -> None:
