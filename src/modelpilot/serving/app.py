@@ -770,7 +770,7 @@ def _routing_key(doc: Any, headers: dict[bytes, bytes], snapshot: RoutingSnapsho
         return None
     header = headers.get(b"x-routing-key")
     if header:
-        return header.decode()
+        return header.decode("latin-1")  # any bytes route; UTF-8 was a 500 on others
     field = snapshot.routing_key
     records = doc.get("records") if isinstance(doc, dict) else doc
     if (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -261,7 +262,8 @@ def rows_from_tensors(request: InferRequest, validator: RequestValidator) -> lis
         return validator.from_matrix(_typed(tensor), tensor.shape, tensor.name)
     by_name = {t.name: t for t in inputs}
     if len(by_name) != len(inputs):
-        twice = sorted({t.name for t in inputs if sum(u.name == t.name for u in inputs) > 1})
+        counts = Counter(t.name for t in inputs)  # linear: a body may carry 100k tensors
+        twice = sorted(name for name, count in counts.items() if count > 1)
         raise InvalidInput(
             f"Input tensors must have distinct names; {', '.join(map(repr, twice))} came more "
             "than once.",

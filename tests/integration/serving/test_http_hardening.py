@@ -21,6 +21,7 @@ import pytest
 from hardening_models import ReturnsScalar
 
 from conftest import Server, frame
+from modelpilot import release
 from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
 
@@ -196,14 +197,17 @@ def test_a_valid_request_id_is_echoed_and_an_oip_id_too(server: Server) -> None:
 
 @pytest.fixture(scope="module")
 def strict(start_server: Callable[..., Server], home: Path) -> Server:
-    """churn@champion and `scalar` (a model that breaks its output contract), with small caps:
-    100 rows a request, a 1 s read deadline, 6 connections."""
+    """churn@champion, `scalar` (a model that breaks its output contract) and an A/B deployment
+    routed by user_id, with small caps: 100 rows a request, a 1 s read deadline, 6 connections."""
     ws = Workspace(Settings(home=home))
     ws.log_model(ReturnsScalar(), "scalar", input_example=frame().head())
+    release.create_deployment(ws.store, "churn-ab", "churn/1")
+    release.set_ab(ws.store, "churn-ab", "churn/2", 30, "user_id")
     ws.close()
     return start_server(
         "churn@champion",
         "scalar",
+        "churn-ab",
         extra=("--max-rows", "100", "--read-timeout-s", "1", "--max-connections", "6", "--no-log"),
     )
 
@@ -225,6 +229,16 @@ def test_an_unexpected_server_error_is_a_json_500_with_the_request_id(strict: Se
     oip = httpx.post(f"{strict.url}/v2/models/scalar/infer", content=_oip(_columns(), id="r10"))
     assert oip.status_code == 500 and oip.json()["request_id"] == "r10"
     assert re.match(r"Unexpected server error on request r10 \(IndexError\)", oip.json()["error"])
+
+
+def test_a_routing_key_header_that_is_not_utf8_still_routes(strict: Server) -> None:
+    headers = {b"X-Routing-Key": b"user-\xff"}
+    replies = [
+        httpx.post(f"{strict.url}/predict/churn-ab", json=[RECORD], headers=headers)
+        for _ in range(3)
+    ]
+    assert [r.status_code for r in replies] == [200] * 3
+    assert len({r.json()["variant"] for r in replies}) == 1  # sticky on the raw bytes
 
 
 def test_unknown_paths_and_methods_answer_json_in_each_routes_style(strict: Server) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import orjson
 import pytest
 
 from modelpilot.errors import InvalidInput, MalformedRequest, PayloadTooLarge, shown
+from modelpilot.models.signature import ColumnSpec, Signature
 from modelpilot.serving import protocol_v2
-from modelpilot.serving.validation import flatten
+from modelpilot.serving.validation import RequestValidator, flatten
 
 
 def _body(tensor: Mapping[str, object], binary: bytes = b"") -> tuple[bytes, str | None]:
@@ -75,3 +77,13 @@ def test_rows_past_the_cap_are_refused_from_the_shape_alone() -> None:
 def test_request_ids_must_be_short_printable_ascii(value: object) -> None:
     with pytest.raises(MalformedRequest, match="X-Request-Id must be 1-128 printable ASCII"):
         protocol_v2.checked_id(value, "X-Request-Id")
+
+
+def test_thousands_of_tensors_with_one_name_are_refused_in_linear_time() -> None:
+    validator = RequestValidator(Signature("columns", inputs=(ColumnSpec("x", "float64"),)))
+    tensor = {"name": "x", "shape": [1], "datatype": "FP64", "data": [1.0]}
+    request = protocol_v2.parse_infer(orjson.dumps({"inputs": [tensor] * 20_000}), None)
+    started = time.perf_counter()
+    with pytest.raises(InvalidInput, match="distinct names; 'x' came more than once"):
+        protocol_v2.rows_from_tensors(request, validator)
+    assert time.perf_counter() - started < 1.0  # quadratic counting took about a minute
