@@ -325,7 +325,8 @@ def test_a_client_trickling_its_body_is_disconnected_while_others_are_served(
         with httpx.Client(base_url=strict.url) as client:  # served while the slow one trickles
             assert client.post("/predict/churn", json=[RECORD]).status_code == 200
         answer = _trickle_until_closed(slow, _bytes(body), 10)
-    assert answer == b"" and 1 <= time.monotonic() - started < 5
+    assert answer == b""  # closed, no answer: the app saw a disconnect mid-body
+    assert 1 <= time.monotonic() - started < 8  # cut at 1 s; slack for a busy machine
 
 
 def test_a_client_trickling_its_headers_gets_408_and_is_disconnected(strict: Server) -> None:
@@ -335,7 +336,7 @@ def test_a_client_trickling_its_headers_gets_408_and_is_disconnected(strict: Ser
         answer = _trickle_until_closed(slow, _bytes(head), 10)
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
     assert b'"type":"RequestTimeout"' in answer
-    assert 1 <= time.monotonic() - started < 5
+    assert 1 <= time.monotonic() - started < 8  # cut at 1 s; slack for a busy machine
     assert httpx.get(f"{strict.url}/v2/health/live").status_code == 200
 
 
