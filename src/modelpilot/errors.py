@@ -11,9 +11,15 @@ what was wrong, where, what was expected, what arrived, and how to fix it.
 
 from __future__ import annotations
 
+import reprlib
 from typing import ClassVar
 
 _MAX_SHOWN_CHARS = 80
+# Received values can be hostile: a list nested 1,000 deep makes repr() raise RecursionError,
+# and a million-element list makes it slow. reprlib stops at a few levels and items.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 8, 8, 8, 8
+_REPR.maxstring = _REPR.maxlong = _REPR.maxother = _MAX_SHOWN_CHARS
 
 
 class ModelpilotError(Exception):
@@ -107,8 +113,10 @@ def shown(value: object, limit: int = _MAX_SHOWN_CHARS) -> str:
 
     >>> shown("x" * 100, limit=10)
     "'xxxxxxxxxx…'"
+    >>> shown([[[[[1]]]]])
+    '[[[[...]]]]'
     """
     if isinstance(value, str):
         return repr(value if len(value) <= limit else value[:limit] + "…")
-    text = repr(value)
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[:limit] + "…"

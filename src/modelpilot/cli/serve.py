@@ -34,7 +34,25 @@ def serve_command(
     ),
     durability: str = typer.Option("async", "--durability", help="Prediction log: async or sync."),
     no_log: bool = typer.Option(False, "--no-log", help="Do not log predictions."),
-    max_body_bytes: int = typer.Option(8 * 1024 * 1024, "--max-body-bytes", min=1024),
+    max_body_bytes: int = typer.Option(
+        8 * 1024 * 1024, "--max-body-bytes", min=1024, help="Largest request body (413 above)."
+    ),
+    max_rows: int = typer.Option(
+        4096, "--max-rows", min=1, help="Most rows in one request, counted before validation."
+    ),
+    read_timeout_s: float = typer.Option(
+        30.0,
+        "--read-timeout-s",
+        min=0.1,
+        help="A request's headers and body must arrive within this time, else the connection "
+        "is closed.",
+    ),
+    keep_alive_s: int = typer.Option(
+        5, "--keep-alive-s", min=1, help="Idle keep-alive connections close after this."
+    ),
+    max_connections: int = typer.Option(
+        1000, "--max-connections", min=1, help="Past this many connections, requests get 503."
+    ),
     model_control: bool = typer.Option(
         False, "--model-control", help="Allow loading/unloading models over HTTP (/v2/repository)."
     ),
@@ -57,10 +75,17 @@ def serve_command(
         durability=mode,
         log_predictions=not no_log,
         max_body_bytes=max_body_bytes,
+        max_rows=max_rows,
+        read_timeout_s=read_timeout_s,
+        keep_alive_s=keep_alive_s,
+        max_connections=max_connections,
         model_control=model_control,
     )
-    console.print(f"Serving {', '.join(targets)} on http://{host}:{port} (Ctrl-C to stop)")
-    serve(get_workspace(), targets, host=host, port=port, settings=settings)
+
+    def announce() -> None:  # only once every target is loaded: a missing alias fails first
+        console.print(f"Serving {', '.join(targets)} on http://{host}:{port} (Ctrl-C to stop)")
+
+    serve(get_workspace(), targets, host=host, port=port, settings=settings, on_loaded=announce)
 
 
 @logs_app.command("query")

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as HttpRoute
@@ -234,7 +235,7 @@ class DataPlane:
         try:
             version = _version(version_text)
             parsed = protocol_v2.parse_infer(
-                body, _text(headers, b"inference-header-content-length")
+                body, _text(headers, b"inference-header-content-length"), self.settings.max_rows
             )
             request_id = parsed.id or _new_id()
             served, context, route = self._target(name, version, request_id, None)
@@ -258,12 +259,12 @@ class DataPlane:
             }
             self._count(labels, "200", started)
             return 200, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), request_id
-        except ModelpilotError as exc:
-            self._count(labels, str(exc.http_status), started, type(exc).__name__)
-            error: dict[str, Any] = {"error": exc.message}
-            if request_id:
-                error["request_id"] = request_id
-            return exc.http_status, orjson.dumps(error), request_id
+        except Exception as exc:
+            request_id = request_id or _new_id()
+            failure = _failure(exc, request_id)
+            self._count(labels, str(failure.http_status), started, type(failure).__name__)
+            error = {"error": failure.message, "request_id": request_id}
+            return failure.http_status, orjson.dumps(error), request_id
 
     async def predict_payload(
         self, name: str, body: bytes, headers: dict[bytes, bytes]
@@ -271,16 +272,18 @@ class DataPlane:
         """Records or columns in, predictions out: (status, JSON body, request id)."""
         started = time.perf_counter()
         given_id = headers.get(b"x-request-id")
-        request_id = given_id.decode() if given_id else _new_id()
+        request_id = _new_id() if not given_id else ""
         labels = (name, "")
         try:
+            if given_id:
+                request_id = _header_id(given_id)
             doc = _json(body)
             snapshot = self.deployments.get(name)
             key = _routing_key(doc, headers, snapshot) if snapshot is not None else None
             served, context, route = self._target(name, None, request_id, key)
             labels = served.runtime.labels
             key_field = snapshot.routing_key if snapshot is not None and route is not None else None
-            rows = _rows_from_json(doc, served, key_field)
+            rows = _rows_from_json(doc, served, key_field, self.settings.max_rows)
             output, offset, count = await self._predict_checked(served, rows, context)
             if route is not None:
                 self._shadow(route, rows, context, name)
@@ -298,11 +301,13 @@ class DataPlane:
                 payload["deployment"], payload["variant"] = context.deployment, context.variant
             self._count(labels, "200", started)
             return 200, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), request_id
-        except ModelpilotError as exc:
-            self._count(labels, str(exc.http_status), started, type(exc).__name__)
+        except Exception as exc:
+            request_id = request_id or _new_id()
+            failure = _failure(exc, request_id)
+            self._count(labels, str(failure.http_status), started, type(failure).__name__)
             return (
-                exc.http_status,
-                orjson.dumps({**exc.to_dict(), "request_id": request_id}),
+                failure.http_status,
+                orjson.dumps({**failure.to_dict(), "request_id": request_id}),
                 request_id,
             )
 
@@ -558,7 +563,9 @@ class DataPlane:
             yield
             await self.shutdown()
 
-        return FastPredictPath(self, Starlette(routes=routes, lifespan=lifespan))
+        handlers = {HTTPException: _http_error, Exception: _unexpected_error}
+        app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+        return FastPredictPath(self, app)
 
 
 def limit_native_threads(threads: int) -> None:
@@ -612,6 +619,8 @@ class FastPredictPath:
             error = {"error": exc.message} if oip else exc.to_dict()
             await _send(send, exc.http_status, orjson.dumps(error), b"")
             return
+        if body is None:  # the client left (or was cut off mid-body): nobody to answer
+            return
         if oip:
             answer = await self.plane.infer_payload(name, version, body, headers)
         else:
@@ -635,7 +644,12 @@ def _inference_route(path: str) -> tuple[str, str | None, bool] | None:
     return None
 
 
-async def _receive_body(receive: Any, declared: bytes | None, limit: int) -> bytes:
+async def _receive_body(receive: Any, declared: bytes | None, limit: int) -> bytes | None:
+    """The request body, a 413 past ``limit`` bytes, or None if the client disconnected.
+
+    A client that sends its body too slowly is cut off by the protocol (see
+    :mod:`modelpilot.serving.server`); this then sees the disconnect.
+    """
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(
             f"The request body is {int(declared):,} bytes; at most {limit:,} are accepted. "
@@ -646,7 +660,7 @@ async def _receive_body(receive: Any, declared: bytes | None, limit: int) -> byt
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return None
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -672,6 +686,62 @@ async def _send(send: Any, status: int, payload: bytes, request_id: bytes) -> No
 
 class ModelFailed(ModelpilotError):
     """The model raised while predicting (500 with the request id)."""
+
+
+class InternalError(ModelpilotError):
+    """An unexpected failure in the server itself (500 with the request id; traceback logged)."""
+
+
+def _failure(exc: Exception, request_id: str) -> ModelpilotError:
+    """The error to answer with: ours as raised, anything else as a logged InternalError."""
+    if isinstance(exc, ModelpilotError):
+        return exc
+    log.error("unexpected error on request %s", request_id, exc_info=exc)
+    return InternalError(
+        f"Unexpected server error on request {request_id} ({type(exc).__name__}). The server "
+        "log has the details under this request id; please report it."
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """Starlette's catch-all (metadata, metrics, repository routes): JSON 500, never text."""
+    given = request.headers.get("x-request-id", "")
+    request_id = given if _is_printable_id(given) else _new_id()
+    failure = _failure(exc, request_id)
+    body = _error_body(request.url.path, failure, request_id)
+    return Response(body, status_code=500, media_type=_JSON, headers={"x-request-id": request_id})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 for paths and methods it does not serve, as JSON."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "Error"
+    failure = (NotFound if status == 404 else MalformedRequest)(
+        f"{request.method} {request.url.path}: {detail}.",
+        field="path" if status == 404 else "method",
+    )
+    return Response(
+        _error_body(request.url.path, failure, None), status_code=status, media_type=_JSON
+    )
+
+
+def _error_body(path: str, error: ModelpilotError, request_id: str | None) -> bytes:
+    """Each route's error style: OIP's ``{"error": message}`` under /v2, ours elsewhere."""
+    body: dict[str, Any] = (
+        {"error": error.message} if path.startswith("/v2") else dict(error.to_dict())
+    )
+    if request_id is not None:
+        body["request_id"] = request_id
+    return orjson.dumps(body)
+
+
+def _is_printable_id(value: str) -> bool:
+    return 0 < len(value) <= protocol_v2.MAX_ID_CHARS and value.isascii() and value.isprintable()
+
+
+def _header_id(raw: bytes) -> str:
+    """The X-Request-Id header's id: printable ASCII, at most 128 characters, or a 400."""
+    return protocol_v2.checked_id(raw.decode("latin-1"), "X-Request-Id")
 
 
 def _new_id() -> str:
@@ -705,7 +775,7 @@ def _routing_key(doc: Any, headers: dict[bytes, bytes], snapshot: RoutingSnapsho
         return None
     header = headers.get(b"x-routing-key")
     if header:
-        return header.decode()
+        return header.decode("latin-1")  # any bytes route; UTF-8 was a 500 on others
     field = snapshot.routing_key
     records = doc.get("records") if isinstance(doc, dict) else doc
     if (
@@ -720,8 +790,9 @@ def _routing_key(doc: Any, headers: dict[bytes, bytes], snapshot: RoutingSnapsho
     return None
 
 
-def _rows_from_json(doc: Any, served: Served, key_field: str | None) -> list[Row]:
+def _rows_from_json(doc: Any, served: Served, key_field: str | None, max_rows: int) -> list[Row]:
     validator = served.runtime.validator
+    _check_rows(doc, max_rows)
     if isinstance(doc, list):
         return validator.from_records(_strip_key(doc, validator.names, key_field))
     if isinstance(doc, dict) and isinstance(doc.get("records"), list):
@@ -736,6 +807,29 @@ def _rows_from_json(doc: Any, served: Served, key_field: str | None) -> list[Row
         '{"columns": {"age": [31, ...], ...}} or {"inputs": [[...], ...]}.',
         field="body",
     )
+
+
+def _check_rows(doc: Any, max_rows: int) -> None:
+    """413 for more rows than ``max_rows``, counted from list lengths before any validation."""
+    if isinstance(doc, list):
+        rows, field = len(doc), "records"
+    elif not isinstance(doc, dict):
+        return
+    elif isinstance(doc.get("records"), list):
+        rows, field = len(doc["records"]), "records"
+    elif isinstance(doc.get("columns"), dict):
+        first = next(iter(doc["columns"].values()), None)
+        rows, field = (len(first) if isinstance(first, list) else 0), "columns"
+    elif isinstance(doc.get("inputs"), list):
+        rows, field = len(doc["inputs"]), "inputs"
+    else:
+        return
+    if rows > max_rows:
+        raise PayloadTooLarge(
+            f"The request has {rows:,} rows; at most {max_rows:,} are accepted per request "
+            "(--max-rows). Split the batch into smaller requests.",
+            field=field,
+        )
 
 
 def _strip_key(records: list[Any], names: list[str], key_field: str | None) -> list[Any]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import math
 import struct
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
 
-from modelpilot.errors import InvalidInput, MalformedRequest, shown
-from modelpilot.serving.validation import NUMBER_TYPES, RequestValidator, Row
+from modelpilot.errors import InvalidInput, MalformedRequest, PayloadTooLarge, shown
+from modelpilot.serving.settings import ServingSettings
+from modelpilot.serving.validation import NUMBER_TYPES, RequestValidator, Row, flatten
 
 DATATYPES = {
     "BOOL": np.bool_,
@@ -66,18 +68,41 @@ class InferRequest:
     parameters: dict[str, Any]
 
 
-def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
-    """Parse a JSON (or binary-extension) inference request, or raise a 400/422 error."""
-    json_part, binary = body, b""
-    if header_length is not None:
-        try:
-            length = int(header_length)
-        except ValueError:
-            raise MalformedRequest(
-                f"Inference-Header-Content-Length {shown(header_length)} is not a number.",
-                field="Inference-Header-Content-Length",
-            ) from None
-        json_part, binary = body[:length], body[length:]
+MAX_ID_CHARS = 128  # a client-chosen request id travels in logs and response headers
+
+
+def checked_id(value: Any, field: str) -> str:
+    """A client-chosen request id: 1-128 printable ASCII characters, or a 400 naming the field.
+
+    >>> checked_id("req-1", "id")
+    'req-1'
+    >>> checked_id("caf\xe9", "X-Request-Id")
+    Traceback (most recent call last):
+    modelpilot.errors.MalformedRequest: X-Request-Id must be 1-128 printable ASCII characters; got 'caf\xe9'. Send a shorter id, or none and the server makes one.
+    """  # noqa: E501
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_ID_CHARS
+        and value.isascii()
+        and value.isprintable()
+    ):
+        return value
+    raise MalformedRequest(
+        f"{field} must be 1-{MAX_ID_CHARS} printable ASCII characters; got {shown(value)}. "
+        "Send a shorter id, or none and the server makes one.",
+        field=field,
+    )
+
+
+def parse_infer(
+    body: bytes, header_length: str | None, max_rows: int = ServingSettings.max_rows
+) -> InferRequest:
+    """Parse a JSON (or binary-extension) inference request, or raise a 4xx error.
+
+    A tensor of more than ``max_rows`` rows is refused (413) from its shape, before its data
+    is decoded or validated.
+    """
+    json_part, binary = _split(body, header_length)
     try:
         doc = orjson.loads(json_part)
     except orjson.JSONDecodeError as exc:
@@ -90,18 +115,46 @@ def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
             'tensors ({"name", "shape", "datatype", "data"}).',
             field="inputs",
         )
+    parameters = _parameters(doc, "The request", "parameters")
     tensors = []
     offset = 0
     for index, item in enumerate(doc["inputs"]):
-        tensor, offset = _tensor(item, index, binary, offset)
+        tensor, offset = _tensor(item, index, binary, offset, max_rows)
         tensors.append(tensor)
     request_id = doc.get("id")
     return InferRequest(
-        str(request_id) if request_id is not None else None, tensors, doc.get("parameters") or {}
+        None if request_id is None or request_id == "" else checked_id(request_id, "id"),
+        tensors,
+        parameters,
     )
 
 
-def _tensor(item: Any, index: int, binary: bytes, offset: int) -> tuple[Tensor, int]:
+def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    """(JSON header, binary tensor data) of a body, per Inference-Header-Content-Length."""
+    if header_length is None:
+        return body, b""
+    length = int(header_length) if header_length.isdigit() else -1
+    if not 0 <= length <= len(body):
+        raise MalformedRequest(
+            f"Inference-Header-Content-Length {shown(header_length)} is not a number of bytes "
+            f"within the {len(body)}-byte body.",
+            field="Inference-Header-Content-Length",
+        )
+    return body[:length], body[length:]
+
+
+def _parameters(item: dict[str, Any], where: str, field: str) -> dict[str, Any]:
+    parameters = item.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise InvalidInput(
+            f'{where}: "parameters" must be an object; got {shown(parameters)}.', field=field
+        )
+    return parameters
+
+
+def _tensor(item: Any, index: int, binary: bytes, offset: int, max_rows: int) -> tuple[Tensor, int]:
     where = f"inputs[{index}]"
     if not isinstance(item, dict):
         raise InvalidInput(f"{where} must be an object; got {shown(item)}.", field=where)
@@ -113,6 +166,12 @@ def _tensor(item: Any, index: int, binary: bytes, offset: int) -> tuple[Tensor, 
             f'Input {name!r}: "shape" must be a list of non-negative integers; got {shown(shape)}.',
             field=name,
         )
+    if shape and shape[0] > max_rows:
+        raise PayloadTooLarge(
+            f"Input {name!r} has {shape[0]:,} rows; at most {max_rows:,} are accepted per "
+            "request (--max-rows). Split the batch into smaller requests.",
+            field=name,
+        )
     if datatype not in KINDS and datatype != "BYTES":
         raise InvalidInput(
             f"Input {name!r}: unknown datatype {shown(datatype)}; expected one of "
@@ -120,19 +179,25 @@ def _tensor(item: Any, index: int, binary: bytes, offset: int) -> tuple[Tensor, 
             field=name,
         )
     count = math.prod(shape)
-    size = (item.get("parameters") or {}).get("binary_data_size")
+    size = _parameters(item, f"Input {name!r}", name).get("binary_data_size")
     if size is not None:
-        chunk = binary[offset : offset + int(size)]
-        if len(chunk) != int(size):
+        if type(size) is not int or size < 0:
+            raise InvalidInput(
+                f"Input {name!r}: binary_data_size must be a whole number of bytes >= 0; got "
+                f"{shown(size)}.",
+                field=name,
+            )
+        chunk = binary[offset : offset + size]
+        if len(chunk) != size:
             raise InvalidInput(
                 f"Input {name!r}: binary_data_size is {size} but only {len(chunk)} bytes "
                 "followed the JSON header.",
                 field=name,
             )
         data = _decode_binary(chunk, datatype, count, name)
-        offset += int(size)
+        offset += size
     else:
-        data = _flatten(item.get("data"), name)
+        data = _flatten(item.get("data"), name, shape)
     if len(data) != count:
         raise InvalidInput(
             f"Input {name!r}: shape {shape} needs {count} values; got {len(data)}.", field=name
@@ -142,12 +207,7 @@ def _tensor(item: Any, index: int, binary: bytes, offset: int) -> tuple[Tensor, 
 
 def _decode_binary(chunk: bytes, datatype: str, count: int, name: str) -> list[Any]:
     if datatype == "BYTES":
-        values, pos = [], 0
-        while pos < len(chunk):
-            (length,) = struct.unpack_from("<I", chunk, pos)
-            values.append(chunk[pos + 4 : pos + 4 + length].decode("utf-8", "replace"))
-            pos += 4 + length
-        return values
+        return _decode_bytes(chunk, name)
     dtype = np.dtype(DATATYPES[datatype]).newbyteorder("<")
     if len(chunk) != count * dtype.itemsize:
         raise InvalidInput(
@@ -157,15 +217,41 @@ def _decode_binary(chunk: bytes, datatype: str, count: int, name: str) -> list[A
     return numbers
 
 
-def _flatten(data: Any, name: str) -> list[Any]:
+def _decode_bytes(chunk: bytes, name: str) -> list[Any]:
+    """BYTES elements: each a 4-byte little-endian length, then that many bytes."""
+    values: list[Any] = []
+    pos = 0
+    while pos < len(chunk):
+        left = len(chunk) - pos - 4
+        if left < 0:
+            raise InvalidInput(
+                f"Input {name!r}: BYTES element {len(values)} needs a 4-byte length prefix; "
+                f"only {left + 4} bytes are left in its binary data.",
+                field=name,
+            )
+        (length,) = struct.unpack_from("<I", chunk, pos)
+        if length > left:
+            raise InvalidInput(
+                f"Input {name!r}: BYTES element {len(values)} declares {length} bytes; only "
+                f"{left} are left in its binary data.",
+                field=name,
+            )
+        values.append(chunk[pos + 4 : pos + 4 + length].decode("utf-8", "replace"))
+        pos += 4 + length
+    return values
+
+
+def _flatten(data: Any, name: str, shape: list[int]) -> list[Any]:
     if not isinstance(data, list):
         raise InvalidInput(f'Input {name!r}: "data" must be a list; got {shown(data)}.', field=name)
-    if data and isinstance(data[0], list):
-        out: list[Any] = []
-        for item in data:
-            out.extend(_flatten(item, name) if isinstance(item, list) else [item])
-        return out
-    return data
+    flat = flatten(data, max(len(shape), 1))
+    if flat is None:
+        raise InvalidInput(
+            f'Input {name!r}: "data" is nested deeper than its shape {shape}; send it flat '
+            "(row-major) or nested as the shape says.",
+            field=name,
+        )
+    return flat
 
 
 def rows_from_tensors(request: InferRequest, validator: RequestValidator) -> list[Row]:
@@ -176,7 +262,8 @@ def rows_from_tensors(request: InferRequest, validator: RequestValidator) -> lis
         return validator.from_matrix(_typed(tensor), tensor.shape, tensor.name)
     by_name = {t.name: t for t in inputs}
     if len(by_name) != len(inputs):
-        twice = sorted({t.name for t in inputs if sum(u.name == t.name for u in inputs) > 1})
+        counts = Counter(t.name for t in inputs)  # linear: a body may carry 100k tensors
+        twice = sorted(name for name, count in counts.items() if count > 1)
         raise InvalidInput(
             f"Input tensors must have distinct names; {', '.join(map(repr, twice))} came more "
             "than once.",
@@ -210,6 +297,9 @@ def rows_from_tensors(request: InferRequest, validator: RequestValidator) -> lis
     return validator.from_columns(columns)
 
 
+_EXPECTED = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers"}
+
+
 def _typed(tensor: Tensor) -> list[Any]:
     """Check values against the declared datatype and return Python values."""
     dt = tensor.datatype
@@ -228,7 +318,7 @@ def _typed(tensor: Tensor) -> list[Any]:
         if not ok:
             raise InvalidInput(
                 f"Input {tensor.name!r} (element {index}): datatype {dt} expects "
-                f"{'booleans' if kind == 'b' else 'numbers'}; got {shown(value)}.",
+                f"{_EXPECTED[kind]}; got {shown(value)}.",
                 field=tensor.name,
             )
     if kind == "f":

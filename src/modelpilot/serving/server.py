@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.registry import get_version
@@ -169,6 +170,95 @@ def _name_version(ws: Workspace, ref: str) -> tuple[str, int]:
     return mv.name, mv.version
 
 
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a read deadline per request and a cap on its head.
+
+    uvicorn (0.54, httptools) has no timeout while a request's head or body arrives: its
+    keep-alive timer runs only between requests, and any byte cancels it. A client trickling
+    a byte at a time held a connection, and a task waiting for the body, forever. Here the
+    head and body must arrive within ``read_timeout_s`` of the connection opening (or of the
+    previous response); otherwise the connection is closed, with a 408 if no request is being
+    answered. A head past ``max_head_bytes`` is refused with uvicorn's 400.
+    """
+
+    read_timeout_s: ClassVar[float] = 30.0
+    max_head_bytes: ClassVar[int] = 64 * 1024
+    _deadline: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value))
+        super().on_header(name, value)
+
+    def on_message_complete(self) -> None:
+        self._disarm()  # the whole request is in
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.pipeline and not self.transport.is_closing():
+            self._arm()  # waiting for the next request on this connection
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_head_bytes:
+            raise ValueError(f"request head over {self.max_head_bytes} bytes")
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.read_timeout_s, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        log.info(
+            "closing a connection from %s: no full request in %ss", self.client, self.read_timeout_s
+        )
+        if self.cycle is None or self.cycle.response_complete:  # nobody is answering it
+            self.transport.write(_REQUEST_TIMEOUT)
+        self.transport.close()
+
+
+_TIMEOUT_BODY = (
+    b'{"error":{"type":"RequestTimeout","message":"The request did not arrive in time; '
+    b'the server closes slow connections.","field":"body"}}'
+)
+_REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+    b"content-length: "
+    + str(len(_TIMEOUT_BODY)).encode()
+    + b"\r\nconnection: close\r\n\r\n"
+    + _TIMEOUT_BODY
+)
+
+
+def guarded_protocol(read_timeout_s: float) -> type[GuardedHttpProtocol]:
+    """The protocol class uvicorn should use, with this server's read deadline."""
+    return type("GuardedHttpProtocol", (GuardedHttpProtocol,), {"read_timeout_s": read_timeout_s})
+
+
 def serve(
     ws: Workspace,
     targets: list[str],
@@ -177,11 +267,18 @@ def serve(
     port: int = 8080,
     settings: ServingSettings | None = None,
     log_level: str = "warning",
+    on_loaded: Callable[[], None] | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; on shutdown queued requests are answered and the log flushed."""
+    """Serve until SIGINT/SIGTERM; on shutdown queued requests are answered and the log flushed.
+
+    Every target is resolved and loaded first (a missing alias fails here, before anything
+    says it is serving); ``on_loaded`` then runs, just before the server starts listening.
+    """
     plan = plan_from_targets(ws, targets)
     settings = with_model_batching(settings or ServingSettings(), plan.batching)
     plane, follower, repository = build_plane(ws, plan, settings)
+    if on_loaded is not None:
+        on_loaded()
     if follower.names:
         plane.loops.append(lambda: follower.run(plane.settings.deployment_poll_s))
     if repository.followed:
@@ -193,7 +290,9 @@ def serve(
         log_level=log_level,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(settings.read_timeout_s),
+        timeout_keep_alive=settings.keep_alive_s,
+        limit_concurrency=settings.max_connections,
         lifespan="on",
         timeout_graceful_shutdown=30,
     )

@@ -42,6 +42,17 @@ class ServingSettings:
     batching: bool = True
     queue_limit: int = 4096
     max_body_bytes: int = 8 * 1024 * 1024
+    # Rows per request, counted before validation (413 above). Validating 400k rows held the
+    # event loop for ~500 ms, and every small request waited; the default equals queue_limit,
+    # above which a request could never be queued anyway.
+    max_rows: int = 4096
+    # Connection limits, enforced by the HTTP protocol (modelpilot.serving.server): a request's
+    # head and body must arrive within read_timeout_s of its first byte or the connection is
+    # closed (slow clients trickling headers or bodies); idle keep-alive connections close
+    # after keep_alive_s; past max_connections, new requests get 503.
+    read_timeout_s: float = 30.0
+    keep_alive_s: int = 5
+    max_connections: int = 1000
     durability: Literal["async", "sync"] = "async"
     flush_interval_s: float = 1.0
     log_predictions: bool = True
