@@ -82,6 +82,21 @@ def module_store_uri(request: pytest.FixtureRequest) -> Iterator[str | None]:
         yield uri
 
 
+@pytest.fixture(params=BACKENDS)
+def store_env(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str | None]:
+    """One test's backend through the environment, for code that builds ``Settings()`` itself
+    (the CLI, subprocesses): on PostgreSQL ``MODELPILOT_STORE_URI`` names a fresh schema."""
+    if request.param == "postgresql":
+        uri: str = request.getfixturevalue("pg_schema_uri")
+        monkeypatch.setenv("MODELPILOT_STORE_URI", uri)
+        yield uri
+    else:
+        monkeypatch.delenv("MODELPILOT_STORE_URI", raising=False)
+        yield None
+
+
 @contextmanager
 def _pg_schema() -> Iterator[str]:
     assert POSTGRES_URI is not None
