@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,14 @@ from modelpilot.workspace import Workspace
 
 @pytest.fixture(scope="module")
 def exe() -> str:
-    found = shutil.which("modelpilot")
+    # The interpreter's own bin folder first: `make test` runs .venv/bin/python without
+    # activating the venv, and that folder is where pip put the script.
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which("modelpilot", path=search)
     if found is None:
-        pytest.fail("No `modelpilot` on PATH: install the package (pip install -e .) first.")
+        pytest.fail(
+            f"No `modelpilot` executable on {search}: install the package (pip install -e .)."
+        )
     return found
 
 
