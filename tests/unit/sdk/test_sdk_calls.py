@@ -187,6 +187,8 @@ def test_deployment_lifecycle(home: Path) -> None:
 
 
 def test_predictions_and_labels_use_the_initialised_home(home: Path, tmp_path: Path) -> None:
+    _register(versions=1)
+    mp.create_deployment("web", "churn/1")
     rows = [
         {
             "request_id": f"r{i}", "row": 0, "timestamp_ms": 1_000 + i, "model": "churn",
