@@ -73,7 +73,9 @@ def pg_schema_uri() -> Iterator[str]:
 def module_store_uri(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """One backend for a whole module whose homes are shared or read by other processes (the
     CLI, `modelpilot serve`). On PostgreSQL, ``MODELPILOT_STORE_URI`` names a fresh schema for
-    the module, so ``Settings()``, in-process CLI commands and subprocesses all use it."""
+    the module, so ``Settings()``, in-process CLI commands and subprocesses all use it.
+    A module-scoped fixture that builds its own home in such a module must request this
+    fixture too, or its models land in SQLite while the servers read PostgreSQL."""
     if request.param == "sqlite":
         yield None
         return
