@@ -1,7 +1,12 @@
 """Shared fixtures: settings and workspaces on SQLite and (when configured) PostgreSQL.
 
 PostgreSQL tests run when ``MODELPILOT_TEST_POSTGRES_URI`` is set (CI sets it). Each test
-gets its own schema through ``search_path``, so tests never see each other's rows.
+gets its own schema through ``search_path``, so tests never see each other's rows; suites
+that share one home per module (CLI, serving) get one schema per module instead.
+
+In CI (``CI`` set, as ``.ci/run`` does) a skipped test fails the run: nothing is silently
+left out there. Hypothesis runs without its per-example deadline, which a busy 2-core
+machine overruns while the code is correct.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ import gc
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from modelpilot.config import Settings, normalise_store_uri
@@ -20,6 +27,10 @@ from modelpilot.workspace import Workspace
 
 POSTGRES_URI = os.environ.get("MODELPILOT_TEST_POSTGRES_URI")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+IN_CI = bool(os.environ.get("CI"))
+
+hypothesis_settings.register_profile("modelpilot", deadline=None)
+hypothesis_settings.load_profile("modelpilot")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -31,9 +42,65 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _skipped(config: pytest.Config) -> list[object]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    return list(reporter.stats.get("skipped", [])) if reporter is not None else []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI a skip is a failure: a test that cannot run there is a gap, not a pass."""
+    if IN_CI and exitstatus == pytest.ExitCode.OK and _skipped(session.config):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = _skipped(terminalreporter.config)
+    if IN_CI and skipped:
+        terminalreporter.write_line(
+            f"CI is set and {len(skipped)} test(s) were skipped (reasons above): the run fails.",
+            red=True,
+        )
+
+
 @pytest.fixture
 def pg_schema_uri() -> Iterator[str]:
     """A store URI whose tables live in a fresh PostgreSQL schema, dropped afterwards."""
+    with _pg_schema() as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_store_uri(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """One backend for a whole module whose homes are shared or read by other processes (the
+    CLI, `modelpilot serve`). On PostgreSQL, ``MODELPILOT_STORE_URI`` names a fresh schema for
+    the module, so ``Settings()``, in-process CLI commands and subprocesses all use it.
+    A module-scoped fixture that builds its own home in such a module must request this
+    fixture too, or its models land in SQLite while the servers read PostgreSQL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with _pg_schema() as uri, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODELPILOT_STORE_URI", uri)
+        yield uri
+
+
+@pytest.fixture(params=BACKENDS)
+def store_env(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str | None]:
+    """One test's backend through the environment, for code that builds ``Settings()`` itself
+    (the CLI, subprocesses): on PostgreSQL ``MODELPILOT_STORE_URI`` names a fresh schema."""
+    if request.param == "postgresql":
+        uri: str = request.getfixturevalue("pg_schema_uri")
+        monkeypatch.setenv("MODELPILOT_STORE_URI", uri)
+        yield uri
+    else:
+        monkeypatch.delenv("MODELPILOT_STORE_URI", raising=False)
+        yield None
+
+
+@contextmanager
+def _pg_schema() -> Iterator[str]:
     assert POSTGRES_URI is not None
     base = normalise_store_uri(POSTGRES_URI)
     schema = f"mp_test_{uuid.uuid4().hex[:12]}"

@@ -11,13 +11,13 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
-from modelpilot.cli.main import app
+from modelpilot.cli.main import app, main
 from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_env: str | None) -> Path:
     home = tmp_path / "home"
     ws = Workspace(Settings(home=home))
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 2)), columns=["a", "b"])
@@ -48,14 +48,21 @@ def test_create_canary_promote_and_history(home: Path) -> None:
     assert history[0]["reason"] == "looked good"
 
 
-def test_bad_steps_and_weights_are_one_line_errors(home: Path) -> None:
+def test_bad_steps_and_weights_are_one_line_errors(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _ok("deploy", "create", "d", "--model", "churn/1")
-    bad = CliRunner().invoke(
-        app, ["deploy", "canary", "d", "--model", "churn/2", "--steps", "5,50,40"]
-    )
-    assert bad.exit_code != 0
-    from modelpilot.cli.main import main
-
-    with pytest.raises(SystemExit) as info:
-        main(["deploy", "canary", "d", "--model", "churn/2", "--weight", "150"])
-    assert info.value.code == 2
+    for args, message in [
+        (
+            ["--steps", "5,50,40"],
+            "steps must rise strictly from above 0 to exactly 100; got [5, 50, 40]",
+        ),
+        (["--weight", "150"], "must be a whole number from 0 to 100; got 150."),
+    ]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            main(["deploy", "canary", "d", "--model", "churn/2", *args])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("Error: ") and err.count("\n") == 1, err
+        assert message in err and "Traceback" not in err

@@ -21,7 +21,7 @@ from modelpilot.workspace import Workspace
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_env: str | None) -> Path:
     """A home with one run, one dataset and two registered versions; the CLI points at it."""
     home = tmp_path / "home"
     ws = Workspace(Settings(home=home))

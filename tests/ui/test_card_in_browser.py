@@ -10,16 +10,15 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from modelpilot.cards import build_model_card
+from modelpilot.config import Settings
 from modelpilot.registry.records import add_record
 from modelpilot.workspace import Workspace
 
 
 def test_model_card_renders_offline_with_plots(
-    sqlite_settings,
-    render: Callable[[Path], str],
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    settings: Settings, render: Callable[[Path], str], tmp_path: Path
 ) -> None:
-    ws = Workspace(sqlite_settings)
+    ws = Workspace(settings)
     rng = np.random.default_rng(0)
     x = pd.DataFrame(rng.normal(size=(100, 2)), columns=["a", "b"])
     y = (x["a"] > 0).astype(int)

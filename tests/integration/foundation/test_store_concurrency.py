@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from pathlib import Path
 
 from modelpilot.config import Settings
+from modelpilot.store.migrate import HEAD_REVISION
 from modelpilot.workspace import Workspace
 
 PROCESSES = 8
@@ -48,14 +50,29 @@ def test_eight_processes_log_to_one_sqlite_store_without_losing_points(
 def test_processes_opening_a_fresh_store_at_once_migrate_it_once(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     with context.Pool(4) as pool:
-        run_ids = pool.starmap(_log_points_small, [(str(tmp_path / "fresh"), i) for i in range(4)])
+        results = pool.starmap(_log_points_small, [(str(tmp_path / "fresh"), i) for i in range(4)])
     ws = Workspace(Settings(home=tmp_path / "fresh"))
-    assert {ws.get_run(r).name for r in run_ids} == {f"w{i}" for i in range(4)}
+    assert {ws.get_run(r).name for r, _ in results} == {f"w{i}" for i in range(4)}
+    upgrades = [steps for _, steps in results if steps]
+    assert len(upgrades) == 1, results  # one process ran the migrations; the others waited
+    assert f"-> {HEAD_REVISION}," in upgrades[0][-1]
+    ws.close()
 
 
-def _log_points_small(home: str, index: int) -> str:
+def _log_points_small(home: str, index: int) -> tuple[str, list[str]]:
+    """Log one point; return the run id and the Alembic upgrade steps this process ran."""
+    steps: list[str] = []
+
+    class Steps(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Running upgrade"):
+                steps.append(record.getMessage())
+
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    migration_log.setLevel(logging.INFO)
+    migration_log.addHandler(Steps())
     ws = Workspace(Settings(home=Path(home)))
     with ws.start_run("fresh", name=f"w{index}") as run:
         ws.log_metric("m", 1.0)
     ws.close()
-    return run.id
+    return run.id, steps

@@ -38,9 +38,23 @@ def frame(rows: int = 200, seed: int = 0) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """churn/1 (logistic regression), churn/2 (another fit), flaky/1 (raises on negative age)."""
+def home(tmp_path_factory: pytest.TempPathFactory, module_store_uri: str | None) -> Iterator[Path]:
+    """churn/1 (logistic regression), churn/2 (another fit), flaky/1 (raises on negative age).
+
+    On PostgreSQL the metadata lives in the module's schema (``MODELPILOT_STORE_URI``, which
+    servers inherit), and artifacts in one folder for the module (``MODELPILOT_ARTIFACT_ROOT``),
+    as a team shares them: copies of this home share both, so each test names its own
+    deployments."""
     home = tmp_path_factory.mktemp("serving") / "home"
+    home.mkdir()  # on PostgreSQL with shared artifacts nothing else creates it
+    with pytest.MonkeyPatch.context() as patch:
+        if module_store_uri is not None:
+            patch.setenv("MODELPILOT_ARTIFACT_ROOT", str(home.parent / "shared-artifacts"))
+        _register_models(home)
+        yield home
+
+
+def _register_models(home: Path) -> None:
     ws = Workspace(Settings(home=home))
     x = frame()
     y = (x["calls"] + (x["income"] > 50) > 2).astype(int)
@@ -55,7 +69,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         sys.path.remove(str(HERE))
     ws.close()
-    return home
 
 
 def free_port() -> int:

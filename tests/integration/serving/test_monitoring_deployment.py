@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,13 +20,24 @@ from modelpilot.config import Settings
 from modelpilot.errors import InvalidInput
 from modelpilot.monitoring.jobs import monitor_deployment
 from modelpilot.monitoring.labels import log_labels
+from modelpilot.serving.predlog import read_predictions
 from modelpilot.workspace import Workspace
+
+
+@dataclass
+class Monitored:
+    """A served deployment with 600 logged requests (income drifted)."""
+
+    server: Server
+    ws: Workspace
+    ids: list[str]
+    name: str  # unique per test: on PostgreSQL the module's homes share one schema
 
 
 @pytest.fixture
 def monitored(
     start_server: Callable[..., Server], home: Path, tmp_path: Path
-) -> tuple[Server, Workspace, list[str]]:
+) -> Iterator[Monitored]:
     server_home = tmp_path / "home"
     shutil.copytree(home, server_home, ignore=shutil.ignore_patterns("predictions"))
     ws = Workspace(Settings(home=server_home))
@@ -38,64 +51,68 @@ def monitored(
             input_example=train.head(),
             datasets=[ds],
         )
-    release.create_deployment(ws.store, "churn-mon", mv.ref)
-    server = start_server("churn-mon", server_home=server_home)
+    name = f"churn-mon-{uuid.uuid4().hex[:8]}"
+    release.create_deployment(ws.store, name, mv.ref)
+    server = start_server(name, server_home=server_home)
     live = frame(600, seed=12)
     live["income"] = live["income"] + 8.0  # the population got richer: income drifts
     ids = []
     with httpx.Client() as client:
         for record in live.to_dict(orient="records"):
             ids.append(
-                client.post(f"{server.url}/predict/churn-mon", json=[record]).json()["request_id"]
+                client.post(f"{server.url}/predict/{name}", json=[record]).json()["request_id"]
             )
     httpx.post(f"{server.url}/admin/flush")
-    return server, ws, ids
+    try:
+        yield Monitored(server, ws, ids, name)
+    finally:
+        ws.close()
 
 
-def test_monitor_finds_the_drifted_column_and_joins_late_labels(
-    monitored: tuple[Server, Workspace, list[str]],
-) -> None:
-    _, ws, ids = monitored
-    log_labels(ws.settings.home, "churn-mon", ids[:300], [1] * 150 + [0] * 150)
-    result = monitor_deployment(ws, "churn-mon", window_s=3600)
+def test_monitor_finds_the_drifted_column_and_joins_late_labels(monitored: Monitored) -> None:
+    ws, ids, name = monitored.ws, monitored.ids, monitored.name
+    labels = dict(zip(ids[:300], [1] * 150 + [0] * 150, strict=True))
+    log_labels(ws.settings.home, name, list(labels), list(labels.values()))
+    result = monitor_deployment(ws, name, window_s=3600)
     assert result.drift is not None
     assert "income" in result.drift.drifted_columns
     # (false-alarm rates of the detectors are tested statistically in tests/unit/monitoring)
     assert result.drift.column("income").statistic > result.drift.column("age").statistic
     assert result.figures["ops.requests"] == 600 and result.figures["ops.error_rate"] == 0.0
     assert result.figures["performance.labelled_rows"] == 300
-    assert 0.0 <= result.figures["performance.accuracy"] <= 1.0
+    logged = read_predictions(ws.settings.home / "predictions", deployment=name)
+    predicted = dict(zip(logged["request_id"], logged["out.prediction"], strict=True))
+    hand_count = sum(int(predicted[rid]) == label for rid, label in labels.items())
+    assert result.figures["performance.accuracy"] == pytest.approx(hand_count / 300)
 
 
-def test_bad_labels_are_refused_and_nothing_is_stored(
-    monitored: tuple[Server, Workspace, list[str]],
-) -> None:
-    _, ws, ids = monitored
+def test_bad_labels_are_refused_and_nothing_is_stored(monitored: Monitored) -> None:
+    ws, ids, name = monitored.ws, monitored.ids, monitored.name
     with pytest.raises(InvalidInput, match="1 of 2 request ids are not in the prediction log"):
-        log_labels(ws.settings.home, "churn-mon", [ids[0], "no-such-id"], [1, 0])
+        log_labels(ws.settings.home, name, [ids[0], "no-such-id"], [1, 0])
     with pytest.raises(InvalidInput, match=r"Label 1 \(request .*\) is \[1\] of type list"):
-        log_labels(ws.settings.home, "churn-mon", ids[:2], [1, [1]])
+        log_labels(ws.settings.home, name, ids[:2], [1, [1]])
     with pytest.raises(InvalidInput, match="2 request ids but 1 labels"):
-        log_labels(ws.settings.home, "churn-mon", ids[:2], [1])
+        log_labels(ws.settings.home, name, ids[:2], [1])
     assert not (ws.settings.home / "labels").exists()
 
 
 def test_monitor_cli_alerts_and_writes_a_report(
-    monitored: tuple[Server, Workspace, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monitored: Monitored, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    _, ws, _ = monitored
+    ws, name = monitored.ws, monitored.name
     monkeypatch.setenv("MODELPILOT_HOME", str(ws.settings.home))
     rules = tmp_path / "rules.yaml"
     rules.write_text("- {name: any-drift, metric: drift.share_drifted, op: '>', threshold: 0.0}\n")
     result = CliRunner().invoke(
-        app, ["monitor", "run", "churn-mon", "--window", "1h", "--rules", str(rules)]
+        app, ["monitor", "run", name, "--window", "1h", "--rules", str(rules)]
     )
     assert result.exit_code == 0, result.output
     assert "FIRING" in result.stdout and "any-drift" in result.stdout
     assert len((ws.settings.home / "alerts.jsonl").read_text().splitlines()) == 1  # one alert line
     report = tmp_path / "report.html"
     result = CliRunner().invoke(
-        app, ["monitor", "report", "churn-mon", "--window", "1d", "-o", str(report)]
+        app, ["monitor", "report", name, "--window", "1d", "-o", str(report)]
     )
     assert result.exit_code == 0, result.output
     assert "<svg" in report.read_text() and report.with_suffix(".json").exists()

@@ -45,9 +45,11 @@ def test_scores_every_row_in_order_matching_the_sdk(
     )
     assert result.exit_code == 0, result.output
     scored = pd.read_parquet(target) if suffix == ".parquet" else pd.read_csv(target)
-    expected = (
-        Workspace(Settings(home=cli_home)).load_model("churn@champion").predict_proba(data)[:, 1]
-    )
+    ws = Workspace(Settings(home=cli_home))
+    try:
+        expected = ws.load_model("churn@champion").predict_proba(data)[:, 1]
+    finally:
+        ws.close()
     np.testing.assert_allclose(scored["proba_1"].to_numpy(), expected, rtol=1e-9)
     assert scored["age"].tolist() == data["age"].tolist()  # input order kept across chunks
 

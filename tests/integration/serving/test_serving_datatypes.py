@@ -33,8 +33,8 @@ def _mixed(rows: int, seed: int = 0) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """plans/1: one-hot plan + numeric columns -> logistic regression."""
+def home(tmp_path_factory: pytest.TempPathFactory, module_store_uri: str | None) -> Path:
+    """plans/1: one-hot plan + numeric columns -> logistic regression (on the module's backend)."""
     home = tmp_path_factory.mktemp("datatypes") / "home"
     x = _mixed(300)
     y = ((x["plan"] == "pro") | (x["score"] > 0.5)).astype(int)
@@ -74,7 +74,11 @@ def test_typed_column_tensors_round_trip_and_match_in_process_predictions(
         result = client.infer("plans", inputs, model_version="1")
     finally:
         client.close()
-    expected = Workspace(Settings(home=home)).load_model("plans/1").predict_proba(x)
+    ws = Workspace(Settings(home=home))
+    try:
+        expected = ws.load_model("plans/1").predict_proba(x)
+    finally:
+        ws.close()
     np.testing.assert_allclose(result.as_numpy("predict_proba"), expected, rtol=1e-6)
     np.testing.assert_array_equal(result.as_numpy("predict"), expected.argmax(axis=1))
 

@@ -70,7 +70,9 @@ def test_sigterm_under_load_answers_every_accepted_request(
     start_server: Callable[..., Server], home: Path, tmp_path: Path
 ) -> None:
     server_home = _fresh_home(home, tmp_path)
-    server = start_server("churn@champion", extra=("--max-wait-ms", "300"), server_home=server_home)
+    server = start_server(
+        "churn@champion", extra=("--max-wait-ms", "1000"), server_home=server_home
+    )
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -78,14 +80,19 @@ def test_sigterm_under_load_answers_every_accepted_request(
                 asyncio.create_task(client.post(f"{server.url}/predict/churn", json=[RECORD]))
                 for _ in range(32)
             ]
+            queued = 0.0
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:  # wait until the requests sit in the batch queue
                 metrics = (await client.get(f"{server.url}/metrics")).text
-                if any(
-                    line.startswith("modelpilot_queue_depth_rows") and not line.endswith(" 0.0")
+                queued = sum(
+                    float(line.rsplit(" ", 1)[1])
                     for line in metrics.splitlines()
-                ):
+                    if line.startswith("modelpilot_queue_depth_rows")
+                )
+                if queued > 0:
                     break
+            # SIGTERM must land while requests wait in the queue, or the drain path never runs
+            assert queued > 0, "the requests never sat in the batch queue before SIGTERM"
             server.process.send_signal(signal.SIGTERM)
             replies = await asyncio.gather(*requests, return_exceptions=True)
         return [r.status_code if isinstance(r, httpx.Response) else -1 for r in replies]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -248,21 +251,34 @@ def test_model_metadata_lists_typed_inputs(server: Server) -> None:
     assert httpx.get(f"{server.url}/v2").json()["name"] == "modelpilot"
 
 
-def test_log_query_cli_reads_the_predictions_view(
-    server: Server, monkeypatch: pytest.MonkeyPatch
+def test_log_query_cli_counts_exactly_the_requests_a_dedicated_server_logged(
+    start_server: Callable[..., Server], home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
     from modelpilot.cli.main import app
 
-    httpx.post(f"{server.url}/predict/churn", json=[RECORD])
+    own_home = tmp_path / "home"
+    shutil.copytree(home, own_home, ignore=shutil.ignore_patterns("predictions"))
+    server = start_server("churn@champion", server_home=own_home)
+    with httpx.Client() as client:
+        for i in range(7):
+            reply = client.post(f"{server.url}/predict/churn", json=[{**RECORD, "calls": i % 5}])
+            assert reply.status_code == 200
     httpx.post(f"{server.url}/admin/flush")
-    monkeypatch.setenv("MODELPILOT_HOME", str(server.home))
+    monkeypatch.setenv("MODELPILOT_HOME", str(own_home))
     result = CliRunner().invoke(
-        app, ["logs", "query", "SELECT count(*) AS n FROM predictions WHERE model = 'churn'"]
+        app,
+        [
+            "logs",
+            "query",
+            'SELECT count(*) AS n, CAST(sum("in.calls") AS INTEGER) AS calls FROM predictions '
+            "WHERE model = 'churn'",
+        ],
     )
     assert result.exit_code == 0, result.output
-    assert int(re.findall(r"\d+", result.stdout.split("n", 1)[1])[0]) >= 1
+    rows = [re.findall(r"\d+", line) for line in result.stdout.splitlines()]
+    assert [row for row in rows if row] == [["7", "11"]], result.stdout
 
 
 def test_load_and_unload_are_refused_without_model_control(server: Server) -> None:

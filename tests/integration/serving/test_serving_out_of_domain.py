@@ -24,10 +24,11 @@ IN_DOMAIN = {"age": 40, "income": 52.5, "plan": "pro"}
 
 
 @pytest.fixture(scope="module")
-def plan_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def plan_home(tmp_path_factory: pytest.TempPathFactory, module_store_uri: str | None) -> Path:
     """'plans' v1: a pipeline over two numbers and a category (basic, pro), logged with its
     training frame as the input example, so the signature records that domain."""
     home = tmp_path_factory.mktemp("domain") / "home"
+    home.mkdir()
     rng = np.random.default_rng(7)
     x = pd.DataFrame(
         {

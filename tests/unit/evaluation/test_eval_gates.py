@@ -208,11 +208,40 @@ def test_non_inferiority_fails_a_worse_challenger_with_its_bound(worse: Evaluati
     assert "one-sided 95% lower bound" in check.message
 
 
-def test_non_inferiority_uses_the_policy_confidence(better: EvaluationResult) -> None:
-    assert better.comparison is not None
-    diff = better.comparison.metrics["roc_auc"]
-    low, high = diff.improvement_bound(0.99), diff.improvement_bound(0.8)
+def _margin_between(low: float | None, high: float | None) -> float:
+    """An allowed drop that a bound of ``high`` passes and a bound of ``low`` fails."""
     assert low is not None and high is not None and low < high
+    return -(low + high) / 2
+
+
+def test_non_inferiority_uses_the_policy_confidence(worse: EvaluationResult) -> None:
+    def check(confidence: float, max_drop: float) -> tuple[bool, float | None]:
+        policy = parse_policy(
+            f"baseline:\n  confidence: {confidence}\n  max_drop: {{roc_auc: {max_drop}}}\n"
+        )
+        (result,) = check_gate(policy, worse).checks
+        return result.passed, result.value
+
+    _, bound_99 = check(0.99, 1.0)
+    _, bound_80 = check(0.8, 1.0)
+    margin = _margin_between(bound_99, bound_80)
+    assert check(0.8, margin)[0] is True
+    assert check(0.99, margin)[0] is False
+
+
+def test_slice_drops_use_slices_confidence_when_set(worse: EvaluationResult) -> None:
+    def check(confidence: str, max_drop: float) -> tuple[bool, float | None]:
+        policy = parse_policy(
+            f"slices:\n{confidence}  max_drop_vs_baseline: {{roc_auc: {max_drop}}}\n"
+        )
+        (result,) = check_gate(policy, worse).checks
+        return result.passed, result.value
+
+    _, worst_bound = check("  confidence: 0.99\n", 1.0)
+    _, worst_point = check("", 1.0)
+    margin = _margin_between(worst_bound, worst_point)
+    assert check("", margin)[0] is True  # point differences by default
+    assert check("  confidence: 0.99\n", margin)[0] is False  # lower bounds when set
 
 
 def test_slice_drops_name_the_worst_slice(worse: EvaluationResult) -> None:

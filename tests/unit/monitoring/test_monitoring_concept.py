@@ -61,8 +61,13 @@ def test_page_hinkley_can_watch_for_a_fall_too() -> None:
 
 def test_drift_detected_is_read_only_and_resets_on_the_next_update() -> None:
     ph = PageHinkley(threshold=5)
-    positions = detect_changes(ph, [0.0] * 50 + [1.0] * 20)
-    assert positions and ph.drift_detected is (positions[-1] == 69)
+    for value in [0.0] * 50 + [1.0] * 20:
+        ph.update(value)
+        if ph.drift_detected:
+            break
+    assert ph.drift_detected, "the shift to 1.0 is detected"
+    ph.update(1.0)  # the next value
+    assert ph.drift_detected is False
     with pytest.raises(AttributeError):
         ph.drift_detected = False  # type: ignore[misc]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn import metrics as skm
 
 from modelpilot.errors import InvalidInput
 from modelpilot.monitoring import estimate_performance
@@ -22,11 +23,28 @@ def calibrated(rng: np.random.Generator, n: int, a: float = 2.0, b: float = 2.0)
     )
 
 
+SKLEARN = {
+    "roc_auc": lambda f: skm.roc_auc_score(f["target"], f["proba"]),
+    "accuracy": lambda f: skm.accuracy_score(f["target"], f["pred"]),
+    "f1": lambda f: skm.f1_score(f["target"], f["pred"]),
+    "precision": lambda f: skm.precision_score(f["target"], f["pred"]),
+    "recall": lambda f: skm.recall_score(f["target"], f["pred"]),
+}
+
+
+def assert_realised_matches_sklearn(out: pd.DataFrame, analysis: pd.DataFrame) -> None:
+    """Each chunk's ``realised`` is the metric scikit-learn computes on that chunk's labels."""
+    for row in out.itertuples():
+        chunk = analysis.iloc[row.start : row.end]
+        assert row.realised == pytest.approx(SKLEARN[row.metric](chunk), abs=1e-9), row
+
+
 def test_estimated_accuracy_is_within_0_03_of_realised_even_under_covariate_shift() -> None:
     rng = np.random.default_rng(31)
     analysis = pd.concat([calibrated(rng, 15_000), calibrated(rng, 15_000, 5, 1)])
     out = estimate_performance(calibrated(rng, 20_000), analysis, metric="accuracy")
     assert len(out) == 6 and list(out["n_rows"]) == [5000] * 6
+    assert_realised_matches_sklearn(out, analysis)
     assert (out["estimated"] - out["realised"]).abs().max() < 0.03
     assert out["realised"].iloc[-1] > out["realised"].iloc[0] + 0.1  # the shift is real
 
@@ -34,10 +52,10 @@ def test_estimated_accuracy_is_within_0_03_of_realised_even_under_covariate_shif
 def test_every_metric_tracks_its_realised_value() -> None:
     rng = np.random.default_rng(32)
     metrics = ["roc_auc", "accuracy", "f1", "precision", "recall"]
-    out = estimate_performance(
-        calibrated(rng, 20_000), calibrated(rng, 10_000), metric=metrics, chunk_size=5000
-    )
+    analysis = calibrated(rng, 10_000)
+    out = estimate_performance(calibrated(rng, 20_000), analysis, metric=metrics, chunk_size=5000)
     assert list(out["metric"].unique()) == metrics
+    assert_realised_matches_sklearn(out, analysis)
     assert (out["estimated"] - out["realised"]).abs().max() < 0.03
     assert ((out["lower"] <= out["estimated"]) & (out["estimated"] <= out["upper"])).all()
 
