@@ -79,11 +79,6 @@ def test_bad_input_exits_2(exe: str, home: Path) -> None:
     assert "Give --weight (percent of traffic) or --steps" in _error_line(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli/main.py catches click.ClickException, but typer raises its vendored "
-    "typer._click UsageError, so an unknown command prints a traceback and exits 1",
-)
 def test_a_usage_error_exits_2(exe: str, home: Path) -> None:
     result = _run(exe, home, "models", "nope")
     assert result.returncode == 2 and "No such command 'nope'" in result.stderr

@@ -82,14 +82,15 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        if isinstance(exc, click.exceptions.Exit):
-            raise SystemExit(exc.exit_code) from None
-        raise
+        # Usage errors and exits of the command-line parser. Matched by shape, not class: newer
+        # typer vendors its own click, whose exception classes are not click's.
+        exit_code = getattr(exc, "exit_code", None)
+        if not isinstance(exit_code, int):
+            raise
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        raise SystemExit(exit_code) from None
     if code:
         raise SystemExit(code)
 
