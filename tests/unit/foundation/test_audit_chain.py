@@ -66,8 +66,9 @@ def test_an_intact_chain_verifies_every_entry(ws: Workspace) -> None:
 
 def test_each_entry_seals_exactly_what_reads_back(ws: Workspace) -> None:
     """Floats, tuples and non-string keys go through the JSON column; the hash must match."""
+    payload: dict[Any, Any] = {"f": 0.1 + 0.2, "big": 10**18, 3: (1, 2.0), "u": "é"}
     with ws.store.write() as conn:
-        record_event(conn, "k", "s", "a", {"f": 0.1 + 0.2, "big": 10**18, 3: (1, 2.0), "u": "é"})
+        record_event(conn, "k", "s", "a", payload)
     row = _row(ws.store, _ids(ws.store)[0])
     assert row.payload == {"f": 0.30000000000000004, "big": 10**18, "3": [1, 2.0], "u": "é"}
     assert row.entry_hash == entry_hash(
