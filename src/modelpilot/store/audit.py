@@ -191,19 +191,22 @@ class _Walk:
             return "inserted"
         expected = GENESIS_HASH if self.expected_prev is None else self.expected_prev
         if row.prev_hash != expected:
-            return "inserted" if row.prev_hash == self.before_prev else "deleted"
+            skipped = self.before_prev is not None and row.prev_hash == self.before_prev
+            return "inserted" if skipped else "deleted"
         if _recomputed(row) != row.entry_hash:
             return "edited"
-        self.before_prev, self.expected_prev = self.expected_prev, row.entry_hash
+        self.before_prev, self.expected_prev = expected, row.entry_hash
         self.head_seen = self.head_seen or row.entry_hash == self.expected_head
         self.checked += 1
         self.last_id = row.id
         return None
 
-    def result(self, bad_id: int | None, problem: Problem | None, detail: str) -> AuditVerification:
+    def result(
+        self, bad_id: int | None, problem: Problem | None, detail: str, *, uncount: int = 0
+    ) -> AuditVerification:
         return AuditVerification(
             ok=problem is None,
-            entries_checked=self.checked,
+            entries_checked=self.checked - uncount,
             pre_chain=self.pre_chain,
             head_hash=self.expected_prev or GENESIS_HASH,
             first_bad_id=bad_id,
@@ -223,9 +226,8 @@ def _explain(conn: Connection, walk: _Walk, row: Row[Any], problem: Problem) -> 
     if problem == "inserted":
         if row.entry_hash is None:
             return walk.result(row.id, problem, "a row without a seal after the chain began")
-        return walk.result(
-            walk.last_id, problem, f"entry {row.id} links past it to the entry before"
-        )
+        detail = f"entry {row.id} links past it to the entry before"
+        return walk.result(walk.last_id, problem, detail, uncount=1)
     if problem == "edited":
         owner = _owner_of_content(conn, row)
         if owner is not None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, update
 
 from modelpilot.store import Store
-from modelpilot.store.audit import GENESIS_HASH, entry_hash, list_entries, verify_chain
+from modelpilot.store.audit import GENESIS_HASH, entry_hash, list_entries, seal, verify_chain
 from modelpilot.store.events import record_event
 from modelpilot.store.schema import events
 from modelpilot.workspace import Workspace
@@ -142,6 +142,28 @@ def test_a_row_inserted_without_a_seal_is_detected(ws: Workspace) -> None:
     result = verify_chain(ws.store)
     assert result.problem == "inserted" and result.first_bad_id is not None
     assert result.first_bad_id > ids[-1]
+
+
+def test_a_sealed_row_slipped_into_an_id_gap_is_detected_as_inserted(ws: Workspace) -> None:
+    """Ids have gaps (a rolled-back change on PostgreSQL); a forged row sealed onto its
+    predecessor fits the gap, but the next real entry still links past it."""
+
+    def write(entry_id: int, prev: str, n: int) -> str:
+        stamp, payload = 1_000 + n, {"n": n}
+        with ws.store.write() as conn:
+            conn.execute(
+                insert(events).values(
+                    id=entry_id, time_ms=stamp, kind="k", subject="s", actor="a", payload=payload
+                )
+            )
+            return seal(conn, entry_id, prev, stamp, "k", "s", "a", payload)
+
+    first = write(1, GENESIS_HASH, 1)
+    write(4, write(3, first, 3), 4)  # id 2 was never committed
+    assert verify_chain(ws.store).ok
+    write(2, first, 2)
+    result = verify_chain(ws.store)
+    assert (result.first_bad_id, result.problem, result.entries_checked) == (2, "inserted", 1)
 
 
 def test_pre_chain_rows_are_counted_and_the_chain_starts_at_genesis(ws: Workspace) -> None:
