@@ -31,7 +31,9 @@ def record_event(
     """Append one event in the caller's transaction, sealed onto the audit hash chain.
 
     The chain lock is held until the caller's transaction ends, so concurrent changes append
-    one after the other and ids follow chain order. ``payload`` carries what changed: by
+    one after the other and ids follow chain order. Call it as the change's last statement:
+    a row lock taken after it, while another writer holds that row and waits for the chain,
+    would deadlock on PostgreSQL. ``payload`` carries what changed: by
     convention ``before``/``after`` where a value moved and ``reason`` where one was given.
     """
     lock_chain(conn)
