@@ -71,6 +71,7 @@ EXPECTED = {
     "model_card",
     "dataset_card",
     "workspace",
+    "verify_audit",
 }
 
 

@@ -41,6 +41,7 @@ from modelpilot.models import LoadedModel, Signature
 from modelpilot.registry import ModelVersion, RegisteredModel
 from modelpilot.registry.roles import DatasetsArg
 from modelpilot.release import Deployment, Revision, RolloutPolicy
+from modelpilot.store.audit import AuditVerification, verify_chain
 from modelpilot.tracking import MetricPoint, Run, RunStatus
 from modelpilot.workspace import ActiveRun, Workspace
 
@@ -422,6 +423,15 @@ def lineage(ref: str) -> Lineage:
     return workspace().lineage(ref)
 
 
+def verify_audit(*, expected_head: str | None = None) -> AuditVerification:
+    """Check the audit log's hash chain: ``.ok``, or the first bad entry and what happened.
+
+    ``expected_head``: a head hash kept from an earlier check, to detect the newest entries
+    being deleted. The CLI form is ``modelpilot audit verify`` (exit code 10 when broken).
+    """
+    return verify_chain(workspace().store, expected_head=expected_head)
+
+
 __all__ = [
     "ActiveRun",
     "Conflict",
@@ -488,5 +498,6 @@ __all__ = [
     "start_run",
     "tune",
     "update_model_card",
+    "verify_audit",
     "workspace",
 ]

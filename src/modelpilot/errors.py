@@ -108,6 +108,17 @@ class CorruptArtifact(ModelpilotError):
     exit_code = 7
 
 
+class AuditChainBroken(ModelpilotError):
+    """The audit log's hash chain does not verify: an entry was edited, deleted or moved.
+
+    Exit code 10 so a scheduled ``modelpilot audit verify`` can tell tampering from an
+    ordinary failure.
+    """
+
+    http_status = 500
+    exit_code = 10
+
+
 def shown(value: object, limit: int = _MAX_SHOWN_CHARS) -> str:
     """Render a received value for an error message, truncated so messages stay one line.
 

@@ -216,7 +216,7 @@ def set_alias(
             "alias.set",
             f"model:{name}",
             actor or default_actor(),
-            {"alias": alias, "from": previous, "to": version},
+            {"alias": alias, "before": previous, "after": version},
         )
     return get_version(store, f"{name}/{version}")
 
@@ -242,7 +242,7 @@ def delete_alias(store: Store, name: str, alias: str, *, actor: str | None = Non
             "alias.deleted",
             f"model:{name}",
             actor or default_actor(),
-            {"alias": alias, "from": aliases[alias]},
+            {"alias": alias, "before": aliases[alias], "after": None},
         )
 
 
@@ -273,7 +273,7 @@ def delete_version(store: Store, name: str, version: int, *, actor: str | None =
             "model_version.deleted",
             f"model:{name}",
             actor or default_actor(),
-            {"version": version},
+            {"version": version, "before": "live", "after": "deleted"},
         )
 
 

@@ -85,7 +85,7 @@ def create_deployment(
                 name=name, created_ms=created, revision=1, updated_ms=created
             )
         )
-        _insert_revision(conn, name, 1, created, actor, "create", reason, True, config)
+        _insert_revision(conn, name, 1, created, actor, "create", reason, True, config, None)
     return get_deployment(store, name)
 
 
@@ -393,7 +393,16 @@ def _change(
                 _conflict_message(name, current.revision, current.revision + 1), field="revision"
             )
         _insert_revision(
-            conn, name, new_revision, stamp, actor, action, reason, mark_stable, new_config
+            conn,
+            name,
+            new_revision,
+            stamp,
+            actor,
+            action,
+            reason,
+            mark_stable,
+            new_config,
+            current.config,
         )
     return get_deployment(store, name)
 
@@ -416,6 +425,7 @@ def _insert_revision(
     reason: str,
     is_stable: bool,
     config: DeploymentConfig,
+    previous: DeploymentConfig | None,
 ) -> None:
     who = actor or default_actor()
     payload: dict[str, Any] = config.model_dump(mode="json")
@@ -436,8 +446,18 @@ def _insert_revision(
         f"deployment.{action}",
         f"deployment:{name}",
         who,
-        {"revision": revision, "reason": reason},
+        {
+            "revision": revision,
+            "reason": reason,
+            "before": None if previous is None else _traffic(previous),
+            "after": _traffic(config),
+        },
     )
+
+
+def _traffic(config: DeploymentConfig) -> dict[str, str]:
+    """What the audit log shows of a configuration: variant -> ``model/version role weight%``."""
+    return {v.name: f"{v.ref} {v.role} {v.weight}%" for v in config.variants}
 
 
 def _current(conn: Connection, name: str) -> Deployment:

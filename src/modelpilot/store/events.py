@@ -1,5 +1,9 @@
 """Append-only change events (alias moved, version registered), written inside the change's
-own transaction so a change and its record commit or vanish together."""
+own transaction so a change and its record commit or vanish together.
+
+Events are the audit log: each row is sealed onto a hash chain (see ``store/audit.py``) as it
+is written, so an edit made directly in the database is detected by ``verify_chain``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from modelpilot.clock import now_ms
+from modelpilot.store.audit import as_stored, chain_head, lock_chain, seal
 from modelpilot.store.schema import events
 
 
@@ -23,12 +28,24 @@ def default_actor() -> str:
 def record_event(
     conn: Connection, kind: str, subject: str, actor: str, payload: dict[str, Any]
 ) -> None:
-    """Append one event in the caller's transaction."""
-    conn.execute(
+    """Append one event in the caller's transaction, sealed onto the audit hash chain.
+
+    The chain lock is held until the caller's transaction ends, so concurrent changes append
+    one after the other and ids follow chain order. Call it as the change's last statement:
+    a row lock taken after it, while another writer holds that row and waits for the chain,
+    would deadlock on PostgreSQL. ``payload`` carries what changed: by
+    convention ``before``/``after`` where a value moved and ``reason`` where one was given.
+    """
+    lock_chain(conn)
+    prev_hash = chain_head(conn)
+    stamp, stored = now_ms(), as_stored(payload)
+    inserted = conn.execute(
         insert(events).values(
-            time_ms=now_ms(), kind=kind, subject=subject, actor=actor, payload=payload
+            time_ms=stamp, kind=kind, subject=subject, actor=actor, payload=stored
         )
-    )
+    ).inserted_primary_key
+    assert inserted is not None  # an INSERT of one row always reports its key
+    seal(conn, int(inserted[0]), prev_hash, stamp, kind, subject, actor, stored)
 
 
 def list_events(conn: Connection, subject_prefix: str | None = None, limit: int = 100) -> list[Any]:

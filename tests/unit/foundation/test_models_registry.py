@@ -124,7 +124,7 @@ def test_alias_moves_are_recorded_as_events(ws: Workspace, frame: Frame) -> None
     ws.set_alias("reg", "champion", 1)
     ws.set_alias("reg", "champion", 2)
     moves = [e.payload for e in registry.model_events(ws.store, "reg") if e.kind == "alias.set"]
-    assert moves[0] == {"alias": "champion", "from": 1, "to": 2}
+    assert moves[0] == {"alias": "champion", "before": 1, "after": 2}
 
 
 def test_version_behind_an_alias_cannot_be_deleted(ws: Workspace, frame: Frame) -> None:
