@@ -397,7 +397,14 @@ class Workspace:
         )
         findings = tuple(detect_pii(input_example))
         for finding in findings:
-            _log.warning("Model %s: %s", version.ref, finding)
+            _log.warning(
+                "Model %s: %s (modelpilot logs policy set %s --column %s=%s)",
+                version.ref,
+                finding,
+                name,
+                finding.column,
+                finding.suggested_action,
+            )
         return dataclasses.replace(version, pii_findings=findings)
 
     def load_model(

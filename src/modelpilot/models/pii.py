@@ -91,8 +91,7 @@ class PiiFinding:
     def __str__(self) -> str:
         return (
             f"input {self.column!r} looks like {self.kind.replace('_', ' ')} (by its "
-            f"{self.found_by}); suggested log policy: {self.suggested_action} "
-            f"(modelpilot logs policy set MODEL --column {self.column}={self.suggested_action})"
+            f"{self.found_by}); suggested log policy: {self.suggested_action}"
         )
 
 

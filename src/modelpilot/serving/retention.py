@@ -64,7 +64,18 @@ def purge_expired(folder: Path, policies: PolicySet, now_ms: int) -> PurgeResult
     one of them has no retention. So a policy never loses rows earlier than it says.
     """
 
+    retentions = [
+        p.retention_days
+        for p in (*policies.models.values(), *policies.deployments.values())
+        if p.retention_days is not None
+    ]
+    if not retentions:
+        return PurgeResult()
+    shortest_ms = min(retentions) * DAY_MS
+
     def expired(segment: Path, newest: int) -> bool:
+        if newest >= now_ms - shortest_ms:  # too recent for any policy: skip reading rows
+            return False
         days = _retention_days(segment, policies)
         return days is not None and newest < now_ms - days * DAY_MS
 

@@ -130,6 +130,7 @@ def test_log_model_reports_personal_columns_with_suggested_policies(
         "ssn": ("national_id", "drop"),
     }
     assert "people/1: input 'email' looks like email" in caplog.text
+    assert "modelpilot logs policy set people --column ssn=drop" in caplog.text
 
 
 def test_policy_set_with_the_cli_reaches_a_running_server_and_protects_every_file(
