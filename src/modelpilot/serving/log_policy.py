@@ -183,10 +183,10 @@ def canonical_text(value: Any) -> str:
     """The text a value is hashed as: the same for equal values, whatever their type on the
     wire (``3``, ``3.0`` and ``"3"``), so a hashed column joins with hashes of other logs.
 
-    >>> canonical_text(3.0), canonical_text(True), canonical_text(0.1), canonical_text(" a ")
+    >>> canonical_text(3.0), canonical_text(np.True_), canonical_text(0.1), canonical_text(" a ")
     ('3', 'true', '0.1', ' a ')
     """
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
