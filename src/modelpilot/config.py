@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     metric_flush_max_points: int = Field(default=10_000, ge=1)
     allow_pickle: bool = False
     predlog_durability: Literal["async", "sync"] = "async"
+    # The key of hashed prediction-log columns; unset, a key file in ``home`` is made on first
+    # use (modelpilot.serving.log_policy.load_hash_key). A secret: never printed or logged.
+    predlog_hash_key: SecretStr | None = None
 
     def resolved_store_uri(self) -> str:
         """The SQLAlchemy URL for the metadata store (SQLite under ``home`` by default)."""

@@ -7,6 +7,8 @@ environment on first use (``MODELPILOT_HOME``, ``MODELPILOT_STORE_URI``) or expl
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +25,7 @@ from modelpilot.data import DatasetVersion
 from modelpilot.errors import InvalidInput
 from modelpilot.lineage import Lineage, lineage
 from modelpilot.models import LoadedModel, Signature, TrustPolicy, build_package, load_package
+from modelpilot.models.pii import detect_pii
 from modelpilot.registry import ModelVersion
 from modelpilot.registry.roles import DatasetsArg, link_datasets
 from modelpilot.store import Store
@@ -39,6 +42,7 @@ from modelpilot.tracking.validation import (
 )
 
 DEFAULT_EXPERIMENT = "Default"
+_log = logging.getLogger(__name__)
 
 
 class ActiveRun:
@@ -358,6 +362,10 @@ class Workspace:
         the saved file that loading would refuse, and that ``trusted_types`` names, are
         recorded on the version so it loads without flags; so is the import path of a
         python_function model, since the caller handed over the object itself.
+
+        Inputs of the example that look like personal data (emails, phone numbers, names...)
+        come back in ``pii_findings`` with a suggested prediction-log policy, and are logged
+        (``modelpilot.workspace`` logger, level WARNING).
         """
         registry.refs.check_model_name(name)
         links = link_datasets(datasets)
@@ -374,7 +382,7 @@ class Workspace:
             metrics = self.get_run(run.id).metrics
             for link in links:
                 service.record_input(self.store, run.id, link.name, link.digest, link.role)
-        return registry.register_version(
+        version = registry.register_version(
             self.store,
             name,
             package_digest=package.digest,
@@ -387,6 +395,17 @@ class Workspace:
             tags=tags,
             trusted_types=package.trusted_types,
         )
+        findings = tuple(detect_pii(input_example))
+        for finding in findings:
+            _log.warning(
+                "Model %s: %s (modelpilot logs policy set %s --column %s=%s)",
+                version.ref,
+                finding,
+                name,
+                finding.column,
+                finding.suggested_action,
+            )
+        return dataclasses.replace(version, pii_findings=findings)
 
     def load_model(
         self,

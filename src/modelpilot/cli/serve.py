@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from modelpilot.cli.context import console, get_workspace
+from modelpilot.cli.log_policy import logs_purge, policy_app
 
 logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
 
@@ -100,6 +101,10 @@ def logs_query(sql: str = typer.Argument(..., help="SQL over the view `predictio
     for row in frame.head(200).itertuples(index=False):
         table.add_row(*[str(v) for v in row])
     console.print(table)
+
+
+logs_app.add_typer(policy_app, name="policy")
+logs_app.command("purge")(logs_purge)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelpilot.errors import InvalidInput, NotFound, shown
+from modelpilot.serving.predlog import private_file
 from modelpilot.store import Store
 
 _LABEL_TYPES = (bool, int, float, str)
@@ -90,7 +91,8 @@ def log_labels(
     # share a folder may well share a pid (containers), never a random id
     name = f"labels-{time.time_ns()}-{secrets.token_hex(6)}.parquet"
     tmp = folder / f".{name}.tmp"
-    pq.write_table(table, tmp)
+    with private_file(tmp) as handle:  # 0600 like the prediction log it joins
+        pq.write_table(table, handle)
     os.replace(tmp, folder / name)
     return len(ids)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelpilot.models.pii import PiiFinding
+
 
 @dataclass(frozen=True)
 class VersionDataset:
@@ -41,6 +43,9 @@ class ModelVersion:
     linked_datasets: tuple[VersionDataset, ...] = ()
     # What loading may construct beyond the flavor's safe list, decided at registration.
     trusted_types: tuple[str, ...] = ()
+    # Inputs that look like personal data, found in the input example by ``log_model`` (set on
+    # the version it returns; not stored): set a logging policy before serving.
+    pii_findings: tuple[PiiFinding, ...] = ()
 
     def datasets_with_role(self, role: str) -> tuple[VersionDataset, ...]:
         """The linked datasets that have ``role``, in name order."""

@@ -14,6 +14,9 @@ Durability:
   (each PID 1 in its own container) on one folder: see :class:`PredictionLog`.
 
 Segments are written to a temporary name, fsynced and renamed, so readers never see half a file.
+Every file is created with mode 0600 whatever the umask (inputs may be personal data), and a
+:class:`~modelpilot.serving.log_policy.LogPrivacy` (hash, redact or drop columns) is applied in
+:meth:`PredictionLog.append`, before any byte is written; see :mod:`.log_policy`.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import numpy as np
 import orjson
@@ -40,6 +44,9 @@ import pyarrow.parquet as pq
 
 from modelpilot.clock import now_ms, since_ms
 from modelpilot.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from modelpilot.serving.log_policy import LogPrivacy
 
 log = logging.getLogger(__name__)
 LogRow = dict[str, Any]
@@ -112,10 +119,17 @@ class PredictionLog:
         *,
         durability: Literal["async", "sync"] = "async",
         flush_interval_s: float = 1.0,
+        privacy: LogPrivacy | None = None,
+        purge_interval_s: float = 3600.0,
     ) -> None:
         self.folder = folder
         self.durability = durability
         self.flush_interval_s = flush_interval_s
+        # Swapped whole by set_privacy (policy changes reach a running server); read once
+        # per append, so a batch sees one policy set.
+        self.privacy = privacy
+        self.purge_interval_s = purge_interval_s  # retention runs at most this often
+        self._purged_at: float | None = None
         self._pending: list[LogBatch] = []
         self._lock = threading.Lock()  # guards the pending rows and the WAL handle
         self._flush_lock = threading.Lock()  # one flush at a time, start to finish
@@ -137,16 +151,23 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="modelpilot-predlog", daemon=True)
         self._thread.start()
 
+    def set_privacy(self, privacy: LogPrivacy | None) -> None:
+        """Apply these column policies (and retention) from the next batch on."""
+        self.privacy = privacy
+
     def append(self, batch: LogBatch) -> None:
-        """Record a batch (in ``sync`` mode it is on disk when this returns)."""
+        """Record a batch (in ``sync`` mode it is on disk when this returns), with the
+        columns the privacy policies allow."""
+        privacy = self.privacy
+        batches = [batch] if privacy is None else privacy.apply(batch)
         if self.durability == "sync":
-            line = batch.wal_line()
+            line = b"".join(b.wal_line() for b in batches)
             with self._lock:
                 assert self._wal is not None, "PredictionLog.start() was not called"
                 self._wal.append(line)
         else:
             with self._lock:
-                self._pending.append(batch)
+                self._pending.extend(batches)
 
     def flush(self) -> int:
         """Write everything recorded so far into Parquet segments; returns rows written.
@@ -225,6 +246,23 @@ class PredictionLog:
                 recover_wal_files(self.folder)  # files of peers that died since
             except Exception as exc:
                 self._report(exc)
+            self._purge_expired()
+
+    def _purge_expired(self) -> None:
+        """Retention: delete segments past their policies' ``retention_days`` (hourly)."""
+        from modelpilot.serving.retention import purge_expired
+
+        privacy = self.privacy
+        now = time.monotonic()
+        if privacy is None or not privacy.policies:
+            return
+        if self._purged_at is not None and now - self._purged_at < self.purge_interval_s:
+            return
+        self._purged_at = now
+        try:
+            purge_expired(self.folder, privacy.policies, now_ms())
+        except Exception as exc:  # retried at the next interval; serving goes on
+            log.error("Prediction log retention purge in %s failed: %s", self.folder, exc)
 
 
 @dataclass
@@ -240,7 +278,7 @@ class _Wal:
         """Create, lock, then rename into place: no other process ever sees it unlocked."""
         name = f"wal-{writer}-{now_ms()}-{next(_SEQ)}.jsonl"
         tmp = folder / f".{name}.tmp"
-        handle = tmp.open("xb")
+        handle = private_file(tmp)
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.replace(tmp, folder / name)
         _fsync_dir(folder)
@@ -283,12 +321,20 @@ def write_segments(folder: Path, batches: list[LogBatch], *, name: str | None = 
         tmp = target_dir / f".{segment}.{secrets.token_hex(4)}.tmp"
         tables = [b.table() for b in _merged(model_batches)]
         table = pa.concat_tables(tables, promote_options="permissive")
-        pq.write_table(table, tmp)
-        with tmp.open("rb") as handle:
+        with private_file(tmp) as handle:
+            pq.write_table(table, handle)
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target_dir / segment)
         _fsync_dir(target_dir)
     return sum(b.size for b in batches)
+
+
+def private_file(path: Path) -> BinaryIO:
+    """A new file only its owner may read (0600, whatever the umask), open for writing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)  # the umask may have taken bits; only these, exactly
+    return os.fdopen(fd, "wb")
 
 
 def _fsync_dir(folder: Path) -> None:

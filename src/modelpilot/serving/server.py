@@ -4,6 +4,8 @@
 land here. Deployments are followed by polling their revision (one cheap read every
 ``deployment_poll_s``); a new revision's models are loaded before the routing snapshot is
 swapped, so a change reaches the server within a second and no request fails during it.
+Logging policies (:mod:`.log_policy`) of the served models and deployments are read at start
+and polled at the same period; a change applies from the next logged batch.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from modelpilot.release import get_deployment
 from modelpilot.release.service import Deployment
 from modelpilot.serving.app import DataPlane
 from modelpilot.serving.config import read_server_file, with_model_batching
+from modelpilot.serving.log_policy import LogPrivacy, PolicySet, load_hash_key
+from modelpilot.serving.policy_store import load_policy_set
 from modelpilot.serving.predlog import PredictionLog
 from modelpilot.serving.reload import ModelRepository, followed_versions
 from modelpilot.serving.routing import Route, RoutingSnapshot
@@ -129,6 +133,44 @@ class DeploymentFollower:
                 self.apply(await loop.run_in_executor(None, self.prepare))
             except Exception as exc:  # keep serving the last good snapshot
                 log.error("could not refresh deployments: %s", exc)
+
+
+class PolicyFollower:
+    """Keeps the prediction log's column policies in step with the store's."""
+
+    def __init__(self, ws: Workspace, plane: DataPlane, deployments: list[str]) -> None:
+        self.ws = ws
+        self.plane = plane
+        self.deployments = deployments
+        self.current = PolicySet()
+        self._key: bytes | None = None
+
+    def sync(self) -> None:
+        """Read the policies of what is served now; swap them in if they changed."""
+        predlog = self.plane.predlog
+        if predlog is None:
+            return
+        policies = load_policy_set(self.ws.store, list(self.plane.models), self.deployments)
+        if policies == self.current:
+            return
+        if policies and self._key is None:  # the key file is made on first use only
+            secret = self.ws.settings.predlog_hash_key
+            self._key = load_hash_key(
+                self.ws.settings.home, secret.get_secret_value() if secret else None
+            )
+        predlog.set_privacy(LogPrivacy(self._key or b"", policies) if policies else None)
+        self.current = policies
+        log.info("prediction log policies now cover %s", sorted(policies.models) or "no model")
+
+    async def run(self, interval_s: float) -> None:
+        """Poll until cancelled at shutdown."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval_s)  # a polling period, not synchronisation
+            try:
+                await loop.run_in_executor(None, self.sync)
+            except Exception as exc:  # keep logging with the last good policies
+                log.error("could not refresh logging policies: %s", exc)
 
 
 def build_plane(
@@ -277,6 +319,9 @@ def serve(
     plan = plan_from_targets(ws, targets)
     settings = with_model_batching(settings or ServingSettings(), plan.batching)
     plane, follower, repository = build_plane(ws, plan, settings)
+    policies = PolicyFollower(ws, plane, plan.deployments)
+    policies.sync()  # before the first request: nothing is ever logged unprotected
+    plane.loops.append(lambda: policies.run(plane.settings.deployment_poll_s))
     if on_loaded is not None:
         on_loaded()
     if follower.names:

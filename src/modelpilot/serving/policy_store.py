@@ -1,0 +1,162 @@
+"""Logging policies in the metadata store (table ``logging_policies``): set, read, list, and the
+snapshot a server applies. Each change is one transaction with its audit event
+(``logging_policy.set``, subject ``model:<name>`` or ``deployment:<name>``).
+
+Called by the CLI and at server start-up and reloads, never per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Row, insert, select, update
+
+from modelpilot.clock import now_ms
+from modelpilot.errors import InvalidInput, shown
+from modelpilot.models.signature import Signature
+from modelpilot.registry import get_version
+from modelpilot.release import get_deployment
+from modelpilot.serving.log_policy import ACTIONS, Action, LogPolicy, PolicySet
+from modelpilot.store import Store
+from modelpilot.store.events import default_actor, record_event
+from modelpilot.store.schema import logging_policies
+
+Scope = Literal["model", "deployment"]
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    """A policy as stored: whose it is, who set it last and when."""
+
+    scope: Scope
+    name: str
+    policy: LogPolicy
+    updated_ms: int
+    actor: str
+
+
+def parse_column_actions(items: Sequence[str]) -> dict[str, Action]:
+    """``["email=hash", "name=drop"]`` as ``{"email": "hash", "name": "drop"}``.
+
+    >>> parse_column_actions(["email=hash", "name = drop"])
+    {'email': 'hash', 'name': 'drop'}
+    """
+    actions: dict[str, Action] = {}
+    for item in items:
+        column, sep, action = (part.strip() for part in item.partition("="))
+        if not sep or not column or action not in ACTIONS:
+            raise InvalidInput(
+                f"--column takes COLUMN=ACTION with ACTION one of {', '.join(ACTIONS)}; got "
+                f"{shown(item)}. Example: --column email=hash",
+                field="column",
+            )
+        actions[column] = action
+    return actions
+
+
+def set_log_policy(
+    store: Store,
+    model: str,
+    columns: Mapping[str, Action],
+    *,
+    deployment: str | None = None,
+    retention_days: int | None = None,
+    actor: str | None = None,
+) -> StoredPolicy:
+    """Set column actions (and retention) for ``model``, or for ``deployment`` when given.
+
+    Merges into the stored policy: columns not named keep their action, and retention stays
+    unless given. Columns must be inputs of the model's latest version, so a typo cannot
+    leave a column logged in the clear.
+    """
+    _check_columns(store, model, columns)
+    scope: Scope = "deployment" if deployment is not None else "model"
+    name = deployment if deployment is not None else model
+    if deployment is not None:
+        get_deployment(store, deployment)  # NotFound listing the deployments
+    who = actor or default_actor()
+    with store.write() as conn:
+        current = _read(conn, scope, name)
+        base = current.policy if current is not None else LogPolicy()
+        try:
+            policy = LogPolicy(
+                columns={**base.columns, **columns},
+                retention_days=base.retention_days if retention_days is None else retention_days,
+            )
+        except ValidationError as exc:
+            raise InvalidInput(
+                f"Logging policy for {scope} {name!r}: {exc.errors()[0]['msg']}.",
+                field="policy",
+            ) from None
+        stamp = now_ms()
+        values = {"policy": policy.model_dump(), "updated_ms": stamp, "actor": who}
+        if current is None:
+            conn.execute(insert(logging_policies).values(scope=scope, name=name, **values))
+        else:
+            conn.execute(
+                update(logging_policies)
+                .where(logging_policies.c.scope == scope, logging_policies.c.name == name)
+                .values(**values)
+            )
+        record_event(
+            conn, "logging_policy.set", f"{scope}:{name}", who, {"policy": policy.model_dump()}
+        )
+    return StoredPolicy(scope, name, policy, stamp, who)
+
+
+def _check_columns(store: Store, model: str, columns: Mapping[str, Action]) -> None:
+    if not columns:
+        return
+    signature = Signature.from_dict(get_version(store, model).signature)
+    inputs = [spec.name for spec in signature.inputs]
+    unknown = [c for c in columns if c not in inputs]
+    if inputs and unknown:
+        raise InvalidInput(
+            f"Model {model!r} has no input {unknown[0]!r}; its inputs are: "
+            f"{', '.join(inputs)}. Name one of those with --column.",
+            field="column",
+        )
+
+
+def get_log_policy(store: Store, scope: Scope, name: str) -> StoredPolicy | None:
+    """The stored policy of one model or deployment (None when it has none)."""
+    with store.read() as conn:
+        return _read(conn, scope, name)
+
+
+def list_log_policies(store: Store) -> list[StoredPolicy]:
+    """Every stored policy, models first, by name."""
+    with store.read() as conn:
+        rows = conn.execute(
+            select(logging_policies).order_by(
+                logging_policies.c.scope.desc(), logging_policies.c.name
+            )
+        ).all()
+    return [_stored(row) for row in rows]
+
+
+def load_policy_set(store: Store, models: Iterable[str], deployments: Iterable[str]) -> PolicySet:
+    """The policies of the models and deployments a server serves (one read)."""
+    wanted = {("model", m) for m in models} | {("deployment", d) for d in deployments}
+    stored = [p for p in list_log_policies(store) if (p.scope, p.name) in wanted]
+    return PolicySet(
+        models={p.name: p.policy for p in stored if p.scope == "model"},
+        deployments={p.name: p.policy for p in stored if p.scope == "deployment"},
+    )
+
+
+def _read(conn: Connection, scope: Scope, name: str) -> StoredPolicy | None:
+    row = conn.execute(
+        select(logging_policies).where(
+            logging_policies.c.scope == scope, logging_policies.c.name == name
+        )
+    ).first()
+    return None if row is None else _stored(row)
+
+
+def _stored(row: Row[Any]) -> StoredPolicy:
+    policy = LogPolicy.model_validate(row.policy)
+    return StoredPolicy(cast(Scope, row.scope), row.name, policy, row.updated_ms, row.actor)
