@@ -222,6 +222,11 @@ COVERED = {
     "data validate": "unit/data/test_data_validation.py, test_console_script.py",
     "evaluate": "",
     "gate": "integration/evaluation/test_evaluate_registered.py, test_console_script.py",
+    "audit verify": "test_cli_audit.py",
+    "audit log": "test_cli_audit.py",
+    "logs policy set": "integration/serving/test_serving_pii.py",
+    "logs policy show": "integration/serving/test_serving_pii.py",
+    "logs purge": "integration/serving/test_serving_pii.py",
 }
 
 

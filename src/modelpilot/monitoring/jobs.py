@@ -25,6 +25,7 @@ from modelpilot.monitoring.labels import read_labels
 from modelpilot.monitoring.report import DriftReport
 from modelpilot.registry import get_version
 from modelpilot.release import get_deployment
+from modelpilot.serving.policy_store import load_policy_set
 from modelpilot.workspace import Workspace
 
 _REFERENCE_SAMPLE = 50_000
@@ -81,10 +82,13 @@ def monitor_deployment(
         model = ws.load_model(stable.ref)
         logged = {c[3:] for c in current.columns if c.startswith("in.")}
         features = [s.name for s in model.signature.inputs if s.name in logged]
+        features = _unprotected(ws, stable.model, deployment, features, notes)
         live = current[[f"in.{f}" for f in features]].set_axis(features, axis=1)
+        inputs = [s.name for s in model.signature.inputs if s.name in reference.columns]
+        scores = model.predict_proba(reference[inputs]) if model.signature.is_classifier else None
         reference = reference[[f for f in features if f in reference.columns]]
-        if model.signature.is_classifier:
-            reference = reference.assign(prediction=model.predict_proba(reference)[:, -1])
+        if scores is not None:
+            reference = reference.assign(prediction=scores[:, -1])
             score = sorted(c for c in current.columns if c.startswith("out.proba."))[-1]
             live = live.assign(prediction=current[score].to_numpy())
         categorical = [s.name for s in model.signature.inputs if s.dtype in ("string", "bool")]
@@ -101,6 +105,22 @@ def monitor_deployment(
         )
     figures.update(_performance(ws.settings.home, deployment, current, notes))
     return MonitorResult(deployment, stable.ref, start, end, len(current), drift, figures, notes)
+
+
+def _unprotected(
+    ws: Workspace, model: str, deployment: str, features: list[str], notes: list[str]
+) -> list[str]:
+    """Features the prediction log keeps as they arrived: a hashed or redacted column would
+    always differ from the raw training data, so it is left out of drift (with a note)."""
+    policy = load_policy_set(ws.store, [model], [deployment]).effective(model, deployment)
+    if policy is None:
+        return features
+    protected = [f for f in features if policy.action(f) != "keep"]
+    if protected:
+        notes.append(
+            f"Not scored for drift (the log policy does not keep them): {', '.join(protected)}."
+        )
+    return [f for f in features if f not in protected]
 
 
 def _window(folder: Path, deployment: str, start: int, end: int) -> pd.DataFrame:

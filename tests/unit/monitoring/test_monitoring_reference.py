@@ -13,6 +13,7 @@ from modelpilot.data import DatasetVersion
 from modelpilot.errors import InvalidInput
 from modelpilot.monitoring.jobs import MonitorResult, monitor_deployment
 from modelpilot.registry import ModelVersion
+from modelpilot.serving.policy_store import set_log_policy
 from modelpilot.serving.predlog import LogBatch, write_segments
 from modelpilot.workspace import Workspace
 
@@ -85,6 +86,17 @@ def test_target_column_is_not_a_drift_feature(ws: Workspace) -> None:
     result = _monitor(ws, {"training": train})
     assert result.drift is not None
     assert {c.column for c in result.drift.columns} == {"a", "b", "prediction"}
+
+
+def test_a_column_the_log_policy_hashes_is_not_scored_for_drift(ws: Workspace) -> None:
+    train = ws.log_dataset(_frame(500, seed=1), "train-set")
+    mv = _log_model(ws, {"training": train})
+    _serve_log(ws, mv)
+    set_log_policy(ws.store, "churn", {"a": "hash"}, deployment="churn-mon")
+    result = monitor_deployment(ws, "churn-mon", window_s=3600)
+    assert result.drift is not None
+    assert {c.column for c in result.drift.columns} == {"b", "prediction"}
+    assert "Not scored for drift (the log policy does not keep them): a." in result.notes
 
 
 def test_version_without_training_or_reference_data_is_a_clear_error(ws: Workspace) -> None:
