@@ -32,6 +32,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "alerting": {"serving", "server", "cli", "release", "monitoring"},
     "tuning": {"serving", "server", "cli"},
     "cards": {"serving", "server", "cli"},
+    "server": {"cli", "serving", "client"},
+    "client": {"server", "cli", "serving", "registry", "release", "store"},
 }
 
 

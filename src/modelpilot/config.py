@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     metric_flush_max_points: int = Field(default=10_000, ge=1)
     allow_pickle: bool = False
     predlog_durability: Literal["async", "sync"] = "async"
+    # ``modelpilot server`` to send tracking calls to (MODELPILOT_SERVER_URI), and the API token
+    # (MODELPILOT_TOKEN) they carry; without a server everything stays in-process.
+    server_uri: str | None = None
+    token: str | None = Field(default=None, repr=False)
 
     def resolved_store_uri(self) -> str:
         """The SQLAlchemy URL for the metadata store (SQLite under ``home`` by default)."""

@@ -35,6 +35,8 @@ _GROUPS: list[str] = [
     "modelpilot.cli.monitor",
     "modelpilot.cli.data",
     "modelpilot.cli.evaluate",
+    "modelpilot.cli.server",
+    "modelpilot.cli.tokens",
 ]
 
 _state = {"debug": False}
