@@ -45,20 +45,15 @@ class RunningServer:
     store_uri: str
     home: Path
 
+    stderr: str = ""
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Stop the process and wait for it."""
+        """Stop the process, wait for it and keep what it wrote to stderr."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        code = self.process.wait(timeout=60)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-        return code
-
-    def stderr_text(self) -> str:
-        """What the (stopped) process wrote to stderr."""
-        assert self.process.poll() is not None
-        assert self.process.stderr is not None
-        return self.process.stderr.read().decode(errors="replace")
+        _, err = self.process.communicate(timeout=60)
+        self.stderr = err.decode(errors="replace") if err else ""
+        return self.process.returncode
 
 
 def start_server(

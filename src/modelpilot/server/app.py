@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
@@ -32,6 +33,7 @@ from modelpilot.tracking.local import LocalTracking
 
 log = logging.getLogger("modelpilot.server")
 
+ROUTERS: tuple[APIRouter, ...] = (tracking.router, registry.router, tokens.router)
 _HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
 
 
@@ -47,11 +49,17 @@ def create_app(store: Store, *, auth: bool = True) -> FastAPI:
     app.state.store = store
     app.state.tracking = LocalTracking(store)
     app.state.authenticator = Authenticator(store) if auth else None
-    for router in (tracking.router, registry.router, tokens.router):
+    for router in ROUTERS:
         app.include_router(router)
     _add_meta_routes(app)
     _add_error_handlers(app)
     return app
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every route of the app: the routers' and the app's own (for the role walk in tests)."""
+    included = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    return included + [r for r in app.routes if isinstance(r, APIRoute)]
 
 
 def _add_meta_routes(app: FastAPI) -> None:

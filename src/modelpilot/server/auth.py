@@ -157,7 +157,7 @@ def create_token(
         record_event(
             conn,
             "token.created",
-            f"token/{name}",
+            f"token:{name}",
             who,
             {"id": token_id, "role": role.label, "expires_ms": info.expires_ms},
         )
@@ -187,7 +187,7 @@ def revoke_token(store: Store, name_or_id: str, *, actor: str | None = None) -> 
             )
         token = active[0]
         conn.execute(update(api_tokens).where(api_tokens.c.id == token.id).values(revoked_ms=now))
-        record_event(conn, "token.revoked", f"token/{token.name}", who, {"id": token.id})
+        record_event(conn, "token.revoked", f"token:{token.name}", who, {"id": token.id})
     return TokenInfo(**{**token.__dict__, "revoked_ms": now})
 
 
