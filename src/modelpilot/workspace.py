@@ -17,6 +17,7 @@ import pandas as pd
 from modelpilot import data as datasets_service
 from modelpilot import registry
 from modelpilot.artifacts import ArtifactStore, LocalArtifactStore, remove_stale_temp_files
+from modelpilot.client.http import HttpTracking
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
@@ -102,8 +103,6 @@ class Workspace:
         if self._tracking is None:
             with self._lock:
                 if self._tracking is None and self.is_remote:
-                    from modelpilot.client import HttpTracking
-
                     assert self.settings.server_uri is not None  # is_remote checked it
                     self._tracking = HttpTracking(
                         self.settings.server_uri, token=self.settings.token
@@ -188,7 +187,11 @@ class Workspace:
         for run_id, rows in batch.items():
             while rows:
                 chunk = rows[:_HTTP_BATCH_POINTS]
-                self.tracking.log_metrics(run_id, chunk)
+                tracking = self.tracking
+                if isinstance(tracking, HttpTracking):  # checked before they were buffered
+                    tracking.send_checked_metrics(run_id, chunk)
+                else:
+                    tracking.log_metrics(run_id, chunk)
                 if isinstance(rows, list):
                     del rows[: len(chunk)]
                 else:

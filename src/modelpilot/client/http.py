@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from modelpilot import errors
 from modelpilot.errors import ModelpilotError, Unavailable
@@ -106,8 +107,12 @@ class HttpTracking:
 
     def log_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
         """Append one batch of points (checked here first: JSON cannot even carry a NaN)."""
+        self.send_checked_metrics(run_id, validate_metric_rows(rows))
+
+    def send_checked_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
+        """Send points already checked (by the SDK before buffering) without checking again."""
         if rows:
-            body = {"rows": [list(r) for r in validate_metric_rows(rows)]}
+            body = orjson.dumps({"rows": rows})
             self._call("POST", f"/api/v1/runs/{run_id}/metrics", body, idempotent=False)
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
@@ -152,7 +157,7 @@ class HttpTracking:
         delay_s = 0.05
         while True:
             try:
-                reply = self._client.request(method, path, json=body, params=params)
+                reply = self._send(method, path, body, params)
             except _NOT_DELIVERED + _DROPPED as exc:
                 if isinstance(exc, _DROPPED) and not idempotent:
                     raise Unavailable(
@@ -167,6 +172,14 @@ class HttpTracking:
                     return self._decode(reply)
             time.sleep(delay_s)  # backoff between retries of an unreachable server
             delay_s = min(delay_s * 2, 2.0)
+
+    def _send(
+        self, method: str, path: str, body: Any, params: Mapping[str, str] | None
+    ) -> httpx.Response:
+        if isinstance(body, bytes):  # pre-encoded with orjson (metric batches)
+            headers = {"Content-Type": "application/json"}
+            return self._client.request(method, path, content=body, params=params, headers=headers)
+        return self._client.request(method, path, json=body, params=params)
 
     def _unreachable(self, method: str, path: str, why: str) -> Unavailable:
         return Unavailable(
