@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -206,7 +205,7 @@ class Workspace:
         """Flush and release connections."""
         if self._buffer is not None:
             self._buffer.close()
-        if isinstance(self._tracking, ClosableService):
+        if isinstance(self._tracking, HttpTracking):
             self._tracking.close()
         if self._store is not None:
             self._store.close()
@@ -500,14 +499,6 @@ class Workspace:
     def lineage(self, ref: str) -> Lineage:
         """version -> run -> datasets -> code revision."""
         return lineage(self.store, ref)
-
-
-@runtime_checkable
-class ClosableService(Protocol):
-    """A tracking service holding connections (the HTTP one) that the workspace closes."""
-
-    def close(self) -> None:
-        """Release connections."""
 
 
 __all__ = ["ActiveRun", "Workspace", "runs_frame"]
