@@ -62,11 +62,14 @@ def init(
     *,
     store_uri: str | None = None,
     artifact_root: str | Path | None = None,
+    server: str | None = None,
+    token: str | None = None,
 ) -> Workspace:
     """Choose where modelpilot keeps its data for this process; returns the new workspace.
 
     Without arguments, settings come from ``MODELPILOT_*`` environment variables and the
-    default home ``~/.modelpilot``.
+    default home ``~/.modelpilot``. ``server="http://host:5000"`` (with an API ``token``)
+    sends the tracking calls to ``modelpilot server`` instead of a local store.
     """
     global _active
     overrides: dict[str, Any] = {}
@@ -76,6 +79,10 @@ def init(
         overrides["store_uri"] = store_uri
     if artifact_root is not None:
         overrides["artifact_root"] = Path(artifact_root)
+    if server is not None:
+        overrides["server_uri"] = server
+    if token is not None:
+        overrides["token"] = token
     with _active_lock:
         if _active is not None:
             _active.close()

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # The key of hashed prediction-log columns; unset, a key file in ``home`` is made on first
     # use (modelpilot.serving.log_policy.load_hash_key). A secret: never printed or logged.
     predlog_hash_key: SecretStr | None = None
+    # ``modelpilot server`` to send tracking calls to (MODELPILOT_SERVER_URI), and the API token
+    # (MODELPILOT_TOKEN) they carry; without a server everything stays in-process.
+    server_uri: str | None = None
+    token: str | None = Field(default=None, repr=False)
 
     def resolved_store_uri(self) -> str:
         """The SQLAlchemy URL for the metadata store (SQLite under ``home`` by default)."""

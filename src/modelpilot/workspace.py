@@ -12,13 +12,13 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from modelpilot import data as datasets_service
 from modelpilot import registry
 from modelpilot.artifacts import ArtifactStore, LocalArtifactStore, remove_stale_temp_files
+from modelpilot.client.http import HttpTracking
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
@@ -33,7 +33,10 @@ from modelpilot.tracking import search, service
 from modelpilot.tracking.buffer import MetricBuffer
 from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
 from modelpilot.tracking.environment import capture_environment, code_revision
+from modelpilot.tracking.frame import runs_frame
+from modelpilot.tracking.local import LocalTracking
 from modelpilot.tracking.owner import current_owner
+from modelpilot.tracking.protocol import MAX_PAGE_SIZE, MetricRow, TrackingService
 from modelpilot.tracking.validation import (
     check_artifact_path,
     check_key,
@@ -43,6 +46,12 @@ from modelpilot.tracking.validation import (
 
 DEFAULT_EXPERIMENT = "Default"
 _log = logging.getLogger(__name__)
+# Points per request when buffered metrics go to a server (about 400 KB of JSON).
+_HTTP_BATCH_POINTS = 10_000
+SERVED_CALLS = (
+    "start_run, end_run, log_param(s), set_tag(s), log_metric(s), log_batch, flush, get_run, "
+    "get_metric_history, search_runs"
+)
 
 
 class ActiveRun:
@@ -80,14 +89,54 @@ class Workspace:
         self._store: Store | None = None
         self._artifacts: ArtifactStore | None = None
         self._buffer: MetricBuffer | None = None
+        self._tracking: TrackingService | None = None
         self._runs: list[ActiveRun] = []
         self._lock = threading.Lock()
         self._checked_keys: set[str] = set()
 
     # -- plumbing -------------------------------------------------------------------------
     @property
+    def is_remote(self) -> bool:
+        """True when tracking goes to ``modelpilot server`` (``MODELPILOT_SERVER_URI``)."""
+        return bool(self.settings.server_uri)
+
+    @property
+    def tracking(self) -> TrackingService:
+        """The tracking service: over HTTP when a server is configured, else in-process."""
+        if self._tracking is None:
+            with self._lock:
+                if self._tracking is None and self.is_remote:
+                    assert self.settings.server_uri is not None  # is_remote checked it
+                    self._tracking = HttpTracking(
+                        self.settings.server_uri, token=self.settings.token
+                    )
+            if self._tracking is None:
+                self._tracking = LocalTracking(self.local_store(), owner=current_owner())
+        return self._tracking
+
+    @property
     def store(self) -> Store:
-        """The metadata store, opened (and migrated) on first use."""
+        """The metadata store, opened (and migrated) on first use.
+
+        With a server configured, calls that need it are refused rather than silently
+        written to a local store the team never sees."""
+        self._refuse_when_remote()
+        return self.local_store()
+
+    def _refuse_when_remote(self) -> None:
+        if self.is_remote:
+            raise InvalidInput(
+                f"This call is not yet available over modelpilot server "
+                f"(MODELPILOT_SERVER_URI={self.settings.server_uri}): only tracking calls are "
+                f"served so far ({SERVED_CALLS}). Datasets, models, the registry, deployments "
+                "and monitoring still need the local store: unset MODELPILOT_SERVER_URI (or "
+                "call mp.init() without server=) to use them.",
+                field="server_uri",
+            )
+
+    def local_store(self) -> Store:
+        """The local metadata store, even when tracking goes to a server (``modelpilot
+        tokens`` and the server itself work on it directly)."""
         if self._store is None:
             with self._lock:
                 if self._store is None:
@@ -112,6 +161,7 @@ class Workspace:
     @property
     def artifacts(self) -> ArtifactStore:
         """The artifact store (a local folder by default)."""
+        self._refuse_when_remote()
         if self._artifacts is None:
             self._artifacts = LocalArtifactStore(self.settings.resolved_artifact_root())
         return self._artifacts
@@ -123,11 +173,32 @@ class Workspace:
             with self._lock:
                 if self._buffer is None:
                     self._buffer = MetricBuffer(
-                        lambda batch: service.log_metric_batches(self.store, batch),
+                        self._send_remote if self.is_remote else self._write_local,
                         flush_interval_ms=self.settings.metric_flush_interval_ms,
                         max_points=self.settings.metric_flush_max_points,
                     )
         return self._buffer
+
+    def _write_local(self, batch: Mapping[str, Sequence[MetricRow]]) -> None:
+        service.log_metric_batches(self.local_store(), batch)
+
+    def _send_remote(self, batch: Mapping[str, Sequence[MetricRow]]) -> None:
+        """Send each run's points in requests of at most ``_HTTP_BATCH_POINTS``.
+
+        The buffer hands over its own lists; removing each chunk once the server has it means
+        a later failure puts back only what was not sent, so nothing is sent twice."""
+        for run_id, rows in batch.items():
+            while rows:
+                chunk = rows[:_HTTP_BATCH_POINTS]
+                tracking = self.tracking
+                if isinstance(tracking, HttpTracking):  # checked before they were buffered
+                    tracking.send_checked_metrics(run_id, chunk)
+                else:
+                    tracking.log_metrics(run_id, chunk)
+                if isinstance(rows, list):
+                    del rows[: len(chunk)]
+                else:
+                    rows = rows[len(chunk) :]
 
     def flush(self) -> None:
         """Commit every buffered metric point now."""
@@ -138,6 +209,8 @@ class Workspace:
         """Flush and release connections."""
         if self._buffer is not None:
             self._buffer.close()
+        if isinstance(self._tracking, HttpTracking):
+            self._tracking.close()
         if self._store is not None:
             self._store.close()
 
@@ -159,16 +232,13 @@ class Workspace:
                 field="nested",
             )
         parent = parent_run_id or (self._runs[-1].id if self._runs else None)
-        exp = service.get_or_create_experiment(self.store, experiment)
-        run = service.create_run(
-            self.store,
-            exp,
+        run = self.tracking.create_run(
+            experiment,
             name=name,
             parent_run_id=parent,
             tags=tags,
             code_revision=code_revision(),
             environment=capture_environment(),
-            owner=current_owner(),
         )
         active = ActiveRun(self, run)
         self._runs.append(active)
@@ -180,7 +250,7 @@ class Workspace:
         try:
             self.flush()
         finally:
-            service.end_run(self.store, target, status)
+            self.tracking.set_status(target, status)
             self._runs = [r for r in self._runs if r.id != target]
 
     def active_run(self) -> ActiveRun | None:
@@ -197,11 +267,11 @@ class Workspace:
     # -- params, tags, metrics ------------------------------------------------------------
     def log_params(self, params: Mapping[str, object]) -> None:
         """Record parameters of the active run."""
-        service.log_params(self.store, self._active().id, params)
+        self.tracking.log_params(self._active().id, params)
 
     def set_tags(self, tags: Mapping[str, object]) -> None:
         """Set tags on the active run."""
-        service.set_tags(self.store, self._active().id, tags)
+        self.tracking.set_tags(self._active().id, tags)
 
     def log_metric(
         self, key: str, value: float, step: int | None = None, timestamp_ms: int | None = None
@@ -273,12 +343,12 @@ class Workspace:
     def get_run(self, run_id: str) -> Run:
         """A run with params, latest metrics, tags, datasets and artifacts."""
         self.flush()
-        return service.get_run(self.store, run_id)
+        return self.tracking.get_run(run_id)
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point of a metric, by step."""
         self.flush()
-        return service.get_metric_history(self.store, run_id, key)
+        return self.tracking.get_metric_history(run_id, key)
 
     def search_runs(
         self,
@@ -287,26 +357,29 @@ class Workspace:
         order_by: Sequence[str] = (),
         max_results: int | None = None,
     ) -> pd.DataFrame:
-        """Runs as a DataFrame, filtered (``metrics.auc > 0.9``) and ordered."""
+        """Runs as a DataFrame, filtered (``metrics.auc > 0.9``) and ordered; fetched page by
+        page from the tracking service until ``max_results`` (or every match) is in."""
         self.flush()
-        clauses = search.parse_filter(filter)
-        ordering = search.parse_order_by(list(order_by))
-        if experiment is not None:
-            service.require_experiment(self.store, experiment)
-        frame = runs_frame(service.get_runs(self.store, experiment=experiment))
-        frame = search.apply(frame, clauses)
-        if ordering:
-            for column, _ in ordering:
-                if column not in frame.columns:
-                    frame[column] = pd.NA
-            frame = frame.sort_values(
-                [c for c, _ in ordering],
-                ascending=[a for _, a in ordering],
-                na_position="last",
-                kind="stable",
+        found: list[Run] = []
+        token: str | None = None
+        while max_results is None or len(found) < max_results:
+            want = MAX_PAGE_SIZE if max_results is None else max_results - len(found)
+            page = self.tracking.search_runs(
+                experiment,
+                filter,
+                order_by,
+                page_token=token,
+                max_results=min(max(want, 1), MAX_PAGE_SIZE),
             )
-        frame = frame.reset_index(drop=True)
-        return frame if max_results is None else frame.head(max_results)
+            found.extend(page.runs)
+            token = page.next_page_token
+            if token is None:
+                break
+        frame = runs_frame(found[:max_results] if max_results is not None else found)
+        for column, _ in search.parse_order_by(list(order_by)):
+            if column not in frame.columns:
+                frame[column] = pd.NA
+        return frame
 
     def list_experiments(self) -> list[Experiment]:
         """All experiments."""
@@ -447,24 +520,4 @@ class Workspace:
         return lineage(self.store, ref)
 
 
-def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per run: attributes, then ``metrics.*``, ``params.*`` and ``tags.*`` columns."""
-    records: list[dict[str, Any]] = []
-    for run in runs:
-        record: dict[str, Any] = {
-            "run_id": run.id,
-            "experiment": run.experiment,
-            "name": run.name,
-            "status": run.status.value,
-            "start_time": pd.Timestamp(run.start_ms, unit="ms", tz="UTC"),
-            "end_time": pd.Timestamp(run.end_ms, unit="ms", tz="UTC") if run.end_ms else pd.NaT,
-            "parent_run_id": run.parent_run_id,
-        }
-        record.update({f"metrics.{k}": v for k, v in run.metrics.items()})
-        record.update({f"params.{k}": v for k, v in run.params.items()})
-        record.update({f"tags.{k}": v for k, v in run.tags.items()})
-        records.append(record)
-    columns = ["run_id", "experiment", "name", "status", "start_time", "end_time", "parent_run_id"]
-    frame = pd.DataFrame.from_records(records, columns=None if records else columns)
-    extra = sorted(c for c in frame.columns if c not in columns)
-    return frame[columns + extra]
+__all__ = ["ActiveRun", "Workspace", "runs_frame"]

@@ -227,6 +227,10 @@ COVERED = {
     "logs policy set": "integration/serving/test_serving_pii.py",
     "logs policy show": "integration/serving/test_serving_pii.py",
     "logs purge": "integration/serving/test_serving_pii.py",
+    "server": "integration/server/test_server_auth.py (tests/mp_server.py)",
+    "tokens create": "test_cli_tokens.py",
+    "tokens list": "test_cli_tokens.py",
+    "tokens revoke": "test_cli_tokens.py",
 }
 
 

@@ -36,6 +36,8 @@ _GROUPS: list[str] = [
     "modelpilot.cli.data",
     "modelpilot.cli.evaluate",
     "modelpilot.cli.audit",
+    "modelpilot.cli.server",
+    "modelpilot.cli.tokens",
 ]
 
 _state = {"debug": False}

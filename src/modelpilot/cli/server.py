@@ -1,0 +1,61 @@
+"""``modelpilot server``: the control-plane REST API (tracking, registry, tokens) over uvicorn."""
+
+from __future__ import annotations
+
+import typer
+
+from modelpilot.cli.context import console, err_console
+
+_NO_AUTH_WARNING = (
+    "[bold red]WARNING: --no-auth: every request is accepted as admin, without a token.[/bold red]"
+    "\n[red]Anyone who can reach {url} can read and change runs, models and aliases. Use it "
+    "only on a laptop, bound to 127.0.0.1.[/red]"
+)
+
+
+def server_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback default)."),
+    port: int = typer.Option(5000, "--port", "-p", min=1, max=65535),
+    store_uri: str | None = typer.Option(
+        None,
+        "--store-uri",
+        help="Metadata store (postgresql://… for a team); default: the SDK's SQLite in "
+        "MODELPILOT_HOME.",
+    ),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Accept requests without a token (a laptop only; says so loudly)."
+    ),
+) -> None:
+    """Serve the control-plane REST API (/api/v1, OpenAPI at /api/openapi.json)."""
+    import uvicorn
+
+    from modelpilot.config import Settings
+    from modelpilot.server.app import create_app
+    from modelpilot.store import Store
+
+    settings = Settings(store_uri=store_uri) if store_uri else Settings()
+    store = Store.open(
+        settings.resolved_store_uri(), busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    url = f"http://{host}:{port}"
+    if no_auth:
+        err_console.print(_NO_AUTH_WARNING.format(url=url), highlight=False)
+    console.print(
+        f"modelpilot server on {url} (API {url}/api/v1, OpenAPI {url}/api/openapi.json; "
+        f"auth {'OFF' if no_auth else 'on: tokens required'}). Ctrl-C to stop."
+    )
+    try:
+        uvicorn.run(
+            create_app(store, auth=not no_auth),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        store.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``server``."""
+    app.command("server")(server_command)

@@ -1,0 +1,214 @@
+"""``HttpTracking``: :class:`~modelpilot.tracking.protocol.TrackingService` over HTTP.
+
+Retries with exponential backoff when the server cannot be reached or answers 503 (it is
+restarting, or its store is briefly down). A call is retried after a dropped connection
+only when repeating it cannot double anything (reads, status, params, tags); a metric batch
+or a new run is retried only when the request never reached the server (connection refused)
+or the server said 503 (nothing committed), so no point is written twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import orjson
+
+from modelpilot import errors
+from modelpilot.errors import ModelpilotError, Unavailable
+from modelpilot.tracking.codec import (
+    experiment_from_json,
+    points_from_json,
+    run_from_json,
+)
+from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
+from modelpilot.tracking.local import validate_metric_rows
+from modelpilot.tracking.protocol import MetricRow, RunPage
+
+_NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_DROPPED = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout)
+_ERROR_TYPES: dict[str, type[ModelpilotError]] = {
+    name: cls
+    for name, cls in vars(errors).items()
+    if isinstance(cls, type) and issubclass(cls, ModelpilotError)
+}
+
+
+class HttpTracking:
+    """Tracking calls sent to ``modelpilot server`` at ``base_url`` with a bearer token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 30.0,
+        retry_for_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry_for_s = retry_for_s
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport
+        )
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._client.close()
+
+    # -- the protocol ---------------------------------------------------------------------
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        """The experiment called ``name``, created if needed."""
+        data = self._call("POST", "/api/v1/experiments", {"name": name}, idempotent=True)
+        return experiment_from_json(data)
+
+    def create_run(
+        self,
+        experiment: str,
+        *,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        code_revision: str | None = None,
+        environment: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Start a RUNNING run in ``experiment``."""
+        body = {
+            "experiment": experiment,
+            "name": name,
+            "parent_run_id": parent_run_id,
+            "tags": dict(tags) if tags else None,
+            "code_revision": code_revision,
+            "environment": dict(environment) if environment else None,
+        }
+        return run_from_json(self._call("POST", "/api/v1/runs", body, idempotent=False))
+
+    def get_run(self, run_id: str) -> Run:
+        """A run with params, tags and latest metrics."""
+        return run_from_json(self._call("GET", f"/api/v1/runs/{run_id}", idempotent=True))
+
+    def set_status(self, run_id: str, status: RunStatus) -> None:
+        """End a run with ``status``."""
+        body = {"status": RunStatus(status).value}
+        self._call("PUT", f"/api/v1/runs/{run_id}/status", body, idempotent=True)
+
+    def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
+        """Record params (re-sending the same values is harmless)."""
+        body = {"params": _plain(params)}
+        self._call("POST", f"/api/v1/runs/{run_id}/params", body, idempotent=True)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
+        """Set or overwrite tags."""
+        body = {"tags": _plain(tags)}
+        self._call("POST", f"/api/v1/runs/{run_id}/tags", body, idempotent=True)
+
+    def log_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
+        """Append one batch of points (checked here first: JSON cannot even carry a NaN)."""
+        self.send_checked_metrics(run_id, validate_metric_rows(rows))
+
+    def send_checked_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
+        """Send points already checked (by the SDK before buffering) without checking again."""
+        if rows:
+            body = orjson.dumps({"rows": rows})
+            self._call("POST", f"/api/v1/runs/{run_id}/metrics", body, idempotent=False)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every point of ``key``."""
+        data = self._call(
+            "GET", f"/api/v1/runs/{run_id}/metric-history", params={"key": key}, idempotent=True
+        )
+        return points_from_json(key, data["points"])
+
+    def search_runs(
+        self,
+        experiment: str | None = None,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        *,
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> RunPage:
+        """One page of matching runs."""
+        body = {
+            "experiment": experiment,
+            "filter": filter,
+            "order_by": list(order_by),
+            "page_token": page_token,
+            "max_results": max_results,
+        }
+        data = self._call("POST", "/api/v1/runs/search", body, idempotent=True)
+        return RunPage([run_from_json(r) for r in data["runs"]], data["next_page_token"])
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+    ) -> Any:
+        """Send one request, retrying what is safe to retry, and map error bodies."""
+        deadline = time.monotonic() + self.retry_for_s
+        delay_s = 0.05
+        while True:
+            try:
+                reply = self._send(method, path, body, params)
+            except _NOT_DELIVERED + _DROPPED as exc:
+                if isinstance(exc, _DROPPED) and not idempotent:
+                    raise Unavailable(
+                        f"The connection to modelpilot server at {self.base_url} dropped during "
+                        f"{method} {path} ({type(exc).__name__}); whether it was applied is "
+                        "unknown, so it is not repeated automatically."
+                    ) from exc
+                if time.monotonic() + delay_s > deadline:
+                    raise self._unreachable(method, path, type(exc).__name__) from exc
+            else:
+                if reply.status_code != 503 or time.monotonic() + delay_s > deadline:
+                    return self._decode(reply)
+            time.sleep(delay_s)  # backoff between retries of an unreachable server
+            delay_s = min(delay_s * 2, 2.0)
+
+    def _send(
+        self, method: str, path: str, body: Any, params: Mapping[str, str] | None
+    ) -> httpx.Response:
+        if isinstance(body, bytes):  # pre-encoded with orjson (metric batches)
+            headers = {"Content-Type": "application/json"}
+            return self._client.request(method, path, content=body, params=params, headers=headers)
+        return self._client.request(method, path, json=body, params=params)
+
+    def _unreachable(self, method: str, path: str, why: str) -> Unavailable:
+        return Unavailable(
+            f"modelpilot server at {self.base_url} did not answer {method} {path} within "
+            f"{self.retry_for_s:g} s ({why}). Check that it is running and that "
+            "MODELPILOT_SERVER_URI is right."
+        )
+
+    def _decode(self, reply: httpx.Response) -> Any:
+        try:
+            data = reply.json()
+        except ValueError:
+            data = None
+        if reply.is_success:
+            return data
+        error = data.get("error") if isinstance(data, dict) else None
+        if not isinstance(error, dict):
+            raise Unavailable(
+                f"modelpilot server at {self.base_url} answered {reply.status_code} without an "
+                f"error body ({reply.text[:80]!r}); is MODELPILOT_SERVER_URI a modelpilot server?"
+            )
+        cls = _ERROR_TYPES.get(str(error.get("type")), ModelpilotError)
+        raise cls(str(error.get("message")), field=error.get("field"))
+
+
+def _plain(values: Mapping[str, object]) -> dict[str, str]:
+    """Values as the text the local store would keep (``str(value)``), so a param logged over
+    HTTP reads back exactly as one logged locally."""
+    return {k: v if isinstance(v, str) else str(v) for k, v in values.items()}
+
+
+__all__ = ["HttpTracking"]

@@ -1,0 +1,130 @@
+"""The control-plane ASGI app: routers, auth, and one mapping from errors to responses.
+
+Every error body is ``{"error": {"type", "message", "field"}}``: the project's error tree
+(``http_status`` on each class), request validation (422 naming the field, 400 for a body
+that is not JSON), unknown routes, a store that does not answer (503, so clients retry), and
+anything unexpected (500 without a traceback; the traceback goes to the server log).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+
+from modelpilot import __version__
+from modelpilot.errors import (
+    InvalidInput,
+    MalformedRequest,
+    ModelpilotError,
+    Unavailable,
+    shown,
+)
+from modelpilot.server.api import registry, tokens, tracking
+from modelpilot.server.auth import Authenticator
+from modelpilot.server.deps import Viewer, json_response
+from modelpilot.store import Store
+from modelpilot.tracking.local import LocalTracking
+
+log = logging.getLogger("modelpilot.server")
+
+ROUTERS: tuple[APIRouter, ...] = (tracking.router, registry.router, tokens.router)
+_HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
+
+
+def create_app(store: Store, *, auth: bool = True) -> FastAPI:
+    """The app over ``store``; ``auth=False`` lets every request act as admin (a laptop)."""
+    app = FastAPI(
+        title="modelpilot control plane",
+        version=__version__,
+        openapi_url=None,  # served below, behind a token like every /api route
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.tracking = LocalTracking(store)
+    app.state.authenticator = Authenticator(store) if auth else None
+    for router in ROUTERS:
+        app.include_router(router)
+    _add_meta_routes(app)
+    _add_error_handlers(app)
+    return app
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every route of the app: the routers' and the app's own (for the role walk in tests)."""
+    included = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    return included + [r for r in app.routes if isinstance(r, APIRoute)]
+
+
+def _add_meta_routes(app: FastAPI) -> None:
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi(_: Viewer) -> Response:
+        return json_response(app.openapi())
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> Response:
+        return json_response({"status": "ok", "version": __version__})
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ModelpilotError)
+    async def on_error(_: Request, exc: ModelpilotError) -> Response:
+        return json_response(exc.to_dict(), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, exc: RequestValidationError) -> Response:
+        error = validation_error(exc.errors())
+        return json_response(error.to_dict(), status_code=error.http_status)
+
+    @app.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: HTTPException) -> Response:
+        kind = _HTTP_TYPES.get(exc.status_code, "ModelpilotError")
+        message = (
+            f"No route {request.method} {request.url.path}. The API is under /api/v1; see "
+            "/api/openapi.json."
+            if exc.status_code in (404, 405)
+            else str(exc.detail)
+        )
+        body = {"error": {"type": kind, "message": message, "field": None}}
+        return json_response(body, status_code=exc.status_code)
+
+    @app.exception_handler(OperationalError)
+    async def on_store_down(_: Request, exc: OperationalError) -> Response:
+        log.warning("metadata store error: %s", exc)
+        error = Unavailable(
+            f"The metadata store did not answer ({type(exc.orig).__name__}). Retry shortly; "
+            "if it persists, check the store the server runs on."
+        )
+        return json_response(error.to_dict(), status_code=error.http_status)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        body = ModelpilotError(
+            f"Internal error while handling {request.method} {request.url.path} "
+            f"({type(exc).__name__}); the server log has the details."
+        ).to_dict()
+        return json_response(body, status_code=500)
+
+
+def validation_error(errors: Any) -> InvalidInput:
+    """One InvalidInput naming the first wrong field (400 when the body is not JSON at all)."""
+    items = list(errors)
+    first = items[0] if items else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        return MalformedRequest(
+            f"The request body is not valid JSON: {first.get('msg')}.", field="body"
+        )
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    field = ".".join(loc) or None
+    got = f"; got {shown(first['input'])}" if "input" in first and loc else ""
+    more = f" ({len(items) - 1} more problems)" if len(items) > 1 else ""
+    return InvalidInput(
+        f"Request field {field or 'body'!r}: {first.get('msg')}{got}{more}.", field=field
+    )

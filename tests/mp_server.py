@@ -1,0 +1,117 @@
+"""Helpers for tests that need a real ``modelpilot server`` process on 127.0.0.1.
+
+A server runs as ``python -m modelpilot.cli.main server`` on a free loopback port, on a
+SQLite file or a fresh PostgreSQL schema, and is stopped by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from modelpilot.config import normalise_store_uri
+from modelpilot.server.auth import Role, create_token
+from modelpilot.store import Store
+
+POSTGRES_URI = os.environ.get("MODELPILOT_TEST_POSTGRES_URI")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A ``modelpilot server`` process and the store it runs on."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    port: int
+    store_uri: str
+    home: Path
+
+    stderr: str = ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Stop the process, wait for it and keep what it wrote to stderr."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        _, err = self.process.communicate(timeout=60)
+        self.stderr = err.decode(errors="replace") if err else ""
+        return self.process.returncode
+
+
+def start_server(
+    home: Path, store_uri: str, *, auth: bool = True, port: int | None = None
+) -> RunningServer:
+    """Start a server and return once ``/health`` answers."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "modelpilot.cli.main", "server", "--port", str(port)]
+    command += ["--store-uri", store_uri]
+    if not auth:
+        command.append("--no-auth")
+    env = {**os.environ, "MODELPILOT_HOME": str(home)}
+    env.pop("MODELPILOT_SERVER_URI", None)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = RunningServer(process, f"http://127.0.0.1:{port}", port, store_uri, home)
+    wait_healthy(server)
+    return server
+
+
+def wait_healthy(server: RunningServer, deadline_s: float = 60) -> None:
+    """Poll /health until it answers 200 (bounded by a deadline)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {server.process.returncode}: {server.stderr_text()}"
+            )
+        try:
+            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # polling a starting process; bounded by the deadline
+    raise RuntimeError("server not healthy in time")
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A store URI in a fresh PostgreSQL schema, dropped afterwards."""
+    assert POSTGRES_URI is not None
+    base = normalise_store_uri(POSTGRES_URI)
+    schema = f"mp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def make_token(store_uri: str, name: str, role: Role, **options: object) -> str:
+    """Create a token directly on the store (as ``modelpilot tokens create`` does)."""
+    store = Store.open(store_uri)
+    try:
+        return create_token(store, name, role, **options).token  # type: ignore[arg-type]
+    finally:
+        store.close()
