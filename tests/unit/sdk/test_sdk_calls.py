@@ -29,7 +29,7 @@ CALLED = {
     "log_dataset", "log_labels", "log_metric", "log_metrics", "log_model", "log_param",
     "log_params", "model_card", "promote", "read_predictions", "rollback", "search_runs",
     "set_alias", "set_tag", "set_tags", "shadow", "start_run", "tune", "update_model_card",
-    "workspace",
+    "verify_audit", "workspace",
 }  # fmt: skip
 
 
@@ -184,6 +184,9 @@ def test_deployment_lifecycle(home: Path) -> None:
     assert mp.get_deployment("web").revision == back.revision
     actions = [r.action for r in mp.deployment_history("web")]
     assert actions == ["rollback", "ab", "shadow", "promote", "canary", "create"]
+    audit = mp.verify_audit()  # every change above was sealed onto the chain
+    assert audit.ok and audit.first_bad_id is None and audit.entries_checked >= 6
+    assert mp.verify_audit(expected_head=audit.head_hash).ok
 
 
 def test_predictions_and_labels_use_the_initialised_home(home: Path, tmp_path: Path) -> None:
