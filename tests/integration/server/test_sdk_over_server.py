@@ -9,6 +9,8 @@ role is too low; calls not yet served say so instead of writing locally.
 
 from __future__ import annotations
 
+import json
+import operator
 import os
 import subprocess
 import sys
@@ -22,12 +24,13 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import modelpilot as mp
 from modelpilot import registry
 from modelpilot.config import Settings
-from modelpilot.errors import Forbidden, InvalidInput
+from modelpilot.errors import Forbidden, InvalidInput, UnsafeModel
+from modelpilot.models import read_manifest
 from modelpilot.server.auth import Role
 from modelpilot.store import Store
 from modelpilot.tracking import service
@@ -255,3 +258,36 @@ def test_mp_init_with_server_and_token_routes_tracking_there(
     finally:
         mp.init(tmp_path / "local-home")  # leave the process on a local workspace
         mp.workspace().close()
+
+
+def test_loading_over_the_server_trusts_the_registration_never_the_manifest(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    ws = _remote_as(server, Role.EDITOR, tmp_path / "trust-home")
+    x = _training_frame(3)[["age", "tenure", "spend"]]
+    model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression())
+    model.fit(x, (x["age"] > 0).astype(int))
+    try:
+        trusted = ws.log_model(
+            model, "negated-http", input_example=x.head(), trusted_types=["_operator.neg"]
+        )
+        assert trusted.trusted_types == ("_operator.neg",)
+        np.testing.assert_array_equal(ws.load_model(trusted.ref).predict(x), model.predict(x))
+        plain = ws.log_model(model, "negated-http", input_example=x.head())
+        with pytest.raises(UnsafeModel, match=r"Refusing to load negated-http/2: .*_operator\.neg"):
+            ws.load_model(plain.ref)
+        # a package whose own manifest vouches for the type gains nothing from it
+        manifest = read_manifest(ws.artifacts, plain.package_digest)
+        manifest["flavor_meta"]["vouched_types"] = ["_operator.neg"]
+        crafted = ws.artifacts.put_bytes(json.dumps(manifest, sort_keys=True).encode())
+        mv = ws.registry.register_version(
+            "negated-http",
+            package_digest=crafted,
+            flavor=manifest["flavor"],
+            signature=manifest["signature"],
+        )
+        with pytest.raises(UnsafeModel, match=r"not trusted: _operator\.neg"):
+            ws.load_model(mv.ref)
+        assert ws.load_model(mv.ref, trusted_types=["_operator.neg"]).predict(x).shape == (80,)
+    finally:
+        ws.close()
