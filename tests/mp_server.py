@@ -57,17 +57,25 @@ class RunningServer:
 
 
 def start_server(
-    home: Path, store_uri: str, *, auth: bool = True, port: int | None = None
+    home: Path,
+    store_uri: str,
+    *,
+    auth: bool = True,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> RunningServer:
-    """Start a server and return once ``/health`` answers."""
+    """Start a server (its blobs in ``home/artifacts``; ``env`` adds settings such as
+    ``MODELPILOT_MAX_UPLOAD_BYTES``) and return once ``/health`` answers."""
     port = port or free_port()
     command = [sys.executable, "-m", "modelpilot.cli.main", "server", "--port", str(port)]
     command += ["--store-uri", store_uri]
     if not auth:
         command.append("--no-auth")
-    env = {**os.environ, "MODELPILOT_HOME": str(home)}
-    env.pop("MODELPILOT_SERVER_URI", None)
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    full_env = {**os.environ, "MODELPILOT_HOME": str(home), **(env or {})}
+    full_env.pop("MODELPILOT_SERVER_URI", None)
+    process = subprocess.Popen(
+        command, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     server = RunningServer(process, f"http://127.0.0.1:{port}", port, store_uri, home)
     wait_healthy(server)
     return server

@@ -266,9 +266,7 @@ def get_model_version(ref: str) -> ModelVersion:
 
 def list_models() -> list[RegisteredModel]:
     """Every registered model."""
-    from modelpilot import registry
-
-    return registry.list_models(workspace().store)
+    return workspace().list_models()
 
 
 def tune(

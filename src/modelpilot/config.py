@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # (MODELPILOT_TOKEN) they carry; without a server everything stays in-process.
     server_uri: str | None = None
     token: str | None = Field(default=None, repr=False)
+    # The largest artifact ``modelpilot server`` accepts in one upload (413 above it).
+    max_upload_bytes: int = Field(default=50 * 2**30, ge=1)
 
     def resolved_store_uri(self) -> str:
         """The SQLAlchemy URL for the metadata store (SQLite under ``home`` by default)."""

@@ -15,21 +15,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from modelpilot import data as datasets_service
-from modelpilot import registry
 from modelpilot.artifacts import ArtifactStore, LocalArtifactStore, remove_stale_temp_files
+from modelpilot.client import HttpArtifacts, HttpArtifactStore, HttpDatasets, HttpRegistry
 from modelpilot.client.http import HttpTracking
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
+from modelpilot.data.local import LocalDatasets
+from modelpilot.data.protocol import DatasetService
 from modelpilot.errors import InvalidInput
-from modelpilot.lineage import Lineage, lineage
 from modelpilot.models import LoadedModel, Signature, TrustPolicy, build_package, load_package
 from modelpilot.models.pii import detect_pii
-from modelpilot.registry import ModelVersion
+from modelpilot.registry import ModelVersion, RegisteredModel
+from modelpilot.registry.lineage import Lineage
+from modelpilot.registry.local import LocalRegistry
+from modelpilot.registry.protocol import RegistryService
+from modelpilot.registry.refs import check_model_name
 from modelpilot.registry.roles import DatasetsArg, link_datasets
 from modelpilot.store import Store
 from modelpilot.tracking import search, service
+from modelpilot.tracking.artifacts import ArtifactService, LocalArtifacts
 from modelpilot.tracking.buffer import MetricBuffer
 from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
 from modelpilot.tracking.environment import capture_environment, code_revision
@@ -50,7 +55,8 @@ _log = logging.getLogger(__name__)
 _HTTP_BATCH_POINTS = 10_000
 SERVED_CALLS = (
     "start_run, end_run, log_param(s), set_tag(s), log_metric(s), log_batch, flush, get_run, "
-    "get_metric_history, search_runs"
+    "get_metric_history, search_runs, log_artifact, log_dataset, get_dataset, load_dataset, "
+    "log_model, load_model, get_model_version, list_models, set_alias, delete_alias, lineage"
 )
 
 
@@ -90,6 +96,9 @@ class Workspace:
         self._artifacts: ArtifactStore | None = None
         self._buffer: MetricBuffer | None = None
         self._tracking: TrackingService | None = None
+        self._registry: RegistryService | None = None
+        self._datasets: DatasetService | None = None
+        self._run_artifacts: ArtifactService | None = None
         self._runs: list[ActiveRun] = []
         self._lock = threading.Lock()
         self._checked_keys: set[str] = set()
@@ -127,10 +136,10 @@ class Workspace:
         if self.is_remote:
             raise InvalidInput(
                 f"This call is not yet available over modelpilot server "
-                f"(MODELPILOT_SERVER_URI={self.settings.server_uri}): only tracking calls are "
-                f"served so far ({SERVED_CALLS}). Datasets, models, the registry, deployments "
-                "and monitoring still need the local store: unset MODELPILOT_SERVER_URI (or "
-                "call mp.init() without server=) to use them.",
+                f"(MODELPILOT_SERVER_URI={self.settings.server_uri}): served so far are "
+                f"{SERVED_CALLS}. Model cards, deployments, monitoring and evaluation still "
+                "need the local store: unset MODELPILOT_SERVER_URI (or call mp.init() without "
+                "server=) to use them.",
                 field="server_uri",
             )
 
@@ -160,11 +169,55 @@ class Workspace:
 
     @property
     def artifacts(self) -> ArtifactStore:
-        """The artifact store (a local folder by default)."""
-        self._refuse_when_remote()
+        """The artifact store: a local folder, or the server's blobs (streamed over HTTP)."""
         if self._artifacts is None:
-            self._artifacts = LocalArtifactStore(self.settings.resolved_artifact_root())
+            with self._lock:
+                if self._artifacts is None:
+                    self._artifacts = (
+                        HttpArtifactStore(self._server_uri(), token=self.settings.token)
+                        if self.is_remote
+                        else LocalArtifactStore(self.settings.resolved_artifact_root())
+                    )
         return self._artifacts
+
+    def _server_uri(self) -> str:
+        assert self.settings.server_uri is not None  # callers checked is_remote
+        return self.settings.server_uri
+
+    @property
+    def registry(self) -> RegistryService:
+        """The registry service: over HTTP when a server is configured, else in-process."""
+        if self._registry is None:
+            self._registry = (
+                HttpRegistry(self._server_uri(), token=self.settings.token)
+                if self.is_remote
+                else LocalRegistry(self.local_store())
+            )
+        return self._registry
+
+    @property
+    def datasets(self) -> DatasetService:
+        """The dataset service: over HTTP when a server is configured, else in-process."""
+        if self._datasets is None:
+            blobs = self.artifacts
+            self._datasets = (
+                HttpDatasets(self._server_uri(), artifacts=blobs, token=self.settings.token)
+                if isinstance(blobs, HttpArtifactStore)
+                else LocalDatasets(self.local_store(), blobs)
+            )
+        return self._datasets
+
+    @property
+    def run_artifacts(self) -> ArtifactService:
+        """Run artifacts (``log_artifact``): over HTTP when a server is configured."""
+        if self._run_artifacts is None:
+            blobs = self.artifacts
+            self._run_artifacts = (
+                HttpArtifacts(blobs)
+                if isinstance(blobs, HttpArtifactStore)
+                else LocalArtifacts(self.local_store(), blobs)
+            )
+        return self._run_artifacts
 
     @property
     def buffer(self) -> MetricBuffer:
@@ -209,8 +262,9 @@ class Workspace:
         """Flush and release connections."""
         if self._buffer is not None:
             self._buffer.close()
-        if isinstance(self._tracking, HttpTracking):
-            self._tracking.close()
+        for remote in (self._tracking, self._registry, self._datasets, self._artifacts):
+            if isinstance(remote, (HttpTracking, HttpRegistry, HttpDatasets, HttpArtifactStore)):
+                remote.close()
         if self._store is not None:
             self._store.close()
 
@@ -334,9 +388,7 @@ class Workspace:
         stored: dict[str, str] = {}
         relatives = [check_artifact_path(prefix + f.relative_to(base).as_posix()) for f in files]
         for file, relative in zip(files, relatives, strict=True):
-            digest = self.artifacts.put_file(file)
-            service.record_artifact(self.store, run.id, relative, digest, file.stat().st_size)
-            stored[relative] = digest
+            stored[relative] = self.run_artifacts.log_file(run.id, file, relative)
         return stored
 
     # -- reading runs ---------------------------------------------------------------------
@@ -395,21 +447,19 @@ class Workspace:
         source: str | None = None,
     ) -> DatasetVersion:
         """Version a dataset (and record it as an input of the active run, if any)."""
-        version = datasets_service.log_dataset(
-            self.store, self.artifacts, data, name, source=source
-        )
+        version = self.datasets.log_dataset(data, name, source=source)
         run = self.active_run()
         if run is not None:
-            service.record_input(self.store, run.id, version.name, version.digest, role)
+            self.datasets.record_input(run.id, version.name, version.digest, role)
         return version
 
     def get_dataset(self, ref: str) -> DatasetVersion:
         """A dataset version by ``name@version`` or ``name``."""
-        return datasets_service.get_dataset(self.store, ref)
+        return self.datasets.get_dataset(ref)
 
     def load_dataset(self, ref: str) -> pd.DataFrame:
         """A dataset version's rows."""
-        return datasets_service.load_dataset(self.store, self.artifacts, ref)
+        return self.datasets.load_dataset(ref)
 
     # -- models ---------------------------------------------------------------------------
     def log_model(
@@ -440,7 +490,7 @@ class Workspace:
         come back in ``pii_findings`` with a suggested prediction-log policy, and are logged
         (``modelpilot.workspace`` logger, level WARNING).
         """
-        registry.refs.check_model_name(name)
+        check_model_name(name)
         links = link_datasets(datasets)
         package = build_package(
             model,
@@ -454,9 +504,8 @@ class Workspace:
         if run is not None:
             metrics = self.get_run(run.id).metrics
             for link in links:
-                service.record_input(self.store, run.id, link.name, link.digest, link.role)
-        version = registry.register_version(
-            self.store,
+                self.datasets.record_input(run.id, link.name, link.digest, link.role)
+        version = self.registry.register_version(
             name,
             package_digest=package.digest,
             flavor=package.flavor,
@@ -493,7 +542,7 @@ class Workspace:
         Trusted are the flavor's safe types, those recorded on the version at registration
         and what the caller passes here; nothing the package itself claims.
         """
-        mv = registry.get_version(self.store, ref)
+        mv = self.registry.get_version(ref)
         return load_package(
             self.artifacts,
             mv.package_digest,
@@ -505,19 +554,23 @@ class Workspace:
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point an alias at a version."""
-        return registry.set_alias(self.store, name, alias, version)
+        return self.registry.set_alias(name, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias."""
-        registry.delete_alias(self.store, name, alias)
+        self.registry.delete_alias(name, alias)
 
     def get_model_version(self, ref: str) -> ModelVersion:
         """Resolve a reference to its version record."""
-        return registry.get_version(self.store, ref)
+        return self.registry.get_version(ref)
+
+    def list_models(self) -> list[RegisteredModel]:
+        """Every registered model with its newest version and aliases."""
+        return self.registry.list_models()
 
     def lineage(self, ref: str) -> Lineage:
         """version -> run -> datasets -> code revision."""
-        return lineage(self.store, ref)
+        return self.registry.lineage(ref)
 
 
 __all__ = ["ActiveRun", "Workspace", "runs_frame"]

@@ -65,8 +65,16 @@ class LocalArtifactStore:
         os.replace(tmp, destination)
         return destination
 
-    def _put_chunks(self, chunks: Iterable[bytes]) -> str:
-        tmp, digest = _write_temp(self.root, chunks, fsync=True)
+    def open_upload(self) -> tuple[int, Path]:
+        """A new temp file in the root for a blob written piece by piece (a streamed upload):
+        its descriptor and path. Write, fsync, then :meth:`adopt` it or unlink it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+        return fd, Path(name)
+
+    def adopt(self, tmp: Path, digest: str) -> str:
+        """Rename a complete, fsynced temp file (whose sha256 the caller checked is
+        ``digest``) into place; if the blob exists already the temp file just goes."""
         target = self.path_for(digest)
         if target.is_file():
             tmp.unlink(missing_ok=True)
@@ -75,6 +83,10 @@ class LocalArtifactStore:
         os.replace(tmp, target)
         _fsync_dir(target.parent)
         return digest
+
+    def _put_chunks(self, chunks: Iterable[bytes]) -> str:
+        tmp, digest = _write_temp(self.root, chunks, fsync=True)
+        return self.adopt(tmp, digest)
 
     def _existing(self, digest: str) -> Path:
         path = self.path_for(digest)

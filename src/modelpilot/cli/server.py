@@ -1,4 +1,5 @@
-"""``modelpilot server``: the control-plane REST API (tracking, registry, tokens) over uvicorn."""
+"""``modelpilot server``: the control-plane REST API (tracking, registry, datasets, artifacts,
+tokens) over uvicorn."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def server_command(
     """Serve the control-plane REST API (/api/v1, OpenAPI at /api/openapi.json)."""
     import uvicorn
 
+    from modelpilot.artifacts import LocalArtifactStore
     from modelpilot.config import Settings
     from modelpilot.server.app import create_app
     from modelpilot.store import Store
@@ -46,7 +48,12 @@ def server_command(
     )
     try:
         uvicorn.run(
-            create_app(store, auth=not no_auth),
+            create_app(
+                store,
+                auth=not no_auth,
+                artifacts=LocalArtifactStore(settings.resolved_artifact_root()),
+                max_upload_bytes=settings.max_upload_bytes,
+            ),
             host=host,
             port=port,
             log_level="warning",

@@ -1,11 +1,14 @@
 """The SDK's remote backend: the service interfaces over HTTP to ``modelpilot server``.
 
 Owns the wire calls, retries and error mapping; never has rules of its own (the server's
-services decide). Chosen by ``MODELPILOT_SERVER_URI`` or ``mp.init(server=...)``.
+services decide) and never opens a store. Chosen by ``MODELPILOT_SERVER_URI`` or
+``mp.init(server=...)``.
 """
 
 from __future__ import annotations
 
+from modelpilot.client.artifacts import HttpArtifacts, HttpArtifactStore
 from modelpilot.client.http import HttpTracking
+from modelpilot.client.registry import HttpDatasets, HttpRegistry
 
-__all__ = ["HttpTracking"]
+__all__ = ["HttpArtifactStore", "HttpArtifacts", "HttpDatasets", "HttpRegistry", "HttpTracking"]

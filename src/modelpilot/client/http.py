@@ -9,15 +9,13 @@ or the server said 503 (nothing committed), so no point is written twice.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 import orjson
 
-from modelpilot import errors
-from modelpilot.errors import ModelpilotError, Unavailable
+from modelpilot.client.transport import decode_reply, send_with_retries
 from modelpilot.tracking.codec import (
     experiment_from_json,
     points_from_json,
@@ -26,14 +24,6 @@ from modelpilot.tracking.codec import (
 from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
 from modelpilot.tracking.local import validate_metric_rows
 from modelpilot.tracking.protocol import MetricRow, RunPage
-
-_NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_DROPPED = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout)
-_ERROR_TYPES: dict[str, type[ModelpilotError]] = {
-    name: cls
-    for name, cls in vars(errors).items()
-    if isinstance(cls, type) and issubclass(cls, ModelpilotError)
-}
 
 
 class HttpTracking:
@@ -153,25 +143,14 @@ class HttpTracking:
         idempotent: bool,
     ) -> Any:
         """Send one request, retrying what is safe to retry, and map error bodies."""
-        deadline = time.monotonic() + self.retry_for_s
-        delay_s = 0.05
-        while True:
-            try:
-                reply = self._send(method, path, body, params)
-            except _NOT_DELIVERED + _DROPPED as exc:
-                if isinstance(exc, _DROPPED) and not idempotent:
-                    raise Unavailable(
-                        f"The connection to modelpilot server at {self.base_url} dropped during "
-                        f"{method} {path} ({type(exc).__name__}); whether it was applied is "
-                        "unknown, so it is not repeated automatically."
-                    ) from exc
-                if time.monotonic() + delay_s > deadline:
-                    raise self._unreachable(method, path, type(exc).__name__) from exc
-            else:
-                if reply.status_code != 503 or time.monotonic() + delay_s > deadline:
-                    return self._decode(reply)
-            time.sleep(delay_s)  # backoff between retries of an unreachable server
-            delay_s = min(delay_s * 2, 2.0)
+        reply = send_with_retries(
+            lambda: self._send(method, path, body, params),
+            base_url=self.base_url,
+            what=f"{method} {path}",
+            idempotent=idempotent,
+            retry_for_s=self.retry_for_s,
+        )
+        return decode_reply(reply, self.base_url)
 
     def _send(
         self, method: str, path: str, body: Any, params: Mapping[str, str] | None
@@ -180,29 +159,6 @@ class HttpTracking:
             headers = {"Content-Type": "application/json"}
             return self._client.request(method, path, content=body, params=params, headers=headers)
         return self._client.request(method, path, json=body, params=params)
-
-    def _unreachable(self, method: str, path: str, why: str) -> Unavailable:
-        return Unavailable(
-            f"modelpilot server at {self.base_url} did not answer {method} {path} within "
-            f"{self.retry_for_s:g} s ({why}). Check that it is running and that "
-            "MODELPILOT_SERVER_URI is right."
-        )
-
-    def _decode(self, reply: httpx.Response) -> Any:
-        try:
-            data = reply.json()
-        except ValueError:
-            data = None
-        if reply.is_success:
-            return data
-        error = data.get("error") if isinstance(data, dict) else None
-        if not isinstance(error, dict):
-            raise Unavailable(
-                f"modelpilot server at {self.base_url} answered {reply.status_code} without an "
-                f"error body ({reply.text[:80]!r}); is MODELPILOT_SERVER_URI a modelpilot server?"
-            )
-        cls = _ERROR_TYPES.get(str(error.get("type")), ModelpilotError)
-        raise cls(str(error.get("message")), field=error.get("field"))
 
 
 def _plain(values: Mapping[str, object]) -> dict[str, str]:

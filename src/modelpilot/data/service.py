@@ -72,53 +72,84 @@ def log_dataset(
 def _log_frame(
     store: Store, artifacts: ArtifactStore, frame: pd.DataFrame, name: str, source: str | None
 ) -> DatasetVersion:
-    if len(frame.columns) == 0:
-        raise InvalidInput(f"Dataset {name!r} has no columns.", field="data")
-    frame = frame.rename(columns=str)
-    digest = content_digest(frame)
-    existing = _find(store, name, digest)
+    existing = _find(store, name, content_digest(_checked_frame(frame, name)))
     if existing is not None:
         return existing
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    location = artifacts.put_bytes(buffer.getvalue())
-    return _insert(
-        store,
-        name,
-        digest,
-        "parquet",
-        location,
-        len(frame),
-        infer_schema(frame),
-        compute_profile(frame),
-        source,
-    )
+    return record_dataset(store, frame_version(artifacts, frame, name, source))
 
 
 def _log_reference(store: Store, path: Path, name: str, source: str | None) -> DatasetVersion:
     """Large data stays where it is; DuckDB profiles it in bounded memory."""
+    _check_file(path, name)
+    existing = _find(store, name, sha256_file(path))
+    if existing is not None:
+        return existing
+    return record_dataset(store, file_version(path, name, source))
+
+
+def _checked_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    if len(frame.columns) == 0:
+        raise InvalidInput(f"Dataset {name!r} has no columns.", field="data")
+    return frame.rename(columns=str)
+
+
+def _check_file(path: Path, name: str) -> None:
     if not path.is_file():
         raise InvalidInput(f"Dataset {name!r}: no file at {path}.", field="data")
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
+    if path.suffix.lower() not in (".parquet", ".csv"):
         raise InvalidInput(
             f"Dataset {name!r}: {path.name} is neither .parquet nor .csv.", field="data"
         )
+
+
+def frame_version(
+    artifacts: ArtifactStore, frame: pd.DataFrame, name: str, source: str | None
+) -> DatasetVersion:
+    """Describe a DataFrame (digest, schema, profile) and store its Parquet bytes; the version
+    is not recorded yet (``created_ms`` 0): :func:`record_dataset` does that, locally or on
+    the server, once the bytes are in ``artifacts``."""
+    frame = _checked_frame(frame, name)
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    location = artifacts.put_bytes(buffer.getvalue())
+    schema, profile = infer_schema(frame), compute_profile(frame)
+    return DatasetVersion(
+        name, content_digest(frame), 0, "parquet", location, len(frame), schema, profile, source
+    )
+
+
+def file_version(path: Path, name: str, source: str | None) -> DatasetVersion:
+    """Describe a Parquet/CSV file kept where it is (by reference); not recorded yet."""
+    _check_file(path, name)
     digest = sha256_file(path)
-    existing = _find(store, name, digest)
-    if existing is not None:
-        return existing
     schema, profile, num_rows = _duckdb_profile(path)
+    where = str(path.absolute())
+    return DatasetVersion(
+        name, digest, 0, "reference", where, num_rows, schema, profile, source or where
+    )
+
+
+def record_dataset(store: Store, version: DatasetVersion) -> DatasetVersion:
+    """Record a described version (idempotent: the same name and digest return the first)."""
+    check_key(version.name, "dataset")
+    if version.source is not None:
+        check_text(version.source, "dataset source", "source")
+    if version.storage not in ("parquet", "reference"):
+        raise InvalidInput(
+            f"Dataset {version.name!r}: storage must be 'parquet' or 'reference'; got "
+            f"{shown(version.storage)}.",
+            field="storage",
+        )
     return _insert(
         store,
-        name,
-        digest,
-        "reference",
-        str(path.absolute()),
-        num_rows,
-        schema,
-        profile,
-        source or str(path.absolute()),
+        version.name,
+        version.digest,
+        version.storage,
+        version.location,
+        version.num_rows,
+        version.schema,
+        version.profile,
+        version.source,
     )
 
 
@@ -248,7 +279,11 @@ def list_datasets(store: Store) -> list[DatasetVersion]:
 
 def load_dataset(store: Store, artifacts: ArtifactStore, ref: str) -> pd.DataFrame:
     """Read a dataset version back as a DataFrame."""
-    version = get_dataset(store, ref)
+    return read_dataset(artifacts, get_dataset(store, ref))
+
+
+def read_dataset(artifacts: ArtifactStore, version: DatasetVersion) -> pd.DataFrame:
+    """The rows of ``version``: its verified Parquet blob, or its file checked by hash."""
     if version.storage == "parquet":
         return pd.read_parquet(io.BytesIO(artifacts.get_bytes(version.location)))
     path = Path(version.location)

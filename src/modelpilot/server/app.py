@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from modelpilot import __version__
+from modelpilot.artifacts import LocalArtifactStore
 from modelpilot.errors import (
     InvalidInput,
     MalformedRequest,
@@ -25,7 +26,8 @@ from modelpilot.errors import (
     Unavailable,
     shown,
 )
-from modelpilot.server.api import registry, tokens, tracking
+from modelpilot.server.api import artifacts as artifact_routes
+from modelpilot.server.api import datasets, registry, tokens, tracking
 from modelpilot.server.auth import Authenticator
 from modelpilot.server.deps import Viewer, json_response
 from modelpilot.store import Store
@@ -33,12 +35,25 @@ from modelpilot.tracking.local import LocalTracking
 
 log = logging.getLogger("modelpilot.server")
 
-ROUTERS: tuple[APIRouter, ...] = (tracking.router, registry.router, tokens.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    tracking.router,
+    registry.router,
+    datasets.router,
+    artifact_routes.router,
+    tokens.router,
+)
 _HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
 
 
-def create_app(store: Store, *, auth: bool = True) -> FastAPI:
-    """The app over ``store``; ``auth=False`` lets every request act as admin (a laptop)."""
+def create_app(
+    store: Store,
+    *,
+    auth: bool = True,
+    artifacts: LocalArtifactStore | None = None,
+    max_upload_bytes: int = 50 * 2**30,
+) -> FastAPI:
+    """The app over ``store`` and the blob folder ``artifacts``; ``auth=False`` lets every
+    request act as admin (a laptop). Uploads larger than ``max_upload_bytes`` get 413."""
     app = FastAPI(
         title="modelpilot control plane",
         version=__version__,
@@ -48,6 +63,8 @@ def create_app(store: Store, *, auth: bool = True) -> FastAPI:
     )
     app.state.store = store
     app.state.tracking = LocalTracking(store)
+    app.state.artifacts = artifacts
+    app.state.max_upload_bytes = max_upload_bytes
     app.state.authenticator = Authenticator(store) if auth else None
     for router in ROUTERS:
         app.include_router(router)

@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request, Response
 
-from modelpilot.errors import Forbidden
+from modelpilot.artifacts import LocalArtifactStore
+from modelpilot.errors import Forbidden, Unavailable
 from modelpilot.server.auth import Authenticator, Identity, Role
 from modelpilot.store import Store
 from modelpilot.tracking.local import LocalTracking
@@ -59,7 +60,16 @@ def get_tracking(request: Request) -> LocalTracking:
     return tracking
 
 
+def get_artifacts(request: Request) -> LocalArtifactStore:
+    """The server's blob folder (refused with 503 when the app was built without one)."""
+    artifacts: LocalArtifactStore | None = request.app.state.artifacts
+    if artifacts is None:
+        raise Unavailable("This server was started without an artifact store.")
+    return artifacts
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+ArtifactsDep = Annotated[LocalArtifactStore, Depends(get_artifacts)]
 TrackingDep = Annotated[LocalTracking, Depends(get_tracking)]
 
 

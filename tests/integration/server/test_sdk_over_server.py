@@ -1,24 +1,36 @@
-"""The SDK's tracking calls through a real ``modelpilot server`` (SQLite and PostgreSQL).
+"""The SDK through a real ``modelpilot server`` (SQLite and PostgreSQL).
 
 ``mp.init(server=..., token=...)`` or ``MODELPILOT_SERVER_URI``/``MODELPILOT_TOKEN`` switch
-tracking to the server with no code change; metric points are buffered, sent in batches and
-all read back once the run ends; calls not yet served say so instead of writing locally.
+tracking, datasets, models, aliases, lineage and artifacts to the server with no code change;
+metric points are buffered, sent in batches and all read back once the run ends; a model
+logged remotely loads by alias and predicts as the original; each write refuses a token whose
+role is too low; calls not yet served say so instead of writing locally.
 """
 
 from __future__ import annotations
 
+import json
+import operator
 import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import modelpilot as mp
+from modelpilot import registry
 from modelpilot.config import Settings
-from modelpilot.errors import InvalidInput
+from modelpilot.errors import Forbidden, InvalidInput, UnsafeModel
+from modelpilot.models import read_manifest
 from modelpilot.server.auth import Role
 from modelpilot.store import Store
 from modelpilot.tracking import service
@@ -98,12 +110,108 @@ def test_search_runs_through_the_server_returns_a_frame(remote: Workspace) -> No
 
 def test_calls_not_yet_served_say_so_instead_of_writing_locally(remote: Workspace) -> None:
     with pytest.raises(InvalidInput, match="This call is not yet available over modelpilot server"):
-        remote.get_model_version("churn/1")
-    run = remote.start_run("sdk-local-only")
-    with pytest.raises(InvalidInput, match="only tracking calls are served so far"):
-        remote.log_artifact(__file__)
-    remote.end_run(run_id=run.id)
+        remote.list_experiments()
+    with pytest.raises(InvalidInput, match="served so far are start_run, .*log_model, load_model"):
+        remote.store  # what deployments, monitoring and model cards need  # noqa: B018
     assert not (remote.settings.home / "modelpilot.db").exists()
+
+
+def _training_frame(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(80, 3))
+    return pd.DataFrame(
+        {"age": x[:, 0], "tenure": x[:, 1], "spend": x[:, 2], "churned": (x[:, 0] > 0).astype(int)}
+    )
+
+
+def _remote_as(server: RunningServer, role: Role, home: Path) -> Workspace:
+    token = make_token(server.store_uri, f"{role.label}-{uuid.uuid4().hex[:6]}", role)
+    return Workspace(Settings(home=home, server_uri=server.url, token=token))
+
+
+def test_datasets_models_aliases_and_lineage_go_through_the_server(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    ws = _remote_as(server, Role.DEPLOYER, tmp_path / "client-home")
+    train, holdout = _training_frame(0), _training_frame(1)
+    features = ["age", "tenure", "spend"]
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    model.fit(train[features], train["churned"])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("trained on the churn extract")
+    try:
+        with ws.start_run("sdk-models", name="fit") as run:
+            ws.log_params({"C": 1.0})
+            train_ds = ws.log_dataset(train, "churn-train")
+            test_ds = ws.log_dataset(holdout, "churn-test", role="test")
+            mv = ws.log_model(
+                model,
+                "churn-http",
+                input_example=train[features].head(),
+                datasets={"training": train_ds, "test": test_ds},
+            )
+            stored = ws.log_artifact(notes)
+        ws.set_alias("churn-http", "champion", mv.version)
+        loaded = ws.load_model("churn-http@champion")
+        np.testing.assert_array_equal(
+            loaded.predict(holdout[features]), model.predict(holdout[features])
+        )
+        assert ws.get_model_version("churn-http@champion").package_digest == mv.package_digest
+        assert "churn-http" in {m.name for m in ws.list_models()}
+        trace = ws.lineage("churn-http@champion")
+        assert trace.run is not None and trace.run["id"] == run.id
+        assert {(d["name"], d["role"]) for d in trace.datasets} == {
+            ("churn-train", "training"),
+            ("churn-test", "test"),
+        }
+        pd.testing.assert_frame_equal(ws.load_dataset(train_ds.ref), train)
+        assert ws.get_run(run.id).artifacts == stored
+        assert (ws.settings.home / "cache" / "packages" / mv.package_digest).is_dir()
+    finally:
+        ws.close()
+    store = Store.open(server.store_uri)  # the server's store holds it, with the token as actor
+    try:
+        events = registry.model_events(store, "churn-http")
+        assert events and all(e.actor.startswith("token:deployer-") for e in events)
+        assert {e.kind for e in events} >= {"model_version.registered", "alias.set"}
+    finally:
+        store.close()
+    assert not (tmp_path / "client-home" / "modelpilot.db").exists()
+    assert not (tmp_path / "client-home" / "artifacts").exists()
+
+
+def test_a_viewer_token_is_refused_on_every_write(server: RunningServer, tmp_path: Path) -> None:
+    editor = _remote_as(server, Role.EDITOR, tmp_path / "editor")
+    viewer = _remote_as(server, Role.VIEWER, tmp_path / "viewer")
+    frame = _training_frame(2)
+    features = ["age", "tenure", "spend"]
+    model = LogisticRegression().fit(frame[features], frame["churned"])
+    try:
+        with editor.start_run("sdk-viewer") as run:
+            mv = editor.log_model(model, "viewer-model", input_example=frame[features].head())
+        editor_only = "has role viewer; .* needs editor or higher"
+        with pytest.raises(Forbidden, match=editor_only):
+            viewer.log_dataset(frame, "viewer-ds")
+        with pytest.raises(Forbidden, match=editor_only):
+            viewer.log_model(model, "viewer-model", input_example=frame[features].head(2))
+        with pytest.raises(Forbidden, match=editor_only):
+            viewer.run_artifacts.log_file(run.id, Path(__file__), "test.py")
+        with pytest.raises(Forbidden, match=editor_only):
+            viewer.datasets.record_input(run.id, "x", "0" * 64, "training")
+        with pytest.raises(Forbidden, match="has role viewer; .* needs deployer or higher"):
+            viewer.set_alias("viewer-model", "champion", mv.version)
+        editor_deploy = "has role editor; .* needs deployer or higher"
+        with pytest.raises(Forbidden, match=editor_deploy):
+            editor.set_alias("viewer-model", "champion", mv.version)
+        with pytest.raises(Forbidden, match="needs deployer or higher"):
+            viewer.delete_alias("viewer-model", "champion")
+        np.testing.assert_array_equal(  # reading and loading are a viewer's right
+            viewer.load_model("viewer-model").predict(frame[features]),
+            model.predict(frame[features]),
+        )
+    finally:
+        editor.close()
+        viewer.close()
 
 
 def test_environment_variables_switch_an_unchanged_script_to_the_server(
@@ -150,3 +258,36 @@ def test_mp_init_with_server_and_token_routes_tracking_there(
     finally:
         mp.init(tmp_path / "local-home")  # leave the process on a local workspace
         mp.workspace().close()
+
+
+def test_loading_over_the_server_trusts_the_registration_never_the_manifest(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    ws = _remote_as(server, Role.EDITOR, tmp_path / "trust-home")
+    x = _training_frame(3)[["age", "tenure", "spend"]]
+    model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression())
+    model.fit(x, (x["age"] > 0).astype(int))
+    try:
+        trusted = ws.log_model(
+            model, "negated-http", input_example=x.head(), trusted_types=["_operator.neg"]
+        )
+        assert trusted.trusted_types == ("_operator.neg",)
+        np.testing.assert_array_equal(ws.load_model(trusted.ref).predict(x), model.predict(x))
+        plain = ws.log_model(model, "negated-http", input_example=x.head())
+        with pytest.raises(UnsafeModel, match=r"Refusing to load negated-http/2: .*_operator\.neg"):
+            ws.load_model(plain.ref)
+        # a package whose own manifest vouches for the type gains nothing from it
+        manifest = read_manifest(ws.artifacts, plain.package_digest)
+        manifest["flavor_meta"]["vouched_types"] = ["_operator.neg"]
+        crafted = ws.artifacts.put_bytes(json.dumps(manifest, sort_keys=True).encode())
+        mv = ws.registry.register_version(
+            "negated-http",
+            package_digest=crafted,
+            flavor=manifest["flavor"],
+            signature=manifest["signature"],
+        )
+        with pytest.raises(UnsafeModel, match=r"not trusted: _operator\.neg"):
+            ws.load_model(mv.ref)
+        assert ws.load_model(mv.ref, trusted_types=["_operator.neg"]).predict(x).shape == (80,)
+    finally:
+        ws.close()
