@@ -120,11 +120,13 @@ def guard_failure(guards: GuardPolicy, stable: VariantStats, canary: VariantStat
             and stable.predictions is not None
             and min(canary.predictions.size, stable.predictions.size) >= MIN_GUARD_REQUESTS
         ):
-            psi = prediction_psi(stable.predictions, canary.predictions)
-            if psi > guards.max_prediction_psi:
+            shift = prediction_shift(stable.predictions, canary.predictions)
+            if shift.excess > guards.max_prediction_psi and shift.p_value <= PSI_ALPHA:
                 return (
                     "prediction distribution drifted from the stable variant's "
-                    f"(PSI {psi:.3f} > {guards.max_prediction_psi})"
+                    f"(PSI {shift.psi:.3f}, {shift.excess:.3f} above the {shift.noise:.3f} that "
+                    f"sampling noise gives at these counts > {guards.max_prediction_psi}; "
+                    f"permutation p = {shift.p_value:.4f})"
                 )
     if (
         guards.min_outcome_delta is not None
@@ -230,6 +232,51 @@ def wilson_lower(successes: int, n: int, z: float = _Z_ONE_SIDED_99) -> float:
     centre = p + z * z / (2 * n)
     spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return max(0.0, (centre - spread) / denom)
+
+
+PSI_ALPHA = 0.002  # the controller looks at every tick, so each look must be strict
+_PERMUTATIONS = 499  # the smallest p-value is 1/500 = PSI_ALPHA; ~40 ms per look
+
+
+@dataclass(frozen=True)
+class PredictionShift:
+    """The canary's PSI against the stable variant, net of what sampling noise gives."""
+
+    psi: float
+    noise: float  # mean PSI between random splits of the pooled predictions (the noise floor)
+    p_value: float  # share of random splits with a PSI at least as large
+
+    @property
+    def excess(self) -> float:
+        """PSI beyond the noise floor: the part a real change in predictions explains."""
+        return self.psi - self.noise
+
+
+def prediction_shift(
+    reference: np.ndarray, current: np.ndarray, *, seed: int = 0
+) -> PredictionShift:
+    """PSI with a permutation test: with a few hundred predictions PSI is biased upwards
+    (about ``(bins - 1) * (1/n + 1/m)`` between two samples of one distribution, ~0.15 at 84
+    and 216), so a raw threshold rolls healthy canaries back. The guard acts on the PSI above
+    that noise floor, and only when random splits of the pooled predictions rarely reach it.
+
+    >>> rng = np.random.default_rng(0)
+    >>> same = prediction_shift(rng.normal(size=216), rng.normal(size=84))
+    >>> bool(same.psi > 0.05 and same.excess < 0.25 and same.p_value > PSI_ALPHA)
+    True
+    >>> moved = prediction_shift(rng.normal(size=216), rng.normal(2.0, 1.0, size=84))
+    >>> bool(moved.excess > 0.25 and moved.p_value <= PSI_ALPHA)
+    True
+    """
+    observed = prediction_psi(reference, current)
+    pooled = np.concatenate([reference, current])
+    rng = np.random.default_rng(seed)
+    null = np.empty(_PERMUTATIONS)
+    for i in range(_PERMUTATIONS):
+        shuffled = rng.permutation(pooled)
+        null[i] = prediction_psi(shuffled[: reference.size], shuffled[reference.size :])
+    p_value = (1 + int(np.sum(null >= observed))) / (1 + _PERMUTATIONS)
+    return PredictionShift(observed, float(null.mean()), p_value)
 
 
 def prediction_psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
