@@ -79,5 +79,6 @@ def jensen_shannon(p: FloatArray, q: FloatArray) -> float:
 
 
 def _kl_to(p: FloatArray, m: FloatArray) -> float:
-    used = p > 0
+    # m >= p / 2, so m is 0 only where p / 2 underflowed (p ~ 5e-324): a term of ~p, nil
+    used = (p > 0) & (m > 0)
     return float(np.sum(p[used] * np.log2(p[used] / m[used])))
