@@ -17,6 +17,7 @@ Typical use::
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -372,11 +373,10 @@ def read_predictions(
 ) -> pd.DataFrame:
     """The prediction log as a DataFrame (``since``: an ISO time, a datetime, or a duration
     back from now such as ``30m``, ``2h``, ``1d``)."""
-    from modelpilot.serving.predlog import read_predictions as read
+    from modelpilot.predictions import PredictionReader
 
-    return read(
-        workspace().settings.home / "predictions", model=model, since=since, deployment=deployment
-    )
+    reader = PredictionReader.of_home(workspace().settings.home)
+    return reader.rows(model=model, deployment=deployment, since=since)
 
 
 def evaluate(
@@ -417,10 +417,11 @@ def estimate_performance(
 
 def log_labels(deployment: str, request_ids: Sequence[str], labels: Sequence[Any]) -> int:
     """Record ground truth for logged predictions (joined by request id); returns the count."""
-    from modelpilot.monitoring.labels import log_labels as record
+    from modelpilot.predictions.labels import log_labels as record
 
     ws = workspace()
-    return record(ws.settings.home, deployment, request_ids, labels, store=ws.store)
+    check = functools.partial(release.get_deployment, ws.store)
+    return record(ws.settings.home, deployment, request_ids, labels, check_deployment=check)
 
 
 def lineage(ref: str) -> Lineage:

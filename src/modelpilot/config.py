@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     allow_pickle: bool = False
     predlog_durability: Literal["async", "sync"] = "async"
     # The key of hashed prediction-log columns; unset, a key file in ``home`` is made on first
-    # use (modelpilot.serving.log_policy.load_hash_key). A secret: never printed or logged.
+    # use (modelpilot.predictions.log_policy.load_hash_key). A secret: never printed or logged.
     predlog_hash_key: SecretStr | None = None
     # ``modelpilot server`` to send tracking calls to (MODELPILOT_SERVER_URI), and the API token
     # (MODELPILOT_TOKEN) they carry; without a server everything stays in-process.

@@ -131,6 +131,7 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
 
     from modelpilot import release
     from modelpilot.monitoring.jobs import monitor_deployment
+    from modelpilot.predictions import log_folder
     from modelpilot.release.evidence import PredictionLogStats
     from modelpilot.release.rollout import tick
 
@@ -149,7 +150,7 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_ready(url, server)
-        source = PredictionLogStats(ws.settings.home / "predictions")
+        source = PredictionLogStats(log_folder(ws.settings.home))
         with httpx.Client() as client:
             for window in range(4):  # bounded: two steps need two windows of traffic
                 traffic = make_churn(300, seed=123 + window, shift=0.6)  # a changed population

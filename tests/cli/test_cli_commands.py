@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from modelpilot.cli.main import app, main
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
-from modelpilot.monitoring.labels import log_labels
-from modelpilot.serving.predlog import LogBatch, write_segments
+from modelpilot.predictions import LogBatch, write_segments
+from modelpilot.predictions.labels import log_labels
 from modelpilot.workspace import Workspace
 
 

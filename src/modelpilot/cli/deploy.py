@@ -184,11 +184,12 @@ def watch(
     """Run the rollout controller: advance, promote or roll back the canary from live evidence."""
     import time
 
+    from modelpilot.predictions import log_folder
     from modelpilot.release.evidence import PredictionLogStats
     from modelpilot.release.rollout import tick
 
     ws = get_workspace()
-    source = PredictionLogStats(ws.settings.home / "predictions")
+    source = PredictionLogStats(log_folder(ws.settings.home))
     for _ in range(max_ticks):
         decision = tick(ws.store, name, source)
         console.print(f"{fmt_ms(int(time.time() * 1000))} {decision.action}: {decision.reason}")

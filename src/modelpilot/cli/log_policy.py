@@ -30,14 +30,17 @@ def policy_set(
 
     Example: modelpilot logs policy set churn --column email=hash --column name=drop
     """
-    from modelpilot.serving.policy_store import parse_column_actions, set_log_policy
+    from modelpilot.predictions.policy_store import parse_column_actions, set_log_policy
+    from modelpilot.release import get_deployment
 
+    store = get_workspace().store
     stored = set_log_policy(
-        get_workspace().store,
+        store,
         model,
         parse_column_actions(column),
         deployment=deployment,
         retention_days=retention_days,
+        check_deployment=lambda name: get_deployment(store, name),
     )
     columns = ", ".join(f"{c}={a}" for c, a in sorted(stored.policy.columns.items())) or "none"
     retention = stored.policy.retention_days
@@ -54,7 +57,7 @@ def policy_show(
     name: str | None = typer.Argument(None, help="Only this model's or deployment's policy."),
 ) -> None:
     """List the logging policies."""
-    from modelpilot.serving.policy_store import list_log_policies
+    from modelpilot.predictions.policy_store import list_log_policies
 
     table = Table("scope", "name", "columns", "retention", "updated", "by")
     for stored in list_log_policies(get_workspace().store):
@@ -82,10 +85,11 @@ def logs_purge(
 ) -> None:
     """Delete prediction-log segments older than a date (whole segments, atomically)."""
     from modelpilot.clock import since_ms
-    from modelpilot.serving.retention import purge_segments
+    from modelpilot.predictions import log_folder
+    from modelpilot.predictions.retention import purge_segments
 
     cutoff = since_ms(before, field="before")
-    folder = get_workspace().settings.home / "predictions"
+    folder = log_folder(get_workspace().settings.home)
     result = purge_segments(folder, cutoff, model=model, dry_run=dry_run)
     verb = "Would delete" if dry_run else "Deleted"
     console.print(

@@ -92,9 +92,9 @@ def serve_command(
 @logs_app.command("query")
 def logs_query(sql: str = typer.Argument(..., help="SQL over the view `predictions`.")) -> None:
     """Query the prediction log with DuckDB, e.g. "SELECT count(*) FROM predictions"."""
-    from modelpilot.serving.predlog import query
+    from modelpilot.predictions import PredictionReader
 
-    frame = query(get_workspace().settings.home / "predictions", sql)
+    frame = PredictionReader.of_home(get_workspace().settings.home).query(sql)
     table = Table()
     for column in frame.columns:
         table.add_column(str(column))

@@ -21,11 +21,11 @@ import pandas as pd
 
 from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.monitoring.drift.detect import detect_drift
-from modelpilot.monitoring.labels import read_labels
 from modelpilot.monitoring.report import DriftReport
+from modelpilot.predictions import PredictionReader, join_labels, read_labels
+from modelpilot.predictions.policy_store import load_policy_set
 from modelpilot.registry import get_version
 from modelpilot.release import get_deployment
-from modelpilot.serving.policy_store import load_policy_set
 from modelpilot.workspace import Workspace
 
 _REFERENCE_SAMPLE = 50_000
@@ -67,7 +67,7 @@ def monitor_deployment(
     stable = get_deployment(ws.store, deployment).config.stable
     end = until_ms if until_ms is not None else int(time.time() * 1000)
     start = end - int(window_s * 1000)
-    current = _window(ws.settings.home / "predictions", deployment, start, end)
+    current = PredictionReader.of_home(ws.settings.home).window(deployment, start, end)
     notes: list[str] = []
     figures: dict[str, float] = {
         "ops.requests": float(current["request_id"].nunique()) if len(current) else 0.0
@@ -123,20 +123,6 @@ def _unprotected(
     return [f for f in features if f not in protected]
 
 
-def _window(folder: Path, deployment: str, start: int, end: int) -> pd.DataFrame:
-    import duckdb
-
-    if not any(folder.glob("**/seg-*.parquet")):
-        return pd.DataFrame(columns=["request_id"])
-    glob = str(folder / "**" / "seg-*.parquet").replace("'", "''")
-    with duckdb.connect() as con:
-        return con.execute(
-            f"SELECT * FROM read_parquet('{glob}', union_by_name = true) WHERE deployment = ? "
-            "AND variant IS DISTINCT FROM 'shadow' AND timestamp_ms >= ? AND timestamp_ms < ?",
-            [deployment, start, end],
-        ).df()
-
-
 def _operations(current: pd.DataFrame, window_s: float) -> dict[str, float]:
     requests = current.drop_duplicates("request_id")
     errors = requests["error"].notna().sum() if "error" in requests else 0
@@ -186,7 +172,7 @@ def _performance(
     labels = read_labels(home, deployment)
     if labels.empty or "out.prediction" not in current:
         return {}
-    joined = current.drop_duplicates("request_id").merge(labels, on="request_id")
+    joined = join_labels(current.drop_duplicates("request_id"), labels, how="inner")
     if joined.empty:
         notes.append("No labels have arrived yet for the requests in this window.")
         return {}

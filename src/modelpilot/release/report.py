@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.monitoring.labels import read_labels
+from modelpilot.predictions import PredictionReader, join_labels, read_labels
 from modelpilot.release.sequential import SequentialResult, msprt
 from modelpilot.release.service import get_deployment
 from modelpilot.store import Store
@@ -82,10 +82,10 @@ def ab_report(
     """Build the report from the prediction log and the labels."""
     deployment = get_deployment(store, name)
     config = deployment.config
-    logged = _logged(home / "predictions", name, since_ms)
+    logged = PredictionReader.of_home(home).requests(name, since_ms=since_ms)
     labels = read_labels(home, name)
     if not labels.empty and not logged.empty:
-        logged = logged.merge(labels[["request_id", "label"]], on="request_id", how="left")
+        logged = join_labels(logged, labels, how="left")
     total = max(len(logged), 1)
     summaries = []
     outcomes: dict[str, np.ndarray] = {}
@@ -106,29 +106,6 @@ def ab_report(
     else:
         verdict = "Only the stable variant serves; start an A/B test or a canary to compare."
     return ABReport(name, summaries, comparison, verdict)
-
-
-def _logged(folder: Path, name: str, since_ms: int) -> pd.DataFrame:
-    import duckdb
-
-    if not any(folder.glob("**/seg-*.parquet")):
-        return pd.DataFrame(columns=["request_id", "variant", "latency_ms", "error"])
-    glob = str(folder / "**" / "seg-*.parquet").replace("'", "''")
-    with duckdb.connect() as con:
-        con.execute(f"CREATE VIEW p AS SELECT * FROM read_parquet('{glob}', union_by_name = true)")
-        columns = [row[0] for row in con.execute("DESCRIBE p").fetchall()]
-        # the first row's outputs stand for a request: labels are per request id
-        outputs = "".join(
-            f', arg_min("{c}", "row") AS "{c}"'
-            for c in columns
-            if c == "out.prediction" or c.startswith("out.proba.")
-        )
-        return con.execute(
-            "SELECT request_id, any_value(variant) AS variant, max(latency_ms) AS latency_ms, "
-            f"any_value(error) AS error{outputs} FROM p "
-            "WHERE deployment = ? AND timestamp_ms >= ? GROUP BY request_id",
-            [name, since_ms],
-        ).df()
 
 
 def quality_against_labels(rows: pd.DataFrame) -> tuple[dict[str, float], int]:

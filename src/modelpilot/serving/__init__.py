@@ -8,7 +8,6 @@ and never writes to the metadata store on the hot path (it only reads deployment
 from __future__ import annotations
 
 from modelpilot.serving.app import DataPlane
-from modelpilot.serving.predlog import PredictionLog, query, read_predictions
 from modelpilot.serving.settings import ServingSettings
 
-__all__ = ["DataPlane", "PredictionLog", "ServingSettings", "query", "read_predictions"]
+__all__ = ["DataPlane", "ServingSettings"]

@@ -35,12 +35,12 @@ from modelpilot.errors import (
     PayloadTooLarge,
     shown,
 )
+from modelpilot.predictions.writer import PredictionLog
 from modelpilot.serving import protocol_v2
 from modelpilot.serving.batch_log import log_batch
 from modelpilot.serving.batching import Batcher, Pending
 from modelpilot.serving.domain import flag_batch
 from modelpilot.serving.metrics import ServingMetrics
-from modelpilot.serving.predlog import PredictionLog
 from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 from modelpilot.serving.settings import ServingSettings

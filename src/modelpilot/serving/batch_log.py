@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from modelpilot.predictions.batch import LogBatch
 from modelpilot.serving.batching import Pending
 from modelpilot.serving.domain import DomainFlags
-from modelpilot.serving.predlog import LogBatch
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 
 

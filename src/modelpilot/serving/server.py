@@ -4,8 +4,9 @@
 land here. Deployments are followed by polling their revision (one cheap read every
 ``deployment_poll_s``); a new revision's models are loaded before the routing snapshot is
 swapped, so a change reaches the server within a second and no request fails during it.
-Logging policies (:mod:`.log_policy`) of the served models and deployments are read at start
-and polled at the same period; a change applies from the next logged batch.
+Logging policies (:mod:`modelpilot.predictions.log_policy`) of the served models and
+deployments are read at start and polled at the same period; a change applies from the next
+logged batch.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from modelpilot.errors import InvalidInput, NotFound
+from modelpilot.predictions import PredictionLog, log_folder
+from modelpilot.predictions.log_policy import LogPrivacy, PolicySet, load_hash_key
+from modelpilot.predictions.policy_store import load_policy_set
 from modelpilot.registry import get_version
 from modelpilot.release import get_deployment
 from modelpilot.release.service import Deployment
 from modelpilot.serving.app import DataPlane
 from modelpilot.serving.config import read_server_file, with_model_batching
-from modelpilot.serving.log_policy import LogPrivacy, PolicySet, load_hash_key
-from modelpilot.serving.policy_store import load_policy_set
-from modelpilot.serving.predlog import PredictionLog
 from modelpilot.serving.reload import ModelRepository, followed_versions
 from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import ModelRuntime
@@ -179,7 +180,7 @@ def build_plane(
     """Load everything the plan names into a new data plane."""
     predlog = (
         PredictionLog(
-            ws.settings.home / "predictions",
+            log_folder(ws.settings.home),
             durability=settings.durability,
             flush_interval_s=settings.flush_interval_s,
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelpilot.serving.predlog import LogBatch, write_segments
+from modelpilot.predictions import LogBatch, write_segments
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from modelpilot.cli.main import app
 from modelpilot.config import Settings
 from modelpilot.errors import InvalidInput
 from modelpilot.monitoring.jobs import monitor_deployment
-from modelpilot.monitoring.labels import log_labels
-from modelpilot.serving.predlog import read_predictions
+from modelpilot.predictions import read_predictions
+from modelpilot.predictions.labels import log_labels
 from modelpilot.workspace import Workspace
 
 

@@ -16,7 +16,7 @@ from scipy.stats import chisquare
 from conftest import Server
 from modelpilot import release
 from modelpilot.config import Settings
-from modelpilot.serving.predlog import read_predictions
+from modelpilot.predictions import read_predictions
 from modelpilot.workspace import Workspace
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}

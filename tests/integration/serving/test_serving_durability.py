@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from conftest import Server
-from modelpilot.serving.predlog import read_predictions, recover_wal_files
+from modelpilot.predictions import read_predictions, recover_wal_files
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 

@@ -14,7 +14,7 @@ import pytest
 import tritonclient.http as triton
 
 from conftest import FEATURES, Server, frame
-from modelpilot.serving.predlog import read_predictions
+from modelpilot.predictions import read_predictions
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 

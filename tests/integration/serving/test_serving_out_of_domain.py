@@ -17,7 +17,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from conftest import Server
 from modelpilot.config import Settings
-from modelpilot.serving.predlog import read_predictions
+from modelpilot.predictions import read_predictions
 from modelpilot.workspace import Workspace
 
 IN_DOMAIN = {"age": 40, "income": 52.5, "plan": "pro"}

@@ -21,11 +21,11 @@ import pytest
 from conftest import HERE, Server
 from modelpilot import release
 from modelpilot.config import Settings
-from modelpilot.monitoring.labels import log_labels, read_labels
+from modelpilot.predictions import LogBatch, read_predictions, write_segments
+from modelpilot.predictions.labels import log_labels, read_labels
+from modelpilot.predictions.log_policy import REDACTED, hash_values, load_hash_key
+from modelpilot.predictions.retention import DAY_MS
 from modelpilot.release.report import quality_against_labels
-from modelpilot.serving.log_policy import REDACTED, hash_values, load_hash_key
-from modelpilot.serving.predlog import LogBatch, read_predictions, write_segments
-from modelpilot.serving.retention import DAY_MS
 from modelpilot.workspace import Workspace
 
 PEOPLE = pd.DataFrame(

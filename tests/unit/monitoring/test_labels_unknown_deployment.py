@@ -5,9 +5,11 @@ Before, it said the request ids were unknown, which sent people checking their i
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -15,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 
 from modelpilot import release
 from modelpilot.errors import NotFound
-from modelpilot.monitoring.labels import log_labels
-from modelpilot.serving.predlog import LogBatch, write_segments
+from modelpilot.predictions import LogBatch, write_segments
+from modelpilot.predictions.labels import log_labels
 from modelpilot.workspace import Workspace
 
 
@@ -33,9 +35,14 @@ def shop(ws: Workspace) -> Workspace:
     return ws
 
 
+def _check(ws: Workspace) -> Callable[[str], object]:
+    """The deployment check the SDK hands in: the store's deployments."""
+    return functools.partial(release.get_deployment, ws.store)
+
+
 def test_an_unknown_deployment_is_named_with_the_existing_ones(shop: Workspace) -> None:
     with pytest.raises(NotFound, match=r"No deployment named 'shpo'\. Deployments: search, shop"):
-        log_labels(shop.settings.home, "shpo", ["r1"], [1], store=shop.store)
+        log_labels(shop.settings.home, "shpo", ["r1"], [1], check_deployment=_check(shop))
 
 
 def test_without_a_store_the_prediction_log_names_the_deployments(shop: Workspace) -> None:
@@ -47,7 +54,7 @@ def test_without_a_store_the_prediction_log_names_the_deployments(shop: Workspac
 
 
 def test_a_known_deployment_still_stores_labels(shop: Workspace) -> None:
-    assert log_labels(shop.settings.home, "shop", ["r1"], [1], store=shop.store) == 1
+    assert log_labels(shop.settings.home, "shop", ["r1"], [1], check_deployment=_check(shop)) == 1
 
 
 def test_the_sdk_names_the_unknown_deployment(shop: Workspace) -> None:

@@ -12,9 +12,9 @@ from modelpilot.clock import now_ms
 from modelpilot.data import DatasetVersion
 from modelpilot.errors import InvalidInput
 from modelpilot.monitoring.jobs import MonitorResult, monitor_deployment
+from modelpilot.predictions import LogBatch, write_segments
+from modelpilot.predictions.policy_store import set_log_policy
 from modelpilot.registry import ModelVersion
-from modelpilot.serving.policy_store import set_log_policy
-from modelpilot.serving.predlog import LogBatch, write_segments
 from modelpilot.workspace import Workspace
 
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from modelpilot import release
 from modelpilot.cli.main import app
-from modelpilot.monitoring.labels import log_labels
+from modelpilot.predictions import LogBatch, write_segments
+from modelpilot.predictions.labels import log_labels
 from modelpilot.release.report import ab_report
-from modelpilot.serving.predlog import LogBatch, write_segments
 from modelpilot.workspace import Workspace
 
 

@@ -17,9 +17,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from modelpilot import release
-from modelpilot.monitoring.labels import log_labels
+from modelpilot.predictions import LogBatch, write_segments
+from modelpilot.predictions.labels import log_labels
 from modelpilot.release.report import ab_report, quality_against_labels
-from modelpilot.serving.predlog import LogBatch, write_segments
 from modelpilot.workspace import Workspace
 
 

@@ -16,8 +16,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import modelpilot as mp
-from modelpilot.monitoring.labels import read_labels
-from modelpilot.serving.predlog import LogBatch, write_segments
+from modelpilot.predictions import LogBatch, write_segments
+from modelpilot.predictions.labels import read_labels
 from modelpilot.workspace import Workspace
 
 # The SDK functions a test below calls as mp.<name>; pinned against __all__.

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from modelpilot.clock import parse_duration_s, since_ms
 from modelpilot.errors import InvalidInput
-from modelpilot.serving.predlog import LogBatch, read_predictions, write_segments
+from modelpilot.predictions import LogBatch, read_predictions, write_segments
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 HOUR_MS = 3_600_000

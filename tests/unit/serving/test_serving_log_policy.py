@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from modelpilot.serving.log_policy import (
+from modelpilot.predictions import LogBatch, PredictionLog, read_predictions, write_segments
+from modelpilot.predictions.log_policy import (
     HASH_HEX_CHARS,
     REDACTED,
     LogPolicy,
@@ -20,8 +21,7 @@ from modelpilot.serving.log_policy import (
     hash_values,
     load_hash_key,
 )
-from modelpilot.serving.predlog import LogBatch, PredictionLog, read_predictions, write_segments
-from modelpilot.serving.retention import DAY_MS, purge_expired, purge_segments
+from modelpilot.predictions.retention import DAY_MS, purge_expired, purge_segments
 
 KEY = b"k" * 32
 

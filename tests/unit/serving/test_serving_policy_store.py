@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
 from modelpilot import release
 from modelpilot.errors import InvalidInput, NotFound
-from modelpilot.serving.policy_store import (
+from modelpilot.predictions.policy_store import (
     get_log_policy,
     list_log_policies,
     load_policy_set,
@@ -61,7 +63,13 @@ def test_unknown_column_deployment_and_bad_retention_are_refused(people: Workspa
     with pytest.raises(InvalidInput, match="Model 'people' has no input 'agee'; its inputs are"):
         set_log_policy(store, "people", {"agee": "hash"})
     with pytest.raises(NotFound, match="no-such"):
-        set_log_policy(store, "people", {"age": "hash"}, deployment="no-such")
+        set_log_policy(
+            store,
+            "people",
+            {"age": "hash"},
+            deployment="no-such",
+            check_deployment=functools.partial(release.get_deployment, store),
+        )
     with pytest.raises(InvalidInput, match="greater than or equal to 1"):
         set_log_policy(store, "people", {}, retention_days=0)
     assert get_log_policy(store, "model", "people") is None

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 from modelpilot.errors import InvalidInput, NotFound
-from modelpilot.serving.predlog import (
+from modelpilot.predictions import (
     LogBatch,
     PredictionLog,
-    query,
     read_predictions,
     recover_wal_files,
 )
+from modelpilot.predictions.sql import query
 
 
 def _rows(model: str, ids: range, timestamp_ms: int = 1_700_000_000_000) -> LogBatch:
@@ -63,7 +63,7 @@ def test_async_rows_reach_parquet_on_flush_and_read_back_as_one_view(tmp_path: P
 CRASHING_WRITER = """
 import os, signal, sys
 from pathlib import Path
-from modelpilot.serving.predlog import LogBatch, PredictionLog
+from modelpilot.predictions import LogBatch, PredictionLog
 log = PredictionLog(Path(sys.argv[1]), durability="sync", flush_interval_s=3600)
 log.start()
 (batch,) = LogBatch.from_rows(

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from modelpilot.serving.metrics import ServingMetrics
-from modelpilot.serving.predlog import (
+from modelpilot.predictions import (
     LogBatch,
     PredictionLog,
     read_predictions,
     recover_wal_files,
 )
+from modelpilot.serving.metrics import ServingMetrics
 
 
 def _batch(ids: range) -> LogBatch:

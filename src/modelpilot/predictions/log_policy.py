@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelpilot.serving.predlog import LogBatch
+from modelpilot.predictions.batch import LogBatch
 
 Action = Literal["keep", "hash", "redact", "drop"]
 ACTIONS: tuple[Action, ...] = ("keep", "hash", "redact", "drop")

@@ -1,4 +1,4 @@
-"""Labels that arrive late: joined to logged predictions by request id.
+"""Labels that arrive late: stored per deployment, joined to logged predictions by request id.
 
 Labels are appended as Parquet segments under ``<home>/labels/<deployment>/``; nothing is
 overwritten, and a label for a request the log has never seen is refused, not stored.
@@ -9,17 +9,17 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelpilot.errors import InvalidInput, NotFound, shown
-from modelpilot.serving.predlog import private_file
-from modelpilot.store import Store
+from modelpilot.predictions.files import labels_folder, private_file
+from modelpilot.predictions.reader import PredictionReader
 
 _LABEL_TYPES = (bool, int, float, str)
 
@@ -30,12 +30,13 @@ def log_labels(
     request_ids: Sequence[str],
     labels: Sequence[Any],
     *,
-    store: Store | None = None,
+    check_deployment: Callable[[str], object] | None = None,
 ) -> int:
     """Record ground truth for logged predictions; returns the number of labels stored.
 
-    With ``store``, an unknown deployment is a NotFound listing the deployments; without it,
-    one the prediction log has never seen is (so a typo is not reported as unknown ids).
+    With ``check_deployment`` (``release.get_deployment`` bound to the store: it raises
+    NotFound listing the deployments), an unknown deployment is refused by it; without it, one
+    the prediction log has never seen is (so a typo is not reported as unknown ids).
     """
     ids = [str(r) for r in request_ids]
     values = list(labels)
@@ -68,8 +69,9 @@ def log_labels(
             f"Labels mix {' and '.join(sorted(kinds))} values; use one type for a deployment.",
             field="labels",
         )
-    _require_deployment(home / "predictions", deployment, store)
-    known = _known_ids(home / "predictions", deployment, ids)
+    reader = PredictionReader.of_home(home)
+    _require_deployment(reader, deployment, check_deployment)
+    known = reader.known_request_ids(deployment, ids)
     unknown = [i for i in ids if i not in known]
     if unknown:
         raise InvalidInput(
@@ -78,7 +80,7 @@ def log_labels(
             "check the ids, or flush the server's log first.",
             field="request_ids",
         )
-    folder = home / "labels" / _safe(deployment)
+    folder = labels_folder(home, deployment)
     folder.mkdir(parents=True, exist_ok=True)
     table = pa.table(
         {
@@ -99,7 +101,7 @@ def log_labels(
 
 def read_labels(home: Path, deployment: str) -> pd.DataFrame:
     """Every label logged for a deployment (the newest wins for a repeated request id)."""
-    folder = home / "labels" / _safe(deployment)
+    folder = labels_folder(home, deployment)
     files = sorted(folder.glob("labels-*.parquet"))
     if not files:
         return pd.DataFrame(columns=["request_id", "label", "logged_ms"])
@@ -111,13 +113,27 @@ def read_labels(home: Path, deployment: str) -> pd.DataFrame:
     )
 
 
-def _require_deployment(predictions: Path, deployment: str, store: Store | None) -> None:
-    if store is not None:
-        from modelpilot.release.service import get_deployment
+def join_labels(
+    rows: pd.DataFrame, labels: pd.DataFrame, *, how: Literal["left", "inner"] = "left"
+) -> pd.DataFrame:
+    """Logged rows with their ``label`` (joined on ``request_id``): ``how="left"`` keeps the
+    unlabelled rows, ``"inner"`` only the labelled ones. Give one row per request.
 
-        get_deployment(store, deployment)  # NotFound naming it and listing the deployments
+    >>> rows = pd.DataFrame({"request_id": ["a", "b"], "out.prediction": [1, 0]})
+    >>> join_labels(rows, pd.DataFrame({"request_id": ["b"], "label": [0]}), how="inner")
+      request_id  out.prediction  label
+    0          b               0      0
+    """
+    return rows.merge(labels[["request_id", "label"]], on="request_id", how=how)
+
+
+def _require_deployment(
+    reader: PredictionReader, deployment: str, check: Callable[[str], object] | None
+) -> None:
+    if check is not None:
+        check(deployment)  # NotFound naming it and listing the deployments
         return
-    logged = _logged_deployments(predictions)
+    logged = reader.deployments()
     if deployment not in logged:
         raise NotFound(
             f"No predictions logged for deployment {shown(deployment)}. Deployments in the log: "
@@ -125,36 +141,6 @@ def _require_deployment(predictions: Path, deployment: str, store: Store | None)
             "first.",
             field="deployment",
         )
-
-
-def _logged_deployments(predictions: Path) -> list[str]:
-    import duckdb
-
-    if not any(predictions.glob("**/seg-*.parquet")):
-        return []
-    glob = str(predictions / "**" / "seg-*.parquet").replace("'", "''")
-    with duckdb.connect() as con:
-        rows = con.execute(
-            f"SELECT DISTINCT deployment FROM read_parquet('{glob}', union_by_name = true) "
-            "WHERE deployment IS NOT NULL ORDER BY deployment"
-        ).fetchall()
-    return [str(r[0]) for r in rows]
-
-
-def _known_ids(predictions: Path, deployment: str, ids: list[str]) -> set[str]:
-    import duckdb
-
-    if not any(predictions.glob("**/seg-*.parquet")):
-        return set()
-    glob = str(predictions / "**" / "seg-*.parquet").replace("'", "''")
-    with duckdb.connect() as con:
-        con.register("wanted", pd.DataFrame({"request_id": ids}))
-        rows = con.execute(
-            f"SELECT DISTINCT p.request_id FROM read_parquet('{glob}', union_by_name = true) p "
-            "JOIN wanted w ON p.request_id = w.request_id WHERE p.deployment = ?",
-            [deployment],
-        ).fetchall()
-    return {r[0] for r in rows}
 
 
 def _kind(value: Any) -> str:
@@ -167,7 +153,3 @@ def _kind(value: Any) -> str:
 
 def _is_numpy_scalar(value: Any) -> bool:
     return type(value).__module__ == "numpy" and hasattr(value, "item")
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from modelpilot.serving.log_policy import PolicySet
-from modelpilot.serving.predlog import _safe
+from modelpilot.predictions.files import safe_name
+from modelpilot.predictions.log_policy import PolicySet
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
@@ -107,7 +107,7 @@ def _present(segment: Path, wanted: list[str]) -> list[str]:
 
 def _purge(folder: Path, model: str | None, dry_run: bool, is_old: _IsOld) -> PurgeResult:
     removed, rows, kept = [], 0, 0
-    pattern = f"{_safe(model)}/seg-*.parquet" if model is not None else "**/seg-*.parquet"
+    pattern = f"{safe_name(model)}/seg-*.parquet" if model is not None else "**/seg-*.parquet"
     for segment in sorted(folder.glob(pattern)):
         try:
             newest = newest_ms(segment)

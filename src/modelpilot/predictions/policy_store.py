@@ -7,7 +7,7 @@ Called by the CLI and at server start-up and reloads, never per request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -17,9 +17,8 @@ from sqlalchemy import Connection, Row, insert, select, update
 from modelpilot.clock import now_ms
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.models.signature import Signature
+from modelpilot.predictions.log_policy import ACTIONS, Action, LogPolicy, PolicySet
 from modelpilot.registry import get_version
-from modelpilot.release import get_deployment
-from modelpilot.serving.log_policy import ACTIONS, Action, LogPolicy, PolicySet
 from modelpilot.store import Store
 from modelpilot.store.events import default_actor, record_event
 from modelpilot.store.schema import logging_policies
@@ -65,18 +64,21 @@ def set_log_policy(
     deployment: str | None = None,
     retention_days: int | None = None,
     actor: str | None = None,
+    check_deployment: Callable[[str], object] | None = None,
 ) -> StoredPolicy:
     """Set column actions (and retention) for ``model``, or for ``deployment`` when given.
 
     Merges into the stored policy: columns not named keep their action, and retention stays
     unless given. Columns must be inputs of the model's latest version, so a typo cannot
-    leave a column logged in the clear.
+    leave a column logged in the clear. ``check_deployment`` raises NotFound for an unknown
+    deployment: ``release.get_deployment`` bound to the store, handed in by the caller because
+    the log sits below ``release``.
     """
     _check_columns(store, model, columns)
     scope: Scope = "deployment" if deployment is not None else "model"
     name = deployment if deployment is not None else model
-    if deployment is not None:
-        get_deployment(store, deployment)  # NotFound listing the deployments
+    if deployment is not None and check_deployment is not None:
+        check_deployment(deployment)  # NotFound listing the deployments
     who = actor or default_actor()
     with store.write() as conn:
         current = _read(conn, scope, name)
