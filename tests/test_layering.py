@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "clock": 0,
     "config": 0,
+    "version": 0,
     # 1 storage
     "store": 1,
     "artifacts": 1,
@@ -76,7 +77,6 @@ SIDEWAYS_FORBIDDEN: dict[str, set[str]] = {
 # the narrow thing they need: a store, a model source, a deployment feed). The test fails on
 # any violation not listed here, and on a listed one that is gone (then delete its line).
 KNOWN_VIOLATIONS: set[tuple[str, str]] = {
-    ("serving/app.py", SDK),  # `from modelpilot import __version__` loads the whole SDK
     ("serving/server.py", "workspace"),  # the data plane is built from a Workspace
     ("monitoring/jobs.py", "workspace"),  # monitor jobs take the whole Workspace
     ("tuning/study.py", "workspace"),  # tune() takes the whole Workspace

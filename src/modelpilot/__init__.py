@@ -44,6 +44,7 @@ from modelpilot.registry.roles import DatasetsArg
 from modelpilot.release import Deployment, Revision, RolloutPolicy
 from modelpilot.store.audit import AuditVerification, verify_chain
 from modelpilot.tracking import MetricPoint, Run, RunStatus
+from modelpilot.version import __version__
 from modelpilot.workspace import ActiveRun, Workspace
 
 if TYPE_CHECKING:
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from modelpilot.monitoring import DriftReport
     from modelpilot.tuning import TuneResult
 
-__version__ = "0.1.0"
 
 _active: Workspace | None = None
 _active_lock = threading.Lock()

@@ -11,9 +11,9 @@ import sys
 
 import typer
 
-from modelpilot import __version__
 from modelpilot.cli.context import close_workspace, err_console
 from modelpilot.errors import ModelpilotError
+from modelpilot.version import __version__
 
 app = typer.Typer(
     name="modelpilot",

@@ -17,7 +17,6 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from modelpilot import __version__
 from modelpilot.artifacts import LocalArtifactStore
 from modelpilot.errors import (
     InvalidInput,
@@ -32,6 +31,7 @@ from modelpilot.server.auth import Authenticator
 from modelpilot.server.deps import Viewer, json_response
 from modelpilot.store import Store
 from modelpilot.tracking.local import LocalTracking
+from modelpilot.version import __version__
 
 log = logging.getLogger("modelpilot.server")
 

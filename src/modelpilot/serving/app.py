@@ -26,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route as HttpRoute
 
-from modelpilot import __version__
 from modelpilot.errors import (
     InvalidInput,
     MalformedRequest,
@@ -45,6 +44,7 @@ from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 from modelpilot.serving.settings import ServingSettings
 from modelpilot.serving.validation import Row
+from modelpilot.version import __version__
 
 log = logging.getLogger(__name__)
 _JSON = "application/json"
