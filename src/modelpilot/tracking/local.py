@@ -14,9 +14,8 @@ from typing import Any
 
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.store import Store
-from modelpilot.tracking import service
+from modelpilot.tracking import query, service
 from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
-from modelpilot.tracking.frame import filter_and_order, runs_frame
 from modelpilot.tracking.owner import ProcessOwner
 from modelpilot.tracking.protocol import MAX_PAGE_SIZE, MetricRow, RunPage
 from modelpilot.tracking.validation import check_key, check_metric_value, check_step
@@ -100,15 +99,26 @@ class LocalTracking:
         """One page of runs matching ``filter``, newest first unless ``order_by`` says else."""
         check_page_size(max_results)
         offset = decode_page_token(page_token)
+        experiment_id = None
         if experiment is not None:
-            service.require_experiment(self.store, experiment)
-        runs = service.get_runs(self.store, experiment=experiment)
-        ids = list(filter_and_order(runs_frame(runs), filter, order_by)["run_id"])
-        by_id = {run.id: run for run in runs}
+            experiment_id = service.require_experiment(self.store, experiment).id
+        if self.owner is not None:  # the SDK's own store: end runs of dead processes first
+            service.mark_abandoned_runs(self.store)
+        with self.store.read() as conn:
+            ids = query.search_run_ids(
+                conn,
+                self.store.dialect,
+                experiment_id,
+                filter,
+                order_by,
+                offset=offset,
+                limit=max_results + 1,  # one more: is there a next page?
+            )
+        found = {run.id: run for run in service.get_runs_by_id(self.store, ids[:max_results])}
         end = offset + max_results
         return RunPage(
-            runs=[by_id[i] for i in ids[offset:end]],
-            next_page_token=encode_page_token(end) if end < len(ids) else None,
+            runs=[found[i] for i in ids[:max_results]],
+            next_page_token=encode_page_token(end) if len(ids) > max_results else None,
         )
 
 
