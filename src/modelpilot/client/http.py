@@ -1,15 +1,19 @@
 """``HttpTracking``: :class:`~modelpilot.tracking.protocol.TrackingService` over HTTP.
 
-Retries with exponential backoff when the server cannot be reached or answers 503 (it is
-restarting, or its store is briefly down). A call is retried after a dropped connection
-only when repeating it cannot double anything (reads, status, params, tags); a metric batch
-or a new run is retried only when the request never reached the server (connection refused)
-or the server said 503 (nothing committed), so no point is written twice.
+Retries with exponential backoff when the server cannot be reached, answers 503 (it is
+restarting, or its store is briefly down) or the connection dropped mid-request. Repeating
+reads, status changes, params and tags changes nothing; a new run and a metric batch carry an
+``Idempotency-Key`` (a uuid made here) that the server records in the same transaction as the
+change, so a request re-sent after its response was lost is applied once. A batch that still
+failed after the retry window keeps its key: when the SDK's buffer sends those points again,
+they go first, under the same key.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +33,7 @@ from modelpilot.tracking.protocol import MetricRow, RunPage
 
 _NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _DROPPED = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout)
+_KEY = "Idempotency-Key"
 _ERROR_TYPES: dict[str, type[ModelpilotError]] = {
     name: cls
     for name, cls in vars(errors).items()
@@ -54,6 +59,9 @@ class HttpTracking:
         self._client = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport
         )
+        # run id -> the (key, rows) batches of a send that failed after the retry window
+        self._unsettled: dict[str, list[tuple[str, list[MetricRow]]]] = {}
+        self._unsettled_lock = threading.Lock()
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -62,7 +70,7 @@ class HttpTracking:
     # -- the protocol ---------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment called ``name``, created if needed."""
-        data = self._call("POST", "/api/v1/experiments", {"name": name}, idempotent=True)
+        data = self._call("POST", "/api/v1/experiments", {"name": name})
         return experiment_from_json(data)
 
     def create_run(
@@ -84,42 +92,61 @@ class HttpTracking:
             "code_revision": code_revision,
             "environment": dict(environment) if environment else None,
         }
-        return run_from_json(self._call("POST", "/api/v1/runs", body, idempotent=False))
+        key = {_KEY: uuid.uuid4().hex}
+        return run_from_json(self._call("POST", "/api/v1/runs", body, headers=key))
 
     def get_run(self, run_id: str) -> Run:
         """A run with params, tags and latest metrics."""
-        return run_from_json(self._call("GET", f"/api/v1/runs/{run_id}", idempotent=True))
+        return run_from_json(self._call("GET", f"/api/v1/runs/{run_id}"))
 
     def set_status(self, run_id: str, status: RunStatus) -> None:
         """End a run with ``status``."""
         body = {"status": RunStatus(status).value}
-        self._call("PUT", f"/api/v1/runs/{run_id}/status", body, idempotent=True)
+        self._call("PUT", f"/api/v1/runs/{run_id}/status", body)
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Record params (re-sending the same values is harmless)."""
         body = {"params": _plain(params)}
-        self._call("POST", f"/api/v1/runs/{run_id}/params", body, idempotent=True)
+        self._call("POST", f"/api/v1/runs/{run_id}/params", body)
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         """Set or overwrite tags."""
         body = {"tags": _plain(tags)}
-        self._call("POST", f"/api/v1/runs/{run_id}/tags", body, idempotent=True)
+        self._call("POST", f"/api/v1/runs/{run_id}/tags", body)
 
     def log_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
         """Append one batch of points (checked here first: JSON cannot even carry a NaN)."""
         self.send_checked_metrics(run_id, validate_metric_rows(rows))
 
     def send_checked_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
-        """Send points already checked (by the SDK before buffering) without checking again."""
-        if rows:
-            body = orjson.dumps({"rows": rows})
-            self._call("POST", f"/api/v1/runs/{run_id}/metrics", body, idempotent=False)
+        """Send points already checked (by the SDK before buffering) without checking again.
+
+        When an earlier call failed with its outcome unknown, the SDK's buffer hands the same
+        points back in front of newer ones: they are re-sent under the keys they had, so the
+        server skips what it applied already."""
+        with self._unsettled_lock:
+            earlier = self._unsettled.pop(run_id, [])
+        plan: list[tuple[str, list[MetricRow]]] = []
+        rest = list(rows)
+        for key, segment in earlier:
+            if rest[: len(segment)] != segment:
+                break
+            plan.append((key, segment))
+            rest = rest[len(segment) :]
+        if rest:
+            plan.append((uuid.uuid4().hex, rest))
+        path = f"/api/v1/runs/{run_id}/metrics"
+        for key, segment in plan:
+            try:
+                self._call("POST", path, orjson.dumps({"rows": segment}), headers={_KEY: key})
+            except Unavailable:
+                with self._unsettled_lock:  # the caller keeps all of these points for later
+                    self._unsettled[run_id] = plan
+                raise
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point of ``key``."""
-        data = self._call(
-            "GET", f"/api/v1/runs/{run_id}/metric-history", params={"key": key}, idempotent=True
-        )
+        data = self._call("GET", f"/api/v1/runs/{run_id}/metric-history", params={"key": key})
         return points_from_json(key, data["points"])
 
     def search_runs(
@@ -139,7 +166,7 @@ class HttpTracking:
             "page_token": page_token,
             "max_results": max_results,
         }
-        data = self._call("POST", "/api/v1/runs/search", body, idempotent=True)
+        data = self._call("POST", "/api/v1/runs/search", body)
         return RunPage([run_from_json(r) for r in data["runs"]], data["next_page_token"])
 
     # -- plumbing -------------------------------------------------------------------------
@@ -150,21 +177,16 @@ class HttpTracking:
         body: Any = None,
         *,
         params: Mapping[str, str] | None = None,
-        idempotent: bool,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """Send one request, retrying what is safe to retry, and map error bodies."""
+        """Send one request, retrying (every call is safe to repeat: see the module), and
+        map error bodies."""
         deadline = time.monotonic() + self.retry_for_s
         delay_s = 0.05
         while True:
             try:
-                reply = self._send(method, path, body, params)
+                reply = self._send(method, path, body, params, headers)
             except _NOT_DELIVERED + _DROPPED as exc:
-                if isinstance(exc, _DROPPED) and not idempotent:
-                    raise Unavailable(
-                        f"The connection to modelpilot server at {self.base_url} dropped during "
-                        f"{method} {path} ({type(exc).__name__}); whether it was applied is "
-                        "unknown, so it is not repeated automatically."
-                    ) from exc
                 if time.monotonic() + delay_s > deadline:
                     raise self._unreachable(method, path, type(exc).__name__) from exc
             else:
@@ -174,12 +196,17 @@ class HttpTracking:
             delay_s = min(delay_s * 2, 2.0)
 
     def _send(
-        self, method: str, path: str, body: Any, params: Mapping[str, str] | None
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
     ) -> httpx.Response:
         if isinstance(body, bytes):  # pre-encoded with orjson (metric batches)
-            headers = {"Content-Type": "application/json"}
+            headers = {**(headers or {}), "Content-Type": "application/json"}
             return self._client.request(method, path, content=body, params=params, headers=headers)
-        return self._client.request(method, path, json=body, params=params)
+        return self._client.request(method, path, json=body, params=params, headers=headers)
 
     def _unreachable(self, method: str, path: str, why: str) -> Unavailable:
         return Unavailable(

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from modelpilot.clock import now_ms
 from modelpilot.store import Store
@@ -91,8 +92,9 @@ def claim_key(conn: Connection, key: str, run_id: str) -> bool:
         dialect.insert(applied_batches)
         .values(key=key, run_id=run_id, created_ms=now_ms())
         .on_conflict_do_nothing(index_elements=["key"])
-    )
-    return bool(inserted.rowcount)
+        .returning(applied_batches.c.key)  # rowcount is -1 on psycopg here; a row is not
+    ).first()
+    return inserted is not None
 
 
 def applied_run(conn: Connection, key: str) -> str | None:
@@ -113,11 +115,14 @@ def prune_keys(store: Store, *, now: int | None = None) -> int:
 def _copy_points(conn: Connection, payload: Sequence[tuple[str, str, float, int, int]]) -> None:
     """PostgreSQL's COPY: several times faster than a multi-row INSERT for 10,000 points
     (benchmarks/tracking.py --server)."""
+    statement = f"COPY run_metrics ({_COLUMNS}) FROM STDIN"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        with cursor.copy(f"COPY run_metrics ({_COLUMNS}) FROM STDIN") as copy:
+        with cursor.copy(statement) as copy:
             for row in payload:
                 copy.write_row(row)
+    except conn.dialect.dbapi.IntegrityError as exc:  # type: ignore[union-attr]
+        raise IntegrityError(statement, None, exc) from exc  # as SQLAlchemy's own calls raise
     finally:
         cursor.close()
 

@@ -123,7 +123,7 @@ def end_run(
         conn.execute(
             update(runs).where(runs.c.id == run_id).values(status=status.value, end_ms=now_ms())
         )
-        if actor is not None:
+        if actor is not None and before != status.value:  # a repeated request is no change
             payload = {"before": before, "after": status.value}
             record_event(conn, "run.status", f"run:{run_id}", actor, payload)
 
