@@ -12,8 +12,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from modelpilot.clock import now_ms
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.store import Store
@@ -105,12 +103,7 @@ class LocalTracking:
             self._pruned_ms = now_ms()
             points.prune_keys(self.store)
         if clean:
-            try:
-                service.log_metric_rows(self.store, run_id, clean, batch_key=batch_key)
-            except IntegrityError as exc:  # the run's foreign key: name the run instead
-                with self.store.read() as conn:
-                    service._require_run(conn, run_id)
-                raise exc from None
+            service.log_metric_rows(self.store, run_id, clean, batch_key=batch_key)
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point of ``key``."""

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from modelpilot.clock import now_ms
+from modelpilot.errors import NotFound, shown
 from modelpilot.store import Store
-from modelpilot.store.schema import applied_batches
+from modelpilot.store.schema import applied_batches, runs
 
 MetricRow = tuple[str, float, int, int]  # key, value, step, timestamp_ms
 
@@ -50,6 +50,7 @@ def log_metric_batches(
     if not payload:
         return True
     with store.write() as conn:
+        require_runs(conn, [run_id for run_id, rows in batches.items() if rows])
         if batch_key is not None and not claim_key(conn, batch_key, next(iter(batches))):
             return False
         if store.dialect == "postgresql":
@@ -63,6 +64,18 @@ def log_metric_batches(
             _UPSERT_LATEST.format(marks=", ".join([mark] * 5)), latest_points(payload)
         )
     return True
+
+
+def require_runs(conn: Connection, run_ids: Sequence[str]) -> None:
+    """NotFound unless every run exists; on PostgreSQL the rows are share-locked until the
+    batch commits (what the foreign key did, once per batch instead of once per point)."""
+    query = select(runs.c.id).where(runs.c.id.in_(list(run_ids)))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(key_share=True, read=True)
+    found = set(conn.execute(query).scalars())
+    missing = [run_id for run_id in run_ids if run_id not in found]
+    if missing:
+        raise NotFound(f"No run with id {shown(missing[0])}.", field="run_id")
 
 
 def latest_points(
@@ -113,16 +126,16 @@ def prune_keys(store: Store, *, now: int | None = None) -> int:
 
 
 def _copy_points(conn: Connection, payload: Sequence[tuple[str, str, float, int, int]]) -> None:
-    """PostgreSQL's COPY: several times faster than a multi-row INSERT for 10,000 points
-    (benchmarks/tracking.py --server)."""
-    statement = f"COPY run_metrics ({_COLUMNS}) FROM STDIN"
+    """PostgreSQL's COPY, fed one block of text: several times faster than a multi-row INSERT
+    or than ``write_row`` per point for 10,000 points (benchmarks/tracking.py --server).
+
+    Safe as plain text: run ids exist (checked), keys passed check_key (letters, digits and
+    ``_-. /:``, never a tab, newline or backslash), values are finite floats, steps ints."""
+    block = "".join(f"{r}\t{k}\t{v!r}\t{s}\t{t}\n" for r, k, v, s, t in payload)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        with cursor.copy(statement) as copy:
-            for row in payload:
-                copy.write_row(row)
-    except conn.dialect.dbapi.IntegrityError as exc:  # type: ignore[union-attr]
-        raise IntegrityError(statement, None, exc) from exc  # as SQLAlchemy's own calls raise
+        with cursor.copy(f"COPY run_metrics ({_COLUMNS}) FROM STDIN") as copy:
+            copy.write(block)
     finally:
         cursor.close()
 
@@ -134,4 +147,5 @@ __all__ = [
     "latest_points",
     "log_metric_batches",
     "prune_keys",
+    "require_runs",
 ]

@@ -1,4 +1,5 @@
-"""latest metric per run (search), applied metric batches (idempotency), runs.created_by
+"""latest metric per run (search), applied metric batches (idempotency), runs.created_by,
+no per-row foreign key on run_metrics (checked once per batch instead)
 
 Revision ID: 0006
 Revises: 0005
@@ -29,6 +30,8 @@ WHERE rank = 1
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("run_metrics") as batch:
+        batch.drop_constraint("fk_run_metrics_run_id_runs", type_="foreignkey")
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("created_by", sa.String(length=256), nullable=True))
         batch.create_index("ix_runs_experiment_start", ["experiment_id", "start_ms", "id"])
@@ -68,3 +71,5 @@ def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.drop_index("ix_runs_experiment_start")
         batch.drop_column("created_by")
+    with op.batch_alter_table("run_metrics") as batch:
+        batch.create_foreign_key("fk_run_metrics_run_id_runs", "runs", ["run_id"], ["id"])
