@@ -45,13 +45,14 @@ def server_command(
         f"auth {'OFF' if no_auth else 'on: tokens required'}). Ctrl-C to stop."
     )
     try:
-        uvicorn.run(
-            create_app(store, auth=not no_auth),
-            host=host,
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=10,
-        )
+        with store.held_open():
+            uvicorn.run(
+                create_app(store, auth=not no_auth),
+                host=host,
+                port=port,
+                log_level="warning",
+                timeout_graceful_shutdown=10,
+            )
     finally:
         store.close()
 

@@ -37,6 +37,10 @@ MetricRow = tuple[str, float, int, int]  # key, value, step, timestamp_ms
 def get_or_create_experiment(store: Store, name: str) -> Experiment:
     """The experiment called ``name``, created if it does not exist yet."""
     check_key(name, "experiment")
+    with store.read() as conn:  # most calls find it: no write lock for them
+        row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
+    if row is not None:
+        return Experiment(id=row.id, name=row.name, created_ms=row.created_ms)
     with store.write() as conn:
         row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
         if row is None:
@@ -103,10 +107,11 @@ def create_run(
         )
         if tags:
             _insert_tags(conn, run_id, tags)
+        run = _assemble(conn, [_require_run(conn, run_id)])[0]
         if actor is not None:
             payload = {"experiment": experiment.name, "name": run_name, "parent": parent_run_id}
             record_event(conn, "run.created", f"run:{run_id}", actor, payload)
-    return get_run(store, run_id)
+    return run
 
 
 def end_run(
