@@ -60,9 +60,14 @@ class Store:
         if self.dialect != "sqlite":
             yield
             return
-        with self.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1").close()  # opens the file and its WAL
+        # A raw connection in autocommit (the engine's connect hook): it holds no transaction,
+        # so checkpoints are never held back by an old snapshot.
+        keeper = self.engine.raw_connection()
+        try:
+            keeper.cursor().execute("SELECT 1").close()  # opens the file and its WAL
             yield
+        finally:
+            keeper.close()
 
     def close(self) -> None:
         """Release pooled connections."""
