@@ -284,3 +284,14 @@ def test_a_search_without_matches_is_one_empty_last_page(tracking: TrackingServi
     tracking.create_run(exp)
     page = tracking.search_runs(exp, "metrics.auc > 0.5")
     assert (page.runs, page.next_page_token) == ([], None)
+
+
+def test_only_text_that_reads_as_a_number_compares_with_a_number(
+    tracking: TrackingService,
+) -> None:
+    exp = _experiment()
+    texts = ["1.5", "-1e-3", "+2", ".5", "5.", "1E3", "1.2.3", "1e", "e5", "1-2", "+-1", ".e5"]
+    for i, value in enumerate(texts):
+        tracking.log_params(tracking.create_run(exp, name=f"r{i:02d}").id, {"v": value})
+    found = _all_pages(tracking, exp, "params.v > -1000", ["name"], 100)
+    assert [r.params["v"] for r in found] == ["1.5", "-1e-3", "+2", ".5", "5.", "1E3"]

@@ -51,6 +51,20 @@ _TEXTS = {
 }
 # Text that reads as a decimal number (what float() accepts, less inf/nan and spaces).
 _NUMBER_RE = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
+# The same on SQLite: text with a digit that matches none of these.
+_NOT_A_NUMBER_GLOBS = (
+    "*[^0-9.eE+-]*",  # another character
+    "*.*.*",  # two dots
+    "*[eE]*[eE]*",  # two exponents
+    "*[eE]*.*",  # a dot in the exponent
+    "*[^eE][+-]*",  # a sign neither first nor after the exponent mark
+    "*[eE]",  # an exponent without digits
+    "*[eE][+-]",
+    "[eE]*",  # no mantissa
+    "[+-][eE]*",
+    ".[eE]*",
+    "[+-].[eE]*",
+)
 
 
 class RunQuery:
@@ -99,11 +113,10 @@ class RunQuery:
         is_number: ColumnElement[Any]
         if self.dialect == "postgresql":
             is_number = expr.op("~")(_NUMBER_RE)
-        else:  # SQLite has no regex: only digits, one sign, dot and exponent characters
+        else:  # SQLite has no regex: the same shape, told by what it must and must not match
             is_number = and_(
                 expr.op("GLOB")("*[0-9]*"),
-                ~expr.op("GLOB")("*[^0-9.eE+-]*"),
-                ~expr.op("GLOB")("?*[+-]*[+-]*"),
+                *(~expr.op("GLOB")(pattern) for pattern in _NOT_A_NUMBER_GLOBS),
             )
         return case((is_number, cast(expr, Float)), else_=None)
 
