@@ -18,7 +18,7 @@ from modelpilot.client import HttpTracking
 from modelpilot.errors import Conflict, InvalidInput, NotFound
 from modelpilot.server.auth import Role
 from modelpilot.store import Store
-from modelpilot.tracking.entities import RunStatus
+from modelpilot.tracking.entities import Run, RunStatus
 from modelpilot.tracking.local import LocalTracking
 from modelpilot.tracking.protocol import TrackingService
 from mp_server import make_token, pg_schema, start_server
@@ -204,3 +204,94 @@ def test_search_errors_name_the_problem(tracking: TrackingService) -> None:
         tracking.search_runs(None, "metrics.auc >> 1")
     with pytest.raises(NotFound, match="No experiment named 'no-such-exp'"):
         tracking.search_runs("no-such-exp")
+
+
+def _all_pages(
+    tracking: TrackingService, exp: str, filter: str, order_by: list[str], size: int
+) -> list[Run]:
+    found: list[Run] = []
+    token: str | None = None
+    while True:
+        page = tracking.search_runs(exp, filter, order_by, page_token=token, max_results=size)
+        assert len(page.runs) <= size
+        found.extend(page.runs)
+        token = page.next_page_token
+        if token is None:
+            return found
+
+
+def test_paging_through_ties_returns_every_run_exactly_once_in_a_total_order(
+    tracking: TrackingService,
+) -> None:
+    exp = _experiment()
+    for i in range(9):
+        run = tracking.create_run(exp, name=f"r{i}")
+        tracking.log_metrics(run.id, [("auc", [0.5, 0.9, 0.95][i % 3], 0, 1)])
+    found = _all_pages(tracking, exp, "metrics.auc >= 0.9", ["metrics.auc DESC"], 2)
+    assert len(found) == len({r.id for r in found}) == 6
+    expected = sorted(found, key=lambda r: (-r.metrics["auc"], -r.start_ms, r.id))
+    assert [r.id for r in found] == [r.id for r in expected]
+    assert _all_pages(tracking, exp, "", ["metrics.auc DESC"], 4) == _all_pages(
+        tracking, exp, "", ["metrics.auc DESC"], 1000
+    )
+
+
+def test_filter_and_order_use_each_runs_latest_metric_value(tracking: TrackingService) -> None:
+    exp = _experiment()
+    early = tracking.create_run(exp, name="early")
+    tracking.log_metrics(early.id, [("auc", 0.99, 0, 1), ("auc", 0.2, 1, 2)])
+    late = tracking.create_run(exp, name="late")
+    tracking.log_metrics(late.id, [("auc", 0.95, 5, 1), ("auc", 0.1, 4, 9)])
+    found = _all_pages(tracking, exp, "metrics.auc > 0.5", [], 10)
+    assert [r.name for r in found] == ["late"]
+
+
+def test_runs_missing_the_order_field_come_last_in_both_directions(
+    tracking: TrackingService,
+) -> None:
+    exp = _experiment()
+    for name, loss in [("a", 0.3), ("b", None), ("c", 0.1)]:
+        run = tracking.create_run(exp, name=name)
+        if loss is not None:
+            tracking.log_metrics(run.id, [("loss", loss, 0, 1)])
+    up = _all_pages(tracking, exp, "", ["metrics.loss ASC"], 1)
+    down = _all_pages(tracking, exp, "", ["metrics.loss DESC"], 1)
+    assert ([r.name for r in up], [r.name for r in down]) == (["c", "a", "b"], ["a", "c", "b"])
+
+
+def test_params_compare_as_numbers_with_numbers_and_as_text_with_text(
+    tracking: TrackingService,
+) -> None:
+    exp = _experiment()
+    for name, depth in [("d2", "2"), ("d10", "10"), ("dx", "deep"), ("none", None)]:
+        run = tracking.create_run(exp, name=name, tags={"team": name[:2]})
+        if depth is not None:
+            tracking.log_params(run.id, {"depth": depth})
+
+    def names(filter: str, order_by: list[str] | None = None) -> list[str]:
+        return [r.name for r in _all_pages(tracking, exp, filter, order_by or ["name"], 10)]
+
+    assert names("params.depth > 3") == ["d10"]  # numerically; 'deep' never matches a number
+    assert names("params.depth > '3'") == ["dx"]  # as text: '10' < '3' < 'deep'
+    assert names("params.depth != 'deep'") == ["d10", "d2"]  # a missing param never matches
+    assert names("", ["params.depth DESC"]) == ["dx", "d2", "d10", "none"]
+    assert names("tags.team = 'd1' and attributes.status = 'RUNNING'") == ["d10"]
+    assert names("name < 'd2'") == ["d10"]
+
+
+def test_a_search_without_matches_is_one_empty_last_page(tracking: TrackingService) -> None:
+    exp = _experiment()
+    tracking.create_run(exp)
+    page = tracking.search_runs(exp, "metrics.auc > 0.5")
+    assert (page.runs, page.next_page_token) == ([], None)
+
+
+def test_only_text_that_reads_as_a_number_compares_with_a_number(
+    tracking: TrackingService,
+) -> None:
+    exp = _experiment()
+    texts = ["1.5", "-1e-3", "+2", ".5", "5.", "1E3", "1.2.3", "1e", "e5", "1-2", "+-1", ".e5"]
+    for i, value in enumerate(texts):
+        tracking.log_params(tracking.create_run(exp, name=f"r{i:02d}").id, {"v": value})
+    found = _all_pages(tracking, exp, "params.v > -1000", ["name"], 100)
+    assert [r.params["v"] for r in found] == ["1.5", "-1e-3", "+2", ".5", "5.", "1E3"]

@@ -47,18 +47,19 @@ def server_command(
         f"auth {'OFF' if no_auth else 'on: tokens required'}). Ctrl-C to stop."
     )
     try:
-        uvicorn.run(
-            create_app(
-                store,
-                auth=not no_auth,
-                artifacts=LocalArtifactStore(settings.resolved_artifact_root()),
-                max_upload_bytes=settings.max_upload_bytes,
-            ),
-            host=host,
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=10,
-        )
+        with store.held_open():
+            uvicorn.run(
+                create_app(
+                    store,
+                    auth=not no_auth,
+                    artifacts=LocalArtifactStore(settings.resolved_artifact_root()),
+                    max_upload_bytes=settings.max_upload_bytes,
+                ),
+                host=host,
+                port=port,
+                log_level="warning",
+                timeout_graceful_shutdown=10,
+            )
     finally:
         store.close()
 

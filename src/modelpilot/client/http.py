@@ -1,21 +1,26 @@
 """``HttpTracking``: :class:`~modelpilot.tracking.protocol.TrackingService` over HTTP.
 
-Retries with exponential backoff when the server cannot be reached or answers 503 (it is
-restarting, or its store is briefly down). A call is retried after a dropped connection
-only when repeating it cannot double anything (reads, status, params, tags); a metric batch
-or a new run is retried only when the request never reached the server (connection refused)
-or the server said 503 (nothing committed), so no point is written twice.
+Retries with exponential backoff when the server cannot be reached, answers 503 (it is
+restarting, or its store is briefly down) or the connection dropped mid-request. Repeating
+reads, status changes, params and tags changes nothing; a new run and a metric batch carry an
+``Idempotency-Key`` (a uuid made here) that the server records in the same transaction as the
+change, so a request re-sent after its response was lost is applied once. A batch that still
+failed after the retry window keeps its key: when the SDK's buffer sends those points again,
+they go first, under the same key.
 """
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 import orjson
 
-from modelpilot.client.transport import decode_reply, send_with_retries
+from modelpilot.client.transport import HttpService, decode_reply
+from modelpilot.errors import Unavailable
 from modelpilot.tracking.codec import (
     experiment_from_json,
     points_from_json,
@@ -25,8 +30,10 @@ from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
 from modelpilot.tracking.local import validate_metric_rows
 from modelpilot.tracking.protocol import MetricRow, RunPage
 
+_KEY = "Idempotency-Key"
 
-class HttpTracking:
+
+class HttpTracking(HttpService):
     """Tracking calls sent to ``modelpilot server`` at ``base_url`` with a bearer token."""
 
     def __init__(
@@ -38,21 +45,17 @@ class HttpTracking:
         retry_for_s: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.retry_for_s = retry_for_s
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout_s, transport=transport
+        super().__init__(
+            base_url, token=token, timeout_s=timeout_s, retry_for_s=retry_for_s, transport=transport
         )
-
-    def close(self) -> None:
-        """Close pooled connections."""
-        self._client.close()
+        # run id -> the (key, rows) batches of a send that failed after the retry window
+        self._unsettled: dict[str, list[tuple[str, list[MetricRow]]]] = {}
+        self._unsettled_lock = threading.Lock()
 
     # -- the protocol ---------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment called ``name``, created if needed."""
-        data = self._call("POST", "/api/v1/experiments", {"name": name}, idempotent=True)
+        data = self._call("POST", "/api/v1/experiments", {"name": name})
         return experiment_from_json(data)
 
     def create_run(
@@ -74,42 +77,61 @@ class HttpTracking:
             "code_revision": code_revision,
             "environment": dict(environment) if environment else None,
         }
-        return run_from_json(self._call("POST", "/api/v1/runs", body, idempotent=False))
+        key = {_KEY: uuid.uuid4().hex}
+        return run_from_json(self._call("POST", "/api/v1/runs", body, headers=key))
 
     def get_run(self, run_id: str) -> Run:
         """A run with params, tags and latest metrics."""
-        return run_from_json(self._call("GET", f"/api/v1/runs/{run_id}", idempotent=True))
+        return run_from_json(self._call("GET", f"/api/v1/runs/{run_id}"))
 
     def set_status(self, run_id: str, status: RunStatus) -> None:
         """End a run with ``status``."""
         body = {"status": RunStatus(status).value}
-        self._call("PUT", f"/api/v1/runs/{run_id}/status", body, idempotent=True)
+        self._call("PUT", f"/api/v1/runs/{run_id}/status", body)
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Record params (re-sending the same values is harmless)."""
         body = {"params": _plain(params)}
-        self._call("POST", f"/api/v1/runs/{run_id}/params", body, idempotent=True)
+        self._call("POST", f"/api/v1/runs/{run_id}/params", body)
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         """Set or overwrite tags."""
         body = {"tags": _plain(tags)}
-        self._call("POST", f"/api/v1/runs/{run_id}/tags", body, idempotent=True)
+        self._call("POST", f"/api/v1/runs/{run_id}/tags", body)
 
     def log_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
         """Append one batch of points (checked here first: JSON cannot even carry a NaN)."""
         self.send_checked_metrics(run_id, validate_metric_rows(rows))
 
     def send_checked_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
-        """Send points already checked (by the SDK before buffering) without checking again."""
-        if rows:
-            body = orjson.dumps({"rows": rows})
-            self._call("POST", f"/api/v1/runs/{run_id}/metrics", body, idempotent=False)
+        """Send points already checked (by the SDK before buffering) without checking again.
+
+        When an earlier call failed with its outcome unknown, the SDK's buffer hands the same
+        points back in front of newer ones: they are re-sent under the keys they had, so the
+        server skips what it applied already."""
+        with self._unsettled_lock:
+            earlier = self._unsettled.pop(run_id, [])
+        plan: list[tuple[str, list[MetricRow]]] = []
+        rest = list(rows)
+        for key, segment in earlier:
+            if rest[: len(segment)] != segment:
+                break
+            plan.append((key, segment))
+            rest = rest[len(segment) :]
+        if rest:
+            plan.append((uuid.uuid4().hex, rest))
+        path = f"/api/v1/runs/{run_id}/metrics"
+        for key, segment in plan:
+            try:
+                self._call("POST", path, orjson.dumps({"rows": segment}), headers={_KEY: key})
+            except Unavailable:
+                with self._unsettled_lock:  # the caller keeps all of these points for later
+                    self._unsettled[run_id] = plan
+                raise
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point of ``key``."""
-        data = self._call(
-            "GET", f"/api/v1/runs/{run_id}/metric-history", params={"key": key}, idempotent=True
-        )
+        data = self._call("GET", f"/api/v1/runs/{run_id}/metric-history", params={"key": key})
         return points_from_json(key, data["points"])
 
     def search_runs(
@@ -129,7 +151,7 @@ class HttpTracking:
             "page_token": page_token,
             "max_results": max_results,
         }
-        data = self._call("POST", "/api/v1/runs/search", body, idempotent=True)
+        data = self._call("POST", "/api/v1/runs/search", body)
         return RunPage([run_from_json(r) for r in data["runs"]], data["next_page_token"])
 
     # -- plumbing -------------------------------------------------------------------------
@@ -140,25 +162,29 @@ class HttpTracking:
         body: Any = None,
         *,
         params: Mapping[str, str] | None = None,
-        idempotent: bool,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """Send one request, retrying what is safe to retry, and map error bodies."""
-        reply = send_with_retries(
-            lambda: self._send(method, path, body, params),
-            base_url=self.base_url,
-            what=f"{method} {path}",
-            idempotent=idempotent,
-            retry_for_s=self.retry_for_s,
+        """Send one request, retrying (every call is safe to repeat: see the module), and
+        map error bodies."""
+        reply = self.send(
+            lambda: self._send(method, path, body, params, headers),
+            f"{method} {path}",
+            idempotent=True,
         )
         return decode_reply(reply, self.base_url)
 
     def _send(
-        self, method: str, path: str, body: Any, params: Mapping[str, str] | None
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
     ) -> httpx.Response:
         if isinstance(body, bytes):  # pre-encoded with orjson (metric batches)
-            headers = {"Content-Type": "application/json"}
-            return self._client.request(method, path, content=body, params=params, headers=headers)
-        return self._client.request(method, path, json=body, params=params)
+            headers = {**(headers or {}), "Content-Type": "application/json"}
+            return self.http.request(method, path, content=body, params=params, headers=headers)
+        return self.http.request(method, path, json=body, params=params, headers=headers)
 
 
 def _plain(values: Mapping[str, object]) -> dict[str, str]:

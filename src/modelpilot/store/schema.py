@@ -60,6 +60,10 @@ runs = Table(
     Column("owner_host", String(256), nullable=True),
     Column("owner_pid", Integer, nullable=True),
     Column("owner_start_ms", BigInteger, nullable=True),
+    # Who created it: the authenticated actor through the server (token:<name>), else null.
+    Column("created_by", String(256), nullable=True),
+    # Search's default order (newest first) and its tie-breaker, within an experiment.
+    Index("ix_runs_experiment_start", "experiment_id", "start_ms", "id"),
 )
 
 run_params = Table(
@@ -78,16 +82,44 @@ run_tags = Table(
     Column("value", Text, nullable=False),
 )
 
+# No foreign key on run_id: PostgreSQL checks one per inserted row, which took more than half
+# of a 10,000-point batch (benchmarks/tracking.py --server). Every batch checks its runs exist
+# once instead, in its own transaction (tracking/points.py); runs are never deleted.
 run_metrics = Table(
     "run_metrics",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("run_id", String(32), nullable=False),
     Column("key", String(256), nullable=False),
     Column("value", Float, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp_ms", BigInteger, nullable=False),
     Index("ix_run_metrics_run_key", "run_id", "key", "step"),
+)
+
+# The latest point of each (run, metric): what run search filters and orders on. Kept up to
+# date in the same transaction as every metric batch, so a search over 100,000 runs joins one
+# row per run instead of ranking every point ever logged (benchmarks/search.py).
+run_latest_metrics = Table(
+    "run_latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Index("ix_run_latest_metrics_key_value", "key", "value"),
+)
+
+# Idempotency keys of metric batches already applied (client-generated uuids), written in the
+# batch's own transaction: a batch re-sent after a dropped response is applied once. Keys
+# older than a day are removed (the client retries for 30 s).
+applied_batches = Table(
+    "applied_batches",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False, index=True),
 )
 
 run_artifacts = Table(

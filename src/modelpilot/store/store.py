@@ -47,6 +47,28 @@ class Store:
         with read_transaction(self.engine) as conn:
             yield conn
 
+    @contextmanager
+    def held_open(self) -> Iterator[None]:
+        """Keep one idle connection to a SQLite file open while the block runs (a server).
+
+        Why: each transaction gets its own connection (NullPool), and when the last one to a
+        WAL database closes, SQLite checkpoints and removes the WAL: 5 to 15 ms per
+        transaction. One idle connection held by a long-lived process turns that into about
+        1 ms (benchmarks/tracking.py --server: start and end of a run). Not for processes
+        that fork afterwards: a connection must not cross a fork.
+        """
+        if self.dialect != "sqlite":
+            yield
+            return
+        # A raw connection in autocommit (the engine's connect hook): it holds no transaction,
+        # so checkpoints are never held back by an old snapshot.
+        keeper = self.engine.raw_connection()
+        try:
+            keeper.cursor().execute("SELECT 1").close()  # opens the file and its WAL
+            yield
+        finally:
+            keeper.close()
+
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()

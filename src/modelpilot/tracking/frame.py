@@ -1,4 +1,5 @@
-"""Runs as a DataFrame, filtered and ordered: the one implementation behind ``search_runs``."""
+"""Runs as a DataFrame: what ``mp.search_runs`` returns (the search itself runs in SQL,
+tracking/query.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 import pandas as pd
 
-from modelpilot.tracking import search
 from modelpilot.tracking.entities import Run
 
 _ATTRIBUTE_COLUMNS = [
@@ -42,22 +42,3 @@ def runs_frame(runs: Sequence[Run]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=None if records else columns)
     extra = sorted(c for c in frame.columns if c not in columns)
     return frame[columns + extra]
-
-
-def filter_and_order(frame: pd.DataFrame, filter: str, order_by: Sequence[str]) -> pd.DataFrame:
-    """Rows matching ``filter`` (``metrics.auc > 0.9``), sorted by ``order_by``; runs without
-    an ordering field sort last."""
-    clauses = search.parse_filter(filter)
-    ordering = search.parse_order_by(list(order_by))
-    frame = search.apply(frame, clauses)
-    if ordering:
-        for column, _ in ordering:
-            if column not in frame.columns:
-                frame[column] = pd.NA
-        frame = frame.sort_values(
-            [c for c, _ in ordering],
-            ascending=[a for _, a in ordering],
-            na_position="last",
-            kind="stable",
-        )
-    return frame.reset_index(drop=True)

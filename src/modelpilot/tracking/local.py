@@ -12,26 +12,39 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from modelpilot.clock import now_ms
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.store import Store
-from modelpilot.tracking import service
+from modelpilot.tracking import points, query, service
 from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
-from modelpilot.tracking.frame import filter_and_order, runs_frame
 from modelpilot.tracking.owner import ProcessOwner
 from modelpilot.tracking.protocol import MAX_PAGE_SIZE, MetricRow, RunPage
 from modelpilot.tracking.validation import check_key, check_metric_value, check_step
+
+# Applied batch keys are pruned at most this often (each prune is one indexed DELETE).
+PRUNE_EVERY_MS = 3600 * 1000
 
 
 class LocalTracking:
     """Tracking on a store in this process.
 
     ``owner`` is the process that will end the runs it creates (the SDK passes its own, so a
-    killed training script's runs become KILLED); the server passes none.
+    killed training script's runs become KILLED); the server passes none. ``actor`` is the
+    authenticated caller (the server's ``token:<name>``): runs record it as their creator and
+    every change but metric points is recorded in the audit log under it.
     """
 
-    def __init__(self, store: Store, *, owner: ProcessOwner | None = None) -> None:
+    def __init__(
+        self, store: Store, *, owner: ProcessOwner | None = None, actor: str | None = None
+    ) -> None:
         self.store = store
         self.owner = owner
+        self.actor = actor
+        self._pruned_ms = 0  # when applied batch keys were last pruned
+
+    def acting_as(self, actor: str) -> LocalTracking:
+        """The same service recording changes as ``actor`` (one per server request)."""
+        return LocalTracking(self.store, owner=self.owner, actor=actor)
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         """The experiment called ``name``, created if needed."""
@@ -46,8 +59,10 @@ class LocalTracking:
         tags: Mapping[str, str] | None = None,
         code_revision: str | None = None,
         environment: Mapping[str, Any] | None = None,
+        request_key: str | None = None,
     ) -> Run:
-        """Start a RUNNING run in ``experiment``."""
+        """Start a RUNNING run in ``experiment`` (a ``request_key`` seen before returns the
+        run that request created: the client's retry after a lost response)."""
         exp = service.get_or_create_experiment(self.store, experiment)
         return service.create_run(
             self.store,
@@ -58,6 +73,8 @@ class LocalTracking:
             code_revision=code_revision,
             environment=environment,
             owner=self.owner,
+            actor=self.actor,
+            request_key=request_key,
         )
 
     def get_run(self, run_id: str) -> Run:
@@ -66,23 +83,27 @@ class LocalTracking:
 
     def set_status(self, run_id: str, status: RunStatus) -> None:
         """End a run with ``status``."""
-        service.end_run(self.store, run_id, status)
+        service.end_run(self.store, run_id, status, actor=self.actor)
 
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None:
         """Record params (immutable once logged)."""
-        service.log_params(self.store, run_id, params)
+        service.log_params(self.store, run_id, params, actor=self.actor)
 
     def set_tags(self, run_id: str, tags: Mapping[str, object]) -> None:
         """Set or overwrite tags."""
-        service.set_tags(self.store, run_id, tags)
+        service.set_tags(self.store, run_id, tags, actor=self.actor)
 
-    def log_metrics(self, run_id: str, rows: Sequence[MetricRow]) -> None:
-        """Validate and append points of one run in one transaction."""
+    def log_metrics(
+        self, run_id: str, rows: Sequence[MetricRow], *, batch_key: str | None = None
+    ) -> None:
+        """Validate and append points of one run in one transaction; a ``batch_key`` applied
+        before is skipped, so a re-sent batch is stored once."""
         clean = validate_metric_rows(rows)
+        if batch_key is not None and now_ms() - self._pruned_ms > PRUNE_EVERY_MS:
+            self._pruned_ms = now_ms()
+            points.prune_keys(self.store)
         if clean:
-            with self.store.read() as conn:  # NotFound naming the run, not a foreign-key error
-                service._require_run(conn, run_id)
-            service.log_metric_rows(self.store, run_id, clean)
+            service.log_metric_rows(self.store, run_id, clean, batch_key=batch_key)
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point of ``key``."""
@@ -100,15 +121,26 @@ class LocalTracking:
         """One page of runs matching ``filter``, newest first unless ``order_by`` says else."""
         check_page_size(max_results)
         offset = decode_page_token(page_token)
+        experiment_id = None
         if experiment is not None:
-            service.require_experiment(self.store, experiment)
-        runs = service.get_runs(self.store, experiment=experiment)
-        ids = list(filter_and_order(runs_frame(runs), filter, order_by)["run_id"])
-        by_id = {run.id: run for run in runs}
+            experiment_id = service.require_experiment(self.store, experiment).id
+        if self.owner is not None:  # the SDK's own store: end runs of dead processes first
+            service.mark_abandoned_runs(self.store)
+        with self.store.read() as conn:
+            ids = query.search_run_ids(
+                conn,
+                self.store.dialect,
+                experiment_id,
+                filter,
+                order_by,
+                offset=offset,
+                limit=max_results + 1,  # one more: is there a next page?
+            )
+        found = {run.id: run for run in service.get_runs_by_id(self.store, ids[:max_results])}
         end = offset + max_results
         return RunPage(
-            runs=[by_id[i] for i in ids[offset:end]],
-            next_page_token=encode_page_token(end) if end < len(ids) else None,
+            runs=[found[i] for i in ids[:max_results]],
+            next_page_token=encode_page_token(end) if len(ids) > max_results else None,
         )
 
 

@@ -1,7 +1,8 @@
 """The run filter language: ``metrics.auc > 0.9 and params.model = 'gbm'``.
 
 A small hand-written parser rather than a SQL fragment: user text never reaches the
-database, and errors can point at the exact character that is wrong. Grammar::
+database (tracking/query.py binds every value), and errors can point at the exact character
+that is wrong. Grammar::
 
     filter  := clause ("and" clause)*
     clause  := field op value
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import pandas as pd
 
 from modelpilot.errors import InvalidInput
 
@@ -89,39 +88,6 @@ def parse_order_by(items: list[str] | tuple[str, ...]) -> list[tuple[str, bool]]
             item = parts[0]
         out.append((_column(item, item.strip(), 0), ascending))
     return out
-
-
-def apply(frame: pd.DataFrame, clauses: list[Clause]) -> pd.DataFrame:
-    """Keep the rows of a search frame that satisfy every clause.
-
-    A run without the field never matches (like SQL's NULL), whatever the operator.
-    """
-    mask = pd.Series(True, index=frame.index)
-    for clause in clauses:
-        if clause.column not in frame.columns:
-            return frame.iloc[0:0]
-        column = frame[clause.column]
-        if isinstance(clause.value, float) and not clause.column.startswith("metrics."):
-            column = pd.to_numeric(column, errors="coerce")
-        mask &= _compare(column, clause.op, clause.value).fillna(False).astype(bool)
-    return frame[mask]
-
-
-def _compare(column: pd.Series, op: str, value: float | str) -> pd.Series:
-    valid = column.notna()
-    if op == "=":
-        result = column == value
-    elif op == "!=":
-        result = column != value
-    elif op == "<":
-        result = column < value
-    elif op == "<=":
-        result = column <= value
-    elif op == ">":
-        result = column > value
-    else:
-        result = column >= value
-    return result & valid
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:

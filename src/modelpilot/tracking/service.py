@@ -15,15 +15,18 @@ from sqlalchemy import Connection, func, insert, select, update
 from modelpilot.clock import now_ms
 from modelpilot.errors import Conflict, NotFound, shown
 from modelpilot.store import Store
+from modelpilot.store.events import record_event
 from modelpilot.store.schema import (
     experiments,
     run_artifacts,
     run_inputs,
+    run_latest_metrics,
     run_metrics,
     run_params,
     run_tags,
     runs,
 )
+from modelpilot.tracking import points
 from modelpilot.tracking.entities import DatasetInput, Experiment, MetricPoint, Run, RunStatus
 from modelpilot.tracking.owner import ProcessOwner, current_owner, is_alive
 from modelpilot.tracking.validation import check_artifact_path, check_key, check_text, param_text
@@ -34,6 +37,10 @@ MetricRow = tuple[str, float, int, int]  # key, value, step, timestamp_ms
 def get_or_create_experiment(store: Store, name: str) -> Experiment:
     """The experiment called ``name``, created if it does not exist yet."""
     check_key(name, "experiment")
+    with store.read() as conn:  # most calls find it: no write lock for them
+        row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
+    if row is not None:
+        return Experiment(id=row.id, name=row.name, created_ms=row.created_ms)
     with store.write() as conn:
         row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
         if row is None:
@@ -63,15 +70,22 @@ def create_run(
     code_revision: str | None = None,
     environment: Mapping[str, Any] | None = None,
     owner: ProcessOwner | None = None,
+    actor: str | None = None,
+    request_key: str | None = None,
 ) -> Run:
     """Start a new run in ``experiment`` with status RUNNING.
 
     ``owner`` is the process that will end the run (the SDK passes its own); a run with an
-    owner is marked KILLED by :func:`mark_abandoned_runs` once that process is gone."""
+    owner is marked KILLED by :func:`mark_abandoned_runs` once that process is gone. With an
+    ``actor`` (the server's caller) the run records who created it and a ``run.created``
+    event. A ``request_key`` seen before returns the run it created (a retried request)."""
     run_id = uuid.uuid4().hex
     start = now_ms()
     run_name = check_text(name, "run name", "name") if name else f"run-{run_id[:8]}"
     with store.write() as conn:
+        if request_key is not None and not points.claim_key(conn, request_key, run_id):
+            run_id = points.applied_run(conn, request_key) or run_id
+            return _assemble(conn, [_require_run(conn, run_id)])[0]
         if parent_run_id is not None:
             _require_run(conn, parent_run_id)
         conn.execute(
@@ -88,20 +102,35 @@ def create_run(
                 owner_host=owner.host if owner else None,
                 owner_pid=owner.pid if owner else None,
                 owner_start_ms=owner.start_ms if owner else None,
+                created_by=actor,
             )
         )
         if tags:
             _insert_tags(conn, run_id, tags)
-    return get_run(store, run_id)
+        run = _assemble(conn, [_require_run(conn, run_id)])[0]
+        if actor is not None:
+            payload = {"experiment": experiment.name, "name": run_name, "parent": parent_run_id}
+            record_event(conn, "run.created", f"run:{run_id}", actor, payload)
+    return run
 
 
-def end_run(store: Store, run_id: str, status: RunStatus = RunStatus.FINISHED) -> None:
-    """Mark a run finished (or failed/killed) and stamp its end time."""
+def end_run(
+    store: Store,
+    run_id: str,
+    status: RunStatus = RunStatus.FINISHED,
+    *,
+    actor: str | None = None,
+) -> None:
+    """Mark a run finished (or failed/killed) and stamp its end time (with an ``actor``, a
+    ``run.status`` event records the change)."""
     with store.write() as conn:
-        _require_run(conn, run_id)
+        before = _require_run(conn, run_id).status
         conn.execute(
             update(runs).where(runs.c.id == run_id).values(status=status.value, end_ms=now_ms())
         )
+        if actor is not None and before != status.value:  # a repeated request is no change
+            payload = {"before": before, "after": status.value}
+            record_event(conn, "run.status", f"run:{run_id}", actor, payload)
 
 
 def mark_abandoned_runs(store: Store) -> list[str]:
@@ -130,8 +159,11 @@ def mark_abandoned_runs(store: Store) -> list[str]:
     return dead
 
 
-def log_params(store: Store, run_id: str, params: Mapping[str, object]) -> None:
-    """Record parameters; logging a key again with a different value is a Conflict."""
+def log_params(
+    store: Store, run_id: str, params: Mapping[str, object], *, actor: str | None = None
+) -> None:
+    """Record parameters; logging a key again with a different value is a Conflict (with an
+    ``actor``, one ``run.params`` event lists the new ones)."""
     texts = {check_key(k, "param"): param_text(k, v) for k, v in params.items()}
     if not texts:
         return
@@ -159,36 +191,33 @@ def log_params(store: Store, run_id: str, params: Mapping[str, object]) -> None:
         ]
         if new:
             conn.execute(insert(run_params), new)
+            if actor is not None:
+                logged = {"params": {row["key"]: row["value"] for row in new}}
+                record_event(conn, "run.params", f"run:{run_id}", actor, logged)
 
 
-def set_tags(store: Store, run_id: str, tags: Mapping[str, object]) -> None:
-    """Set (or overwrite) tags on a run."""
+def set_tags(
+    store: Store, run_id: str, tags: Mapping[str, object], *, actor: str | None = None
+) -> None:
+    """Set (or overwrite) tags on a run (with an ``actor``, one ``run.tags`` event)."""
     with store.write() as conn:
         _require_run(conn, run_id)
-        _insert_tags(conn, run_id, tags)
+        clean = _insert_tags(conn, run_id, tags)
+        if actor is not None and clean:
+            record_event(conn, "run.tags", f"run:{run_id}", actor, {"tags": clean})
 
 
-def log_metric_rows(store: Store, run_id: str, rows: Sequence[MetricRow]) -> None:
-    """Append already-validated metric points of one run in one transaction."""
-    log_metric_batches(store, {run_id: rows})
+def log_metric_rows(
+    store: Store, run_id: str, rows: Sequence[MetricRow], *, batch_key: str | None = None
+) -> bool:
+    """Append already-validated metric points of one run in one transaction (False: the
+    ``batch_key`` was applied before, nothing written)."""
+    return points.log_metric_batches(store, {run_id: rows}, batch_key=batch_key)
 
 
 def log_metric_batches(store: Store, batches: Mapping[str, Sequence[MetricRow]]) -> None:
-    """Append already-validated points for several runs in one transaction.
-
-    Goes straight to the driver's ``executemany``: building SQLAlchemy parameter dicts for
-    100,000 points costs more than the insert itself (benchmarks/tracking.py).
-    """
-    payload = [(run_id, k, v, s, t) for run_id, rows in batches.items() for k, v, s, t in rows]
-    if not payload:
-        return
-    mark = "?" if store.dialect == "sqlite" else "%s"
-    sql = (
-        "INSERT INTO run_metrics (run_id, key, value, step, timestamp_ms) "
-        f"VALUES ({', '.join([mark] * 5)})"
-    )
-    with store.write() as conn:
-        conn.exec_driver_sql(sql, payload)
+    """Append already-validated points for several runs in one transaction."""
+    points.log_metric_batches(store, batches)
 
 
 def record_input(store: Store, run_id: str, name: str, digest: str, role: str) -> None:
@@ -251,6 +280,15 @@ def get_runs(
         return _assemble(conn, rows)
 
 
+def get_runs_by_id(store: Store, run_ids: Sequence[str]) -> list[Run]:
+    """The runs with these ids (in no particular order), without marking abandoned ones."""
+    if not run_ids:
+        return []
+    query = select(runs, experiments.c.name.label("experiment_name")).join(experiments)
+    with store.read() as conn:
+        return _assemble(conn, conn.execute(query.where(runs.c.id.in_(list(run_ids)))).all())
+
+
 def get_metric_history(store: Store, run_id: str, key: str) -> list[MetricPoint]:
     """Every point logged for ``key``, ordered by step then time."""
     with store.read() as conn:
@@ -303,42 +341,26 @@ def _metric_keys(conn: Connection, run_id: str) -> list[str]:
     )
 
 
-def _insert_tags(conn: Connection, run_id: str, tags: Mapping[str, object]) -> None:
+def _insert_tags(conn: Connection, run_id: str, tags: Mapping[str, object]) -> dict[str, str]:
     clean = {check_key(k, "tag"): param_text(k, v, "tag") for k, v in tags.items()}
     if not clean:
-        return
+        return clean
     conn.execute(
         run_tags.delete().where(run_tags.c.run_id == run_id, run_tags.c.key.in_(list(clean)))
     )
     conn.execute(
         insert(run_tags), [{"run_id": run_id, "key": k, "value": v} for k, v in clean.items()]
     )
+    return clean
 
 
 def _latest_metrics(conn: Connection, run_ids: list[str]) -> dict[str, dict[str, float]]:
-    """Latest value per (run, key): highest step, then newest time, then last inserted."""
-    ranked = (
-        select(
-            run_metrics.c.run_id,
-            run_metrics.c.key,
-            run_metrics.c.value,
-            func.row_number()
-            .over(
-                partition_by=(run_metrics.c.run_id, run_metrics.c.key),
-                order_by=(
-                    run_metrics.c.step.desc(),
-                    run_metrics.c.timestamp_ms.desc(),
-                    run_metrics.c.id.desc(),
-                ),
-            )
-            .label("rank"),
-        )
-        .where(run_metrics.c.run_id.in_(run_ids))
-        .subquery()
-    )
+    """Latest value per (run, key): highest step, then newest time, then last inserted (kept
+    in ``run_latest_metrics`` by every metric batch, see tracking/points.py)."""
     out: dict[str, dict[str, float]] = {}
+    table = run_latest_metrics
     for run_id, key, value in conn.execute(
-        select(ranked.c.run_id, ranked.c.key, ranked.c.value).where(ranked.c.rank == 1)
+        select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(run_ids))
     ).tuples():
         out.setdefault(run_id, {})[key] = value
     return out
@@ -414,6 +436,7 @@ __all__ = [
     "get_or_create_experiment",
     "get_run",
     "get_runs",
+    "get_runs_by_id",
     "list_experiments",
     "log_metric_rows",
     "log_params",

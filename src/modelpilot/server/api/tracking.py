@@ -6,9 +6,9 @@ client (``modelpilot.client.HttpTracking``) is the other half of this file.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, Field
 
 from modelpilot.server.deps import Editor, TrackingDep, Viewer, json_response
@@ -17,6 +17,10 @@ from modelpilot.tracking.entities import RunStatus
 from modelpilot.tracking.protocol import MAX_PAGE_SIZE
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
+
+# A client-generated uuid per request that must not be applied twice (a new run, a metric
+# batch): the client re-sends it with the same key after a dropped connection.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=64)]
 
 
 class ExperimentBody(BaseModel):
@@ -65,15 +69,19 @@ def get_or_create_experiment(body: ExperimentBody, tracking: TrackingDep, _: Edi
 
 
 @router.post("/runs", status_code=201)
-def create_run(body: RunBody, tracking: TrackingDep, _: Editor) -> Response:
-    """Start a RUNNING run."""
-    run = tracking.create_run(
+def create_run(
+    body: RunBody, tracking: TrackingDep, who: Editor, key: IdempotencyKey = None
+) -> Response:
+    """Start a RUNNING run (recorded as created by the caller; a repeated key returns the run
+    the first request created)."""
+    run = tracking.acting_as(who.actor).create_run(
         body.experiment,
         name=body.name,
         parent_run_id=body.parent_run_id,
         tags=body.tags,
         code_revision=body.code_revision,
         environment=body.environment,
+        request_key=key,
     )
     return json_response(run_to_json(run), status_code=201)
 
@@ -85,30 +93,33 @@ def get_run(run_id: str, tracking: TrackingDep, _: Viewer) -> Response:
 
 
 @router.put("/runs/{run_id}/status")
-def set_status(run_id: str, body: StatusBody, tracking: TrackingDep, _: Editor) -> Response:
+def set_status(run_id: str, body: StatusBody, tracking: TrackingDep, who: Editor) -> Response:
     """End a run (FINISHED, FAILED or KILLED)."""
-    tracking.set_status(run_id, body.status)
+    tracking.acting_as(who.actor).set_status(run_id, body.status)
     return json_response({"run_id": run_id, "status": body.status.value})
 
 
 @router.post("/runs/{run_id}/params")
-def log_params(run_id: str, body: ParamsBody, tracking: TrackingDep, _: Editor) -> Response:
+def log_params(run_id: str, body: ParamsBody, tracking: TrackingDep, who: Editor) -> Response:
     """Record params (logging the same value again is a no-op, a different one a 409)."""
-    tracking.log_params(run_id, body.params)
+    tracking.acting_as(who.actor).log_params(run_id, body.params)
     return json_response({"logged": len(body.params)})
 
 
 @router.post("/runs/{run_id}/tags")
-def set_tags(run_id: str, body: TagsBody, tracking: TrackingDep, _: Editor) -> Response:
+def set_tags(run_id: str, body: TagsBody, tracking: TrackingDep, who: Editor) -> Response:
     """Set or overwrite tags."""
-    tracking.set_tags(run_id, body.tags)
+    tracking.acting_as(who.actor).set_tags(run_id, body.tags)
     return json_response({"set": len(body.tags)})
 
 
 @router.post("/runs/{run_id}/metrics")
-def log_metrics(run_id: str, body: MetricsBody, tracking: TrackingDep, _: Editor) -> Response:
-    """Append a batch of metric points in one transaction."""
-    tracking.log_metrics(run_id, body.rows)
+def log_metrics(
+    run_id: str, body: MetricsBody, tracking: TrackingDep, _: Editor, key: IdempotencyKey = None
+) -> Response:
+    """Append a batch of metric points in one transaction (a batch whose key was applied
+    before is not applied again). No audit event per batch: see docs/audit.md."""
+    tracking.log_metrics(run_id, body.rows, batch_key=key)
     return json_response({"logged": len(body.rows)})
 
 
