@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import gc
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import create_engine, text
 
-from modelpilot.config import Settings, normalise_store_uri
+from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
+from mp_server import pg_schema
 
 POSTGRES_URI = os.environ.get("MODELPILOT_TEST_POSTGRES_URI")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -65,7 +63,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture
 def pg_schema_uri() -> Iterator[str]:
     """A store URI whose tables live in a fresh PostgreSQL schema, dropped afterwards."""
-    with _pg_schema() as uri:
+    with pg_schema() as uri:
         yield uri
 
 
@@ -79,7 +77,7 @@ def module_store_uri(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    with _pg_schema() as uri, pytest.MonkeyPatch.context() as patch:
+    with pg_schema() as uri, pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODELPILOT_STORE_URI", uri)
         yield uri
 
@@ -97,23 +95,6 @@ def store_env(
     else:
         monkeypatch.delenv("MODELPILOT_STORE_URI", raising=False)
         yield None
-
-
-@contextmanager
-def _pg_schema() -> Iterator[str]:
-    assert POSTGRES_URI is not None
-    base = normalise_store_uri(POSTGRES_URI)
-    schema = f"mp_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
