@@ -86,9 +86,8 @@ def wait_healthy(server: RunningServer, deadline_s: float = 60) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(
-                f"server exited with {server.process.returncode}: {server.stderr_text()}"
-            )
+            code = server.stop()  # collects what it wrote to stderr
+            raise RuntimeError(f"server exited with {code}: {server.stderr}")
         try:
             if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
                 return
