@@ -27,7 +27,7 @@ from modelpilot.errors import (
     shown,
 )
 from modelpilot.server.api import artifacts as artifact_routes
-from modelpilot.server.api import datasets, registry, tokens, tracking
+from modelpilot.server.api import datasets, deployments, registry, tokens, tracking
 from modelpilot.server.auth import Authenticator
 from modelpilot.server.deps import Viewer, json_response
 from modelpilot.store import Store
@@ -40,6 +40,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     registry.router,
     datasets.router,
     artifact_routes.router,
+    deployments.router,
     tokens.router,
 )
 _HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
