@@ -45,15 +45,26 @@ class RunningServer:
     store_uri: str
     home: Path
 
+    stderr_path: Path
+    stderr_offset: int = 0
     stderr: str = ""
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         """Stop the process, wait for it and keep what it wrote to stderr."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        _, err = self.process.communicate(timeout=60)
-        self.stderr = err.decode(errors="replace") if err else ""
+        self.process.wait(timeout=60)
+        self.stderr = self.stderr_text()
         return self.process.returncode
+
+    def stderr_text(self) -> str:
+        """What this process wrote to stderr so far.
+
+        stderr goes to a file, not a pipe: a pipe nobody reads fills at 64 KiB and the server
+        then blocks on its next log line (a fuzzer's logged tracebacks hung it that way)."""
+        with self.stderr_path.open("rb") as log:
+            log.seek(self.stderr_offset)
+            return log.read().decode(errors="replace")
 
 
 def start_server(
@@ -73,10 +84,13 @@ def start_server(
         command.append("--no-auth")
     full_env = {**os.environ, "MODELPILOT_HOME": str(home), **(env or {})}
     full_env.pop("MODELPILOT_SERVER_URI", None)
-    process = subprocess.Popen(
-        command, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    server = RunningServer(process, f"http://127.0.0.1:{port}", port, store_uri, home)
+    home.mkdir(parents=True, exist_ok=True)
+    stderr_path = home / f"server-{port}.stderr"
+    with stderr_path.open("ab") as log:
+        offset = log.tell()
+        process = subprocess.Popen(command, env=full_env, stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    server = RunningServer(process, url, port, store_uri, home, stderr_path, offset)
     wait_healthy(server)
     return server
 

@@ -328,44 +328,44 @@ def dataset_card(ref: str) -> DatasetCard:
 
 def create_deployment(name: str, model: str, *, reason: str = "created") -> Deployment:
     """A deployment serving ``model`` (e.g. ``churn@champion``, resolved now) at 100%."""
-    return release.create_deployment(workspace().store, name, model, reason=reason)
+    return workspace().deployments.create_deployment(name, model, reason=reason)
 
 
 def canary(
     name: str, model: str, weight: int, *, policy: RolloutPolicy | None = None, reason: str = ""
 ) -> Deployment:
     """Send ``weight``% of traffic to ``model``; with a policy the controller rolls it out."""
-    return release.set_canary(workspace().store, name, model, weight, policy=policy, reason=reason)
+    return workspace().deployments.set_canary(name, model, weight, policy=policy, reason=reason)
 
 
 def shadow(name: str, model: str, *, reason: str = "") -> Deployment:
     """Mirror traffic to ``model``; its answers are logged and compared, never returned."""
-    return release.set_shadow(workspace().store, name, model, reason=reason)
+    return workspace().deployments.set_shadow(name, model, reason=reason)
 
 
 def ab_test(name: str, model: str, split: int, key: str, *, reason: str = "") -> Deployment:
     """A/B test ``model`` on ``split``% of traffic, sticky by the request field ``key``."""
-    return release.set_ab(workspace().store, name, model, split, key, reason=reason)
+    return workspace().deployments.set_ab(name, model, split, key, reason=reason)
 
 
 def promote(name: str, *, reason: str = "") -> Deployment:
     """Make the canary/challenger of a deployment its stable version."""
-    return release.promote(workspace().store, name, reason=reason)
+    return workspace().deployments.promote(name, reason=reason)
 
 
 def rollback(name: str, *, reason: str = "manual rollback") -> Deployment:
     """Return a deployment to its last stable configuration at once."""
-    return release.rollback(workspace().store, name, reason=reason)
+    return workspace().deployments.rollback(name, reason=reason)
 
 
 def get_deployment(name: str) -> Deployment:
     """A deployment's current revision."""
-    return release.get_deployment(workspace().store, name)
+    return workspace().deployments.get_deployment(name)
 
 
 def deployment_history(name: str) -> list[Revision]:
     """Every configuration a deployment ever had, newest first."""
-    return release.history(workspace().store, name)
+    return workspace().deployments.history(name)
 
 
 def read_predictions(

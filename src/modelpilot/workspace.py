@@ -16,7 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from modelpilot.artifacts import ArtifactStore, LocalArtifactStore, remove_stale_temp_files
-from modelpilot.client import HttpArtifacts, HttpArtifactStore, HttpDatasets, HttpRegistry
+from modelpilot.client import (
+    HttpArtifacts,
+    HttpArtifactStore,
+    HttpDatasets,
+    HttpDeployments,
+    HttpRegistry,
+)
 from modelpilot.client.http import HttpTracking
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
@@ -32,6 +38,7 @@ from modelpilot.registry.local import LocalRegistry
 from modelpilot.registry.protocol import RegistryService
 from modelpilot.registry.refs import check_model_name
 from modelpilot.registry.roles import DatasetsArg, link_datasets
+from modelpilot.release.protocol import DeploymentService, LocalDeployments
 from modelpilot.store import Store
 from modelpilot.tracking import search, service
 from modelpilot.tracking.artifacts import ArtifactService, LocalArtifacts
@@ -56,7 +63,9 @@ _HTTP_BATCH_POINTS = 10_000
 SERVED_CALLS = (
     "start_run, end_run, log_param(s), set_tag(s), log_metric(s), log_batch, flush, get_run, "
     "get_metric_history, search_runs, log_artifact, log_dataset, get_dataset, load_dataset, "
-    "log_model, load_model, get_model_version, list_models, set_alias, delete_alias, lineage"
+    "log_model, load_model, get_model_version, list_models, set_alias, delete_alias, lineage, "
+    "create_deployment, canary, shadow, ab_test, promote, rollback, get_deployment, "
+    "deployment_history"
 )
 
 
@@ -98,6 +107,7 @@ class Workspace:
         self._tracking: TrackingService | None = None
         self._registry: RegistryService | None = None
         self._datasets: DatasetService | None = None
+        self._deployments: DeploymentService | None = None
         self._run_artifacts: ArtifactService | None = None
         self._runs: list[ActiveRun] = []
         self._lock = threading.Lock()
@@ -137,7 +147,7 @@ class Workspace:
             raise InvalidInput(
                 f"This call is not yet available over modelpilot server "
                 f"(MODELPILOT_SERVER_URI={self.settings.server_uri}): served so far are "
-                f"{SERVED_CALLS}. Model cards, deployments, monitoring and evaluation still "
+                f"{SERVED_CALLS}. Model cards, monitoring and evaluation still "
                 "need the local store: unset MODELPILOT_SERVER_URI (or call mp.init() without "
                 "server=) to use them.",
                 field="server_uri",
@@ -194,6 +204,17 @@ class Workspace:
                 else LocalRegistry(self.local_store())
             )
         return self._registry
+
+    @property
+    def deployments(self) -> DeploymentService:
+        """The deployment service: over HTTP when a server is configured, else in-process."""
+        if self._deployments is None:
+            self._deployments = (
+                HttpDeployments(self._server_uri(), token=self.settings.token)
+                if self.is_remote
+                else LocalDeployments(self.local_store())
+            )
+        return self._deployments
 
     @property
     def datasets(self) -> DatasetService:
@@ -262,8 +283,10 @@ class Workspace:
         """Flush and release connections."""
         if self._buffer is not None:
             self._buffer.close()
-        for remote in (self._tracking, self._registry, self._datasets, self._artifacts):
-            if isinstance(remote, (HttpTracking, HttpRegistry, HttpDatasets, HttpArtifactStore)):
+        remotes = (self._tracking, self._registry, self._datasets, self._artifacts)
+        http_types = (HttpTracking, HttpRegistry, HttpDatasets, HttpArtifactStore, HttpDeployments)
+        for remote in (*remotes, self._deployments):
+            if isinstance(remote, http_types):
                 remote.close()
         if self._store is not None:
             self._store.close()

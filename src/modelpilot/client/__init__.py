@@ -8,7 +8,15 @@ services decide) and never opens a store. Chosen by ``MODELPILOT_SERVER_URI`` or
 from __future__ import annotations
 
 from modelpilot.client.artifacts import HttpArtifacts, HttpArtifactStore
+from modelpilot.client.deployments import HttpDeployments
 from modelpilot.client.http import HttpTracking
 from modelpilot.client.registry import HttpDatasets, HttpRegistry
 
-__all__ = ["HttpArtifactStore", "HttpArtifacts", "HttpDatasets", "HttpRegistry", "HttpTracking"]
+__all__ = [
+    "HttpArtifactStore",
+    "HttpArtifacts",
+    "HttpDatasets",
+    "HttpDeployments",
+    "HttpRegistry",
+    "HttpTracking",
+]

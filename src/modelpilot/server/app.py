@@ -26,7 +26,7 @@ from modelpilot.errors import (
     shown,
 )
 from modelpilot.server.api import artifacts as artifact_routes
-from modelpilot.server.api import datasets, registry, tokens, tracking
+from modelpilot.server.api import datasets, deployments, registry, tokens, tracking
 from modelpilot.server.auth import Authenticator
 from modelpilot.server.deps import Viewer, json_response
 from modelpilot.store import Store
@@ -40,6 +40,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     registry.router,
     datasets.router,
     artifact_routes.router,
+    deployments.router,
     tokens.router,
 )
 _HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
@@ -138,10 +139,17 @@ def validation_error(errors: Any) -> InvalidInput:
         return MalformedRequest(
             f"The request body is not valid JSON: {first.get('msg')}.", field="body"
         )
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-    field = ".".join(loc) or None
-    got = f"; got {shown(first['input'])}" if "input" in first and loc else ""
+    field = _field_name(tuple(first.get("loc", ())))
+    got = f"; got {shown(first['input'])}" if "input" in first else ""
     more = f" ({len(items) - 1} more problems)" if len(items) > 1 else ""
-    return InvalidInput(
-        f"Request field {field or 'body'!r}: {first.get('msg')}{got}{more}.", field=field
-    )
+    return InvalidInput(f"Request field {field!r}: {first.get('msg')}{got}{more}.", field=field)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    """``('body', 'rows', 0, 1)`` -> ``rows.0.1``; the whole body (not an object, missing) ->
+    ``body``. Only the leading location is dropped: a body field may be called ``path``; an
+    empty key shows as ``""`` so the field is never blank."""
+    rest = loc[1:] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else loc
+    if not rest:
+        return str(loc[0]) if loc else "body"
+    return ".".join(str(p) if str(p) else '""' for p in rest)

@@ -1,9 +1,9 @@
 """The SDK through a real ``modelpilot server`` (SQLite and PostgreSQL).
 
 ``mp.init(server=..., token=...)`` or ``MODELPILOT_SERVER_URI``/``MODELPILOT_TOKEN`` switch
-tracking, datasets, models, aliases, lineage and artifacts to the server with no code change;
-metric points are buffered, sent in batches and all read back once the run ends; a model
-logged remotely loads by alias and predicts as the original; each write refuses a token whose
+tracking, datasets, models, aliases, lineage, artifacts and deployments to the server with no
+code change; metric points are buffered, sent in batches and all read back once the run ends; a
+model logged remotely loads by alias and predicts as the original; each write refuses a token whose
 role is too low; calls not yet served say so instead of writing locally.
 """
 
@@ -27,12 +27,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import modelpilot as mp
-from modelpilot import registry
+from modelpilot import registry, release
 from modelpilot.config import Settings
 from modelpilot.errors import Forbidden, InvalidInput, UnsafeModel
 from modelpilot.models import read_manifest
 from modelpilot.server.auth import Role
 from modelpilot.store import Store
+from modelpilot.store.events import list_events
 from modelpilot.tracking import service
 from modelpilot.workspace import Workspace
 from mp_server import RunningServer, make_token, pg_schema, start_server
@@ -291,3 +292,42 @@ def test_loading_over_the_server_trusts_the_registration_never_the_manifest(
         assert ws.load_model(mv.ref, trusted_types=["_operator.neg"]).predict(x).shape == (80,)
     finally:
         ws.close()
+
+
+def test_sdk_deployment_calls_go_through_the_server_as_the_token(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    name = f"deployer-{uuid.uuid4().hex[:6]}"
+    token = make_token(server.store_uri, name, Role.DEPLOYER)
+    frame = _training_frame(3)
+    features = ["age", "tenure", "spend"]
+    model = LogisticRegression().fit(frame[features], frame["churned"])
+    mp.init(tmp_path / "deploy-home", server=server.url, token=token)
+    try:
+        with mp.start_run("sdk-deploy"):
+            v1 = mp.log_model(model, "deploy-http", input_example=frame[features].head())
+            v2 = mp.log_model(model, "deploy-http", input_example=frame[features].head())
+            v3 = mp.log_model(model, "deploy-http", input_example=frame[features].head())
+        mp.create_deployment("churn-http", v1.ref, reason="first")
+        mp.shadow("churn-http", v3.ref)
+        mp.canary("churn-http", v2.ref, 10)
+        mp.promote("churn-http", reason="canary healthy")
+        mp.ab_test("churn-http", v1.ref, 20, "user_id")
+        back = mp.rollback("churn-http", reason="worse conversion")
+        assert back == mp.get_deployment("churn-http")
+        assert {v.ref: v.weight for v in back.config.variants} == {v2.ref: 100, v3.ref: 0}
+        actions = [r.action for r in mp.deployment_history("churn-http")]
+        assert actions == ["rollback", "ab", "promote", "canary", "shadow", "create"]
+    finally:
+        mp.init(tmp_path / "local-home")  # leave the process on a local workspace
+        mp.workspace().close()
+    store = Store.open(server.store_uri)  # the server's store holds every revision and event
+    try:
+        revisions = release.history(store, "churn-http")
+        assert {r.actor for r in revisions} == {f"token:{name}"}
+        with store.read() as conn:
+            events = list_events(conn, "deployment:churn-http")
+        assert len(events) == 6 and {e.actor for e in events} == {f"token:{name}"}
+    finally:
+        store.close()
+    assert not (tmp_path / "deploy-home" / "modelpilot.db").exists()

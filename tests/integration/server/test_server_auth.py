@@ -6,6 +6,7 @@ with the wrong one, fails here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,3 +236,49 @@ def test_no_auth_is_announced_loudly_and_accepts_requests(tmp_path: Path) -> Non
     finally:
         running.stop()
     assert "WARNING: --no-auth: every request is accepted as admin" in running.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [  # each found by tests/integration/server/test_api_fuzz.py
+        ("/api/v1/runs/{run}/artifacts", {"digest": "0" * 64}, "path", "Field required"),
+        ("/api/v1/runs/{run}/tags", None, "body", "Input should be a valid dictionary"),
+        ("/api/v1/deployments", [], "body", "Input should be a valid dictionary"),
+        ("/api/v1/deployments/x/promote", {"": None}, '""', "Extra inputs are not permitted"),
+    ],
+)
+def test_a_422_names_the_field_even_when_it_is_called_path_or_is_the_whole_body(
+    server: RunningServer,
+    tokens: dict[Role, str],
+    path: str,
+    body: object,
+    field: str,
+    message: str,
+) -> None:
+    headers = {"Authorization": f"Bearer {tokens[Role.ADMIN]}"}
+    run = httpx.post(f"{server.url}/api/v1/runs", headers=headers, json={"experiment": "e"})
+    url = server.url + path.format(run=run.json()["id"])
+    headers["Content-Type"] = "application/json"
+    reply = httpx.post(url, headers=headers, content=json.dumps(body))
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    assert error["field"] == field
+    assert f"Request field {field!r}: {message}" in error["message"]
+
+
+def test_recording_an_unknown_dataset_as_a_run_input_is_not_found_not_a_500(
+    server: RunningServer, tokens: dict[Role, str]
+) -> None:
+    # found by tests/integration/server/test_api_fuzz.py: {"name": "", "digest": "", "role": "0"}
+    # reached the foreign key and answered 500
+    headers = {"Authorization": f"Bearer {tokens[Role.EDITOR]}"}
+    run = httpx.post(f"{server.url}/api/v1/runs", headers=headers, json={"experiment": "e"})
+    url = f"{server.url}/api/v1/runs/{run.json()['id']}/inputs"
+    bad = httpx.post(url, headers=headers, json={"name": "", "digest": "", "role": "0"})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["error"]["field"] == "digest"
+    assert "Artifact digest '' is not a sha256 hex digest" in bad.json()["error"]["message"]
+    body = {"name": "never-logged", "digest": "a" * 64, "role": "training"}
+    unknown = httpx.post(url, headers=headers, json=body)
+    assert unknown.status_code == 404, unknown.text
+    assert "No dataset named 'never-logged'" in unknown.json()["error"]["message"]

@@ -83,6 +83,8 @@ def get_dataset_version(
 
 @router.post("/runs/{run_id}/inputs")
 def record_input(run_id: str, body: InputBody, store: StoreDep, _: Editor) -> Response:
-    """Record that a run consumed a dataset version (idempotent)."""
-    service.record_input(store, run_id, body.name, body.digest, body.role)
+    """Record that a run consumed a dataset version (idempotent); the version must exist."""
+    digest = check_digest(body.digest)
+    get_dataset(store, f"{body.name}@{digest}")  # NotFound naming what exists, not an FK 500
+    service.record_input(store, run_id, body.name, digest, body.role)
     return json_response({"run_id": run_id, **body.model_dump()})
