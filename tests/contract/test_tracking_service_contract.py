@@ -162,6 +162,15 @@ def test_unknown_run_is_not_found(tracking: TrackingService) -> None:
         tracking.set_status("nope", RunStatus.FINISHED)
 
 
+def test_an_empty_write_to_an_unknown_run_is_not_found(tracking: TrackingService) -> None:
+    """Nothing to write is no excuse: schemathesis found empty params and metric batches for
+    a run that does not exist answered 200, while tags answered 404."""
+    with pytest.raises(NotFound, match="No run with id 'nope'"):
+        tracking.log_params("nope", {})
+    with pytest.raises(NotFound, match="No run with id 'nope'"):
+        tracking.log_metrics("nope", [])
+
+
 def test_unknown_metric_lists_the_logged_ones(tracking: TrackingService) -> None:
     run = tracking.create_run(_experiment())
     tracking.log_metrics(run.id, [("acc", 0.5, 0, 1)])

@@ -118,7 +118,7 @@ class HttpTracking(HttpService):
                 break
             plan.append((key, segment))
             rest = rest[len(segment) :]
-        if rest:
+        if rest or not plan:  # an empty batch still asks: an unknown run is NotFound
             plan.append((uuid.uuid4().hex, rest))
         path = f"/api/v1/runs/{run_id}/metrics"
         for key, segment in plan:

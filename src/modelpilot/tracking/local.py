@@ -104,6 +104,8 @@ class LocalTracking:
             points.prune_keys(self.store)
         if clean:
             service.log_metric_rows(self.store, run_id, clean, batch_key=batch_key)
+        else:  # nothing to write, but an unknown run is still NotFound (as for tags)
+            service.require_run(self.store, run_id)
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point of ``key``."""

@@ -166,6 +166,7 @@ def log_params(
     ``actor``, one ``run.params`` event lists the new ones)."""
     texts = {check_key(k, "param"): param_text(k, v) for k, v in params.items()}
     if not texts:
+        require_run(store, run_id)  # nothing to log, but an unknown run is still NotFound
         return
     with store.write() as conn:
         _require_run(conn, run_id)
@@ -317,6 +318,12 @@ def count_metric_points(store: Store, run_id: str, key: str | None = None) -> in
         query = query.where(run_metrics.c.key == key)
     with store.read() as conn:
         return int(conn.execute(query).scalar_one())
+
+
+def require_run(store: Store, run_id: str) -> None:
+    """NotFound unless ``run_id`` names a run (for calls with nothing to write)."""
+    with store.read() as conn:
+        _require_run(conn, run_id)
 
 
 def _require_run(conn: Connection, run_id: str) -> Any:
