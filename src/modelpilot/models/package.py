@@ -10,8 +10,9 @@ import io
 import json
 import re
 import tempfile
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def build_package(
         _check_feature_names(model, input_example)
         output = _trial_predict(model, input_example, flavor)
         inferred = infer_signature(input_example, output, class_labels(model))
-        signature = signature or inferred
+        signature = signature or _nullable_where_the_model_copes(model, input_example, inferred)
     assert signature is not None
     with tempfile.TemporaryDirectory(prefix="modelpilot-pkg-") as tmp:
         folder = Path(tmp)
@@ -193,6 +194,49 @@ def _trial_predict(model: object, example: object, flavor: Flavor) -> Any:
             f"{type(exc).__name__}: {exc}. The example must look like what callers will send.",
             field="input_example",
         ) from exc
+
+
+_MAX_PROBED_COLUMNS = 200  # one trial prediction per column when they cannot all go at once
+
+
+def _nullable_where_the_model_copes(
+    model: object, example: object, signature: Signature
+) -> Signature:
+    """Float inputs the model predicts through when missing are nullable.
+
+    An example of five clean rows says nothing about missing values, while an imputer or a
+    tree ensemble handles them: refusing NaN there would refuse real traffic. So each float
+    column is tried missing on one row of the example (all at once first); where the model
+    still answers with finite numbers, callers may send null. A model that fails on NaN keeps
+    the clear refusal.
+    """
+    predict = getattr(model, "predict", None)
+    floats = [s.name for s in signature.inputs if s.dtype.startswith("float") and not s.nullable]
+    if predict is None or not isinstance(example, pd.DataFrame) or not floats:
+        return signature
+    row = example.head(1)
+
+    def copes(columns: list[str]) -> bool:
+        trial = row.copy()
+        trial[columns] = np.nan
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                output = np.asarray(predict(trial))
+        except Exception:
+            return False
+        return output.dtype.kind not in "fc" or bool(np.isfinite(output).all())
+
+    if copes(floats):
+        nullable = set(floats)
+    elif len(floats) <= _MAX_PROBED_COLUMNS:
+        nullable = {name for name in floats if copes([name])}
+    else:
+        nullable = set()
+    if not nullable:
+        return signature
+    inputs = tuple(replace(s, nullable=True) if s.name in nullable else s for s in signature.inputs)
+    return replace(signature, inputs=inputs)
 
 
 def _store_example(artifacts: ArtifactStore, example: object) -> str | None:
