@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +127,35 @@ def pg_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+class Backends:
+    """A test module's stores and servers by backend kind (``sqlite``, ``postgresql``), each
+    built on first use and closed with ``stack`` at the module's end."""
+
+    def __init__(self, stack: ExitStack, home: Path) -> None:
+        self.stack = stack
+        self.home = home
+        self._uris: dict[str, str] = {}
+        self._servers: dict[str, RunningServer] = {}
+
+    def store_uri(self, kind: str) -> str:
+        """The module's store on ``kind`` (a SQLite file, or a fresh PostgreSQL schema)."""
+        if kind not in self._uris:
+            self._uris[kind] = (
+                f"sqlite:///{self.home / f'{uuid.uuid4().hex}.db'}"
+                if kind == "sqlite"
+                else self.stack.enter_context(pg_schema())
+            )
+        return self._uris[kind]
+
+    def server(self, kind: str) -> RunningServer:
+        """The module's server on the store of ``kind``."""
+        if kind not in self._servers:
+            server = start_server(self.home / f"server-{kind}", self.store_uri(kind))
+            self.stack.callback(server.stop)
+            self._servers[kind] = server
+        return self._servers[kind]
 
 
 def make_token(store_uri: str, name: str, role: Role, **options: object) -> str:

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ from modelpilot.release.protocol import DeploymentService, LocalDeployments
 from modelpilot.server.auth import Role
 from modelpilot.store import Store
 from modelpilot.store.events import default_actor
-from mp_server import make_token, pg_schema, start_server
+from mp_server import Backends, make_token
 
 IMPLEMENTATIONS = [
     "local-sqlite",
@@ -51,50 +50,21 @@ class Services:
 
 
 @pytest.fixture(scope="module")
-def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    """Stores and servers, built on first use and closed at the module's end."""
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
     with ExitStack() as stack:
-        yield {"_stack": stack, "_home": tmp_path_factory.mktemp("deployment-contract")}
-
-
-def _uri(backends: dict[str, object], kind: str) -> str:
-    stack, home = backends["_stack"], backends["_home"]
-    assert isinstance(stack, ExitStack) and isinstance(home, Path)
-    key = f"uri-{kind}"
-    if key not in backends:
-        backends[key] = (
-            f"sqlite:///{home / f'{uuid.uuid4().hex}.db'}"
-            if kind == "sqlite"
-            else stack.enter_context(pg_schema())
-        )
-    return str(backends[key])
-
-
-def _server(backends: dict[str, object], kind: str) -> tuple[str, str]:
-    """The module's server on ``kind`` (url, store uri), started on first use."""
-    stack, home = backends["_stack"], backends["_home"]
-    assert isinstance(stack, ExitStack) and isinstance(home, Path)
-    key = f"server-{kind}"
-    uri = _uri(backends, kind)
-    if key not in backends:
-        server = start_server(home / key, uri)
-        stack.callback(server.stop)
-        backends[key] = server.url
-    return str(backends[key]), uri
+        yield Backends(stack, tmp_path_factory.mktemp("deployment-contract"))
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
-def services(request: pytest.FixtureRequest, backends: dict[str, object]) -> Iterator[Services]:
+def services(request: pytest.FixtureRequest, backends: Backends) -> Iterator[Services]:
     mode, kind = str(request.param).split("-")
-    home = backends["_home"]
-    assert isinstance(home, Path)
     if mode == "local":
-        store = Store.open(_uri(backends, kind))
-        blobs = LocalArtifactStore(home / f"blobs-{kind}")
+        store = Store.open(backends.store_uri(kind))
+        blobs = LocalArtifactStore(backends.home / f"blobs-{kind}")
         yield Services(LocalDeployments(store), LocalRegistry(store), blobs, default_actor())
         store.close()
         return
-    url, uri = _server(backends, kind)
+    url, uri = backends.server(kind).url, backends.store_uri(kind)
     name = f"deployer-{uuid.uuid4().hex[:6]}"
     token = make_token(uri, name, Role.DEPLOYER)
     clients = (
@@ -222,8 +192,8 @@ def test_errors_name_what_is_wrong_and_how_to_fix_it(services: Services) -> None
 
 
 @pytest.mark.parametrize("kind", SERVERS)
-def test_a_viewer_reads_but_is_refused_every_change(kind: str, backends: dict[str, object]) -> None:
-    url, uri = _server(backends, kind)
+def test_a_viewer_reads_but_is_refused_every_change(kind: str, backends: Backends) -> None:
+    url, uri = backends.server(kind).url, backends.store_uri(kind)
     deployer = make_token(uri, f"d-{uuid.uuid4().hex[:6]}", Role.DEPLOYER)
     viewer = make_token(uri, f"v-{uuid.uuid4().hex[:6]}", Role.VIEWER)
     editor = make_token(uri, f"e-{uuid.uuid4().hex[:6]}", Role.EDITOR)

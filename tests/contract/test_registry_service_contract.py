@@ -34,7 +34,7 @@ from modelpilot.server.auth import Role
 from modelpilot.store import Store
 from modelpilot.tracking.local import LocalTracking
 from modelpilot.tracking.protocol import TrackingService
-from mp_server import make_token, pg_schema, start_server
+from mp_server import Backends, make_token
 
 IMPLEMENTATIONS = [
     "local-sqlite",
@@ -55,45 +55,25 @@ class Services:
 
 
 @pytest.fixture(scope="module")
-def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    """Stores and servers, built on first use and closed at the module's end."""
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
     with ExitStack() as stack:
-        yield {"_stack": stack, "_home": tmp_path_factory.mktemp("registry-contract")}
-
-
-def _uri(backends: dict[str, object], kind: str) -> str:
-    stack, home = backends["_stack"], backends["_home"]
-    assert isinstance(stack, ExitStack) and isinstance(home, Path)
-    key = f"uri-{kind}"
-    if key not in backends:
-        backends[key] = (
-            f"sqlite:///{home / f'{uuid.uuid4().hex}.db'}"
-            if kind == "sqlite"
-            else stack.enter_context(pg_schema())
-        )
-    return str(backends[key])
+        yield Backends(stack, tmp_path_factory.mktemp("registry-contract"))
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
-def services(request: pytest.FixtureRequest, backends: dict[str, object]) -> Iterator[Services]:
+def services(request: pytest.FixtureRequest, backends: Backends) -> Iterator[Services]:
     mode, kind = str(request.param).split("-")
-    stack, home = backends["_stack"], backends["_home"]
-    assert isinstance(stack, ExitStack) and isinstance(home, Path)
-    uri = _uri(backends, kind)
+    uri = backends.store_uri(kind)
     if mode == "local":
         store = Store.open(uri)
-        blobs = LocalArtifactStore(home / f"blobs-{kind}")
+        blobs = LocalArtifactStore(backends.home / f"blobs-{kind}")
         yield Services(
             LocalRegistry(store), LocalDatasets(store, blobs), blobs, LocalTracking(store)
         )
         store.close()
         return
-    key = f"server-{kind}"
-    if key not in backends:
-        server = start_server(home / key, uri)
-        stack.callback(server.stop)
-        backends[key] = (server.url, make_token(uri, f"registry-{kind}", Role.DEPLOYER))
-    url, token = backends[key]  # type: ignore[misc]
+    url = backends.server(kind).url
+    token = make_token(uri, f"registry-{uuid.uuid4().hex[:6]}", Role.DEPLOYER)
     http_blobs = HttpArtifactStore(url, token=token)
     clients = (
         HttpRegistry(url, token=token),
