@@ -136,6 +136,17 @@ def test_a_tampered_artifact_exits_7(exe: str, home: Path, tmp_path: Path) -> No
     assert not output.exists()
 
 
+def test_score_of_a_missing_file_exits_2_before_any_progress_bar(
+    exe: str, home: Path, tmp_path: Path
+) -> None:
+    missing, output = tmp_path / "nowhere.csv", tmp_path / "out.csv"
+    result = _run(exe, home, "score", "churn/1", str(missing), "-o", str(output))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "No input file" in result.stderr and str(missing) in result.stderr
+    assert "scoring" not in result.stdout  # no empty progress bar drawn first
+    assert not output.exists()
+
+
 def _dataset_file(home: Path) -> Path:
     """The Parquet file behind ``customers`` (read back by the SDK to build test inputs)."""
     ws = Workspace(Settings(home=home))

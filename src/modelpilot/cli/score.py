@@ -20,8 +20,9 @@ def score_command(
     workers: int = typer.Option(0, "--workers", min=0, help="Processes (0 = one per core)."),
 ) -> None:
     """Score a file in chunks on every core, memory bounded whatever its size."""
-    from modelpilot.serving.scoring import score_file, total_rows
+    from modelpilot.serving.scoring import check_score_paths, score_file, total_rows
 
+    check_score_paths(source, output)  # before loading the model or drawing a bar
     ws = get_workspace()
     model = ws.load_model(ref)
     total = total_rows(source) if source.suffix.lower() == ".parquet" and source.is_file() else None

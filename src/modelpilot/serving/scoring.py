@@ -58,6 +58,21 @@ def _shift_row(message: str, offset: int) -> str:
     )
 
 
+def check_score_paths(source: Path, target: Path) -> None:
+    """Refuse a missing or unreadable input and an output of another format, before any work
+    (the CLI calls it before loading the model or drawing a progress bar)."""
+    if not source.is_file():
+        raise InvalidInput(f"No input file at {source}.", field="input")
+    if source.suffix.lower() not in (".parquet", ".csv"):
+        raise InvalidInput(
+            f"Cannot score {source.name}: use a .parquet or .csv file.", field="input"
+        )
+    if target.suffix.lower() not in (".parquet", ".csv"):
+        raise InvalidInput(
+            f"Cannot write {target.name}: use a .parquet or .csv output file.", field="output"
+        )
+
+
 def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pa.Table], int | None]:
     """Chunks of the input and the total row count when the format knows it."""
     suffix = path.suffix.lower()
@@ -106,10 +121,7 @@ def score_file(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Score ``source`` into ``target`` (.parquet or .csv); returns the number of rows."""
-    if target.suffix.lower() not in (".parquet", ".csv"):
-        raise InvalidInput(
-            f"Cannot write {target.name}: use a .parquet or .csv output file.", field="output"
-        )
+    check_score_paths(source, target)
     chunks, _total = read_chunks(source, chunk_rows)
     workers = workers or max(1, len(os.sched_getaffinity(0)))
     tmp = target.with_name(f".{target.name}.partial")
