@@ -35,7 +35,11 @@ AuditDep = Annotated[LocalAudit, Depends(get_audit)]
 SubjectPrefix = Annotated[
     str | None, Query(max_length=512, description="Only subjects starting with this.")
 ]
-SinceMs = Annotated[int | None, Query(ge=0, description="Only entries at or after this time.")]
+# Integers beyond a 64-bit column overflow the database driver (found by schemathesis).
+_MAX_INT = 2**63 - 1
+SinceMs = Annotated[
+    int | None, Query(ge=0, le=_MAX_INT, description="Only entries at or after this time.")
+]
 
 
 @router.get("/audit/entries")
@@ -45,7 +49,7 @@ def list_entries(
     subject_prefix: SubjectPrefix = None,
     since_ms: SinceMs = None,
     limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=_MAX_INT)] = None,
 ) -> Response:
     """The newest ``limit`` matching entries below ``before_id``, oldest first; pass
     ``next_before_id`` back as ``before_id`` for the page before."""
@@ -62,7 +66,7 @@ def export(
     _: Admin,
     subject_prefix: SubjectPrefix = None,
     since_ms: SinceMs = None,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=_MAX_INT)] = None,
 ) -> StreamingResponse:
     """Every matching entry (the newest ``limit``), oldest first, as JSON lines."""
     entries = audit.export(subject_prefix=subject_prefix, since_ms=since_ms, limit=limit)
@@ -89,13 +93,13 @@ class AlertBody(BaseModel):
     rule: str = Field(min_length=1, max_length=128)
     subject: str = Field(min_length=1, max_length=500)
     metric: str = Field(min_length=1, max_length=256)
-    value: float
-    threshold: float
+    value: float = Field(allow_inf_nan=False)
+    threshold: float = Field(allow_inf_nan=False)
     op: Literal[">", ">=", "<", "<="]
     severity: Literal["info", "warning", "critical"]
     state: Literal["pending", "firing", "resolved"]
-    since_ms: int = Field(ge=0)
-    time_ms: int = Field(ge=0)
+    since_ms: int = Field(ge=0, le=_MAX_INT)
+    time_ms: int = Field(ge=0, le=_MAX_INT)
     message: str = Field(max_length=2000)
 
 
