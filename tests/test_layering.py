@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "models": 2,
     "registry": 2,
     "evaluation": 2,
+    "audit": 2,  # reading the audit log (sealing rows is store/audit.py's)
     "predictions": 2,  # the prediction log: writer, reader, labels, policies (DESIGN.md)
     # 3 services and the data plane
     "lineage": 3,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from modelpilot import release
+from modelpilot.audit import AuditVerification
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
 from modelpilot.errors import (
@@ -42,7 +43,6 @@ from modelpilot.models import LoadedModel, Signature
 from modelpilot.registry import ModelVersion, RegisteredModel
 from modelpilot.registry.roles import DatasetsArg
 from modelpilot.release import Deployment, Revision, RolloutPolicy
-from modelpilot.store.audit import AuditVerification, verify_chain
 from modelpilot.tracking import MetricPoint, Run, RunStatus
 from modelpilot.version import __version__
 from modelpilot.workspace import ActiveRun, Workspace
@@ -434,8 +434,9 @@ def verify_audit(*, expected_head: str | None = None) -> AuditVerification:
 
     ``expected_head``: a head hash kept from an earlier check, to detect the newest entries
     being deleted. The CLI form is ``modelpilot audit verify`` (exit code 10 when broken).
+    With a server configured, the server's log is verified (an admin token).
     """
-    return verify_chain(workspace().store, expected_head=expected_head)
+    return workspace().audit.verify(expected_head=expected_head)
 
 
 __all__ = [

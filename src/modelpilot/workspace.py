@@ -15,15 +15,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from modelpilot.alerting.local import LocalAlerts
+from modelpilot.alerting.protocol import AlertService
 from modelpilot.artifacts import ArtifactStore, LocalArtifactStore, remove_stale_temp_files
+from modelpilot.audit.local import LocalAudit
+from modelpilot.audit.protocol import AuditService
 from modelpilot.client import (
+    HttpAlerts,
     HttpArtifacts,
     HttpArtifactStore,
+    HttpAudit,
     HttpDatasets,
     HttpDeployments,
     HttpRegistry,
 )
 from modelpilot.client.http import HttpTracking
+from modelpilot.client.transport import HttpService
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
@@ -62,10 +69,10 @@ _log = logging.getLogger(__name__)
 _HTTP_BATCH_POINTS = 10_000
 SERVED_CALLS = (
     "start_run, end_run, log_param(s), set_tag(s), log_metric(s), log_batch, flush, get_run, "
-    "get_metric_history, search_runs, log_artifact, log_dataset, get_dataset, load_dataset, "
-    "log_model, load_model, get_model_version, list_models, set_alias, delete_alias, lineage, "
-    "create_deployment, canary, shadow, ab_test, promote, rollback, get_deployment, "
-    "deployment_history"
+    "get_metric_history, search_runs, list_experiments, log_artifact, log_dataset, "
+    "get_dataset, load_dataset, log_model, load_model, get_model_version, list_models, "
+    "set_alias, delete_alias, lineage, create_deployment, canary, shadow, ab_test, promote, "
+    "rollback, get_deployment, deployment_history, verify_audit"
 )
 
 
@@ -109,6 +116,8 @@ class Workspace:
         self._datasets: DatasetService | None = None
         self._deployments: DeploymentService | None = None
         self._run_artifacts: ArtifactService | None = None
+        self._audit: AuditService | None = None
+        self._alerts: AlertService | None = None
         self._runs: list[ActiveRun] = []
         self._lock = threading.Lock()
         self._checked_keys: set[str] = set()
@@ -229,6 +238,30 @@ class Workspace:
         return self._datasets
 
     @property
+    def audit(self) -> AuditService:
+        """The audit log (list, export, verify): the server's when one is configured (an admin
+        token), else the local store's."""
+        if self._audit is None:
+            self._audit = (
+                HttpAudit(self._server_uri(), token=self.settings.token)
+                if self.is_remote
+                else LocalAudit(self.local_store())
+            )
+        return self._audit
+
+    @property
+    def alerts(self) -> AlertService:
+        """Recorded alerts: raised alerts land in the server's audit log when one is
+        configured, else in the local store's."""
+        if self._alerts is None:
+            self._alerts = (
+                HttpAlerts(self._server_uri(), token=self.settings.token)
+                if self.is_remote
+                else LocalAlerts(self.local_store())
+            )
+        return self._alerts
+
+    @property
     def run_artifacts(self) -> ArtifactService:
         """Run artifacts (``log_artifact``): over HTTP when a server is configured."""
         if self._run_artifacts is None:
@@ -284,9 +317,8 @@ class Workspace:
         if self._buffer is not None:
             self._buffer.close()
         remotes = (self._tracking, self._registry, self._datasets, self._artifacts)
-        http_types = (HttpTracking, HttpRegistry, HttpDatasets, HttpArtifactStore, HttpDeployments)
-        for remote in (*remotes, self._deployments):
-            if isinstance(remote, http_types):
+        for remote in (*remotes, self._deployments, self._audit, self._alerts):
+            if isinstance(remote, HttpService):
                 remote.close()
         if self._store is not None:
             self._store.close()
@@ -457,8 +489,8 @@ class Workspace:
         return frame
 
     def list_experiments(self) -> list[Experiment]:
-        """All experiments."""
-        return service.list_experiments(self.store)
+        """All experiments, oldest first."""
+        return self.tracking.list_experiments()
 
     # -- datasets -------------------------------------------------------------------------
     def log_dataset(

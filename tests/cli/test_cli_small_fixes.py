@@ -18,7 +18,6 @@ from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from modelpilot.cli.main import app
-from modelpilot.cli.runs import resolve_run_id
 from modelpilot.config import Settings
 from modelpilot.errors import InvalidInput
 from modelpilot.workspace import Workspace
@@ -78,7 +77,7 @@ def test_an_ambiguous_run_prefix_is_an_error_listing_the_matches(home: Path) -> 
     ws = Workspace(Settings(home=home))
     try:
         with pytest.raises(InvalidInput, match=rf"matches {len(matches)} runs: .*more characters"):
-            resolve_run_id(ws.store, prefix)
+            ws.tracking.resolve_run_id(prefix)
     finally:
         ws.close()
 

@@ -304,3 +304,34 @@ def test_only_text_that_reads_as_a_number_compares_with_a_number(
         tracking.log_params(tracking.create_run(exp, name=f"r{i:02d}").id, {"v": value})
     found = _all_pages(tracking, exp, "params.v > -1000", ["name"], 100)
     assert [r.params["v"] for r in found] == ["1.5", "-1e-3", "+2", ".5", "5.", "1E3"]
+
+
+def test_a_run_id_prefix_resolves_to_the_one_run_it_names(tracking: TrackingService) -> None:
+    run = tracking.create_run(_experiment())
+    assert tracking.resolve_run_id(run.id[:16]) == run.id
+    assert tracking.resolve_run_id(run.id) == run.id
+    assert tracking.resolve_run_id("zzzzzzzz") == "zzzzzzzz"  # the lookup then says NotFound
+    with pytest.raises(NotFound, match="No run with id 'zzzzzzzz'"):
+        tracking.get_run(tracking.resolve_run_id("zzzzzzzz"))
+
+
+def test_an_ambiguous_or_empty_run_id_prefix_is_refused_listing_matches(
+    tracking: TrackingService,
+) -> None:
+    exp = _experiment()
+    ids = [tracking.create_run(exp).id for _ in range(17)]  # two share a first character
+    prefix = next(c for c in "0123456789abcdef" if sum(i.startswith(c) for i in ids) >= 2)
+    with pytest.raises(InvalidInput, match=rf"Run id prefix '{prefix}' matches \d+ runs: ") as e:
+        tracking.resolve_run_id(prefix)
+    assert e.value.field == "run_id" and "give more characters" in e.value.message
+    with pytest.raises(InvalidInput, match="Run id is empty") as empty:
+        tracking.resolve_run_id("")
+    assert empty.value.field == "run_id"
+
+
+def test_list_experiments_includes_a_new_one_oldest_first(tracking: TrackingService) -> None:
+    first, second = _experiment(), _experiment()
+    tracking.get_or_create_experiment(first)
+    tracking.get_or_create_experiment(second)
+    names = [e.name for e in tracking.list_experiments()]
+    assert names.index(first) < names.index(second)

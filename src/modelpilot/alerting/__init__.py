@@ -6,18 +6,30 @@ monitors do) and never acts itself (registered hooks such as rollback or retrain
 
 from __future__ import annotations
 
+from modelpilot.alerting.local import LocalAlerts
 from modelpilot.alerting.manager import Alert, AlertManager, Hook, Sink, load_rules
+from modelpilot.alerting.protocol import AlertRecord, AlertService
 from modelpilot.alerting.rules import AlertRule
-from modelpilot.alerting.sinks import ConsoleSink, EventSink, LogFileSink, WebhookSink
+from modelpilot.alerting.sinks import (
+    ConsoleSink,
+    EventSink,
+    LogFileSink,
+    ServiceSink,
+    WebhookSink,
+)
 
 __all__ = [
     "Alert",
     "AlertManager",
+    "AlertRecord",
     "AlertRule",
+    "AlertService",
     "ConsoleSink",
     "EventSink",
     "Hook",
+    "LocalAlerts",
     "LogFileSink",
+    "ServiceSink",
     "Sink",
     "WebhookSink",
     "load_rules",

@@ -1,4 +1,5 @@
-"""Alert sinks: a webhook (POST JSON), a JSON-lines log file, the console, the event table."""
+"""Alert sinks: a webhook (POST JSON), a JSON-lines log file, the console, the audit log
+(through the alert service: the local store, or the server's)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from modelpilot.alerting.local import LocalAlerts
 from modelpilot.alerting.manager import Alert
+from modelpilot.alerting.protocol import AlertService
 from modelpilot.store import Store
-from modelpilot.store.events import record_event
 
 _COLOURS = {"info": "blue", "warning": "yellow", "critical": "red"}
 
@@ -86,19 +88,20 @@ class ConsoleSink:
         )
 
 
-class EventSink:
-    """Records alerts in the metadata store's event table, so history and the UI can show them."""
+class ServiceSink:
+    """Records each alert through an :class:`~modelpilot.alerting.protocol.AlertService`: in
+    the local store's audit log, or the server's when a server is configured."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, alerts: AlertService) -> None:
+        self.alerts = alerts
 
     def send(self, alert: Alert) -> None:
-        """Store the alert as an ``alert.<state>`` event."""
-        with self.store.write() as conn:
-            record_event(
-                conn,
-                f"alert.{alert.state}",
-                f"alert:{alert.subject}",
-                "alert-manager",
-                alert.to_dict(),
-            )
+        """Record the alert as an ``alert.<state>`` event."""
+        self.alerts.record_alert(alert)
+
+
+class EventSink(ServiceSink):
+    """Records alerts in a local store's event table, so history and the UI can show them."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(LocalAlerts(store))

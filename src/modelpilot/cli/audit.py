@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
+from modelpilot.audit import AuditEntry
 from modelpilot.cli.context import console, fmt_ms, get_workspace
 from modelpilot.clock import since_ms
 from modelpilot.errors import AuditChainBroken, InvalidInput
-from modelpilot.store.audit import AuditEntry, list_entries, verify_chain
 
 audit_app = typer.Typer(help="The tamper-evident audit log of every change.", no_args_is_help=True)
 _TABLE_LIMIT = 100
@@ -24,7 +25,7 @@ def verify(
     ),
 ) -> None:
     """Recompute the hash chain; exit 0 when intact, 10 naming the first bad entry."""
-    result = verify_chain(get_workspace().store, expected_head=head)
+    result = get_workspace().audit.verify(expected_head=head)
     if not result.ok:
         raise AuditChainBroken(result.message)
     console.print(result.message, highlight=False, soft_wrap=True)
@@ -47,19 +48,29 @@ def log(
     if limit is not None and limit < 1:
         raise InvalidInput(f"--limit must be a positive integer; got {limit}.", field="limit")
     exporting = as_json or output is not None
-    entries = list_entries(
-        get_workspace().store,
+    entries = get_workspace().audit.export(
         subject_prefix=subject,
         since_ms=None if since is None else since_ms(since, field="since"),
         limit=limit if limit is not None or exporting else _TABLE_LIMIT,
     )
     if output is not None:
-        output.write_text("".join(_line(e) for e in entries), encoding="utf-8")
-        console.print(f"Wrote {len(entries)} audit entries to {output}.", highlight=False)
+        count = _write_lines(entries, output)
+        console.print(f"Wrote {count} audit entries to {output}.", highlight=False)
     elif as_json:
-        typer.echo("".join(_line(e) for e in entries), nl=False)
+        for entry in entries:
+            typer.echo(_line(entry), nl=False)
     else:
-        console.print(_table(entries))
+        console.print(_table(list(entries)))
+
+
+def _write_lines(entries: Iterable[AuditEntry], output: Path) -> int:
+    """Write the entries as JSON lines (streamed: a long log is never held in memory)."""
+    count = 0
+    with output.open("w", encoding="utf-8") as out:
+        for entry in entries:
+            out.write(_line(entry))
+            count += 1
+    return count
 
 
 def _line(entry: AuditEntry) -> str:

@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
-from modelpilot.data import list_datasets
 
 datasets_app = typer.Typer(help="Dataset versions.", no_args_is_help=True)
 
@@ -16,7 +15,7 @@ datasets_app = typer.Typer(help="Dataset versions.", no_args_is_help=True)
 @datasets_app.command("list")
 def list_all(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every dataset version, newest first."""
-    versions = list_datasets(get_workspace().store)
+    versions = get_workspace().datasets.list_datasets()
     if as_json:
         print_json([{"name": v.name, "version": v.version, "rows": v.num_rows} for v in versions])
         return

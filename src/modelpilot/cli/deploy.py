@@ -5,11 +5,11 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from modelpilot import release
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
 from modelpilot.errors import InvalidInput
 from modelpilot.release import Deployment
 from modelpilot.release.config import make_policy
+from modelpilot.workspace import Workspace
 
 deploy_app = typer.Typer(help="Deployments and safe releases.", no_args_is_help=True)
 
@@ -26,7 +26,7 @@ def create(
     reason: str = _REASON,
 ) -> None:
     """Create a deployment serving one model version at 100%."""
-    _show(release.create_deployment(get_workspace().store, name, model, reason=reason or "created"))
+    _show(get_workspace().deployments.create_deployment(name, model, reason=reason or "created"))
 
 
 @deploy_app.command("canary")
@@ -55,8 +55,7 @@ def canary(
             "Give --weight (percent of traffic) or --steps (a rollout policy).", field="weight"
         )
     _show(
-        release.set_canary(
-            get_workspace().store,
+        get_workspace().deployments.set_canary(
             name,
             model,
             weight,
@@ -76,8 +75,8 @@ def shadow(
 ) -> None:
     """Mirror traffic to a version whose answers are logged, never returned."""
     _show(
-        release.set_shadow(
-            get_workspace().store, name, model, reason=reason, expected_revision=expect_revision
+        get_workspace().deployments.set_shadow(
+            name, model, reason=reason, expected_revision=expect_revision
         )
     )
 
@@ -95,8 +94,7 @@ def ab(
 ) -> None:
     """Start an A/B test with sticky assignment by a routing key."""
     _show(
-        release.set_ab(
-            get_workspace().store,
+        get_workspace().deployments.set_ab(
             name,
             model,
             split,
@@ -107,13 +105,26 @@ def ab(
     )
 
 
+@deploy_app.command("weight")
+def weight(
+    name: str,
+    percent: int = typer.Argument(..., help="Percent of traffic to the canary/challenger."),
+    reason: str = _REASON,
+    expect_revision: int | None = _EXPECT,
+) -> None:
+    """Move the canary/challenger to PERCENT of traffic, the stable version to the rest."""
+    _show(
+        get_workspace().deployments.set_weight(
+            name, percent, reason=reason, expected_revision=expect_revision
+        )
+    )
+
+
 @deploy_app.command("promote")
 def promote(name: str, reason: str = _REASON, expect_revision: int | None = _EXPECT) -> None:
     """Make the canary/challenger the stable version at 100%."""
     _show(
-        release.promote(
-            get_workspace().store, name, reason=reason, expected_revision=expect_revision
-        )
+        get_workspace().deployments.promote(name, reason=reason, expected_revision=expect_revision)
     )
 
 
@@ -125,16 +136,14 @@ def rollback(
 ) -> None:
     """Go back to the last stable configuration at once."""
     _show(
-        release.rollback(
-            get_workspace().store, name, reason=reason, expected_revision=expect_revision
-        )
+        get_workspace().deployments.rollback(name, reason=reason, expected_revision=expect_revision)
     )
 
 
 @deploy_app.command("status")
 def status(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Current variants, weights and rollout step."""
-    deployment = release.get_deployment(get_workspace().store, name)
+    deployment = get_workspace().deployments.get_deployment(name)
     if as_json:
         print_json(
             {
@@ -150,7 +159,7 @@ def status(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
 @deploy_app.command("history")
 def history(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Every configuration the deployment ever had: who, when, why."""
-    revisions = release.history(get_workspace().store, name)
+    revisions = get_workspace().deployments.history(name)
     if as_json:
         print_json(
             [
@@ -189,6 +198,7 @@ def watch(
     from modelpilot.release.rollout import tick
 
     ws = get_workspace()
+    _refuse_remote(ws, "deploy watch")
     source = PredictionLogStats(log_folder(ws.settings.home))
     for _ in range(max_ticks):
         decision = tick(ws.store, name, source)
@@ -209,6 +219,7 @@ def report(
     from modelpilot.release.report import ab_report
 
     ws = get_workspace()
+    _refuse_remote(ws, "deploy report")
     result = ab_report(ws.store, ws.settings.home, name, alpha=alpha)
     if as_json:
         print_json(result.to_dict())
@@ -264,8 +275,21 @@ def _quality(figures: dict[str, float], n: int) -> str:
 @deploy_app.command("list")
 def list_all() -> None:
     """Every deployment."""
-    for deployment in release.list_deployments(get_workspace().store):
+    for deployment in get_workspace().deployments.list_deployments():
         _show(deployment)
+
+
+def _refuse_remote(ws: Workspace, command: str) -> None:
+    """``watch`` and ``report`` read the prediction log, which stays with the model servers
+    (this machine's MODELPILOT_HOME), so they refuse rather than mix a server's deployments
+    with a local log."""
+    if ws.is_remote:
+        raise InvalidInput(
+            f"modelpilot {command} reads the prediction log in MODELPILOT_HOME, which a "
+            f"server (MODELPILOT_SERVER_URI={ws.settings.server_uri}) does not serve yet. Run "
+            "it on the machine that serves the deployment, with MODELPILOT_SERVER_URI unset.",
+            field="server_uri",
+        )
 
 
 def _show(deployment: Deployment) -> None:

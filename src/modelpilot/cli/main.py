@@ -36,6 +36,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.data",
     "modelpilot.cli.evaluate",
     "modelpilot.cli.audit",
+    "modelpilot.cli.alerts",
     "modelpilot.cli.server",
     "modelpilot.cli.tokens",
 ]

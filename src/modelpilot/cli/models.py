@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from modelpilot import registry
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
 
 models_app = typer.Typer(help="Registered models, versions and aliases.", no_args_is_help=True)
@@ -18,7 +17,7 @@ models_app.add_typer(alias_app, name="alias")
 @models_app.command("list")
 def list_models(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every registered model with its newest version and aliases."""
-    models = registry.list_models(get_workspace().store)
+    models = get_workspace().list_models()
     if as_json:
         print_json([m.__dict__ for m in models])
         return
@@ -39,7 +38,7 @@ def show(
     """Show a model's versions, or one version with its lineage."""
     ws = get_workspace()
     if "/" not in ref and "@" not in ref:
-        versions = registry.list_versions(ws.store, ref)
+        versions = ws.registry.list_versions(ref)
         if as_json:
             print_json([v.__dict__ for v in versions])
             return

@@ -44,8 +44,8 @@ def run(
     from modelpilot.alerting import (
         AlertManager,
         ConsoleSink,
-        EventSink,
         LogFileSink,
+        ServiceSink,
         Sink,
         WebhookSink,
         load_rules,
@@ -84,7 +84,7 @@ def run(
     chosen = load_rules(yaml.safe_load(rules.read_text()) or []) if rules else default_rules
     sinks: list[Sink] = [
         ConsoleSink(console),
-        EventSink(ws.store),
+        ServiceSink(ws.alerts),
         LogFileSink(ws.settings.home / "alerts.jsonl"),
     ]
     if webhook:

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
-from modelpilot.errors import InvalidInput
-from modelpilot.store import Store
-from modelpilot.store.schema import runs
-
-_SHOWN_MATCHES = 10
 
 runs_app = typer.Typer(help="Tracked runs.", no_args_is_help=True)
 
@@ -52,7 +46,7 @@ def show_run(
 ) -> None:
     """Show one run: status, params, latest metrics, tags, datasets, artifacts."""
     ws = get_workspace()
-    run = ws.get_run(resolve_run_id(ws.store, run_id))
+    run = ws.get_run(ws.tracking.resolve_run_id(run_id))
     if as_json:
         data = {
             "id": run.id,
@@ -90,44 +84,6 @@ def show_run(
         console.print(f"dataset {ds.name}@{ds.version} ({ds.role})")
     for path, digest in sorted(run.artifacts.items()):
         console.print(f"artifact {path} ({digest[:12]})")
-
-
-def resolve_run_id(store: Store, prefix: str) -> str:
-    """The full id of the one run whose id starts with ``prefix`` (as ``git`` does for commits).
-
-    No match returns ``prefix`` unchanged, so the lookup raises its usual NotFound; several
-    matches are an InvalidInput listing them, because guessing would show the wrong run.
-    """
-    with store.read() as conn:
-        matches = list(
-            conn.execute(
-                select(runs.c.id)
-                .where(func.substr(runs.c.id, 1, len(prefix)) == prefix)
-                .order_by(runs.c.start_ms.desc())
-                .limit(_SHOWN_MATCHES + 1)
-            ).scalars()
-        )
-    if prefix in matches or len(matches) == 0:
-        return prefix
-    if len(matches) == 1:
-        return str(matches[0])
-    count = _count_prefix(store, prefix)
-    listed = ", ".join(str(m)[:12] for m in matches[:_SHOWN_MATCHES])
-    more = f" and {count - _SHOWN_MATCHES} more" if count > _SHOWN_MATCHES else ""
-    raise InvalidInput(
-        f"Run id prefix {prefix!r} matches {count} runs: {listed}{more}; give more characters "
-        "(modelpilot runs list shows the first 8 of each id).",
-        field="run_id",
-    )
-
-
-def _count_prefix(store: Store, prefix: str) -> int:
-    with store.read() as conn:
-        return int(
-            conn.execute(
-                select(func.count()).where(func.substr(runs.c.id, 1, len(prefix)) == prefix)
-            ).scalar_one()
-        )
 
 
 def _num(value: object) -> str:

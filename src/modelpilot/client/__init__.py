@@ -8,13 +8,16 @@ services decide) and never opens a store. Chosen by ``MODELPILOT_SERVER_URI`` or
 from __future__ import annotations
 
 from modelpilot.client.artifacts import HttpArtifacts, HttpArtifactStore
+from modelpilot.client.audit import HttpAlerts, HttpAudit
 from modelpilot.client.deployments import HttpDeployments
 from modelpilot.client.http import HttpTracking
 from modelpilot.client.registry import HttpDatasets, HttpRegistry
 
 __all__ = [
+    "HttpAlerts",
     "HttpArtifactStore",
     "HttpArtifacts",
+    "HttpAudit",
     "HttpDatasets",
     "HttpDeployments",
     "HttpRegistry",

@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -29,6 +30,7 @@ from modelpilot.tracking.codec import (
 from modelpilot.tracking.entities import Experiment, MetricPoint, Run, RunStatus
 from modelpilot.tracking.local import validate_metric_rows
 from modelpilot.tracking.protocol import MetricRow, RunPage
+from modelpilot.tracking.validation import check_run_prefix
 
 _KEY = "Idempotency-Key"
 
@@ -83,6 +85,17 @@ class HttpTracking(HttpService):
     def get_run(self, run_id: str) -> Run:
         """A run with params, tags and latest metrics."""
         return run_from_json(self._call("GET", f"/api/v1/runs/{run_id}"))
+
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the one run starting with ``prefix``, resolved by the server."""
+        path = f"/api/v1/run-ids/{quote(check_run_prefix(prefix), safe='')}"
+        data = self._call("GET", path)
+        return str(data["run_id"])
+
+    def list_experiments(self) -> list[Experiment]:
+        """Every experiment."""
+        data = self._call("GET", "/api/v1/experiments")
+        return [experiment_from_json(e) for e in data["experiments"]]
 
     def set_status(self, run_id: str, status: RunStatus) -> None:
         """End a run with ``status``."""

@@ -26,7 +26,7 @@ from modelpilot.errors import (
     shown,
 )
 from modelpilot.server.api import artifacts as artifact_routes
-from modelpilot.server.api import datasets, deployments, registry, tokens, tracking
+from modelpilot.server.api import audit, datasets, deployments, registry, tokens, tracking
 from modelpilot.server.auth import Authenticator
 from modelpilot.server.deps import Viewer, json_response
 from modelpilot.store import Store
@@ -42,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     artifact_routes.router,
     deployments.router,
     tokens.router,
+    audit.router,
 )
 _HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
 

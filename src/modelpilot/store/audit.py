@@ -10,24 +10,22 @@ are a *pre-chain* prefix that is counted but cannot be checked.
 There is no secret key: the chain is tamper-*evident* against edits in the database, not
 against someone who rewrites every later row too. Deleting the newest rows is only visible
 against a head hash recorded elsewhere (``verify_chain(..., expected_head=...)``).
+
+This module seals rows as they are written (``store/events.py`` calls it in every change's
+transaction); reading, exporting and verifying the chain is :mod:`modelpilot.audit`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Connection, Row, select, text, update
+from sqlalchemy import Connection, select, text, update
 
 from modelpilot.store.schema import events
-from modelpilot.store.store import Store
 
 GENESIS_HASH = "0" * 64
-Problem = Literal["edited", "deleted", "reordered", "inserted", "truncated"]
-_BATCH_ROWS = 2000
 # Any constant works: it names the one lock every PostgreSQL writer of events takes in turn.
 _PG_LOCK_KEY = 0x6D705F6175646974  # "mp_audit"
 
@@ -110,217 +108,3 @@ def seal(
         update(events).where(events.c.id == entry_id).values(prev_hash=prev_hash, entry_hash=sealed)
     )
     return sealed
-
-
-@dataclass(frozen=True)
-class AuditVerification:
-    """What ``verify_chain`` found: ``ok``, or the first bad entry and what happened to it."""
-
-    ok: bool
-    entries_checked: int
-    pre_chain: int
-    head_hash: str
-    first_bad_id: int | None = None
-    problem: Problem | None = None
-    detail: str = ""
-
-    @property
-    def message(self) -> str:
-        """One line for the CLI and logs."""
-        if self.ok:
-            return (
-                f"Audit chain intact: {self.entries_checked} entries checked, "
-                f"{self.pre_chain} pre-chain, head {self.head_hash[:16]}."
-            )
-        return (
-            f"Audit chain broken at entry {self.first_bad_id}: {self.problem} ({self.detail}); "
-            f"{self.entries_checked} entries before it verified. Restore the events table from "
-            "a backup and compare exported logs (modelpilot audit log -o) to find the change."
-        )
-
-
-def verify_chain(store: Store, *, expected_head: str | None = None) -> AuditVerification:
-    """Walk the log in id order and recompute every link; stops at the first broken entry.
-
-    Use it on a schedule or before trusting the log for an investigation. ``expected_head``:
-    a head hash recorded earlier (e.g. printed by a previous run), which must still be on the
-    chain; that is what reveals the newest rows being deleted.
-    """
-    with store.read() as conn:
-        walk = _Walk(expected_head)
-        for row in _rows(conn):
-            problem = walk.step(row)
-            if problem is not None:
-                return _explain(conn, walk, row, problem)
-    if expected_head is not None and not walk.head_seen:
-        detail = f"the recorded head {expected_head[:16]} is no longer on the chain"
-        return walk.result(walk.last_id, "truncated", f"{detail}; newer entries were deleted")
-    return walk.result(None, None, "")
-
-
-def _rows(conn: Connection) -> Iterator[Row[Any]]:
-    """Every event in id order, fetched in batches (keyset pagination keeps memory flat)."""
-    after = -1
-    while True:
-        batch = conn.execute(
-            select(events).where(events.c.id > after).order_by(events.c.id).limit(_BATCH_ROWS)
-        ).all()
-        yield from batch
-        if len(batch) < _BATCH_ROWS:
-            return
-        after = batch[-1].id
-
-
-class _Walk:
-    """The running state of one verification: the expected link and what was seen."""
-
-    def __init__(self, expected_head: str | None) -> None:
-        self.expected_head = expected_head
-        self.head_seen = False
-        self.checked = 0
-        self.pre_chain = 0
-        self.expected_prev: str | None = None  # None until the first sealed row
-        self.before_prev: str | None = None
-        self.last_id: int | None = None
-
-    def step(self, row: Row[Any]) -> Problem | None:
-        if row.entry_hash is None:
-            if self.expected_prev is None:
-                self.pre_chain += 1
-                return None
-            return "inserted"
-        expected = GENESIS_HASH if self.expected_prev is None else self.expected_prev
-        if row.prev_hash != expected:
-            skipped = self.before_prev is not None and row.prev_hash == self.before_prev
-            return "inserted" if skipped else "deleted"
-        if _recomputed(row) != row.entry_hash:
-            return "edited"
-        self.before_prev, self.expected_prev = expected, row.entry_hash
-        self.head_seen = self.head_seen or row.entry_hash == self.expected_head
-        self.checked += 1
-        self.last_id = row.id
-        return None
-
-    def result(
-        self, bad_id: int | None, problem: Problem | None, detail: str, *, uncount: int = 0
-    ) -> AuditVerification:
-        return AuditVerification(
-            ok=problem is None,
-            entries_checked=self.checked - uncount,
-            pre_chain=self.pre_chain,
-            head_hash=self.expected_prev or GENESIS_HASH,
-            first_bad_id=bad_id,
-            problem=problem,
-            detail=detail,
-        )
-
-
-def _recomputed(row: Row[Any]) -> str:
-    return entry_hash(
-        row.prev_hash or "", row.id, row.time_ms, row.kind, row.subject, row.actor, row.payload
-    )
-
-
-def _explain(conn: Connection, walk: _Walk, row: Row[Any], problem: Problem) -> AuditVerification:
-    """Name the first bad entry; tell a moved row from an edited or deleted one."""
-    if problem == "inserted":
-        if row.entry_hash is None:
-            return walk.result(row.id, problem, "a row without a seal after the chain began")
-        detail = f"entry {row.id} links past it to the entry before"
-        return walk.result(walk.last_id, problem, detail, uncount=1)
-    if problem == "edited":
-        owner = _owner_of_content(conn, row)
-        if owner is not None:
-            return walk.result(row.id, "reordered", f"its content belongs at entry {owner}")
-        return walk.result(row.id, problem, "its content no longer matches its hash")
-    linked = conn.execute(
-        select(events.c.id).where(events.c.entry_hash == row.prev_hash).limit(1)
-    ).scalar_one_or_none()
-    if linked is not None and linked != row.id:
-        return walk.result(row.id, "reordered", f"it links to entry {linked}, out of order")
-    after = f"after entry {walk.last_id}" if walk.last_id is not None else "at the start"
-    return walk.result(
-        row.id, problem, f"the entry {after} that it links to is missing or was rewritten"
-    )
-
-
-def _owner_of_content(conn: Connection, moved: Row[Any]) -> int | None:
-    """The id whose seal this row's content satisfies, when the content was moved there."""
-    for row in _rows(conn):
-        if row.id == moved.id or row.entry_hash is None:
-            continue
-        sealed = entry_hash(
-            row.prev_hash or "",
-            row.id,
-            moved.time_ms,
-            moved.kind,
-            moved.subject,
-            moved.actor,
-            moved.payload,
-        )
-        if sealed == row.entry_hash:
-            return int(row.id)
-    return None
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One audit log entry as listed and exported (a JSON line of ``to_dict()``)."""
-
-    id: int
-    time_ms: int
-    kind: str
-    subject: str
-    actor: str
-    payload: dict[str, Any]
-    prev_hash: str | None
-    entry_hash: str | None
-
-    @property
-    def is_authenticated(self) -> bool:
-        """False for ``local:<os user>`` actors: local mode trusts the OS user, proves nothing."""
-        return not self.actor.startswith("local:")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The entry with its seal, so an export can be checked against the chain later."""
-        return {
-            "id": self.id,
-            "time_ms": self.time_ms,
-            "kind": self.kind,
-            "subject": self.subject,
-            "actor": self.actor,
-            "authenticated": self.is_authenticated,
-            "payload": self.payload,
-            "prev_hash": self.prev_hash,
-            "entry_hash": self.entry_hash,
-        }
-
-
-def list_entries(
-    store: Store,
-    *,
-    subject_prefix: str | None = None,
-    since_ms: int | None = None,
-    limit: int | None = 100,
-) -> list[AuditEntry]:
-    """The newest ``limit`` entries (all when None) matching the filters, oldest first.
-
-    >>> store = Store.open("sqlite:///:memory:")
-    >>> list_entries(store)
-    []
-    """
-    query = select(events).order_by(events.c.id.desc())
-    if subject_prefix is not None:
-        query = query.where(events.c.subject.startswith(subject_prefix, autoescape=True))
-    if since_ms is not None:
-        query = query.where(events.c.time_ms >= since_ms)
-    if limit is not None:
-        query = query.limit(limit)
-    with store.read() as conn:
-        rows = conn.execute(query).all()
-    return [
-        AuditEntry(
-            r.id, r.time_ms, r.kind, r.subject, r.actor, r.payload, r.prev_hash, r.entry_hash
-        )
-        for r in reversed(rows)
-    ]

@@ -27,8 +27,9 @@ def default_actor() -> str:
 
 def record_event(
     conn: Connection, kind: str, subject: str, actor: str, payload: dict[str, Any]
-) -> None:
-    """Append one event in the caller's transaction, sealed onto the audit hash chain.
+) -> int:
+    """Append one event in the caller's transaction, sealed onto the audit hash chain; return
+    its id.
 
     The chain lock is held until the caller's transaction ends, so concurrent changes append
     one after the other and ids follow chain order. Call it as the change's last statement:
@@ -45,7 +46,9 @@ def record_event(
         )
     ).inserted_primary_key
     assert inserted is not None  # an INSERT of one row always reports its key
-    seal(conn, int(inserted[0]), prev_hash, stamp, kind, subject, actor, stored)
+    entry_id = int(inserted[0])
+    seal(conn, entry_id, prev_hash, stamp, kind, subject, actor, stored)
+    return entry_id
 
 
 def list_events(conn: Connection, subject_prefix: str | None = None, limit: int = 100) -> list[Any]:

@@ -81,6 +81,14 @@ class LocalTracking:
         """A run with params, tags and latest metrics."""
         return service.get_run(self.store, run_id)
 
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the one run starting with ``prefix``."""
+        return service.resolve_run_id(self.store, prefix)
+
+    def list_experiments(self) -> list[Experiment]:
+        """Every experiment."""
+        return service.list_experiments(self.store)
+
     def set_status(self, run_id: str, status: RunStatus) -> None:
         """End a run with ``status``."""
         service.end_run(self.store, run_id, status, actor=self.actor)

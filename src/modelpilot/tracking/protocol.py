@@ -50,6 +50,14 @@ class TrackingService(Protocol):
     def get_run(self, run_id: str) -> Run:
         """A run with its params, tags and latest metrics."""
 
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix``; ``prefix`` itself when
+        no run matches (the lookup that follows says NotFound); InvalidInput listing them when
+        several do."""
+
+    def list_experiments(self) -> list[Experiment]:
+        """Every experiment, oldest first."""
+
     def set_status(self, run_id: str, status: RunStatus) -> None:
         """End a run (FINISHED, FAILED, KILLED) and stamp its end time."""
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from modelpilot.clock import now_ms
-from modelpilot.errors import Conflict, NotFound, shown
+from modelpilot.errors import Conflict, InvalidInput, NotFound, shown
 from modelpilot.store import Store
 from modelpilot.store.events import record_event
 from modelpilot.store.schema import (
@@ -29,9 +29,16 @@ from modelpilot.store.schema import (
 from modelpilot.tracking import points
 from modelpilot.tracking.entities import DatasetInput, Experiment, MetricPoint, Run, RunStatus
 from modelpilot.tracking.owner import ProcessOwner, current_owner, is_alive
-from modelpilot.tracking.validation import check_artifact_path, check_key, check_text, param_text
+from modelpilot.tracking.validation import (
+    check_artifact_path,
+    check_key,
+    check_run_prefix,
+    check_text,
+    param_text,
+)
 
 MetricRow = tuple[str, float, int, int]  # key, value, step, timestamp_ms
+_SHOWN_MATCHES = 10  # run ids listed when a prefix is ambiguous
 
 
 def get_or_create_experiment(store: Store, name: str) -> Experiment:
@@ -434,6 +441,37 @@ def require_experiment(store: Store, name: str) -> Experiment:
     return Experiment(id=row.id, name=row.name, created_ms=row.created_ms)
 
 
+def resolve_run_id(store: Store, prefix: str) -> str:
+    """The full id of the one run whose id starts with ``prefix`` (as ``git`` does for commits).
+
+    No match returns ``prefix`` unchanged, so the lookup that follows raises its usual
+    NotFound; several matches are an InvalidInput listing them, because guessing would show
+    the wrong run.
+    """
+    matching = func.substr(runs.c.id, 1, len(check_run_prefix(prefix))) == prefix
+    with store.read() as conn:
+        matches = list(
+            conn.execute(
+                select(runs.c.id)
+                .where(matching)
+                .order_by(runs.c.start_ms.desc(), runs.c.id)
+                .limit(_SHOWN_MATCHES + 1)
+            ).scalars()
+        )
+        if prefix in matches or len(matches) == 0:
+            return prefix
+        if len(matches) == 1:
+            return str(matches[0])
+        count = int(conn.execute(select(func.count()).where(matching)).scalar_one())
+    listed = ", ".join(str(m)[:12] for m in matches[:_SHOWN_MATCHES])
+    more = f" and {count - _SHOWN_MATCHES} more" if count > _SHOWN_MATCHES else ""
+    raise InvalidInput(
+        f"Run id prefix {shown(prefix)} matches {count} runs: {listed}{more}; give more "
+        "characters (modelpilot runs list shows the first 8 of each id).",
+        field="run_id",
+    )
+
+
 __all__ = [
     "MetricRow",
     "count_metric_points",
@@ -451,5 +489,6 @@ __all__ = [
     "record_artifact",
     "record_input",
     "require_experiment",
+    "resolve_run_id",
     "set_tags",
 ]

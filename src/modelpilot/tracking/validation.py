@@ -140,3 +140,18 @@ def check_artifact_path(path: object) -> str:
             field="artifact_path",
         )
     return path
+
+
+def check_run_prefix(prefix: str) -> str:
+    """A run id or a prefix of one: not empty.
+
+    >>> check_run_prefix("3f2a")
+    '3f2a'
+    """
+    if not prefix:
+        raise InvalidInput(
+            "Run id is empty; give a run id or its first characters (modelpilot runs list "
+            "shows the first 8 of each id).",
+            field="run_id",
+        )
+    return prefix

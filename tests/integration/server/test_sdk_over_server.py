@@ -110,10 +110,12 @@ def test_search_runs_through_the_server_returns_a_frame(remote: Workspace) -> No
 
 
 def test_calls_not_yet_served_say_so_instead_of_writing_locally(remote: Workspace) -> None:
+    remote.tracking.get_or_create_experiment("sdk-listed")
+    assert "sdk-listed" in [e.name for e in remote.list_experiments()]  # served now
     with pytest.raises(InvalidInput, match="This call is not yet available over modelpilot server"):
-        remote.list_experiments()
+        remote.store  # what monitoring, evaluation and model cards need  # noqa: B018
     with pytest.raises(InvalidInput, match="served so far are start_run, .*log_model, load_model"):
-        remote.store  # what deployments, monitoring and model cards need  # noqa: B018
+        remote.store  # noqa: B018
     assert not (remote.settings.home / "modelpilot.db").exists()
 
 

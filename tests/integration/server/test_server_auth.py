@@ -80,7 +80,30 @@ def test_every_api_route_declares_exactly_one_role(
     documented = {(m.upper(), p) for p, ops in reply.json()["paths"].items() for m in ops}
     walked = {(m, r.path) for r, _ in routes for m in r.methods}
     assert documented <= walked  # the walk sees every route the server serves
-    assert len(walked) >= 31
+    assert len(walked) >= 48
+
+
+# Roles of the routes the CLI's groups use over the server (the walk below checks each refuses
+# the role one lower): viewer reads, editor records, admin reads the audit log.
+_EXPECTED_ROLES = {
+    ("GET", "/api/v1/experiments"): Role.VIEWER,
+    ("GET", "/api/v1/run-ids/{prefix}"): Role.VIEWER,
+    ("GET", "/api/v1/alerts"): Role.VIEWER,
+    ("POST", "/api/v1/alerts"): Role.EDITOR,
+    ("GET", "/api/v1/audit/entries"): Role.ADMIN,
+    ("GET", "/api/v1/audit/export"): Role.ADMIN,
+    ("GET", "/api/v1/audit/verify"): Role.ADMIN,
+    ("GET", "/api/v1/deployments"): Role.VIEWER,
+    ("POST", "/api/v1/deployments/{name}/promote"): Role.DEPLOYER,
+    ("PUT", "/api/v1/deployments/{name}/weight"): Role.DEPLOYER,
+    ("GET", "/api/v1/models/{name}/versions"): Role.VIEWER,
+    ("GET", "/api/v1/datasets"): Role.VIEWER,
+}
+
+
+def test_the_routes_the_cli_uses_declare_the_expected_roles() -> None:
+    declared = {(m, r.path): guard.role for r, (guard,) in _api_routes() for m in r.methods}
+    assert {key: declared.get(key) for key in _EXPECTED_ROLES} == _EXPECTED_ROLES
 
 
 def test_every_api_route_refuses_no_token_and_a_role_one_too_low(

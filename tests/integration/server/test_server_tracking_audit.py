@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from modelpilot.audit import verify_chain
 from modelpilot.client import HttpTracking
 from modelpilot.server.auth import Role
 from modelpilot.store import Store
-from modelpilot.store.audit import verify_chain
 from modelpilot.store.events import list_events
 from modelpilot.store.schema import runs
 from modelpilot.tracking.entities import RunStatus

@@ -15,8 +15,9 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, update
 
+from modelpilot.audit import list_entries, verify_chain
 from modelpilot.store import Store
-from modelpilot.store.audit import GENESIS_HASH, entry_hash, list_entries, seal, verify_chain
+from modelpilot.store.audit import GENESIS_HASH, entry_hash, seal
 from modelpilot.store.events import record_event
 from modelpilot.store.schema import events
 from modelpilot.workspace import Workspace

@@ -68,6 +68,20 @@ def get_or_create_experiment(body: ExperimentBody, tracking: TrackingDep, _: Edi
     return json_response(experiment_to_json(tracking.get_or_create_experiment(body.name)))
 
 
+@router.get("/experiments")
+def list_experiments(tracking: TrackingDep, _: Viewer) -> Response:
+    """Every experiment, oldest first."""
+    found = tracking.list_experiments()
+    return json_response({"experiments": [experiment_to_json(e) for e in found]})
+
+
+@router.get("/run-ids/{prefix}")
+def resolve_run_id(prefix: str, tracking: TrackingDep, _: Viewer) -> Response:
+    """The full id of the one run whose id starts with ``prefix`` (the prefix itself when no
+    run matches; 422 listing them when several do)."""
+    return json_response({"run_id": tracking.resolve_run_id(prefix)})
+
+
 @router.post("/runs", status_code=201)
 def create_run(
     body: RunBody, tracking: TrackingDep, who: Editor, key: IdempotencyKey = None
