@@ -38,6 +38,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.audit",
     "modelpilot.cli.server",
     "modelpilot.cli.tokens",
+    "modelpilot.cli.pipelines",
 ]
 
 _state = {"debug": False}
