@@ -68,12 +68,12 @@ def run_pipeline(
 ) -> PipelineRun:
     """Run ``definition`` with ``params``; PipelineFailed (naming the step, its error and its
     log tail) when a step fails, with the run recorded FAILED."""
-    bound = bind_params(definition, params)
-    graph = definition.build(resolve_params(definition, bound, services.datasets))
+    resolved = resolve_params(definition, bind_params(definition, params), services.datasets)
+    graph = definition.build(resolved)
     for node in graph.nodes:
         executor.check(node.step)
     return _Run(graph, services, executor, experiment or definition.name, on_step).start(
-        target, bound
+        target, resolved
     )
 
 
