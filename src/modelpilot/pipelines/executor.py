@@ -3,7 +3,8 @@
 - :class:`SubprocessExecutor` (the default): a fresh Python process per attempt,
   ``python -m modelpilot.pipeline_worker TASK.json``. The worker imports the step by file
   and qualified name, runs it with the child run active, and writes its result as JSON. Its
-  stdout and stderr are the step's log; a timeout kills its whole process group.
+  stdout and stderr are the step's log. ``timeout_s`` counts from when the worker calls the
+  step function; past it the worker's whole process group is killed.
 - :class:`InlineExecutor` (``--executor inline``): the calling process, for debugging with
   breakpoints. It cannot enforce ``timeout_s``.
 
