@@ -107,8 +107,8 @@ def update_step(
 def finish_pipeline_run(
     store: Store, pipeline_run_id: str, state: PipelineState, error: str | None = None
 ) -> PipelineRun:
-    """End a RUNNING pipeline run; steps that never ran become SKIPPED, in the same
-    transaction."""
+    """End a RUNNING pipeline run; in the same transaction, steps that never started become
+    SKIPPED and a step still RUNNING (the engine was interrupted) becomes FAILED."""
     stamp = now_ms()
     with store.write() as conn:
         changed = conn.execute(
@@ -124,12 +124,19 @@ def finish_pipeline_run(
                 f"Pipeline run {pipeline_run_id[:8]} is not RUNNING; it was ended elsewhere.",
                 field="state",
             )
+        of_run = step_runs.c.pipeline_run_id == pipeline_run_id
         conn.execute(
             update(step_runs)
-            .where(
-                step_runs.c.pipeline_run_id == pipeline_run_id,
-                step_runs.c.state.in_([StepState.PENDING.value, StepState.RUNNING.value]),
+            .where(of_run, step_runs.c.state == StepState.RUNNING.value)
+            .values(
+                state=StepState.FAILED.value,
+                ended_ms=stamp,
+                error=f"The pipeline run ended while this step was running: {error}",
             )
+        )
+        conn.execute(
+            update(step_runs)
+            .where(of_run, step_runs.c.state == StepState.PENDING.value)
             .values(state=StepState.SKIPPED.value, ended_ms=stamp)
         )
         return _load(conn, pipeline_run_id)

@@ -148,3 +148,37 @@ def test_frames_are_accepted_as_constants() -> None:
         return source(pd.DataFrame({"a": [1]}))
 
     assert isinstance(framed.build({}).nodes[0].args["n"], Constant)
+
+
+def test_an_interrupted_run_fails_its_running_step_and_skips_the_rest(tmp_path: Path) -> None:
+    """The records' own transitions, on a real SQLite store: what an engine stopped by
+    Ctrl-C (or any error of its own) leaves behind."""
+    from modelpilot.pipelines import records
+    from modelpilot.pipelines.entities import PipelineState, StepState
+    from modelpilot.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'mp.db'}")
+    try:
+        planned = [records.PlannedStep(n, n, (), 1) for n in ("a", "b", "c")]
+        run = records.create_pipeline_run(
+            store, pipeline="p", target="t.py:p", params={}, run_id=None, executor="inline",
+            steps=planned, owner="host:1",
+        )  # fmt: skip
+        a, b, _ = run.steps
+        records.update_step(store, a.id, [StepState.PENDING], state=StepState.SUCCEEDED)
+        records.update_step(store, b.id, [StepState.PENDING], state=StepState.RUNNING)
+        with pytest.raises(mp.Conflict, match=r"Step run 'b' .* is RUNNING, expected PENDING"):
+            records.update_step(store, b.id, [StepState.PENDING], state=StepState.RUNNING)
+        ended = records.finish_pipeline_run(store, run.id, PipelineState.FAILED, "interrupted")
+        assert [s.state for s in ended.steps] == [
+            StepState.SUCCEEDED, StepState.FAILED, StepState.SKIPPED,
+        ]  # fmt: skip
+        assert ended.step("b").error == (
+            "The pipeline run ended while this step was running: interrupted"
+        )
+        with pytest.raises(mp.Conflict, match="is not RUNNING; it was ended elsewhere"):
+            records.finish_pipeline_run(store, run.id, PipelineState.SUCCEEDED)
+        with pytest.raises(mp.NotFound, match="No step 'z' in pipeline run"):
+            ended.step("z")
+    finally:
+        store.close()
