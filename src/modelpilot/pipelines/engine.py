@@ -95,6 +95,7 @@ class _Run:
         self.on_step = on_step or (lambda _: None)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.outputs: dict[str, StepValue] = {}
+        self.parent_id = ""  # the parent tracking run, once start() made it
 
     def start(self, target: str, params: Mapping[str, object]) -> PipelineRun:
         shown_params = {k: _param_text(v) for k, v in params.items()}
