@@ -47,6 +47,9 @@ LAYERS: dict[str, int] = {
     "tuning": 3,
     "cards": 3,
     "serving": 3,
+    # steps, pipeline graphs, the step cache and the pipeline-run records, on the service
+    # protocols of layer 2 (never the workspace)
+    "pipelines": 3,
     # 4 the SDK's engine
     "workspace": 4,
     "assessment": 4,
@@ -57,6 +60,9 @@ LAYERS: dict[str, int] = {
     "server": 6,
     "demo": 6,
     "demo_data": 6,
+    # the step worker process (python -m modelpilot.pipeline_worker): runs a step with the
+    # SDK's active run set to the step's child run
+    "pipeline_worker": 6,
 }
 
 # Imports inside one layer that are still forbidden: importer -> what it must never import.
@@ -69,6 +75,7 @@ SIDEWAYS_FORBIDDEN: dict[str, set[str]] = {
     "alerting": {"serving", "release", "monitoring"},
     "tuning": {"serving"},
     "cards": {"serving"},
+    "pipelines": {"serving", "client", "release", "monitoring", "alerting", "tuning", "cards"},
     "demo": {"cli"},
     "server": {"cli"},
     # the client speaks the seams' protocols, entities and codecs (and hashes blobs); it never

@@ -72,6 +72,14 @@ EXPECTED = {
     "dataset_card",
     "workspace",
     "verify_audit",
+    "Pipeline",
+    "PipelineFailed",
+    "PipelineRun",
+    "StepRun",
+    "get_pipeline_run",
+    "pipeline",
+    "run_pipeline",
+    "step",
 }
 
 

@@ -35,11 +35,13 @@ from modelpilot.errors import (
     InvalidInput,
     ModelpilotError,
     NotFound,
+    PipelineFailed,
     Unavailable,
     UnsafeModel,
 )
 from modelpilot.lineage import Lineage
 from modelpilot.models import LoadedModel, Signature
+from modelpilot.pipelines import Pipeline, PipelineRun, StepRun, pipeline, step
 from modelpilot.registry import ModelVersion, RegisteredModel
 from modelpilot.registry.roles import DatasetsArg
 from modelpilot.release import Deployment, Revision, RolloutPolicy
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from modelpilot.cards import DatasetCard, ModelCard
     from modelpilot.evaluation import EvaluationResult
     from modelpilot.monitoring import DriftReport
+    from modelpilot.pipelines import PipelineFunction
     from modelpilot.tuning import TuneResult
 
 
@@ -424,6 +427,61 @@ def log_labels(deployment: str, request_ids: Sequence[str], labels: Sequence[Any
     return record(ws.settings.home, deployment, request_ids, labels, check_deployment=check)
 
 
+def run_pipeline(
+    pipeline: Pipeline | PipelineFunction | str,
+    params: Mapping[str, object] | None = None,
+    *,
+    executor: Literal["subprocess", "inline"] = "subprocess",
+    experiment: str | None = None,
+    on_step: Callable[[StepRun], None] | None = None,
+) -> PipelineRun:
+    """Run a pipeline (an ``@mp.pipeline`` function, an ``mp.Pipeline`` or ``"train.py:name"``).
+
+    Each step runs in a fresh process (``executor="inline"``: in this one, for debugging) as
+    a child run of the pipeline's run; a step whose code and input contents are unchanged
+    since a successful run is skipped and its output reused. A failed step raises
+    :class:`PipelineFailed` naming it, its error and its log tail (the run is kept, FAILED).
+    ``on_step`` is called with each step run as its state changes.
+    """
+    from modelpilot.pipelines import (
+        InlineExecutor,
+        PipelineServices,
+        SubprocessExecutor,
+        check_executor_name,
+        load_target,
+        worker_environment,
+    )
+    from modelpilot.pipelines import run_pipeline as run
+    from modelpilot.pipelines.body import StepServices
+    from modelpilot.pipelines.graph import describe_target
+
+    ws = workspace()
+    definition = load_target(pipeline) if isinstance(pipeline, str) else pipeline
+    services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
+    runner = (
+        SubprocessExecutor(env=worker_environment(ws.settings))
+        if check_executor_name(executor) == "subprocess"
+        else InlineExecutor(services=StepServices(ws.datasets, ws.registry), attach=ws.attached_run)
+    )
+    return run(
+        definition,
+        params or {},
+        services=services,
+        executor=runner,
+        target=pipeline if isinstance(pipeline, str) else describe_target(definition),
+        experiment=experiment,
+        on_step=on_step,
+    )
+
+
+def get_pipeline_run(run_id: str) -> PipelineRun:
+    """A pipeline run with its steps' states, attempts, durations, outputs and errors (by id
+    or a unique id prefix)."""
+    from modelpilot.pipelines import get_pipeline_run as get
+
+    return get(workspace().store, run_id)
+
+
 def lineage(ref: str) -> Lineage:
     """version -> run -> datasets -> code revision."""
     return workspace().lineage(ref)
@@ -452,12 +510,16 @@ __all__ = [
     "ModelVersion",
     "ModelpilotError",
     "NotFound",
+    "Pipeline",
+    "PipelineFailed",
+    "PipelineRun",
     "RegisteredModel",
     "RolloutPolicy",
     "Run",
     "RunStatus",
     "Settings",
     "Signature",
+    "StepRun",
     "Unavailable",
     "UnsafeModel",
     "Workspace",
@@ -478,6 +540,7 @@ __all__ = [
     "get_deployment",
     "get_metric_history",
     "get_model_version",
+    "get_pipeline_run",
     "get_run",
     "init",
     "lineage",
@@ -494,15 +557,18 @@ __all__ = [
     "log_param",
     "log_params",
     "model_card",
+    "pipeline",
     "promote",
     "read_predictions",
     "rollback",
+    "run_pipeline",
     "search_runs",
     "set_alias",
     "set_tag",
     "set_tags",
     "shadow",
     "start_run",
+    "step",
     "tune",
     "update_model_card",
     "verify_audit",

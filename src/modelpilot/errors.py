@@ -108,6 +108,23 @@ class CorruptArtifact(ModelpilotError):
     exit_code = 7
 
 
+class PipelineFailed(ModelpilotError):
+    """A pipeline ran and one of its steps failed: the message names the step, its error and
+    the end of its log; the pipeline run is recorded as FAILED.
+
+    Exit code 11 so a scheduled ``modelpilot pipelines run`` can tell a failed step from bad
+    input (2) or an unexpected error (1).
+    """
+
+    http_status = 500
+    exit_code = 11
+
+    def __init__(self, message: str, *, pipeline_run_id: str, step: str) -> None:
+        super().__init__(message, field=step)
+        self.pipeline_run_id = pipeline_run_id
+        self.step = step
+
+
 class AuditChainBroken(ModelpilotError):
     """The audit log's hash chain does not verify: an entry was edited, deleted or moved.
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -361,6 +362,23 @@ class Workspace:
         finally:
             self.tracking.set_status(target, status)
             self._runs = [r for r in self._runs if r.id != target]
+
+    @contextmanager
+    def attached_run(self, run_id: str) -> Iterator[ActiveRun]:
+        """Make an existing run the active one for the block, without ending it afterwards.
+
+        A pipeline step runs this way: its engine created (and will end) the step's child
+        run, and ``mp.log_metric`` inside the step must land there. Buffered metrics are
+        flushed when the block ends."""
+        active = ActiveRun(self, self.tracking.get_run(run_id))
+        self._runs.append(active)
+        try:
+            yield active
+        finally:
+            try:
+                self.flush()
+            finally:
+                self._runs = [r for r in self._runs if r is not active]
 
     def active_run(self) -> ActiveRun | None:
         """The innermost active run, if any."""

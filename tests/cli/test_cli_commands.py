@@ -233,6 +233,9 @@ COVERED = {
     "tokens create": "test_cli_tokens.py",
     "tokens list": "test_cli_tokens.py",
     "tokens revoke": "test_cli_tokens.py",
+    "pipelines run": "integration/pipelines/test_pipelines_cli.py",
+    "pipelines list": "integration/pipelines/test_pipelines_cli.py",
+    "pipelines show": "integration/pipelines/test_pipelines_cli.py",
 }
 
 

@@ -39,6 +39,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.alerts",
     "modelpilot.cli.server",
     "modelpilot.cli.tokens",
+    "modelpilot.cli.pipelines",
 ]
 
 _state = {"debug": False}

@@ -295,3 +295,53 @@ logging_policies = Table(
     Column("updated_ms", BigInteger, nullable=False),
     Column("actor", String(256), nullable=False),
 )
+
+# Pipeline runs and their step runs (modelpilot.pipelines). States move forward only:
+# pipeline RUNNING -> SUCCEEDED | FAILED; step PENDING -> RUNNING -> SUCCEEDED | FAILED, or
+# PENDING -> CACHED | SKIPPED. owner/heartbeat_ms are the lease a later agent takes over.
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(128), nullable=False),
+    Column("target", Text, nullable=False),  # file.py:name or module:name, as given
+    Column("state", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),  # the parent run
+    Column("executor", String(32), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("ended_ms", BigInteger, nullable=True),
+    Column("owner", String(256), nullable=True),
+    Column("heartbeat_ms", BigInteger, nullable=True),
+    Index("ix_pipeline_runs_pipeline_created", "pipeline", "created_ms"),
+    Index("ix_pipeline_runs_created", "created_ms"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline_run_id", String(32), ForeignKey("pipeline_runs.id"), nullable=False),
+    Column("name", String(256), nullable=False),  # unique in its pipeline run (train, train-2)
+    Column("step", String(256), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("upstream", JSON, nullable=False),
+    Column("code_hash", String(64), nullable=True),
+    Column("cache_key", String(64), nullable=True),
+    Column("inputs", JSON, nullable=True),  # name -> stored reference (modelpilot.pipelines)
+    Column("output", JSON, nullable=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=True),  # the child run
+    Column("cached_from", String(32), nullable=True),  # the step run whose output was reused
+    Column("error", Text, nullable=True),
+    Column("log_tail", Text, nullable=True),
+    Column("started_ms", BigInteger, nullable=True),
+    Column("ended_ms", BigInteger, nullable=True),
+    Column("owner", String(256), nullable=True),
+    Column("heartbeat_ms", BigInteger, nullable=True),
+    Index("ix_step_runs_pipeline_run_position", "pipeline_run_id", "position", unique=True),
+    Index("ix_step_runs_cache_key_state", "cache_key", "state"),
+)

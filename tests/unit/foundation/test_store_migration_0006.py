@@ -49,7 +49,7 @@ def test_upgrade_fills_latest_metrics_from_existing_points(tmp_path: Path, kind:
                     ),
                     {"r": run_id, "v": value, "s": step, "t": stamp},
                 )
-        assert migrate.upgrade(store.engine) == "0006"
+        assert migrate.upgrade(store.engine) == migrate.HEAD_REVISION
         tracking = LocalTracking(store)
         try:
             assert tracking.get_run("a" * 32).metrics == {"auc": 0.9}

@@ -29,7 +29,7 @@ CALLED = {
     "log_dataset", "log_labels", "log_metric", "log_metrics", "log_model", "log_param",
     "log_params", "model_card", "promote", "read_predictions", "rollback", "search_runs",
     "set_alias", "set_tag", "set_tags", "shadow", "start_run", "tune", "update_model_card",
-    "verify_audit", "workspace",
+    "verify_audit", "workspace", "step", "pipeline", "run_pipeline", "get_pipeline_run",
 }  # fmt: skip
 
 
@@ -236,3 +236,39 @@ def test_tune_runs_child_trials_and_finds_the_best(home: Path) -> None:
 def test_workspace_is_the_initialised_one(home: Path) -> None:
     assert mp.workspace().settings.home == home
     assert mp.workspace() is mp.workspace()
+
+
+@mp.step
+def _rows(data: pd.DataFrame) -> int:
+    mp.log_metric("rows", len(data))
+    return len(data)
+
+
+@mp.step(retries=1)
+def _scaled(_rows: int, factor: float) -> float:
+    return _rows * factor
+
+
+def test_pipelines_run_steps_as_child_runs_and_reuse_unchanged_ones(home: Path) -> None:
+    data = mp.log_dataset(_frame(rows=30), "rows-data")
+
+    @mp.pipeline
+    def counted(data: mp.DatasetVersion, factor: float = 2.0) -> object:
+        return _scaled(_rows(data), factor)
+
+    seen: list[str] = []
+    run = mp.run_pipeline(
+        counted, {"data": "rows-data"}, executor="inline", on_step=lambda s: seen.append(s.name)
+    )
+    assert run.state.value == "SUCCEEDED" and run.step("_scaled").output == {
+        "kind": "value", "value": 60.0,
+    }  # fmt: skip
+    assert seen == ["_rows", "_rows", "_scaled", "_scaled"]  # running, then succeeded
+    rows_run = mp.get_run(run.step("_rows").run_id or "")
+    assert rows_run.parent_run_id == run.run_id and rows_run.metrics == {"rows": 30.0}
+    assert mp.get_pipeline_run(run.id).params == {"data": f"dataset {data.ref}", "factor": 2.0}
+    explicit = mp.Pipeline("explicit", _scaled, _rows)
+    again = mp.run_pipeline(explicit, {"data": data, "factor": 2.0}, executor="inline")
+    assert [s.state.value for s in again.steps] == ["CACHED", "CACHED"]  # same code, same data
+    with pytest.raises(mp.InvalidInput, match="Unknown param 'n' for pipeline 'counted'"):
+        mp.run_pipeline(counted, {"data": "rows-data", "n": 1})
