@@ -5,10 +5,11 @@ name says which blob it will become and how many bytes were declared, and its le
 offset the next chunk must start at, so a restarted server finds every session where it was.
 It is never visible as a blob (blobs live at ``ab/cdef…``), and being a ``.tmp-`` file,
 :func:`~modelpilot.artifacts.local.remove_stale_temp_files` takes it once nobody has appended
-to it for a day. Each chunk is appended under an exclusive ``flock`` and fsynced before it is
-acknowledged. :meth:`ResumableUploads.complete` checks the length, hashes the file (continuing
-the hash kept in memory while chunks arrived in order, or re-reading the file after a restart),
-and renames it into place; a digest that does not match discards the partial file.
+to it for a day. Each chunk is appended under an exclusive ``flock``, unbuffered, so what a
+chunk's request delivered before it broke off is in the file. :meth:`ResumableUploads.complete`
+checks the length, hashes the file (continuing the hash kept in memory while chunks arrived in
+order, or re-reading the file after a restart), fsyncs it and renames it into place; a digest
+that does not match discards the partial file.
 
 >>> import tempfile, pathlib, hashlib
 >>> from modelpilot.artifacts import LocalArtifactStore
@@ -102,17 +103,20 @@ class ChunkWriter:
         self.offset += len(data)
 
     def close(self) -> UploadState:
-        """Flush and fsync what arrived (also after a disconnect), release the lock, and
-        return the state. Calling it again returns the same state."""
+        """Release the lock and return the state (what arrived is kept, also after a
+        disconnect). Calling it again returns the same state.
+
+        No fsync per chunk: a killed process leaves the written bytes in the page cache, and
+        a power cut that loses some is caught by the sha256 at completion (which fsyncs before
+        the rename). Syncing each of 64 chunks took a 2 GiB upload from 15 s to 21 s here
+        (benchmarks/upload.py)."""
         if not self._handle.closed:
             try:
-                self._handle.flush()
-                os.fsync(self._handle.fileno())
-            finally:
                 held = os.fstat(self._handle.fileno()).st_size
                 if held != self.offset:  # a failed write (disk full): re-hash at completion
                     self._hasher, self.offset = None, held
                 self.uploads._remember(self.digest, self.offset, self._hasher)
+            finally:
                 self._handle.close()  # closing releases the flock
         return UploadState(self.digest, self.size_bytes, self.offset, False)
 
@@ -207,6 +211,7 @@ class ResumableUploads:
                     "it was being sent).",
                     field="sha256",
                 )
+            os.fsync(handle.fileno())  # the blob is durable before it has a name
             self.store.adopt(path, digest)
         return UploadState(digest, declared, declared, True)
 

@@ -5,7 +5,7 @@ one in progress, or the stored blob), ``PUT /uploads/{sha256}?offset=K`` appends
 at byte ``K`` (which must be the bytes held so far), ``GET`` says how many bytes the server
 holds, ``POST /uploads/{sha256}/complete`` verifies the whole file's sha256 and renames it into
 the blob folder, and ``DELETE`` discards a session. A chunk is streamed to disk as it arrives
-and fsynced before it is acknowledged; the bytes of a chunk cut off by a dropped connection are
+(fsynced once, at completion); the bytes of a chunk cut off by a dropped connection are
 kept, so the client continues from the offset ``GET`` reports. Partial files live in the blob
 folder's temp area (:mod:`modelpilot.artifacts.upload`) and are never visible as blobs.
 """
