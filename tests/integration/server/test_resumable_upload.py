@@ -28,8 +28,10 @@ import pytest
 
 from modelpilot.artifacts import sha256_file
 from modelpilot.client import HttpArtifactStore, HttpRegistry
+from modelpilot.config import Settings
 from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.server.auth import Role
+from modelpilot.workspace import Workspace
 from mp_server import RunningServer, make_token, start_server
 
 MiB = 1 << 20
@@ -452,4 +454,24 @@ def test_a_client_killed_mid_upload_leaves_no_blob_and_nothing_registrable(
         blobs.close()
         registry.close()
     assert _partials(server, digest) == []
+    assert sha256_file(_blob(server, digest)) == digest
+
+
+def test_the_sdk_uploads_large_artifacts_in_chunks_of_its_setting(
+    server: RunningServer, token: str, tmp_path: Path
+) -> None:
+    source = _random_file(tmp_path / "big-artifact.bin", MiB)  # 16 chunks of 64 KiB
+    settings = Settings(
+        home=tmp_path / "client", server_uri=server.url, token=token, upload_chunk_bytes=1 << 16
+    )
+    ws = Workspace(settings)
+    try:
+        assert isinstance(ws.artifacts, HttpArtifactStore)
+        assert ws.artifacts.chunk_bytes == 1 << 16
+        with ws.start_run("chunked"):
+            logged = ws.log_artifact(source)
+    finally:
+        ws.close()
+    digest = sha256_file(source)
+    assert digest in logged.values()
     assert sha256_file(_blob(server, digest)) == digest
