@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     token: str | None = Field(default=None, repr=False)
     # The largest artifact ``modelpilot server`` accepts in one upload (413 above it).
     max_upload_bytes: int = Field(default=50 * 2**30, ge=1)
+    # Files larger than two chunks go to the server in chunks of this size (a resumable
+    # upload: a dropped connection resends from the server's offset, not from byte 0).
+    upload_chunk_bytes: int = Field(default=32 * 2**20, ge=2**16)
 
     def resolved_store_uri(self) -> str:
         """The SQLAlchemy URL for the metadata store (SQLite under ``home`` by default)."""

@@ -194,7 +194,11 @@ class Workspace:
             with self._lock:
                 if self._artifacts is None:
                     self._artifacts = (
-                        HttpArtifactStore(self._server_uri(), token=self.settings.token)
+                        HttpArtifactStore(
+                            self._server_uri(),
+                            token=self.settings.token,
+                            chunk_bytes=self.settings.upload_chunk_bytes,
+                        )
                         if self.is_remote
                         else LocalArtifactStore(self.settings.resolved_artifact_root())
                     )

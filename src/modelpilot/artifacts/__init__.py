@@ -10,11 +10,14 @@ from __future__ import annotations
 from modelpilot.artifacts.base import ArtifactStore, sha256_bytes, sha256_file
 from modelpilot.artifacts.local import LocalArtifactStore, remove_stale_temp_files
 from modelpilot.artifacts.memory import MemoryArtifactStore
+from modelpilot.artifacts.upload import ResumableUploads, UploadState
 
 __all__ = [
     "ArtifactStore",
     "LocalArtifactStore",
     "MemoryArtifactStore",
+    "ResumableUploads",
+    "UploadState",
     "remove_stale_temp_files",
     "sha256_bytes",
     "sha256_file",

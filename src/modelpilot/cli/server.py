@@ -30,7 +30,7 @@ def server_command(
     """Serve the control-plane REST API (/api/v1, OpenAPI at /api/openapi.json)."""
     import uvicorn
 
-    from modelpilot.artifacts import LocalArtifactStore
+    from modelpilot.artifacts import LocalArtifactStore, remove_stale_temp_files
     from modelpilot.config import Settings
     from modelpilot.server.app import create_app
     from modelpilot.store import Store
@@ -40,6 +40,8 @@ def server_command(
         settings.resolved_store_uri(), busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
     url = f"http://{host}:{port}"
+    # what a killed server left: temp files and resumable uploads idle for a day
+    remove_stale_temp_files(settings.resolved_artifact_root())
     if no_auth:
         err_console.print(_NO_AUTH_WARNING.format(url=url), highlight=False)
     console.print(

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from modelpilot.artifacts import LocalArtifactStore
+from modelpilot.artifacts import LocalArtifactStore, ResumableUploads
 from modelpilot.errors import (
     InvalidInput,
     MalformedRequest,
@@ -26,7 +26,15 @@ from modelpilot.errors import (
     shown,
 )
 from modelpilot.server.api import artifacts as artifact_routes
-from modelpilot.server.api import audit, datasets, deployments, registry, tokens, tracking
+from modelpilot.server.api import (
+    audit,
+    datasets,
+    deployments,
+    registry,
+    tokens,
+    tracking,
+    uploads,
+)
 from modelpilot.server.auth import Authenticator
 from modelpilot.server.deps import Viewer, json_response
 from modelpilot.store import Store
@@ -40,6 +48,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     registry.router,
     datasets.router,
     artifact_routes.router,
+    uploads.router,
     deployments.router,
     tokens.router,
     audit.router,
@@ -55,7 +64,8 @@ def create_app(
     max_upload_bytes: int = 50 * 2**30,
 ) -> FastAPI:
     """The app over ``store`` and the blob folder ``artifacts``; ``auth=False`` lets every
-    request act as admin (a laptop). Uploads larger than ``max_upload_bytes`` get 413."""
+    request act as admin (a laptop). Uploads larger than ``max_upload_bytes`` (a single
+    body, or a resumable upload's declared size) get 413."""
     app = FastAPI(
         title="modelpilot control plane",
         version=__version__,
@@ -66,6 +76,7 @@ def create_app(
     app.state.store = store
     app.state.tracking = LocalTracking(store)
     app.state.artifacts = artifacts
+    app.state.uploads = ResumableUploads(artifacts) if artifacts is not None else None
     app.state.max_upload_bytes = max_upload_bytes
     app.state.authenticator = Authenticator(store) if auth else None
     for router in ROUTERS:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request, Response
 
-from modelpilot.artifacts import LocalArtifactStore
+from modelpilot.artifacts import LocalArtifactStore, ResumableUploads
 from modelpilot.errors import Forbidden, Unavailable
 from modelpilot.server.auth import Authenticator, Identity, Role
 from modelpilot.store import Store
@@ -68,8 +68,17 @@ def get_artifacts(request: Request) -> LocalArtifactStore:
     return artifacts
 
 
+def get_uploads(request: Request) -> ResumableUploads:
+    """The resumable upload sessions of the server's blob folder (503 without one)."""
+    uploads: ResumableUploads | None = request.app.state.uploads
+    if uploads is None:
+        raise Unavailable("This server was started without an artifact store.")
+    return uploads
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 ArtifactsDep = Annotated[LocalArtifactStore, Depends(get_artifacts)]
+UploadsDep = Annotated[ResumableUploads, Depends(get_uploads)]
 TrackingDep = Annotated[LocalTracking, Depends(get_tracking)]
 
 
