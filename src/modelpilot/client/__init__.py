@@ -10,6 +10,8 @@ from __future__ import annotations
 from modelpilot.client.artifacts import HttpArtifacts, HttpArtifactStore
 from modelpilot.client.deployments import HttpDeployments
 from modelpilot.client.http import HttpTracking
+from modelpilot.client.identity import HttpWhoami
+from modelpilot.client.policies import HttpLogPolicies
 from modelpilot.client.registry import HttpDatasets, HttpRegistry
 
 __all__ = [
@@ -17,6 +19,8 @@ __all__ = [
     "HttpArtifacts",
     "HttpDatasets",
     "HttpDeployments",
+    "HttpLogPolicies",
     "HttpRegistry",
     "HttpTracking",
+    "HttpWhoami",
 ]

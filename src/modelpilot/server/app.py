@@ -25,9 +25,9 @@ from modelpilot.errors import (
     Unavailable,
     shown,
 )
+from modelpilot.identity import Authenticator
 from modelpilot.server.api import artifacts as artifact_routes
-from modelpilot.server.api import datasets, deployments, registry, tokens, tracking
-from modelpilot.server.auth import Authenticator
+from modelpilot.server.api import datasets, deployments, policies, registry, tokens, tracking
 from modelpilot.server.deps import Viewer, json_response
 from modelpilot.store import Store
 from modelpilot.tracking.local import LocalTracking
@@ -41,7 +41,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     datasets.router,
     artifact_routes.router,
     deployments.router,
+    policies.router,
     tokens.router,
+    tokens.whoami_router,
 )
 _HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
 
