@@ -214,7 +214,7 @@ COVERED = {
     "deploy watch": "",
     "deploy report": "",
     "deploy list": "",
-    "serve": "integration/serving/conftest.py",
+    "serve": "integration/serving/conftest.py, integration/serving/test_serving_remote.py",
     "logs query": "integration/serving/test_serving_http.py",
     "score": "integration/serving/test_scoring_cli.py",
     "monitor run": "integration/serving/test_monitoring_deployment.py",

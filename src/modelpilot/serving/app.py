@@ -8,13 +8,14 @@ metrics are updated off the event loop, in the batch's worker thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -558,7 +559,8 @@ class DataPlane:
             *(extra_routes or []),
         ]
 
-        async def lifespan(app: Starlette) -> Any:
+        @contextlib.asynccontextmanager  # Starlette deprecates bare async-generator lifespans
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await self.startup()
             yield
             await self.shutdown()
