@@ -19,6 +19,7 @@ from modelpilot.errors import InvalidInput, shown
 from modelpilot.models.signature import Signature
 from modelpilot.predictions.log_policy import ACTIONS, Action, LogPolicy, PolicySet
 from modelpilot.registry import get_version
+from modelpilot.registry.refs import check_model_name
 from modelpilot.store import Store
 from modelpilot.store.events import default_actor, record_event
 from modelpilot.store.schema import logging_policies
@@ -110,9 +111,13 @@ def set_log_policy(
 
 
 def _check_columns(store: Store, model: str, columns: Mapping[str, Action]) -> None:
+    """The model must be registered (a policy for a typo would protect nothing), and each
+    column one of its latest version's inputs."""
+    check_model_name(model)
+    version = get_version(store, model)  # NotFound listing the registered models
     if not columns:
         return
-    signature = Signature.from_dict(get_version(store, model).signature)
+    signature = Signature.from_dict(version.signature)
     inputs = [spec.name for spec in signature.inputs]
     unknown = [c for c in columns if c not in inputs]
     if inputs and unknown:
