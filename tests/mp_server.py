@@ -22,7 +22,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from modelpilot.config import normalise_store_uri
-from modelpilot.server.auth import Role, create_token
+from modelpilot.identity import Role, create_token
 from modelpilot.store import Store
 
 POSTGRES_URI = os.environ.get("MODELPILOT_TEST_POSTGRES_URI")

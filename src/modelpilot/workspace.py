@@ -28,6 +28,7 @@ from modelpilot.client import (
     HttpAudit,
     HttpDatasets,
     HttpDeployments,
+    HttpLogPolicies,
     HttpRegistry,
 )
 from modelpilot.client.http import HttpTracking
@@ -40,12 +41,14 @@ from modelpilot.data.protocol import DatasetService
 from modelpilot.errors import InvalidInput
 from modelpilot.models import LoadedModel, Signature, TrustPolicy, build_package, load_package
 from modelpilot.models.pii import detect_pii
+from modelpilot.predictions.policy_service import LocalLogPolicies, LogPolicyService
 from modelpilot.registry import ModelVersion, RegisteredModel
 from modelpilot.registry.lineage import Lineage
 from modelpilot.registry.local import LocalRegistry
 from modelpilot.registry.protocol import RegistryService
 from modelpilot.registry.refs import check_model_name
 from modelpilot.registry.roles import DatasetsArg, link_datasets
+from modelpilot.release import get_deployment
 from modelpilot.release.protocol import DeploymentService, LocalDeployments
 from modelpilot.store import Store
 from modelpilot.tracking import search, service
@@ -116,6 +119,7 @@ class Workspace:
         self._registry: RegistryService | None = None
         self._datasets: DatasetService | None = None
         self._deployments: DeploymentService | None = None
+        self._log_policies: LogPolicyService | None = None
         self._run_artifacts: ArtifactService | None = None
         self._audit: AuditService | None = None
         self._alerts: AlertService | None = None
@@ -231,6 +235,19 @@ class Workspace:
         return self._deployments
 
     @property
+    def log_policies(self) -> LogPolicyService:
+        """Prediction-log policies: over HTTP when a server is configured, else in-process."""
+        if self._log_policies is None:
+            if self.is_remote:
+                self._log_policies = HttpLogPolicies(self._server_uri(), token=self.settings.token)
+            else:
+                store = self.local_store()
+                self._log_policies = LocalLogPolicies(
+                    store, check_deployment=lambda name: get_deployment(store, name)
+                )
+        return self._log_policies
+
+    @property
     def datasets(self) -> DatasetService:
         """The dataset service: over HTTP when a server is configured, else in-process."""
         if self._datasets is None:
@@ -322,7 +339,8 @@ class Workspace:
         if self._buffer is not None:
             self._buffer.close()
         remotes = (self._tracking, self._registry, self._datasets, self._artifacts)
-        for remote in (*remotes, self._deployments, self._audit, self._alerts):
+        others = (self._deployments, self._audit, self._alerts, self._log_policies)
+        for remote in (*remotes, *others):
             if isinstance(remote, HttpService):
                 remote.close()
         if self._store is not None:

@@ -215,7 +215,7 @@ COVERED = {
     "deploy weight": "integration/server/test_cli_over_server.py",
     "deploy report": "",
     "deploy list": "integration/server/test_cli_over_server.py",
-    "serve": "integration/serving/conftest.py",
+    "serve": "integration/serving/conftest.py, integration/serving/test_serving_remote.py",
     "logs query": "integration/serving/test_serving_http.py",
     "score": "integration/serving/test_scoring_cli.py",
     "monitor run": "integration/serving/test_monitoring_deployment.py",

@@ -1,5 +1,6 @@
-"""``modelpilot logs policy set|show`` and ``modelpilot logs purge``: what the prediction log
-keeps of personal data, and for how long (attached to the ``logs`` group in :mod:`.serve`)."""
+"""``modelpilot logs policy set|show`` (on the local store, or on ``modelpilot server``) and
+``modelpilot logs purge``: what the prediction log keeps of personal data, and for how long
+(attached to the ``logs`` group in :mod:`.serve`)."""
 
 from __future__ import annotations
 
@@ -30,17 +31,13 @@ def policy_set(
 
     Example: modelpilot logs policy set churn --column email=hash --column name=drop
     """
-    from modelpilot.predictions.policy_store import parse_column_actions, set_log_policy
-    from modelpilot.release import get_deployment
+    from modelpilot.predictions.policy_store import parse_column_actions
 
-    store = get_workspace().store
-    stored = set_log_policy(
-        store,
+    stored = get_workspace().log_policies.set_policy(
         model,
         parse_column_actions(column),
         deployment=deployment,
         retention_days=retention_days,
-        check_deployment=lambda name: get_deployment(store, name),
     )
     columns = ", ".join(f"{c}={a}" for c, a in sorted(stored.policy.columns.items())) or "none"
     retention = stored.policy.retention_days
@@ -56,11 +53,9 @@ def policy_set(
 def policy_show(
     name: str | None = typer.Argument(None, help="Only this model's or deployment's policy."),
 ) -> None:
-    """List the logging policies."""
-    from modelpilot.predictions.policy_store import list_log_policies
-
+    """List the logging policies (the server's, with MODELPILOT_SERVER_URI set)."""
     table = Table("scope", "name", "columns", "retention", "updated", "by")
-    for stored in list_log_policies(get_workspace().store):
+    for stored in get_workspace().log_policies.list_policies():
         if name is not None and stored.name != name:
             continue
         columns = ", ".join(f"{c}={a}" for c, a in sorted(stored.policy.columns.items()))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 from rich.table import Table
 
 from modelpilot.cli.context import console, get_workspace
 from modelpilot.cli.log_policy import logs_purge, policy_app
+
+if TYPE_CHECKING:
+    from modelpilot.serving.sources import ControlPlane
+    from modelpilot.workspace import Workspace
 
 logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
 
@@ -55,13 +59,43 @@ def serve_command(
         1000, "--max-connections", min=1, help="Past this many connections, requests get 503."
     ),
     model_control: bool = typer.Option(
-        False, "--model-control", help="Allow loading/unloading models over HTTP (/v2/repository)."
+        False,
+        "--model-control",
+        help="Allow loading/unloading models over HTTP (/v2/repository; deployer token).",
+    ),
+    require_token: bool = typer.Option(
+        False,
+        "--require-token",
+        help="Inference, metadata and metrics need an API token (viewer or higher); the "
+        "health probes stay open.",
+    ),
+    token_cache_s: float = typer.Option(
+        30.0,
+        "--token-cache-s",
+        min=0.0,
+        help="Remember a verified token this long; a revoked token is refused within it.",
+    ),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        help="Follow this modelpilot server (models, deployments, logging policies, tokens) "
+        "instead of the local home; default MODELPILOT_SERVER_URI.",
+    ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="MODELPILOT_TOKEN",
+        show_envvar=False,
+        help="This server's own API token for --server (viewer is enough); default "
+        "MODELPILOT_TOKEN.",
     ),
 ) -> None:
     """Serve models over HTTP (Open Inference Protocol v2 and /predict)."""
+    from modelpilot.config import Settings
     from modelpilot.errors import InvalidInput
     from modelpilot.serving.server import serve
     from modelpilot.serving.settings import ServingSettings
+    from modelpilot.workspace import Workspace
 
     if durability not in ("async", "sync"):
         raise InvalidInput(
@@ -81,12 +115,68 @@ def serve_command(
         keep_alive_s=keep_alive_s,
         max_connections=max_connections,
         model_control=model_control,
+        require_token=require_token,
+        token_cache_s=token_cache_s,
     )
+    overrides: dict[str, Any] = {"server_uri": server} if server else {}
+    overrides |= {"token": token} if token else {}
+    ws = Workspace(Settings(**overrides)) if overrides else get_workspace()
+    source = control_plane(ws)
 
     def announce() -> None:  # only once every target is loaded: a missing alias fails first
-        console.print(f"Serving {', '.join(targets)} on http://{host}:{port} (Ctrl-C to stop)")
+        console.print(
+            f"Serving {', '.join(targets)} on http://{host}:{port} from {source.where} "
+            "(Ctrl-C to stop)",
+            highlight=False,
+        )
 
-    serve(get_workspace(), targets, host=host, port=port, settings=settings, on_loaded=announce)
+    try:
+        serve(source, targets, host=host, port=port, settings=settings, on_loaded=announce)
+    finally:
+        if ws is not get_workspace():
+            ws.close()
+
+
+def control_plane(ws: Workspace) -> ControlPlane:
+    """What ``modelpilot serve`` follows: the workspace's services, local or remote.
+
+    Local: the home's store and artifact folder; tokens are checked against its
+    ``api_tokens``. Remote (``--server``/``MODELPILOT_SERVER_URI``): the server's registry,
+    artifacts, deployments and logging policies, read with this server's own token; callers'
+    tokens are checked with the server's ``/api/v1/whoami``. Either way the package cache, the
+    prediction log and the HMAC key of hashed columns stay in this server's own home.
+    """
+    from modelpilot.client import HttpWhoami
+    from modelpilot.identity import Authenticator, TokenAuthenticator
+    from modelpilot.predictions import log_folder
+    from modelpilot.predictions.log_policy import load_hash_key
+    from modelpilot.serving.sources import ControlPlane, RegistryModels
+
+    settings = ws.settings
+    secret = settings.predlog_hash_key
+
+    def hash_key() -> bytes:
+        return load_hash_key(settings.home, secret.get_secret_value() if secret else None)
+
+    tokens: TokenAuthenticator
+    if ws.is_remote:
+        # a caller waits on this check: give up after a few seconds rather than the SDK's 30
+        tokens = HttpWhoami(str(settings.server_uri), retry_for_s=3.0, timeout_s=5.0)
+        where = f"modelpilot server at {settings.server_uri}"
+    else:
+        tokens = Authenticator(ws.local_store(), record_use=False)
+        where = f"the local home {settings.home}"
+    return ControlPlane(
+        models=RegistryModels(
+            ws.registry, ws.artifacts, cache_dir=settings.home / "cache" / "packages"
+        ),
+        deployments=ws.deployments,
+        policies=ws.log_policies,
+        hash_key=hash_key,
+        log_folder=log_folder(settings.home),
+        tokens=tokens,
+        where=where,
+    )
 
 
 @logs_app.command("query")

@@ -24,7 +24,7 @@ def create(
     ),
 ) -> None:
     """Create a token and print it once (only a salted hash is stored)."""
-    from modelpilot.server.auth import Role, create_token, parse_expires_in
+    from modelpilot.identity import Role, create_token, parse_expires_in
 
     new = create_token(
         get_workspace().local_store(),
@@ -41,7 +41,7 @@ def create(
 @tokens_app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
     """List tokens (never their secrets)."""
-    from modelpilot.server.auth import list_tokens
+    from modelpilot.identity import list_tokens
 
     found = list_tokens(get_workspace().local_store())
     if as_json:
@@ -68,7 +68,7 @@ def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
 @tokens_app.command("revoke")
 def revoke(name: str = typer.Argument(..., help="Token name (or id).")) -> None:
     """Revoke a token; the server refuses it from the next request on."""
-    from modelpilot.server.auth import revoke_token
+    from modelpilot.identity import revoke_token
 
     token = revoke_token(get_workspace().local_store(), name)
     console.print(f"Revoked token {token.name!r} ({token.role.label}).")

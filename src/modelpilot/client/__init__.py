@@ -11,6 +11,8 @@ from modelpilot.client.artifacts import HttpArtifacts, HttpArtifactStore
 from modelpilot.client.audit import HttpAlerts, HttpAudit
 from modelpilot.client.deployments import HttpDeployments
 from modelpilot.client.http import HttpTracking
+from modelpilot.client.identity import HttpWhoami
+from modelpilot.client.policies import HttpLogPolicies
 from modelpilot.client.registry import HttpDatasets, HttpRegistry
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "HttpAudit",
     "HttpDatasets",
     "HttpDeployments",
+    "HttpLogPolicies",
     "HttpRegistry",
     "HttpTracking",
+    "HttpWhoami",
 ]

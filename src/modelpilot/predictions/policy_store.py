@@ -19,6 +19,7 @@ from modelpilot.errors import InvalidInput, shown
 from modelpilot.models.signature import Signature
 from modelpilot.predictions.log_policy import ACTIONS, Action, LogPolicy, PolicySet
 from modelpilot.registry import get_version
+from modelpilot.registry.refs import check_model_name
 from modelpilot.store import Store
 from modelpilot.store.events import default_actor, record_event
 from modelpilot.store.schema import logging_policies
@@ -110,9 +111,13 @@ def set_log_policy(
 
 
 def _check_columns(store: Store, model: str, columns: Mapping[str, Action]) -> None:
+    """The model must be registered (a policy for a typo would protect nothing), and each
+    column one of its latest version's inputs."""
+    check_model_name(model)
+    version = get_version(store, model)  # NotFound listing the registered models
     if not columns:
         return
-    signature = Signature.from_dict(get_version(store, model).signature)
+    signature = Signature.from_dict(version.signature)
     inputs = [spec.name for spec in signature.inputs]
     unknown = [c for c in columns if c not in inputs]
     if inputs and unknown:
@@ -142,11 +147,53 @@ def list_log_policies(store: Store) -> list[StoredPolicy]:
 
 def load_policy_set(store: Store, models: Iterable[str], deployments: Iterable[str]) -> PolicySet:
     """The policies of the models and deployments a server serves (one read)."""
+    return policy_set_of(list_log_policies(store), models, deployments)
+
+
+def policy_set_of(
+    policies: Iterable[StoredPolicy], models: Iterable[str], deployments: Iterable[str]
+) -> PolicySet:
+    """The snapshot of ``policies`` a server applies for what it serves.
+
+    >>> stored = StoredPolicy("model", "churn", LogPolicy(columns={"email": "drop"}), 0, "me")
+    >>> policy_set_of([stored], ["churn"], []).models["churn"].columns
+    {'email': 'drop'}
+    """
     wanted = {("model", m) for m in models} | {("deployment", d) for d in deployments}
-    stored = [p for p in list_log_policies(store) if (p.scope, p.name) in wanted]
+    stored = [p for p in policies if (p.scope, p.name) in wanted]
     return PolicySet(
         models={p.name: p.policy for p in stored if p.scope == "model"},
         deployments={p.name: p.policy for p in stored if p.scope == "deployment"},
+    )
+
+
+def stored_policy_to_json(stored: StoredPolicy) -> dict[str, Any]:
+    """The wire form of a stored policy (``modelpilot server``'s logging-policy routes)."""
+    return {
+        "scope": stored.scope,
+        "name": stored.name,
+        "policy": stored.policy.model_dump(),
+        "updated_ms": stored.updated_ms,
+        "actor": stored.actor,
+    }
+
+
+def stored_policy_from_json(data: Mapping[str, Any]) -> StoredPolicy:
+    """The inverse of :func:`stored_policy_to_json`.
+
+    >>> p = StoredPolicy("deployment", "web", LogPolicy(columns={"a": "hash"}), 5, "token:ci")
+    >>> stored_policy_from_json(stored_policy_to_json(p)) == p
+    True
+    """
+    scope = data["scope"]
+    if scope not in ("model", "deployment"):
+        raise InvalidInput(f"Unknown policy scope {shown(scope)}.", field="scope")
+    return StoredPolicy(
+        cast(Scope, scope),
+        str(data["name"]),
+        LogPolicy.model_validate(data["policy"]),
+        int(data["updated_ms"]),
+        str(data["actor"]),
     )
 
 

@@ -25,17 +25,18 @@ from modelpilot.errors import (
     Unavailable,
     shown,
 )
+from modelpilot.identity import Authenticator
 from modelpilot.server.api import artifacts as artifact_routes
 from modelpilot.server.api import (
     audit,
     datasets,
     deployments,
+    policies,
     registry,
     tokens,
     tracking,
     uploads,
 )
-from modelpilot.server.auth import Authenticator
 from modelpilot.server.deps import Viewer, json_response
 from modelpilot.store import Store
 from modelpilot.tracking.local import LocalTracking
@@ -50,8 +51,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     artifact_routes.router,
     uploads.router,
     deployments.router,
+    policies.router,
     tokens.router,
     audit.router,
+    tokens.whoami_router,
 )
 _HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
 

@@ -14,7 +14,7 @@ from fastapi import Depends, Request, Response
 
 from modelpilot.artifacts import LocalArtifactStore, ResumableUploads
 from modelpilot.errors import Forbidden, Unavailable
-from modelpilot.server.auth import Authenticator, Identity, Role
+from modelpilot.identity import Authenticator, Identity, Role
 from modelpilot.store import Store
 from modelpilot.tracking.local import LocalTracking
 

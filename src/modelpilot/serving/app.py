@@ -8,13 +8,14 @@ metrics are updated off the event loop, in the batch's worker thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -34,9 +35,9 @@ from modelpilot.errors import (
     PayloadTooLarge,
     shown,
 )
+from modelpilot.predictions.batch_log import log_batch
 from modelpilot.predictions.writer import PredictionLog
 from modelpilot.serving import protocol_v2
-from modelpilot.serving.batch_log import log_batch
 from modelpilot.serving.batching import Batcher, Pending
 from modelpilot.serving.domain import flag_batch
 from modelpilot.serving.metrics import ServingMetrics
@@ -558,7 +559,8 @@ class DataPlane:
             *(extra_routes or []),
         ]
 
-        async def lifespan(app: Starlette) -> Any:
+        @contextlib.asynccontextmanager  # Starlette deprecates bare async-generator lifespans
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await self.startup()
             yield
             await self.shutdown()
@@ -708,7 +710,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     given = request.headers.get("x-request-id", "")
     request_id = given if _is_printable_id(given) else _new_id()
     failure = _failure(exc, request_id)
-    body = _error_body(request.url.path, failure, request_id)
+    body = error_body(request.url.path, failure, request_id)
     return Response(body, status_code=500, media_type=_JSON, headers={"x-request-id": request_id})
 
 
@@ -721,11 +723,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         field="path" if status == 404 else "method",
     )
     return Response(
-        _error_body(request.url.path, failure, None), status_code=status, media_type=_JSON
+        error_body(request.url.path, failure, None), status_code=status, media_type=_JSON
     )
 
 
-def _error_body(path: str, error: ModelpilotError, request_id: str | None) -> bytes:
+def error_body(path: str, error: ModelpilotError, request_id: str | None) -> bytes:
     """Each route's error style: OIP's ``{"error": message}`` under /v2, ours elsewhere."""
     body: dict[str, Any] = (
         {"error": error.message} if path.startswith("/v2") else dict(error.to_dict())

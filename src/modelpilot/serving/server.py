@@ -1,12 +1,13 @@
 """Running a model server: load references, follow deployments, serve with uvicorn.
 
 ``modelpilot serve churn@champion`` and ``modelpilot serve churn-prod`` (a deployment) both
-land here. Deployments are followed by polling their revision (one cheap read every
-``deployment_poll_s``); a new revision's models are loaded before the routing snapshot is
-swapped, so a change reaches the server within a second and no request fails during it.
-Logging policies (:mod:`modelpilot.predictions.log_policy`) of the served models and
-deployments are read at start and polled at the same period; a change applies from the next
-logged batch.
+land here, with a :class:`~modelpilot.serving.sources.ControlPlane` built by the CLI: the
+local home's services, or a remote ``modelpilot server``'s over HTTP. Deployments are followed
+by polling their revision (one cheap read every ``deployment_poll_s``); a new revision's models
+are loaded before the routing snapshot is swapped, so a change reaches the server within a
+second and no request fails during it. Logging policies
+(:mod:`modelpilot.predictions.log_policy`) of the served models and deployments are read at
+start and polled at the same period; a change applies from the next logged batch.
 """
 
 from __future__ import annotations
@@ -21,20 +22,20 @@ from typing import Any, ClassVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from modelpilot.errors import InvalidInput, NotFound
-from modelpilot.predictions import PredictionLog, log_folder
-from modelpilot.predictions.log_policy import LogPrivacy, PolicySet, load_hash_key
-from modelpilot.predictions.policy_store import load_policy_set
-from modelpilot.registry import get_version
-from modelpilot.release import get_deployment
+from modelpilot.errors import InvalidInput, NotFound, Unauthorized
+from modelpilot.identity.cache import CachedAuthenticator
+from modelpilot.identity.tokens import Identity
+from modelpilot.predictions import PredictionLog
+from modelpilot.predictions.log_policy import LogPrivacy, PolicySet
 from modelpilot.release.service import Deployment
+from modelpilot.serving.access import TokenGuard
 from modelpilot.serving.app import DataPlane
 from modelpilot.serving.config import read_server_file, with_model_batching
 from modelpilot.serving.reload import ModelRepository, followed_versions
 from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import ModelRuntime
 from modelpilot.serving.settings import ServingSettings
-from modelpilot.workspace import Workspace
+from modelpilot.serving.sources import ControlPlane, DeploymentFeed, ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class ServerPlan:
     batching: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # by model name
 
 
-def plan_from_targets(ws: Workspace, targets: list[str]) -> ServerPlan:
+def plan_from_targets(feed: DeploymentFeed, targets: list[str]) -> ServerPlan:
     """Split CLI targets into model references and deployments (a YAML file may list both)."""
     plan = ServerPlan()
     for target in targets:
@@ -62,7 +63,7 @@ def plan_from_targets(ws: Workspace, targets: list[str]) -> ServerPlan:
             plan.models.append(target)
             continue
         try:
-            get_deployment(ws.store, target)
+            feed.get_deployment(target)
             plan.deployments.append(target)
         except NotFound:
             plan.models.append(target)
@@ -73,10 +74,10 @@ def plan_from_targets(ws: Workspace, targets: list[str]) -> ServerPlan:
     return plan
 
 
-def load_runtime(ws: Workspace, ref: str) -> ModelRuntime:
+def load_runtime(models: ModelSource, ref: str) -> ModelRuntime:
     """Load one registered version for serving."""
-    mv = get_version(ws.store, ref)
-    return ModelRuntime(mv.name, mv.version, ws.load_model(mv.ref))
+    name, version = models.resolve(ref)
+    return ModelRuntime(name, version, models.load(f"{name}/{version}"))
 
 
 def snapshot_of(deployment: Deployment) -> RoutingSnapshot:
@@ -90,10 +91,10 @@ def snapshot_of(deployment: Deployment) -> RoutingSnapshot:
 
 
 class DeploymentFollower:
-    """Keeps the data plane's routing in step with the store's deployment revisions."""
+    """Keeps the data plane's routing in step with the feed's deployment revisions."""
 
-    def __init__(self, ws: Workspace, plane: DataPlane, names: list[str]) -> None:
-        self.ws = ws
+    def __init__(self, source: ControlPlane, plane: DataPlane, names: list[str]) -> None:
+        self.source = source
         self.plane = plane
         self.names = names
 
@@ -101,7 +102,7 @@ class DeploymentFollower:
         """Read new revisions and load the models they need (slow; runs off the event loop)."""
         updates = []
         for name in self.names:
-            deployment = get_deployment(self.ws.store, name)
+            deployment = self.source.deployments.get_deployment(name)
             current = self.plane.deployments.get(name)
             if current is not None and current.revision == deployment.revision:
                 continue
@@ -109,7 +110,7 @@ class DeploymentFollower:
             needed = [
                 r for r in snapshot.routes if r.version not in self.plane.models.get(r.model, {})
             ]
-            runtimes = [load_runtime(self.ws, f"{r.model}/{r.version}") for r in needed]
+            runtimes = [load_runtime(self.source.models, f"{r.model}/{r.version}") for r in needed]
             updates.append((snapshot, runtimes))
         return updates
 
@@ -137,10 +138,10 @@ class DeploymentFollower:
 
 
 class PolicyFollower:
-    """Keeps the prediction log's column policies in step with the store's."""
+    """Keeps the prediction log's column policies in step with the control plane's."""
 
-    def __init__(self, ws: Workspace, plane: DataPlane, deployments: list[str]) -> None:
-        self.ws = ws
+    def __init__(self, source: ControlPlane, plane: DataPlane, deployments: list[str]) -> None:
+        self.source = source
         self.plane = plane
         self.deployments = deployments
         self.current = PolicySet()
@@ -151,14 +152,11 @@ class PolicyFollower:
         predlog = self.plane.predlog
         if predlog is None:
             return
-        policies = load_policy_set(self.ws.store, list(self.plane.models), self.deployments)
+        policies = self.source.policies.policy_set(list(self.plane.models), self.deployments)
         if policies == self.current:
             return
         if policies and self._key is None:  # the key file is made on first use only
-            secret = self.ws.settings.predlog_hash_key
-            self._key = load_hash_key(
-                self.ws.settings.home, secret.get_secret_value() if secret else None
-            )
+            self._key = self.source.hash_key()
         predlog.set_privacy(LogPrivacy(self._key or b"", policies) if policies else None)
         self.current = policies
         log.info("prediction log policies now cover %s", sorted(policies.models) or "no model")
@@ -175,12 +173,12 @@ class PolicyFollower:
 
 
 def build_plane(
-    ws: Workspace, plan: ServerPlan, settings: ServingSettings
+    source: ControlPlane, plan: ServerPlan, settings: ServingSettings
 ) -> tuple[DataPlane, DeploymentFollower, ModelRepository]:
     """Load everything the plan names into a new data plane."""
     predlog = (
         PredictionLog(
-            log_folder(ws.settings.home),
+            source.log_folder,
             durability=settings.durability,
             flush_interval_s=settings.flush_interval_s,
         )
@@ -188,15 +186,15 @@ def build_plane(
         else None
     )
     plane = DataPlane(settings, predlog)
-    runtimes = [load_runtime(ws, ref) for ref in plan.models]
+    runtimes = [load_runtime(source.models, ref) for ref in plan.models]
     for runtime in runtimes:
         plane.add_model(runtime, default=runtime.name not in plane.defaults)  # the first ref wins
-    follower = DeploymentFollower(ws, plane, plan.deployments)
+    follower = DeploymentFollower(source, plane, plan.deployments)
     follower.sync()
     repository = ModelRepository(
         plane,
-        resolve=lambda ref: _name_version(ws, ref),
-        load=lambda ref: load_runtime(ws, ref),
+        resolve=source.models.resolve,
+        load=lambda ref: load_runtime(source.models, ref),
         followed=followed_versions(plan.models, runtimes),
         pinned=frozenset(
             (rt.name, rt.version)
@@ -208,9 +206,40 @@ def build_plane(
     return plane, follower, repository
 
 
-def _name_version(ws: Workspace, ref: str) -> tuple[str, int]:
-    mv = get_version(ws.store, ref)
-    return mv.name, mv.version
+def token_guard(source: ControlPlane, settings: ServingSettings) -> CachedAuthenticator:
+    """The cached token check of the guarded routes; refuses to start without a token store
+    when model control or ``--require-token`` would need one."""
+    if source.tokens is None:
+        wanted = [
+            flag
+            for flag, on in (
+                ("--model-control", settings.model_control),
+                ("--require-token", settings.require_token),
+            )
+            if on
+        ]
+        if wanted:
+            raise InvalidInput(
+                f"{' and '.join(wanted)} need API tokens, but no token store is reachable from "
+                f"{source.where}. Serve from a home with a metadata store, or follow a control "
+                "plane with --server URI --token T.",
+                field="tokens",
+            )
+        return CachedAuthenticator(_NoTokens(source.where), ttl_s=settings.token_cache_s)
+    return CachedAuthenticator(source.tokens, ttl_s=settings.token_cache_s)
+
+
+class _NoTokens:
+    """Refuses every token: admin routes stay closed when nothing can verify one."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def authenticate(self, header: str | None) -> Identity:
+        raise Unauthorized(
+            f"This model server cannot verify tokens (no token store at {self.where}); its "
+            "admin routes are closed."
+        )
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -303,7 +332,7 @@ def guarded_protocol(read_timeout_s: float) -> type[GuardedHttpProtocol]:
 
 
 def serve(
-    ws: Workspace,
+    source: ControlPlane,
     targets: list[str],
     *,
     host: str = "127.0.0.1",
@@ -317,10 +346,12 @@ def serve(
     Every target is resolved and loaded first (a missing alias fails here, before anything
     says it is serving); ``on_loaded`` then runs, just before the server starts listening.
     """
-    plan = plan_from_targets(ws, targets)
-    settings = with_model_batching(settings or ServingSettings(), plan.batching)
-    plane, follower, repository = build_plane(ws, plan, settings)
-    policies = PolicyFollower(ws, plane, plan.deployments)
+    settings = settings or ServingSettings()
+    tokens = token_guard(source, settings)
+    plan = plan_from_targets(source.deployments, targets)
+    settings = with_model_batching(settings, plan.batching)
+    plane, follower, repository = build_plane(source, plan, settings)
+    policies = PolicyFollower(source, plane, plan.deployments)
     policies.sync()  # before the first request: nothing is ever logged unprotected
     plane.loops.append(lambda: policies.run(plane.settings.deployment_poll_s))
     if on_loaded is not None:
@@ -329,8 +360,11 @@ def serve(
         plane.loops.append(lambda: follower.run(plane.settings.deployment_poll_s))
     if repository.followed:
         plane.loops.append(lambda: repository.follow(plane.settings.deployment_poll_s))
+    app = TokenGuard(
+        plane.build_app(repository.routes()), tokens, require_token=settings.require_token
+    )
     config = uvicorn.Config(
-        plane.build_app(repository.routes()),
+        app,
         host=host,
         port=port,
         log_level=log_level,

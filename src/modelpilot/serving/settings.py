@@ -67,6 +67,12 @@ class ServingSettings:
     # pipeline from 9 ms to 35-46 ms (measured with 2 cores under load).
     model_threads: int = 1
     model_control: bool = False  # load/unload over HTTP (Triton's repository extension)
+    # Inference, metadata and metrics need a valid token (viewer+); the admin routes
+    # (/v2/repository/*) need deployer always (modelpilot.serving.access).
+    require_token: bool = False
+    # A verified token is remembered this long (keyed by its digest), so a revoked token is
+    # refused within this time; a new one is checked with the store or control plane at once.
+    token_cache_s: float = 30.0
     model_batching: Mapping[str, BatchingOptions] = field(default_factory=dict)
 
     def batching_for(self, model: str) -> BatchingOptions:

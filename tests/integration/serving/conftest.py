@@ -19,6 +19,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from modelpilot.config import Settings
+from modelpilot.identity import Role, create_token
 from modelpilot.workspace import Workspace
 
 HERE = Path(__file__).parent
@@ -162,3 +163,17 @@ def server(start_server: Callable[..., Server], tmp_path_factory: pytest.TempPat
     server_file = tmp_path_factory.mktemp("server-file") / "models.yaml"
     server_file.write_text(SERVER_FILE)
     return start_server(str(server_file), extra=("--max-wait-ms", "20"))
+
+
+def home_token(home: Path, name: str, role: Role) -> str:
+    """A token on the store of ``home`` (its SQLite file, or the module's PostgreSQL schema):
+    what ``modelpilot tokens create`` prints, for the data plane's guarded routes."""
+    ws = Workspace(Settings(home=home))
+    try:
+        return create_token(ws.local_store(), name, role).token
+    finally:
+        ws.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

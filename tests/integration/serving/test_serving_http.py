@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from conftest import FEATURES, Server, frame
+from conftest import FEATURES, Server, bearer, frame, home_token
+from modelpilot.identity import Role
 from modelpilot.predictions import read_predictions
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
@@ -282,8 +283,29 @@ def test_log_query_cli_counts_exactly_the_requests_a_dedicated_server_logged(
 
 
 def test_load_and_unload_are_refused_without_model_control(server: Server) -> None:
-    reply = httpx.post(f"{server.url}/v2/repository/models/churn/unload")
+    deployer = bearer(home_token(server.home, "http-deployer", Role.DEPLOYER))
+    reply = httpx.post(f"{server.url}/v2/repository/models/churn/unload", headers=deployer)
     assert reply.status_code == 403
     assert "model control is off on this server" in reply.json()["error"]
-    index = httpx.post(f"{server.url}/v2/repository/index").json()
+    index = httpx.post(f"{server.url}/v2/repository/index", headers=deployer).json()
     assert {"name": "flaky", "version": "1", "state": "READY"} in index
+
+
+def test_repository_routes_need_a_deployer_token_and_inference_stays_open(
+    server: Server,
+) -> None:
+    viewer = bearer(home_token(server.home, "http-viewer", Role.VIEWER))
+    missing = httpx.post(f"{server.url}/v2/repository/index")
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert "requires an API token" in missing.json()["error"]
+    wrong = httpx.post(f"{server.url}/v2/repository/index", headers=bearer("mp_" + "0" * 40))
+    assert wrong.status_code == 401
+    low = httpx.post(f"{server.url}/v2/repository/models/churn/load", headers=viewer)
+    assert low.status_code == 403
+    assert (
+        "has role viewer; POST /v2/repository/models/churn/load needs deployer"
+        in (low.json()["error"])
+    )
+    assert httpx.post(f"{server.url}/predict/churn", json=[RECORD]).status_code == 200
+    assert httpx.get(f"{server.url}/v2/models/churn").status_code == 200

@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import tritonclient.http as triton
 
-from conftest import Server
+from conftest import Server, bearer, home_token
 from modelpilot.config import Settings
+from modelpilot.identity import Role
 from modelpilot.workspace import Workspace
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
@@ -71,9 +72,11 @@ def test_alias_move_and_explicit_load_unload_under_traffic_drop_nothing(
         "churn@champion", server_home=server_home, extra=("--model-control", "--no-log")
     )
     client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    deployer = bearer(home_token(server_home, "reload-deployer", Role.DEPLOYER))
 
     def loaded() -> list[tuple[str, str]]:
-        return [(m["name"], m["version"]) for m in client.get_model_repository_index()]
+        index = client.get_model_repository_index(headers=deployer)
+        return [(m["name"], m["version"]) for m in index]
 
     with Traffic(server.url) as traffic:
         ws = Workspace(Settings(home=server_home))
@@ -81,12 +84,16 @@ def test_alias_move_and_explicit_load_unload_under_traffic_drop_nothing(
         ws.close()
         _until(lambda: loaded() == [("churn", "2")], "the alias move to churn/2")
         reply = httpx.post(
-            f"{server.url}/v2/repository/models/churn/load", json={"parameters": {"version": "1"}}
+            f"{server.url}/v2/repository/models/churn/load",
+            json={"parameters": {"version": "1"}},
+            headers=deployer,
         )
         assert reply.json() == {"name": "churn", "version": "1"}
         assert loaded() == [("churn", "1"), ("churn", "2")]
         httpx.post(
-            f"{server.url}/v2/repository/models/churn/unload", json={"parameters": {"version": 1}}
+            f"{server.url}/v2/repository/models/churn/unload",
+            json={"parameters": {"version": 1}},
+            headers=deployer,
         ).raise_for_status()
         assert loaded() == [("churn", "2")]
         before = sum(traffic.versions.values())

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 from serving_stubs import runtime
 
+from modelpilot.predictions.batch_log import log_batch
 from modelpilot.serving.app import RequestContext
-from modelpilot.serving.batch_log import log_batch
 from modelpilot.serving.batching import Pending
 from modelpilot.serving.runtime import BatchOutput
 

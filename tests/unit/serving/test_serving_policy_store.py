@@ -73,3 +73,8 @@ def test_unknown_column_deployment_and_bad_retention_are_refused(people: Workspa
     with pytest.raises(InvalidInput, match="greater than or equal to 1"):
         set_log_policy(store, "people", {}, retention_days=0)
     assert get_log_policy(store, "model", "people") is None
+    with pytest.raises(NotFound, match="peeple"):  # a typo protects nothing: refused
+        set_log_policy(store, "peeple", {}, retention_days=30)
+    with pytest.raises(InvalidInput, match="Invalid model name 'people@champion'"):
+        set_log_policy(store, "people@champion", {}, retention_days=30)
+    assert list_log_policies(store) == []

@@ -1,7 +1,9 @@
-"""``/api/v1/tokens`` routes (admin): list, create and revoke API tokens.
+"""``/api/v1/tokens`` routes (admin): list, create and revoke API tokens; and
+``/api/v1/whoami`` (viewer): whose token this is.
 
 The CLI (``modelpilot tokens``) does the same on the store directly, to bootstrap the first
-admin token.
+admin token. Model servers following this control plane verify their callers' tokens with
+``whoami`` (caching a positive answer briefly).
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from modelpilot.server.auth import Role, create_token, list_tokens, parse_expires_in, revoke_token
-from modelpilot.server.deps import Admin, StoreDep, json_response
+from modelpilot.identity import Role, create_token, list_tokens, parse_expires_in, revoke_token
+from modelpilot.server.deps import Admin, StoreDep, Viewer, json_response
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+whoami_router = APIRouter(prefix="/api/v1", tags=["tokens"])
 
 
 class TokenBody(BaseModel):
@@ -44,3 +47,9 @@ def post_token(body: TokenBody, store: StoreDep, who: Admin) -> Response:
 def delete_token(name: str, store: StoreDep, who: Admin) -> Response:
     """Revoke a token by name or id."""
     return json_response(revoke_token(store, name, actor=who.actor).to_json())
+
+
+@whoami_router.get("/whoami")
+def whoami(who: Viewer) -> Response:
+    """The caller's token name and role (``no-auth``/admin on a server started --no-auth)."""
+    return json_response({"name": who.name, "role": who.role.label})

@@ -1,29 +1,88 @@
-"""What the prediction log records about one predict call, column by column.
+"""What the prediction log records about one predict call of the data plane, column by column.
 
 Called after every batch (on the event loop for quick models), so it only rearranges what the
 batch already holds: the rows become one float matrix, transposed into contiguous columns;
 ids repeat per request; outputs are the batch's own arrays.
+
+The log sits below ``serving``: what it reads of the data plane's runtime, requests, outputs
+and input-domain flags is named by the protocols here (``serving``'s classes satisfy them).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
+from modelpilot.models import LoadedModel
 from modelpilot.predictions.batch import LogBatch
-from modelpilot.serving.batching import Pending
-from modelpilot.serving.domain import DomainFlags
-from modelpilot.serving.runtime import BatchOutput, ModelRuntime
+
+
+class LoggedModel(Protocol):
+    """The served model version a batch ran on."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def model(self) -> LoadedModel: ...
+    @property
+    def all_numeric(self) -> bool: ...
+    @property
+    def classes(self) -> list[Any] | None: ...
+
+
+class RequestIds(Protocol):
+    """Who a request was: its id, and the deployment and variant that routed it."""
+
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def deployment(self) -> str | None: ...
+    @property
+    def variant(self) -> str | None: ...
+
+
+class LoggedRequest(Protocol):
+    """One request of the batch: its rows, ids and when it was queued."""
+
+    @property
+    def rows(self) -> Sequence[Sequence[Any]]: ...
+    @property
+    def context(self) -> RequestIds: ...
+    @property
+    def enqueued(self) -> float: ...
+
+
+class LoggedOutput(Protocol):
+    """The batch's answers, row-aligned with its input rows."""
+
+    @property
+    def predictions(self) -> np.ndarray: ...
+    @property
+    def probabilities(self) -> np.ndarray | None: ...
+
+
+class DomainColumns(Protocol):
+    """Per row: outside the model's input domain, and which fields are."""
+
+    @property
+    def is_outside(self) -> np.ndarray: ...
+    @property
+    def fields(self) -> list[str | None]: ...
+    @property
+    def matrix(self) -> np.ndarray | None: ...
 
 
 def log_batch(
-    runtime: ModelRuntime,
-    batch: list[Pending],
-    output: BatchOutput | None,
+    runtime: LoggedModel,
+    batch: Sequence[LoggedRequest],
+    output: LoggedOutput | None,
     error: BaseException | None,
-    domain_flags: DomainFlags | None = None,
+    domain_flags: DomainColumns | None = None,
 ) -> LogBatch:
     """A predict call's requests and answers as log columns (see :class:`LogBatch`).
 
