@@ -88,8 +88,6 @@ SIDEWAYS_FORBIDDEN: dict[str, set[str]] = {
 # any violation not listed here, and on a listed one that is gone (then delete its line).
 KNOWN_VIOLATIONS: set[tuple[str, str]] = {
     ("serving/server.py", "workspace"),  # the data plane is built from a Workspace
-    ("monitoring/jobs.py", "workspace"),  # monitor jobs take the whole Workspace
-    ("tuning/study.py", "workspace"),  # tune() takes the whole Workspace
 }
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from modelpilot.client.artifacts import HttpArtifacts, HttpArtifactStore
 from modelpilot.client.audit import HttpAlerts, HttpAudit
+from modelpilot.client.cards import HttpCards
 from modelpilot.client.deployments import HttpDeployments
 from modelpilot.client.http import HttpTracking
+from modelpilot.client.monitoring import HttpMonitoring
 from modelpilot.client.registry import HttpDatasets, HttpRegistry
 
 __all__ = [
@@ -18,8 +20,10 @@ __all__ = [
     "HttpArtifactStore",
     "HttpArtifacts",
     "HttpAudit",
+    "HttpCards",
     "HttpDatasets",
     "HttpDeployments",
+    "HttpMonitoring",
     "HttpRegistry",
     "HttpTracking",
 ]
