@@ -90,7 +90,7 @@ def update_card_fields(
         raise InvalidInput(
             f"Unknown model card field(s) {', '.join(unknown)}; editable fields are "
             f"{', '.join(EDITABLE_FIELDS)}.",
-            field=unknown[0],
+            field=f"fields.{unknown[0]}" if unknown[0] else "fields",
         )
     add_record(store, ref, "card_fields", {k: str(v) for k, v in fields.items()}, actor=actor)
     return card_fields(store, ref)

@@ -10,8 +10,10 @@ support.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from modelpilot.errors import Unavailable
@@ -23,7 +25,7 @@ router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
 
 class RunBody(BaseModel):
     window_s: float = Field(3600.0, gt=0, le=366 * 86400)
-    until_ms: int | None = Field(None, ge=0)
+    until_ms: int | None = Field(None, ge=0, le=2**53)
 
 
 def _home(request: Request) -> Path:
@@ -59,6 +61,11 @@ def get_reports(deployment: str, store: StoreDep, _: Viewer, limit: int = 20) ->
 
 
 @router.get("/{deployment}/reports/{report_id}")
-def get_one_report(deployment: str, report_id: int, store: StoreDep, _: Viewer) -> Response:
+def get_one_report(
+    deployment: str,
+    report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    store: StoreDep,
+    _: Viewer,
+) -> Response:
     """One kept report."""
     return json_response(get_report(store, deployment, report_id).to_dict())

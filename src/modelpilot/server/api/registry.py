@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
@@ -151,6 +152,14 @@ def post_record(
 ) -> Response:
     """Attach a document (evaluation, gate verdict, card fields, note) to a version; its blob,
     if any, must already be uploaded."""
+    try:
+        orjson.dumps(body.payload)
+    except TypeError as exc:  # integers past 64 bits: stored, but never answerable as JSON
+        raise InvalidInput(
+            f"The record's payload cannot be stored as JSON: {exc}. Send numbers within 64 "
+            "bits (large integers as strings).",
+            field="payload",
+        ) from exc
     if body.blob_digest is not None and not artifacts.exists(check_digest(body.blob_digest)):
         raise InvalidInput(
             f"Blob {body.blob_digest[:12]}… is not on this server; upload it first "
