@@ -266,8 +266,7 @@ def test_monitoring_runs_on_the_servers_prediction_log(
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "ops.requests" in ran.stdout and "300" in ran.stdout
     assert "drifted: tenure" in ran.stdout
-    assert "alerts are not yet recorded in the server's events" in ran.stdout
-    assert "FIRING" in ran.stdout  # the default drift rule, sent from the client
+    assert "FIRING" in ran.stdout  # the default drift rule, raised by the client
     assert (cli_home / "alerts.jsonl").exists() and not (cli_home / "predictions").exists()
 
     (kept,) = sdk.monitoring.list_reports(deployment)
@@ -287,6 +286,8 @@ def test_monitoring_runs_on_the_servers_prediction_log(
         assert viewer.monitoring.get_report(deployment, again.report_id).rows == 300
     finally:
         viewer.close()
+    (alert,) = sdk.alerts.list_alerts(subject=deployment)  # recorded on the server
+    assert (alert.alert.rule, alert.alert.state) == ("dataset-drift", "firing")
     store = _server_store(server)
     try:
         records = list_records(store, v2.ref, "monitoring")
