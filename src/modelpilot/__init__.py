@@ -288,12 +288,11 @@ def tune(
     """Tune hyperparameters with Optuna; each trial is a child run (resumable by study name).
 
     ``train_fn(params)`` returns the metric (or a dict holding it); ``train_fn(params, ctx)``
-    may call ``ctx.report(value, step)`` so unpromising trials are pruned.
+    may call ``ctx.report(value, step)`` so unpromising trials are pruned. Over
+    ``modelpilot server`` the trials are runs on the server and the study's bookkeeping stays
+    in a journal file in this machine's home.
     """
-    from modelpilot.tuning import tune as run_tuning
-
-    return run_tuning(
-        workspace(),
+    return workspace().tune(
         train_fn,
         space,
         n_trials=n_trials,
@@ -308,25 +307,18 @@ def tune(
 
 def model_card(ref: str) -> ModelCard:
     """The model card of a version (``.to_markdown()``, ``.to_html()``, ``.save(path)``)."""
-    from modelpilot.cards import build_model_card
-
-    ws = workspace()
-    return build_model_card(ws.store, ws.artifacts, ref)
+    return workspace().cards.model_card(ref)
 
 
 def update_model_card(ref: str, **fields: str) -> ModelCard:
     """Write person-authored fields (intended_use, limitations, …); kept on regeneration."""
-    from modelpilot.cards import update_card_fields
-
-    update_card_fields(workspace().store, ref, fields)
+    workspace().cards.update_card_fields(ref, fields)
     return model_card(ref)
 
 
 def dataset_card(ref: str) -> DatasetCard:
     """The card of a dataset version: schema, profile, provenance, users."""
-    from modelpilot.cards import build_dataset_card
-
-    return build_dataset_card(workspace().store, ref)
+    return workspace().cards.dataset_card(ref)
 
 
 def create_deployment(name: str, model: str, *, reason: str = "created") -> Deployment:

@@ -3,6 +3,10 @@
 Glue between the registry and :mod:`modelpilot.evaluation` (which works on plain objects):
 resolve references, load models safely, load dataset versions, and store every result and
 verdict on the version (``version_records``) so model cards and the registry show them.
+
+The evaluation runs where the caller is; everything it reads and writes goes through the
+workspace's services (registry, datasets, artifacts), so the same code records on a local
+store or on ``modelpilot server``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from modelpilot import evaluation
 from modelpilot.data import DatasetVersion
 from modelpilot.errors import InvalidInput
 from modelpilot.models import read_manifest
-from modelpilot.registry.records import add_record
 from modelpilot.workspace import Workspace
 
 
@@ -78,7 +81,7 @@ def evaluate_version(
             if isinstance(data, str)
             else None
         )
-        add_record(ws.store, version.ref, "evaluation", payload, blob_digest=digest)
+        ws.registry.add_record(version.ref, "evaluation", payload, blob_digest=digest)
     return result
 
 
@@ -108,7 +111,7 @@ def gate_version(
     payload = verdict.to_dict()
     payload["policy_file"] = str(policy_path)
     payload["baseline"] = baseline
-    add_record(ws.store, version.ref, "gate", payload)
+    ws.registry.add_record(version.ref, "gate", payload)
     return verdict
 
 

@@ -130,7 +130,6 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
     import sys
 
     from modelpilot import release
-    from modelpilot.monitoring.jobs import monitor_deployment
     from modelpilot.predictions import log_folder
     from modelpilot.release.evidence import PredictionLogStats
     from modelpilot.release.rollout import tick
@@ -166,7 +165,7 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
                 _wait_for_revision(
                     client, url, name, release.get_deployment(ws.store, name).revision
                 )
-        result = monitor_deployment(ws, name, window_s=3600)
+        result = ws.monitoring.run(name, window_s=3600)
         drifted = result.drift.drifted_columns if result.drift is not None else []
         figures = result.figures
         console.print(

@@ -8,11 +8,14 @@ environment on first use (``MODELPILOT_HOME``, ``MODELPILOT_STORE_URI``) or expl
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -21,14 +24,17 @@ from modelpilot.alerting.protocol import AlertService
 from modelpilot.artifacts import ArtifactStore, LocalArtifactStore, remove_stale_temp_files
 from modelpilot.audit.local import LocalAudit
 from modelpilot.audit.protocol import AuditService
+from modelpilot.cards.protocol import CardService, LocalCards
 from modelpilot.client import (
     HttpAlerts,
     HttpArtifacts,
     HttpArtifactStore,
     HttpAudit,
+    HttpCards,
     HttpDatasets,
     HttpDeployments,
     HttpLogPolicies,
+    HttpMonitoring,
     HttpRegistry,
 )
 from modelpilot.client.http import HttpTracking
@@ -67,6 +73,12 @@ from modelpilot.tracking.validation import (
     check_step,
 )
 
+if TYPE_CHECKING:
+    import optuna
+
+    from modelpilot.monitoring.service import MonitoringService
+    from modelpilot.tuning import StudyStorage, TuneResult
+
 DEFAULT_EXPERIMENT = "Default"
 _log = logging.getLogger(__name__)
 # Points per request when buffered metrics go to a server (about 400 KB of JSON).
@@ -76,7 +88,9 @@ SERVED_CALLS = (
     "get_metric_history, search_runs, list_experiments, log_artifact, log_dataset, "
     "get_dataset, load_dataset, log_model, load_model, get_model_version, list_models, "
     "set_alias, delete_alias, lineage, create_deployment, canary, shadow, ab_test, promote, "
-    "rollback, get_deployment, deployment_history, verify_audit"
+    "rollback, get_deployment, deployment_history, verify_audit, evaluate, gate, model_card, "
+    "update_model_card, dataset_card, tune, monitoring jobs and reports (on the server's "
+    "prediction log)"
 )
 
 
@@ -123,6 +137,8 @@ class Workspace:
         self._run_artifacts: ArtifactService | None = None
         self._audit: AuditService | None = None
         self._alerts: AlertService | None = None
+        self._cards: CardService | None = None
+        self._monitoring: MonitoringService | None = None
         self._runs: list[ActiveRun] = []
         self._lock = threading.Lock()
         self._checked_keys: set[str] = set()
@@ -161,9 +177,8 @@ class Workspace:
             raise InvalidInput(
                 f"This call is not yet available over modelpilot server "
                 f"(MODELPILOT_SERVER_URI={self.settings.server_uri}): served so far are "
-                f"{SERVED_CALLS}. Model cards, monitoring and evaluation still "
-                "need the local store: unset MODELPILOT_SERVER_URI (or call mp.init() without "
-                "server=) to use them.",
+                f"{SERVED_CALLS}. Other calls still need the local store: unset "
+                "MODELPILOT_SERVER_URI (or call mp.init() without server=) to use them.",
                 field="server_uri",
             )
 
@@ -284,6 +299,46 @@ class Workspace:
         return self._alerts
 
     @property
+    def cards(self) -> CardService:
+        """Model and dataset cards: built by the server when one is configured, else here."""
+        if self._cards is None:
+            self._cards = (
+                HttpCards(self._server_uri(), token=self.settings.token)
+                if self.is_remote
+                else LocalCards(self.local_store(), self.artifacts)
+            )
+        return self._cards
+
+    @property
+    def monitoring(self) -> MonitoringService:
+        """Monitoring jobs and their reports. With a server configured, the server runs them
+        on the prediction log in its own home; locally they read this home's log."""
+        if self._monitoring is None:
+            from modelpilot.monitoring.service import LocalMonitoring  # scipy: on first use
+
+            self._monitoring = (
+                HttpMonitoring(self._server_uri(), token=self.settings.token)
+                if self.is_remote
+                else LocalMonitoring(self.local_store(), self.artifacts, self.settings.home)
+            )
+        return self._monitoring
+
+    def study_storage(self) -> StudyStorage:
+        """Where tuning keeps its Optuna studies: the metadata store, or (with a server
+        configured) a journal file in this home, one per server (see
+        :mod:`modelpilot.tuning.storage`)."""
+        from modelpilot.tuning import StudyStorage
+
+        if self.is_remote:
+            server = hashlib.sha256(self._server_uri().encode()).hexdigest()[:12]
+            return StudyStorage(journal=self.settings.home / "tuning" / f"{server}.journal")
+        self.local_store()  # creates the home folder and our tables before Optuna's
+        return StudyStorage(
+            url=self.settings.resolved_store_uri(),
+            sqlite_timeout_s=self.settings.sqlite_busy_timeout_ms / 1000,
+        )
+
+    @property
     def run_artifacts(self) -> ArtifactService:
         """Run artifacts (``log_artifact``): over HTTP when a server is configured."""
         if self._run_artifacts is None:
@@ -338,9 +393,19 @@ class Workspace:
         """Flush and release connections."""
         if self._buffer is not None:
             self._buffer.close()
-        remotes = (self._tracking, self._registry, self._datasets, self._artifacts)
-        others = (self._deployments, self._audit, self._alerts, self._log_policies)
-        for remote in (*remotes, *others):
+        remotes = (
+            self._tracking,
+            self._registry,
+            self._datasets,
+            self._artifacts,
+            self._deployments,
+            self._audit,
+            self._alerts,
+            self._cards,
+            self._monitoring,
+            self._log_policies,
+        )
+        for remote in remotes:
             if isinstance(remote, HttpService):
                 remote.close()
         if self._store is not None:
@@ -666,6 +731,41 @@ class Workspace:
     def lineage(self, ref: str) -> Lineage:
         """version -> run -> datasets -> code revision."""
         return self.registry.lineage(ref)
+
+    # -- tuning ---------------------------------------------------------------------------
+    def tune(
+        self,
+        train_fn: Callable[..., Any],
+        space: Mapping[str, Any],
+        *,
+        n_trials: int = 50,
+        metric: str = "score",
+        direction: Literal["maximize", "minimize"] = "maximize",
+        experiment: str = "tuning",
+        study_name: str | None = None,
+        n_jobs: int = 1,
+        pruner: optuna.pruners.BasePruner | None = None,
+        seed: int = 0,
+    ) -> TuneResult:
+        """Tune with Optuna; each trial is a child run of this workspace's tracking (local or
+        over the server), parallel workers each open a workspace of the same settings."""
+        from modelpilot.tuning import tune
+
+        return tune(
+            self,
+            train_fn,
+            space,
+            storage=self.study_storage(),
+            new_runs=functools.partial(Workspace, self.settings),
+            n_trials=n_trials,
+            metric=metric,
+            direction=direction,
+            experiment=experiment,
+            study_name=study_name,
+            n_jobs=n_jobs,
+            pruner=pruner,
+            seed=seed,
+        )
 
 
 __all__ = ["ActiveRun", "Workspace", "runs_frame"]

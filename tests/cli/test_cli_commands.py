@@ -220,6 +220,7 @@ COVERED = {
     "score": "integration/serving/test_scoring_cli.py",
     "monitor run": "integration/serving/test_monitoring_deployment.py",
     "monitor report": "integration/serving/test_monitoring_deployment.py",
+    "monitor reports": "integration/server/test_assessment_over_server.py",
     "data validate": "unit/data/test_data_validation.py, test_console_script.py",
     "evaluate": "",
     "gate": "integration/evaluation/test_evaluate_registered.py, test_console_script.py",

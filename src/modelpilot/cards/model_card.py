@@ -81,16 +81,18 @@ class ModelCard(Card):
         return _html(self.data)
 
 
-def update_card_fields(store: Store, ref: str, fields: dict[str, str]) -> dict[str, str]:
+def update_card_fields(
+    store: Store, ref: str, fields: dict[str, str], *, actor: str | None = None
+) -> dict[str, str]:
     """Store person-written card fields for a version; returns the merged fields."""
     unknown = sorted(set(fields) - set(EDITABLE_FIELDS))
     if unknown:
         raise InvalidInput(
             f"Unknown model card field(s) {', '.join(unknown)}; editable fields are "
             f"{', '.join(EDITABLE_FIELDS)}.",
-            field=unknown[0],
+            field=f"fields.{unknown[0]}" if unknown[0] else "fields",
         )
-    add_record(store, ref, "card_fields", {k: str(v) for k, v in fields.items()})
+    add_record(store, ref, "card_fields", {k: str(v) for k, v in fields.items()}, actor=actor)
     return card_fields(store, ref)
 
 

@@ -1,4 +1,8 @@
-"""``modelpilot monitor``: drift, performance and operations of a deployment, with alerts."""
+"""``modelpilot monitor``: drift, performance and operations of a deployment, with alerts.
+
+With ``MODELPILOT_SERVER_URI`` set, the server runs each job on the prediction log in its own
+home (a data plane sharing that home) and keeps the report; alerts are still sent from here.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ def run(
     rules: Path | None = typer.Option(None, "--rules", help="YAML list of alert rules."),
     webhook: str | None = typer.Option(None, "--webhook", help="POST alerts as JSON to this URL."),
 ) -> None:
-    """Score one window now and send alerts for rules it breaks."""
+    """Score one window now (keeping the report) and send alerts for rules it breaks."""
     from modelpilot.alerting import (
         AlertManager,
         ConsoleSink,
@@ -51,11 +55,13 @@ def run(
         load_rules,
     )
     from modelpilot.alerting.rules import AlertRule
-    from modelpilot.monitoring.jobs import monitor_deployment
 
     ws = get_workspace()
-    result = monitor_deployment(ws, deployment, window_s=parse_window(window))
-    table = Table(title=f"{deployment} ({result.model}), {result.rows} rows in the last {window}")
+    result = ws.monitoring.run(deployment, window_s=parse_window(window))
+    table = Table(
+        title=f"{deployment} ({result.model}), {result.rows} rows in the last {window} "
+        f"(report {result.report_id})"
+    )
     table.add_column("figure")
     table.add_column("value")
     for name, value in sorted(result.figures.items()):
@@ -102,9 +108,8 @@ def report(
 ) -> None:
     """Write a self-contained HTML drift report for a window (and the same content as JSON)."""
     from modelpilot.errors import NotFound
-    from modelpilot.monitoring.jobs import monitor_deployment
 
-    result = monitor_deployment(get_workspace(), deployment, window_s=parse_window(window))
+    result = get_workspace().monitoring.run(deployment, window_s=parse_window(window))
     if result.drift is None:
         raise NotFound(
             f"Nothing to report for {deployment!r}: {' '.join(result.notes)}", field="deployment"
@@ -112,6 +117,31 @@ def report(
     result.drift.save_html(output)
     output.with_suffix(".json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
     console.print(f"Wrote {output} and {output.with_suffix('.json')}")
+
+
+@monitor_app.command("reports")
+def reports(
+    deployment: str,
+    limit: int = typer.Option(20, "--limit", "-n", help="How many, newest first (up to 200)."),
+) -> None:
+    """List the kept monitoring reports of a deployment, newest first."""
+    from modelpilot.cli.context import fmt_ms
+
+    table = Table(title=f"Monitoring reports of {deployment}")
+    for column in ("id", "created", "model", "rows", "dataset drift", "share drifted"):
+        table.add_column(column)
+    for result in get_workspace().monitoring.list_reports(deployment, limit=limit):
+        drift = result.figures.get("drift.dataset_drift")
+        share = result.figures.get("drift.share_drifted")
+        table.add_row(
+            str(result.report_id),
+            fmt_ms(result.created_ms),
+            result.model,
+            str(result.rows),
+            "-" if drift is None else ("yes" if drift else "no"),
+            "-" if share is None else f"{share:.0%}",
+        )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

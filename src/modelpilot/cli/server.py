@@ -56,6 +56,7 @@ def server_command(
                     auth=not no_auth,
                     artifacts=LocalArtifactStore(settings.resolved_artifact_root()),
                     max_upload_bytes=settings.max_upload_bytes,
+                    home=settings.home,
                 ),
                 host=host,
                 port=port,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from modelpilot.client.artifacts import HttpArtifacts, HttpArtifactStore
 from modelpilot.client.audit import HttpAlerts, HttpAudit
+from modelpilot.client.cards import HttpCards
 from modelpilot.client.deployments import HttpDeployments
 from modelpilot.client.http import HttpTracking
 from modelpilot.client.identity import HttpWhoami
+from modelpilot.client.monitoring import HttpMonitoring
 from modelpilot.client.policies import HttpLogPolicies
 from modelpilot.client.registry import HttpDatasets, HttpRegistry
 
@@ -20,9 +22,11 @@ __all__ = [
     "HttpArtifactStore",
     "HttpArtifacts",
     "HttpAudit",
+    "HttpCards",
     "HttpDatasets",
     "HttpDeployments",
     "HttpLogPolicies",
+    "HttpMonitoring",
     "HttpRegistry",
     "HttpTracking",
     "HttpWhoami",

@@ -21,14 +21,43 @@ from modelpilot.client.transport import HttpService
 from modelpilot.data.entities import DatasetVersion
 from modelpilot.data.service import file_version, frame_version, read_dataset
 from modelpilot.errors import InvalidInput
-from modelpilot.registry.codec import event_from_json, model_from_json, version_from_json
-from modelpilot.registry.entities import Event, ModelVersion, RegisteredModel, VersionDataset
+from modelpilot.registry.codec import (
+    event_from_json,
+    model_from_json,
+    record_from_json,
+    version_from_json,
+)
+from modelpilot.registry.entities import (
+    Event,
+    ModelVersion,
+    RegisteredModel,
+    VersionDataset,
+    VersionRecord,
+)
 from modelpilot.registry.lineage import Lineage
 from modelpilot.registry.refs import parse_ref
 
 
 def _models(name: str) -> str:
     return f"/api/v1/models/{quote(name, safe='')}"
+
+
+def resolve_version(service: HttpService, ref: str) -> ModelVersion:
+    """``churn/3``, ``churn@champion`` or ``churn`` resolved by the server."""
+    parsed = parse_ref(ref)
+    if parsed.alias is not None:
+        path = f"{_models(parsed.name)}/aliases/{parsed.alias}"
+    elif parsed.version is not None:
+        path = f"{_models(parsed.name)}/versions/{parsed.version}"
+    else:
+        path = f"{_models(parsed.name)}/latest"
+    return version_from_json(service.call("GET", path, idempotent=True))
+
+
+def version_path(service: HttpService, ref: str) -> str:
+    """The API path of the version behind ``ref`` (``/api/v1/models/churn/versions/3``)."""
+    mv = resolve_version(service, ref)
+    return f"{_models(mv.name)}/versions/{mv.version}"
 
 
 class HttpRegistry(HttpService):
@@ -66,14 +95,7 @@ class HttpRegistry(HttpService):
 
     def get_version(self, ref: str) -> ModelVersion:
         """Resolve a reference on the server."""
-        parsed = parse_ref(ref)
-        if parsed.alias is not None:
-            path = f"{_models(parsed.name)}/aliases/{parsed.alias}"
-        elif parsed.version is not None:
-            path = f"{_models(parsed.name)}/versions/{parsed.version}"
-        else:
-            path = f"{_models(parsed.name)}/latest"
-        return version_from_json(self.call("GET", path, idempotent=True))
+        return resolve_version(self, ref)
 
     def list_models(self) -> list[RegisteredModel]:
         """Every registered model."""
@@ -104,6 +126,27 @@ class HttpRegistry(HttpService):
         """Newest registry events of ``name``."""
         data = self.call("GET", f"{_models(name)}/events", params={"limit": limit}, idempotent=True)
         return [event_from_json(e) for e in data["events"]]
+
+    def add_record(
+        self,
+        ref: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        blob_digest: str | None = None,
+    ) -> VersionRecord:
+        """Attach a document on the server (editor; not repeated after a dropped connection:
+        records are append-only, so a repeat would store it twice)."""
+        body = {"kind": kind, "payload": dict(payload), "blob_digest": blob_digest}
+        path = f"{version_path(self, ref)}/records"
+        return record_from_json(self.call("POST", path, body, idempotent=False))
+
+    def list_records(self, ref: str, kind: str | None = None) -> list[VersionRecord]:
+        """A version's documents, newest first."""
+        path = f"{version_path(self, ref)}/records"
+        params = {"kind": kind} if kind is not None else None
+        data = self.call("GET", path, params=params, idempotent=True)
+        return [record_from_json(r) for r in data["records"]]
 
 
 class HttpDatasets(HttpService):
@@ -165,4 +208,4 @@ class HttpDatasets(HttpService):
         self.call("POST", f"/api/v1/runs/{run_id}/inputs", body, idempotent=True)
 
 
-__all__ = ["HttpDatasets", "HttpRegistry"]
+__all__ = ["HttpDatasets", "HttpRegistry", "resolve_version", "version_path"]

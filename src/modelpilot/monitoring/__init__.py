@@ -10,8 +10,11 @@ Owns the statistics of monitoring, usable from a notebook or CI with no deployme
 * classifier performance without labels, CBPE (:func:`estimate_performance`);
 * concept drift on an error stream (:class:`ADWIN`, :class:`PageHinkley`).
 
-It never serves requests, reads the prediction log itself, writes to the metadata store or
-sends alerts: callers hand it DataFrames and act on what it returns.
+The statistics never serve requests, read the prediction log, write to the metadata store or
+send alerts: callers hand them DataFrames and act on what they return. Monitoring jobs
+(:mod:`.jobs`) read a deployment's window from the prediction log through its reader, and
+the monitoring service (:mod:`.service`, local or over ``modelpilot server``) keeps their
+reports as version records; alerts stay with the caller.
 
 >>> import numpy as np, pandas as pd
 >>> import modelpilot.monitoring as mon

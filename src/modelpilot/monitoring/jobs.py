@@ -7,6 +7,11 @@ prediction log. Only the model's signature inputs are features: a target or id c
 reference data, or an input of another version in the log, is never scored as drift. The
 figures feed the alert manager under the names alert rules use (``drift.share_drifted``,
 ``ops.error_rate``, ...).
+
+A job takes the narrow things it reads: the metadata store (deployment, version, datasets,
+log policies), the artifact store (the model's package, the reference dataset) and the home
+whose prediction log and labels it scores (a data plane's home). ``modelpilot server`` runs
+it on its own store and home (see :mod:`modelpilot.monitoring.service`).
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelpilot.artifacts import ArtifactStore
+from modelpilot.data import load_dataset
 from modelpilot.errors import InvalidInput, NotFound
+from modelpilot.models import LoadedModel, TrustPolicy, load_package
 from modelpilot.monitoring.drift.detect import detect_drift
 from modelpilot.monitoring.report import DriftReport
 from modelpilot.predictions import PredictionReader, join_labels, read_labels
 from modelpilot.predictions.policy_store import load_policy_set
 from modelpilot.registry import get_version
 from modelpilot.release import get_deployment
-from modelpilot.workspace import Workspace
+from modelpilot.store import Store
 
 _REFERENCE_SAMPLE = 50_000
 
@@ -43,10 +51,14 @@ class MonitorResult:
     drift: DriftReport | None
     figures: dict[str, float]
     notes: list[str]
+    report_id: int | None = None  # set once the report is stored (MonitoringService.run)
+    created_ms: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
+            "report_id": self.report_id,
+            "created_ms": self.created_ms,
             "deployment": self.deployment,
             "model": self.model,
             "window_start_ms": self.window_start_ms,
@@ -57,17 +69,42 @@ class MonitorResult:
             "drift": None if self.drift is None else self.drift.to_dict(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MonitorResult:
+        """The inverse of :meth:`to_dict`."""
+        drift = data.get("drift")
+        return cls(
+            deployment=str(data["deployment"]),
+            model=str(data["model"]),
+            window_start_ms=int(data["window_start_ms"]),
+            window_end_ms=int(data["window_end_ms"]),
+            rows=int(data["rows"]),
+            drift=None if drift is None else DriftReport.from_dict(drift),
+            figures={str(k): float(v) for k, v in data["figures"].items()},
+            notes=[str(n) for n in data["notes"]],
+            report_id=data.get("report_id"),
+            created_ms=data.get("created_ms"),
+        )
+
 
 def monitor_deployment(
-    ws: Workspace, deployment: str, *, window_s: float = 3600.0, until_ms: int | None = None
+    store: Store,
+    artifacts: ArtifactStore,
+    home: Path,
+    deployment: str,
+    *,
+    window_s: float = 3600.0,
+    until_ms: int | None = None,
+    cache_dir: Path | None = None,
 ) -> MonitorResult:
-    """Score the last ``window_s`` seconds of a deployment's traffic."""
+    """Score the last ``window_s`` seconds of a deployment's traffic, as logged in ``home``'s
+    prediction log (models are cached under ``cache_dir``, default ``home/cache/packages``)."""
     if window_s <= 0:
         raise InvalidInput(f"The window must be positive; got {window_s} s.", field="window")
-    stable = get_deployment(ws.store, deployment).config.stable
+    stable = get_deployment(store, deployment).config.stable
     end = until_ms if until_ms is not None else int(time.time() * 1000)
     start = end - int(window_s * 1000)
-    current = PredictionReader.of_home(ws.settings.home).window(deployment, start, end)
+    current = PredictionReader.of_home(home).window(deployment, start, end)
     notes: list[str] = []
     figures: dict[str, float] = {
         "ops.requests": float(current["request_id"].nunique()) if len(current) else 0.0
@@ -76,13 +113,13 @@ def monitor_deployment(
         notes.append(f"No logged requests for {deployment!r} in the window; nothing to score.")
         return MonitorResult(deployment, stable.ref, start, end, 0, None, figures, notes)
     figures.update(_operations(current, window_s))
-    reference = _reference(ws, stable.ref, notes)
+    reference = _reference(store, artifacts, stable.ref, notes)
     drift = None
     if reference is not None:
-        model = ws.load_model(stable.ref)
+        model = _load_model(store, artifacts, stable.ref, cache_dir or home / "cache" / "packages")
         logged = {c[3:] for c in current.columns if c.startswith("in.")}
         features = [s.name for s in model.signature.inputs if s.name in logged]
-        features = _unprotected(ws, stable.model, deployment, features, notes)
+        features = _unprotected(store, stable.model, deployment, features, notes)
         live = current[[f"in.{f}" for f in features]].set_axis(features, axis=1)
         inputs = [s.name for s in model.signature.inputs if s.name in reference.columns]
         scores = model.predict_proba(reference[inputs]) if model.signature.is_classifier else None
@@ -103,16 +140,29 @@ def monitor_deployment(
         figures["drift.share_drifted"] = (
             (sum(c.drifted for c in scored) / len(scored)) if scored else 0.0
         )
-    figures.update(_performance(ws.settings.home, deployment, current, notes))
+    figures.update(_performance(home, deployment, current, notes))
     return MonitorResult(deployment, stable.ref, start, end, len(current), drift, figures, notes)
 
 
+def _load_model(store: Store, artifacts: ArtifactStore, ref: str, cache_dir: Path) -> LoadedModel:
+    """The version's model, trusting what was recorded on it at registration (nothing more)."""
+    mv = get_version(store, ref)
+    return load_package(
+        artifacts,
+        mv.package_digest,
+        trust=TrustPolicy(mv.trusted_types),
+        cache_dir=cache_dir,
+        name=mv.name,
+        version=mv.version,
+    )
+
+
 def _unprotected(
-    ws: Workspace, model: str, deployment: str, features: list[str], notes: list[str]
+    store: Store, model: str, deployment: str, features: list[str], notes: list[str]
 ) -> list[str]:
     """Features the prediction log keeps as they arrived: a hashed or redacted column would
     always differ from the raw training data, so it is left out of drift (with a note)."""
-    policy = load_policy_set(ws.store, [model], [deployment]).effective(model, deployment)
+    policy = load_policy_set(store, [model], [deployment]).effective(model, deployment)
     if policy is None:
         return features
     protected = [f for f in features if policy.action(f) != "keep"]
@@ -135,9 +185,11 @@ def _operations(current: pd.DataFrame, window_s: float) -> dict[str, float]:
     }
 
 
-def _reference(ws: Workspace, ref: str, notes: list[str]) -> pd.DataFrame | None:
+def _reference(
+    store: Store, artifacts: ArtifactStore, ref: str, notes: list[str]
+) -> pd.DataFrame | None:
     """The ``reference`` dataset if the version has one, else its ``training`` dataset."""
-    version = get_version(ws.store, ref)
+    version = get_version(store, ref)
     if not version.linked_datasets:
         notes.append(
             f"{ref} has no training or reference dataset recorded (log_model(..., "
@@ -157,7 +209,7 @@ def _reference(ws: Workspace, ref: str, notes: list[str]) -> pd.DataFrame | None
     if len(candidates) > 1:
         notes.append(f"{ref} has {len(candidates)} {chosen.role} datasets; using {chosen.name}.")
     try:
-        frame = ws.load_dataset(chosen.ref)
+        frame = load_dataset(store, artifacts, chosen.ref)
     except NotFound as exc:
         notes.append(f"Reference dataset unavailable: {exc.message}")
         return None

@@ -85,6 +85,7 @@ class ColumnDrift:
 
 
 _FLOAT_COLUMNS = ("statistic", "p_value", "p_value_adjusted", "effect_size")
+_COLUMN_FIELDS = frozenset(ColumnDrift.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,39 @@ class DriftReport:
             "multivariate": self.multivariate.to_dict() if self.multivariate else None,
             "histograms": {name: h.to_dict() for name, h in self.histograms.items()},
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftReport:
+        """The inverse of :meth:`to_dict` (a stored or served report back as an object).
+
+        >>> import numpy as np, pandas as pd
+        >>> from modelpilot.monitoring import detect_drift
+        >>> rng = np.random.default_rng(0)
+        >>> report = detect_drift(pd.DataFrame({"x": rng.normal(size=500)}),
+        ...                       pd.DataFrame({"x": rng.normal(1, 1, 500)}))
+        >>> DriftReport.from_dict(report.to_dict()).to_dict() == report.to_dict()
+        True
+        """
+        columns = [
+            ColumnDrift(**{k: v for k, v in c.items() if k in _COLUMN_FIELDS})
+            for c in data["columns"]
+        ]
+        multivariate = data.get("multivariate")
+        return cls(
+            columns=columns,
+            dataset_drift=bool(data["dataset_drift"]),
+            alpha=float(data["alpha"]),
+            correction=str(data["correction"]),
+            n_reference=int(data["n_reference"]),
+            n_current=int(data["n_current"]),
+            prediction_drift=data.get("prediction_drift"),
+            multivariate=None
+            if multivariate is None
+            else MultivariateDriftResult(
+                **{k: v for k, v in multivariate.items() if k != "method"}
+            ),
+            histograms={name: Histogram(**h) for name, h in (data.get("histograms") or {}).items()},
+        )
 
     def to_json(self, *, indent: int | None = None) -> str:
         """Strict JSON (it refuses NaN, so none can slip into a stored report)."""

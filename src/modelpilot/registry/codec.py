@@ -12,7 +12,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from modelpilot.registry.entities import Event, ModelVersion, RegisteredModel, VersionDataset
+from modelpilot.registry.entities import (
+    Event,
+    ModelVersion,
+    RegisteredModel,
+    VersionDataset,
+    VersionRecord,
+)
 
 
 def version_to_json(mv: ModelVersion) -> dict[str, Any]:
@@ -53,4 +59,15 @@ def event_from_json(data: dict[str, Any]) -> Event:
     return Event(**data)
 
 
-__all__ = ["event_from_json", "model_from_json", "version_from_json", "version_to_json"]
+def record_from_json(data: dict[str, Any]) -> VersionRecord:
+    """A version record from its JSON form (``dataclasses.asdict``)."""
+    return VersionRecord(**data)
+
+
+__all__ = [
+    "event_from_json",
+    "model_from_json",
+    "record_from_json",
+    "version_from_json",
+    "version_to_json",
+]

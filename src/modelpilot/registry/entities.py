@@ -78,3 +78,22 @@ class Event:
     subject: str
     actor: str
     payload: dict[str, Any]
+
+
+RECORD_KINDS = ("evaluation", "gate", "card_fields", "note", "monitoring")
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One document attached to a version: an evaluation, a gate verdict, card fields, a
+    note or a monitoring report (``payload`` is JSON; ``blob_digest`` names an artifact such
+    as the evaluation's HTML report)."""
+
+    id: int
+    model_name: str
+    version: int
+    kind: str
+    created_ms: int
+    actor: str
+    payload: dict[str, Any]
+    blob_digest: str | None

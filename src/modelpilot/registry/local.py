@@ -10,8 +10,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelpilot.registry import lineage as lineage_module
-from modelpilot.registry import service
-from modelpilot.registry.entities import Event, ModelVersion, RegisteredModel, VersionDataset
+from modelpilot.registry import records, service
+from modelpilot.registry.entities import (
+    Event,
+    ModelVersion,
+    RegisteredModel,
+    VersionDataset,
+    VersionRecord,
+)
 from modelpilot.registry.lineage import Lineage
 from modelpilot.store import Store
 
@@ -80,3 +86,20 @@ class LocalRegistry:
     def model_events(self, name: str, limit: int = 100) -> list[Event]:
         """Newest registry events of ``name``."""
         return service.model_events(self.store, name, limit)
+
+    def add_record(
+        self,
+        ref: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        blob_digest: str | None = None,
+    ) -> VersionRecord:
+        """Attach a document to a version."""
+        return records.add_record(
+            self.store, ref, kind, dict(payload), blob_digest=blob_digest, actor=self.actor
+        )
+
+    def list_records(self, ref: str, kind: str | None = None) -> list[VersionRecord]:
+        """A version's documents, newest first."""
+        return records.list_records(self.store, ref, kind)

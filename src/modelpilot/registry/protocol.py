@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from modelpilot.registry.entities import Event, ModelVersion, RegisteredModel, VersionDataset
+from modelpilot.registry.entities import (
+    Event,
+    ModelVersion,
+    RegisteredModel,
+    VersionDataset,
+    VersionRecord,
+)
 from modelpilot.registry.lineage import Lineage
 
 
@@ -59,6 +65,21 @@ class RegistryService(Protocol):
 
     def model_events(self, name: str, limit: int = 100) -> list[Event]:
         """Newest registry events of a model."""
+
+    def add_record(
+        self,
+        ref: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        blob_digest: str | None = None,
+    ) -> VersionRecord:
+        """Attach a document (an evaluation, a gate verdict, card fields, a note) to the
+        version behind ``ref``; append-only. ``blob_digest`` names a blob already in the
+        artifact store (an evaluation's HTML report)."""
+
+    def list_records(self, ref: str, kind: str | None = None) -> list[VersionRecord]:
+        """The documents attached to a version, newest first (of one ``kind`` if given)."""
 
 
 __all__ = ["RegistryService"]

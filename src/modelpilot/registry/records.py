@@ -1,4 +1,5 @@
-"""Documents attached to a model version: evaluations, gate verdicts, model-card edits.
+"""Documents attached to a model version: evaluations, gate verdicts, model-card edits,
+monitoring reports.
 
 Append-only: a new evaluation never overwrites an old one, so the card can say which
 evidence a promotion relied on. Readers take the newest record of a kind.
@@ -6,32 +7,19 @@ evidence a promotion relied on. Readers take the newest record of a kind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
 
 from modelpilot.clock import now_ms
+from modelpilot.errors import InvalidInput, NotFound
+from modelpilot.registry.entities import RECORD_KINDS, VersionRecord
 from modelpilot.registry.service import get_version
 from modelpilot.store import Store
 from modelpilot.store.events import default_actor, record_event
 from modelpilot.store.schema import version_records
 
-KINDS = ("evaluation", "gate", "card_fields", "note")
-
-
-@dataclass(frozen=True)
-class VersionRecord:
-    """One stored document."""
-
-    id: int
-    model_name: str
-    version: int
-    kind: str
-    created_ms: int
-    actor: str
-    payload: dict[str, Any]
-    blob_digest: str | None
+KINDS = RECORD_KINDS
 
 
 def add_record(
@@ -44,8 +32,12 @@ def add_record(
     actor: str | None = None,
 ) -> VersionRecord:
     """Attach ``payload`` to the version behind ``ref``."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown record kind {kind!r}")  # programming error, not user input
+    check_kind(kind)
+    if not isinstance(payload, dict):
+        raise InvalidInput(
+            f"A version record's payload must be a JSON object; got {type(payload).__name__}.",
+            field="payload",
+        )
     mv = get_version(store, ref)
     who = actor or default_actor()
     created = now_ms()
@@ -68,8 +60,17 @@ def add_record(
     )
 
 
+def check_kind(kind: str | None) -> None:
+    """Refuse a record kind that does not exist, naming those that do."""
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput(
+            f"Unknown version record kind {kind!r}; kinds are {', '.join(KINDS)}.", field="kind"
+        )
+
+
 def list_records(store: Store, ref: str, kind: str | None = None) -> list[VersionRecord]:
     """Records of a version, newest first."""
+    check_kind(kind)
     mv = get_version(store, ref)
     query = select(version_records).where(
         version_records.c.model_name == mv.name, version_records.c.version == mv.version
@@ -78,12 +79,36 @@ def list_records(store: Store, ref: str, kind: str | None = None) -> list[Versio
         query = query.where(version_records.c.kind == kind)
     with store.read() as conn:
         rows = conn.execute(query.order_by(version_records.c.id.desc())).all()
-    return [
-        VersionRecord(
-            r.id, r.model_name, r.version, r.kind, r.created_ms, r.actor, r.payload, r.blob_digest
-        )
-        for r in rows
-    ]
+    return [_record(r) for r in rows]
+
+
+def _record(r: Any) -> VersionRecord:
+    return VersionRecord(
+        r.id, r.model_name, r.version, r.kind, r.created_ms, r.actor, r.payload, r.blob_digest
+    )
+
+
+def records_of_kind(
+    store: Store, kind: str, *, before_id: int | None = None, limit: int = 100
+) -> list[VersionRecord]:
+    """Records of one kind across every version, newest first (a page of at most ``limit``,
+    older than ``before_id`` when given)."""
+    check_kind(kind)
+    query = select(version_records).where(version_records.c.kind == kind)
+    if before_id is not None:
+        query = query.where(version_records.c.id < before_id)
+    with store.read() as conn:
+        rows = conn.execute(query.order_by(version_records.c.id.desc()).limit(limit)).all()
+    return [_record(r) for r in rows]
+
+
+def get_record(store: Store, record_id: int) -> VersionRecord:
+    """One record by its id (NotFound when there is none)."""
+    with store.read() as conn:
+        row = conn.execute(select(version_records).where(version_records.c.id == record_id)).first()
+    if row is None:
+        raise NotFound(f"No version record with id {record_id}.", field="id")
+    return _record(row)
 
 
 def latest_record(store: Store, ref: str, kind: str) -> VersionRecord | None:

@@ -9,6 +9,7 @@ anything unexpected (500 without a traceback; the traceback goes to the server l
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -29,8 +30,10 @@ from modelpilot.identity import Authenticator
 from modelpilot.server.api import artifacts as artifact_routes
 from modelpilot.server.api import (
     audit,
+    cards,
     datasets,
     deployments,
+    monitoring,
     policies,
     registry,
     tokens,
@@ -52,6 +55,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     uploads.router,
     deployments.router,
     policies.router,
+    cards.router,
+    monitoring.router,
     tokens.router,
     audit.router,
     tokens.whoami_router,
@@ -65,10 +70,12 @@ def create_app(
     auth: bool = True,
     artifacts: LocalArtifactStore | None = None,
     max_upload_bytes: int = 50 * 2**30,
+    home: Path | None = None,
 ) -> FastAPI:
     """The app over ``store`` and the blob folder ``artifacts``; ``auth=False`` lets every
     request act as admin (a laptop). Uploads larger than ``max_upload_bytes`` (a single
-    body, or a resumable upload's declared size) get 413."""
+    body, or a resumable upload's declared size) get 413. ``home`` holds the prediction log
+    that monitoring jobs read (a data plane's home)."""
     app = FastAPI(
         title="modelpilot control plane",
         version=__version__,
@@ -80,6 +87,7 @@ def create_app(
     app.state.tracking = LocalTracking(store)
     app.state.artifacts = artifacts
     app.state.uploads = ResumableUploads(artifacts) if artifacts is not None else None
+    app.state.home = home
     app.state.max_upload_bytes = max_upload_bytes
     app.state.authenticator = Authenticator(store) if auth else None
     for router in ROUTERS:

@@ -7,6 +7,14 @@ function does) and never registers them.
 from __future__ import annotations
 
 from modelpilot.tuning.space import to_distributions
-from modelpilot.tuning.study import TrialContext, TuneResult, tune
+from modelpilot.tuning.storage import StudyStorage
+from modelpilot.tuning.study import TrialContext, TrialRuns, TuneResult, tune
 
-__all__ = ["TrialContext", "TuneResult", "to_distributions", "tune"]
+__all__ = [
+    "StudyStorage",
+    "TrialContext",
+    "TrialRuns",
+    "TuneResult",
+    "to_distributions",
+    "tune",
+]

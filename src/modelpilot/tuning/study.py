@@ -8,6 +8,10 @@ left RUNNING by the dead process are marked FAIL and the study continues until i
 A study's identity includes its search space and objective: the default name carries a short
 hash of both, and the space is stored in the study, so a changed space never silently resumes
 an old study (whose best parameters would not be in the new space).
+
+Tuning receives the narrow things it needs: :class:`TrialRuns` (child runs, their params,
+metrics and tags: the SDK's workspace, local or over ``modelpilot server``) and a
+:class:`~modelpilot.tuning.storage.StudyStorage` (where Optuna keeps the study).
 """
 
 from __future__ import annotations
@@ -20,26 +24,74 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import optuna
 import pandas as pd
 
 from modelpilot.errors import InvalidInput
+from modelpilot.tracking.protocol import TrackingService
 from modelpilot.tuning.space import to_distributions
-from modelpilot.workspace import Workspace
+from modelpilot.tuning.storage import StudyStorage, close_storage
 
 TrainFn = Callable[..., float | Mapping[str, float]]
 
 _log = logging.getLogger(__name__)
 
 
+class TrialRun(Protocol):
+    """A run in progress that ends (FINISHED, or FAILED on an exception) when its block ends."""
+
+    @property
+    def id(self) -> str:
+        """The run's id."""
+
+    def __enter__(self) -> TrialRun: ...
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
+
+class TrialRuns(Protocol):
+    """What tuning needs to record trials: child runs that become the active run (so the
+    train function's own ``mp.log_metric`` calls land on its trial), their params, metrics and
+    tags, and the tracking service for tags on finished runs. The SDK's workspace is one."""
+
+    @property
+    def tracking(self) -> TrackingService:
+        """The tracking service the runs live in."""
+
+    def start_run(
+        self,
+        experiment: str,
+        *,
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+    ) -> TrialRun:
+        """Start a run (a child of ``parent_run_id``) and make it the active one."""
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        """Record parameters of the active run."""
+
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        """Set tags on the active run."""
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Log one point on the active run."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log several metrics on the active run."""
+
+    def close(self) -> None:
+        """Flush and release connections."""
+
+
 class TrialContext:
     """Handed to a two-argument train function: report intermediate values, learn of pruning."""
 
-    def __init__(self, trial: optuna.Trial, workspace: Workspace, metric: str) -> None:
+    def __init__(self, trial: optuna.Trial, runs: TrialRuns, metric: str) -> None:
         self.trial = trial
-        self.workspace = workspace
+        self.runs = runs
         self.metric = metric
 
     @property
@@ -49,7 +101,7 @@ class TrialContext:
 
     def report(self, value: float, step: int) -> None:
         """Log ``metric`` at ``step`` and raise ``optuna.TrialPruned`` if the pruner says so."""
-        self.workspace.log_metric(self.metric, value, step=step)
+        self.runs.log_metric(self.metric, value, step=step)
         self.trial.report(value, step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step}")
@@ -69,10 +121,12 @@ class TuneResult:
 
 
 def tune(
-    workspace: Workspace,
+    runs: TrialRuns,
     train_fn: TrainFn,
     space: Mapping[str, Any],
     *,
+    storage: StudyStorage,
+    new_runs: Callable[[], TrialRuns] | None = None,
     n_trials: int = 50,
     metric: str = "score",
     direction: Literal["maximize", "minimize"] = "maximize",
@@ -82,20 +136,29 @@ def tune(
     pruner: optuna.pruners.BasePruner | None = None,
     seed: int = 0,
 ) -> TuneResult:
-    """Tune ``train_fn(params)`` (or ``train_fn(params, ctx)`` for pruning) over ``space``."""
+    """Tune ``train_fn(params)`` (or ``train_fn(params, ctx)`` for pruning) over ``space``.
+
+    Trials are recorded through ``runs``; with ``n_jobs > 1`` each worker process records
+    through its own ``new_runs()`` (a picklable factory). ``storage`` keeps the study."""
     if n_trials < 1:
         raise InvalidInput(f"n_trials must be at least 1; got {n_trials}.", field="n_trials")
     if direction not in ("maximize", "minimize"):
         raise InvalidInput(
             f"direction must be 'maximize' or 'minimize'; got {direction!r}.", field="direction"
         )
+    if n_jobs > 1 and new_runs is None:
+        raise InvalidInput(
+            f"n_jobs={n_jobs} runs trials in worker processes, which need new_runs (a picklable "
+            "factory of their runs); pass it, or use n_jobs=1.",
+            field="n_jobs",
+        )
     distributions = to_distributions(space)
     name = study_name or default_study_name(experiment, metric, distributions, train_fn)
-    storage = _storage(workspace)
+    opened = storage.open()
     try:
         return _tune_with(
-            workspace,
-            storage,
+            _Session(runs, storage, new_runs),
+            opened,
             train_fn,
             distributions,
             n_trials,
@@ -108,13 +171,19 @@ def tune(
             seed,
         )
     finally:
-        storage.remove_session()
-        storage.engine.dispose()
+        close_storage(opened)
+
+
+@dataclass(frozen=True)
+class _Session:
+    runs: TrialRuns
+    storage: StudyStorage
+    new_runs: Callable[[], TrialRuns] | None
 
 
 def _tune_with(
-    workspace: Workspace,
-    storage: optuna.storages.RDBStorage,
+    session: _Session,
+    storage: optuna.storages.BaseStorage,
     train_fn: TrainFn,
     distributions: dict[str, Any],
     n_trials: int,
@@ -136,7 +205,7 @@ def _tune_with(
     )
     _check_identity(study, name, distributions, train_fn)
     _fail_abandoned_trials(study)
-    parent_id = _parent_run(workspace, study, experiment, name)
+    parent_id = _parent_run(session.runs, study, experiment, name)
     resumed = _completed(study)
     if resumed:
         _log.info(
@@ -148,7 +217,8 @@ def _tune_with(
     remaining = n_trials - resumed
     if remaining > 0:
         job = _Job(
-            workspace.settings.model_dump(),
+            session.storage,
+            session.new_runs,
             train_fn,
             distributions,
             metric,
@@ -158,11 +228,11 @@ def _tune_with(
             seed,
         )
         if n_jobs <= 1:
-            job.run(workspace, storage, remaining)
+            job.run(session.runs, storage, remaining)
         else:
             _run_in_processes(job, remaining, n_jobs)
     result = _summarise(
-        workspace, optuna.load_study(study_name=name, storage=storage), parent_id, metric, name
+        session.runs, optuna.load_study(study_name=name, storage=storage), parent_id, metric, name
     )
     return dataclasses.replace(result, resumed_trials=resumed)
 
@@ -241,7 +311,8 @@ class _Job:
 
     def __init__(
         self,
-        settings: dict[str, Any],
+        storage: StudyStorage,
+        new_runs: Callable[[], TrialRuns] | None,
         train_fn: TrainFn,
         distributions: dict[str, Any],
         metric: str,
@@ -250,7 +321,8 @@ class _Job:
         study_name: str,
         seed: int,
     ) -> None:
-        self.settings = settings
+        self.storage = storage
+        self.new_runs = new_runs
         self.train_fn = train_fn
         self.distributions = distributions
         self.metric = metric
@@ -260,7 +332,7 @@ class _Job:
         self.seed = seed
         self.wants_context = len(inspect.signature(train_fn).parameters) >= 2
 
-    def run(self, workspace: Workspace, storage: optuna.storages.RDBStorage, n_trials: int) -> None:
+    def run(self, runs: TrialRuns, storage: optuna.storages.BaseStorage, n_trials: int) -> None:
         """Run ``n_trials`` more trials of the study in this process."""
         study = optuna.load_study(
             study_name=self.study_name,
@@ -269,35 +341,35 @@ class _Job:
         )
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(
-            lambda trial: self._objective(workspace, trial),
+            lambda trial: self._objective(runs, trial),
             n_trials=n_trials,
             catch=(),
             gc_after_trial=False,
         )
 
-    def _objective(self, workspace: Workspace, trial: optuna.Trial) -> float:
+    def _objective(self, runs: TrialRuns, trial: optuna.Trial) -> float:
         params = {name: trial._suggest(name, dist) for name, dist in self.distributions.items()}
-        with workspace.start_run(
+        with runs.start_run(
             self.experiment,
             name=f"{self.study_name}-trial-{trial.number}",
             parent_run_id=self.parent_id,
             tags={"tuning.study": self.study_name, "tuning.trial": str(trial.number)},
         ) as run:
             trial.set_user_attr("run_id", run.id)
-            workspace.log_params(params)
+            runs.log_params(params)
             try:
                 result = (
-                    self.train_fn(params, TrialContext(trial, workspace, self.metric))
+                    self.train_fn(params, TrialContext(trial, runs, self.metric))
                     if self.wants_context
                     else self.train_fn(params)
                 )
             except optuna.TrialPruned:
-                workspace.set_tags({"tuning.state": "pruned"})
+                runs.set_tags({"tuning.state": "pruned"})
                 raise
             value = _objective_value(result, self.metric)
             metrics = dict(result) if isinstance(result, Mapping) else {self.metric: value}
-            workspace.log_metrics({k: float(v) for k, v in metrics.items()}, step=None)
-            workspace.set_tags({"tuning.state": "complete"})
+            runs.log_metrics({k: float(v) for k, v in metrics.items()}, step=None)
+            runs.set_tags({"tuning.state": "complete"})
         return value
 
 
@@ -320,15 +392,14 @@ def _objective_value(result: object, metric: str) -> float:
 
 
 def _worker(job: _Job, n_trials: int) -> None:
-    from modelpilot.config import Settings
-
-    workspace = Workspace(Settings(**job.settings))
-    storage = _storage(workspace)
+    assert job.new_runs is not None  # tune() refused n_jobs > 1 without it
+    runs = job.new_runs()
+    storage = job.storage.open()
     try:
-        job.run(workspace, storage, n_trials)
+        job.run(runs, storage, n_trials)
     finally:
-        storage.engine.dispose()
-        workspace.close()
+        close_storage(storage)
+        runs.close()
 
 
 def _run_in_processes(job: _Job, remaining: int, n_jobs: int) -> None:
@@ -345,17 +416,6 @@ def _run_in_processes(job: _Job, remaining: int, n_jobs: int) -> None:
         ) from exc
 
 
-def _storage(workspace: Workspace) -> optuna.storages.RDBStorage:
-    workspace.store  # noqa: B018 - creates the home folder and our tables first
-    uri = workspace.settings.resolved_store_uri()
-    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if uri.startswith("sqlite"):
-        engine_kwargs["connect_args"] = {
-            "timeout": workspace.settings.sqlite_busy_timeout_ms / 1000
-        }
-    return optuna.storages.RDBStorage(uri, engine_kwargs=engine_kwargs)
-
-
 def _fail_abandoned_trials(study: optuna.Study) -> None:
     """Trials RUNNING at start-up belong to a dead process; mark them FAIL so numbering goes on."""
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -366,20 +426,18 @@ def _completed(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
-def _parent_run(workspace: Workspace, study: optuna.Study, experiment: str, name: str) -> str:
+def _parent_run(runs: TrialRuns, study: optuna.Study, experiment: str, name: str) -> str:
     existing = study.user_attrs.get("parent_run_id")
     if existing:
         return str(existing)
-    with workspace.start_run(
-        experiment, name=f"{name}-study", tags={"tuning.study": name}
-    ) as parent:
+    with runs.start_run(experiment, name=f"{name}-study", tags={"tuning.study": name}) as parent:
         pass
     study.set_user_attr("parent_run_id", parent.id)
     return parent.id
 
 
 def _summarise(
-    workspace: Workspace, study: optuna.Study, parent_id: str, metric: str, name: str
+    runs: TrialRuns, study: optuna.Study, parent_id: str, metric: str, name: str
 ) -> TuneResult:
     if _completed(study) == 0:
         states = pd.Series([t.state.name for t in study.get_trials(deepcopy=False)]).value_counts()
@@ -390,11 +448,8 @@ def _summarise(
         )
     best = study.best_trial
     best_run = str(best.user_attrs["run_id"])
-    from modelpilot.tracking import service
-
-    service.set_tags(workspace.store, best_run, {"tuning.best": "true"})
-    service.set_tags(
-        workspace.store,
+    runs.tracking.set_tags(best_run, {"tuning.best": "true"})
+    runs.tracking.set_tags(
         parent_id,
         {"tuning.best_run": best_run, "tuning.best_value": repr(best.value)},
     )

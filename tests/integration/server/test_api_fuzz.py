@@ -95,6 +95,7 @@ def existing(fuzz_server: RunningServer, auth: dict[str, str]) -> dict[str, str]
         "sha256": package.digest,
         "/api/v1/models": "fuzz-model",
         "/api/v1/deployments": "fuzz-dep",
+        "deployment": "fuzz-dep",
     }
 
 

@@ -18,7 +18,6 @@ from modelpilot import release
 from modelpilot.cli.main import app
 from modelpilot.config import Settings
 from modelpilot.errors import InvalidInput
-from modelpilot.monitoring.jobs import monitor_deployment
 from modelpilot.predictions import read_predictions
 from modelpilot.predictions.labels import log_labels
 from modelpilot.workspace import Workspace
@@ -73,7 +72,7 @@ def test_monitor_finds_the_drifted_column_and_joins_late_labels(monitored: Monit
     ws, ids, name = monitored.ws, monitored.ids, monitored.name
     labels = dict(zip(ids[:300], [1] * 150 + [0] * 150, strict=True))
     log_labels(ws.settings.home, name, list(labels), list(labels.values()))
-    result = monitor_deployment(ws, name, window_s=3600)
+    result = ws.monitoring.run(name, window_s=3600)
     assert result.drift is not None
     assert "income" in result.drift.drifted_columns
     # (false-alarm rates of the detectors are tested statistically in tests/unit/monitoring)
@@ -84,6 +83,9 @@ def test_monitor_finds_the_drifted_column_and_joins_late_labels(monitored: Monit
     predicted = dict(zip(logged["request_id"], logged["out.prediction"], strict=True))
     hand_count = sum(int(predicted[rid]) == label for rid, label in labels.items())
     assert result.figures["performance.accuracy"] == pytest.approx(hand_count / 300)
+    kept = ws.monitoring.list_reports(name)  # the report is kept, and reads back whole
+    assert [r.report_id for r in kept] == [result.report_id]
+    assert ws.monitoring.get_report(name, kept[0].report_id).to_dict() == result.to_dict()
 
 
 def test_bad_labels_are_refused_and_nothing_is_stored(monitored: Monitored) -> None:

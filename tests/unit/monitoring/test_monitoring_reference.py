@@ -62,7 +62,7 @@ def _serve_log(ws: Workspace, mv: ModelVersion) -> None:
 def _monitor(ws: Workspace, datasets: dict[str, DatasetVersion]) -> MonitorResult:
     mv = _log_model(ws, datasets)
     _serve_log(ws, mv)
-    return monitor_deployment(ws, "churn-mon", window_s=3600)
+    return monitor_deployment(ws.store, ws.artifacts, ws.settings.home, "churn-mon", window_s=3600)
 
 
 def test_training_set_is_the_reference_even_when_a_holdout_sorts_first(ws: Workspace) -> None:
@@ -93,7 +93,9 @@ def test_a_column_the_log_policy_hashes_is_not_scored_for_drift(ws: Workspace) -
     mv = _log_model(ws, {"training": train})
     _serve_log(ws, mv)
     set_log_policy(ws.store, "churn", {"a": "hash"}, deployment="churn-mon")
-    result = monitor_deployment(ws, "churn-mon", window_s=3600)
+    result = monitor_deployment(
+        ws.store, ws.artifacts, ws.settings.home, "churn-mon", window_s=3600
+    )
     assert result.drift is not None
     assert {c.column for c in result.drift.columns} == {"b", "prediction"}
     assert "Not scored for drift (the log policy does not keep them): a." in result.notes

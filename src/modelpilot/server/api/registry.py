@@ -1,5 +1,6 @@
-"""``/api/v1/models`` routes: registry reads (models, versions, aliases, lineage, events),
-registering versions (editor) and alias changes (deployer).
+"""``/api/v1/models`` routes: registry reads (models, versions, aliases, lineage, events,
+version records), registering versions and attaching records such as evaluations and gate
+verdicts (editor), and alias changes (deployer).
 
 Registrations and alias changes are recorded in the events with the caller's identity
 (``token:<name>``) as the actor.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
@@ -21,6 +23,7 @@ from modelpilot.models.package import package_files, read_manifest
 from modelpilot.registry.codec import version_to_json
 from modelpilot.registry.entities import VersionDataset
 from modelpilot.registry.lineage import lineage
+from modelpilot.registry.records import add_record, list_records
 from modelpilot.server.deps import ArtifactsDep, Deployer, Editor, StoreDep, Viewer, json_response
 
 router = APIRouter(prefix="/api/v1/models", tags=["registry"])
@@ -130,6 +133,57 @@ def get_events(name: str, store: StoreDep, _: Viewer, limit: int = 100) -> Respo
     """Newest registry events of a model (registered, alias moves), with their actors."""
     events = registry.model_events(store, name, min(max(limit, 1), 1000))
     return json_response({"events": [asdict(e) for e in events]})
+
+
+class RecordBody(BaseModel):
+    kind: str
+    payload: dict[str, Any]
+    blob_digest: str | None = None
+
+
+@router.post("/{name}/versions/{version}/records", status_code=201)
+def post_record(
+    name: str,
+    version: int,
+    body: RecordBody,
+    store: StoreDep,
+    artifacts: ArtifactsDep,
+    who: Editor,
+) -> Response:
+    """Attach a document (evaluation, gate verdict, card fields, note) to a version; its blob,
+    if any, must already be uploaded."""
+    try:
+        orjson.dumps(body.payload)
+    except TypeError as exc:  # integers past 64 bits: stored, but never answerable as JSON
+        raise InvalidInput(
+            f"The record's payload cannot be stored as JSON: {exc}. Send numbers within 64 "
+            "bits (large integers as strings).",
+            field="payload",
+        ) from exc
+    if body.blob_digest is not None and not artifacts.exists(check_digest(body.blob_digest)):
+        raise InvalidInput(
+            f"Blob {body.blob_digest[:12]}… is not on this server; upload it first "
+            "(PUT /api/v1/artifacts/{sha256}), then attach the record.",
+            field="blob_digest",
+        )
+    record = add_record(
+        store,
+        f"{name}/{version}",
+        body.kind,
+        body.payload,
+        blob_digest=body.blob_digest,
+        actor=who.actor,
+    )
+    return json_response(asdict(record), status_code=201)
+
+
+@router.get("/{name}/versions/{version}/records")
+def get_records(
+    name: str, version: int, store: StoreDep, _: Viewer, kind: str | None = None
+) -> Response:
+    """A version's documents, newest first (``?kind=evaluation`` for one kind)."""
+    records = list_records(store, f"{name}/{version}", kind)
+    return json_response({"records": [asdict(r) for r in records]})
 
 
 def _check_package(artifacts: LocalArtifactStore, body: RegisterBody) -> None:
