@@ -360,16 +360,12 @@ def server_mode(args: argparse.Namespace) -> None:
             print(f"MLflow could not be installed ({exc}): compared with the issue's figures.")
     loads: dict[str, float] = {}
     try:
-        for system, uri, cleanup in targets:
-            try:
-                loads[system] = os.getloadavg()[0]
-                results = bench_modelpilot_server(
-                    uri, args.points, args.clients, args.ceiling, args.runs
-                )
-                rows.extend((system, case, r) for case, r in results.items())
-            finally:
-                if cleanup is not None:
-                    cleanup()  # type: ignore[operator]
+        for system, uri, _ in targets:
+            loads[system] = os.getloadavg()[0]
+            results = bench_modelpilot_server(
+                uri, args.points, args.clients, args.ceiling, args.runs
+            )
+            rows.extend((system, case, r) for case, r in results.items())
         if python is not None:
             loads["mlflow server"] = os.getloadavg()[0]
             server, url = start_mlflow_server(python, work)
@@ -379,7 +375,10 @@ def server_mode(args: argparse.Namespace) -> None:
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(timeout=30)
-    finally:
+    finally:  # the PostgreSQL schema goes even when a SQLite case failed or was interrupted
+        for _, _, cleanup in targets:
+            if cleanup is not None:
+                cleanup()  # type: ignore[operator]
         shutil.rmtree(work, ignore_errors=True)
     _print_rows(rows, loads)
     print_ratios(rows, args.ceiling)
