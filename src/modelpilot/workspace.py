@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from math import isfinite
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -514,7 +515,7 @@ class Workspace:
         step_list = (
             list(range(start, start + len(values)))
             if steps is None
-            else [check_step(key, s) for s in steps]
+            else [s if type(s) is int else check_step(key, s) for s in steps]
         )
         if len(step_list) != len(values):
             raise InvalidInput(
@@ -522,8 +523,8 @@ class Workspace:
                 field="steps",
             )
         stamp = now_ms()
-        rows = [
-            (key, check_metric_value(key, v), s, stamp)
+        rows = [  # plain finite floats skip the full check (a third of log_batch's time)
+            (key, v if type(v) is float and isfinite(v) else check_metric_value(key, v), s, stamp)
             for v, s in zip(values, step_list, strict=True)
         ]
         if step_list:

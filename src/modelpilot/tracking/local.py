@@ -162,9 +162,19 @@ def validate_metric_rows(rows: Sequence[MetricRow]) -> list[MetricRow]:
     """
     keys: set[str] = set()
     clean: list[MetricRow] = []
-    for key, value, step, timestamp_ms in rows:
+    for row in rows:
+        key, value, step, timestamp_ms = row
         if key not in keys:
             keys.add(check_key(key, "metric"))
+        if (
+            type(value) is float
+            and math.isfinite(value)
+            and type(step) is int
+            and type(timestamp_ms) is int
+            and type(row) is tuple
+        ):
+            clean.append(row)  # already plain: kept as is, no new tuple
+            continue
         if type(value) is not float or not math.isfinite(value):
             value = check_metric_value(key, value)
         if type(step) is not int:

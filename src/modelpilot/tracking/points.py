@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -88,10 +89,12 @@ def latest_points(
     [('r', 'loss', 0.7, 1, 1)]
     """  # noqa: E501
     best: dict[tuple[str, str], tuple[str, str, float, int, int]] = {}
+    get = best.get
     for row in payload:
-        known = best.get((row[0], row[1]))
-        if known is None or (row[3], row[4]) >= (known[3], known[4]):
-            best[(row[0], row[1])] = row
+        group = row[:2]
+        known = get(group)
+        if known is None or row[3] > known[3] or (row[3] == known[3] and row[4] >= known[4]):
+            best[group] = row
     return list(best.values())
 
 
@@ -127,23 +130,41 @@ def prune_keys(store: Store, *, now: int | None = None) -> int:
 
 def _copy_points(conn: Connection, payload: Sequence[tuple[str, str, float, int, int]]) -> None:
     """PostgreSQL's COPY, fed one block of text: several times faster than a multi-row INSERT
-    or than ``write_row`` per point for 10,000 points (benchmarks/tracking.py --server).
-
-    Safe as plain text: run ids exist (checked), keys passed check_key (letters, digits and
-    ``_-. /:``, never a tab, newline or backslash), values are finite floats, steps ints."""
-    block = "".join(f"{r}\t{k}\t{v!r}\t{s}\t{t}\n" for r, k, v, s, t in payload)
+    or than ``write_row`` per point for 10,000 points (benchmarks/tracking.py --server)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(f"COPY run_metrics ({_COLUMNS}) FROM STDIN") as copy:
-            copy.write(block)
+            copy.write(copy_block(payload))
     finally:
         cursor.close()
+
+
+def copy_block(payload: Sequence[tuple[str, str, float, int, int]]) -> bytes:
+    """The rows as COPY's text format (tab-separated, one line each).
+
+    orjson writes the rows as JSON, the shortest text that reads back as the same float as
+    ``repr`` does, ten times faster than formatting them here; its punctuation then becomes
+    tabs and newlines. Safe because run ids are hex, keys passed check_key (letters, digits
+    and ``_-. /:``: never a quote, comma, bracket, tab, newline or backslash), values are
+    finite floats and steps and times integers. A step beyond 64 bits (refused by the table's
+    BIGINT anyway) is formatted one row at a time, as before.
+
+    >>> copy_block([("r1", "val/loss", 0.5, 3, 1700000000000), ("r1", "val/loss", 1e-05, 4, 5)])
+    b'r1\\tval/loss\\t0.5\\t3\\t1700000000000\\nr1\\tval/loss\\t0.00001\\t4\\t5\\n'
+    """
+    try:
+        blob = orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        return "".join(f"{r}\t{k}\t{v!r}\t{s}\t{t}\n" for r, k, v, s, t in payload).encode()
+    lines = blob[2:-2].replace(b"],[", b"\n").replace(b'"', b"").replace(b",", b"\t")
+    return lines + b"\n"
 
 
 __all__ = [
     "KEY_RETENTION_MS",
     "applied_run",
     "claim_key",
+    "copy_block",
     "latest_points",
     "log_metric_batches",
     "prune_keys",

@@ -11,12 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, Field
 
-from modelpilot.server.deps import Editor, TrackingDep, Viewer, json_response
+from modelpilot.server.deps import Editor, FastJsonRoute, TrackingDep, Viewer, json_response
 from modelpilot.tracking.codec import experiment_to_json, points_to_json, run_to_json
 from modelpilot.tracking.entities import RunStatus
 from modelpilot.tracking.protocol import MAX_PAGE_SIZE
 
-router = APIRouter(prefix="/api/v1", tags=["tracking"])
+router = APIRouter(prefix="/api/v1", tags=["tracking"], route_class=FastJsonRoute)
 
 # A client-generated uuid per request that must not be applied twice (a new run, a metric
 # batch): the client re-sends it with the same key after a dropped connection.
