@@ -93,7 +93,8 @@ SERVED_CALLS = (
     "set_alias, delete_alias, lineage, create_deployment, canary, shadow, ab_test, promote, "
     "rollback, get_deployment, deployment_history, verify_audit, evaluate, gate, model_card, "
     "update_model_card, dataset_card, tune, monitoring jobs and reports (on the server's "
-    "prediction log)"
+    "prediction log), tokens (admin), the rollout controller and the A/B report, log_labels "
+    "and read_predictions (these three on this home's prediction log); not yet pipelines"
 )
 
 
