@@ -17,7 +17,6 @@ Typical use::
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from modelpilot import release
 from modelpilot.audit import AuditVerification
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
@@ -411,11 +409,14 @@ def estimate_performance(
 
 
 def log_labels(deployment: str, request_ids: Sequence[str], labels: Sequence[Any]) -> int:
-    """Record ground truth for logged predictions (joined by request id); returns the count."""
+    """Record ground truth for logged predictions (joined by request id); returns the count.
+
+    Labels are stored next to the prediction log of this home (where the data plane logs);
+    the deployment is checked with the deployment service (the server's, when one is set)."""
     from modelpilot.predictions.labels import log_labels as record
 
     ws = workspace()
-    check = functools.partial(release.get_deployment, ws.store)
+    check = ws.deployments.get_deployment
     return record(ws.settings.home, deployment, request_ids, labels, check_deployment=check)
 
 

@@ -154,7 +154,7 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
             for window in range(4):  # bounded: two steps need two windows of traffic
                 traffic = make_churn(300, seed=123 + window, shift=0.6)  # a changed population
                 shares = _serve(client, url, name, traffic.drop(columns=TARGET))
-                decision = tick(ws.store, name, source)
+                decision = tick(ws.deployments, name, source)
                 console.print(
                     f"7.{window + 1} Served 300 HTTP requests on {url} (stable "
                     f"{shares['stable']}, canary {shares['canary']}); rollout controller: "
@@ -162,9 +162,7 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
                 )
                 if decision.action in ("promote", "rollback"):
                     break
-                _wait_for_revision(
-                    client, url, name, release.get_deployment(ws.store, name).revision
-                )
+                _wait_for_revision(client, url, name, ws.deployments.get_deployment(name).revision)
         result = ws.monitoring.run(name, window_s=3600)
         drifted = result.drift.drifted_columns if result.drift is not None else []
         figures = result.figures

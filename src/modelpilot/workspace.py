@@ -37,6 +37,7 @@ from modelpilot.client import (
     HttpLogPolicies,
     HttpMonitoring,
     HttpRegistry,
+    HttpTokens,
 )
 from modelpilot.client.http import HttpTracking
 from modelpilot.client.transport import HttpService
@@ -46,6 +47,7 @@ from modelpilot.data import DatasetVersion
 from modelpilot.data.local import LocalDatasets
 from modelpilot.data.protocol import DatasetService
 from modelpilot.errors import InvalidInput
+from modelpilot.identity.service import LocalTokens, TokenService
 from modelpilot.models import LoadedModel, Signature, TrustPolicy, build_package, load_package
 from modelpilot.models.pii import detect_pii
 from modelpilot.predictions.policy_service import LocalLogPolicies, LogPolicyService
@@ -91,7 +93,8 @@ SERVED_CALLS = (
     "set_alias, delete_alias, lineage, create_deployment, canary, shadow, ab_test, promote, "
     "rollback, get_deployment, deployment_history, verify_audit, evaluate, gate, model_card, "
     "update_model_card, dataset_card, tune, monitoring jobs and reports (on the server's "
-    "prediction log)"
+    "prediction log), tokens (admin), the rollout controller and the A/B report, log_labels "
+    "and read_predictions (these three on this home's prediction log); not yet pipelines"
 )
 
 
@@ -140,6 +143,7 @@ class Workspace:
         self._alerts: AlertService | None = None
         self._cards: CardService | None = None
         self._monitoring: MonitoringService | None = None
+        self._tokens: TokenService | None = None
         self._runs: list[ActiveRun] = []
         self._lock = threading.Lock()
         self._checked_keys: set[str] = set()
@@ -324,6 +328,18 @@ class Workspace:
             )
         return self._monitoring
 
+    @property
+    def tokens(self) -> TokenService:
+        """API tokens: the server's (an admin token) when one is configured, else the local
+        store's (how the first admin token is made before a server runs)."""
+        if self._tokens is None:
+            self._tokens = (
+                HttpTokens(self._server_uri(), token=self.settings.token)
+                if self.is_remote
+                else LocalTokens(self.local_store())
+            )
+        return self._tokens
+
     def study_storage(self) -> StudyStorage:
         """Where tuning keeps its Optuna studies: the metadata store, or (with a server
         configured) a journal file in this home, one per server (see
@@ -405,6 +421,7 @@ class Workspace:
             self._cards,
             self._monitoring,
             self._log_policies,
+            self._tokens,
         )
         for remote in remotes:
             if isinstance(remote, HttpService):

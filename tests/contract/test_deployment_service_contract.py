@@ -137,6 +137,38 @@ def test_canary_under_a_policy_keeps_the_policy(services: Services) -> None:
     assert (changed.config.rollout, changed.config.rollout_step) == (policy, 0)
 
 
+def test_the_rollout_controllers_advance_promote_and_automatic_rollback(
+    services: Services,
+) -> None:
+    """What ``tick`` calls: locally recorded as ``controller``, over HTTP as the token."""
+    controller = "controller" if isinstance(services.deployments, LocalDeployments) else None
+    actor = controller or services.actor
+    model, name = _model_with_versions(services, 2), _dep()
+    services.deployments.create_deployment(name, f"{model}/1")
+    with pytest.raises(InvalidInput, match=f"Deployment '{name}' has no canary or challenger"):
+        services.deployments.advance_step(name, reason="step passed")
+    policy = RolloutPolicy(steps=(10, 50, 100), min_requests_per_step=5)
+    services.deployments.set_canary(name, f"{model}/2", 10, policy=policy)
+    with pytest.raises(Conflict, match="based on revision 1"):
+        services.deployments.advance_step(name, reason="stale", expected_revision=1)
+    moved = services.deployments.advance_step(name, reason="step 1 passed", expected_revision=2)
+    assert (moved.revision, moved.config.rollout_step) == (3, 1)
+    assert _traffic(services, name)["canary"] == (f"{model}/2", "canary", 50)
+    services.deployments.promote(name, reason="all steps passed", automatic=True)
+    services.deployments.set_canary(name, f"{model}/1", 10, policy=policy)
+    back = services.deployments.rollback(name, reason="guard failed: errors", automatic=True)
+    assert _traffic(services, name) == {"stable": (f"{model}/2", "stable", 100)}
+    revisions = services.deployments.history(name)
+    assert [(r.revision, r.action, r.actor) for r in revisions[:4]] == [
+        (back.revision, "auto_rollback", actor),
+        (5, "canary", services.actor),
+        (4, "promote", actor),
+        (3, "advance", actor),
+    ]
+    assert revisions[0].reason == "guard failed: errors (back to revision 4)"
+    assert revisions[0].is_stable and revisions[2].is_stable
+
+
 def test_shadow_ab_and_rollback(services: Services) -> None:
     model, name = _model_with_versions(services, 3), _dep()
     services.deployments.create_deployment(name, f"{model}/1")
@@ -213,7 +245,9 @@ def test_a_viewer_reads_but_is_refused_every_change(kind: str, backends: Backend
         with pytest.raises(Forbidden, match=needs):
             as_viewer.promote(name)
         with pytest.raises(Forbidden, match=needs):
-            as_viewer.rollback(name)
+            as_viewer.rollback(name, automatic=True)
+        with pytest.raises(Forbidden, match=needs):
+            as_viewer.advance_step(name, reason="controller without the role")
         with pytest.raises(Forbidden, match="has role editor; .* needs deployer or higher"):
             as_editor.set_weight(name, 20)
         assert own.deployments.get_deployment(name).revision == 1  # nothing changed

@@ -76,10 +76,9 @@ def card(
         None, "-o", "--output", help="card.html, card.md or card.json"
     ),
 ) -> None:
-    """Write (or print as Markdown) the card of a dataset version."""
-    from modelpilot.cards import build_dataset_card
-
-    dataset_card = build_dataset_card(get_workspace().store, ref)
+    """Write (or print as Markdown) the card of a dataset version (built by the server when
+    one is configured)."""
+    dataset_card = get_workspace().cards.dataset_card(ref)
     if output is None:
         console.print(dataset_card.to_markdown(), highlight=False, markup=False)
         return

@@ -9,7 +9,6 @@ from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
 from modelpilot.errors import InvalidInput
 from modelpilot.release import Deployment
 from modelpilot.release.config import make_policy
-from modelpilot.workspace import Workspace
 
 deploy_app = typer.Typer(help="Deployments and safe releases.", no_args_is_help=True)
 
@@ -190,7 +189,11 @@ def watch(
     interval: float = typer.Option(5.0, "--interval", help="Seconds between controller decisions."),
     max_ticks: int = typer.Option(100_000, "--max-ticks", help="Stop after this many decisions."),
 ) -> None:
-    """Run the rollout controller: advance, promote or roll back the canary from live evidence."""
+    """Run the rollout controller: advance, promote or roll back the canary from live evidence.
+
+    The evidence is the prediction log in this MODELPILOT_HOME (where `modelpilot serve`
+    logs); the deployment is changed where it lives: the local store, or the server named by
+    MODELPILOT_SERVER_URI (as the token's identity; deployer)."""
     import time
 
     from modelpilot.predictions import log_folder
@@ -198,14 +201,14 @@ def watch(
     from modelpilot.release.rollout import tick
 
     ws = get_workspace()
-    _refuse_remote(ws, "deploy watch")
     source = PredictionLogStats(log_folder(ws.settings.home))
-    for _ in range(max_ticks):
-        decision = tick(ws.store, name, source)
+    for done in range(1, max_ticks + 1):
+        decision = tick(ws.deployments, name, source)
         console.print(f"{fmt_ms(int(time.time() * 1000))} {decision.action}: {decision.reason}")
         if decision.action in ("promote", "rollback") or decision.reason.startswith("no canary"):
             return
-        time.sleep(interval)  # the controller's cadence
+        if done < max_ticks:
+            time.sleep(interval)  # the controller's cadence
 
 
 @deploy_app.command("report")
@@ -215,12 +218,12 @@ def report(
     alpha: float = typer.Option(0.05, "--alpha", help="False-positive rate of the comparison."),
 ) -> None:
     """Per-variant traffic, latency, errors, quality against the labels (metric named), the
-    mean label, and whether there is a winner yet."""
+    mean label, and whether there is a winner yet: from the prediction log and labels in this
+    MODELPILOT_HOME, for the deployment as the store or the server has it."""
     from modelpilot.release.report import ab_report
 
     ws = get_workspace()
-    _refuse_remote(ws, "deploy report")
-    result = ab_report(ws.store, ws.settings.home, name, alpha=alpha)
+    result = ab_report(ws.deployments, ws.settings.home, name, alpha=alpha)
     if as_json:
         print_json(result.to_dict())
         return
@@ -277,19 +280,6 @@ def list_all() -> None:
     """Every deployment."""
     for deployment in get_workspace().deployments.list_deployments():
         _show(deployment)
-
-
-def _refuse_remote(ws: Workspace, command: str) -> None:
-    """``watch`` and ``report`` read the prediction log, which stays with the model servers
-    (this machine's MODELPILOT_HOME), so they refuse rather than mix a server's deployments
-    with a local log."""
-    if ws.is_remote:
-        raise InvalidInput(
-            f"modelpilot {command} reads the prediction log in MODELPILOT_HOME, which a "
-            f"server (MODELPILOT_SERVER_URI={ws.settings.server_uri}) does not serve yet. Run "
-            "it on the machine that serves the deployment, with MODELPILOT_SERVER_URI unset.",
-            field="server_uri",
-        )
 
 
 def _show(deployment: Deployment) -> None:

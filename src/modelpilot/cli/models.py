@@ -71,11 +71,9 @@ def card(
         None, "-o", "--output", help="card.html, card.md or card.json"
     ),
 ) -> None:
-    """Write (or print as Markdown) the model card of a version."""
-    from modelpilot.cards import build_model_card
-
-    ws = get_workspace()
-    model_card = build_model_card(ws.store, ws.artifacts, ref)
+    """Write (or print as Markdown) the model card of a version (built by the server when
+    one is configured)."""
+    model_card = get_workspace().cards.model_card(ref)
     if output is None:
         console.print(model_card.to_markdown(), highlight=False, markup=False)
         return

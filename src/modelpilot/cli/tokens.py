@@ -1,6 +1,7 @@
-"""``modelpilot tokens``: create, list and revoke API tokens on the local store.
+"""``modelpilot tokens``: create, list and revoke API tokens.
 
-These commands work on the store directly (not through the server), so the first admin
+With ``MODELPILOT_SERVER_URI`` set they go through the server's admin routes (an admin
+``MODELPILOT_TOKEN``); without one they work on the local store directly, so the first admin
 token can be created before anyone can call the server.
 """
 
@@ -24,14 +25,10 @@ def create(
     ),
 ) -> None:
     """Create a token and print it once (only a salted hash is stored)."""
-    from modelpilot.identity import Role, create_token, parse_expires_in
+    from modelpilot.identity import Role, parse_expires_in
 
-    new = create_token(
-        get_workspace().local_store(),
-        name,
-        Role.parse(role),
-        expires_in_ms=parse_expires_in(expires_in),
-    )
+    parse_expires_in(expires_in)  # a bad duration is refused before anything is asked
+    new = get_workspace().tokens.create_token(name, Role.parse(role), expires_in=expires_in)
     expiry = fmt_ms(new.info.expires_ms) if new.info.expires_ms else "never"
     console.print(f"Created token {name!r} (role {new.info.role.label}, expires {expiry}).")
     console.print("Copy it now; it is not shown again:", highlight=False)
@@ -41,9 +38,7 @@ def create(
 @tokens_app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
     """List tokens (never their secrets)."""
-    from modelpilot.identity import list_tokens
-
-    found = list_tokens(get_workspace().local_store())
+    found = get_workspace().tokens.list_tokens()
     if as_json:
         print_json([t.to_json() for t in found])
         return
@@ -68,9 +63,7 @@ def list_command(as_json: bool = typer.Option(False, "--json")) -> None:
 @tokens_app.command("revoke")
 def revoke(name: str = typer.Argument(..., help="Token name (or id).")) -> None:
     """Revoke a token; the server refuses it from the next request on."""
-    from modelpilot.identity import revoke_token
-
-    token = revoke_token(get_workspace().local_store(), name)
+    token = get_workspace().tokens.revoke_token(name)
     console.print(f"Revoked token {token.name!r} ({token.role.label}).")
 
 

@@ -16,6 +16,7 @@ from modelpilot.client.identity import HttpWhoami
 from modelpilot.client.monitoring import HttpMonitoring
 from modelpilot.client.policies import HttpLogPolicies
 from modelpilot.client.registry import HttpDatasets, HttpRegistry
+from modelpilot.client.tokens import HttpTokens
 
 __all__ = [
     "HttpAlerts",
@@ -28,6 +29,7 @@ __all__ = [
     "HttpLogPolicies",
     "HttpMonitoring",
     "HttpRegistry",
+    "HttpTokens",
     "HttpTracking",
     "HttpWhoami",
 ]

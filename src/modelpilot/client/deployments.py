@@ -103,18 +103,35 @@ class HttpDeployments(HttpService):
         body = {"weight": weight, "reason": reason, "expected_revision": expected_revision}
         return self._change("PUT", _path(name, "weight"), body)
 
+    def advance_step(
+        self, name: str, *, reason: str, expected_revision: int | None = None
+    ) -> Deployment:
+        """Move the canary to its rollout policy's next step (deployer)."""
+        body = {"reason": reason, "expected_revision": expected_revision}
+        return self._change("POST", _path(name, "advance"), body)
+
     def promote(
-        self, name: str, *, reason: str = "", expected_revision: int | None = None
+        self,
+        name: str,
+        *,
+        reason: str = "",
+        automatic: bool = False,
+        expected_revision: int | None = None,
     ) -> Deployment:
         """Promote the candidate (deployer)."""
-        body = {"reason": reason, "expected_revision": expected_revision}
+        body = {"reason": reason, "automatic": automatic, "expected_revision": expected_revision}
         return self._change("POST", _path(name, "promote"), body)
 
     def rollback(
-        self, name: str, *, reason: str = "manual rollback", expected_revision: int | None = None
+        self,
+        name: str,
+        *,
+        reason: str = "manual rollback",
+        automatic: bool = False,
+        expected_revision: int | None = None,
     ) -> Deployment:
         """Roll back to the last stable configuration (deployer)."""
-        body = {"reason": reason, "expected_revision": expected_revision}
+        body = {"reason": reason, "automatic": automatic, "expected_revision": expected_revision}
         return self._change("POST", _path(name, "rollback"), body)
 
 

@@ -8,6 +8,7 @@ routes).
 from __future__ import annotations
 
 from modelpilot.identity.cache import DEFAULT_TTL_S, CachedAuthenticator, TokenAuthenticator
+from modelpilot.identity.service import LocalTokens, TokenService
 from modelpilot.identity.tokens import (
     TOKEN_PREFIX,
     Authenticator,
@@ -27,10 +28,12 @@ __all__ = [
     "Authenticator",
     "CachedAuthenticator",
     "Identity",
+    "LocalTokens",
     "NewToken",
     "Role",
     "TokenAuthenticator",
     "TokenInfo",
+    "TokenService",
     "create_token",
     "list_tokens",
     "parse_expires_in",

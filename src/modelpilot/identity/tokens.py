@@ -94,6 +94,25 @@ class TokenInfo:
         """JSON form (no secret, no hash)."""
         return {**self.__dict__, "role": self.role.label}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TokenInfo:
+        """The token :meth:`to_json` wrote (a server's answer)."""
+
+        def stamp(key: str) -> int | None:
+            value = data.get(key)
+            return None if value is None else int(value)
+
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            role=Role.parse(str(data["role"])),
+            created_ms=int(data["created_ms"]),
+            created_by=str(data["created_by"]),
+            expires_ms=stamp("expires_ms"),
+            revoked_ms=stamp("revoked_ms"),
+            last_used_ms=stamp("last_used_ms"),
+        )
+
 
 @dataclass(frozen=True)
 class NewToken:

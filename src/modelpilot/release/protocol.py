@@ -72,15 +72,32 @@ class DeploymentService(Protocol):
     ) -> Deployment:
         """Move the canary/challenger to ``weight``%, the stable variant to the rest."""
 
-    def promote(
-        self, name: str, *, reason: str = "", expected_revision: int | None = None
+    def advance_step(
+        self, name: str, *, reason: str, expected_revision: int | None = None
     ) -> Deployment:
-        """Make the candidate the stable variant at 100%."""
+        """Move a canary under a rollout policy to its next step (the rollout controller)."""
+
+    def promote(
+        self,
+        name: str,
+        *,
+        reason: str = "",
+        automatic: bool = False,
+        expected_revision: int | None = None,
+    ) -> Deployment:
+        """Make the candidate the stable variant at 100% (``automatic``: the rollout
+        controller decided it)."""
 
     def rollback(
-        self, name: str, *, reason: str = "manual rollback", expected_revision: int | None = None
+        self,
+        name: str,
+        *,
+        reason: str = "manual rollback",
+        automatic: bool = False,
+        expected_revision: int | None = None,
     ) -> Deployment:
-        """Go back at once to the last stable configuration."""
+        """Go back at once to the last stable configuration (``automatic``: a guard of the
+        rollout controller failed; recorded as ``auto_rollback`` with an ``alert.rollback``)."""
 
 
 class LocalDeployments:
@@ -184,20 +201,48 @@ class LocalDeployments:
             expected_revision=expected_revision,
         )
 
-    def promote(
-        self, name: str, *, reason: str = "", expected_revision: int | None = None
+    def advance_step(
+        self, name: str, *, reason: str, expected_revision: int | None = None
     ) -> Deployment:
-        """Promote the candidate."""
-        return service.promote(
+        """Move the canary to its rollout policy's next step."""
+        return service.advance_step(
             self.store, name, actor=self.actor, reason=reason, expected_revision=expected_revision
         )
 
+    def promote(
+        self,
+        name: str,
+        *,
+        reason: str = "",
+        automatic: bool = False,
+        expected_revision: int | None = None,
+    ) -> Deployment:
+        """Promote the candidate."""
+        return service.promote(
+            self.store,
+            name,
+            actor=self.actor,
+            reason=reason,
+            automatic=automatic,
+            expected_revision=expected_revision,
+        )
+
     def rollback(
-        self, name: str, *, reason: str = "manual rollback", expected_revision: int | None = None
+        self,
+        name: str,
+        *,
+        reason: str = "manual rollback",
+        automatic: bool = False,
+        expected_revision: int | None = None,
     ) -> Deployment:
         """Roll back to the last stable configuration."""
         return service.rollback(
-            self.store, name, actor=self.actor, reason=reason, expected_revision=expected_revision
+            self.store,
+            name,
+            actor=self.actor,
+            reason=reason,
+            automatic=automatic,
+            expected_revision=expected_revision,
         )
 
 

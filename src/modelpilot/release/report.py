@@ -23,9 +23,8 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.predictions import PredictionReader, join_labels, read_labels
+from modelpilot.release.protocol import DeploymentService
 from modelpilot.release.sequential import SequentialResult, msprt
-from modelpilot.release.service import get_deployment
-from modelpilot.store import Store
 
 _Z95 = 1.959964
 
@@ -77,10 +76,16 @@ class ABReport:
 
 
 def ab_report(
-    store: Store, home: Path, name: str, *, since_ms: int = 0, alpha: float = 0.05
+    deployments: DeploymentService,
+    home: Path,
+    name: str,
+    *,
+    since_ms: int = 0,
+    alpha: float = 0.05,
 ) -> ABReport:
-    """Build the report from the prediction log and the labels."""
-    deployment = get_deployment(store, name)
+    """Build the report from the prediction log and the labels in ``home`` (the data plane's
+    home), for the deployment as ``deployments`` has it (a local store, or a server)."""
+    deployment = deployments.get_deployment(name)
     config = deployment.config
     logged = PredictionReader.of_home(home).requests(name, since_ms=since_ms)
     labels = read_labels(home, name)

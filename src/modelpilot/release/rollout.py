@@ -1,9 +1,15 @@
 """The rollout controller: advance a canary step by step, promote it, or roll it back.
 
 ``decide`` is a pure function of the policy and the evidence, so every rule is testable
-without a server; ``tick`` reads the deployment, asks a :class:`StatsSource` for the
+without a server; ``tick`` reads the deployment through a
+:class:`~modelpilot.release.protocol.DeploymentService`, asks a :class:`StatsSource` for the
 evidence since the current step began, and applies the decision as a new revision (based on
 the revision it read, so a person's concurrent change always wins).
+
+The service is local (a store) or ``modelpilot server`` over HTTP, and the evidence is the
+prediction log of the home the data plane writes: a controller next to a model server that
+follows a control plane reads that server's log and changes the control plane's deployment,
+as the identity of its token.
 """
 
 from __future__ import annotations
@@ -16,9 +22,8 @@ import numpy as np
 
 from modelpilot.clock import now_ms
 from modelpilot.release.config import GuardPolicy, RolloutPolicy
-from modelpilot.release.service import Deployment, advance_step, get_deployment, promote, rollback
-from modelpilot.store import Store
-from modelpilot.store.events import record_event
+from modelpilot.release.protocol import DeploymentService
+from modelpilot.release.service import Deployment
 
 MIN_GUARD_REQUESTS = 30  # below this a guard has too little evidence to act on
 # False-rollback rate of the latency test per look. Low because the controller looks at every
@@ -292,9 +297,19 @@ def prediction_psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -
     return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
 
 
-def tick(store: Store, name: str, source: StatsSource, *, at_ms: int | None = None) -> Decision:
-    """Run the controller once for a deployment and apply its decision."""
-    deployment = get_deployment(store, name)
+def tick(
+    deployments: DeploymentService,
+    name: str,
+    source: StatsSource,
+    *,
+    at_ms: int | None = None,
+) -> Decision:
+    """Run the controller once for a deployment and apply its decision through ``deployments``.
+
+    A change is based on the revision read here (``expected_revision``), so a concurrent
+    change by a person wins and this tick's change is refused with ``Conflict``.
+    """
+    deployment = deployments.get_deployment(name)
     config = deployment.config
     candidate = config.candidate()
     if candidate is None or config.rollout is None or config.rollout_step is None:
@@ -306,7 +321,7 @@ def tick(store: Store, name: str, source: StatsSource, *, at_ms: int | None = No
     decision = decide(
         config.rollout, config.rollout_step, (now - started) / 1000, stable_stats, canary_stats
     )
-    _apply(store, deployment, decision)
+    _apply(deployments, deployment, decision)
     return decision
 
 
@@ -314,25 +329,18 @@ def _step_started_ms(deployment: Deployment) -> int:
     return deployment.updated_ms
 
 
-def _apply(store: Store, deployment: Deployment, decision: Decision) -> None:
+def _apply(deployments: DeploymentService, deployment: Deployment, decision: Decision) -> None:
     name, revision = deployment.name, deployment.revision
     if decision.action == "advance":
-        advance_step(store, name, reason=decision.reason, expected_revision=revision)
+        deployments.advance_step(name, reason=decision.reason, expected_revision=revision)
     elif decision.action == "promote":
-        promote(store, name, actor="controller", reason=decision.reason, expected_revision=revision)
+        deployments.promote(
+            name, reason=decision.reason, automatic=True, expected_revision=revision
+        )
     elif decision.action == "rollback":
-        rollback(
-            store,
+        deployments.rollback(
             name,
             reason=f"guard failed: {decision.reason}",
             automatic=True,
             expected_revision=revision,
         )
-        with store.write() as conn:
-            record_event(
-                conn,
-                "alert.rollback",
-                f"deployment:{name}",
-                "controller",
-                {"severity": "critical", "reason": decision.reason},
-            )

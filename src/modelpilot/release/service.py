@@ -268,9 +268,15 @@ def set_weight(
 
 
 def advance_step(
-    store: Store, name: str, *, reason: str, expected_revision: int | None = None
+    store: Store,
+    name: str,
+    *,
+    actor: str | None = None,
+    reason: str,
+    expected_revision: int | None = None,
 ) -> Deployment:
-    """Move a canary under a rollout policy to its next step (the controller calls this)."""
+    """Move a canary under a rollout policy to its next step (the controller calls this; its
+    actor is ``controller`` unless one is given, e.g. the token a remote controller uses)."""
 
     def mutate(current: DeploymentConfig, _mv: ModelVersion | None) -> DeploymentConfig:
         candidate = _require_candidate(current, name, "advance it")
@@ -281,7 +287,9 @@ def advance_step(
         step = min(current.rollout_step + 1, len(current.rollout.steps) - 1)
         return _reweighted(current, candidate, current.rollout.steps[step], name, step)
 
-    return _change(store, name, mutate, None, "advance", reason, "controller", expected_revision)
+    return _change(
+        store, name, mutate, None, "advance", reason, actor or "controller", expected_revision
+    )
 
 
 def promote(
@@ -290,9 +298,13 @@ def promote(
     *,
     actor: str | None = None,
     reason: str = "",
+    automatic: bool = False,
     expected_revision: int | None = None,
 ) -> Deployment:
-    """Make the candidate the stable variant at 100%; the revision becomes the rollback target."""
+    """Make the candidate the stable variant at 100%; the revision becomes the rollback target.
+
+    ``automatic``: the rollout controller promotes (recorded as actor ``controller`` when no
+    actor is given)."""
 
     def mutate(current: DeploymentConfig, _mv: ModelVersion | None) -> DeploymentConfig:
         candidate = _require_candidate(current, name, "promote")
@@ -311,7 +323,7 @@ def promote(
         None,
         "promote",
         reason or "promoted",
-        actor,
+        actor or ("controller" if automatic else None),
         expected_revision,
         mark_stable=True,
     )
@@ -326,7 +338,11 @@ def rollback(
     automatic: bool = False,
     expected_revision: int | None = None,
 ) -> Deployment:
-    """Go back at once to the last stable configuration (the last create or promote)."""
+    """Go back at once to the last stable configuration (the last create or promote).
+
+    ``automatic``: the rollout controller rolls back because a guard failed; the revision's
+    action is ``auto_rollback`` and a critical ``alert.rollback`` event is written in the same
+    transaction (actor ``controller`` when no actor is given)."""
     with store.read() as conn:
         current = _current(conn, name)
         row = conn.execute(
@@ -356,6 +372,7 @@ def rollback(
         actor or ("controller" if automatic else None),
         expected_revision,
         mark_stable=True,
+        alert={"severity": "critical", "reason": reason} if automatic else None,
     )
 
 
@@ -370,6 +387,7 @@ def _change(
     expected_revision: int | None,
     *,
     mark_stable: bool = False,
+    alert: dict[str, Any] | None = None,
 ) -> Deployment:
     mv = get_version(store, model_ref) if model_ref is not None else None
     with store.write() as conn:
@@ -404,6 +422,10 @@ def _change(
             new_config,
             current.config,
         )
+        if alert is not None:
+            record_event(
+                conn, "alert.rollback", f"deployment:{name}", actor or default_actor(), alert
+            )
     return get_deployment(store, name)
 
 

@@ -43,7 +43,7 @@ def test_failing_canary_is_rolled_back_and_stable_serves_cleanly(
                     f"{server.url}/predict/churn-canary", json=[BAD if i % 5 == 0 else GOOD]
                 )
             client.post(f"{server.url}/admin/flush")
-            decision = tick(ws.store, "churn-canary", source)
+            decision = tick(ws.deployments, "churn-canary", source)
             if decision.action == "rollback":
                 break
         assert decision is not None and decision.action == "rollback", decision
@@ -87,7 +87,7 @@ def test_an_equally_fast_canary_walks_to_promotion_over_real_http(
             for row in frame(300, seed=window).to_dict(orient="records"):
                 client.post(f"{server.url}/predict/churn-fast", json=[row])
             client.post(f"{server.url}/admin/flush")
-            decision = tick(ws.store, "churn-fast", source)
+            decision = tick(ws.deployments, "churn-fast", source)
             actions.append(decision.action)
             if decision.action in ("promote", "rollback"):
                 break

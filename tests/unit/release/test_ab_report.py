@@ -57,7 +57,7 @@ def shop(ws: Workspace) -> Workspace:
 
 def test_report_declares_a_winner_when_the_challenger_converts_better(shop: Workspace) -> None:
     _traffic(shop, np.random.default_rng(0), 8_000, {"stable": 0.10, "challenger": 0.15})
-    report = ab_report(shop.store, shop.settings.home, "shop")
+    report = ab_report(shop.deployments, shop.settings.home, "shop")
     by_name = {v.variant: v for v in report.variants}
     assert by_name["stable"].requests + by_name["challenger"].requests == 8_000
     assert by_name["challenger"].outcome_mean == pytest.approx(0.15, abs=0.02)

@@ -74,7 +74,8 @@ def test_classifier_variants_get_accuracy_and_auc_not_just_the_mean_label(
     shop: Workspace,
 ) -> None:
     _classifier_traffic(shop)
-    by_name = {v.variant: v for v in ab_report(shop.store, shop.settings.home, "shop").variants}
+    report = ab_report(shop.deployments, shop.settings.home, "shop")
+    by_name = {v.variant: v for v in report.variants}
     stable, challenger = by_name["stable"], by_name["challenger"]
     assert set(stable.quality) == {"accuracy", "roc_auc"} and stable.quality_n == 1_000
     assert stable.quality["accuracy"] > 0.9 > challenger.quality["accuracy"]
@@ -90,7 +91,7 @@ def test_regression_variants_get_mae_and_rmse(shop: Workspace) -> None:
         for i, (t, e) in enumerate(zip(truth, rng.normal(0, 2, 1_000), strict=True))
     ]
     _log(shop, rows, [float(t) for t in truth])
-    stable = ab_report(shop.store, shop.settings.home, "shop").variants[0]
+    stable = ab_report(shop.deployments, shop.settings.home, "shop").variants[0]
     assert set(stable.quality) == {"mae", "rmse"}
     assert stable.quality["mae"] == pytest.approx(2 * np.sqrt(2 / np.pi), rel=0.15)
 

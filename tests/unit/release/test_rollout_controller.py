@@ -66,7 +66,7 @@ def _run(ws: Workspace, traffic: SimulatedTraffic, max_ticks: int = 20) -> list[
     clock = release.get_deployment(ws.store, "prod").updated_ms
     for _ in range(max_ticks):
         clock += 61_000  # each tick sees a full minute of evidence
-        decision = tick(ws.store, "prod", traffic, at_ms=clock)
+        decision = tick(ws.deployments, "prod", traffic, at_ms=clock)
         actions.append(decision.action)
         if decision.action in ("promote", "rollback"):
             break
@@ -136,7 +136,7 @@ def test_a_person_changing_the_deployment_wins_over_the_controller(deployed: Wor
     stale = release.get_deployment(deployed.store, "prod")
     release.set_weight(deployed.store, "prod", 0, reason="paused by a person")
     with pytest.raises(Conflict):
-        _apply(deployed.store, stale, Decision("advance", "simulated"))
+        _apply(deployed.deployments, stale, Decision("advance", "simulated"))
 
 
 def test_sequential_test_keeps_false_positives_below_alpha_under_continuous_monitoring() -> None:

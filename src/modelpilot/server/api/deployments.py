@@ -54,12 +54,17 @@ class WeightBody(_Body):
     weight: int
 
 
-class PromoteBody(_Body):
+class AdvanceBody(_Body):
     pass
+
+
+class PromoteBody(_Body):
+    automatic: bool = False  # the rollout controller decided it
 
 
 class RollbackBody(_Body):
     reason: str = "manual rollback"
+    automatic: bool = False  # a rollout guard failed: auto_rollback plus an alert.rollback
 
 
 def _one(deployment: Deployment, status_code: int = 200) -> Response:
@@ -159,6 +164,20 @@ def set_weight(name: str, body: WeightBody, store: StoreDep, who: Deployer) -> R
     )
 
 
+@router.post("/{name}/advance")
+def advance(name: str, body: AdvanceBody, store: StoreDep, who: Deployer) -> Response:
+    """Move a canary under a rollout policy to its next step (a rollout controller's call)."""
+    return _one(
+        release.advance_step(
+            store,
+            name,
+            actor=who.actor,
+            reason=body.reason,
+            expected_revision=body.expected_revision,
+        )
+    )
+
+
 @router.post("/{name}/promote")
 def promote(name: str, body: PromoteBody, store: StoreDep, who: Deployer) -> Response:
     """Make the candidate the stable variant at 100% (the new rollback target)."""
@@ -168,6 +187,7 @@ def promote(name: str, body: PromoteBody, store: StoreDep, who: Deployer) -> Res
             name,
             actor=who.actor,
             reason=body.reason,
+            automatic=body.automatic,
             expected_revision=body.expected_revision,
         )
     )
@@ -182,6 +202,7 @@ def rollback(name: str, body: RollbackBody, store: StoreDep, who: Deployer) -> R
             name,
             actor=who.actor,
             reason=body.reason,
+            automatic=body.automatic,
             expected_revision=body.expected_revision,
         )
     )
