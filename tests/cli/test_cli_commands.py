@@ -241,6 +241,12 @@ COVERED = {
     "pipelines run": "integration/pipelines/test_pipelines_cli.py",
     "pipelines list": "integration/pipelines/test_pipelines_cli.py",
     "pipelines show": "integration/pipelines/test_pipelines_cli.py",
+    "pipelines tick": "integration/pipelines/test_triggers_cli.py",
+    "pipelines trigger create": "integration/pipelines/test_triggers_cli.py",
+    "pipelines trigger list": "integration/pipelines/test_triggers_cli.py",
+    "pipelines trigger fire": "integration/pipelines/test_triggers_cli.py",
+    "pipelines trigger history": "integration/pipelines/test_triggers_cli.py",
+    "pipelines trigger delete": "integration/pipelines/test_triggers_cli.py",
 }
 
 

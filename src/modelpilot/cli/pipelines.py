@@ -18,7 +18,9 @@ from modelpilot.pipelines import (
     params_from_text,
 )
 
-pipelines_app = typer.Typer(help="Pipelines of steps: run, list, show.", no_args_is_help=True)
+pipelines_app = typer.Typer(
+    help="Pipelines of steps: run, list, show; triggers and tick.", no_args_is_help=True
+)
 
 _COLOURS = {
     "SUCCEEDED": "green",
@@ -210,4 +212,7 @@ def _as_dict(r: PipelineRun) -> dict[str, object]:
 
 def register(app: typer.Typer) -> None:
     """Attach ``pipelines`` commands."""
+    from modelpilot.cli import triggers
+
+    triggers.register(pipelines_app)
     app.add_typer(pipelines_app, name="pipelines")

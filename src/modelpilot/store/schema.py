@@ -345,3 +345,47 @@ step_runs = Table(
     Index("ix_step_runs_pipeline_run_position", "pipeline_run_id", "position", unique=True),
     Index("ix_step_runs_cache_key_state", "cache_key", "state"),
 )
+
+# Pipeline triggers (modelpilot.pipelines.triggers): what starts a pipeline run by itself.
+# kind: schedule | dataset | alert | manual; spec holds the kind's settings (cron, dataset,
+# rule and subject). since_event_id: the newest event when the trigger was made (alerts older
+# than the trigger never fire it).
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("target", Text, nullable=False),  # /abs/path/file.py:name or module:name
+    Column("params", JSON, nullable=False),  # ["k=v", ...] as given, read at each launch
+    Column("kind", String(16), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("cooldown_ms", BigInteger, nullable=False),
+    Column("max_concurrent", Integer, nullable=False),
+    Column("daily_budget", Integer, nullable=False),
+    Column("since_event_id", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Index("ix_triggers_name", "name", unique=True),
+)
+
+# One row per decision about one occurrence (a cron time, a dataset version, an alert event,
+# a person's fire): fired or skipped with the reason. The unique (trigger_id, occurrence) is
+# the claim: two evaluators on one database cannot both decide the same occurrence.
+trigger_firings = Table(
+    "trigger_firings",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("trigger_id", String(32), nullable=False),  # no FK: history outlives a trigger
+    Column("trigger_name", String(128), nullable=False),
+    Column("occurrence", String(256), nullable=False),
+    Column("event_id", BigInteger, nullable=True),  # the alert event, for alert triggers
+    Column("due_ms", BigInteger, nullable=False),
+    Column("decided_ms", BigInteger, nullable=False),
+    Column("decision", String(16), nullable=False),  # fired | skipped
+    Column("reason", Text, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("pipeline_run_id", String(32), nullable=True),
+    Column("error", Text, nullable=True),  # the launch failed before or while running
+    Index("ix_trigger_firings_occurrence", "trigger_id", "occurrence", unique=True),
+    Index("ix_trigger_firings_decided", "trigger_id", "decided_ms"),
+)
