@@ -22,7 +22,10 @@ import inspect
 import json
 import logging
 import multiprocessing
+import pickle
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -404,15 +407,24 @@ def _worker(job: _Job, n_trials: int) -> None:
 
 def _run_in_processes(job: _Job, remaining: int, n_jobs: int) -> None:
     shares = [remaining // n_jobs + (1 if i < remaining % n_jobs else 0) for i in range(n_jobs)]
+    # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies (killed, a crash while
+    # unpickling the job) breaks the executor with an error, where Pool waits for it forever.
     context = multiprocessing.get_context("spawn")
     try:
-        with context.Pool(n_jobs) as pool:
-            pool.starmap(_worker, [(job, share) for share in shares if share])
-    except (AttributeError, TypeError) as exc:  # pickling the train function failed
+        with ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
+            futures = [pool.submit(_worker, job, share) for share in shares if share]
+            for future in futures:
+                future.result()
+    except (AttributeError, TypeError, pickle.PicklingError) as exc:  # the train function
         raise InvalidInput(
             f"Cannot run trials in parallel processes: {exc}. Define the train function at the top "
             "level of an importable module, or use n_jobs=1.",
             field="train_fn",
+        ) from exc
+    except BrokenProcessPool as exc:
+        raise RuntimeError(
+            "A tuning worker process died before finishing its trials (killed, or out of "
+            "memory); the completed trials are kept in the study: run tune() again to resume."
         ) from exc
 
 
