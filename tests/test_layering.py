@@ -54,6 +54,9 @@ LAYERS: dict[str, int] = {
     # 4 the SDK's engine
     "workspace": 4,
     "assessment": 4,
+    # continuous training per deployment: the policy (triggers, pipeline, evaluation, rollout)
+    # and, next, the agent that acts on it, over pipelines, release and evaluation
+    "loop": 4,
     # 5 the SDK
     SDK: 5,
     # 6 entry points

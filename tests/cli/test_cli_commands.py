@@ -215,6 +215,10 @@ COVERED = {
     "deploy weight": "integration/server/test_cli_over_server.py",
     "deploy report": "this file, integration/server/test_cli_over_server.py",
     "deploy list": "integration/server/test_cli_over_server.py",
+    "deploy policy set": "integration/loop/test_loop_policy_cli.py",
+    "deploy policy show": "integration/loop/test_loop_policy_cli.py",
+    "deploy policy history": "integration/loop/test_loop_policy_cli.py",
+    "deploy policy validate": "integration/loop/test_loop_policy_cli.py",
     "serve": "integration/serving/conftest.py, integration/serving/test_serving_remote.py",
     "logs query": (
         "integration/serving/test_serving_http.py, integration/server/test_cli_over_server.py"

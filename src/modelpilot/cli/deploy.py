@@ -304,4 +304,7 @@ def _show(deployment: Deployment) -> None:
 
 def register(app: typer.Typer) -> None:
     """Attach ``deploy`` commands."""
+    from modelpilot.cli.loop_policy import policy_app
+
+    deploy_app.add_typer(policy_app, name="policy")
     app.add_typer(deploy_app, name="deploy")

@@ -215,7 +215,13 @@ def parse_policy(text: str, *, source: str = "<policy>") -> GatePolicy:
         ) from None
     if root is None:
         raise InvalidInput(f"{where} is empty. Add at least one check.", field="policy")
-    _check_duplicates(root, where)
+    duplicate = duplicate_key(root)
+    if duplicate is not None:
+        raise InvalidInput(
+            f"{where}, line {duplicate.start_mark.line + 1}: key {duplicate.value!r} appears "
+            "twice in the same mapping; YAML would silently keep the last one. Remove one.",
+            field=str(duplicate.value),
+        )
     if not isinstance(data, dict):
         raise InvalidInput(
             f"{where}, line {root.start_mark.line + 1}: expected a mapping of sections "
@@ -228,31 +234,44 @@ def parse_policy(text: str, *, source: str = "<policy>") -> GatePolicy:
         raise _policy_error(exc, root, where) from None
 
 
-def _check_duplicates(node: yaml.Node, where: str) -> None:
+def duplicate_key(node: yaml.Node) -> yaml.ScalarNode | None:
+    """The first key node that repeats a key of its own mapping (YAML keeps only the last
+    one silently), or None."""
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
             if key.value in seen:
-                raise InvalidInput(
-                    f"{where}, line {key.start_mark.line + 1}: key {key.value!r} appears twice "
-                    "in the same mapping; YAML would silently keep the last one. Remove one.",
-                    field=str(key.value),
-                )
+                found: yaml.ScalarNode = key
+                return found
             seen.add(key.value)
-            _check_duplicates(value, where)
+            inner = duplicate_key(value)
+            if inner is not None:
+                return inner
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            _check_duplicates(item, where)
+            inner = duplicate_key(item)
+            if inner is not None:
+                return inner
+    return None
 
 
 def _policy_error(exc: ValidationError, root: yaml.Node, where: str) -> InvalidInput:
+    line, path, detail = explain_validation(exc, root, GatePolicy)
+    return InvalidInput(f"{where}, line {line}, {path}: {detail}", field=path)
+
+
+def explain_validation(
+    exc: ValidationError, root: yaml.Node, model: type[BaseModel]
+) -> tuple[int, str, str]:
+    """The 1-based line, the dotted key path and the message for the first error of a YAML
+    document validated as ``model``; an unknown key lists the keys accepted there."""
     # a misspelt key is reported as unknown, not as the required key it failed to be
     error = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     loc = [part for part in error["loc"] if part != "[key]"]
     path = ".".join(str(p) for p in loc) or "(top level)"
-    line = _line(root, loc)
+    line = node_line(root, loc)
     if error["type"] == "extra_forbidden":
-        known = _known_keys(loc[:-1])
+        known = known_keys(model, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         detail = f"unknown key.{hint} Known keys: {', '.join(known)}."
@@ -260,12 +279,15 @@ def _policy_error(exc: ValidationError, root: yaml.Node, where: str) -> InvalidI
         detail = "missing required key. Add it."
     else:
         message = str(error["msg"]).removeprefix("Value error, ")
-        got = shown(error.get("input"))
-        detail = f"{message}." if got in message else f"{message}; got {got}."
-    return InvalidInput(f"{where}, line {line}, {path}: {detail}", field=path)
+        given = error.get("input")
+        got = shown(given)
+        # a whole section's check (a model validator) says what it found itself
+        plain = got in message or isinstance(given, dict)
+        detail = f"{message}." if plain else f"{message}; got {got}."
+    return line, path, detail
 
 
-def _line(root: yaml.Node, loc: list[Any]) -> int:
+def node_line(root: yaml.Node, loc: list[Any]) -> int:
     """1-based line of the deepest node ``loc`` reaches (a key's own line for mappings)."""
     node, line = root, root.start_mark.line + 1
     for part in loc:
@@ -284,11 +306,14 @@ def _line(root: yaml.Node, loc: list[Any]) -> int:
     return line
 
 
-def _known_keys(loc: list[Any]) -> list[str]:
-    """The keys accepted at ``loc`` (walking the policy models' annotations)."""
-    current: Any = GatePolicy
+def known_keys(model: type[BaseModel], loc: list[Any]) -> list[str]:
+    """The keys accepted at ``loc`` (walking ``model``'s annotations)."""
+    current: Any = model
     for part in loc:
         current = _unwrap(current)
+        if typing.get_origin(current) in (list, tuple) and isinstance(part, int):
+            current = typing.get_args(current)[0]
+            continue
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(str(part))
             if field is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from modelpilot.errors import Conflict, InvalidInput, NotFound, shown
 from modelpilot.store import Store
@@ -202,7 +202,6 @@ def create_trigger(
     event; Conflict when the name is taken."""
     check_name(name)
     check_limits(cooldown_ms, max_concurrent, daily_budget)
-    key = uuid.uuid4().hex
     with store.write() as conn:
         if _row(conn, name) is not None:
             raise Conflict(
@@ -210,22 +209,89 @@ def create_trigger(
                 f"(modelpilot pipelines trigger delete {name}) or pick another name.",
                 field="name",
             )
-        newest = conn.execute(select(func.max(events.c.id))).scalar()
-        conn.execute(
-            insert(triggers).values(
-                id=key, name=name, target=target, params=list(params), kind=kind.value,
-                spec=spec, cooldown_ms=cooldown_ms, max_concurrent=max_concurrent,
-                daily_budget=daily_budget, since_event_id=int(newest or 0),
-                created_ms=now_ms, created_by=actor,
-            )
+        made = insert_trigger(
+            conn, name=name, target=target, params=params, kind=kind, spec=spec,
+            cooldown_ms=cooldown_ms, max_concurrent=max_concurrent,
+            daily_budget=daily_budget, actor=actor, now_ms=now_ms,
         )  # fmt: skip
-        record_event(
-            conn, "trigger.created", f"trigger:{name}", actor,
-            {"after": {"target": target, "kind": kind.value, "spec": spec}},
-        )  # fmt: skip
-        row = _row(conn, name)
-        assert row is not None  # inserted just above, in this transaction
-        return _trigger(row)
+        record_event(conn, "trigger.created", f"trigger:{name}", actor, created_payload(made))
+        return made
+
+
+def created_payload(found: Trigger) -> dict[str, Any]:
+    """The audit payload of a ``trigger.created`` event."""
+    return {"after": {"target": found.target, "kind": found.kind.value, "spec": found.spec}}
+
+
+def insert_trigger(
+    conn: Connection,
+    *,
+    name: str,
+    target: str,
+    params: Sequence[str],
+    kind: TriggerKind,
+    spec: dict[str, Any],
+    cooldown_ms: int,
+    max_concurrent: int,
+    daily_budget: int,
+    actor: str,
+    now_ms: int,
+) -> Trigger:
+    """Insert a validated trigger inside the caller's transaction (the caller checked that
+    the name is free, and records the ``trigger.created`` event after its last row change:
+    see :func:`~modelpilot.store.events.record_event`)."""
+    newest = conn.execute(select(func.max(events.c.id))).scalar()
+    conn.execute(
+        insert(triggers).values(
+            id=uuid.uuid4().hex, name=name, target=target, params=list(params),
+            kind=kind.value, spec=spec, cooldown_ms=cooldown_ms, max_concurrent=max_concurrent,
+            daily_budget=daily_budget, since_event_id=int(newest or 0),
+            created_ms=now_ms, created_by=actor,
+        )
+    )  # fmt: skip
+    row = _row(conn, name)
+    assert row is not None  # inserted just above, in this transaction
+    return _trigger(row)
+
+
+def update_trigger_limits(
+    conn: Connection,
+    found: Trigger,
+    *,
+    target: str,
+    params: Sequence[str],
+    cooldown_ms: int,
+    max_concurrent: int,
+    daily_budget: int,
+) -> None:
+    """Change a trigger's target, params and limits in place, inside the caller's
+    transaction (the caller records the event); its condition, creation time and firing
+    history stay, so the cooldown and the budget keep counting its earlier firings."""
+    conn.execute(
+        update(triggers)
+        .where(triggers.c.id == found.id)
+        .values(
+            target=target, params=list(params), cooldown_ms=cooldown_ms,
+            max_concurrent=max_concurrent, daily_budget=daily_budget,
+        )
+    )  # fmt: skip
+
+
+def remove_trigger(conn: Connection, found: Trigger) -> None:
+    """Delete a trigger inside the caller's transaction (its firings stay, as history; the
+    caller records the event)."""
+    conn.execute(delete(triggers).where(triggers.c.id == found.id))
+
+
+def deleted_payload(found: Trigger) -> dict[str, Any]:
+    """The audit payload of a ``trigger.deleted`` event."""
+    return {"before": {"target": found.target, "kind": found.kind.value}}
+
+
+def find_trigger(conn: Connection, name: str) -> Trigger | None:
+    """The trigger named ``name`` inside the caller's transaction, or None."""
+    row = _row(conn, name)
+    return None if row is None else _trigger(row)
 
 
 def define_trigger(
@@ -268,7 +334,7 @@ def define_trigger(
     check_limits(int(cooldown_s * 1000), max_concurrent, daily_budget)
     target = absolute_target(target)
     params_from_text(load_target(target), params)
-    kind, spec = _kind_and_spec(schedule, dataset, alert_rule, alert_subject)
+    kind, spec = kind_and_spec(schedule, dataset, alert_rule, alert_subject)
     return create_trigger(
         store, name=name, target=target, params=params, kind=kind, spec=spec,
         cooldown_ms=int(cooldown_s * 1000), max_concurrent=max_concurrent,
@@ -276,9 +342,11 @@ def define_trigger(
     )  # fmt: skip
 
 
-def _kind_and_spec(
+def kind_and_spec(
     schedule: str | None, dataset: str | None, rule: str | None, subject: str | None
 ) -> tuple[TriggerKind, dict[str, Any]]:
+    """The kind and stored spec of a condition (at most one given; none is manual), checked:
+    the cron's fields, a dataset name without ``@version``, a non-empty rule."""
     if schedule is not None:
         return TriggerKind.SCHEDULE, {"cron": check_cron(schedule)}
     if dataset is not None:
@@ -322,9 +390,8 @@ def delete_trigger(store: Store, name: str, *, actor: str) -> Trigger:
     """Remove a trigger (its firings stay, as history); NotFound when there is none."""
     found = get_trigger(store, name)
     with store.write() as conn:
-        conn.execute(delete(triggers).where(triggers.c.id == found.id))
-        payload = {"before": {"target": found.target, "kind": found.kind.value}}
-        record_event(conn, "trigger.deleted", f"trigger:{name}", actor, payload)
+        remove_trigger(conn, found)
+        record_event(conn, "trigger.deleted", f"trigger:{name}", actor, deleted_payload(found))
     return found
 
 
@@ -392,11 +459,18 @@ __all__ = [
     "check_limits",
     "check_name",
     "create_trigger",
+    "created_payload",
     "define_trigger",
     "delete_trigger",
+    "deleted_payload",
+    "find_trigger",
     "firing_of",
     "get_trigger",
+    "insert_trigger",
+    "kind_and_spec",
     "latest_cron_ms",
     "list_triggers",
+    "remove_trigger",
     "trigger_history",
+    "update_trigger_limits",
 ]

@@ -389,3 +389,19 @@ trigger_firings = Table(
     Index("ix_trigger_firings_occurrence", "trigger_id", "occurrence", unique=True),
     Index("ix_trigger_firings_decided", "trigger_id", "decided_ms"),
 )
+
+# Continuous-training policies (modelpilot.loop): one policy per deployment, every `set` a new
+# revision with who and when. `policy` is the checked policy with paths made absolute,
+# `source` the YAML as given, `triggers` the names of the triggers this revision owns.
+ct_policies = Table(
+    "ct_policies",
+    metadata,
+    Column("deployment", String(128), ForeignKey("deployments.name"), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("source_path", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("policy", JSON, nullable=False),
+    Column("triggers", JSON, nullable=False),
+)

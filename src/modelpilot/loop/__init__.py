@@ -1,0 +1,38 @@
+"""Continuous training per deployment: the policy that says what retrains a deployment's
+model, on which data, how the candidate is judged and how it rolls out; stored as revisions,
+with the triggers it owns.
+
+Owns the policy's schema, its checks and its storage. Never runs pipelines, evaluates or
+rolls out itself: the triggers of :mod:`modelpilot.pipelines` start the training, and the
+agent that walks the rest of the loop comes next (issue 13).
+"""
+
+from __future__ import annotations
+
+from modelpilot.loop.policy import (
+    LoadedPolicy,
+    LoopPolicy,
+    duration_ms,
+    load_loop_policy,
+    parse_loop_policy,
+)
+from modelpilot.loop.service import (
+    PolicyRevision,
+    get_loop_policy,
+    loop_policy_history,
+    set_loop_policy,
+    trigger_name,
+)
+
+__all__ = [
+    "LoadedPolicy",
+    "LoopPolicy",
+    "PolicyRevision",
+    "duration_ms",
+    "get_loop_policy",
+    "load_loop_policy",
+    "loop_policy_history",
+    "parse_loop_policy",
+    "set_loop_policy",
+    "trigger_name",
+]

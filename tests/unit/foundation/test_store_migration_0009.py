@@ -1,0 +1,50 @@
+"""Migration 0009 on a store at 0008 that holds a deployment: the policy table appears, the
+deployment is untouched, and a policy revision can name it."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import insert, inspect, select, text
+
+from modelpilot.store import Store, migrate
+from modelpilot.store.schema import ct_policies
+from mp_server import pg_schema
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_upgrade_from_0008_adds_policy_table_and_keeps_deployments(
+    tmp_path: Path, kind: str
+) -> None:
+    sqlite = nullcontext(f"sqlite:///{tmp_path / 'mp.db'}")
+    with pg_schema() if kind == "postgresql" else sqlite as uri:
+        store = Store.open(uri, upgrade=False)
+        config = Config()
+        config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0008")
+        with store.engine.begin() as conn:
+            assert not inspect(conn).has_table("ct_policies")
+            conn.execute(
+                text(
+                    "INSERT INTO deployments (name, created_ms, revision, updated_ms)"
+                    " VALUES ('web', 1, 1, 1)"
+                )
+            )
+        assert migrate.upgrade(store.engine) == migrate.HEAD_REVISION == "0009"
+        with store.write() as conn:
+            conn.execute(
+                insert(ct_policies).values(
+                    deployment="web", revision=1, created_ms=2, actor="a", source_path="l.yaml",
+                    source="", policy={}, triggers=[],
+                )
+            )  # fmt: skip
+        with store.read() as conn:
+            assert conn.execute(text("SELECT revision FROM deployments")).scalar_one() == 1
+            assert conn.execute(select(ct_policies.c.deployment)).scalar_one() == "web"
+        store.close()
