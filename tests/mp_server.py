@@ -129,6 +129,20 @@ def pg_schema() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def server_on(backend: str, home: Path) -> Iterator[RunningServer]:
+    """A server on a SQLite file in ``home`` (``backend="sqlite"``) or in a fresh PostgreSQL
+    schema (``"postgresql"``), stopped (and the schema dropped) at the end."""
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            uri = f"sqlite:///{home / 'mp.db'}"
+        else:
+            uri = stack.enter_context(pg_schema())
+        running = start_server(home, uri)
+        stack.callback(running.stop)
+        yield running
+
+
 class Backends:
     """A test module's stores and servers by backend kind (``sqlite``, ``postgresql``), each
     built on first use and closed with ``stack`` at the module's end."""

@@ -32,7 +32,7 @@ from modelpilot.server.auth import Role
 from modelpilot.store import Store
 from modelpilot.tracking import service
 from modelpilot.workspace import Workspace
-from mp_server import RunningServer, make_token, pg_schema, start_server
+from mp_server import RunningServer, make_token, server_on
 
 FEATURES = ["tenure", "calls"]
 
@@ -44,15 +44,8 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     home = tmp_path_factory.mktemp(f"assess-{request.param}")
-    if request.param == "sqlite":
-        running = start_server(home, f"sqlite:///{home / 'mp.db'}")
+    with server_on(request.param, home) as running:
         yield running
-        running.stop()
-        return
-    with pg_schema() as uri:
-        running = start_server(home, uri)
-        yield running
-        running.stop()
 
 
 @pytest.fixture(scope="module")

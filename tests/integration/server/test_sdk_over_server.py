@@ -36,7 +36,7 @@ from modelpilot.store import Store
 from modelpilot.store.events import list_events
 from modelpilot.tracking import service
 from modelpilot.workspace import Workspace
-from mp_server import RunningServer, make_token, pg_schema, start_server
+from mp_server import RunningServer, make_token, server_on
 
 
 @pytest.fixture(
@@ -46,15 +46,8 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     home = tmp_path_factory.mktemp(f"sdk-{request.param}")
-    if request.param == "sqlite":
-        running = start_server(home, f"sqlite:///{home / 'mp.db'}")
+    with server_on(request.param, home) as running:
         yield running
-        running.stop()
-        return
-    with pg_schema() as uri:
-        running = start_server(home, uri)
-        yield running
-        running.stop()
 
 
 @pytest.fixture(scope="module")
