@@ -34,8 +34,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Two pytest-xdist workers, a whole test file each (module fixtures start their servers once):
+# most tests wait on servers, subprocesses and databases, so two workers on 2 cores took the
+# suite from 19m43s to 11m. `make unit TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
 unit: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit
 

@@ -26,6 +26,10 @@ from mp_server import pg_schema
 POSTGRES_URI = os.environ.get("MODELPILOT_TEST_POSTGRES_URI")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 IN_CI = bool(os.environ.get("CI"))
+# Rich wraps text at the terminal's width, which differs between a terminal, a pipe and a
+# pytest-xdist worker; tests compare printed text, so every console (in-process CLI and the
+# installed executable in subprocesses, which inherit it) gets one wide width.
+os.environ["COLUMNS"] = "200"
 
 hypothesis_settings.register_profile("modelpilot", deadline=None)
 hypothesis_settings.load_profile("modelpilot")
