@@ -1,7 +1,8 @@
 """The agent on a controllable clock (no sleeps): a due schedule fires once across two agents;
 a pipeline run whose owner stopped heartbeating is reclaimed exactly once when two agents race
 (two Store objects on one database, SQLite and PostgreSQL), a fresh one is left alone, and the
-trigger slot it held is free again; ``modelpilot agent`` through the installed executable
+trigger slot it held is free again; the runner heartbeats while a step runs and its late end
+after a reclaim is refused; ``modelpilot agent`` through the installed executable
 (``--once``, bad options exit 2, SIGTERM between iterations)."""
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+import modelpilot as mp
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
-from modelpilot.errors import InvalidInput
+from modelpilot.errors import Conflict, InvalidInput
 from modelpilot.loop.agent import Agent, AgentIteration, check_agent_options
 from modelpilot.pipelines import (
     Decision,
@@ -34,8 +36,10 @@ from modelpilot.pipelines import (
     StepState,
     Trigger,
     define_trigger,
+    engine,
     fire_trigger,
     get_pipeline_run,
+    run_pipeline,
 )
 from modelpilot.pipelines.body import StepServices
 from modelpilot.pipelines.lease import heartbeat
@@ -48,6 +52,18 @@ TINY = str(Path(__file__).parents[1] / "pipelines" / "tiny_pipeline.py")
 T0 = int(dt.datetime(2026, 3, 2, 10, 0, 30, tzinfo=dt.UTC).timestamp() * 1000)
 MINUTE = 60_000
 OWNER_FORM = re.compile(r"^[^:]+:\d+:[0-9a-f]{8}$")
+RELEASE = threading.Event()
+
+
+@mp.step(cache=False)
+def wait_for_release(x: int) -> int:
+    RELEASE.wait(30)
+    return x
+
+
+@mp.pipeline
+def held(x: int = 1) -> object:
+    return wait_for_release(x)
 
 
 def _stale_run(store: Store, heartbeat_ms: int, owner: str = "gone-host:4242:deadbeef") -> str:
@@ -162,6 +178,50 @@ def test_two_agents_reclaim_each_stale_run_exactly_once_and_free_its_trigger_slo
     again = Agent(ws.store, clock=lambda: now).iterate()
     assert again.reclaimed == ()
     assert fire_trigger(ws.store, "by-hand", now + 1, actor="t", launch=launch).is_fired
+
+
+def test_the_runner_heartbeats_while_a_step_runs_and_stops_once_reclaimed(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "HEARTBEAT_INTERVAL_S", 0.02)
+    RELEASE.clear()
+    services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
+    executor = InlineExecutor(
+        services=StepServices(ws.datasets, ws.registry), attach=ws.attached_run
+    )
+    outcome: list[BaseException | object] = []
+
+    def runner() -> None:
+        try:
+            outcome.append(run_pipeline(held, {}, services=services, executor=executor,
+                                        target="test:held"))  # fmt: skip
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        row = None
+        while time.monotonic() < deadline:  # the heartbeat moves past the run's start
+            with ws.store.read() as conn:
+                row = conn.execute(select(pipeline_runs)).first()
+            if row is not None and row.heartbeat_ms > row.created_ms:
+                break
+            time.sleep(0.01)  # poll interval, bounded by the deadline
+        assert row is not None and row.heartbeat_ms > row.created_ms, row
+        assert row.state == "RUNNING" and OWNER_FORM.match(row.owner)
+        later = now_ms() + 10 * MINUTE  # an agent whose clock says the owner went quiet
+        [reclaimed] = Agent(ws.store, clock=lambda: later).iterate().reclaimed
+        assert reclaimed.pipeline_run_id == row.id and reclaimed.owner == row.owner
+    finally:
+        RELEASE.set()
+        thread.join(timeout=30)
+    [raised] = outcome
+    assert isinstance(raised, Conflict)  # the owner's late end is refused, not recorded
+    run = get_pipeline_run(ws.store, row.id)
+    assert run.state is PipelineState.FAILED and run.error == reclaimed.reason
+    assert run.steps[0].state is StepState.FAILED
 
 
 # --- the installed executable ---------------------------------------------------------------
