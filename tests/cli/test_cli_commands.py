@@ -251,6 +251,7 @@ COVERED = {
     "pipelines trigger fire": "integration/pipelines/test_triggers_cli.py",
     "pipelines trigger history": "integration/pipelines/test_triggers_cli.py",
     "pipelines trigger delete": "integration/pipelines/test_triggers_cli.py",
+    "agent": "integration/loop/test_agent.py",
 }
 
 

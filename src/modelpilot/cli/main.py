@@ -40,6 +40,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.server",
     "modelpilot.cli.tokens",
     "modelpilot.cli.pipelines",
+    "modelpilot.cli.agent",
 ]
 
 _state = {"debug": False}

@@ -9,9 +9,9 @@ it are recorded SKIPPED and never start.
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -25,6 +25,7 @@ from modelpilot.pipelines.cache import cache_key, code_hash
 from modelpilot.pipelines.entities import PipelineRun, PipelineState, StepRun, StepState
 from modelpilot.pipelines.executor import Executor, StepOutcome, StepTask
 from modelpilot.pipelines.graph import Constant, Graph, Node, PipelineDef
+from modelpilot.pipelines.lease import heartbeat, owner_id
 from modelpilot.pipelines.params import bind_params, resolve_params
 from modelpilot.pipelines.values import (
     DatasetRef,
@@ -43,6 +44,7 @@ from modelpilot.tracking.entities import RunStatus
 from modelpilot.tracking.protocol import TrackingService
 
 StepListener = Callable[[StepRun], None]
+HEARTBEAT_INTERVAL_S = 10.0  # well inside the agent's default lease of 120 s
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class _Run:
         self.executor = executor
         self.experiment = experiment
         self.on_step = on_step or (lambda _: None)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner_id()
         self.outputs: dict[str, StepValue] = {}
         self.parent_id = ""  # the parent tracking run, once start() made it
 
@@ -124,10 +126,11 @@ class _Run:
         tracking.set_tags(parent.id, {"modelpilot.pipeline_run_id": run.id})
         failed: StepRun | None = None
         try:
-            for node, step_run in zip(self.graph.nodes, run.steps, strict=True):
-                failed = self._node(run.id, node, step_run)
-                if failed is not None:
-                    break
+            with _heartbeating(self.services.store, run.id, self.owner):
+                for node, step_run in zip(self.graph.nodes, run.steps, strict=True):
+                    failed = self._node(run.id, node, step_run)
+                    if failed is not None:
+                        break
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
             records.finish_pipeline_run(
@@ -277,6 +280,29 @@ class _Run:
         except NotFound:
             return False
         return True
+
+
+@contextmanager
+def _heartbeating(store: Store, run_key: str, owner: str) -> Iterator[None]:
+    """Renew the run's lease every HEARTBEAT_INTERVAL_S from a daemon thread while the block
+    runs, so an agent tells a long step from a dead owner; stops when the lease is lost."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_INTERVAL_S):
+            try:
+                if not heartbeat(store, run_key, owner, now_ms()):
+                    return  # reclaimed: the run's end will be refused as a Conflict
+            except Exception:  # a store hiccup: try again next interval
+                continue
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run_key[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _param_text(value: object) -> object:

@@ -1,0 +1,89 @@
+"""``modelpilot agent``: run the loop (triggers, lease reclaim) every ``--interval-s``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import typer
+
+from modelpilot.cli.context import console, get_workspace
+from modelpilot.clock import now_ms
+from modelpilot.loop.agent import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_LEASE_S,
+    Agent,
+    AgentIteration,
+    check_agent_options,
+)
+from modelpilot.pipelines import (
+    PipelineLauncher,
+    PipelineServices,
+    SubprocessExecutor,
+    worker_environment,
+)
+
+
+def agent_command(
+    interval_s: float = typer.Option(
+        DEFAULT_INTERVAL_S, "--interval-s", help="Seconds between iterations (more than 0)."
+    ),
+    lease_s: float = typer.Option(
+        DEFAULT_LEASE_S,
+        "--lease-s",
+        help="A RUNNING pipeline run whose owner has not heartbeat for this long is FAILED.",
+    ),
+    once: bool = typer.Option(False, "--once", help="Run one iteration and exit (for cron)."),
+    max_iterations: int | None = typer.Option(
+        None, "--max-iterations", help="Stop after this many iterations."
+    ),
+) -> None:
+    """Run the agent: each iteration reclaims abandoned pipeline runs and evaluates every
+    trigger, printing one line per decision. SIGTERM or Ctrl-C stops it between iterations."""
+    check_agent_options(interval_s=interval_s, lease_s=lease_s, max_iterations=max_iterations)
+    ws = get_workspace()
+    services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
+    launch = PipelineLauncher(services, SubprocessExecutor(env=worker_environment(ws.settings)))
+    agent = Agent(ws.store, clock=now_ms, launch=launch, lease_s=lease_s)
+    console.print(
+        f"agent {agent.agent_id}: every {interval_s:g} s, lease {lease_s:g} s", highlight=False
+    )
+    stop = threading.Event()
+    with _stopping_on_signals(stop):
+        done = agent.run(
+            interval_s=interval_s, stop=stop, on_iteration=_print_iteration,
+            max_iterations=1 if once else max_iterations,
+        )  # fmt: skip
+    console.print(f"agent {agent.agent_id}: stopped after {done} iteration(s)", highlight=False)
+
+
+def _print_iteration(done: AgentIteration) -> None:
+    lines = done.lines()
+    for line in lines or [f"iteration {done.number}: nothing due"]:
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (the running iteration finishes) instead of killing."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        console.print(
+            f"{signal.Signals(signum).name}: stopping after this iteration", highlight=False
+        )
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``agent``."""
+    app.command("agent")(agent_command)

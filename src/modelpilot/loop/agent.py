@@ -1,0 +1,140 @@
+"""The agent: the loop that runs the continuous-training machinery without a person.
+
+Each iteration, at the time its clock gives, first reclaims the pipeline runs whose owner
+stopped heartbeating (so the trigger slots they held are free again), then evaluates every
+trigger and starts the runs that fire. All its state is in the metadata store: two agents on
+one database decide each trigger occurrence once and reclaim each abandoned run once, and a
+restarted agent picks up where the last one stopped. The clock and the launcher are
+parameters, so tests drive iterations with a controllable clock and no sleeps.
+
+Built: triggers and lease reclaim. Planned (issue 13): monitors on their windows, the
+rollout controller, approvals, and the same loop inside ``modelpilot server``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from modelpilot.errors import InvalidInput
+from modelpilot.pipelines.evaluator import Launch, evaluate_triggers
+from modelpilot.pipelines.lease import Reclaimed, owner_id, reclaim_abandoned
+from modelpilot.pipelines.triggers import Firing
+from modelpilot.store import Store
+
+Clock = Callable[[], int]  # milliseconds since the epoch
+DEFAULT_INTERVAL_S = 30.0
+DEFAULT_LEASE_S = 120.0
+
+
+@dataclass(frozen=True)
+class AgentIteration:
+    """What one iteration decided: the runs it reclaimed and the trigger decisions."""
+
+    number: int
+    now_ms: int
+    reclaimed: tuple[Reclaimed, ...]
+    firings: tuple[Firing, ...]
+
+    def lines(self) -> list[str]:
+        """One line per decision, reclaims first (the order they happened)."""
+        out = [
+            f"reclaimed pipeline run {r.pipeline_run_id[:8]} ({r.pipeline}): {r.reason}"
+            for r in self.reclaimed
+        ]
+        for f in self.firings:
+            run = f" -> pipeline run {f.pipeline_run_id[:8]}" if f.pipeline_run_id else ""
+            error = f"; error: {f.error}" if f.error else ""
+            out.append(f"{f.decision.value} trigger {f.trigger_name}: {f.reason}{run}{error}")
+        return out
+
+
+def check_agent_options(*, interval_s: float, lease_s: float, max_iterations: int | None) -> None:
+    """InvalidInput naming the option that is out of range."""
+    if not interval_s > 0:
+        raise InvalidInput(
+            f"--interval-s must be more than 0 seconds; got {interval_s:g}.", field="interval_s"
+        )
+    if not lease_s > 0:
+        raise InvalidInput(
+            f"--lease-s must be more than 0 seconds; got {lease_s:g} (the default is "
+            f"{DEFAULT_LEASE_S:g}; keep it well above the runner's 10 s heartbeat).",
+            field="lease_s",
+        )
+    if max_iterations is not None and max_iterations < 1:
+        raise InvalidInput(
+            f"--max-iterations must be 1 or more; got {max_iterations}.", field="max_iterations"
+        )
+
+
+class Agent:
+    """One agent on one store: ``iterate()`` once, or ``run()`` until stopped.
+
+    >>> from modelpilot.store import Store
+    >>> agent = Agent(Store.open("sqlite:///:memory:"), clock=lambda: 1_000_000_000_000)
+    >>> agent.iterate().lines()
+    []
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        launch: Launch | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        agent_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.launch = launch
+        self.lease_s = lease_s
+        self.agent_id = agent_id or owner_id()
+        self.iterations = 0
+
+    @property
+    def actor(self) -> str:
+        """Who the agent's decisions are recorded as."""
+        return f"agent:{self.agent_id}"
+
+    def iterate(self) -> AgentIteration:
+        """Reclaim abandoned runs, then evaluate every trigger, at the clock's time now."""
+        now = self.clock()
+        reclaimed = reclaim_abandoned(
+            self.store, now, lease_ms=int(self.lease_s * 1000), actor=self.actor
+        )
+        firings = evaluate_triggers(self.store, now, launch=self.launch, actor=self.actor)
+        self.iterations += 1
+        return AgentIteration(self.iterations, now, tuple(reclaimed), tuple(firings))
+
+    def run(
+        self,
+        *,
+        interval_s: float,
+        stop: threading.Event,
+        max_iterations: int | None = None,
+        on_iteration: Callable[[AgentIteration], None] = lambda _: None,
+    ) -> int:
+        """Iterate every ``interval_s`` until ``stop`` is set (checked between iterations,
+        and it ends the wait at once) or ``max_iterations`` ran; the iterations run."""
+        check_agent_options(interval_s=interval_s, lease_s=self.lease_s,
+                            max_iterations=max_iterations)  # fmt: skip
+        done = 0
+        while not stop.is_set():
+            on_iteration(self.iterate())
+            done += 1
+            if max_iterations is not None and done >= max_iterations:
+                break
+            stop.wait(interval_s)
+        return done
+
+
+__all__ = [
+    "DEFAULT_INTERVAL_S",
+    "DEFAULT_LEASE_S",
+    "Agent",
+    "AgentIteration",
+    "Clock",
+    "check_agent_options",
+]

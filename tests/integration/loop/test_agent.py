@@ -1,0 +1,316 @@
+"""The agent on a controllable clock (no sleeps): a due schedule fires once across two agents;
+a pipeline run whose owner stopped heartbeating is reclaimed exactly once when two agents race
+(two Store objects on one database, SQLite and PostgreSQL), a fresh one is left alone, and the
+trigger slot it held is free again; the runner heartbeats while a step runs and its late end
+after a reclaim is refused; ``modelpilot agent`` through the installed executable
+(``--once``, bad options exit 2, SIGTERM between iterations)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+import modelpilot as mp
+from modelpilot.clock import now_ms
+from modelpilot.config import Settings
+from modelpilot.errors import Conflict, InvalidInput
+from modelpilot.loop.agent import Agent, AgentIteration, check_agent_options
+from modelpilot.pipelines import (
+    Decision,
+    InlineExecutor,
+    PipelineLauncher,
+    PipelineServices,
+    PipelineState,
+    StepState,
+    Trigger,
+    define_trigger,
+    engine,
+    fire_trigger,
+    get_pipeline_run,
+    run_pipeline,
+)
+from modelpilot.pipelines.body import StepServices
+from modelpilot.pipelines.lease import heartbeat
+from modelpilot.pipelines.records import PlannedStep, create_pipeline_run, update_step
+from modelpilot.store import Store
+from modelpilot.store.schema import pipeline_runs
+from modelpilot.workspace import Workspace
+
+TINY = str(Path(__file__).parents[1] / "pipelines" / "tiny_pipeline.py")
+T0 = int(dt.datetime(2026, 3, 2, 10, 0, 30, tzinfo=dt.UTC).timestamp() * 1000)
+MINUTE = 60_000
+OWNER_FORM = re.compile(r"^[^:]+:\d+:[0-9a-f]{8}$")
+RELEASE = threading.Event()
+
+
+@mp.step(cache=False)
+def wait_for_release(x: int) -> int:
+    RELEASE.wait(30)
+    return x
+
+
+@mp.pipeline
+def held(x: int = 1) -> object:
+    return wait_for_release(x)
+
+
+def _stale_run(store: Store, heartbeat_ms: int, owner: str = "gone-host:4242:deadbeef") -> str:
+    """A RUNNING pipeline run of two steps (the first RUNNING) with the given heartbeat."""
+    planned = [PlannedStep("a", "a", (), 1), PlannedStep("b", "b", ("a",), 1)]
+    run = create_pipeline_run(
+        store, pipeline="p", target="x.py:p", params={}, run_id=None, executor="inline",
+        steps=planned, owner=owner,
+    )  # fmt: skip
+    update_step(store, run.steps[0].id, [StepState.PENDING], state=StepState.RUNNING, attempt=1)
+    with store.write() as conn:
+        conn.execute(
+            update(pipeline_runs)
+            .where(pipeline_runs.c.id == run.id)
+            .values(heartbeat_ms=heartbeat_ms)
+        )
+    return run.id
+
+
+def test_a_due_schedule_fires_once_and_a_second_agent_at_that_time_fires_nothing(
+    ws: Workspace,
+) -> None:
+    define_trigger(ws.store, name="hourly", target=f"{TINY}:tiny", params=["x=5"],
+                   schedule="0 * * * *", actor="t", now_ms=T0)  # fmt: skip
+    services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
+    executor = InlineExecutor(
+        services=StepServices(ws.datasets, ws.registry), attach=ws.attached_run
+    )
+    launch = PipelineLauncher(services, executor)
+    clock = [T0 + 30 * MINUTE]  # 10:30:30: nothing due yet
+    first = Agent(ws.store, clock=lambda: clock[0], launch=launch, agent_id="a1")
+    assert first.iterate().lines() == []
+    clock[0] = T0 + 60 * MINUTE  # 11:00:30: the 11:00 occurrence is due
+    done = first.iterate()
+    [fired] = done.firings
+    assert fired.decision is Decision.FIRED and fired.actor == "agent:a1"
+    assert fired.pipeline_run_id and fired.error is None
+    assert done.lines() == [
+        f"fired trigger hourly: schedule 0 * * * * at 2026-03-02 11:00 UTC -> pipeline run "
+        f"{fired.pipeline_run_id[:8]}"
+    ]
+    run = get_pipeline_run(ws.store, fired.pipeline_run_id)
+    assert run.state is PipelineState.SUCCEEDED
+    assert run.steps[0].output == {"kind": "value", "value": 10}
+    with ws.store.read() as conn:
+        owner = conn.execute(
+            select(pipeline_runs.c.owner).where(pipeline_runs.c.id == run.id)
+        ).scalar_one()
+    assert OWNER_FORM.match(owner), owner  # host:pid:random
+    second = Agent(ws.store, clock=lambda: clock[0], launch=launch, agent_id="a2")
+    assert second.iterate() == AgentIteration(1, clock[0], (), ())
+    assert first.iterate().firings == ()
+
+
+def test_two_agents_reclaim_each_stale_run_exactly_once_and_free_its_trigger_slot(
+    ws: Workspace,
+) -> None:
+    now = now_ms()
+    define_trigger(ws.store, name="by-hand", target=f"{TINY}:tiny", actor="t", now_ms=now)
+    held: list[str] = []
+
+    def launch(trigger: Trigger, link: Callable[[str], None]) -> str:
+        """Starts a run that stays RUNNING: its owner then dies (stops heartbeating)."""
+        held.append(_stale_run(ws.store, now - 10 * MINUTE))
+        link(held[-1])
+        return held[-1]
+
+    fire_trigger(ws.store, "by-hand", now, actor="t", launch=launch)
+    refused = fire_trigger(ws.store, "by-hand", now, actor="t", launch=launch)
+    assert refused.reason.startswith("concurrency: 1 of at most 1 runs")
+    stale = held + [_stale_run(ws.store, now - (3 + i) * MINUTE) for i in range(4)]
+    fresh = _stale_run(ws.store, now - 1000, owner="alive:1:0000beef")
+    uri = ws.store.engine.url.render_as_string(hide_password=False)
+    barrier = threading.Barrier(2)
+    results: list[AgentIteration] = []
+    errors: list[BaseException] = []
+
+    def agent(slot: int) -> None:
+        store = Store.open(uri)
+        try:
+            barrier.wait(timeout=30)
+            results.append(Agent(store, clock=lambda: now, agent_id=f"a{slot}").iterate())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=agent, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    reclaimed = [r.pipeline_run_id for done in results for r in done.reclaimed]
+    assert sorted(reclaimed) == sorted(stale)  # each once, by one agent or the other
+    stamp = dt.datetime.fromtimestamp((now - 10 * MINUTE) / 1000, tz=dt.UTC)
+    reason = (
+        "abandoned: owner gone-host:4242:deadbeef stopped heartbeating at "
+        f"{stamp:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    first = get_pipeline_run(ws.store, held[0])
+    assert first.state is PipelineState.FAILED and first.error == reason
+    assert [(s.state, s.error) for s in first.steps] == [
+        (StepState.FAILED, reason),
+        (StepState.SKIPPED, None),
+    ]
+    line = next(x for done in results for x in done.lines() if held[0][:8] in x)
+    assert line == f"reclaimed pipeline run {held[0][:8]} (p): {reason}"
+    assert get_pipeline_run(ws.store, fresh).state is PipelineState.RUNNING
+    assert heartbeat(ws.store, fresh, "alive:1:0000beef", now)
+    assert not heartbeat(ws.store, held[0], "gone-host:4242:deadbeef", now)  # lease lost
+    again = Agent(ws.store, clock=lambda: now).iterate()
+    assert again.reclaimed == ()
+    assert fire_trigger(ws.store, "by-hand", now + 1, actor="t", launch=launch).is_fired
+
+
+def test_the_runner_heartbeats_while_a_step_runs_and_stops_once_reclaimed(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "HEARTBEAT_INTERVAL_S", 0.02)
+    RELEASE.clear()
+    services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
+    executor = InlineExecutor(
+        services=StepServices(ws.datasets, ws.registry), attach=ws.attached_run
+    )
+    outcome: list[BaseException | object] = []
+
+    def runner() -> None:
+        try:
+            outcome.append(run_pipeline(held, {}, services=services, executor=executor,
+                                        target="test:held"))  # fmt: skip
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        row = None
+        while time.monotonic() < deadline:  # the heartbeat moves past the run's start
+            with ws.store.read() as conn:
+                row = conn.execute(select(pipeline_runs)).first()
+            if row is not None and row.heartbeat_ms > row.created_ms:
+                break
+            time.sleep(0.01)  # poll interval, bounded by the deadline
+        assert row is not None and row.heartbeat_ms > row.created_ms, row
+        assert row.state == "RUNNING" and OWNER_FORM.match(row.owner)
+        later = now_ms() + 10 * MINUTE  # an agent whose clock says the owner went quiet
+        [reclaimed] = Agent(ws.store, clock=lambda: later).iterate().reclaimed
+        assert reclaimed.pipeline_run_id == row.id and reclaimed.owner == row.owner
+    finally:
+        RELEASE.set()
+        thread.join(timeout=30)
+    [raised] = outcome
+    assert isinstance(raised, Conflict)  # the owner's late end is refused, not recorded
+    run = get_pipeline_run(ws.store, row.id)
+    assert run.state is PipelineState.FAILED and run.error == reclaimed.reason
+    assert run.steps[0].state is StepState.FAILED
+
+
+# --- the installed executable ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exe() -> str:
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which("modelpilot", path=search)
+    if found is None:
+        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e . first.")
+    return found
+
+
+@pytest.fixture
+def home(
+    store_env: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Settings]:
+    monkeypatch.setenv("MODELPILOT_HOME", str(tmp_path / "home"))
+    shutil.copy(TINY, tmp_path / "tiny_pipeline.py")
+    return tmp_path, Settings()
+
+
+def _agent(exe: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [exe, "agent", *args], capture_output=True, text=True, cwd=folder, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+def test_agent_once_prints_its_decisions(exe: str, home: tuple[Path, Settings]) -> None:
+    folder, settings = home
+    store = Store.open(settings.resolved_store_uri())
+    try:
+        an_hour_ago = now_ms() - 60 * MINUTE
+        define_trigger(store, name="minutely", target=str(folder / "tiny_pipeline.py:tiny"),
+                       schedule="* * * * *", actor="t", now_ms=an_hour_ago)  # fmt: skip
+        stale = _stale_run(store, an_hour_ago)
+    finally:
+        store.close()
+    ran = _agent(exe, folder, "--once")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    lines = ran.stdout.splitlines()
+    assert re.match(r"^agent [^:]+:\d+:[0-9a-f]{8}: every 30 s, lease 120 s$", lines[0])
+    assert lines[1].startswith(
+        f"reclaimed pipeline run {stale[:8]} (p): abandoned: owner gone-host:4242:deadbeef "
+        "stopped heartbeating at "
+    )
+    assert re.match(r"^fired trigger minutely: schedule \* \* \* \* \* at .* -> pipeline run "
+                    r"[0-9a-f]{8}$", lines[2]), lines  # fmt: skip
+    assert lines[3].endswith(": stopped after 1 iteration(s)")
+
+
+def test_bad_options_exit_2_naming_the_option(
+    exe: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELPILOT_HOME", str(tmp_path / "home"))
+    bad = _agent(exe, tmp_path, "--interval-s", "0")
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert "--interval-s must be more than 0 seconds; got 0." in bad.stderr, bad.stderr
+    for options, message in (
+        ({"lease_s": -5.0}, "--lease-s must be more than 0 seconds; got -5"),
+        ({"max_iterations": 0}, "--max-iterations must be 1 or more; got 0."),
+    ):
+        given = {"interval_s": 30.0, "lease_s": 120.0, "max_iterations": None, **options}
+        with pytest.raises(InvalidInput, match=re.escape(message)):
+            check_agent_options(**given)  # type: ignore[arg-type]
+
+
+def test_sigterm_stops_the_agent_between_iterations(exe: str, tmp_path: Path) -> None:
+    env = {**os.environ, "MODELPILOT_HOME": str(tmp_path / "home")}
+    env.pop("MODELPILOT_STORE_URI", None)
+    proc = subprocess.Popen(
+        [exe, "agent", "--interval-s", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        seen = ""
+        while "iteration 1: nothing due" not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.readline()
+        assert "iteration 1: nothing due" in seen, seen
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)  # the 600 s wait ends at once
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "SIGTERM: stopping after this iteration" in out
+    assert out.rstrip().endswith(": stopped after 1 iteration(s)")
