@@ -287,6 +287,20 @@ def parse_loop_policy(
     return LoadedPolicy(policy, text, source, gate)
 
 
+def where_in_policy(loaded: LoadedPolicy, loc: list[str]) -> str:
+    """``file:line: key.path`` of a key in a loaded policy's own text, for the checks that
+    need the store and so run when the policy is set, not when the file is read.
+
+    >>> text = "triggers: [{manual: true}]\\ntraining: {pipeline: t.py:p}\\nevaluation:\\n" \\
+    ...        "  {dataset: d, target: y, gate: g.yaml}\\n"
+    >>> where_in_policy(parse_loop_policy(text, check_files=False), ["evaluation", "dataset"])
+    '<policy>:4: evaluation.dataset'
+    """
+    root = yaml.compose(loaded.source, Loader=yaml.SafeLoader)
+    line = node_line(root, loc) if root is not None else 1  # a loaded policy is never empty
+    return f"{loaded.path}:{line}: {'.'.join(loc)}"
+
+
 def _document(text: str, source: str) -> tuple[yaml.Node, Any]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -373,4 +387,5 @@ __all__ = [
     "duration_ms",
     "load_loop_policy",
     "parse_loop_policy",
+    "where_in_policy",
 ]

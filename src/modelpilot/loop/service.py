@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select
 
+from modelpilot.data.service import get_dataset
 from modelpilot.errors import Conflict, NotFound, shown
-from modelpilot.loop.policy import LoadedPolicy, LoopPolicy, TriggerSpec
+from modelpilot.loop.policy import LoadedPolicy, LoopPolicy, TriggerSpec, where_in_policy
 from modelpilot.pipelines.triggers import (
     Trigger,
     created_payload,
@@ -66,6 +67,7 @@ def set_loop_policy(
     needs belongs to someone else."""
     deployments.get_deployment(store, deployment)  # NotFound listing the deployments
     policy = loaded.policy
+    _check_evaluation_dataset(store, loaded)
     wanted = {trigger_name(deployment, i): spec for i, spec in enumerate(policy.triggers)}
     with store.write() as conn:
         if conn.execute(_exists(deployment)).first() is None:  # deleted meanwhile
@@ -91,6 +93,19 @@ def set_loop_policy(
         row = _revision_row(conn, deployment, revision)
         assert row is not None  # inserted just above, in this transaction
         return _revision(row)
+
+
+def _check_evaluation_dataset(store: Store, loaded: LoadedPolicy) -> None:
+    """The evaluation dataset must exist when the policy is set (a retraining that finds no
+    data to judge its candidate on would fail every time, hours later)."""
+    name = loaded.policy.evaluation.dataset
+    if name is None:
+        return
+    try:
+        get_dataset(store, name)
+    except NotFound as exc:
+        where = where_in_policy(loaded, ["evaluation", "dataset"])
+        raise NotFound(f"{where}: {exc.message}", field="evaluation.dataset") from None
 
 
 def _sync_triggers(

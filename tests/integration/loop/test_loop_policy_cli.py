@@ -47,9 +47,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "gate.yaml").write_text("latency: {max_p99_ms: 5}\n")
     (folder / "loop.yaml").write_text(POLICY)
     (folder / "bad.yaml").write_text(POLICY.replace("cooldown: 1h", "cooldown: later"))
+    (folder / "nodata.yaml").write_text(POLICY.replace("churn-test", "churn-tset"))
     ws = Workspace(Settings(home=folder / "home"))
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 2)), columns=["a", "b"])
     ws.log_model(LogisticRegression().fit(x, x["a"] > 0), "churn", input_example=x.head())
+    ws.log_dataset(x.assign(churned=x["a"] > 0), name="churn-test")
     release.create_deployment(ws.store, "web", "churn/1", actor="alice")
     ws.close()
     return folder
@@ -77,6 +79,9 @@ def test_validate_set_show_history_with_exit_codes(exe: str, project: Path) -> N
         unknown.returncode == 3 and "No deployment named 'nope'" in unknown.stdout + unknown.stderr
     )
     assert _mp(exe, project, "show", "web").returncode == 3  # no policy yet
+    nodata = _mp(exe, project, "set", "web", "--file", "nodata.yaml")
+    assert nodata.returncode == 3, nodata.stdout + nodata.stderr
+    assert "evaluation.dataset: No dataset named 'churn-tset'" in nodata.stdout + nodata.stderr
 
     made = _mp(exe, project, "set", "web", "--file", "loop.yaml")
     assert made.returncode == 0, made.stdout + made.stderr

@@ -54,6 +54,7 @@ DAY_MS = 86_400_000
 def home(ws: Workspace, tmp_path: Path) -> Workspace:
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 2)), columns=["a", "b"])
     ws.log_model(LogisticRegression().fit(x, x["a"] > 0), "churn", input_example=x.head())
+    ws.log_dataset(x.assign(churned=x["a"] > 0), name="churn-test")
     release.create_deployment(ws.store, "churn-prod", "churn/1", actor="alice")
     shutil.copy(PIPELINE, tmp_path / "tiny_pipeline.py")
     (tmp_path / "gate.yaml").write_text("latency: {max_p99_ms: 5}\n")
@@ -134,6 +135,10 @@ def test_refused_policies_store_nothing(home: Workspace, tmp_path: Path) -> None
     with pytest.raises(Conflict, match=r"trigger 'churn-prod\.2' is taken by a trigger it does"):
         set_policy(store, "churn-prod", load_loop_policy(_file(tmp_path, FIRST)),
                    actor="a", now_ms=1)  # fmt: skip
+    missing = _file(tmp_path, FIRST.replace("dataset: churn-test", "dataset: churn-tset"))
+    with pytest.raises(NotFound, match=r"loop\.yaml:9: evaluation\.dataset: No dataset named "
+                       r"'churn-tset'"):  # fmt: skip
+        set_policy(store, "churn-prod", load_loop_policy(missing), actor="a", now_ms=1)
     for old, new in [("tiny_pipeline.py", "gone.py"), (":tiny", ":nada"),
                      ("gate.yaml", "nogate.yaml"), ("cooldown: 1h", "cooldown: 1 hour"),
                      ("0 3 * * *", "0 3 * *"), ("params:", "parms:")]:  # fmt: skip
