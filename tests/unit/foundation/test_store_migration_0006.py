@@ -3,30 +3,20 @@ in from the points logged before, so search and get_run see them at once."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
+from older_store import store_at
 from sqlalchemy import text
 
 from modelpilot.errors import NotFound
-from modelpilot.store import Store, migrate
+from modelpilot.store import migrate
 from modelpilot.tracking.local import LocalTracking
-from mp_server import pg_schema
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_upgrade_fills_latest_metrics_from_existing_points(tmp_path: Path, kind: str) -> None:
-    sqlite = nullcontext(f"sqlite:///{tmp_path / 'mp.db'}")
-    with pg_schema() if kind == "postgresql" else sqlite as uri:
-        store = Store.open(uri, upgrade=False)
-        config = Config()
-        config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
-        with store.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0005")
+    with store_at("0005", kind, tmp_path) as store:
         with store.engine.begin() as conn:
             conn.execute(text("INSERT INTO experiments (id, name, created_ms) VALUES (1, 'e', 1)"))
             for run_id, name in [("a" * 32, "a"), ("b" * 32, "b")]:
@@ -51,12 +41,9 @@ def test_upgrade_fills_latest_metrics_from_existing_points(tmp_path: Path, kind:
                 )
         assert migrate.upgrade(store.engine) == migrate.HEAD_REVISION
         tracking = LocalTracking(store)
-        try:
-            assert tracking.get_run("a" * 32).metrics == {"auc": 0.9}
-            assert tracking.get_run("b" * 32).metrics == {"auc": 0.95}
-            page = tracking.search_runs("e", "metrics.auc > 0.5", ["metrics.auc DESC"])
-            assert [r.name for r in page.runs] == ["b", "a"]
-            with pytest.raises(NotFound, match="No run with id 'nope'"):
-                tracking.log_metrics("nope", [("auc", 1.0, 0, 1)])  # checked without the FK
-        finally:
-            store.close()
+        assert tracking.get_run("a" * 32).metrics == {"auc": 0.9}
+        assert tracking.get_run("b" * 32).metrics == {"auc": 0.95}
+        page = tracking.search_runs("e", "metrics.auc > 0.5", ["metrics.auc DESC"])
+        assert [r.name for r in page.runs] == ["b", "a"]
+        with pytest.raises(NotFound, match="No run with id 'nope'"):
+            tracking.log_metrics("nope", [("auc", 1.0, 0, 1)])  # checked without the FK

@@ -3,31 +3,21 @@ appear, the run is untouched, and a trigger's firing can point at it."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
+from older_store import store_at
 from sqlalchemy import inspect, text
 
 from modelpilot.pipelines import get_pipeline_run
-from modelpilot.store import Store, migrate
-from mp_server import pg_schema
+from modelpilot.store import migrate
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_upgrade_from_0007_adds_trigger_tables_and_keeps_pipeline_runs(
     tmp_path: Path, kind: str
 ) -> None:
-    sqlite = nullcontext(f"sqlite:///{tmp_path / 'mp.db'}")
-    with pg_schema() if kind == "postgresql" else sqlite as uri:
-        store = Store.open(uri, upgrade=False)
-        config = Config()
-        config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
-        with store.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0007")
+    with store_at("0007", kind, tmp_path) as store:
         with store.engine.begin() as conn:
             assert not inspect(conn).has_table("triggers")
             conn.execute(
@@ -42,4 +32,3 @@ def test_upgrade_from_0007_adds_trigger_tables_and_keeps_pipeline_runs(
             tables = set(inspect(conn).get_table_names())
         assert {"triggers", "trigger_firings"} <= tables
         assert get_pipeline_run(store, "a" * 8).pipeline == "p"
-        store.close()

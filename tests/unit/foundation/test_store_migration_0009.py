@@ -3,31 +3,21 @@ deployment is untouched, and a policy revision can name it."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
+from older_store import store_at
 from sqlalchemy import insert, inspect, select, text
 
-from modelpilot.store import Store, migrate
+from modelpilot.store import migrate
 from modelpilot.store.schema import ct_policies
-from mp_server import pg_schema
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_upgrade_from_0008_adds_policy_table_and_keeps_deployments(
     tmp_path: Path, kind: str
 ) -> None:
-    sqlite = nullcontext(f"sqlite:///{tmp_path / 'mp.db'}")
-    with pg_schema() if kind == "postgresql" else sqlite as uri:
-        store = Store.open(uri, upgrade=False)
-        config = Config()
-        config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
-        with store.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0008")
+    with store_at("0008", kind, tmp_path) as store:
         with store.engine.begin() as conn:
             assert not inspect(conn).has_table("ct_policies")
             conn.execute(
@@ -47,4 +37,3 @@ def test_upgrade_from_0008_adds_policy_table_and_keeps_deployments(
         with store.read() as conn:
             assert conn.execute(text("SELECT revision FROM deployments")).scalar_one() == 1
             assert conn.execute(select(ct_policies.c.deployment)).scalar_one() == "web"
-        store.close()
