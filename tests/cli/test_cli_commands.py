@@ -251,7 +251,10 @@ COVERED = {
     "pipelines trigger fire": "integration/pipelines/test_triggers_cli.py",
     "pipelines trigger history": "integration/pipelines/test_triggers_cli.py",
     "pipelines trigger delete": "integration/pipelines/test_triggers_cli.py",
-    "agent": "integration/loop/test_agent.py",
+    "agent": "integration/loop/test_agent.py, integration/loop/test_loop_cli.py",
+    "loop history": "integration/loop/test_loop_cli.py",
+    "loop show": "integration/loop/test_loop_cli.py",
+    "approve": "integration/loop/test_loop_cli.py",
 }
 
 

@@ -19,12 +19,14 @@ from modelpilot.loop.agent import (
     AgentIteration,
     check_agent_options,
 )
+from modelpilot.loop.runner import LoopRunner
 from modelpilot.pipelines import (
     PipelineLauncher,
     PipelineServices,
     SubprocessExecutor,
     worker_environment,
 )
+from modelpilot.pipelines.lease import owner_id
 
 
 def agent_command(
@@ -41,13 +43,18 @@ def agent_command(
         None, "--max-iterations", help="Stop after this many iterations."
     ),
 ) -> None:
-    """Run the agent: each iteration reclaims abandoned pipeline runs and evaluates every
-    trigger, printing one line per decision. SIGTERM or Ctrl-C stops it between iterations."""
+    """Run the agent: each iteration reclaims abandoned pipeline runs, evaluates every
+    trigger, and moves the continuous-training decisions (gate, approval, canary, promotion
+    or rollback), printing one line per decision. SIGTERM or Ctrl-C stops it between iterations."""
     check_agent_options(interval_s=interval_s, lease_s=lease_s, max_iterations=max_iterations)
     ws = get_workspace()
     services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
     launch = PipelineLauncher(services, SubprocessExecutor(env=worker_environment(ws.settings)))
-    agent = Agent(ws.store, clock=now_ms, launch=launch, lease_s=lease_s)
+    agent_id = owner_id()
+    loop = LoopRunner(ws, owner=agent_id, actor=f"agent:{agent_id}", lease_ms=int(lease_s * 1000))
+    agent = Agent(
+        ws.store, clock=now_ms, launch=launch, lease_s=lease_s, agent_id=agent_id, loop=loop
+    )
     console.print(
         f"agent {agent.agent_id}: every {interval_s:g} s, lease {lease_s:g} s", highlight=False
     )

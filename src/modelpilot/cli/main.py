@@ -41,6 +41,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.tokens",
     "modelpilot.cli.pipelines",
     "modelpilot.cli.agent",
+    "modelpilot.cli.loop",
 ]
 
 _state = {"debug": False}

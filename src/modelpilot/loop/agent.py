@@ -7,8 +7,10 @@ one database decide each trigger occurrence once and reclaim each abandoned run 
 restarted agent picks up where the last one stopped. The clock and the launcher are
 parameters, so tests drive iterations with a controllable clock and no sleeps.
 
-Built: triggers and lease reclaim. Planned (issue 13): monitors on their windows, the
-rollout controller, approvals, and the same loop inside ``modelpilot server``.
+With a :class:`~modelpilot.loop.runner.LoopRunner`, each iteration then moves the
+continuous-training decisions: it opens one per firing of a policy's trigger, ticks the
+rollout controller of every canary under a rollout policy, and takes each decision as far as
+the evidence allows (gate, approval, canary, promotion or rollback).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelpilot.errors import InvalidInput
+from modelpilot.loop.runner import LoopEvent, LoopRunner
 from modelpilot.pipelines.evaluator import Launch, evaluate_triggers
 from modelpilot.pipelines.lease import Reclaimed, owner_id, reclaim_abandoned
 from modelpilot.pipelines.triggers import Firing
@@ -36,6 +39,7 @@ class AgentIteration:
     now_ms: int
     reclaimed: tuple[Reclaimed, ...]
     firings: tuple[Firing, ...]
+    loop: tuple[LoopEvent, ...] = ()
 
     def lines(self) -> list[str]:
         """One line per decision, reclaims first (the order they happened)."""
@@ -47,7 +51,7 @@ class AgentIteration:
             run = f" -> pipeline run {f.pipeline_run_id[:8]}" if f.pipeline_run_id else ""
             error = f"; error: {f.error}" if f.error else ""
             out.append(f"{f.decision.value} trigger {f.trigger_name}: {f.reason}{run}{error}")
-        return out
+        return out + [e.line for e in self.loop]
 
 
 def check_agent_options(*, interval_s: float, lease_s: float, max_iterations: int | None) -> None:
@@ -85,12 +89,14 @@ class Agent:
         launch: Launch | None = None,
         lease_s: float = DEFAULT_LEASE_S,
         agent_id: str | None = None,
+        loop: LoopRunner | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.launch = launch
         self.lease_s = lease_s
         self.agent_id = agent_id or owner_id()
+        self.loop = loop
         self.iterations = 0
 
     @property
@@ -99,14 +105,16 @@ class Agent:
         return f"agent:{self.agent_id}"
 
     def iterate(self) -> AgentIteration:
-        """Reclaim abandoned runs, then evaluate every trigger, at the clock's time now."""
+        """Reclaim abandoned runs, evaluate every trigger, then move the loop's decisions, at
+        the clock's time now."""
         now = self.clock()
         reclaimed = reclaim_abandoned(
             self.store, now, lease_ms=int(self.lease_s * 1000), actor=self.actor
         )
         firings = evaluate_triggers(self.store, now, launch=self.launch, actor=self.actor)
+        loop = self.loop.step(self.clock()) if self.loop is not None else []
         self.iterations += 1
-        return AgentIteration(self.iterations, now, tuple(reclaimed), tuple(firings))
+        return AgentIteration(self.iterations, now, tuple(reclaimed), tuple(firings), tuple(loop))
 
     def run(
         self,

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, inspect, text
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 # Our own name, not Alembic's default: Optuna (tuning) keeps its tables in the same database
 # and runs its own Alembic migrations against "alembic_version".
 VERSION_TABLE = "modelpilot_alembic_version"

@@ -405,3 +405,45 @@ ct_policies = Table(
     Column("policy", JSON, nullable=False),
     Column("triggers", JSON, nullable=False),
 )
+
+# Continuous-training decisions (modelpilot.loop.decisions): one row per policy-owned trigger
+# firing, walking trigger -> pipeline run -> candidate -> gate -> (approval) -> canary ->
+# promoted | rolled back | stopped. `owner`/`lease_until_ms` is the agent working on it now
+# (a killed agent's lease runs out and another takes over); `firing_id` unique is the claim
+# that makes one decision per firing across agents.
+loop_decisions = Table(
+    "loop_decisions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("deployment", String(128), nullable=False),  # no FK: history outlives a deployment
+    Column("policy_revision", Integer, nullable=False),
+    Column("firing_id", String(32), nullable=False),
+    Column("trigger_name", String(128), nullable=False),
+    Column("pipeline_run_id", String(32), nullable=True),
+    Column("candidate", String(300), nullable=True),  # model/version
+    Column("champion", String(300), nullable=True),  # the stable version it was gated against
+    Column("state", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("owner", String(256), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Index("ix_loop_decisions_firing", "firing_id", unique=True),
+    Index("ix_loop_decisions_deployment", "deployment", "created_ms"),
+    Index("ix_loop_decisions_state", "state"),
+)
+
+# Each state a decision entered, with who, when, why and the evidence (pipeline run, gate
+# verdict, deployment revisions, approval).
+loop_steps = Table(
+    "loop_steps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("decision_id", String(32), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Index("ix_loop_steps_decision", "decision_id", "id"),
+)

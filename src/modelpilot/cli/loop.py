@@ -1,0 +1,135 @@
+"""``modelpilot loop history|show`` and ``modelpilot approve``: the continuous-training
+decisions the agent makes, and a person's approval where a policy requires one. Local store
+only for now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
+from modelpilot.clock import now_ms
+from modelpilot.loop.decisions import (
+    LoopDecision,
+    approve_decision,
+    get_decision,
+    list_decisions,
+)
+from modelpilot.release import service as deployments
+from modelpilot.store.events import default_actor
+
+loop_app = typer.Typer(
+    help="The continuous-training loop's decisions: trigger -> training -> gate -> canary.",
+    no_args_is_help=True,
+)
+
+
+@loop_app.command("history")
+def history(
+    deployment: str,
+    limit: int = typer.Option(20, "--limit", help="How many decisions, newest first."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The deployment's decisions, newest first, each with the states it passed and why."""
+    store = get_workspace().store
+    deployments.get_deployment(store, deployment)  # NotFound listing the deployments
+    found = list_decisions(store, deployment=deployment, limit=limit)
+    if as_json:
+        print_json([_as_dict(d) for d in found])
+        return
+    if not found:
+        console.print(
+            f"{deployment} has no continuous-training decisions yet (they start when a trigger "
+            "of its policy fires and `modelpilot agent` runs)."
+        )
+        return
+    for decision in found:
+        _print(decision)
+
+
+@loop_app.command("show")
+def show(decision_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """One decision (id or a unique prefix) with every step's evidence."""
+    decision = get_decision(get_workspace().store, decision_id)
+    if as_json:
+        print_json(_as_dict(decision))
+        return
+    _print(decision, evidence=True)
+
+
+def approve(
+    decision_id: str,
+    reject: bool = typer.Option(False, "--reject", help="Refuse: the candidate never serves."),
+    reason: str = typer.Option("", "--reason", help="Why (recorded with the approval)."),
+) -> None:
+    """Approve a decision that is awaiting approval (the agent then starts its canary), or
+    reject it. Exit 3 for an unknown id, 4 when it is not awaiting approval."""
+    decision = approve_decision(
+        get_workspace().store, decision_id, actor=default_actor(), now_ms=now_ms(),
+        reject=reject, reason=reason,
+    )  # fmt: skip
+    console.print(
+        f"decision {decision.short_id} ({decision.deployment}, {decision.candidate}): "
+        f"{decision.state.value}: {decision.reason}",
+        highlight=False,
+    )
+
+
+def _print(decision: LoopDecision, *, evidence: bool = False) -> None:
+    console.print(
+        f"[bold]decision {decision.short_id}[/bold] {decision.deployment} "
+        f"{decision.candidate or '(no candidate yet)'} [bold]{decision.state.value}[/bold] "
+        f"(trigger {decision.trigger_name}, policy revision {decision.policy_revision})",
+        highlight=False,
+    )
+    table = Table(show_header=True, box=None, padding=(0, 1))
+    for col in ("time", "state", "actor", "why"):
+        table.add_column(col, overflow="fold")
+    if evidence:
+        table.add_column("evidence", overflow="fold")
+    for step in decision.steps:
+        row = [fmt_ms(step.at_ms), step.state.value, step.actor, step.reason]
+        if evidence:
+            row.append(", ".join(f"{k}={_short(v)}" for k, v in step.evidence.items()))
+        table.add_row(*row)
+    console.print(table)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict) and "passed" in value and "checks" in value:  # a gate verdict
+        checks = value["checks"]
+        failed = [c["name"] for c in checks if not c.get("passed")]
+        return f"{'passed' if value['passed'] else 'failed'} {len(checks)} checks" + (
+            f" (failed: {', '.join(failed)})" if failed else ""
+        )
+    return str(value)
+
+
+def _as_dict(decision: LoopDecision) -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "deployment": decision.deployment,
+        "policy_revision": decision.policy_revision,
+        "trigger": decision.trigger_name,
+        "firing_id": decision.firing_id,
+        "pipeline_run_id": decision.pipeline_run_id,
+        "candidate": decision.candidate,
+        "champion": decision.champion,
+        "state": decision.state.value,
+        "reason": decision.reason,
+        "created_ms": decision.created_ms,
+        "updated_ms": decision.updated_ms,
+        "steps": [
+            {"state": s.state.value, "at_ms": s.at_ms, "actor": s.actor, "reason": s.reason,
+             "evidence": s.evidence}
+            for s in decision.steps
+        ],
+    }  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``loop`` and ``approve``."""
+    app.add_typer(loop_app, name="loop")
+    app.command("approve")(approve)
