@@ -74,12 +74,14 @@ def start_server(
     auth: bool = True,
     port: int | None = None,
     env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
 ) -> RunningServer:
     """Start a server (its blobs in ``home/artifacts``; ``env`` adds settings such as
-    ``MODELPILOT_MAX_UPLOAD_BYTES``) and return once ``/health`` answers."""
+    ``MODELPILOT_MAX_UPLOAD_BYTES``, ``args`` options such as ``--agent``) and return once
+    ``/health`` answers."""
     port = port or free_port()
     command = [sys.executable, "-m", "modelpilot.cli.main", "server", "--port", str(port)]
-    command += ["--store-uri", store_uri]
+    command += ["--store-uri", store_uri, *args]
     if not auth:
         command.append("--no-auth")
     full_env = {**os.environ, "MODELPILOT_HOME": str(home), **(env or {})}

@@ -27,6 +27,7 @@ from modelpilot.pipelines import (
     worker_environment,
 )
 from modelpilot.pipelines.lease import owner_id
+from modelpilot.workspace import Workspace
 
 
 def agent_command(
@@ -47,27 +48,33 @@ def agent_command(
     trigger, and moves the continuous-training decisions (gate, approval, canary, promotion
     or rollback), printing one line per decision. SIGTERM or Ctrl-C stops it between iterations."""
     check_agent_options(interval_s=interval_s, lease_s=lease_s, max_iterations=max_iterations)
-    ws = get_workspace()
-    services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
-    launch = PipelineLauncher(services, SubprocessExecutor(env=worker_environment(ws.settings)))
-    agent_id = owner_id()
-    loop = LoopRunner(ws, owner=agent_id, actor=f"agent:{agent_id}", lease_ms=int(lease_s * 1000))
-    agent = Agent(
-        ws.store, clock=now_ms, launch=launch, lease_s=lease_s, agent_id=agent_id, loop=loop
-    )
+    agent = workspace_agent(get_workspace(), lease_s=lease_s)
     console.print(
         f"agent {agent.agent_id}: every {interval_s:g} s, lease {lease_s:g} s", highlight=False
     )
     stop = threading.Event()
     with _stopping_on_signals(stop):
         done = agent.run(
-            interval_s=interval_s, stop=stop, on_iteration=_print_iteration,
+            interval_s=interval_s, stop=stop, on_iteration=print_iteration,
             max_iterations=1 if once else max_iterations,
         )  # fmt: skip
     console.print(f"agent {agent.agent_id}: stopped after {done} iteration(s)", highlight=False)
 
 
-def _print_iteration(done: AgentIteration) -> None:
+def workspace_agent(ws: Workspace, *, lease_s: float) -> Agent:
+    """An agent on ``ws``'s local store, on the real clock, running pipelines in worker
+    subprocesses and moving the loop's decisions (``modelpilot agent`` and ``modelpilot
+    server --agent``)."""
+    services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
+    launch = PipelineLauncher(services, SubprocessExecutor(env=worker_environment(ws.settings)))
+    agent_id = owner_id()
+    loop = LoopRunner(ws, owner=agent_id, actor=f"agent:{agent_id}", lease_ms=int(lease_s * 1000))
+    return Agent(
+        ws.store, clock=now_ms, launch=launch, lease_s=lease_s, agent_id=agent_id, loop=loop
+    )
+
+
+def print_iteration(done: AgentIteration) -> None:
     lines = done.lines()
     for line in lines or [f"iteration {done.number}: nothing due"]:
         console.print(line, highlight=False, soft_wrap=True)

@@ -4,10 +4,22 @@ tokens) over uvicorn."""
 from __future__ import annotations
 
 import gc
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import typer
 
+from modelpilot.cli.agent import workspace_agent
 from modelpilot.cli.context import console, err_console
+from modelpilot.config import Settings
+from modelpilot.loop.agent import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_LEASE_S,
+    AgentIteration,
+    check_agent_options,
+)
+from modelpilot.workspace import Workspace
 
 _NO_AUTH_WARNING = (
     "[bold red]WARNING: --no-auth: every request is accepted as admin, without a token.[/bold red]"
@@ -28,12 +40,24 @@ def server_command(
     no_auth: bool = typer.Option(
         False, "--no-auth", help="Accept requests without a token (a laptop only; says so loudly)."
     ),
+    agent: bool = typer.Option(
+        False,
+        "--agent",
+        help="Also run the agent in the server: triggers, pipelines and the continuous-training "
+        "loop (what `modelpilot agent` does), on this store.",
+    ),
+    agent_interval_s: float = typer.Option(
+        DEFAULT_INTERVAL_S, "--agent-interval-s", help="With --agent: seconds between iterations."
+    ),
+    agent_lease_s: float = typer.Option(
+        DEFAULT_LEASE_S, "--agent-lease-s", help="With --agent: as `modelpilot agent --lease-s`."
+    ),
 ) -> None:
-    """Serve the control-plane REST API (/api/v1, OpenAPI at /api/openapi.json)."""
+    """Serve the control-plane REST API (/api/v1, OpenAPI at /api/openapi.json), and with
+    --agent the continuous-training loop beside it."""
     import uvicorn
 
     from modelpilot.artifacts import LocalArtifactStore, remove_stale_temp_files
-    from modelpilot.config import Settings
     from modelpilot.server.app import create_app
     from modelpilot.store import Store
 
@@ -59,6 +83,10 @@ def server_command(
                 max_upload_bytes=settings.max_upload_bytes,
                 home=settings.home,
             )
+            if agent:
+                app.router.lifespan_context = _agent_lifespan(
+                    settings, agent_interval_s, agent_lease_s
+                )
             _freeze_startup_objects()
             uvicorn.run(
                 app,
@@ -69,6 +97,45 @@ def server_command(
             )
     finally:
         store.close()
+
+
+def _agent_lifespan(
+    settings: Settings, interval_s: float, lease_s: float
+) -> Callable[[object], AbstractAsyncContextManager[None]]:
+    """The app's lifespan with the agent in a thread: started with the app, stopped (after
+    the iteration in progress) when the app shuts down, before uvicorn exits. An iteration
+    that fails is printed and the next one comes as usual."""
+    check_agent_options(interval_s=interval_s, lease_s=lease_s, max_iterations=None)
+
+    def report(done: AgentIteration) -> None:
+        for line in done.lines():  # quiet when nothing happened
+            console.print(f"agent: {line}", highlight=False, soft_wrap=True, markup=False)
+
+    def failed(exc: Exception) -> None:
+        err_console.print(f"agent: iteration failed: {exc!r}", highlight=False, markup=False)
+
+    @asynccontextmanager
+    async def lifespan(_app: object) -> AsyncIterator[None]:
+        ws = Workspace(settings)
+        agent = workspace_agent(ws, lease_s=lease_s)
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=agent.run, name="modelpilot-agent", daemon=True,
+            kwargs={"interval_s": interval_s, "stop": stop, "on_iteration": report,
+                    "on_error": failed},
+        )  # fmt: skip
+        console.print(f"agent {agent.agent_id}: every {interval_s:g} s, lease {lease_s:g} s",
+                      highlight=False)  # fmt: skip
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            ws.close()
+            console.print(f"agent {agent.agent_id}: stopped", highlight=False)
+
+    return lifespan
 
 
 def _freeze_startup_objects() -> None:

@@ -123,14 +123,24 @@ class Agent:
         stop: threading.Event,
         max_iterations: int | None = None,
         on_iteration: Callable[[AgentIteration], None] = lambda _: None,
+        on_error: Callable[[Exception], None] | None = None,
     ) -> int:
         """Iterate every ``interval_s`` until ``stop`` is set (checked between iterations,
-        and it ends the wait at once) or ``max_iterations`` ran; the iterations run."""
+        and it ends the wait at once) or ``max_iterations`` ran; the iterations run.
+
+        An iteration that raises ends the loop, unless ``on_error`` is given: then it is
+        handed the error and the next iteration comes as usual (the agent inside a
+        long-running server outlives a database that was briefly away)."""
         check_agent_options(interval_s=interval_s, lease_s=self.lease_s,
                             max_iterations=max_iterations)  # fmt: skip
         done = 0
         while not stop.is_set():
-            on_iteration(self.iterate())
+            try:
+                on_iteration(self.iterate())
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
             done += 1
             if max_iterations is not None and done >= max_iterations:
                 break

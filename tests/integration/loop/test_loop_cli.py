@@ -1,8 +1,9 @@
-"""The loop from the installed executable: a person fires a policy's trigger, ``modelpilot
-agent --once`` trains in a subprocess step, gates the candidate and stops at the approval;
-``modelpilot loop history|show`` print the decision; ``modelpilot approve`` lets it through
-(and refuses a second time, exit 4, and an unknown id, exit 3); the next agent iteration
-starts the canary."""
+"""The loop from the installed executable (and inside ``modelpilot server --agent``): a
+person fires a policy's trigger, ``modelpilot agent --once`` trains in a subprocess step,
+gates the candidate and stops at the approval; ``modelpilot loop history|show`` print the
+decision; ``modelpilot approve`` lets it through (and refuses a second time, exit 4, and an
+unknown id, exit 3); the next agent iteration starts the canary. SQLite only: the same moves
+run on PostgreSQL in test_loop_decisions.py, in process."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,11 +22,12 @@ from loop_files import GATE, PIPELINE, POLICY, churn_frame
 
 import modelpilot as mp
 from modelpilot import release
+from modelpilot.clock import now_ms
 from modelpilot.config import Settings
 from modelpilot.loop import load_loop_policy, set_loop_policy
+from modelpilot.loop.decisions import LoopDecision, LoopState, list_decisions
 from modelpilot.workspace import Workspace
-
-pytestmark = pytest.mark.usefixtures("store_env")
+from mp_server import start_server
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +43,7 @@ def exe() -> str:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A home with a champion, data, a policy that requires approval, and its files."""
     monkeypatch.setenv("MODELPILOT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MODELPILOT_STORE_URI", raising=False)
     ws: Workspace = mp.init()
     from sklearn.linear_model import LogisticRegression
 
@@ -111,3 +116,45 @@ def test_fire_agent_history_approve_and_canary(exe: str, project: Path) -> None:
     status = _run(exe, project, "deploy", "status", "churn-prod", "--json")
     variants = {v["role"]: v for v in json.loads(status.stdout)["config"]["variants"]}
     assert variants["canary"]["version"] == 2 and variants["canary"]["weight"] == 50
+
+
+def test_the_loop_runs_inside_modelpilot_server_with_agent(project: Path) -> None:
+    """A new version of the training data fires the policy's trigger; the agent inside the
+    server trains, gates and stops at the approval, with nobody running `modelpilot agent`."""
+    text = POLICY.format(flip="false", fail="false", approval="true")
+    (project / "loop.yaml").write_text(text.replace("- manual: true", "- on_dataset: churn-train"))
+    settings = Settings()
+    ws = Workspace(settings)
+    try:
+        set_loop_policy(
+            ws.store,
+            "churn-prod",
+            load_loop_policy(project / "loop.yaml"),
+            actor="alice",
+            now_ms=now_ms(),
+        )
+        server = start_server(
+            settings.home,
+            settings.resolved_store_uri(),
+            args=("--agent", "--agent-interval-s", "0.3"),
+        )
+        try:
+            ws.log_dataset(churn_frame(3), name="churn-train")  # the new window
+            deadline = time.monotonic() + 180
+            decisions: list[LoopDecision] = []
+            while time.monotonic() < deadline:
+                decisions = list_decisions(ws.store, deployment="churn-prod")
+                if (decisions and decisions[0].state.is_final) or (
+                    decisions and decisions[0].state is LoopState.AWAITING_APPROVAL
+                ):
+                    break
+                time.sleep(0.2)  # polling another process's progress, bounded by the deadline
+            assert decisions, server.stderr_text()
+            [decision] = decisions
+            assert decision.state is LoopState.AWAITING_APPROVAL, decision.reason
+            assert decision.candidate == "churn/2"
+            assert all(s.actor.startswith("agent:") for s in decision.steps)
+        finally:
+            assert server.stop() in (0, -signal.SIGTERM), server.stderr  # uvicorn re-raises it
+    finally:
+        ws.close()
