@@ -124,6 +124,10 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
         )
     evaluations = list_records(store, mv.ref, "evaluation")
     gates = list_records(store, mv.ref, "gate")
+    loop_notes: dict[str, dict[str, Any]] = {}
+    for note in list_records(store, mv.ref, "loop"):  # newest first: keep each decision's last
+        loop_notes.setdefault(note.payload["decision"], {"recorded": iso(note.created_ms),
+                                                         **note.payload})  # fmt: skip
     data = {
         "model": {
             "name": mv.name,
@@ -149,6 +153,7 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
             **evaluations[0].payload,
         },
         "gates": [{"recorded": iso(g.created_ms), "by": g.actor, **g.payload} for g in gates],
+        "continuous_training": list(loop_notes.values()),
         "lineage": trace.to_dict(),
         "generated": datetime.now(tz=UTC).isoformat(timespec="seconds"),
     }
@@ -258,6 +263,9 @@ def _markdown(data: dict[str, Any]) -> str:
         )
     if not data["gates"]:
         lines.append("_No gate has judged this version yet._")
+    decisions = _loop_lines(data)
+    if decisions:
+        lines += ["", "## Continuous training", ""] + [f"- {line}" for line in decisions]
     run = data["lineage"].get("run")
     lines += ["", "## Lineage", ""]
     if run:
@@ -269,6 +277,16 @@ def _markdown(data: dict[str, Any]) -> str:
         lines.append("Registered outside a tracked run.")
     lines += ["", f"_Generated {data['generated']} by modelpilot._", ""]
     return "\n".join(lines)
+
+
+def _loop_lines(data: dict[str, Any]) -> list[str]:
+    """One line per continuous-training decision this version was the candidate of."""
+    return [
+        f"{note['recorded']}: decision {note['decision'][:8]} on {note['deployment']} "
+        f"(trigger {note['trigger']}): {note['state']}: {note['reason']} (modelpilot loop show "
+        f"{note['decision'][:8]})"
+        for note in data.get("continuous_training") or []
+    ]
 
 
 STYLE = (
@@ -341,6 +359,11 @@ def _html(data: dict[str, Any]) -> str:
         )
     if not data["gates"]:
         out.append("<p class='muted'>No gate has judged this version yet.</p>")
+    decisions = _loop_lines(data)
+    if decisions:
+        out.append("<h2>Continuous training</h2><ul>")
+        out += [f"<li>{escape(line)}</li>" for line in decisions]
+        out.append("</ul>")
     run = data["lineage"].get("run")
     out.append(
         "<h2>Lineage</h2><p>"

@@ -159,12 +159,28 @@ class LoopRunner:
                         f"{verdict.to.value}: {verdict.reason}"
                     )
                 )
+                self._note_on_candidate(decision)
         except Conflict as exc:  # moved by a person (approve) meanwhile: theirs stands
             log.info("%s", exc.message)
         finally:
             if not decision.state.is_final:
                 release_decision(self.store, decision.id, owner=self.owner)
         return events
+
+    def _note_on_candidate(self, decision: LoopDecision) -> None:
+        """Keep the decision's newest state on the candidate version too (a ``loop`` record),
+        so its model card links the decision. The decision's own steps stay the record of
+        truth: a crash between the move and this note loses only the note."""
+        if decision.candidate is None:
+            return
+        self.ws.registry.add_record(
+            decision.candidate,
+            "loop",
+            {"decision": decision.id, "deployment": decision.deployment,
+             "trigger": decision.trigger_name, "state": decision.state.value,
+             "reason": decision.reason, "pipeline_run": decision.pipeline_run_id,
+             "champion": decision.champion},
+        )  # fmt: skip
 
     def _verdict(self, decision: LoopDecision, now_ms: int) -> Move | str:
         try:

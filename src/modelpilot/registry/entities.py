@@ -80,7 +80,7 @@ class Event:
     payload: dict[str, Any]
 
 
-RECORD_KINDS = ("evaluation", "gate", "card_fields", "note", "monitoring")
+RECORD_KINDS = ("evaluation", "gate", "card_fields", "note", "monitoring", "loop")
 
 
 @dataclass(frozen=True)

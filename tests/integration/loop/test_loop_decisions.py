@@ -145,6 +145,10 @@ def test_a_better_candidate_walks_gate_canary_and_is_promoted(
         "loop.promoted",
     ]
     assert done.owner is None and done.lease_until_ms is None
+    card = home.cards.model_card("churn/2").to_markdown()
+    assert "Continuous training" in home.cards.model_card("churn/2").to_html()
+    assert "## Continuous training" in card
+    assert f"decision {decision.short_id} on churn-prod (trigger churn-prod.1): promoted" in card
 
 
 def test_a_worse_candidate_is_stopped_at_the_gate_and_the_champion_keeps_serving(
