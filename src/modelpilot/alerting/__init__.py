@@ -7,7 +7,16 @@ monitors do) and never acts itself (registered hooks such as rollback or retrain
 from __future__ import annotations
 
 from modelpilot.alerting.local import LocalAlerts
-from modelpilot.alerting.manager import Alert, AlertManager, Hook, Sink, load_rules
+from modelpilot.alerting.manager import (
+    Alert,
+    AlertManager,
+    Hook,
+    Sink,
+    build_alert,
+    load_rules,
+    next_alert,
+    notify,
+)
 from modelpilot.alerting.protocol import AlertRecord, AlertService
 from modelpilot.alerting.rules import AlertRule
 from modelpilot.alerting.sinks import (
@@ -32,5 +41,8 @@ __all__ = [
     "ServiceSink",
     "Sink",
     "WebhookSink",
+    "build_alert",
     "load_rules",
+    "next_alert",
+    "notify",
 ]

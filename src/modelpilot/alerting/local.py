@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select
 
 from modelpilot.alerting.manager import Alert
 from modelpilot.alerting.protocol import (
@@ -33,14 +35,7 @@ class LocalAlerts:
         """Append the alert as an ``alert.<state>`` event on ``alert:<subject>``."""
         check_state(alert.state)
         with self.store.write() as conn:
-            entry_id = record_event(
-                conn,
-                f"{ALERT_KIND_PREFIX}{alert.state}",
-                f"{ALERT_SUBJECT_PREFIX}{alert.subject}",
-                self.actor,
-                alert.to_dict(),
-            )
-        return AlertRecord(entry_id, self.actor, alert)
+            return record_alert_in(conn, alert, actor=self.actor)
 
     def list_alerts(
         self, *, subject: str | None = None, state: str | None = None, limit: int = 100
@@ -65,6 +60,41 @@ class LocalAlerts:
         return [AlertRecord(r.id, r.actor, Alert(**r.payload)) for r in rows]
 
 
+def record_alert_in(conn: Connection, alert: Alert, *, actor: str) -> AlertRecord:
+    """Append ``alert`` as an ``alert.<state>`` event on ``alert:<subject>`` in the caller's
+    transaction (so a caller can check the last state and record the next one atomically)."""
+    entry_id = record_event(
+        conn,
+        f"{ALERT_KIND_PREFIX}{check_state(alert.state)}",
+        f"{ALERT_SUBJECT_PREFIX}{alert.subject}",
+        actor,
+        alert.to_dict(),
+    )
+    return AlertRecord(entry_id, actor, alert)
+
+
+def last_alerts(conn: Connection, subject: str, rules: Iterable[str]) -> dict[str, AlertRecord]:
+    """The newest recorded alert of each of ``rules`` on ``subject`` (rules never alerted on
+    are absent): the state a rule is in, kept in the database rather than in a process."""
+    wanted, found = set(rules), dict[str, AlertRecord]()
+    rows = conn.execute(
+        select(events.c.id, events.c.actor, events.c.payload)
+        .where(
+            events.c.subject == ALERT_SUBJECT_PREFIX + subject,
+            events.c.kind.startswith(ALERT_KIND_PREFIX),
+        )
+        .order_by(events.c.id.desc())
+    )
+    for row in rows:
+        rule = row.payload.get("rule")
+        if rule in wanted and rule not in found:
+            found[rule] = AlertRecord(row.id, row.actor, Alert(**row.payload))
+            if len(found) == len(wanted):
+                break
+    rows.close()  # the rest unread
+    return found
+
+
 def check_state(state: str) -> str:
     """``state`` when it is an alert state; InvalidInput listing them otherwise.
 
@@ -79,4 +109,4 @@ def check_state(state: str) -> str:
     return state
 
 
-__all__ = ["ALERT_MANAGER_ACTOR", "LocalAlerts", "check_state"]
+__all__ = ["ALERT_MANAGER_ACTOR", "LocalAlerts", "check_state", "last_alerts", "record_alert_in"]

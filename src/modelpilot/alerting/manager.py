@@ -124,21 +124,19 @@ class AlertManager:
                 track = self._tracks[key] = _Track(since_ms=now)
             if not track.firing and now - track.since_ms >= rule.for_s * 1000:
                 track.firing = True
-                return _alert(rule, subject, value, "firing", track.since_ms, now)
+                return build_alert(rule, subject, value, "firing", track.since_ms, now)
             return None
         if track is None:
             return None
         del self._tracks[key]
         return (
-            _alert(rule, subject, value, "resolved", track.since_ms, now) if track.firing else None
+            build_alert(rule, subject, value, "resolved", track.since_ms, now)
+            if track.firing
+            else None
         )
 
     def _notify(self, alert: Alert) -> None:
-        for sink in self.sinks:
-            try:
-                sink.send(alert)
-            except Exception as exc:  # one broken sink must not silence the others
-                log.error("alert sink %s failed for %s: %s", type(sink).__name__, alert.rule, exc)
+        notify(self.sinks, alert)
 
     def _run_hooks(self, rule: AlertRule, alert: Alert) -> None:
         for action in rule.actions:
@@ -152,10 +150,26 @@ class AlertManager:
                 log.error("alert hook %r failed for %s: %s", action, rule.name, exc)
 
 
-def _alert(
+def notify(sinks: Iterable[Sink], alert: Alert) -> None:
+    """Send ``alert`` to every sink; a failing sink is logged and never stops the others."""
+    for sink in sinks:
+        try:
+            sink.send(alert)
+        except Exception as exc:  # one broken sink must not silence the others
+            log.error("alert sink %s failed for %s: %s", type(sink).__name__, alert.rule, exc)
+
+
+def build_alert(
     rule: AlertRule, subject: str, value: float, state: State, since: int, now: int
 ) -> Alert:
-    verb = "is" if state == "firing" else "is back to"
+    """The alert ``rule`` raises on ``subject`` in ``state``: breached (or back) at ``value``,
+    the condition holding since ``since`` (ms), observed at ``now`` (ms).
+
+    >>> rule = AlertRule(name="errors", metric="ops.error_rate", op=">", threshold=0.05)
+    >>> build_alert(rule, "prod", 0.07, "firing", 1000, 2000).message
+    '[warning] errors: ops.error_rate of prod is 0.07 (alert when > 0.05)'
+    """
+    verb = "is back to" if state == "resolved" else "is"
     message = (
         f"[{rule.severity}] {rule.name}: {rule.metric} of {subject} {verb} {value:.4g} "
         f"(alert when {rule.op} {rule.threshold:g}{f' for {rule.for_s:g}s' if rule.for_s else ''})"
@@ -173,6 +187,44 @@ def _alert(
         now,
         message,
     )
+
+
+def next_alert(
+    rule: AlertRule, subject: str, value: float, now: int, last: Alert | None
+) -> Alert | None:
+    """The alert to record when ``rule`` sees ``value`` on ``subject`` at ``now`` (ms), given
+    the last alert recorded for that rule and subject (None if never), or None when nothing
+    changed.
+
+    The same de-duplication as :class:`AlertManager`, with the state read from the records
+    instead of kept in a process, so a restarted or second process continues it: a breach
+    goes ``pending`` (or straight to ``firing`` when ``for_s`` is 0), ``firing`` once it has
+    held ``for_s`` since the pending alert, and only once; a cleared condition after
+    ``pending`` or ``firing`` records ``resolved``.
+
+    >>> rule = AlertRule(name="errors", metric="ops.error_rate", op=">", threshold=0.05, for_s=60)
+    >>> first = next_alert(rule, "prod", 0.07, 0, None)
+    >>> first.state, next_alert(rule, "prod", 0.08, 30_000, first)
+    ('pending', None)
+    >>> firing = next_alert(rule, "prod", 0.08, 60_000, first)
+    >>> firing.state, firing.since_ms, next_alert(rule, "prod", 0.09, 90_000, firing)
+    ('firing', 0, None)
+    >>> next_alert(rule, "prod", 0.01, 120_000, firing).state
+    'resolved'
+    """
+    active = last if last is not None and last.state != "resolved" else None
+    if not rule.breached(value):
+        return (
+            None
+            if active is None
+            else build_alert(rule, subject, value, "resolved", active.since_ms, now)
+        )
+    if active is not None and active.state == "firing":
+        return None
+    since = active.since_ms if active is not None else now
+    if now - since >= rule.for_s * 1000:
+        return build_alert(rule, subject, value, "firing", since, now)
+    return None if active is not None else build_alert(rule, subject, value, "pending", now, now)
 
 
 def load_rules(data: Iterable[dict[str, Any]]) -> list[AlertRule]:

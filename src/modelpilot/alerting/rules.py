@@ -50,3 +50,17 @@ class AlertRule(BaseModel):
     def watches(self, subject: str, metric: str) -> bool:
         """True when this rule applies to an observation (``subject`` may be a glob)."""
         return metric == self.metric and fnmatch.fnmatchcase(subject, self.subject)
+
+
+# What ``modelpilot monitor run`` and a policy's ``monitoring:`` section use when no rules are
+# given. The drift rule is named ``dataset-drift`` so that a trigger ``on_alert: dataset-drift``
+# matches it.
+DEFAULT_RULES: tuple[AlertRule, ...] = (
+    AlertRule(
+        name="dataset-drift", metric="drift.share_drifted", op=">=", threshold=0.3,
+        severity="warning",
+    ),
+    AlertRule(
+        name="error-rate", metric="ops.error_rate", op=">", threshold=0.05, severity="critical"
+    ),
+)  # fmt: skip

@@ -54,7 +54,7 @@ def run(
         WebhookSink,
         load_rules,
     )
-    from modelpilot.alerting.rules import AlertRule
+    from modelpilot.alerting.rules import DEFAULT_RULES
 
     ws = get_workspace()
     result = ws.monitoring.run(deployment, window_s=parse_window(window))
@@ -75,19 +75,7 @@ def run(
         )
     for note in result.notes:
         console.print(f"[yellow]note[/yellow] {note}")
-    default_rules = [
-        AlertRule(
-            name="dataset-drift",
-            metric="drift.share_drifted",
-            op=">=",
-            threshold=0.3,
-            severity="warning",
-        ),
-        AlertRule(
-            name="error-rate", metric="ops.error_rate", op=">", threshold=0.05, severity="critical"
-        ),
-    ]
-    chosen = load_rules(yaml.safe_load(rules.read_text()) or []) if rules else default_rules
+    chosen = load_rules(yaml.safe_load(rules.read_text()) or []) if rules else list(DEFAULT_RULES)
     sinks: list[Sink] = [
         ConsoleSink(console),
         ServiceSink(ws.alerts),

@@ -2,13 +2,15 @@
 model, on which data, how the candidate is judged and how it rolls out; stored as revisions,
 with the triggers it owns.
 
-Owns the policy's schema, its checks and its storage. Never runs pipelines, evaluates or
-rolls out itself: the triggers of :mod:`modelpilot.pipelines` start the training, and the
-agent that walks the rest of the loop comes next (issue 13).
+Owns the policy's schema, its checks and its storage, and the monitors a policy's
+``monitoring:`` section runs (:func:`run_due_monitors`, called by the agent). Never runs
+pipelines, evaluates or rolls out itself: the triggers of :mod:`modelpilot.pipelines` start
+the training, and the agent that walks the rest of the loop comes next (issue 13).
 """
 
 from __future__ import annotations
 
+from modelpilot.loop.monitors import MonitorOutcome, run_due_monitors
 from modelpilot.loop.policy import (
     LoadedPolicy,
     LoopPolicy,
@@ -19,6 +21,7 @@ from modelpilot.loop.policy import (
 from modelpilot.loop.service import (
     PolicyRevision,
     get_loop_policy,
+    latest_loop_policies,
     loop_policy_history,
     set_loop_policy,
     trigger_name,
@@ -27,12 +30,15 @@ from modelpilot.loop.service import (
 __all__ = [
     "LoadedPolicy",
     "LoopPolicy",
+    "MonitorOutcome",
     "PolicyRevision",
     "duration_ms",
     "get_loop_policy",
+    "latest_loop_policies",
     "load_loop_policy",
     "loop_policy_history",
     "parse_loop_policy",
+    "run_due_monitors",
     "set_loop_policy",
     "trigger_name",
 ]

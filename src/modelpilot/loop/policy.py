@@ -23,6 +23,11 @@ approve::
     rollout:
       steps: [5, 25, 50, 100]
     require_approval: true
+    monitoring:                      # the agent scores the traffic and records alerts
+      window: 1h
+      every: 15m
+      rules:
+        - {name: dataset-drift, metric: drift.share_drifted, op: ">=", threshold: 0.3}
 
 Every error reads ``FILE:LINE: KEY.PATH: what is wrong`` (the line from YAML's node marks).
 
@@ -30,7 +35,7 @@ Every error reads ``FILE:LINE: KEY.PATH: what is wrong`` (the line from YAML's n
 ...                   "evaluation: {dataset: d, target: y, gate: g.yaml}\\nrollot: {}\\n",
 ...                   source="loop.yaml", check_files=False)
 Traceback (most recent call last):
-modelpilot.errors.InvalidInput: loop.yaml:4: rollot: unknown key. Did you mean 'rollout'? Known keys: schema_version, triggers, training, evaluation, rollout, require_approval.
+modelpilot.errors.InvalidInput: loop.yaml:4: rollot: unknown key. Did you mean 'rollout'? Known keys: schema_version, triggers, training, evaluation, rollout, require_approval, monitoring.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from modelpilot.alerting.rules import DEFAULT_RULES, AlertRule
 from modelpilot.clock import parse_duration_s
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.evaluation.policy import (
@@ -103,6 +110,12 @@ def _positive(text: str) -> str:
     return text
 
 
+def _positive_interval(text: str) -> str:
+    if duration_ms(text) <= 0:
+        raise ValueError(f"the interval must be longer than 0; use e.g. 15m or 1h, not {text!r}")
+    return text
+
+
 def _cron(text: str) -> str:
     try:
         return check_cron(text)
@@ -119,6 +132,7 @@ def _limits(max_concurrent: int = 1, daily_budget: int = 1) -> None:
 
 Duration = Annotated[str, BeforeValidator(_duration_text)]
 Window = Annotated[str, BeforeValidator(_duration_text), AfterValidator(_positive)]
+Interval = Annotated[str, BeforeValidator(_duration_text), AfterValidator(_positive_interval)]
 Cron = Annotated[str, AfterValidator(_cron)]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -217,6 +231,61 @@ class Evaluation(_Section):
         return self
 
 
+def _no_actions(rule: AlertRule) -> AlertRule:
+    if rule.actions:
+        raise ValueError(
+            "a monitoring rule calls no hooks (actions); to retrain when it fires, add a "
+            f"trigger on_alert: {rule.name}"
+        )
+    return rule
+
+
+def _unique_names(rules: list[AlertRule]) -> list[AlertRule]:
+    """Each rule's alert state is kept per rule name, so two rules may not share one; the
+    error points at the repeated name (its line, not the list's)."""
+    names = [r.name for r in rules]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            first = names.index(name)
+            raise ValidationError.from_exception_data(
+                "Monitoring",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "value_error",
+                            "rule name {name} is used by rule {first} already; each rule "
+                            "needs its own name (alerts and on_alert triggers go by it)",
+                            {"name": repr(name), "first": first + 1},
+                        ),
+                        loc=(index, "name"),
+                        input=name,
+                    )
+                ],
+            )
+    return rules
+
+
+class Monitoring(_Section):
+    """How the agent monitors the deployment: every ``every`` it scores the last ``window`` of
+    the logged traffic and checks the alert ``rules`` (by default those of ``monitor run``)."""
+
+    window: Window = "1h"
+    every: Interval | None = None
+    rules: Annotated[
+        list[Annotated[AlertRule, AfterValidator(_no_actions)]], AfterValidator(_unique_names)
+    ] = Field(default_factory=lambda: list(DEFAULT_RULES))
+
+    @property
+    def window_ms(self) -> int:
+        """The window in milliseconds."""
+        return duration_ms(self.window)
+
+    @property
+    def every_ms(self) -> int:
+        """How often the agent monitors, in milliseconds (the window when not given)."""
+        return duration_ms(self.every if self.every is not None else self.window)
+
+
 class LoopPolicy(_Section):
     """A deployment's continuous-training policy."""
 
@@ -226,6 +295,7 @@ class LoopPolicy(_Section):
     evaluation: Evaluation
     rollout: RolloutPolicy = RolloutPolicy()
     require_approval: bool = False
+    monitoring: Monitoring | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as JSON-able data (what a stored revision keeps)."""
@@ -382,6 +452,7 @@ __all__ = [
     "Evaluation",
     "LoadedPolicy",
     "LoopPolicy",
+    "Monitoring",
     "Training",
     "TriggerSpec",
     "duration_ms",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Row, and_, func, insert, select
 
 from modelpilot.data.service import get_dataset
 from modelpilot.errors import Conflict, NotFound, shown
@@ -194,6 +194,30 @@ def loop_policy_history(store: Store, deployment: str) -> list[PolicyRevision]:
     return [_revision(r) for r in rows]
 
 
+def latest_loop_policies(store: Store) -> list[PolicyRevision]:
+    """The newest policy revision of every deployment that has one, by deployment name (what
+    the agent acts on each iteration)."""
+    newest = (
+        select(ct_policies.c.deployment, func.max(ct_policies.c.revision).label("revision"))
+        .group_by(ct_policies.c.deployment)
+        .subquery()
+    )
+    query = (
+        select(ct_policies)
+        .join(
+            newest,
+            and_(
+                ct_policies.c.deployment == newest.c.deployment,
+                ct_policies.c.revision == newest.c.revision,
+            ),
+        )
+        .order_by(ct_policies.c.deployment)
+    )
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    return [_revision(r) for r in rows]
+
+
 def _exists(deployment: str) -> Any:
     return select(deployments_table.c.name).where(deployments_table.c.name == deployment)
 
@@ -232,6 +256,7 @@ def _revision(row: Row[Any]) -> PolicyRevision:
 __all__ = [
     "PolicyRevision",
     "get_loop_policy",
+    "latest_loop_policies",
     "loop_policy_history",
     "set_loop_policy",
     "trigger_name",

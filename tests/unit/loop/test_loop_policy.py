@@ -3,6 +3,7 @@ is wrong; paths relative to the file; the duration parser."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelpilot.alerting.rules import DEFAULT_RULES
 from modelpilot.errors import InvalidInput
-from modelpilot.loop import duration_ms, load_loop_policy
+from modelpilot.loop import LoopPolicy, duration_ms, load_loop_policy
 from modelpilot.pipelines.triggers import TriggerKind
 
 PIPELINE = Path(__file__).parents[2] / "integration" / "pipelines" / "tiny_pipeline.py"
@@ -99,7 +101,7 @@ def test_window_is_passed_as_the_param_window(folder: Path) -> None:
         ("require_approval", "require_aproval",
          r"loop\.yaml:19: require_aproval: unknown key\. Did you mean 'require_approval'\? "
          r"Known keys: schema_version, triggers, training, evaluation, rollout, "
-         r"require_approval\."),
+         r"require_approval, monitoring\."),
         ("    cooldown: 1h", "    cooldwn: 1h",
          r"loop\.yaml:3: triggers\.0\.cooldwn: unknown key\. Did you mean 'cooldown'\? Known "
          r"keys: schedule, on_dataset, on_alert, subject, manual, cooldown, max_concurrent, "
@@ -137,6 +139,92 @@ def test_each_bad_input_names_file_line_and_key(
     assert old in VALID
     with pytest.raises(InvalidInput, match=expected):
         _load(folder, VALID.replace(old, new, 1))
+
+
+MONITORED = (
+    VALID
+    + """\
+monitoring:
+  window: 1h
+  every: 15m
+  rules:
+    - {name: drift, metric: drift.share_drifted, op: ">=", threshold: 0.3}
+    - {name: errors, metric: ops.error_rate, op: ">", threshold: 0.05, severity: critical,
+       for_s: 600}
+"""
+)
+
+
+def test_monitoring_section_is_read_and_round_trips_through_storage(folder: Path) -> None:
+    policy = _load(folder, MONITORED).policy  # type: ignore[attr-defined]
+    monitoring = policy.monitoring
+    assert (monitoring.window_ms, monitoring.every_ms) == (3_600_000, 900_000)
+    assert [(r.name, r.metric, r.op, r.threshold, r.for_s, r.severity, r.subject)
+            for r in monitoring.rules] == [
+        ("drift", "drift.share_drifted", ">=", 0.3, 0.0, "warning", "*"),
+        ("errors", "ops.error_rate", ">", 0.05, 600.0, "critical", "*"),
+    ]  # fmt: skip
+    assert LoopPolicy.model_validate(policy.to_dict()) == policy
+    json.dumps(policy.to_dict())  # what a stored revision keeps is JSON
+
+
+def test_monitoring_defaults_every_to_the_window_and_rules_to_those_of_monitor_run(
+    folder: Path,
+) -> None:
+    policy = _load(folder, VALID + "monitoring: {window: 2h}\n").policy  # type: ignore[attr-defined]
+    assert policy.monitoring.every_ms == policy.monitoring.window_ms == 7_200_000
+    assert tuple(policy.monitoring.rules) == DEFAULT_RULES
+    assert DEFAULT_RULES[0].name == "dataset-drift"  # what `on_alert: dataset-drift` names
+    assert LoopPolicy.model_validate(policy.to_dict()) == policy
+
+
+def test_a_policy_stored_before_monitoring_existed_still_loads(folder: Path) -> None:
+    policy = _load(folder, VALID).policy  # type: ignore[attr-defined]
+    stored = policy.to_dict()
+    assert "monitoring" not in stored
+    assert LoopPolicy.model_validate(stored).monitoring is None
+
+
+def test_an_on_alert_trigger_need_not_name_a_monitoring_rule(folder: Path) -> None:
+    # the trigger `on_alert: drift` in VALID; alerts may come from elsewhere
+    text = MONITORED.replace("{name: drift,", "{name: shift,")
+    assert _load(folder, text).policy.monitoring.rules[0].name == "shift"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("{name: errors,", "{name: drift,",
+         r"loop\.yaml:25: monitoring\.rules\.1\.name: rule name 'drift' is used by rule 1 "
+         r"already; each rule needs its own name"),
+        ("every: 15m", "every: 0",
+         r"loop\.yaml:22: monitoring\.every: the interval must be longer than 0; use e\.g\. "
+         r"15m or 1h, not '0'\."),
+        ("every: 15m", "every: often",
+         r"loop\.yaml:22: monitoring\.every: not a duration: use 0, 45s"),
+        ("window: 1h", "window: 0",
+         r"loop\.yaml:21: monitoring\.window: a window must be longer than 0"),
+        ("every: 15m", "evry: 15m",
+         r"loop\.yaml:22: monitoring\.evry: unknown key\. Did you mean 'every'\? Known keys: "
+         r"window, every, rules\."),
+        ('op: ">="', 'op: "=="',
+         r"loop\.yaml:24: monitoring\.rules\.0\.op: Input should be '>', '>=', '<' or '<='"),
+        ("threshold: 0.3}", "threshold: 0.3, actions: [rollback]}",
+         r"loop\.yaml:24: monitoring\.rules\.0: a monitoring rule calls no hooks \(actions\); "
+         r"to retrain when it fires, add a trigger on_alert: drift\."),
+        ("for_s: 600}", "for_s: -1}",
+         r"loop\.yaml:26: monitoring\.rules\.1\.for_s: Input should be greater than or equal "
+         r"to 0"),
+        ("metric: drift.share_drifted", "metrc: drift.share_drifted",
+         r"loop\.yaml:24: monitoring\.rules\.0\.metrc: unknown key\. Did you mean 'metric'\?"),
+    ],
+)  # fmt: skip
+def test_each_bad_monitoring_input_names_file_line_and_key(
+    folder: Path, old: str, new: str, expected: str
+) -> None:
+    assert old in MONITORED
+    with pytest.raises(InvalidInput, match=expected):
+        _load(folder, MONITORED.replace(old, new, 1))
 
 
 def test_missing_file_and_bad_yaml(folder: Path) -> None:

@@ -5,7 +5,6 @@ nothing. SQLite and PostgreSQL (the ``settings`` fixture)."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from modelpilot.pipelines import (
 from modelpilot.pipelines.body import StepServices
 from modelpilot.store import Store
 from modelpilot.workspace import Workspace
+from mp_race import race_on_stores
 
 TINY = str(Path(__file__).parents[2] / "integration" / "pipelines" / "tiny_pipeline.py")
 T0 = int(dt.datetime(2026, 3, 2, 10, 0, 30, tzinfo=dt.UTC).timestamp() * 1000)
@@ -188,27 +188,13 @@ def test_two_evaluators_on_one_database_decide_each_occurrence_once(ws: Workspac
     _define(ws, "every-5", schedule="* * * * *", cooldown_s=300, max_concurrent=100)
     uri = ws.store.engine.url.render_as_string(hide_password=False)
     ticks = [T0 + m * MINUTE for m in range(1, 31)]
-    barrier = threading.Barrier(2)
-    results: list[list[Firing]] = [[], []]
-    errors: list[BaseException] = []
 
-    def evaluator(slot: int) -> None:
-        store = Store.open(uri)
-        try:
-            barrier.wait(timeout=30)
-            for tick in ticks:
-                results[slot] += evaluate_triggers(store, tick, actor=f"evaluator-{slot}")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            store.close()
+    def evaluator(store: Store, slot: int) -> list[Firing]:
+        return [
+            f for tick in ticks for f in evaluate_triggers(store, tick, actor=f"evaluator-{slot}")
+        ]
 
-    threads = [threading.Thread(target=evaluator, args=(i,)) for i in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    results = race_on_stores(uri, evaluator)
     both = results[0] + results[1]
     keys = [(f.trigger_name, f.occurrence) for f in both]
     assert len(keys) == len(set(keys)) == 60  # 30 minutes x 2 triggers, each decided once
