@@ -7,10 +7,11 @@ one database decide each trigger occurrence once and reclaim each abandoned run 
 restarted agent picks up where the last one stopped. The clock and the launcher are
 parameters, so tests drive iterations with a controllable clock and no sleeps.
 
-With a :class:`~modelpilot.loop.runner.LoopRunner`, each iteration then moves the
-continuous-training decisions: it opens one per firing of a policy's trigger, ticks the
-rollout controller of every canary under a rollout policy, and takes each decision as far as
-the evidence allows (gate, approval, canary, promotion or rollback).
+With a :class:`~modelpilot.loop.runner.LoopRunner`, each iteration first runs the monitors
+that are due (their alerts fire ``on_alert`` triggers in the same iteration), and after the
+triggers moves the continuous-training decisions: it opens one per firing of a policy's
+trigger, ticks the rollout controller of every canary under a rollout policy, and takes
+each decision as far as the evidence allows (gate, approval, canary, promotion or rollback).
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ class AgentIteration:
     reclaimed: tuple[Reclaimed, ...]
     firings: tuple[Firing, ...]
     loop: tuple[LoopEvent, ...] = ()
+    monitored: tuple[LoopEvent, ...] = ()
 
     def lines(self) -> list[str]:
-        """One line per decision, reclaims first (the order they happened)."""
+        """One line per decision, in the order they happened: reclaims, monitors, triggers,
+        the loop's decisions."""
         out = [
             f"reclaimed pipeline run {r.pipeline_run_id[:8]} ({r.pipeline}): {r.reason}"
             for r in self.reclaimed
-        ]
+        ] + [e.line for e in self.monitored]
         for f in self.firings:
             run = f" -> pipeline run {f.pipeline_run_id[:8]}" if f.pipeline_run_id else ""
             error = f"; error: {f.error}" if f.error else ""
@@ -111,10 +114,13 @@ class Agent:
         reclaimed = reclaim_abandoned(
             self.store, now, lease_ms=int(self.lease_s * 1000), actor=self.actor
         )
+        monitored = self.loop.monitor(now) if self.loop is not None else []
         firings = evaluate_triggers(self.store, now, launch=self.launch, actor=self.actor)
         loop = self.loop.step(self.clock()) if self.loop is not None else []
         self.iterations += 1
-        return AgentIteration(self.iterations, now, tuple(reclaimed), tuple(firings), tuple(loop))
+        return AgentIteration(
+            self.iterations, now, tuple(reclaimed), tuple(firings), tuple(loop), tuple(monitored)
+        )
 
     def run(
         self,

@@ -1,6 +1,8 @@
 """Move continuous-training decisions through their states, and run the rollout controller.
 
-Each agent iteration calls :meth:`LoopRunner.step`: it opens a decision for every new firing
+Each agent iteration calls :meth:`LoopRunner.monitor` before it evaluates the triggers (the
+monitors that are due run and record the alerts ``on_alert`` triggers fire on), and
+:meth:`LoopRunner.step` after: it opens a decision for every new firing
 of a policy's trigger, ticks the rollout controller of every deployment whose canary walks a
 rollout policy, then takes each open decision (a lease on it, so two agents never act on one)
 and moves it as far as the evidence allows now:
@@ -42,7 +44,9 @@ from modelpilot.loop.decisions import (
     open_decisions,
     release_decision,
 )
+from modelpilot.loop.monitors import run_due_monitors
 from modelpilot.loop.service import get_loop_policy
+from modelpilot.monitoring.service import LocalMonitoring
 from modelpilot.pipelines.entities import PipelineState
 from modelpilot.pipelines.records import get_pipeline_run
 from modelpilot.predictions import log_folder
@@ -100,6 +104,17 @@ class LoopRunner:
             LoopState.READY: self._ready,
             LoopState.CANARY: self._canary,
         }
+
+    def monitor(self, now_ms: int) -> list[LoopEvent]:
+        """Run the monitors of every policy's ``monitoring`` section that are due, recording
+        the alerts that change (which ``on_alert`` triggers then fire on)."""
+        monitoring = LocalMonitoring(
+            self.store, self.ws.artifacts, self.ws.settings.home, actor=self.actor
+        )
+        return [
+            LoopEvent(outcome.line())
+            for outcome in run_due_monitors(self.store, monitoring, now_ms, actor=self.actor)
+        ]
 
     def step(self, now_ms: int) -> list[LoopEvent]:
         """Open new decisions, tick the rollouts, move every open decision; what happened."""
