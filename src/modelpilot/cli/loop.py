@@ -1,6 +1,6 @@
 """``modelpilot loop history|show`` and ``modelpilot approve``: the continuous-training
-decisions the agent makes, and a person's approval where a policy requires one. Local store
-only for now."""
+decisions the agent makes, and a person's approval where a policy requires one; on the local
+store, or on ``modelpilot server`` with ``MODELPILOT_SERVER_URI`` (approving needs deployer)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ import typer
 from rich.table import Table
 
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
-from modelpilot.clock import now_ms
-from modelpilot.loop.decisions import (
-    LoopDecision,
-    approve_decision,
-    get_decision,
-    list_decisions,
-)
-from modelpilot.release import service as deployments
-from modelpilot.store.events import default_actor
+from modelpilot.loop.decisions import LoopDecision, decision_to_json
+from modelpilot.loop.protocol import loop_service
 
 loop_app = typer.Typer(
     help="The continuous-training loop's decisions: trigger -> training -> gate -> canary.",
@@ -33,11 +26,9 @@ def history(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The deployment's decisions, newest first, each with the states it passed and why."""
-    store = get_workspace().store
-    deployments.get_deployment(store, deployment)  # NotFound listing the deployments
-    found = list_decisions(store, deployment=deployment, limit=limit)
+    found = loop_service(get_workspace()).list_decisions(deployment, limit=limit)
     if as_json:
-        print_json([_as_dict(d) for d in found])
+        print_json([decision_to_json(d) for d in found])
         return
     if not found:
         console.print(
@@ -52,9 +43,9 @@ def history(
 @loop_app.command("show")
 def show(decision_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """One decision (id or a unique prefix) with every step's evidence."""
-    decision = get_decision(get_workspace().store, decision_id)
+    decision = loop_service(get_workspace()).get_decision(decision_id)
     if as_json:
-        print_json(_as_dict(decision))
+        print_json(decision_to_json(decision))
         return
     _print(decision, evidence=True)
 
@@ -66,10 +57,7 @@ def approve(
 ) -> None:
     """Approve a decision that is awaiting approval (the agent then starts its canary), or
     reject it. Exit 3 for an unknown id, 4 when it is not awaiting approval."""
-    decision = approve_decision(
-        get_workspace().store, decision_id, actor=default_actor(), now_ms=now_ms(),
-        reject=reject, reason=reason,
-    )  # fmt: skip
+    decision = loop_service(get_workspace()).approve(decision_id, reject=reject, reason=reason)
     console.print(
         f"decision {decision.short_id} ({decision.deployment}, {decision.candidate}): "
         f"{decision.state.value}: {decision.reason}",
@@ -105,28 +93,6 @@ def _short(value: Any) -> str:
             f" (failed: {', '.join(failed)})" if failed else ""
         )
     return str(value)
-
-
-def _as_dict(decision: LoopDecision) -> dict[str, Any]:
-    return {
-        "id": decision.id,
-        "deployment": decision.deployment,
-        "policy_revision": decision.policy_revision,
-        "trigger": decision.trigger_name,
-        "firing_id": decision.firing_id,
-        "pipeline_run_id": decision.pipeline_run_id,
-        "candidate": decision.candidate,
-        "champion": decision.champion,
-        "state": decision.state.value,
-        "reason": decision.reason,
-        "created_ms": decision.created_ms,
-        "updated_ms": decision.updated_ms,
-        "steps": [
-            {"state": s.state.value, "at_ms": s.at_ms, "actor": s.actor, "reason": s.reason,
-             "evidence": s.evidence}
-            for s in decision.steps
-        ],
-    }  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -109,6 +109,47 @@ class LoopDecision:
         return self.id[:8]
 
 
+def decision_to_json(decision: LoopDecision) -> dict[str, Any]:
+    """A decision as JSON (what ``loop show --json`` prints and the server sends)."""
+    return {
+        "id": decision.id,
+        "deployment": decision.deployment,
+        "policy_revision": decision.policy_revision,
+        "firing_id": decision.firing_id,
+        "trigger": decision.trigger_name,
+        "pipeline_run_id": decision.pipeline_run_id,
+        "candidate": decision.candidate,
+        "champion": decision.champion,
+        "state": decision.state.value,
+        "reason": decision.reason,
+        "created_ms": decision.created_ms,
+        "updated_ms": decision.updated_ms,
+        "owner": decision.owner,
+        "lease_until_ms": decision.lease_until_ms,
+        "steps": [
+            {"state": s.state.value, "at_ms": s.at_ms, "actor": s.actor, "reason": s.reason,
+             "evidence": s.evidence}
+            for s in decision.steps
+        ],
+    }  # fmt: skip
+
+
+def decision_from_json(data: dict[str, Any]) -> LoopDecision:
+    """The inverse of :func:`decision_to_json`."""
+    return LoopDecision(
+        id=data["id"], deployment=data["deployment"], policy_revision=data["policy_revision"],
+        firing_id=data["firing_id"], trigger_name=data["trigger"],
+        pipeline_run_id=data["pipeline_run_id"], candidate=data["candidate"],
+        champion=data["champion"], state=LoopState(data["state"]), reason=data["reason"],
+        created_ms=data["created_ms"], updated_ms=data["updated_ms"], owner=data["owner"],
+        lease_until_ms=data["lease_until_ms"],
+        steps=tuple(
+            LoopStep(LoopState(s["state"]), s["at_ms"], s["actor"], s["reason"], s["evidence"])
+            for s in data["steps"]
+        ),
+    )  # fmt: skip
+
+
 def open_decisions(store: Store, now_ms: int, *, actor: str) -> list[LoopDecision]:
     """A decision (state ``training``) for every fired firing of a policy-owned trigger that
     has none yet; the unique ``firing_id`` makes each firing one decision across agents.
@@ -430,6 +471,8 @@ __all__ = [
     "LoopStep",
     "approve_decision",
     "claim_decision",
+    "decision_from_json",
+    "decision_to_json",
     "get_decision",
     "list_decisions",
     "move_decision",

@@ -33,6 +33,7 @@ from modelpilot.server.api import (
     cards,
     datasets,
     deployments,
+    loop,
     monitoring,
     policies,
     registry,
@@ -59,6 +60,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     monitoring.router,
     tokens.router,
     audit.router,
+    loop.router,
     tokens.whoami_router,
 )
 _HTTP_TYPES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}

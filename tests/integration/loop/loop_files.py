@@ -7,6 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from modelpilot.pipelines import InlineExecutor, PipelineLauncher, PipelineServices
+from modelpilot.pipelines.body import StepServices
+from modelpilot.workspace import Workspace
+
 PIPELINE = Path(__file__).with_name("loop_pipeline.py")
 T0 = 1_800_000_000_000
 GATE = (
@@ -32,3 +36,12 @@ def churn_frame(seed: int, n: int = 400) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(n, 2)), columns=["a", "b"])
     return x.assign(churned=(x["a"] + 1.5 * x["b"] + rng.normal(0, 0.5, n)) > 0)
+
+
+def inline_launcher(ws: Workspace) -> PipelineLauncher:
+    """Runs a trigger's pipeline in this process (its steps log through ``ws``)."""
+    services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
+    return PipelineLauncher(
+        services,
+        InlineExecutor(services=StepServices(ws.datasets, ws.registry), attach=ws.attached_run),
+    )

@@ -18,16 +18,19 @@ import time
 from pathlib import Path
 
 import pytest
-from loop_files import GATE, PIPELINE, POLICY, churn_frame
+from loop_files import GATE, PIPELINE, POLICY, churn_frame, inline_launcher
 
 import modelpilot as mp
 from modelpilot import release
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
+from modelpilot.identity import Role
 from modelpilot.loop import load_loop_policy, set_loop_policy
 from modelpilot.loop.decisions import LoopDecision, LoopState, list_decisions
+from modelpilot.loop.runner import LoopRunner
+from modelpilot.pipelines import fire_trigger
 from modelpilot.workspace import Workspace
-from mp_server import start_server
+from mp_server import make_token, start_server
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +67,17 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _run(exe: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    exe: str, folder: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [exe, *args], capture_output=True, text=True, cwd=folder, timeout=300, check=False
+        [exe, *args],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=300,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -158,3 +169,41 @@ def test_the_loop_runs_inside_modelpilot_server_with_agent(project: Path) -> Non
             assert server.stop() in (0, -signal.SIGTERM), server.stderr  # uvicorn re-raises it
     finally:
         ws.close()
+
+
+def test_history_and_approval_over_modelpilot_server(exe: str, project: Path) -> None:
+    """A decision waits on the team's server; a viewer reads it and is refused the approval
+    (exit 5); a deployer approves, recorded as the token."""
+    settings = Settings()
+    ws = mp.init()  # the SDK's workspace: the inline training step logs through it
+    try:
+        runner = LoopRunner(ws, owner="t", actor="agent:t", lease_ms=60_000)
+        fire_trigger(ws.store, "churn-prod.1", now_ms(), actor="bob", launch=inline_launcher(ws))
+        runner.step(now_ms())
+        [waiting] = list_decisions(ws.store, deployment="churn-prod")
+        assert waiting.state is LoopState.AWAITING_APPROVAL, waiting.reason
+    finally:
+        ws.close()
+    uri = settings.resolved_store_uri()
+    server = start_server(settings.home, uri)
+    try:
+        tokens = {
+            role: make_token(uri, f"{role.name.lower()}-1", role) for role in (Role.VIEWER, Role.DEPLOYER)
+        }
+        env = {"MODELPILOT_SERVER_URI": server.url, "MODELPILOT_TOKEN": tokens[Role.VIEWER]}
+        history = _run(exe, project, "loop", "history", "churn-prod", "--json", env=env)
+        assert history.returncode == 0, history.stderr
+        assert json.loads(history.stdout)[0]["id"] == waiting.id
+        refused = _run(exe, project, "approve", waiting.short_id, env=env)
+        assert refused.returncode == 5, refused.stdout + refused.stderr
+        assert "needs deployer or higher" in refused.stderr
+        env["MODELPILOT_TOKEN"] = tokens[Role.DEPLOYER]
+        approved = _run(exe, project, "approve", waiting.short_id, "--reason", "ok", env=env)
+        assert approved.returncode == 0, approved.stderr
+        assert "ready: approved by token:deployer-1: ok" in approved.stdout
+        shown = _run(exe, project, "loop", "show", waiting.short_id, "--json", env=env)
+        assert json.loads(shown.stdout)["steps"][-1]["actor"] == "token:deployer-1"
+        unknown = _run(exe, project, "loop", "show", "ffffffff", env=env)
+        assert unknown.returncode == 3 and "No loop decision" in unknown.stderr
+    finally:
+        server.stop()

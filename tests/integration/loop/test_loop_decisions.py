@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loop_files import GATE, PIPELINE, POLICY, T0, churn_frame
+from loop_files import GATE, PIPELINE, POLICY, T0, churn_frame, inline_launcher
 from sklearn.linear_model import LogisticRegression
 
 import modelpilot as mp
@@ -24,8 +24,7 @@ from modelpilot.loop import load_loop_policy, set_loop_policy
 from modelpilot.loop.agent import Agent
 from modelpilot.loop.decisions import LoopState, approve_decision, get_decision, list_decisions
 from modelpilot.loop.runner import LoopRunner
-from modelpilot.pipelines import InlineExecutor, PipelineLauncher, PipelineServices, fire_trigger
-from modelpilot.pipelines.body import StepServices
+from modelpilot.pipelines import fire_trigger
 from modelpilot.release.rollout import VariantStats
 from modelpilot.store.events import list_events
 from modelpilot.workspace import Workspace
@@ -72,21 +71,15 @@ def _policy(
     )
 
 
-def _launcher(ws: Workspace) -> PipelineLauncher:
-    services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
-    return PipelineLauncher(
-        services,
-        InlineExecutor(services=StepServices(ws.datasets, ws.registry), attach=ws.attached_run),
+def _agent(ws: Workspace, stats: ScriptedStats, clock: list[int], name: str = "a1") -> Agent:
+    loop = LoopRunner(ws, owner=name, actor=f"agent:{name}", lease_ms=120_000, stats=stats)
+    return Agent(
+        ws.store, clock=lambda: clock[0], launch=inline_launcher(ws), agent_id=name, loop=loop
     )
 
 
-def _agent(ws: Workspace, stats: ScriptedStats, clock: list[int], name: str = "a1") -> Agent:
-    loop = LoopRunner(ws, owner=name, actor=f"agent:{name}", lease_ms=120_000, stats=stats)
-    return Agent(ws.store, clock=lambda: clock[0], launch=_launcher(ws), agent_id=name, loop=loop)
-
-
 def _fire(ws: Workspace, clock: list[int]) -> None:
-    fire_trigger(ws.store, "churn-prod.1", clock[0], actor="bob", launch=_launcher(ws))
+    fire_trigger(ws.store, "churn-prod.1", clock[0], actor="bob", launch=inline_launcher(ws))
 
 
 def _healthy(stats: ScriptedStats, requests: int = 60) -> None:
