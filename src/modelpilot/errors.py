@@ -148,3 +148,13 @@ def shown(value: object, limit: int = _MAX_SHOWN_CHARS) -> str:
         return repr(value if len(value) <= limit else value[:limit] + "…")
     text = _REPR.repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def said(exc: BaseException) -> str:
+    """One line for an error a loop reports and survives: a modelpilot error's message, any
+    other exception with its type (a bare ``KeyError('x')`` says little without it).
+
+    >>> said(NotFound("No model 'x'.")), said(KeyError("x"))
+    ("No model 'x'.", "KeyError: 'x'")
+    """
+    return exc.message if isinstance(exc, ModelpilotError) else f"{type(exc).__name__}: {exc}"

@@ -10,8 +10,9 @@ from types import FrameType
 
 import typer
 
-from modelpilot.cli.context import console, get_workspace
+from modelpilot.cli.context import console, err_console, get_workspace
 from modelpilot.clock import now_ms
+from modelpilot.errors import said
 from modelpilot.loop.agent import (
     DEFAULT_INTERVAL_S,
     DEFAULT_LEASE_S,
@@ -57,6 +58,7 @@ def agent_command(
         done = agent.run(
             interval_s=interval_s, stop=stop, on_iteration=print_iteration,
             max_iterations=1 if once else max_iterations,
+            on_error=None if once else _print_error,
         )  # fmt: skip
     console.print(f"agent {agent.agent_id}: stopped after {done} iteration(s)", highlight=False)
 
@@ -72,6 +74,12 @@ def workspace_agent(ws: Workspace, *, lease_s: float) -> Agent:
     return Agent(
         ws.store, clock=now_ms, launch=launch, lease_s=lease_s, agent_id=agent_id, loop=loop
     )
+
+
+def _print_error(exc: Exception) -> None:
+    """A failed iteration of a long-running agent is said and the next one comes (with
+    --once it ends the agent with its error instead, for cron to see)."""
+    err_console.print(f"iteration failed: {said(exc)}", highlight=False, markup=False)
 
 
 def print_iteration(done: AgentIteration) -> None:

@@ -13,6 +13,7 @@ import typer
 from modelpilot.cli.agent import workspace_agent
 from modelpilot.cli.context import console, err_console
 from modelpilot.config import Settings
+from modelpilot.errors import said
 from modelpilot.loop.agent import (
     DEFAULT_INTERVAL_S,
     DEFAULT_LEASE_S,
@@ -112,7 +113,7 @@ def _agent_lifespan(
             console.print(f"agent: {line}", highlight=False, soft_wrap=True, markup=False)
 
     def failed(exc: Exception) -> None:
-        err_console.print(f"agent: iteration failed: {exc!r}", highlight=False, markup=False)
+        err_console.print(f"agent: iteration failed: {said(exc)}", highlight=False, markup=False)
 
     @asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:

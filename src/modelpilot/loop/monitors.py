@@ -31,7 +31,7 @@ from sqlalchemy import Connection, select
 
 from modelpilot.alerting import AlertRecord, AlertRule, Sink, next_alert, notify
 from modelpilot.alerting.local import last_alerts, record_alert_in
-from modelpilot.errors import ModelpilotError, NotFound, shown
+from modelpilot.errors import NotFound, said, shown
 from modelpilot.loop.policy import Monitoring
 from modelpilot.loop.service import latest_loop_policies
 from modelpilot.monitoring.jobs import MonitorResult
@@ -193,7 +193,7 @@ def _lock(conn: Connection, deployment: str) -> None:
 
 
 def _error_text(exc: Exception) -> str:
-    text = str(exc) if isinstance(exc, ModelpilotError) else f"{type(exc).__name__}: {exc}"
+    text = said(exc)
     return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
 
 

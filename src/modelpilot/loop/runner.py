@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import select
 
 from modelpilot.assessment import gate_version
-from modelpilot.errors import Conflict, ModelpilotError
+from modelpilot.errors import Conflict, ModelpilotError, said
 from modelpilot.loop.decisions import (
     LoopDecision,
     LoopState,
@@ -137,6 +137,9 @@ class LoopRunner:
                 decision = tick(self.ws.deployments, deployment.name, self.stats, at_ms=now_ms)
             except Conflict:  # a person or another agent changed it first: theirs stands
                 continue
+            except Exception as exc:  # one deployment's broken evidence never stops the rest
+                events.append(LoopEvent(f"rollout {deployment.name}: error: {said(exc)}"))
+                continue
             if decision.action != "hold":
                 events.append(
                     LoopEvent(f"rollout {deployment.name}: {decision.action}: {decision.reason}")
@@ -177,6 +180,11 @@ class LoopRunner:
                 self._note_on_candidate(decision)
         except Conflict as exc:  # moved by a person (approve) meanwhile: theirs stands
             log.info("%s", exc.message)
+        except Exception as exc:  # e.g. the database briefly away: tried again next iteration
+            events.append(
+                LoopEvent(f"decision {decision.short_id} {decision.deployment}: error in "
+                          f"{decision.state.value}, tried again: {said(exc)}")
+            )  # fmt: skip
         finally:
             if not decision.state.is_final:
                 release_decision(self.store, decision.id, owner=self.owner)

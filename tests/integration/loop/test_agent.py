@@ -71,9 +71,15 @@ def _stale_run(store: Store, heartbeat_ms: int, owner: str = "gone-host:4242:dea
     """A RUNNING pipeline run of two steps (the first RUNNING) with the given heartbeat."""
     planned = [PlannedStep("a", "a", (), 1), PlannedStep("b", "b", ("a",), 1)]
     run = create_pipeline_run(
-        store, pipeline="p", target="x.py:p", params={}, run_id=None, executor="inline",
-        steps=planned, owner=owner,
-    )  # fmt: skip
+        store,
+        pipeline="p",
+        target="x.py:p",
+        params={},
+        run_id=None,
+        executor="inline",
+        steps=planned,
+        owner=owner,
+    )
     update_step(store, run.steps[0].id, [StepState.PENDING], state=StepState.RUNNING, attempt=1)
     with store.write() as conn:
         conn.execute(
@@ -87,8 +93,15 @@ def _stale_run(store: Store, heartbeat_ms: int, owner: str = "gone-host:4242:dea
 def test_a_due_schedule_fires_once_and_a_second_agent_at_that_time_fires_nothing(
     ws: Workspace,
 ) -> None:
-    define_trigger(ws.store, name="hourly", target=f"{TINY}:tiny", params=["x=5"],
-                   schedule="0 * * * *", actor="t", now_ms=T0)  # fmt: skip
+    define_trigger(
+        ws.store,
+        name="hourly",
+        target=f"{TINY}:tiny",
+        params=["x=5"],
+        schedule="0 * * * *",
+        actor="t",
+        now_ms=T0,
+    )
     services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
     executor = InlineExecutor(
         services=StepServices(ws.datasets, ws.registry), attach=ws.attached_run
@@ -194,8 +207,9 @@ def test_the_runner_heartbeats_while_a_step_runs_and_stops_once_reclaimed(
 
     def runner() -> None:
         try:
-            outcome.append(run_pipeline(held, {}, services=services, executor=executor,
-                                        target="test:held"))  # fmt: skip
+            outcome.append(
+                run_pipeline(held, {}, services=services, executor=executor, target="test:held")
+            )
         except BaseException as exc:
             outcome.append(exc)
 
@@ -253,9 +267,13 @@ def home(
 
 def _agent(exe: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [exe, "agent", *args], capture_output=True, text=True, cwd=folder, timeout=120,
+        [exe, "agent", *args],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=120,
         check=False,
-    )  # fmt: skip
+    )
 
 
 def test_agent_once_prints_its_decisions(exe: str, home: tuple[Path, Settings]) -> None:
@@ -263,8 +281,14 @@ def test_agent_once_prints_its_decisions(exe: str, home: tuple[Path, Settings]) 
     store = Store.open(settings.resolved_store_uri())
     try:
         an_hour_ago = now_ms() - 60 * MINUTE
-        define_trigger(store, name="minutely", target=str(folder / "tiny_pipeline.py:tiny"),
-                       schedule="* * * * *", actor="t", now_ms=an_hour_ago)  # fmt: skip
+        define_trigger(
+            store,
+            name="minutely",
+            target=str(folder / "tiny_pipeline.py:tiny"),
+            schedule="* * * * *",
+            actor="t",
+            now_ms=an_hour_ago,
+        )
         stale = _stale_run(store, an_hour_ago)
     finally:
         store.close()
@@ -276,8 +300,11 @@ def test_agent_once_prints_its_decisions(exe: str, home: tuple[Path, Settings]) 
         f"reclaimed pipeline run {stale[:8]} (p): abandoned: owner gone-host:4242:deadbeef "
         "stopped heartbeating at "
     )
-    assert re.match(r"^fired trigger minutely: schedule \* \* \* \* \* at .* -> pipeline run "
-                    r"[0-9a-f]{8}$", lines[2]), lines  # fmt: skip
+    assert re.match(
+        r"^fired trigger minutely: schedule \* \* \* \* \* at .* -> pipeline run "
+        r"[0-9a-f]{8}$",
+        lines[2],
+    ), lines
     assert lines[3].endswith(": stopped after 1 iteration(s)")
 
 
@@ -301,9 +328,12 @@ def test_sigterm_stops_the_agent_between_iterations(exe: str, tmp_path: Path) ->
     env = {**os.environ, "MODELPILOT_HOME": str(tmp_path / "home")}
     env.pop("MODELPILOT_STORE_URI", None)
     proc = subprocess.Popen(
-        [exe, "agent", "--interval-s", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env,
-    )  # fmt: skip
+        [exe, "agent", "--interval-s", "600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 60
@@ -320,3 +350,25 @@ def test_sigterm_stops_the_agent_between_iterations(exe: str, tmp_path: Path) ->
     assert proc.returncode == 0, err
     assert "SIGTERM: stopping after this iteration" in out
     assert out.rstrip().endswith(": stopped after 1 iteration(s)")
+
+
+def test_a_failed_iteration_is_reported_and_the_agent_goes_on_when_asked(ws: Workspace) -> None:
+    calls = iter([RuntimeError("database briefly away"), T0, T0 + MINUTE])
+
+    def clock() -> int:
+        now = next(calls)
+        if isinstance(now, Exception):
+            raise now
+        return now
+
+    errors: list[Exception] = []
+    agent = Agent(ws.store, clock=clock, agent_id="a1")
+    done = agent.run(
+        interval_s=0.001, stop=threading.Event(), max_iterations=3, on_error=errors.append
+    )
+    assert done == 3 and [str(e) for e in errors] == ["database briefly away"]
+    assert agent.iterations == 2
+    with pytest.raises(RuntimeError, match="database briefly away"):  # without on_error: ends
+        Agent(
+            ws.store, clock=lambda: (_ for _ in ()).throw(RuntimeError("database briefly away"))
+        ).run(interval_s=0.001, stop=threading.Event(), max_iterations=3)

@@ -187,9 +187,8 @@ def test_history_and_approval_over_modelpilot_server(exe: str, project: Path) ->
     uri = settings.resolved_store_uri()
     server = start_server(settings.home, uri)
     try:
-        tokens = {
-            role: make_token(uri, f"{role.name.lower()}-1", role) for role in (Role.VIEWER, Role.DEPLOYER)
-        }
+        roles = (Role.VIEWER, Role.DEPLOYER)
+        tokens = {role: make_token(uri, f"{role.name.lower()}-1", role) for role in roles}
         env = {"MODELPILOT_SERVER_URI": server.url, "MODELPILOT_TOKEN": tokens[Role.VIEWER]}
         history = _run(exe, project, "loop", "history", "churn-prod", "--json", env=env)
         assert history.returncode == 0, history.stderr
