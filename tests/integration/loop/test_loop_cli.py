@@ -7,20 +7,15 @@ starts the canary."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from loop_files import GATE, PIPELINE, POLICY, churn_frame
+from loop_files import POLICY, installed_exe, seed_home, set_policy
 
 import modelpilot as mp
-from modelpilot import release
 from modelpilot.config import Settings
-from modelpilot.loop import load_loop_policy, set_loop_policy
 from modelpilot.workspace import Workspace
 
 pytestmark = pytest.mark.usefixtures("store_env")
@@ -28,11 +23,7 @@ pytestmark = pytest.mark.usefixtures("store_env")
 
 @pytest.fixture(scope="module")
 def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e . first.")
-    return found
+    return installed_exe()
 
 
 @pytest.fixture
@@ -40,20 +31,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A home with a champion, data, a policy that requires approval, and its files."""
     monkeypatch.setenv("MODELPILOT_HOME", str(tmp_path / "home"))
     ws: Workspace = mp.init()
-    from sklearn.linear_model import LogisticRegression
-
-    train = churn_frame(1)
-    weak = LogisticRegression().fit(train[["a", "b"]].assign(b=0.0), train["churned"])
-    ws.log_model(weak, "churn", input_example=train[["a", "b"]].head())
-    ws.log_dataset(train, name="churn-train")
-    ws.log_dataset(churn_frame(2), name="churn-test")
-    release.create_deployment(ws.store, "churn-prod", "churn/1", actor="alice")
-    shutil.copy(PIPELINE, tmp_path / PIPELINE.name)
-    (tmp_path / "gate.yaml").write_text(GATE)
-    (tmp_path / "loop.yaml").write_text(POLICY.format(flip="false", fail="false", approval="true"))
-    set_loop_policy(
-        ws.store, "churn-prod", load_loop_policy(tmp_path / "loop.yaml"), actor="alice", now_ms=1
-    )
+    seed_home(ws, tmp_path)
+    set_policy(ws, tmp_path, POLICY.format(flip="false", fail="false", approval="true"), now_ms=1)
     ws.close()
     assert Settings().home == tmp_path / "home"
     return tmp_path
