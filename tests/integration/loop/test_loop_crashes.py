@@ -12,6 +12,7 @@ poll the store with deadlines."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -306,8 +307,8 @@ def test_an_agent_killed_during_the_canary_is_replaced_and_the_canary_promoted_o
         pipeline="loop_pipeline.py:retrain", params="{data: churn-train, flip: false}"
     )
     _set_policy_now(project.folder, text)
-    url = _serve(project)
     first = project.agent()
+    url = _serve(project)  # starts while the first agent trains
     canary = _wait(
         "the first agent to start the canary", _state(store, LoopState.CANARY), project, 120
     )
@@ -316,12 +317,22 @@ def test_an_agent_killed_during_the_canary_is_replaced_and_the_canary_promoted_o
     config = release.get_deployment(store, "churn-prod").config
     assert (config.candidate().ref, config.candidate().weight) == ("churn/2", 50)  # type: ignore[union-attr]
     second = project.agent()
-    rows = churn_frame(3, n=2000)[["a", "b"]].to_dict(orient="records")
+    rows = iter(churn_frame(3, n=500)[["a", "b"]].to_dict(orient="records"))
     with httpx.Client(timeout=10) as client:
-        for start in range(0, len(rows), 50):  # bounded: a step needs 30 canary requests
-            for row in rows[start : start + 50]:
+        for _ in range(5):  # bounded: each of the 2 steps needs 30 canary requests
+            revision = release.get_deployment(store, "churn-prod").revision
+            for row in itertools.islice(rows, 100):
                 assert client.post(f"{url}/predict/churn-prod", json=[row]).status_code == 200
             client.post(f"{url}/admin/flush")
+            _wait(
+                "the second agent to act on the evidence",
+                lambda revision=revision: (
+                    _final_decision(store)()
+                    or release.get_deployment(store, "churn-prod").revision != revision
+                ),
+                project,
+                timeout_s=60,
+            )
             if _final_decision(store)() is not None:
                 break
     decision = _wait("the second agent to end the canary", _final_decision(store), project, 30)
