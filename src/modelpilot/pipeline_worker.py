@@ -6,6 +6,12 @@ passed, imports the step by file and qualified name, makes the step's child run 
 run of the SDK (so ``mp.log_metric`` inside the step lands there), runs it, and writes the
 result JSON (write-temp-then-rename). Everything it prints is the step's log.
 
+The worker runs in its own process group (so a step timeout kills the step's children too),
+which also means it outlives an engine that is SIGKILLed. It therefore watches the engine
+(``parent_pid`` in the task): once its parent is gone, it kills its own process group, so
+an abandoned step never goes on to register a version for a pipeline run an agent has
+reclaimed meanwhile.
+
 An entry point, like the CLI: it sits above the SDK, which the step's own code calls.
 """
 
@@ -13,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +43,31 @@ def _write(path: Path, result: BodyResult) -> None:
     os.replace(temp, path)
 
 
+_PARENT_POLL_S = 0.2  # how soon a worker notices that its engine died
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """From a daemon thread: once this process's parent is no longer ``parent_pid`` (the
+    engine died and the worker was re-parented), SIGKILL the worker's process group (only
+    itself when it does not lead one)."""
+
+    def watch() -> None:
+        tick = threading.Event()  # never set: a wait that a signal cannot cut short
+        while os.getppid() == parent_pid:
+            tick.wait(_PARENT_POLL_S)
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the task in ``argv[0]``; 0 when the step succeeded, 1 when it failed."""
     args = sys.argv[1:] if argv is None else argv
     task = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    if task.get("parent_pid") is not None:
+        _die_with_parent(int(task["parent_pid"]))
     result_file = Path(task["result_file"])
     try:
         fn = load_step_function(Path(task["module_file"]), task["qualname"])

@@ -298,8 +298,11 @@ class LoopPolicy(_Section):
     monitoring: Monitoring | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The policy as JSON-able data (what a stored revision keeps)."""
+        """The policy as JSON-able data (what a stored revision keeps). Unset optional keys
+        are left out, except in ``rollout``: there ``null`` turns a guard off (whose default
+        is on), so dropping it would switch the guard back on when the revision is read."""
         data: dict[str, Any] = self.model_dump(mode="json", exclude_none=True)
+        data["rollout"] = self.rollout.model_dump(mode="json")
         return data
 
 

@@ -133,6 +133,7 @@ class SubprocessExecutor:
                         "dataset_name": task.dataset_name,
                         "result_file": str(result_file),
                         "started_file": str(folder / "started"),
+                        "parent_pid": os.getpid(),  # the worker dies with this process
                     }
                 )
             )

@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loop_files import installed_exe
 from sqlalchemy import select, update
 
 import modelpilot as mp
@@ -249,11 +249,7 @@ def test_the_runner_heartbeats_while_a_step_runs_and_stops_once_reclaimed(
 
 @pytest.fixture(scope="module")
 def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e . first.")
-    return found
+    return installed_exe()
 
 
 @pytest.fixture

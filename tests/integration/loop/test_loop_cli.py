@@ -10,18 +10,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from loop_files import GATE, PIPELINE, POLICY, churn_frame, inline_launcher
+from loop_files import (
+    POLICY,
+    churn_frame,
+    inline_launcher,
+    installed_exe,
+    seed_home,
+    set_policy,
+)
 
 import modelpilot as mp
-from modelpilot import release
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
 from modelpilot.identity import Role
@@ -35,11 +39,7 @@ from mp_server import make_token, start_server
 
 @pytest.fixture(scope="module")
 def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e . first.")
-    return found
+    return installed_exe()
 
 
 @pytest.fixture
@@ -48,20 +48,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MODELPILOT_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MODELPILOT_STORE_URI", raising=False)
     ws: Workspace = mp.init()
-    from sklearn.linear_model import LogisticRegression
-
-    train = churn_frame(1)
-    weak = LogisticRegression().fit(train[["a", "b"]].assign(b=0.0), train["churned"])
-    ws.log_model(weak, "churn", input_example=train[["a", "b"]].head())
-    ws.log_dataset(train, name="churn-train")
-    ws.log_dataset(churn_frame(2), name="churn-test")
-    release.create_deployment(ws.store, "churn-prod", "churn/1", actor="alice")
-    shutil.copy(PIPELINE, tmp_path / PIPELINE.name)
-    (tmp_path / "gate.yaml").write_text(GATE)
-    (tmp_path / "loop.yaml").write_text(POLICY.format(flip="false", fail="false", approval="true"))
-    set_loop_policy(
-        ws.store, "churn-prod", load_loop_policy(tmp_path / "loop.yaml"), actor="alice", now_ms=1
-    )
+    seed_home(ws, tmp_path)
+    set_policy(ws, tmp_path, POLICY.format(flip="false", fail="false", approval="true"), now_ms=1)
     ws.close()
     assert Settings().home == tmp_path / "home"
     return tmp_path

@@ -8,19 +8,16 @@ stats source (the controller's own input), so each outcome is decided by the tes
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loop_files import GATE, PIPELINE, POLICY, T0, churn_frame, inline_launcher
-from sklearn.linear_model import LogisticRegression
+from loop_files import POLICY, T0, ScriptedStats, inline_launcher, seed_home, set_policy
 
 import modelpilot as mp
 from modelpilot import release
 from modelpilot.config import Settings
 from modelpilot.errors import Conflict, NotFound
-from modelpilot.loop import load_loop_policy, set_loop_policy
 from modelpilot.loop.agent import Agent
 from modelpilot.loop.decisions import LoopState, approve_decision, get_decision, list_decisions
 from modelpilot.loop.runner import LoopRunner
@@ -30,31 +27,12 @@ from modelpilot.store.events import list_events
 from modelpilot.workspace import Workspace
 
 
-class ScriptedStats:
-    """Evidence per variant name, as the test sets it (the prediction log in production)."""
-
-    def __init__(self) -> None:
-        self.by_variant: dict[str, VariantStats] = {}
-
-    def variant_stats(
-        self, deployment: str, variant: str, since_ms: int, until_ms: int
-    ) -> VariantStats:
-        return self.by_variant.get(variant, VariantStats())
-
-
 @pytest.fixture
 def home(settings: Settings, tmp_path: Path) -> Iterator[Workspace]:
     """The SDK's workspace (inline steps log through it) with a champion that sees only a
     weak signal, training and test data, and the gate file."""
     ws = mp.init(settings.home, store_uri=settings.store_uri)
-    train = churn_frame(1)
-    weak = LogisticRegression().fit(train[["a", "b"]].assign(b=0.0), train["churned"])
-    ws.log_model(weak, "churn", input_example=train[["a", "b"]].head())
-    ws.log_dataset(train, name="churn-train")
-    ws.log_dataset(churn_frame(2), name="churn-test")
-    release.create_deployment(ws.store, "churn-prod", "churn/1", actor="alice")
-    shutil.copy(PIPELINE, tmp_path / PIPELINE.name)
-    (tmp_path / "gate.yaml").write_text(GATE)
+    seed_home(ws, tmp_path)
     yield ws
     ws.close()
 
@@ -65,10 +43,7 @@ def _policy(
     text = POLICY.format(
         flip=str(flip).lower(), fail=str(fail).lower(), approval=str(approval).lower()
     )
-    (folder / "loop.yaml").write_text(text)
-    set_loop_policy(
-        ws.store, "churn-prod", load_loop_policy(folder / "loop.yaml"), actor="alice", now_ms=T0
-    )
+    set_policy(ws, folder, text)
 
 
 def _agent(ws: Workspace, stats: ScriptedStats, clock: list[int], name: str = "a1") -> Agent:

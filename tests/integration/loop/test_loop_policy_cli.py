@@ -8,12 +8,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from loop_files import installed_exe
 from sklearn.linear_model import LogisticRegression
 
 from modelpilot import release
@@ -33,11 +33,7 @@ rollout: {steps: [20, 100]}
 
 @pytest.fixture(scope="module")
 def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e . first.")
-    return found
+    return installed_exe()
 
 
 @pytest.fixture(scope="module")

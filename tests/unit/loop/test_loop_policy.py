@@ -74,6 +74,18 @@ def test_valid_policy_is_read_with_paths_from_its_folder_and_defaults(
     assert loaded.source == VALID
 
 
+def test_a_guard_turned_off_with_null_stays_off_in_the_stored_policy(folder: Path) -> None:
+    text = VALID.replace(
+        "guards: {max_error_rate_increase: 0.05}", "guards: {max_prediction_psi: null}"
+    )
+    policy = _load(folder, text).policy  # type: ignore[attr-defined]
+    assert policy.rollout.guards.max_prediction_psi is None
+    stored = policy.to_dict()  # what a revision keeps; read back when the agent acts on it
+    assert stored["rollout"]["guards"]["max_prediction_psi"] is None
+    assert LoopPolicy.model_validate(stored) == policy
+    assert "window" not in stored["training"]  # other unset keys are still left out
+
+
 def test_window_is_passed_as_the_param_window(folder: Path) -> None:
     (folder / "windowed.py").write_text(
         "import modelpilot as mp\n\n@mp.step\ndef s(w: str) -> str:\n    return w\n\n"
