@@ -97,7 +97,7 @@ def start_server(
     return server
 
 
-def wait_healthy(server: RunningServer, deadline_s: float = 60) -> None:
+def wait_healthy(server: RunningServer, deadline_s: float = 180) -> None:
     """Poll /health until it answers 200 (bounded by a deadline)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:

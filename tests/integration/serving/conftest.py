@@ -92,7 +92,7 @@ class Server:
         return self.process.wait(timeout=60)
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], deadline_s: float = 60) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], deadline_s: float = 180) -> None:
     """Poll the readiness endpoint until it answers 200 (bounded by a deadline)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
