@@ -17,12 +17,13 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from modelpilot.pipelines.entities import PipelineState, StepState
 from modelpilot.store import Store
 from modelpilot.store.events import record_event
-from modelpilot.store.schema import pipeline_runs, step_runs
+from modelpilot.store.schema import pipeline_runs, runs, step_runs
+from modelpilot.tracking.entities import RunStatus
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def _reclaim(store: Store, found: Reclaimed, now_ms: int, actor: str) -> bool:
             .where(of_run, step_runs.c.state == StepState.PENDING.value)
             .values(state=StepState.SKIPPED.value, ended_ms=now_ms)
         )
+        _kill_tracking_runs(conn, found.pipeline_run_id, now_ms)
         record_event(
             conn,
             "pipeline.reclaimed",
@@ -128,6 +130,21 @@ def _reclaim(store: Store, found: Reclaimed, now_ms: int, actor: str) -> bool:
             {"before": {"state": "RUNNING", "owner": found.owner}, "reason": found.reason},
         )
     return True
+
+
+def _kill_tracking_runs(conn: Connection, pipeline_run_id: str, now_ms: int) -> None:
+    """The run's parent tracking run and its steps' child runs that are still RUNNING end
+    KILLED, as a crashed process's runs do, so `runs list` does not show them running."""
+    parent = select(pipeline_runs.c.run_id).where(pipeline_runs.c.id == pipeline_run_id)
+    children = select(step_runs.c.run_id).where(step_runs.c.pipeline_run_id == pipeline_run_id)
+    conn.execute(
+        update(runs)
+        .where(
+            or_(runs.c.id.in_(parent), runs.c.id.in_(children)),
+            runs.c.status == RunStatus.RUNNING.value,
+        )
+        .values(status=RunStatus.KILLED.value, end_ms=now_ms)
+    )
 
 
 def _reason(owner: str | None, heartbeat_ms: int | None) -> str:

@@ -242,6 +242,10 @@ def test_the_runner_heartbeats_while_a_step_runs_and_stops_once_reclaimed(
     run = get_pipeline_run(ws.store, row.id)
     assert run.state is PipelineState.FAILED and run.error == reclaimed.reason
     assert run.steps[0].state is StepState.FAILED
+    assert run.run_id is not None and run.steps[0].run_id is not None
+    assert ws.get_run(run.run_id).status.value == "KILLED"  # the parent is not left RUNNING
+    # the step's own run records how the step body ended (it finished once released)
+    assert ws.get_run(run.steps[0].run_id).status.value in ("KILLED", "FINISHED")
 
 
 # --- the installed executable ---------------------------------------------------------------
