@@ -11,8 +11,9 @@ and moves it as far as the evidence allows now:
   error; a succeeded one names its candidate, the newest version of the deployment's model
   the run produced (none: failed; the champion itself, as when every step was cached:
   unchanged).
-- ``evaluating``: the gate of the policy (``evaluation.gate`` on ``evaluation.dataset``,
-  against the champion as baseline), recorded on the candidate; fails: stopped_at_gate.
+- ``evaluating``: the gate of the policy (``evaluation.gate`` on ``evaluation.dataset``, or
+  on the labelled requests of the last ``evaluation.window``, against the champion as
+  baseline), recorded on the candidate; fails: stopped_at_gate.
 - ``awaiting_approval``: waits for ``modelpilot approve`` (or a rejection).
 - ``ready``: starts the canary under the policy's rollout once the deployment has no other
   candidate; the champion having changed since the gate supersedes it.
@@ -31,10 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select
 
 from modelpilot.assessment import gate_version
-from modelpilot.errors import Conflict, ModelpilotError, said
+from modelpilot.errors import Conflict, InvalidInput, ModelpilotError, said
 from modelpilot.loop.decisions import (
     LoopDecision,
     LoopState,
@@ -45,11 +47,13 @@ from modelpilot.loop.decisions import (
     release_decision,
 )
 from modelpilot.loop.monitors import run_due_monitors
+from modelpilot.loop.policy import duration_ms
 from modelpilot.loop.service import get_loop_policy
 from modelpilot.monitoring.service import LocalMonitoring
 from modelpilot.pipelines.entities import PipelineState
 from modelpilot.pipelines.records import get_pipeline_run
-from modelpilot.predictions import log_folder
+from modelpilot.predictions import PredictionReader, log_folder
+from modelpilot.predictions.labels import join_labels, read_labels
 from modelpilot.release.evidence import PredictionLogStats
 from modelpilot.release.rollout import StatsSource, tick
 from modelpilot.store.schema import trigger_firings
@@ -57,6 +61,8 @@ from modelpilot.workspace import Workspace
 
 log = logging.getLogger(__name__)
 _MAX_MOVES = 8  # states one decision may pass in one step (the whole path is 6)
+# Fewer labelled requests than this and a gate on traffic would judge on noise.
+MIN_LABELLED_ROWS = 30
 
 
 @dataclass(frozen=True)
@@ -280,23 +286,23 @@ class LoopRunner:
     def _evaluating(self, decision: LoopDecision, now_ms: int) -> Move:
         policy = get_loop_policy(self.store, decision.deployment, decision.policy_revision).policy
         evaluation = policy.evaluation
-        if evaluation.dataset is None:
-            return Move(
-                LoopState.FAILED,
-                "evaluation.window (labelled traffic) is not "
-                "supported yet; give evaluation.dataset",
-            )
         assert decision.candidate is not None  # set when it left training
         champion = self.ws.deployments.get_deployment(decision.deployment).config.stable.ref
+        evidence: dict[str, Any] = {"champion": champion}
+        data: str | pd.DataFrame
+        if evaluation.dataset is not None:
+            data = evidence["dataset"] = evaluation.dataset
+        else:
+            assert evaluation.window is not None  # the policy gives one of the two
+            data = self._labelled_traffic(
+                decision.deployment, evaluation.window, evaluation.target, now_ms
+            )
+            evidence.update(window=evaluation.window, labelled_rows=len(data))
         verdict = gate_version(
-            self.ws,
-            decision.candidate,
-            evaluation.gate,
-            evaluation.dataset,
-            evaluation.target,
+            self.ws, decision.candidate, evaluation.gate, data, evaluation.target,
             baseline=champion,
-        )
-        evidence = {"gate": verdict.to_dict(), "dataset": evaluation.dataset, "champion": champion}
+        )  # fmt: skip
+        evidence["gate"] = verdict.to_dict()
         fields: dict[str, str | None] = {"champion": champion}
         if not verdict.passed:
             failed = "; ".join(f"{c.name}: {c.message}" for c in verdict.failed)
@@ -316,6 +322,27 @@ class LoopRunner:
                 fields,
             )
         return Move(LoopState.READY, passed, evidence, fields)
+
+    def _labelled_traffic(
+        self, deployment: str, window: str, target: str, now_ms: int
+    ) -> pd.DataFrame:
+        """The deployment's served single-row requests of the last ``window`` that have a
+        label, as the model's input columns plus ``target`` (what the gate evaluates on)."""
+        home = self.ws.settings.home
+        since = now_ms - duration_ms(window)
+        rows = PredictionReader.of_home(home).window(deployment, since, now_ms + 1)
+        single = rows.drop_duplicates("request_id", keep=False)  # a label names one request
+        labelled = join_labels(single, read_labels(home, deployment), how="inner")
+        if len(labelled) < MIN_LABELLED_ROWS:
+            raise InvalidInput(
+                f"evaluation.window: only {len(labelled)} labelled requests of {deployment!r} "
+                f"in the last {window}; gating on traffic needs at least {MIN_LABELLED_ROWS}. "
+                "Log labels with mp.log_labels, or give evaluation.dataset instead.",
+                field="evaluation.window",
+            )
+        inputs = [c for c in labelled.columns if c.startswith("in.")]
+        frame = labelled[inputs].rename(columns=lambda c: c[3:])
+        return frame.assign(**{target: labelled["label"].to_numpy()})
 
     def _ready(self, decision: LoopDecision, now_ms: int) -> Move | str:
         deployment = self.ws.deployments.get_deployment(decision.deployment)

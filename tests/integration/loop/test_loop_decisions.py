@@ -11,8 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from loop_files import POLICY, T0, ScriptedStats, inline_launcher, seed_home, set_policy
+from loop_files import (
+    POLICY,
+    T0,
+    ScriptedStats,
+    churn_frame,
+    inline_launcher,
+    seed_home,
+    set_policy,
+)
 
 import modelpilot as mp
 from modelpilot import release
@@ -22,6 +31,8 @@ from modelpilot.loop.agent import Agent
 from modelpilot.loop.decisions import LoopState, approve_decision, get_decision, list_decisions
 from modelpilot.loop.runner import LoopRunner
 from modelpilot.pipelines import fire_trigger
+from modelpilot.predictions import LogBatch, PredictionLog, log_folder
+from modelpilot.predictions.labels import log_labels
 from modelpilot.release.rollout import VariantStats
 from modelpilot.store.events import list_events
 from modelpilot.workspace import Workspace
@@ -256,3 +267,48 @@ def test_two_agents_make_one_decision_and_move_it_once_per_state(
         assert sorted(m.version for m in home.registry.list_versions("churn")) == [1, 2]
     finally:
         other.close()
+
+
+def _served(ws: Workspace, frame: pd.DataFrame, at_ms: int) -> list[str]:
+    """``frame``'s rows as single-row requests churn-prod served at ``at_ms`` (as the data
+    plane logs them); their request ids."""
+    ids = [f"r{i}" for i in range(len(frame))]
+    rows = [
+        {"model": "churn", "request_id": rid, "row": 0, "timestamp_ms": at_ms, "version": 1,
+         "deployment": "churn-prod", "variant": "stable", "latency_ms": 2.0, "error": None,
+         "in.a": float(r.a), "in.b": float(r.b), "out.prediction": int(r.churned)}
+        for rid, r in zip(ids, frame.itertuples(), strict=True)
+    ]  # fmt: skip
+    log = PredictionLog(log_folder(ws.settings.home), durability="sync")
+    log.start()
+    try:
+        for batch in LogBatch.from_rows(rows):
+            log.append(batch)
+    finally:
+        log.close()
+    return ids
+
+
+def test_a_gate_on_labelled_traffic_judges_the_candidate_on_what_was_served(
+    home: Workspace, tmp_path: Path
+) -> None:
+    text = POLICY.format(flip="false", fail="false", approval="false")
+    set_policy(home, tmp_path, text.replace("dataset: churn-test", "window: 7d"))
+    served = churn_frame(4, n=200)
+    ids = _served(home, served, T0 - 60_000)
+    clock = [T0 + 1000]
+    few = 20  # too few labels yet: the decision fails, saying how many and what to do
+    log_labels(home.settings.home, "churn-prod", ids[:few], served["churned"][:few].tolist())
+    _fire(home, clock)
+    _agent(home, ScriptedStats(), clock).iterate()
+    [failed] = list_decisions(home.store, deployment="churn-prod")
+    assert failed.state is LoopState.FAILED
+    assert "only 20 labelled requests of 'churn-prod' in the last 7d" in failed.reason
+    log_labels(home.settings.home, "churn-prod", ids[few:], served["churned"][few:].tolist())
+    clock[0] += 60_000
+    _fire(home, clock)
+    _agent(home, ScriptedStats(), clock).iterate()
+    newest = list_decisions(home.store, deployment="churn-prod")[0]
+    assert newest.state is LoopState.CANARY, newest.reason
+    gated = newest.steps[2].evidence
+    assert (gated["window"], gated["labelled_rows"], gated["gate"]["passed"]) == ("7d", 200, True)
