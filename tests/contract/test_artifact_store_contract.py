@@ -120,9 +120,7 @@ def test_digest_must_be_a_sha256_not_a_path(store: ArtifactStore) -> None:
         store.exists("../../etc/passwd")
 
 
-def test_a_blob_changed_behind_the_stores_back_is_refused(
-    backend: Backend, tmp_path: Path
-) -> None:
+def test_a_blob_changed_behind_the_stores_back_is_refused(backend: Backend, tmp_path: Path) -> None:
     digest = backend.store.put_bytes(b"the real weights")
     backend.tamper(digest, b"other weights")
     with pytest.raises(CorruptArtifact, match="corrupted|changed behind"):

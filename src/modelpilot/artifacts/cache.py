@@ -4,7 +4,7 @@ A machine that loads a model from S3 keeps the blob here, so the next load (anot
 on the same machine, a restart) reads the disk instead of the bucket. Every use re-hashes the
 file: a cached blob that no longer matches its sha256 is deleted and fetched again, never
 handed out. The cache is bounded: after each addition the least recently used blobs
-(oldest mtime; a use touches it) go until the total is at most ``max_bytes``. The blob just
+(oldest mtime; a use sets it) go until the total is at most ``max_bytes``. The blob just
 added is never evicted by its own addition, so one blob larger than the bound stays until
 the next addition; it also means one reader's blob cannot vanish before it was read once.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from modelpilot.artifacts.base import check_digest, sha256_file
@@ -52,7 +53,7 @@ class BlobCache:
             path.unlink(missing_ok=True)
             return None
         with contextlib.suppress(FileNotFoundError):
-            os.utime(path)
+            _mark_used(path)
         return path
 
     def open_temp(self) -> tuple[int, Path]:
@@ -67,6 +68,7 @@ class BlobCache:
         target = self.path_for(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
+        _mark_used(target)
         self.evict(keep=target)
         return target
 
@@ -94,7 +96,7 @@ class BlobCache:
             removed += 1
         return removed
 
-    def _entries(self) -> list[tuple[Path, int, float]]:
+    def _entries(self) -> list[tuple[Path, int, int]]:
         """(path, size, last use) of every cached blob; temp files are not entries."""
         found = []
         for path in self.root.glob("??/*"):
@@ -103,5 +105,12 @@ class BlobCache:
             except FileNotFoundError:
                 continue
             if not path.name.startswith(".tmp-"):
-                found.append((path, stat.st_size, stat.st_mtime))
+                found.append((path, stat.st_size, stat.st_mtime_ns))
         return found
+
+
+def _mark_used(path: Path) -> None:
+    """Set the mtime to now in nanoseconds: the kernel stamps files at its clock tick (ms),
+    too coarse to order uses that follow each other closely."""
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
