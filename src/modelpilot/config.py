@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home)
     store_uri: str | None = None
     artifact_root: Path | None = None
+    # Artifacts in an S3-compatible bucket instead of the local folder: s3://bucket/prefix.
+    # boto3 reads AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+    # AWS_DEFAULT_REGION itself. Blobs fetched from it are cached (verified on every use) in
+    # artifact_cache_dir (home/cache/blobs by default), least recently used evicted past
+    # artifact_cache_max_bytes; s3_max_attempts bounds retries of each S3 call.
+    artifacts_uri: str | None = None
+    artifact_cache_dir: Path | None = None
+    artifact_cache_max_bytes: int = Field(default=20 * 2**30, ge=0)
+    s3_max_attempts: int = Field(default=5, ge=1, le=20)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     metric_flush_interval_ms: int = Field(default=200, ge=1)
     metric_flush_max_points: int = Field(default=10_000, ge=1)
@@ -62,6 +71,12 @@ class Settings(BaseSettings):
     def resolved_artifact_root(self) -> Path:
         """The folder for content-addressed blobs (``home/artifacts`` by default)."""
         return self.artifact_root if self.artifact_root is not None else self.home / "artifacts"
+
+    def resolved_artifact_cache_dir(self) -> Path:
+        """The local cache of blobs fetched from S3 (``home/cache/blobs`` by default)."""
+        if self.artifact_cache_dir is not None:
+            return self.artifact_cache_dir
+        return self.home / "cache" / "blobs"
 
 
 def normalise_store_uri(uri: str) -> str:

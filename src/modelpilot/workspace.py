@@ -22,7 +22,7 @@ import pandas as pd
 
 from modelpilot.alerting.local import LocalAlerts
 from modelpilot.alerting.protocol import AlertService
-from modelpilot.artifacts import ArtifactStore, LocalArtifactStore, remove_stale_temp_files
+from modelpilot.artifacts import ArtifactStore, open_artifact_store, remove_stale_temp_files
 from modelpilot.audit.local import LocalAudit
 from modelpilot.audit.protocol import AuditService
 from modelpilot.cards.protocol import CardService, LocalCards
@@ -210,10 +210,12 @@ class Workspace:
         service.mark_abandoned_runs(store)
         remove_stale_temp_files(self.settings.resolved_artifact_root())
         remove_stale_temp_files(self.settings.home / "cache" / "packages", recursive=True)
+        remove_stale_temp_files(self.settings.resolved_artifact_cache_dir())
 
     @property
     def artifacts(self) -> ArtifactStore:
-        """The artifact store: a local folder, or the server's blobs (streamed over HTTP)."""
+        """The artifact store: a local folder, an S3 bucket (``MODELPILOT_ARTIFACTS_URI``), or
+        the server's blobs (streamed over HTTP)."""
         if self._artifacts is None:
             with self._lock:
                 if self._artifacts is None:
@@ -224,7 +226,7 @@ class Workspace:
                             chunk_bytes=self.settings.upload_chunk_bytes,
                         )
                         if self.is_remote
-                        else LocalArtifactStore(self.settings.resolved_artifact_root())
+                        else open_artifact_store(self.settings)
                     )
         return self._artifacts
 

@@ -38,6 +38,34 @@ class ArtifactStore(Protocol):
         ...
 
 
+@runtime_checkable
+class StagedArtifactStore(ArtifactStore, Protocol):
+    """A store ``modelpilot server`` takes uploads into and serves downloads from: bytes
+    arrive in a temp file under ``staging_root``, are hashed, then :meth:`adopt` ed; a
+    download streams a verified local file."""
+
+    @property
+    def staging_root(self) -> Path:
+        """The folder of temp files and resumable-upload sessions."""
+        ...
+
+    def open_upload(self) -> tuple[int, Path]:
+        """A new temp file under ``staging_root``: its descriptor and path."""
+        ...
+
+    def adopt(self, tmp: Path, digest: str) -> str:
+        """Store a complete temp file whose sha256 the caller checked is ``digest``."""
+        ...
+
+    def size_of(self, digest: str) -> int | None:
+        """The stored blob's size, or None when it is not stored."""
+        ...
+
+    def local_path(self, digest: str) -> Path:
+        """A verified local file with the blob's bytes, or raise NotFound."""
+        ...
+
+
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``.
 

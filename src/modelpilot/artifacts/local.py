@@ -10,7 +10,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from modelpilot.artifacts.base import CHUNK_BYTES, check_digest
@@ -45,7 +45,7 @@ class LocalArtifactStore:
 
     def put_file(self, path: Path) -> str:
         """Stream a file into the store and return its digest."""
-        return self._put_chunks(_read_chunks(path))
+        return self._put_chunks(read_chunks(path))
 
     def get_bytes(self, digest: str) -> bytes:
         """Read and verify a blob."""
@@ -57,13 +57,23 @@ class LocalArtifactStore:
 
     def fetch_to(self, digest: str, destination: Path) -> Path:
         """Copy a blob to ``destination``, verifying its hash on the way."""
-        source = self._existing(digest)
-        tmp, actual = _write_temp(destination.parent, _read_chunks(source), fsync=False)
-        if actual != digest:
-            tmp.unlink(missing_ok=True)
-            raise CorruptArtifact(_corrupt_message(digest, source))
-        os.replace(tmp, destination)
-        return destination
+        return copy_verified(self._existing(digest), digest, destination, _corrupt_message)
+
+    @property
+    def staging_root(self) -> Path:
+        """Where uploads are written before :meth:`adopt` renames them: the root itself."""
+        return self.root
+
+    def size_of(self, digest: str) -> int | None:
+        """The blob's size, or None when it is not stored."""
+        try:
+            return self.path_for(digest).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def local_path(self, digest: str) -> Path:
+        """The stored blob's file (NotFound when absent); for serving it as it is."""
+        return self._existing(digest)
 
     def open_upload(self) -> tuple[int, Path]:
         """A new temp file in the root for a blob written piece by piece (a streamed upload):
@@ -85,7 +95,7 @@ class LocalArtifactStore:
         return digest
 
     def _put_chunks(self, chunks: Iterable[bytes]) -> str:
-        tmp, digest = _write_temp(self.root, chunks, fsync=True)
+        tmp, digest = write_temp(self.root, chunks, fsync=True)
         return self.adopt(tmp, digest)
 
     def _existing(self, digest: str) -> Path:
@@ -118,13 +128,26 @@ def remove_stale_temp_files(
     return removed
 
 
-def _read_chunks(path: Path) -> Iterator[bytes]:
+def read_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk
 
 
-def _write_temp(folder: Path, chunks: Iterable[bytes], *, fsync: bool) -> tuple[Path, str]:
+def copy_verified(
+    source: Path, digest: str, destination: Path, corrupt: Callable[[str, Path], str]
+) -> Path:
+    """Copy ``source`` to ``destination`` atomically, checking on the way that its sha256 is
+    ``digest`` (CorruptArtifact with ``corrupt(digest, source)`` otherwise)."""
+    tmp, actual = write_temp(destination.parent, read_chunks(source), fsync=False)
+    if actual != digest:
+        tmp.unlink(missing_ok=True)
+        raise CorruptArtifact(corrupt(digest, source))
+    os.replace(tmp, destination)
+    return destination
+
+
+def write_temp(folder: Path, chunks: Iterable[bytes], *, fsync: bool) -> tuple[Path, str]:
     """Write ``chunks`` to a new temp file in ``folder``; return its path and sha256."""
     folder.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()

@@ -1,6 +1,7 @@
 """Resumable uploads: one blob written over several requests, verified, then adopted.
 
-A session is one partial file in the store's root, ``.tmp-upload-<sha256>-<size_bytes>``: its
+A session is one partial file in the store's staging folder (a local store's root, an S3
+store's cache), ``.tmp-upload-<sha256>-<size_bytes>``: its
 name says which blob it will become and how many bytes were declared, and its length is the
 offset the next chunk must start at, so a restarted server finds every session where it was.
 It is never visible as a blob (blobs live at ``ab/cdef…``), and being a ``.tmp-`` file,
@@ -39,8 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from modelpilot.artifacts.base import CHUNK_BYTES, check_digest
-from modelpilot.artifacts.local import LocalArtifactStore, remove_stale_temp_files
+from modelpilot.artifacts.base import CHUNK_BYTES, StagedArtifactStore, check_digest
+from modelpilot.artifacts.local import remove_stale_temp_files
 from modelpilot.errors import Conflict, InvalidInput, PayloadTooLarge
 
 _PREFIX = ".tmp-upload-"
@@ -124,7 +125,7 @@ class ChunkWriter:
 class ResumableUploads:
     """The upload sessions of one local blob store (see the module docstring)."""
 
-    def __init__(self, store: LocalArtifactStore, *, stale_after_s: float = STALE_AFTER_S) -> None:
+    def __init__(self, store: StagedArtifactStore, *, stale_after_s: float = STALE_AFTER_S) -> None:
         self.store = store
         self.stale_after_s = stale_after_s
         self._hashes: dict[str, tuple[int, hashlib._Hash]] = {}
@@ -138,12 +139,12 @@ class ResumableUploads:
         stored = self._stored(digest)
         if stored is not None:
             return stored
-        remove_stale_temp_files(self.store.root, self.stale_after_s)
+        remove_stale_temp_files(self.store.staging_root, self.stale_after_s)
         self._forget_missing()
         found = self._partial(digest)
         if found is None:
-            self.store.root.mkdir(parents=True, exist_ok=True)
-            path = self.store.root / f"{_PREFIX}{digest}-{size_bytes}"
+            self.store.staging_root.mkdir(parents=True, exist_ok=True)
+            path = self.store.staging_root / f"{_PREFIX}{digest}-{size_bytes}"
             path.touch()
             return UploadState(digest, size_bytes, 0, False)
         path, declared = found
@@ -228,7 +229,7 @@ class ResumableUploads:
         return True
 
     def _partial(self, digest: str) -> tuple[Path, int] | None:
-        for path in self.store.root.glob(f"{_PREFIX}{digest}-*"):
+        for path in self.store.staging_root.glob(f"{_PREFIX}{digest}-*"):
             declared = path.name.rsplit("-", 1)[1]
             if declared.isdigit():
                 return path, int(declared)
@@ -264,10 +265,9 @@ class ResumableUploads:
         return handle, path, declared
 
     def _stored(self, digest: str) -> UploadState | None:
-        path = self.store.path_for(digest)
-        if not path.is_file():
+        size = self.store.size_of(digest)
+        if size is None:
             return None
-        size = path.stat().st_size
         return UploadState(digest, size, size, True)
 
     def _take_hasher(self, digest: str, offset: int) -> hashlib._Hash | None:

@@ -58,7 +58,7 @@ def server_command(
     --agent the continuous-training loop beside it."""
     import uvicorn
 
-    from modelpilot.artifacts import LocalArtifactStore, remove_stale_temp_files
+    from modelpilot.artifacts import open_artifact_store, remove_stale_temp_files
     from modelpilot.server.app import create_app
     from modelpilot.store import Store
 
@@ -67,8 +67,9 @@ def server_command(
         settings.resolved_store_uri(), busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
     url = f"http://{host}:{port}"
+    artifacts = open_artifact_store(settings)
     # what a killed server left: temp files and resumable uploads idle for a day
-    remove_stale_temp_files(settings.resolved_artifact_root())
+    remove_stale_temp_files(artifacts.staging_root)
     if no_auth:
         err_console.print(_NO_AUTH_WARNING.format(url=url), highlight=False)
     console.print(
@@ -80,7 +81,7 @@ def server_command(
             app = create_app(
                 store,
                 auth=not no_auth,
-                artifacts=LocalArtifactStore(settings.resolved_artifact_root()),
+                artifacts=artifacts,
                 max_upload_bytes=settings.max_upload_bytes,
                 home=settings.home,
             )

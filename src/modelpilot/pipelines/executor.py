@@ -96,11 +96,14 @@ def tail(text: str) -> str:
 
 def worker_environment(settings: Settings) -> dict[str, str]:
     """The ``MODELPILOT_*`` variables that make a worker open the same store and blobs."""
-    return {
+    env = {
         "MODELPILOT_HOME": str(settings.home),
         "MODELPILOT_STORE_URI": settings.resolved_store_uri(),
         "MODELPILOT_ARTIFACT_ROOT": str(settings.resolved_artifact_root()),
     }
+    if settings.artifacts_uri:
+        env["MODELPILOT_ARTIFACTS_URI"] = settings.artifacts_uri
+    return env
 
 
 class SubprocessExecutor:

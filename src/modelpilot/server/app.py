@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
-from modelpilot.artifacts import LocalArtifactStore, ResumableUploads
+from modelpilot.artifacts import ResumableUploads, StagedArtifactStore
 from modelpilot.errors import (
     InvalidInput,
     MalformedRequest,
@@ -70,7 +70,7 @@ def create_app(
     store: Store,
     *,
     auth: bool = True,
-    artifacts: LocalArtifactStore | None = None,
+    artifacts: StagedArtifactStore | None = None,
     max_upload_bytes: int = 50 * 2**30,
     home: Path | None = None,
 ) -> FastAPI:

@@ -16,7 +16,7 @@ from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from pydantic_core import from_json
 
-from modelpilot.artifacts import LocalArtifactStore, ResumableUploads
+from modelpilot.artifacts import ResumableUploads, StagedArtifactStore
 from modelpilot.errors import Forbidden, Unavailable
 from modelpilot.identity import Authenticator, Identity, Role
 from modelpilot.store import Store
@@ -64,9 +64,9 @@ def get_tracking(request: Request) -> LocalTracking:
     return tracking
 
 
-def get_artifacts(request: Request) -> LocalArtifactStore:
+def get_artifacts(request: Request) -> StagedArtifactStore:
     """The server's blob folder (refused with 503 when the app was built without one)."""
-    artifacts: LocalArtifactStore | None = request.app.state.artifacts
+    artifacts: StagedArtifactStore | None = request.app.state.artifacts
     if artifacts is None:
         raise Unavailable("This server was started without an artifact store.")
     return artifacts
@@ -81,7 +81,7 @@ def get_uploads(request: Request) -> ResumableUploads:
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
-ArtifactsDep = Annotated[LocalArtifactStore, Depends(get_artifacts)]
+ArtifactsDep = Annotated[StagedArtifactStore, Depends(get_artifacts)]
 UploadsDep = Annotated[ResumableUploads, Depends(get_uploads)]
 TrackingDep = Annotated[LocalTracking, Depends(get_tracking)]
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from modelpilot.artifacts import LocalArtifactStore
+from modelpilot.artifacts import StagedArtifactStore
 from modelpilot.artifacts.base import CHUNK_BYTES, check_digest
 from modelpilot.errors import InvalidInput, NotFound, PayloadTooLarge
 from modelpilot.server.deps import ArtifactsDep, Editor, StoreDep, Viewer, json_response
@@ -40,10 +40,10 @@ class RunArtifactBody(BaseModel):
 @router.head("/artifacts/{sha256}")
 def has_artifact(sha256: str, artifacts: ArtifactsDep, _: Viewer) -> Response:
     """200 with the size when the blob is stored, 404 otherwise (no body either way)."""
-    path = artifacts.path_for(check_digest(sha256))
-    if not path.is_file():
+    size = artifacts.size_of(check_digest(sha256))
+    if size is None:
         return Response(status_code=404)
-    return Response(headers={"Content-Length": str(path.stat().st_size)})
+    return Response(headers={"Content-Length": str(size)})
 
 
 @router.get("/artifacts/{sha256}")
@@ -91,7 +91,9 @@ def record_run_artifact(
     run_id: str, body: RunArtifactBody, store: StoreDep, artifacts: ArtifactsDep, _: Editor
 ) -> Response:
     """Record an uploaded blob as artifact ``path`` of a run (re-recording replaces it)."""
-    size = _stored(artifacts, body.digest).stat().st_size
+    size = artifacts.size_of(check_digest(body.digest))
+    if size is None:
+        raise _not_here(body.digest)
     service.record_artifact(store, run_id, body.path, body.digest, size)
     return json_response({"path": body.path, "digest": body.digest, "size_bytes": size})
 
@@ -121,15 +123,20 @@ def _too_large(sha256: str, size: int, limit: int) -> PayloadTooLarge:
     )
 
 
-def _stored(artifacts: LocalArtifactStore, digest: str) -> Path:
-    path = artifacts.path_for(check_digest(digest))
-    if not path.is_file():
-        raise NotFound(
-            f"No artifact with digest {digest[:12]}… on this server. Upload it first "
-            f"(PUT /api/v1/artifacts/{digest}).",
-            field="digest",
-        )
-    return path
+def _stored(artifacts: StagedArtifactStore, digest: str) -> Path:
+    """A verified local file of the blob (an S3 store's cache copy, fetched if need be)."""
+    try:
+        return artifacts.local_path(check_digest(digest))
+    except NotFound as exc:
+        raise _not_here(digest) from exc
+
+
+def _not_here(digest: str) -> NotFound:
+    return NotFound(
+        f"No artifact with digest {digest[:12]}… on this server. Upload it first "
+        f"(PUT /api/v1/artifacts/{digest}).",
+        field="digest",
+    )
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from modelpilot import registry
-from modelpilot.artifacts import LocalArtifactStore
+from modelpilot.artifacts import StagedArtifactStore
 from modelpilot.artifacts.base import check_digest
 from modelpilot.errors import InvalidInput
 from modelpilot.models.package import package_files, read_manifest
@@ -186,7 +186,7 @@ def get_records(
     return json_response({"records": [asdict(r) for r in records]})
 
 
-def _check_package(artifacts: LocalArtifactStore, body: RegisterBody) -> None:
+def _check_package(artifacts: StagedArtifactStore, body: RegisterBody) -> None:
     """Refuse a version whose package is not all here, or that disagrees with its manifest."""
     digest = check_digest(body.package_digest)
     if not artifacts.exists(digest):

@@ -1,0 +1,347 @@
+"""Blobs in an S3-compatible bucket: ``s3://bucket/prefix/ab/cdef…`` named by their sha256.
+
+Any S3-compatible server works (AWS, SeaweedFS, MinIO, Ceph). boto3 reads the usual
+``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and
+``AWS_DEFAULT_REGION`` (or a profile) itself. What this store adds on top:
+
+- content addressing: a blob's key is its sha256, so a blob already in the bucket is never
+  uploaded again (one ``HEAD`` first), and concurrent writers of the same blob write the same
+  bytes;
+- whole or nothing: a file is copied to a local temp file while it is hashed (the key is the
+  hash of the bytes uploaded, even if the source changes meanwhile), then uploaded in one
+  ``PUT`` or, past ``part_bytes``, a multipart upload that S3 assembles only when every part
+  arrived;
+- verified reads: every download is hashed before anyone sees it, so an object replaced
+  behind modelpilot's back is a :class:`~modelpilot.errors.CorruptArtifact`, never a model;
+- a local read-through :class:`~modelpilot.artifacts.cache.BlobCache` (bounded, LRU,
+  re-verified on every use), so a machine fetches a blob once;
+- bounded retries: botocore's ``standard`` mode retries throttling, 5xx and connection errors
+  with exponential backoff and jitter, ``max_attempts`` in all; what still fails is one
+  :class:`~modelpilot.errors.Unavailable` naming the URI, the endpoint, what was being done
+  and what to check (never a botocore traceback).
+
+The bucket is checked once per store (``HEAD bucket``) before its first use, so wrong
+credentials and a missing bucket are told apart from a missing blob (some servers create a
+bucket on the first ``PUT``; this store never does).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from modelpilot.artifacts.base import check_digest, sha256_file
+from modelpilot.artifacts.cache import BlobCache
+from modelpilot.artifacts.local import copy_verified, read_chunks, write_temp
+from modelpilot.errors import CorruptArtifact, InvalidInput, NotFound, Unavailable
+
+T = TypeVar("T")
+# Parts of 16 MiB: S3 allows 10,000 parts (so blobs up to 156 GiB) and needs at least 5 MiB.
+DEFAULT_PART_BYTES = 16 * 2**20
+_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
+_NO_BUCKET = {"NoSuchBucket"}
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A bucket and a key prefix (no leading or trailing slash; may be empty)."""
+
+    bucket: str
+    prefix: str = ""
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Location:
+        """Read ``s3://bucket/prefix``.
+
+        >>> S3Location.parse("s3://models/team-a/")
+        S3Location(bucket='models', prefix='team-a')
+        >>> S3Location.parse("models/team-a")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        modelpilot.errors.InvalidInput: Artifacts URI 'models/team-a' is not an S3 URI...
+        """
+        scheme, _, rest = uri.partition("://")
+        bucket, _, prefix = rest.partition("/")
+        if scheme != "s3" or not bucket:
+            raise InvalidInput(
+                f"Artifacts URI {uri[:200]!r} is not an S3 URI: expected s3://bucket or "
+                "s3://bucket/prefix (MODELPILOT_ARTIFACTS_URI). Unset it to keep artifacts in "
+                "the local folder (MODELPILOT_ARTIFACT_ROOT).",
+                field="artifacts_uri",
+            )
+        return cls(bucket, prefix.strip("/"))
+
+    def key(self, digest: str) -> str:
+        """The object key of a blob.
+
+        >>> S3Location("b", "p").key("ab" + "0" * 62)[:8]
+        'p/ab/000'
+        """
+        name = f"{digest[:2]}/{digest[2:]}"
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def uri(self, key: str = "") -> str:
+        """``s3://bucket/prefix`` (or one key's URI)."""
+        path = key or self.prefix
+        return f"s3://{self.bucket}/{path}" if path else f"s3://{self.bucket}"
+
+
+class S3ArtifactStore:
+    """Content-addressed blobs in a bucket, read through a local cache (module docstring)."""
+
+    def __init__(
+        self,
+        location: S3Location,
+        *,
+        cache: BlobCache,
+        part_bytes: int = DEFAULT_PART_BYTES,
+        max_attempts: int = 5,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 60.0,
+    ) -> None:
+        self.location = location
+        self.cache = cache
+        self.part_bytes = part_bytes
+        self.max_attempts = max_attempts
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self._client: Any = None
+        self._bucket_checked = False
+        self._lock = threading.Lock()
+
+    @property
+    def staging_root(self) -> Path:
+        """Where uploads are written before they go to the bucket: the cache folder, so an
+        uploaded blob becomes a cached one by a rename."""
+        return self.cache.root
+
+    def exists(self, digest: str) -> bool:
+        """True when the bucket holds the blob (one ``HEAD``)."""
+        return self.size_of(digest) is not None
+
+    def size_of(self, digest: str) -> int | None:
+        """The blob's size in the bucket, or None when it is not there."""
+        key = self.location.key(check_digest(digest))
+        client = self._s3()
+        try:
+            head = client.head_object(Bucket=self.location.bucket, Key=key)
+        except Exception as exc:
+            if _status(exc) == 404:
+                return None
+            raise self._failure(exc, f"checking {self.location.uri(key)}") from exc
+        return int(head["ContentLength"])
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` and return its digest."""
+        return self._put_chunks([data])
+
+    def put_file(self, path: Path) -> str:
+        """Store a file (hashed while copied to a temp file) and return its digest."""
+        return self._put_chunks(read_chunks(path))
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The verified bytes (from the cache, fetched into it first when missing)."""
+        return self._with_cached(digest, Path.read_bytes)
+
+    def fetch_to(self, digest: str, destination: Path) -> Path:
+        """Copy the verified blob to ``destination`` (atomically)."""
+        return self._with_cached(
+            digest, lambda cached: copy_verified(cached, digest, destination, _corrupt_cache)
+        )
+
+    def local_path(self, digest: str) -> Path:
+        """A verified local copy of the blob (the cache's); NotFound when the bucket lacks it."""
+        return self._cached(digest)
+
+    def open_upload(self) -> tuple[int, Path]:
+        """A temp file for a blob written piece by piece; write it, then :meth:`adopt` it."""
+        return self.cache.open_temp()
+
+    def adopt(self, tmp: Path, digest: str) -> str:
+        """Upload a complete temp file whose sha256 the caller checked is ``digest`` (unless
+        the bucket has it already), then keep it in the cache."""
+        key = self.location.key(check_digest(digest))
+        if not self.exists(digest):
+            self._call(
+                f"uploading {self.location.uri(key)}",
+                self._s3().upload_file,
+                Filename=str(tmp),
+                Bucket=self.location.bucket,
+                Key=key,
+                ExtraArgs={"Metadata": {"sha256": digest}},
+                Config=self._transfer(),
+            )
+        self.cache.add(tmp, digest)
+        return digest
+
+    def _put_chunks(self, chunks: Iterable[bytes]) -> str:
+        tmp, digest = write_temp(self.cache.root, chunks, fsync=False)
+        try:
+            return self.adopt(tmp, digest)
+        finally:
+            tmp.unlink(missing_ok=True)  # gone already when adopted
+
+    def _with_cached(self, digest: str, use: Callable[[Path], T]) -> T:
+        """``use`` the cached copy; once more if another process evicted it meanwhile."""
+        try:
+            return use(self._cached(digest))
+        except FileNotFoundError:
+            return use(self._cached(digest))
+
+    def _cached(self, digest: str) -> Path:
+        """The verified cached copy, downloaded (and verified) first when missing."""
+        cached = self.cache.lookup(check_digest(digest))
+        if cached is not None:
+            return cached
+        key = self.location.key(digest)
+        fd, tmp = self.cache.open_temp()
+        os.close(fd)
+        try:
+            self._download(digest, key, tmp)
+            actual = sha256_file(tmp)
+            if actual != digest:
+                raise CorruptArtifact(
+                    f"Artifact {self.location.uri(key)} changed behind modelpilot's back: its "
+                    f"bytes hash to {actual[:12]}…, not {digest[:12]}… (the key). Restore the "
+                    "object from a backup or re-log what produced it; do not edit blobs in the "
+                    "bucket."
+                )
+            return self.cache.add(tmp, digest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _download(self, digest: str, key: str, tmp: Path) -> None:
+        client = self._s3()
+        try:
+            client.download_file(
+                Bucket=self.location.bucket, Key=key, Filename=str(tmp), Config=self._transfer()
+            )
+        except Exception as exc:
+            if _status(exc) == 404:
+                raise NotFound(
+                    f"No artifact with digest {digest[:12]}… in {self.location.uri()} (key "
+                    f"{key}). If a record names it, the object was deleted outside modelpilot: "
+                    "restore it or re-log what produced it."
+                ) from exc
+            raise self._failure(exc, f"downloading {self.location.uri(key)}") from exc
+
+    def _transfer(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(
+            multipart_threshold=self.part_bytes, multipart_chunksize=self.part_bytes
+        )
+
+    def _s3(self) -> Any:
+        """The client, made (and the bucket checked) on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._new_client()
+            if not self._bucket_checked:
+                self._call(
+                    f"checking bucket {self.location.bucket!r}",
+                    self._client.head_bucket,
+                    Bucket=self.location.bucket,
+                )
+                self._bucket_checked = True
+        return self._client
+
+    def _new_client(self) -> Any:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:
+            raise InvalidInput(
+                f"MODELPILOT_ARTIFACTS_URI={self.location.uri()} needs boto3: "
+                "pip install 'modelpilot[s3]'.",
+                field="artifacts_uri",
+            ) from exc
+        config = Config(
+            retries={"max_attempts": self.max_attempts, "mode": "standard"},
+            connect_timeout=self.connect_timeout_s,
+            read_timeout=self.read_timeout_s,
+        )
+        return boto3.session.Session().client("s3", config=config)
+
+    def _call(self, doing: str, call: Callable[..., T], **kwargs: Any) -> T:
+        try:
+            return call(**kwargs)
+        except Exception as exc:
+            raise self._failure(exc, doing) from exc
+
+    def _failure(self, exc: Exception, doing: str) -> Exception:
+        """The error to raise for a failed S3 call: one clear :class:`Unavailable` for what
+        botocore and boto3 raise, anything else unchanged."""
+        cause = _botocore_cause(exc)
+        if cause is None:
+            return exc
+        endpoint = self._client.meta.endpoint_url if self._client is not None else "?"
+        where = f"{self.location.uri()} (endpoint {endpoint})"
+        code = _code(cause)
+        if type(cause).__name__ in {"NoCredentialsError", "PartialCredentialsError"}:
+            hint = (
+                "no credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE)."
+            )
+        elif code in _DENIED:
+            hint = (
+                f"the server refused the credentials (HTTP 403 {code}): check "
+                "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and that they may read and write "
+                f"bucket {self.location.bucket!r}."
+            )
+        elif code in _NO_BUCKET or (doing.startswith("checking bucket") and code == "404"):
+            hint = (
+                f"bucket {self.location.bucket!r} does not exist there: create it, or fix "
+                "MODELPILOT_ARTIFACTS_URI / AWS_ENDPOINT_URL."
+            )
+        elif code:
+            hint = (
+                f"the server answered {code} (after up to {self.max_attempts} attempts with "
+                "backoff): check the server's health and logs."
+            )
+        else:
+            hint = (
+                f"cannot reach the endpoint ({type(cause).__name__}: {str(cause)[:200]}; tried "
+                f"{self.max_attempts} times with backoff): check AWS_ENDPOINT_URL and that the "
+                "server is up."
+            )
+        return Unavailable(f"Artifact store {where}, {doing}: {hint}")
+
+
+def _botocore_cause(exc: BaseException) -> BaseException | None:
+    """The botocore/boto3 error in ``exc``'s chain (boto3 wraps upload failures): the first
+    with an S3 error code, else the innermost."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 10:
+        if type(seen).__module__.split(".")[0] in {"botocore", "boto3", "s3transfer"}:
+            chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    with_code = [e for e in chain if _code(e)]
+    return with_code[0] if with_code else (chain[-1] if chain else None)
+
+
+def _code(exc: BaseException) -> str:
+    """The S3 error code of a ClientError ('' for other errors)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status is not None else None
+
+
+def _corrupt_cache(digest: str, path: Path) -> str:
+    return (
+        f"Cached artifact {digest[:12]}… at {path} changed while it was being copied. Retry; "
+        "if it recurs, check the disk."
+    )
