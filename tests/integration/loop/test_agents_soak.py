@@ -30,7 +30,7 @@ def test_two_agents_decide_every_occurrence_once_under_a_steady_load(
 ) -> None:
     soak = _soak_module()
     load = soak.Load(
-        seconds=12, schedule_triggers=4, version_every_s=12, alert_every_s=6,
+        seconds=12, schedule_triggers=4, version_every_s=12, alert_every_s=4,
         manual_every_s=2, small_budget=1, drain_timeout_s=120,
     )  # fmt: skip
     report = soak.soak(pg_schema_uri, load, tmp_path)
