@@ -266,7 +266,14 @@ def _blocked(conn: Connection, trigger: Trigger, now_ms: int, *, cooldown: bool)
         trigger_firings.c.decision == Decision.FIRED.value,
     )
     last = conn.execute(select(func.max(trigger_firings.c.decided_ms)).where(fired)).scalar()
-    if cooldown and last is not None and now_ms - last < trigger.cooldown_ms:
+    # Without a cooldown nothing holds: an evaluator whose clock is behind the last firing
+    # (another agent's iteration began later) would otherwise see a negative gap as "< 0".
+    if (
+        cooldown
+        and trigger.cooldown_ms
+        and last is not None
+        and now_ms - last < trigger.cooldown_ms
+    ):
         return (
             f"cooldown: last fired at {_when(last)}; the {_span(trigger.cooldown_ms)} "
             f"cooldown ends at {_when(last + trigger.cooldown_ms)}"

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from modelpilot.clock import now_ms
 from modelpilot.errors import Conflict, InvalidInput, NotFound, shown
@@ -48,15 +49,21 @@ def get_or_create_experiment(store: Store, name: str) -> Experiment:
         row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
     if row is not None:
         return Experiment(id=row.id, name=row.name, created_ms=row.created_ms)
-    with store.write() as conn:
-        row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
-        if row is None:
-            created = now_ms()
-            new_id = conn.execute(
-                insert(experiments).values(name=name, created_ms=created)
-            ).inserted_primary_key
-            assert new_id is not None  # the database always returns the new key
-            return Experiment(id=int(new_id[0]), name=name, created_ms=created)
+    try:
+        with store.write() as conn:
+            row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
+            if row is None:
+                created = now_ms()
+                new_id = conn.execute(
+                    insert(experiments).values(name=name, created_ms=created)
+                ).inserted_primary_key
+                assert new_id is not None  # the database always returns the new key
+                return Experiment(id=int(new_id[0]), name=name, created_ms=created)
+    except IntegrityError:
+        # PostgreSQL (READ COMMITTED) does not serialise writers as SQLite's BEGIN IMMEDIATE
+        # does: another process inserted the name after our check, so it exists now.
+        with store.read() as conn:
+            row = conn.execute(select(experiments).where(experiments.c.name == name)).one()
     return Experiment(id=row.id, name=row.name, created_ms=row.created_ms)
 
 

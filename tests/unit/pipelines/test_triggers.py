@@ -135,6 +135,22 @@ def test_new_dataset_version_fires_once_per_version(ws: Workspace) -> None:
     assert launcher.started == ["on-customers"] * 2
 
 
+def test_no_cooldown_holds_when_a_later_clock_fired_first(ws: Workspace) -> None:
+    """Two agents: one whose iteration began earlier decides after the other (or a person)
+    fired at a later time. Without a cooldown the trigger still fires (it was skipped with
+    "the 0s cooldown ends at ...", seen while building benchmarks/agents_soak.py)."""
+    from modelpilot.clock import now_ms
+
+    start = now_ms()
+    _define(ws, "on-orders", now=start - 1, dataset="orders", max_concurrent=10)
+    version = ws.log_dataset(pd.DataFrame({"a": [1, 2]}), "orders")
+    later = max(start, version.created_ms) + 5_000
+    assert fire_trigger(ws.store, "on-orders", later, actor="ann").is_fired
+    [decided] = evaluate_triggers(ws.store, later - 1_000, actor="agent:slow")
+    assert decided.occurrence == f"dataset:{version.digest}"
+    assert decided.is_fired, decided.reason
+
+
 def test_manual_fire_skips_cooldown_but_not_budget_or_concurrency(ws: Workspace) -> None:
     _define(ws, "by-hand", cooldown_s=3600, daily_budget=2)
     assert fire_trigger(ws.store, "by-hand", T0, actor="ann").is_fired  # no launch: pending
