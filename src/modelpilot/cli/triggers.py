@@ -24,6 +24,7 @@ from modelpilot.pipelines import (
     trigger_history,
     worker_environment,
 )
+from modelpilot.pipelines.evaluator import summarised
 from modelpilot.store.events import default_actor
 
 trigger_app = typer.Typer(
@@ -169,8 +170,12 @@ def tick(
         return
     if not decided:
         console.print("Nothing due.")
-    for firing in decided:
-        _print_firing(firing)
+    for firing in summarised(decided):
+        if isinstance(firing, tuple):
+            console.print(f"{firing[0]}: skipped {firing[1]} missed schedule time(s) (recorded; "
+                          "only the newest may fire)", highlight=False)  # fmt: skip
+        else:
+            _print_firing(firing)
 
 
 def _print_firing(f: Firing) -> None:

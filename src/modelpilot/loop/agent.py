@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from modelpilot.errors import InvalidInput
 from modelpilot.loop.runner import LoopEvent, LoopRunner
-from modelpilot.pipelines.evaluator import Launch, evaluate_triggers
+from modelpilot.pipelines.evaluator import Launch, evaluate_triggers, summarised
 from modelpilot.pipelines.lease import Reclaimed, owner_id, reclaim_abandoned
 from modelpilot.pipelines.triggers import Firing
 from modelpilot.store import Store
@@ -50,7 +50,11 @@ class AgentIteration:
             f"reclaimed pipeline run {r.pipeline_run_id[:8]} ({r.pipeline}): {r.reason}"
             for r in self.reclaimed
         ] + [e.line for e in self.monitored]
-        for f in self.firings:
+        for f in summarised(list(self.firings)):
+            if isinstance(f, tuple):
+                out.append(f"skipped trigger {f[0]}: missed {f[1]} schedule time(s) while no "
+                           "evaluator decided (recorded; only the newest may fire)")  # fmt: skip
+                continue
             run = f" -> pipeline run {f.pipeline_run_id[:8]}" if f.pipeline_run_id else ""
             error = f"; error: {f.error}" if f.error else ""
             out.append(f"{f.decision.value} trigger {f.trigger_name}: {f.reason}{run}{error}")

@@ -31,15 +31,17 @@ from modelpilot.pipelines.triggers import (
     Firing,
     Trigger,
     TriggerKind,
+    cron_times_between,
     firing_of,
     get_trigger,
-    latest_cron_ms,
     list_triggers,
 )
 from modelpilot.store import Store
 from modelpilot.store.schema import datasets, events, pipeline_runs, trigger_firings, triggers
 
 DAY_MS = 86_400_000
+_MAX_CATCH_UP = 1440  # cron times decided at once at most (a day of a minutely schedule)
+MISSED = "missed"  # the reason's first word for a cron time skipped because a newer one came
 _MAX_ERROR_CHARS = 4000
 
 # Starts the trigger's pipeline run; calls link(pipeline_run_id) as soon as the run exists
@@ -55,6 +57,7 @@ class Occurrence:
     due_ms: int
     what: str
     event_id: int | None = None
+    missed: str | None = None  # decided skipped with this reason, whatever the limits
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,25 @@ def evaluate_triggers(
     ]
 
 
+def summarised(firings: list[Firing]) -> list[Firing | tuple[str, int]]:
+    """``firings`` for people to read: each trigger's missed cron times as one
+    ``(trigger name, count)`` in place of its first, the other decisions as they are.
+
+    >>> summarised([])
+    []
+    """
+    missed: dict[str, int] = {}
+    out: list[Firing | tuple[str, int]] = []
+    for firing in firings:
+        if firing.decision is Decision.SKIPPED and firing.reason.startswith(f"{MISSED}:"):
+            if firing.trigger_name not in missed:
+                out.append((firing.trigger_name, 0))
+            missed[firing.trigger_name] = missed.get(firing.trigger_name, 0) + 1
+        else:
+            out.append(firing)
+    return [(e[0], missed[e[0]]) if isinstance(e, tuple) else e for e in out]
+
+
 def fire_trigger(
     store: Store, name: str, now_ms: int, *, actor: str, launch: Launch | None = None
 ) -> Firing:
@@ -131,7 +153,7 @@ def occurrences(store: Store, trigger: Trigger, now_ms: int) -> list[Occurrence]
     """What ``trigger`` could fire for at ``now_ms`` and has not decided yet, oldest first."""
     with store.read() as conn:
         if trigger.kind is TriggerKind.SCHEDULE:
-            found = _schedule(trigger, now_ms)
+            found = _schedule(conn, trigger, now_ms)
         elif trigger.kind is TriggerKind.DATASET:
             found = _dataset_versions(conn, trigger, now_ms)
         elif trigger.kind is TriggerKind.ALERT:
@@ -151,13 +173,36 @@ def occurrences(store: Store, trigger: Trigger, now_ms: int) -> list[Occurrence]
     return [o for o in found if o.key not in known]
 
 
-def _schedule(trigger: Trigger, now_ms: int) -> list[Occurrence]:
-    """The newest cron time at or before now (older missed times are not caught up)."""
-    due = latest_cron_ms(trigger.spec["cron"], now_ms)
-    if due <= trigger.created_ms:
+def _schedule(conn: Connection, trigger: Trigger, now_ms: int) -> list[Occurrence]:
+    """The cron times after the last one decided (and after the trigger was made, at most a
+    day back), up to now. Only the newest may fire; the older ones, missed while no
+    evaluator ran or while it was busy running pipelines, are decided skipped as ``missed``,
+    so every cron time has one decision and a backlog never fires a burst of runs."""
+    last = conn.execute(
+        select(func.max(trigger_firings.c.due_ms)).where(
+            trigger_firings.c.trigger_id == trigger.id,
+            trigger_firings.c.occurrence.startswith("schedule:"),
+        )
+    ).scalar()
+    since = max(trigger.created_ms, int(last or 0), now_ms - DAY_MS)
+    due = cron_times_between(trigger.spec["cron"], since, now_ms, limit=_MAX_CATCH_UP)
+    if not due:
         return []
-    stamp = dt.datetime.fromtimestamp(due / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return [Occurrence(f"schedule:{due}", due, f"schedule {trigger.spec['cron']} at {stamp}")]
+    cron, newest = trigger.spec["cron"], due[-1]
+    found = [
+        Occurrence(f"schedule:{t}", t, f"schedule {cron} at {_minute(t)}",
+                   missed=f"{MISSED}: due at {_minute(t)} while no evaluator decided; only "
+                   f"the newest due time ({_minute(newest)}) may fire")
+        for t in due[:-1]
+    ]  # fmt: skip
+    return [
+        *found,
+        Occurrence(f"schedule:{newest}", newest, f"schedule {cron} at {_minute(newest)}"),
+    ]
+
+
+def _minute(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _dataset_versions(conn: Connection, trigger: Trigger, now_ms: int) -> list[Occurrence]:
@@ -231,7 +276,7 @@ def decide(
             ).first()
             if locked is None or _claimed(conn, trigger.id, occurrence.key):
                 return None
-            reason = _blocked(conn, trigger, now_ms, cooldown=cooldown)
+            reason = occurrence.missed or _blocked(conn, trigger, now_ms, cooldown=cooldown)
             decision = Decision.SKIPPED if reason else Decision.FIRED
             conn.execute(
                 insert(trigger_firings).values(

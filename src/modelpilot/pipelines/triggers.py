@@ -136,16 +136,24 @@ def check_cron(expression: str) -> str:
     return normal
 
 
-def latest_cron_ms(expression: str, now_ms: int) -> int:
-    """The newest time at or before ``now_ms`` that ``expression`` (UTC) names.
+def cron_times_between(expression: str, after_ms: int, until_ms: int, *, limit: int) -> list[int]:
+    """The times ``expression`` (UTC) names in ``(after_ms, until_ms]``, oldest first; the
+    newest ``limit`` of them when there are more.
 
-    >>> latest_cron_ms("*/15 * * * *", 3_600_000 + 60_000)
-    3600000
+    >>> cron_times_between("*/15 * * * *", 0, 3_600_000, limit=10)
+    [900000, 1800000, 2700000, 3600000]
+    >>> cron_times_between("*/15 * * * *", 0, 3_600_000, limit=2)
+    [2700000, 3600000]
     """
+    from collections import deque
+
     from croniter import croniter
 
-    start = dt.datetime.fromtimestamp(now_ms / 1000 + 0.001, tz=dt.UTC)
-    return round(croniter(expression, start).get_prev(float) * 1000)
+    found: deque[int] = deque(maxlen=limit)
+    times = croniter(expression, dt.datetime.fromtimestamp(after_ms / 1000, tz=dt.UTC))
+    while (at := round(times.get_next(float) * 1000)) <= until_ms:
+        found.append(at)
+    return list(found)
 
 
 def check_name(name: str) -> str:
@@ -460,6 +468,7 @@ __all__ = [
     "check_name",
     "create_trigger",
     "created_payload",
+    "cron_times_between",
     "define_trigger",
     "delete_trigger",
     "deleted_payload",
@@ -468,7 +477,6 @@ __all__ = [
     "get_trigger",
     "insert_trigger",
     "kind_and_spec",
-    "latest_cron_ms",
     "list_triggers",
     "remove_trigger",
     "trigger_history",

@@ -260,3 +260,34 @@ def test_a_taken_name_is_a_conflict(ws: Workspace) -> None:
     with pytest.raises(Conflict, match="A trigger named 'once' exists; delete it first"):
         _define(ws, "once", schedule="0 3 * * *")
     assert [t.condition for t in list_triggers(ws.store)] == ["manual"]
+
+
+def test_missed_schedule_times_are_decided_skipped_and_only_the_newest_fires(
+    ws: Workspace,
+) -> None:
+    """An evaluator away (or busy) for three cron times decides each of them once: the older
+    two skipped as missed, the newest by its limits; nothing is decided twice afterwards."""
+    define_trigger(
+        ws.store,
+        name="quarterly",
+        target=f"{TINY}:tiny",
+        schedule="*/15 * * * *",
+        actor="t",
+        now_ms=T0,
+    )
+    later = T0 + 50 * MINUTE  # 10:15, 10:30 and 10:45 are due
+    decided = evaluate_triggers(ws.store, later)
+    assert [(f.decision, f.due_ms) for f in decided] == [
+        (Decision.SKIPPED, T0 + 15 * MINUTE - 30_000),
+        (Decision.SKIPPED, T0 + 30 * MINUTE - 30_000),
+        (Decision.FIRED, T0 + 45 * MINUTE - 30_000),
+    ]
+    assert decided[0].reason == (
+        "missed: due at 2026-03-02 10:15 UTC while no evaluator decided; only the newest due "
+        "time (2026-03-02 10:45 UTC) may fire"
+    )
+    assert evaluate_triggers(ws.store, later) == []
+    next_one = evaluate_triggers(ws.store, T0 + 61 * MINUTE)  # 11:00: nothing missed between
+    assert [(f.due_ms, f.reason.startswith("missed")) for f in next_one] == [
+        (T0 + 60 * MINUTE - 30_000, False)
+    ]
