@@ -16,8 +16,9 @@ every fired run has ended (polled, with a deadline), get SIGTERM and must exit 0
 database is checked:
 
   - each occurrence (dataset version after the trigger, alert event, manual fire, cron
-    minute from the one due when the trigger was committed up to the stop: an older one is
-    not caught up) has exactly one decision; none is missing, none is unexpected;
+    minute from the one due when the trigger was committed up to the stop; one an agent was
+    too busy to decide in time is decided skipped as missed) has exactly one decision; none
+    is missing, none is unexpected;
   - each fired decision has one pipeline run, which SUCCEEDED; no run is unlinked;
   - a trigger without limits in reach never skips; budgets and cooldowns hold;
   - both agents decided occurrences (the work was shared).
@@ -426,7 +427,7 @@ def _verify(
             report.violations.append(f"{t.name} {r.occurrence}: decided but never occurred")
         if r.decision == "skipped":
             report.skipped[r.reason.split(":", 1)[0]] += 1
-            if _unfounded(t, r.reason, rows):
+            if _unfounded(t, r, rows):
                 report.violations.append(f"{t.name} {r.occurrence}: skipped ({r.reason})")
             continue
         report.fired += 1
@@ -448,9 +449,13 @@ def _verify(
     _check_manual(rows, by_id, manual, report)
 
 
-def _unfounded(t: Trigger, reason: str, rows: list[Any]) -> bool:
+def _unfounded(t: Trigger, row: Any, rows: list[Any]) -> bool:
     """A skip whose limit the trigger does not have, or never reached (the soak is shorter
-    than 24 h: a budget reached stays reached, and firings never exceed it)."""
+    than 24 h: a budget reached stays reached, and firings never exceed it); a cron time
+    skipped as missed when no newer cron time of its trigger was decided."""
+    reason = row.reason
+    if reason.startswith("missed"):
+        return not any(r.trigger_id == t.id and r.due_ms > row.due_ms for r in rows)
     if reason.startswith("cooldown"):
         return t.cooldown_ms == 0
     if reason.startswith("daily budget"):

@@ -136,6 +136,18 @@ def check_cron(expression: str) -> str:
     return normal
 
 
+def latest_cron_ms(expression: str, now_ms: int) -> int:
+    """The newest time at or before ``now_ms`` that ``expression`` (UTC) names.
+
+    >>> latest_cron_ms("*/15 * * * *", 3_600_000 + 60_000)
+    3600000
+    """
+    from croniter import croniter
+
+    start = dt.datetime.fromtimestamp(now_ms / 1000 + 0.001, tz=dt.UTC)
+    return round(croniter(expression, start).get_prev(float) * 1000)
+
+
 def cron_times_between(expression: str, after_ms: int, until_ms: int, *, limit: int) -> list[int]:
     """The times ``expression`` (UTC) names in ``(after_ms, until_ms]``, oldest first; the
     newest ``limit`` of them when there are more.
@@ -477,6 +489,7 @@ __all__ = [
     "get_trigger",
     "insert_trigger",
     "kind_and_spec",
+    "latest_cron_ms",
     "list_triggers",
     "remove_trigger",
     "trigger_history",
