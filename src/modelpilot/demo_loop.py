@@ -134,11 +134,12 @@ def continuous_training(console: Console, champion: int) -> None:
     """Serve ``churn/<champion>`` under a continuous-training policy and let the agent run
     both scenarios; print its decisions as they happen, then the loop's history."""
     ws = mp.workspace()
+    seed = _seed(ws)
     name = f"churn-loop-{int(time.time())}"
     folder = ws.settings.home / "loop"
     console.rule("[bold]9. Continuous training: the loop runs itself")
     mp.create_deployment(name, f"churn/{champion}")
-    mp.log_dataset(make_churn(3000, seed=401), name="churn-eval", role="evaluation")
+    mp.log_dataset(make_churn(3000, seed=seed + 1), name="churn-eval", role="evaluation")
     _write_files(folder, name)
     loaded = load_loop_policy(folder / "loop.yaml")
     set_loop_policy(ws.store, name, loaded, actor="demo", now_ms=now_ms())
@@ -151,11 +152,11 @@ def continuous_training(console: Console, champion: int) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_server(name, port)
-    traffic = Traffic(url, name, make_churn(2000, seed=11).drop(columns=TARGET))
+    traffic = Traffic(url, name, make_churn(2000, seed=seed + 2).drop(columns=TARGET))
     try:
         wait_ready(url, server)
         traffic.start()
-        Story(console, ws, name, traffic, champion).run(_agent(ws))
+        Story(console, ws, name, traffic, champion, seed).run(_agent(ws))
     finally:
         traffic.stop.set()
         if traffic.is_alive():
@@ -166,6 +167,14 @@ def continuous_training(console: Console, champion: int) -> None:
     subprocess.run(
         [sys.executable, "-m", "modelpilot.cli.main", "loop", "history", name], check=True
     )
+
+
+def _seed(ws: Workspace) -> int:
+    """The seed of this run's data: 1000 per earlier run of this part in the same home, so a
+    rerun logs new dataset versions (the same rows again would be the old version, and the
+    newest ``churn-window`` would still be the last run's mislabelled one)."""
+    earlier = [d for d in ws.deployments.list_deployments() if d.name.startswith("churn-loop-")]
+    return 1000 * (len(earlier) + 1)
 
 
 def _write_files(folder: Path, deployment: str) -> None:
@@ -265,13 +274,20 @@ class Story:
     both scenarios ended."""
 
     def __init__(
-        self, console: Console, ws: Workspace, deployment: str, traffic: Traffic, champion: int
+        self,
+        console: Console,
+        ws: Workspace,
+        deployment: str,
+        traffic: Traffic,
+        champion: int,
+        seed: int,
     ) -> None:
         self.console = console
         self.ws = ws
         self.deployment = deployment
         self.traffic = traffic
         self.champion = champion
+        self.seed = seed
         self.monitor = DriftMonitor(ws, deployment)
         self.stop = threading.Event()
         self.started = time.monotonic()
@@ -323,9 +339,11 @@ class Story:
             "cyan",
         )
         drifted = {"shift": 0.6, "price_sensitivity": 1.0}
-        mp.log_dataset(make_churn(6000, seed=500, **drifted), name="churn-window")
-        mp.log_dataset(make_churn(3000, seed=501, **drifted), name="churn-eval", role="evaluation")
-        self.traffic.switch(make_churn(2000, seed=12, **drifted).drop(columns=TARGET))
+        seed = self.seed
+        mp.log_dataset(make_churn(6000, seed=seed + 3, **drifted), name="churn-window")
+        eval_rows = make_churn(3000, seed=seed + 4, **drifted)
+        mp.log_dataset(eval_rows, name="churn-eval", role="evaluation")
+        self.traffic.switch(make_churn(2000, seed=seed + 5, **drifted).drop(columns=TARGET))
         self.phase = self._first_decision
 
     def _first_decision(self) -> None:
@@ -348,9 +366,10 @@ class Story:
             "customer's label",
             "cyan",
         )
-        moved = make_churn(6000, seed=600, shift=1.2, price_sensitivity=1.0)
-        mp.log_dataset(_mislabel(moved, share=0.5, seed=601), name="churn-window")
-        traffic = make_churn(2000, seed=13, shift=1.2, price_sensitivity=1.0)
+        moved = {"shift": 1.2, "price_sensitivity": 1.0}
+        window = make_churn(6000, seed=self.seed + 6, **moved)
+        mp.log_dataset(_mislabel(window, share=0.5, seed=self.seed + 7), name="churn-window")
+        traffic = make_churn(2000, seed=self.seed + 8, **moved)
         self.traffic.switch(traffic.drop(columns=TARGET))
         self.phase = self._second_decision
 
