@@ -56,14 +56,15 @@ def test_drift_fires_the_monitor_and_a_better_retraining_is_promoted(
     demo: tuple[str, Path],
 ) -> None:
     output, _ = demo
-    fired = output.index("monitor: FIRING data-drift")
+    fired = re.search(r"monitored churn-loop-\d+ \(10s, .* -> alert data-drift firing", output)
+    assert fired is not None, output[-6000:]
     first, second = re.finditer(
         r"decision (\w{8}) (churn-loop-\d+): training: trigger \2\.1 fired", output
     )
     short, name = first.group(1), first.group(2)
     states = re.findall(rf"decision {short} {name}: (\w+):", output)
     assert states == ["training", "evaluating", "ready", "canary", "promoted"]
-    assert fired < first.start() and second.group(2) == name
+    assert fired.start() < first.start() and second.group(2) == name
     assert re.search(rf"rollout {name}: advance: step 1 \(50%\) passed", output)
     assert re.search(r"gate passed baseline\.roc_auc: roc_auc: model [\d.]+ vs baseline", output)
     _one(rf"decision {short} {name}: promoted: churn/\d+ promoted: all 2 steps passed", output)
