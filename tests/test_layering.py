@@ -64,6 +64,7 @@ LAYERS: dict[str, int] = {
     "server": 6,
     "demo": 6,
     "demo_data": 6,
+    "demo_loop": 6,
     # the step worker process (python -m modelpilot.pipeline_worker): runs a step with the
     # SDK's active run set to the step's child run
     "pipeline_worker": 6,
@@ -81,6 +82,7 @@ SIDEWAYS_FORBIDDEN: dict[str, set[str]] = {
     "cards": {"serving"},
     "pipelines": {"serving", "client", "release", "monitoring", "alerting", "tuning", "cards"},
     "demo": {"cli"},
+    "demo_loop": {"cli"},
     "server": {"cli"},
     # the client speaks the seams' protocols, entities and codecs (and hashes blobs); it never
     # opens a store or runs an evaluation

@@ -1,13 +1,14 @@
 """``make demo``: the modelpilot loop on the embedded defaults (SQLite + a local folder).
 
 Generates a churn dataset, trains two tracked models, versions the data, registers both,
-crowns a champion, loads it back and predicts, and prints the lineage, telling the story as
-it goes. Later stages (serving, release, monitoring) join as they land.
+crowns a champion, loads it back and predicts, and prints the lineage; serves a canary over
+HTTP that the rollout controller promotes, and monitors it; then lets the continuous-training
+loop run by itself (:mod:`modelpilot.demo_loop`): drift, alert, retraining, gate, canary,
+promotion, and a worse retraining stopped at the gate. It tells the story as it goes.
 """
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import httpx
@@ -21,9 +22,11 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
+from threadpoolctl import threadpool_limits
 
 import modelpilot as mp
 from modelpilot.demo_data import make_churn
+from modelpilot.demo_loop import continuous_training, free_port, start_server, wait_ready
 
 CATEGORICAL = ["region", "plan", "gender"]
 TARGET = "churned"
@@ -43,6 +46,7 @@ def build_model(max_depth: int, learning_rate: float) -> Pipeline:
 
 def main() -> None:
     """Run the demo from a clean or existing home folder."""
+    threadpool_limits(1)  # see demo_loop.ONE_THREAD
     console = Console()
     ws = mp.workspace()
     console.rule("[bold]modelpilot demo")
@@ -120,15 +124,13 @@ def main() -> None:
     )
     assert np.all((proba >= 0) & (proba <= 1))
     serve_and_monitor(console, best.version, other.version)
+    continuous_training(console, best.version)
     console.rule("[green]demo finished")
 
 
 def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
     """Deploy the champion, canary the challenger, serve real HTTP traffic step by step while
     the rollout controller decides (advance, then promote, unless a guard fails), monitor."""
-    import socket
-    import sys
-
     from modelpilot import release
     from modelpilot.predictions import log_folder
     from modelpilot.release.evidence import PredictionLogStats
@@ -141,14 +143,11 @@ def serve_and_monitor(console: Console, champion: int, challenger: int) -> None:
         steps=(25, 100), min_requests_per_step=50, min_seconds_per_step=0
     )
     mp.canary(name, f"churn/{challenger}", 25, policy=policy, reason="demo canary")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "modelpilot.cli.main", "serve", name, "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_server(name, port)
     try:
-        _wait_ready(url, server)
+        wait_ready(url, server)
         source = PredictionLogStats(log_folder(ws.settings.home))
         with httpx.Client() as client:
             for window in range(4):  # bounded: two steps need two windows of traffic
@@ -192,20 +191,6 @@ def _wait_for_revision(client: httpx.Client, url: str, name: str, revision: int)
         if time.monotonic() > deadline:
             raise RuntimeError(f"the demo server did not pick up revision {revision} in 30 s")
         time.sleep(0.05)  # polling the server's snapshot, bounded by the deadline
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the demo server exited; run `modelpilot serve` by hand to see why")
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # polling a starting server, bounded by the deadline
-    raise RuntimeError("the demo server did not become ready within 60 s")
 
 
 if __name__ == "__main__":

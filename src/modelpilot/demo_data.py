@@ -14,10 +14,14 @@ REGIONS = ("north", "south", "east", "west")
 PLANS = ("basic", "standard", "premium")
 
 
-def make_churn(rows: int, *, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
+def make_churn(
+    rows: int, *, seed: int = 0, shift: float = 0.0, price_sensitivity: float = 0.0
+) -> pd.DataFrame:
     """Customers of a subscription business and whether they churned.
 
-    ``shift`` moves usage down and support calls up, to simulate a changed population.
+    ``shift`` moves usage down and support calls up, to simulate a changed population;
+    ``price_sensitivity`` makes high monthly charges churn more (a changed relationship: a
+    model trained before it ranks these customers worse, and retraining helps).
     """
     rng = np.random.default_rng(seed)
     tenure = rng.gamma(2.0, 12.0, rows).round(1)
@@ -38,6 +42,7 @@ def make_churn(rows: int, *, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
         - 0.5 * (plan == "premium")
         + 0.3 * (region == "south")
         - 0.4 * discount
+        + price_sensitivity * 0.06 * (monthly - 55)
     )
     churned = rng.random(rows) < 1 / (1 + np.exp(-logit))
     frame = pd.DataFrame(
