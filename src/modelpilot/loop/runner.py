@@ -37,6 +37,7 @@ from sqlalchemy import select
 
 from modelpilot.assessment import gate_version
 from modelpilot.errors import Conflict, InvalidInput, ModelpilotError, said
+from modelpilot.evaluation import load_policy
 from modelpilot.loop.decisions import (
     LoopDecision,
     LoopState,
@@ -298,9 +299,10 @@ class LoopRunner:
                 decision.deployment, evaluation.window, evaluation.target, now_ms
             )
             evidence.update(window=evaluation.window, labelled_rows=len(data))
+        gate = load_policy(evaluation.gate)
         verdict = gate_version(
             self.ws, decision.candidate, evaluation.gate, data, evaluation.target,
-            baseline=champion,
+            baseline=champion, robustness=gate.robustness is not None,
         )  # fmt: skip
         evidence["gate"] = verdict.to_dict()
         fields: dict[str, str | None] = {"champion": champion}
