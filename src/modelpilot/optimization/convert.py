@@ -8,7 +8,7 @@ which an ONNX graph cannot express), not with a converter's traceback.
 
 from __future__ import annotations
 
-import functools
+import copy
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -142,7 +142,6 @@ def _check_convertible(native: Any, where: str) -> None:
     from skl2onnx._supported_operators import sklearn_operator_name_map
     from sklearn.preprocessing import FunctionTransformer
 
-    _register_boosters()
     for path, step in _steps(native, ""):
         kind = type(step).__name__
         if isinstance(step, FunctionTransformer) and step.func is not None:
@@ -158,7 +157,8 @@ def _check_convertible(native: Any, where: str) -> None:
             raise InvalidInput(
                 f"Cannot convert {where} to ONNX: step {path!r} ({kind}) has no ONNX "
                 "converter in skl2onnx. Convertible are scikit-learn's own estimators and "
-                "transformers, XGBoost and LightGBM; nothing was registered.",
+                "transformers, and XGBoost and LightGBM models logged on their own (not inside "
+                "a scikit-learn pipeline); nothing was registered.",
                 field="model",
             )
 
@@ -175,7 +175,13 @@ def _sklearn_graph(native: Any, inputs: list[OnnxInput], is_classifier: bool, wh
         )
         for i in inputs
     ]
-    options = {id(native): {"zipmap": False}} if is_classifier else None
+    from sklearn.preprocessing import StandardScaler
+
+    # Scale in double, as scikit-learn does, before the tree operators cast to float32: a
+    # float32 (x - mean) / scale can land on the other side of a split threshold.
+    options: dict[Any, Any] = {StandardScaler: {"div": "div_cast"}}
+    if is_classifier:
+        options[id(native)] = {"zipmap": False}
     try:
         graph = convert_sklearn(
             native, initial_types=types, options=options, target_opset=_SKLEARN_OPSET
@@ -202,7 +208,7 @@ def _booster_graph(flavor: str, native: Any, inputs: list[OnnxInput], where: str
             )
         else:
             graph = onnxmltools.convert_xgboost(
-                native, initial_types=types, target_opset=_BOOSTER_OPSET
+                _positional(native), initial_types=types, target_opset=_BOOSTER_OPSET
             )
     except Exception as exc:
         raise InvalidInput(
@@ -213,33 +219,10 @@ def _booster_graph(flavor: str, native: Any, inputs: list[OnnxInput], where: str
     return bytes(graph.SerializeToString())
 
 
-@functools.cache
-def _register_boosters() -> None:
-    """Teach skl2onnx XGBoost and LightGBM estimators inside scikit-learn pipelines
-    (onnxmltools' converters, the registration skl2onnx's documentation gives)."""
-    from skl2onnx import update_registered_converter
-    from skl2onnx.common.shape_calculator import (
-        calculate_linear_classifier_output_shapes,
-        calculate_linear_regressor_output_shapes,
-    )
-
-    try:
-        from lightgbm import LGBMClassifier, LGBMRegressor
-        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
-        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
-        from xgboost import XGBClassifier, XGBRegressor
-    except ImportError:  # the ml extra is optional
-        return
-    zipmap = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
-    for cls, name, shapes, converter, options in (
-        (XGBClassifier, "XGBoostXGBClassifier", "classifier", convert_xgboost, zipmap),
-        (XGBRegressor, "XGBoostXGBRegressor", "regressor", convert_xgboost, None),
-        (LGBMClassifier, "LightGbmLGBMClassifier", "classifier", convert_lightgbm, zipmap),
-        (LGBMRegressor, "LightGbmLGBMRegressor", "regressor", convert_lightgbm, {"split": None}),
-    ):
-        calculator = (
-            calculate_linear_classifier_output_shapes
-            if shapes == "classifier"
-            else calculate_linear_regressor_output_shapes
-        )
-        update_registered_converter(cls, name, calculator, converter, options=options)
+def _positional(model: Any) -> Any:
+    """A copy whose booster has no feature names (onnxmltools reads ``f0, f1, ...`` only); the
+    graph takes the columns in signature order, the order the model was fitted in."""
+    clone = copy.deepcopy(model)
+    booster = clone.get_booster() if hasattr(clone, "get_booster") else clone
+    booster.feature_names = None
+    return clone
