@@ -13,9 +13,10 @@ float tensors; ONNX Runtime has no double kernels for several of them), the sour
   ≥ 95% of rows within the bounds above and agreement ≥ 99%. Measured: the forest regressor
   differs on 3% of rows (all of them with a scaled integer column; without the scaler, on
   none). Scaling runs in double (``div_cast``), which removes most flips but not these.
-  The fidelity gate is what catches such a candidate: ``optimize`` marks it failed. The imputer here imputes the
-  mean: a median of an even count is the midpoint of two training values, exactly where a
-  tree puts a threshold, so median-imputed rows flip far more often (docs/optimize.md).
+  The fidelity gate is what catches such a candidate: ``optimize`` marks it failed. The
+  imputer here imputes the mean: a median of an even count is the midpoint of two training
+  values, exactly where a tree puts a threshold, so median-imputed rows flip far more often
+  (docs/optimize.md).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ CATALOGUE: list[tuple[str, Callable[[], Any], bool, int]] = [
     ("boosting", lambda: _pipe(GradientBoostingClassifier(n_estimators=40, random_state=0)), False, 2),  # noqa: E501
     ("hist-boosting", lambda: _pipe(HistGradientBoostingClassifier(max_iter=40, random_state=0)), False, 2),  # noqa: E501
     ("hist-boosting-native-nan", lambda: HistGradientBoostingClassifier(max_iter=40, random_state=0), True, 2),  # noqa: E501
-    ("mlp", lambda: _pipe(MLPClassifier((16,), solver="lbfgs", max_iter=300, random_state=0)), False, 2),
+    ("mlp", lambda: _pipe(MLPClassifier((16,), solver="lbfgs", max_iter=300, random_state=0)), False, 2),  # noqa: E501
     ("ridge", lambda: _pipe(Ridge()), False, 0),
     ("forest-regressor", lambda: _pipe(RandomForestRegressor(20, max_depth=8, random_state=0)), False, 0),  # noqa: E501
     ("xgboost", lambda: xgboost.XGBClassifier(n_estimators=40, max_depth=4), True, 2),
