@@ -27,9 +27,10 @@ CALLED = {
     "get_dataset", "get_deployment", "get_metric_history", "get_model_version", "get_run", "init",
     "lineage", "list_models", "load_dataset", "load_model", "log_artifact", "log_batch",
     "log_dataset", "log_labels", "log_metric", "log_metrics", "log_model", "log_param",
-    "log_params", "model_card", "optimize", "promote", "read_predictions", "rollback", "search_runs",
-    "set_alias", "set_tag", "set_tags", "shadow", "start_run", "tune", "update_model_card",
-    "verify_audit", "workspace", "step", "pipeline", "run_pipeline", "get_pipeline_run",
+    "log_params", "model_card", "optimize", "promote", "read_predictions", "rollback",
+    "search_runs", "set_alias", "set_tag", "set_tags", "shadow", "start_run", "tune",
+    "update_model_card", "verify_audit", "workspace", "step", "pipeline", "run_pipeline",
+    "get_pipeline_run",
 }  # fmt: skip
 
 
