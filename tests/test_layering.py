@@ -51,6 +51,9 @@ LAYERS: dict[str, int] = {
     # steps, pipeline graphs, the step cache and the pipeline-run records, on the service
     # protocols of layer 2 (never the workspace)
     "pipelines": 3,
+    # optimised candidates (ONNX): conversion, fidelity, the candidate table, on the registry
+    # and dataset protocols and the models package
+    "optimization": 3,
     # 4 the SDK's engine
     "workspace": 4,
     "assessment": 4,

@@ -53,6 +53,7 @@ EXPECTED = {
     "start_run",
     "tune",
     "evaluate",
+    "optimize",
     "log_labels",
     "detect_drift",
     "estimate_performance",

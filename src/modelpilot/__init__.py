@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from modelpilot.cards import DatasetCard, ModelCard
     from modelpilot.evaluation import EvaluationResult
     from modelpilot.monitoring import DriftReport
+    from modelpilot.optimization import OptimizeResult
     from modelpilot.pipelines import PipelineFunction
     from modelpilot.tuning import TuneResult
 
@@ -390,6 +391,34 @@ def evaluate(
     return evaluate_version(workspace(), model, data, target, baseline=baseline, **options)
 
 
+def optimize(
+    model: str,
+    to: str | Sequence[str] = ("onnx",),
+    *,
+    data: pd.DataFrame | str | DatasetVersion | None = None,
+    holdout: pd.DataFrame | str | DatasetVersion | None = None,
+    target: str | None = None,
+    min_agreement: float = 0.999,
+    max_abs_proba_diff: float = 0.001,
+) -> OptimizeResult:
+    """Optimised candidates of a registered version (``to=["onnx", "onnx-int8"]``), each
+    measured against it and registered as a new version with ``optimized_from`` lineage.
+
+    ``data`` defaults to the version's training dataset, ``holdout`` to its test dataset;
+    a candidate whose agreement or probability difference misses the bounds is registered
+    marked ``fidelity: failed`` and can take no alias. The result's ``to_frame()`` is the
+    candidate table (docs/optimize.md).
+    """
+    from modelpilot.optimization import fidelity_rules, optimize_version
+
+    ws = workspace()
+    rules = fidelity_rules(min_agreement, max_abs_proba_diff)
+    return optimize_version(
+        ws.registry, ws.artifacts, ws.datasets, ws.load_model, model, to,
+        data=data, holdout=holdout, target=target, rules=rules,
+    )  # fmt: skip
+
+
 def detect_drift(reference: Any, current: pd.DataFrame, **options: Any) -> DriftReport:
     """Drift of ``current`` against ``reference`` (a DataFrame or a fitted profile), per column
     and for the whole dataset; see :func:`modelpilot.monitoring.detect_drift` for options."""
@@ -550,6 +579,7 @@ __all__ = [
     "log_param",
     "log_params",
     "model_card",
+    "optimize",
     "pipeline",
     "promote",
     "read_predictions",

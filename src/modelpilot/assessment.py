@@ -20,6 +20,7 @@ from modelpilot import evaluation
 from modelpilot.data import DatasetVersion
 from modelpilot.errors import InvalidInput
 from modelpilot.models import read_manifest
+from modelpilot.optimization import stored_fidelity
 from modelpilot.workspace import Workspace
 
 
@@ -107,7 +108,11 @@ def gate_version(
     stored_size = read_manifest(ws.artifacts, version.package_digest).get("size_bytes")
     size = int(stored_size) if stored_size is not None else None  # unknown fails the check
     verdict = evaluation.check_gate(
-        policy, result, latency_p99_ms=latency_p99_ms, package_size_bytes=size
+        policy,
+        result,
+        latency_p99_ms=latency_p99_ms,
+        package_size_bytes=size,
+        fidelity=stored_fidelity(version),
     )
     payload = verdict.to_dict()
     payload["policy_file"] = str(policy_path)

@@ -124,6 +124,7 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
         )
     evaluations = list_records(store, mv.ref, "evaluation")
     gates = list_records(store, mv.ref, "gate")
+    optimizations = list_records(store, mv.ref, "optimization")
     loop_notes: dict[str, dict[str, Any]] = {}
     for note in list_records(store, mv.ref, "loop"):  # newest first: keep each decision's last
         loop_notes.setdefault(note.payload["decision"], {"recorded": iso(note.created_ms),
@@ -154,6 +155,7 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
         },
         "gates": [{"recorded": iso(g.created_ms), "by": g.actor, **g.payload} for g in gates],
         "continuous_training": list(loop_notes.values()),
+        "optimization": optimizations[0].payload if optimizations else None,
         "lineage": trace.to_dict(),
         "generated": datetime.now(tz=UTC).isoformat(timespec="seconds"),
     }
@@ -266,6 +268,17 @@ def _markdown(data: dict[str, Any]) -> str:
     decisions = _loop_lines(data)
     if decisions:
         lines += ["", "## Continuous training", ""] + [f"- {line}" for line in decisions]
+    table = optimization_rows(data.get("optimization"))
+    if table:
+        lines += [
+            "",
+            "## Optimisation",
+            "",
+            "Measured by `modelpilot optimize` on this machine.",
+            "",
+        ]
+        lines += [f"| {' | '.join(table[0])} |", "|" + "---|" * len(table[0])]
+        lines += [f"| {' | '.join(row)} |" for row in table[1:]]
     run = data["lineage"].get("run")
     lines += ["", "## Lineage", ""]
     if run:
@@ -277,6 +290,44 @@ def _markdown(data: dict[str, Any]) -> str:
         lines.append("Registered outside a tracked run.")
     lines += ["", f"_Generated {data['generated']} by modelpilot._", ""]
     return "\n".join(lines)
+
+
+_OPTIMIZATION_HEADER = [
+    "version", "target", "status", "size", "p50 ms @1", "p99 ms @1", "rows/s @64",
+    "agreement", "max |Δp|", "holdout metric", "Δ metric",
+]  # fmt: skip
+
+
+def optimization_rows(payload: dict[str, Any] | None) -> list[list[str]]:
+    """The candidate table of an ``optimization`` record as text cells, header first."""
+    if not payload or not payload.get("rows"):
+        return []
+
+    def num(value: object, spec: str = ".4g") -> str:
+        return "-" if not isinstance(value, (int, float)) else format(value, spec)
+
+    out = [_OPTIMIZATION_HEADER]
+    for row in payload["rows"]:
+        speed = row.get("speed") or {}
+        parts = [f for f in (row.get("fidelity_data"), row.get("fidelity_holdout")) if f]
+        agreements = [f["agreement"] for f in parts if f.get("agreement") is not None]
+        metric = row.get("metric")
+        out.append(
+            [
+                str(row["ref"]),
+                str(row["target"]),
+                str(row["status"]),
+                "-" if row.get("size_bytes") is None else f"{row['size_bytes'] / 1e6:.3g} MB",
+                num(speed.get("p50_ms_1")),
+                num(speed.get("p99_ms_1")),
+                num(speed.get("rows_per_s_64"), ",.0f"),
+                num(min(agreements)) if agreements else "-",
+                num(max(f["max_abs_proba_diff"] for f in parts)) if parts else "-",
+                "-" if metric is None else f"{metric} {num(row.get('holdout_metric'))}",
+                num(row.get("metric_diff"), "+.4g"),
+            ]
+        )
+    return out
 
 
 def _loop_lines(data: dict[str, Any]) -> list[str]:
@@ -359,6 +410,12 @@ def _html(data: dict[str, Any]) -> str:
         )
     if not data["gates"]:
         out.append("<p class='muted'>No gate has judged this version yet.</p>")
+    table = optimization_rows(data.get("optimization"))
+    if table:
+        out.append("<h2>Optimisation</h2><table>")
+        out.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in table[0]) + "</tr>")
+        out += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in table[1:]]
+        out.append("</table>")
     decisions = _loop_lines(data)
     if decisions:
         out.append("<h2>Continuous training</h2><ul>")

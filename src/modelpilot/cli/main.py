@@ -35,6 +35,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.monitor",
     "modelpilot.cli.data",
     "modelpilot.cli.evaluate",
+    "modelpilot.cli.optimize",
     "modelpilot.cli.audit",
     "modelpilot.cli.alerts",
     "modelpilot.cli.server",

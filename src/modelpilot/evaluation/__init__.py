@@ -45,10 +45,10 @@ from modelpilot.evaluation.fairness import (
     demographic_parity_difference,
     equalized_odds_difference,
 )
-from modelpilot.evaluation.gates import check_gate
+from modelpilot.evaluation.gates import check_gate, fidelity_checks
 from modelpilot.evaluation.latency import LatencyStats, measure_latency
 from modelpilot.evaluation.metrics import METRICS, MetricSpec, metrics_for
-from modelpilot.evaluation.policy import GatePolicy, load_policy, parse_policy
+from modelpilot.evaluation.policy import FidelityRules, GatePolicy, load_policy, parse_policy
 from modelpilot.evaluation.prediction import Task, infer_task
 from modelpilot.evaluation.result import EvaluationResult
 from modelpilot.evaluation.robustness import RobustnessScenario
@@ -65,6 +65,7 @@ __all__ = [
     "Explanations",
     "FairnessResult",
     "FeatureImportance",
+    "FidelityRules",
     "GateCheck",
     "GatePolicy",
     "GateVerdict",
@@ -80,6 +81,7 @@ __all__ = [
     "equalized_odds_difference",
     "evaluate",
     "expected_calibration_error",
+    "fidelity_checks",
     "infer_task",
     "load_policy",
     "measure_latency",

@@ -90,6 +90,14 @@ def explain(
     return Explanations(metric, permutation, shap, method, own)
 
 
+class _Unfittable:
+    """Stands in for a model without ``fit`` (an ONNX graph, a booster adapter): scikit-learn
+    checks that the estimator has ``fit`` but never calls it; ``score`` uses the model."""
+
+    def fit(self, *args: object) -> _Unfittable:
+        return self
+
+
 def _permutation(
     model: object,
     X: pd.DataFrame,
@@ -105,15 +113,20 @@ def _permutation(
     spec = METRICS[metric]
     sign = 1.0 if spec.higher_is_better else -1.0
 
-    def score(estimator: object, X_: pd.DataFrame, y_: pd.Series) -> float:
-        preds = predict(estimator, X_, y_, task, notes=notes, with_proba=spec.needs_proba)
+    def score(_: object, X_: pd.DataFrame, y_: pd.Series) -> float:
+        preds = predict(model, X_, y_, task, notes=notes, with_proba=spec.needs_proba)
         value = point_value(spec, preds)
         return sign * value if np.isfinite(value) else 0.0
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         found = permutation_importance(
-            model, X, y, scoring=score, n_repeats=n_repeats, random_state=seed
+            model if hasattr(model, "fit") else _Unfittable(),
+            X,
+            y,
+            scoring=score,
+            n_repeats=n_repeats,
+            random_state=seed,
         )
     for item in caught:
         add_note(notes, f"permutation importance warned: {one_line(item.message)}")

@@ -30,11 +30,13 @@ A verdict says whether the checks passed; it never promotes anything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from modelpilot.errors import InvalidInput
 from modelpilot.evaluation.bootstrap import MetricValue
 from modelpilot.evaluation.comparison import Difference
 from modelpilot.evaluation.metrics import METRICS
-from modelpilot.evaluation.policy import Bound, GatePolicy, SliceRules
+from modelpilot.evaluation.policy import Bound, FidelityRules, GatePolicy, SliceRules
 from modelpilot.evaluation.result import EvaluationResult
 from modelpilot.evaluation.slices import SliceResult
 from modelpilot.evaluation.verdict import GateCheck, GateVerdict, fmt
@@ -46,11 +48,13 @@ def check_gate(
     *,
     latency_p99_ms: float | None = None,
     package_size_bytes: int | None = None,
+    fidelity: Mapping[str, float | None] | None = None,
 ) -> GateVerdict:
     """Run every rule of ``policy`` on ``result`` (plus measured latency and package size).
 
     Use :func:`~modelpilot.evaluation.measure_latency` for ``latency_p99_ms``; the package size
-    is the stored model package's size in bytes.
+    is the stored model package's size in bytes; ``fidelity`` is what ``modelpilot optimize``
+    stored on a candidate (``agreement``, ``max_abs_proba_diff``).
     """
     if not isinstance(policy, GatePolicy):
         raise InvalidInput(
@@ -81,6 +85,8 @@ def check_gate(
         checks.append(_latency_check(policy.latency.max_p99_ms, latency_p99_ms))
     if policy.package is not None:
         checks.append(_package_check(policy.package.max_size_mb, package_size_bytes))
+    if policy.fidelity is not None:
+        checks += fidelity_checks(policy.fidelity, fidelity)
     return GateVerdict(policy.name, checks, policy.to_dict())
 
 
@@ -320,3 +326,40 @@ def _package_check(max_size_mb: float, size_bytes: int | None) -> GateCheck:
     size_mb = size_bytes / 1e6
     message = f"package {fmt(size_mb)} MB; required at most {fmt(max_size_mb)} MB"
     return GateCheck("package.size_mb", size_mb <= max_size_mb, size_mb, max_size_mb, message)
+
+
+def fidelity_checks(
+    rules: FidelityRules, fidelity: Mapping[str, float | None] | None
+) -> list[GateCheck]:
+    """``fidelity.min_agreement`` / ``fidelity.max_abs_proba_diff`` on a candidate's stored
+    fidelity; a version that was not made by ``modelpilot optimize`` fails them (no evidence).
+
+    >>> rules = FidelityRules(min_agreement=0.999, max_abs_proba_diff=0.001)
+    >>> [c.passed for c in fidelity_checks(rules, {"agreement": 1.0, "max_abs_proba_diff": 0.01})]
+    [True, False]
+    """
+    out = []
+    for key, threshold, is_floor in (
+        ("agreement", rules.min_agreement, True),
+        ("max_abs_proba_diff", rules.max_abs_proba_diff, False),
+    ):
+        if threshold is None:
+            continue
+        name = f"fidelity.{'min_agreement' if is_floor else key}"
+        if fidelity is None:
+            message = "no stored fidelity: this version was not made by modelpilot optimize"
+            out.append(GateCheck(name, False, None, threshold, message))
+            continue
+        value = fidelity.get(key)
+        if value is None and is_floor and "max_abs_proba_diff" in fidelity:
+            message = "class agreement is not defined for a regressor; judged by the difference"
+            out.append(GateCheck(name, True, None, threshold, message))
+            continue
+        if value is None:
+            out.append(GateCheck(name, False, None, threshold, f"{key} was not measured"))
+            continue
+        ok = value >= threshold if is_floor else value <= threshold
+        word = "at least" if is_floor else "at most"
+        message = f"{key} = {fmt(value)} against the source; required {word} {fmt(threshold)}"
+        out.append(GateCheck(name, ok, value, threshold, message))
+    return out

@@ -18,6 +18,7 @@ Every section is optional, but a policy needs at least one check::
     robustness: {max_drop: 0.05}
     latency: {max_p99_ms: 5}
     package: {max_size_mb: 200}
+    fidelity: {min_agreement: 0.999, max_abs_proba_diff: 0.001}   # an optimised candidate
 
 Errors name the file and line (from YAML's node marks), the key path, what was expected,
 what was found, and the nearest known key for a misspelling.
@@ -146,6 +147,24 @@ class PackageRules(_Section):
     max_size_mb: Annotated[float, Field(gt=0)]
 
 
+class FidelityRules(_Section):
+    """How closely an optimised candidate (``modelpilot optimize``) must follow its source.
+
+    ``min_agreement``: share of rows where both predict the same class; ``max_abs_proba_diff``:
+    the largest absolute difference of any class probability (of the prediction, relative to
+    ``max(1, |source|)``, for a regressor), over the data and the holdout it was measured on.
+    """
+
+    min_agreement: Share | None = None
+    max_abs_proba_diff: Margin | None = None
+
+    @model_validator(mode="after")
+    def _has_a_rule(self) -> FidelityRules:
+        if self.min_agreement is None and self.max_abs_proba_diff is None:
+            raise ValueError("give min_agreement and/or max_abs_proba_diff")
+        return self
+
+
 class GatePolicy(_Section):
     """A promotion gate: the checks :func:`~modelpilot.evaluation.check_gate` runs."""
 
@@ -159,15 +178,16 @@ class GatePolicy(_Section):
     robustness: RobustnessRules | None = None
     latency: LatencyRules | None = None
     package: PackageRules | None = None
+    fidelity: FidelityRules | None = None
 
     @model_validator(mode="after")
     def _has_a_check(self) -> GatePolicy:
         sections: list[BaseModel | None] = [self.baseline, self.slices, self.calibration]
-        sections += [self.fairness, self.robustness, self.latency, self.package]
+        sections += [self.fairness, self.robustness, self.latency, self.package, self.fidelity]
         if not self.metrics and all(s is None for s in sections):
             raise ValueError(
                 "a policy needs at least one check (metrics, baseline, slices, calibration, "
-                "fairness, robustness, latency or package)"
+                "fairness, robustness, latency, package or fidelity)"
             )
         return self
 

@@ -80,7 +80,15 @@ class Event:
     payload: dict[str, Any]
 
 
-RECORD_KINDS = ("evaluation", "gate", "card_fields", "note", "monitoring", "loop")
+RECORD_KINDS = (
+    "evaluation",
+    "gate",
+    "card_fields",
+    "note",
+    "monitoring",
+    "loop",
+    "optimization",
+)
 
 
 @dataclass(frozen=True)

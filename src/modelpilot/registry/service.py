@@ -186,7 +186,7 @@ def set_alias(
     with store.write() as conn:
         _require_model(conn, name)
         exists = conn.execute(
-            select(model_versions.c.version).where(
+            select(model_versions.c.version, model_versions.c.tags).where(
                 model_versions.c.model_name == name,
                 model_versions.c.version == version,
                 model_versions.c.is_deleted.is_(False),
@@ -198,6 +198,7 @@ def set_alias(
                 f"{version}. Existing versions: {_version_list(conn, name)}.",
                 field="version",
             )
+        _refuse_failed_candidate(exists.tags or {}, name, version, alias)
         previous = _aliases(conn, name).get(alias)
         if previous is None:
             conn.execute(
@@ -219,6 +220,20 @@ def set_alias(
             {"alias": alias, "before": previous, "after": version},
         )
     return get_version(store, f"{name}/{version}")
+
+
+def _refuse_failed_candidate(tags: Mapping[str, str], name: str, version: int, alias: str) -> None:
+    """An optimised candidate that failed its fidelity check is kept to inspect, never aliased
+    (``modelpilot optimize`` writes these tags with the version, in one transaction)."""
+    if tags.get("optimized_from") and tags.get("fidelity") == "failed":
+        raise Conflict(
+            f"Cannot point alias {alias!r} at {name}/{version}: it is an optimised candidate of "
+            f"{tags['optimized_from']} that failed its fidelity check (agreement "
+            f"{tags.get('fidelity.agreement') or 'n/a'}, max |Δp| "
+            f"{tags.get('fidelity.max_abs_proba_diff') or 'n/a'}). It is kept for inspection "
+            "only; alias the source or a candidate that passed.",
+            field="version",
+        )
 
 
 def delete_alias(store: Store, name: str, alias: str, *, actor: str | None = None) -> None:

@@ -27,9 +27,10 @@ CALLED = {
     "get_dataset", "get_deployment", "get_metric_history", "get_model_version", "get_run", "init",
     "lineage", "list_models", "load_dataset", "load_model", "log_artifact", "log_batch",
     "log_dataset", "log_labels", "log_metric", "log_metrics", "log_model", "log_param",
-    "log_params", "model_card", "promote", "read_predictions", "rollback", "search_runs",
-    "set_alias", "set_tag", "set_tags", "shadow", "start_run", "tune", "update_model_card",
-    "verify_audit", "workspace", "step", "pipeline", "run_pipeline", "get_pipeline_run",
+    "log_params", "model_card", "optimize", "promote", "read_predictions", "rollback",
+    "search_runs", "set_alias", "set_tag", "set_tags", "shadow", "start_run", "tune",
+    "update_model_card", "verify_audit", "workspace", "step", "pipeline", "run_pipeline",
+    "get_pipeline_run",
 }  # fmt: skip
 
 
@@ -224,6 +225,16 @@ def test_evaluate_drift_and_label_free_performance(home: Path) -> None:
     ).astype({"target": int})
     out = mp.estimate_performance(frame, frame, metric="accuracy", chunk_size=2000)
     assert list(out["n_rows"]) == [2000, 2000] and out["estimated"].between(0.6, 0.9).all()
+
+
+def test_optimize_registers_an_onnx_candidate_of_a_version(home: Path) -> None:
+    data = _register(versions=1)
+    result = mp.optimize("churn/1", to=["onnx"])  # measured on the linked training data
+    assert [c.ref for c in result.candidates] == ["churn/2"] and result.candidates[0].passed
+    assert mp.get_model_version("churn/2").tags["optimized_from"] == "churn/1"
+    assert mp.load_model("churn/2").predict(data[["a", "b"]]).tolist() == (
+        mp.load_model("churn/1").predict(data[["a", "b"]]).tolist()
+    )
 
 
 def test_tune_runs_child_trials_and_finds_the_best(home: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.models.flavors.base import Flavor, Predictor, TrustPolicy, class_labels
 from modelpilot.models.flavors.lightgbm import LightGBMFlavor
+from modelpilot.models.flavors.onnx import OnnxFlavor
 from modelpilot.models.flavors.pyfunc import PythonFunctionFlavor
 from modelpilot.models.flavors.sklearn import SklearnFlavor
 from modelpilot.models.flavors.xgboost import XGBoostFlavor
@@ -12,6 +13,7 @@ from modelpilot.models.flavors.xgboost import XGBoostFlavor
 # Order matters: the boosting wrappers are also scikit-learn estimators, and everything
 # with a predict method would match the python_function flavor.
 FLAVORS: tuple[Flavor, ...] = (
+    OnnxFlavor(),  # only what `modelpilot optimize` builds; never matches a user's object
     XGBoostFlavor(),
     LightGBMFlavor(),
     SklearnFlavor(),

@@ -1,0 +1,81 @@
+"""``modelpilot optimize``: ONNX candidates of a version, measured against it (docs/optimize.md)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from modelpilot.cli.context import console, get_workspace
+
+_COLUMNS = (
+    ("version", "ref", "s"),
+    ("target", "target", "s"),
+    ("status", "status", "s"),
+    ("size MB", "size_bytes", "mb"),
+    ("p50 ms @1", "p50_ms_1", ".3g"),
+    ("p99 ms @1", "p99_ms_1", ".3g"),
+    ("p50 ms @64", "p50_ms_64", ".3g"),
+    ("rows/s @64", "rows_per_s_64", ",.0f"),
+    ("agreement", "agreement_data", ".4g"),
+    ("max |Δp|", "max_abs_proba_diff_data", ".2g"),
+    ("mean |Δp|", "mean_abs_proba_diff_data", ".2g"),
+    ("agreement (holdout)", "agreement_holdout", ".4g"),
+    ("max |Δp| (holdout)", "max_abs_proba_diff_holdout", ".2g"),
+    ("holdout metric", "holdout_metric", ".4g"),
+    ("Δ metric", "metric_diff", "+.2g"),
+)
+
+
+def _cell(value: object, spec: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if spec == "s":
+        return str(value)
+    if spec == "mb":
+        return f"{float(value) / 1e6:.3g}"  # type: ignore[arg-type]
+    return format(value, spec)
+
+
+def optimize_command(
+    ref: str = typer.Argument(..., help="Version to optimise, e.g. churn/4"),
+    to: str = typer.Option("onnx", "--to", help="Targets, comma-separated: onnx, onnx-int8"),
+    data: str | None = typer.Option(
+        None, "--data", "-d", help="Dataset to measure on (default: the version's training data)"
+    ),
+    holdout: str | None = typer.Option(
+        None, "--holdout", help="Labelled holdout dataset (default: the version's test data)"
+    ),
+    target: str | None = typer.Option(None, "--target", "-t", help="The holdout's label column"),
+    min_agreement: float = typer.Option(0.999, "--min-agreement"),
+    max_abs_proba_diff: float = typer.Option(0.001, "--max-abs-proba-diff"),
+) -> None:
+    """Convert a version to ONNX, measure size, speed and fidelity, register the candidates;
+    exit code 9 when a candidate failed its fidelity check (it is registered, never aliased)."""
+    from modelpilot.optimization import fidelity_rules, optimize_version
+
+    ws = get_workspace()
+    rules = fidelity_rules(min_agreement, max_abs_proba_diff)
+    result = optimize_version(
+        ws.registry, ws.artifacts, ws.datasets, ws.load_model, ref, to,
+        data=data, holdout=holdout, target=target, rules=rules,
+    )  # fmt: skip
+    frame = result.to_frame()
+    metric = next((m for m in frame["metric"] if isinstance(m, str)), None)
+    table = Table(title=f"Candidates of {result.source.ref}" + (f" ({metric})" if metric else ""))
+    for title, _, _ in _COLUMNS:
+        table.add_column(title)
+    for row in frame.to_dict("records"):
+        table.add_row(*(_cell(row[key], spec) for _, key, spec in _COLUMNS))
+    console.print(table)
+    for name, reason in result.table.skipped.items():
+        console.print(f"Skipped {name}: {reason}")
+    for candidate in result.candidates:
+        word = "passed" if candidate.passed else "FAILED fidelity (kept, never aliased)"
+        console.print(f"Registered {candidate.ref} ({candidate.target}): {word}")
+    if not all(c.passed for c in result.candidates):
+        raise typer.Exit(9)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``optimize``."""
+    app.command("optimize")(optimize_command)

@@ -1,0 +1,228 @@
+"""Converting a loaded model to ONNX: scikit-learn with skl2onnx, XGBoost and LightGBM with
+onnxmltools, and int8 quantisation with ONNX Runtime where the graph has weights to quantise.
+
+Every step of a pipeline is checked before conversion, so a model that cannot be converted is
+refused with the step's path and the reason (a ``FunctionTransformer`` runs arbitrary Python,
+which an ONNX graph cannot express), not with a converter's traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from modelpilot.errors import InvalidInput
+from modelpilot.models import LoadedModel
+from modelpilot.models.flavors.onnx import OnnxInput, OnnxPredictor
+from modelpilot.models.signature import Signature
+
+# skl2onnx's tested opsets for its own and ai.onnx.ml operators; onnxmltools' XGBoost and
+# LightGBM converters stop at 15.
+_SKLEARN_OPSET = {"": 17, "ai.onnx.ml": 3}
+_BOOSTER_OPSET = 15
+# Operators whose parameters live in weight tensors that dynamic int8 quantisation rewrites.
+_QUANTISABLE = ("MatMul", "Gemm")
+_TREE_OPS = ("TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble")
+
+
+def to_onnx(model: LoadedModel) -> OnnxPredictor:
+    """The ONNX twin of ``model`` (same inputs, same classes), or InvalidInput saying why not."""
+    signature = model.signature
+    if signature.input_kind != "columns":
+        raise InvalidInput(
+            f"Cannot convert {model.display_name} to ONNX: it takes a tensor; this version of "
+            "modelpilot optimize converts models that take named columns.",
+            field="model",
+        )
+    native = model.predictor
+    classes = model.classes
+    info = {"source_flavor": model.flavor, "source_class": type(native).__name__}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # converters warn about opsets and deprecated APIs
+        if model.flavor == "sklearn":
+            inputs = _inputs(signature, by_column=_selects_by_name(native, signature))
+            graph = _sklearn_graph(native, inputs, classes is not None, model.display_name)
+        elif model.flavor in ("xgboost", "lightgbm"):
+            inputs = _inputs(signature, by_column=False)
+            graph = _booster_graph(model.flavor, native, inputs, model.display_name)
+        else:
+            raise InvalidInput(
+                f"Cannot convert {model.display_name} to ONNX: it is a {model.flavor} model. "
+                "modelpilot optimize converts scikit-learn, XGBoost and LightGBM models.",
+                field="model",
+            )
+    return OnnxPredictor.from_bytes(graph, inputs, classes, info)
+
+
+def quantise_int8(candidate: OnnxPredictor, where: str) -> OnnxPredictor:
+    """Dynamic int8 quantisation of the graph's MatMul/Gemm weights (ONNX Runtime).
+
+    Refused where it does not apply: tree ensembles keep thresholds and leaf values as
+    operator attributes (quantising them would move splits, and they are not weights), and
+    skl2onnx writes linear models as ai.onnx.ml Linear* operators with attribute coefficients.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load_from_string(candidate.model_bytes)
+    ops = {node.op_type for node in graph.graph.node}
+    if not ops & set(_QUANTISABLE):
+        if ops & set(_TREE_OPS):
+            why = (
+                "it is a tree ensemble: its thresholds and leaf values are operator "
+                "attributes, not weights, and int8 would move the splits"
+            )
+        else:
+            why = f"its graph has no MatMul/Gemm weights to quantise (operators: {sorted(ops)})"
+        raise InvalidInput(
+            f"onnx-int8 does not apply to {where}: {why}. Use --to onnx.", field="to"
+        )
+    with tempfile.TemporaryDirectory(prefix="modelpilot-int8-") as tmp:
+        source, target = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
+        source.write_bytes(candidate.model_bytes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+        data = target.read_bytes()
+    info = {**candidate.info, "quantised": "int8 (dynamic, MatMul/Gemm weights)"}
+    classes = None if candidate.classes_ is None else list(candidate.classes_)
+    return OnnxPredictor.from_bytes(data, candidate.inputs, classes, info)
+
+
+def _inputs(signature: Signature, *, by_column: bool) -> list[OnnxInput]:
+    specs = signature.inputs
+    for spec in specs:
+        if spec.dtype == "datetime":
+            raise InvalidInput(
+                f"Cannot convert to ONNX: input {spec.name!r} is a datetime, which ONNX-ML "
+                "operators do not take. Encode it as numbers before the model.",
+                field=spec.name,
+            )
+    if not by_column:
+        return [OnnxInput("X", "float", tuple(s.name for s in specs))]
+    return [
+        OnnxInput(s.name, "string" if s.dtype == "string" else "float", (s.name,)) for s in specs
+    ]
+
+
+def _selects_by_name(native: Any, signature: Signature) -> bool:
+    """Per-column inputs when a column is text or a ColumnTransformer picks columns by name."""
+    from sklearn.compose import ColumnTransformer
+
+    if any(s.dtype == "string" for s in signature.inputs):
+        return True
+    return any(isinstance(step, ColumnTransformer) for _, step in _steps(native, ""))
+
+
+def _steps(estimator: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """Every estimator inside ``estimator`` (itself included), with its path in the model."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    yield path or type(estimator).__name__, estimator
+    children: list[tuple[str, Any]] = []
+    if isinstance(estimator, Pipeline):
+        children = [(n, s) for n, s in estimator.steps]
+    elif isinstance(estimator, ColumnTransformer):
+        fitted = getattr(estimator, "transformers_", estimator.transformers)
+        children = [(n, t) for n, t, _ in fitted]
+    elif isinstance(estimator, FeatureUnion):
+        children = list(estimator.transformer_list)
+    for name, child in children:
+        if isinstance(child, str):  # "drop" / "passthrough"
+            continue
+        yield from _steps(child, f"{path}.{name}" if path else name)
+
+
+def _check_convertible(native: Any, where: str) -> None:
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+    from sklearn.preprocessing import FunctionTransformer
+
+    for path, step in _steps(native, ""):
+        kind = type(step).__name__
+        if isinstance(step, FunctionTransformer) and step.func is not None:
+            func = getattr(step.func, "__name__", repr(step.func))
+            raise InvalidInput(
+                f"Cannot convert {where} to ONNX: step {path!r} is a FunctionTransformer "
+                f"calling {func}, arbitrary Python that an ONNX graph cannot express. Replace "
+                "it with a built-in transformer (e.g. SplineTransformer, PowerTransformer) or "
+                "apply it before the model; nothing was registered.",
+                field="model",
+            )
+        if type(step) not in sklearn_operator_name_map:
+            raise InvalidInput(
+                f"Cannot convert {where} to ONNX: step {path!r} ({kind}) has no ONNX "
+                "converter in skl2onnx. Convertible are scikit-learn's own estimators and "
+                "transformers, and XGBoost and LightGBM models logged on their own (not inside "
+                "a scikit-learn pipeline); nothing was registered.",
+                field="model",
+            )
+
+
+def _sklearn_graph(native: Any, inputs: list[OnnxInput], is_classifier: bool, where: str) -> bytes:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    _check_convertible(native, where)
+    types = [
+        (
+            i.name,
+            (StringTensorType if i.kind == "string" else FloatTensorType)([None, len(i.columns)]),
+        )
+        for i in inputs
+    ]
+    from sklearn.preprocessing import StandardScaler
+
+    # Scale in double, as scikit-learn does, before the tree operators cast to float32: a
+    # float32 (x - mean) / scale can land on the other side of a split threshold.
+    options: dict[Any, Any] = {StandardScaler: {"div": "div_cast"}}
+    if is_classifier:
+        options[id(native)] = {"zipmap": False}
+    try:
+        graph = convert_sklearn(
+            native, initial_types=types, options=options, target_opset=_SKLEARN_OPSET
+        )
+    except Exception as exc:
+        raise InvalidInput(
+            f"Cannot convert {where} to ONNX: skl2onnx failed: {type(exc).__name__}: "
+            f"{str(exc)[:300]}. Nothing was registered.",
+            field="model",
+        ) from exc
+    return bytes(graph.SerializeToString())
+
+
+def _booster_graph(flavor: str, native: Any, inputs: list[OnnxInput], where: str) -> bytes:
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    types = [("X", FloatTensorType([None, len(inputs[0].columns)]))]
+    try:
+        if flavor == "lightgbm":
+            booster = getattr(native, "booster", native)  # the flavor's adapter keeps it
+            graph = onnxmltools.convert_lightgbm(
+                booster, initial_types=types, target_opset=_BOOSTER_OPSET, zipmap=False
+            )
+        else:
+            graph = onnxmltools.convert_xgboost(
+                _positional(native), initial_types=types, target_opset=_BOOSTER_OPSET
+            )
+    except Exception as exc:
+        raise InvalidInput(
+            f"Cannot convert {where} to ONNX: onnxmltools failed on the {flavor} model: "
+            f"{type(exc).__name__}: {str(exc)[:300]}. Nothing was registered.",
+            field="model",
+        ) from exc
+    return bytes(graph.SerializeToString())
+
+
+def _positional(model: Any) -> Any:
+    """A copy whose booster has no feature names (onnxmltools reads ``f0, f1, ...`` only); the
+    graph takes the columns in signature order, the order the model was fitted in."""
+    clone = copy.deepcopy(model)
+    booster = clone.get_booster() if hasattr(clone, "get_booster") else clone
+    booster.feature_names = None
+    return clone

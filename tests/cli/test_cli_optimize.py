@@ -1,0 +1,96 @@
+"""``modelpilot optimize`` through the installed executable: the table, registration and exit
+codes (0 all candidates faithful, 2 bad input, 9 a candidate failed its fidelity check)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from modelpilot.config import Settings
+from modelpilot.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def exe() -> str:
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which("modelpilot", path=search)
+    if found is None:
+        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e .")
+    return found
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """churn/1: logistic regression with its training data; odd/1: a FunctionTransformer."""
+    home = tmp_path_factory.mktemp("optimize") / "home"
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(400, 2)), columns=["a", "b"])
+    data = x.assign(y=(x["a"] + rng.normal(scale=0.8, size=400) > 0).astype(int))
+    ws = Workspace(Settings(home=home))
+    train = ws.log_dataset(data, "customers")
+    ws.log_model(LogisticRegression().fit(x, data["y"]), "churn", input_example=x.head(),
+                 datasets=[train])  # fmt: skip
+    odd = Pipeline(
+        [
+            ("pre", ColumnTransformer([("abs", FunctionTransformer(np.abs), ["a", "b"])])),
+            ("model", LogisticRegression()),
+        ]
+    ).fit(x, data["y"])
+    ws.log_model(odd, "odd", input_example=x.head(), datasets=[train],
+                 trusted_types=["numpy.absolute"])  # fmt: skip
+    ws.close()
+    return home
+
+
+def _run(exe: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MODELPILOT_HOME": str(home), "COLUMNS": "250"}
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+
+
+def test_optimize_prints_the_table_and_registers_the_candidate(exe: str, home: Path) -> None:
+    result = _run(exe, home, "optimize", "churn/1", "--to", "onnx")
+    assert result.returncode == 0, result.stderr
+    assert "Candidates of churn/1" in result.stdout
+    lines = [line for line in result.stdout.splitlines() if "churn/2" in line]
+    assert any("onnx" in line and "passed" in line for line in lines), result.stdout
+    assert "Registered churn/2 (onnx): passed" in result.stdout
+    shown = _run(exe, home, "models", "show", "churn/2")
+    assert shown.returncode == 0 and "onnx" in shown.stdout
+
+
+def test_a_candidate_failing_fidelity_exits_9_and_is_kept(exe: str, home: Path) -> None:
+    # float32 moves a logistic regression's probabilities by ~1e-8: a zero bound fails it
+    result = _run(exe, home, "optimize", "churn/1", "--max-abs-proba-diff", "0")
+    assert result.returncode == 9, result.stderr
+    assert "FAILED fidelity (kept, never aliased)" in result.stdout
+    alias = _run(exe, home, "models", "alias", "set", "churn", "champion", "3")
+    assert alias.returncode != 0 and "failed its fidelity check" in alias.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("odd/1",), "step 'pre.abs' is a FunctionTransformer calling absolute"),
+        (("churn/1", "--to", "compiled"), "'compiled' is not built yet"),
+        (("churn/1", "--to", "onnx-int8"), "onnx-int8 does not apply"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    exe: str, home: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = _run(exe, home, "optimize", *args)
+    assert result.returncode == 2 and result.stderr.startswith("Error: "), result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
