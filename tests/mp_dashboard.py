@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 
 import httpx
@@ -94,3 +95,22 @@ def _artifact(server: RunningServer, store: Store, run_id: str, token: str) -> N
     )
     reply.raise_for_status()
     service.record_artifact(store, run_id, "eval/confusion.txt", digest, len(ARTIFACT))
+
+
+def canary_deployment(server: RunningServer, name: str) -> str:
+    """A new deployment of churn v1 with churn v2 as a 10% canary (for a test that changes
+    it), on ``server``'s store."""
+    store = Store.open(server.store_uri)
+    try:
+        release.create_deployment(store, name, "churn/1", actor="token:seed")
+        release.set_canary(store, name, "churn/2", 10, actor="token:seed", reason="try v2")
+    finally:
+        store.close()
+    return name
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token in a page's forms."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None, "the page has no form with a CSRF token"
+    return found.group(1)
