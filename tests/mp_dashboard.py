@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -21,7 +24,7 @@ from modelpilot.store import Store
 from modelpilot.tracking import service
 from modelpilot.tracking.entities import RunStatus
 from modelpilot.tracking.local import LocalTracking
-from mp_server import RunningServer, make_token
+from mp_server import RunningServer, make_token, start_server
 
 LONG_SERIES = 20_000  # points of the long run's "loss": more than a chart draws
 DEPLOYMENT = "churn-prod"
@@ -44,6 +47,17 @@ class Seeded:
     def headers(self, role: Role) -> dict[str, str]:
         """``Authorization: Bearer`` for a token of ``role``."""
         return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@contextmanager
+def seeded_server(home: Path) -> Iterator[Seeded]:
+    """A server on a SQLite file in ``home`` with the dashboard's test data, stopped at the
+    end."""
+    server = start_server(home, f"sqlite:///{home / 'mp.db'}")
+    try:
+        yield seed(server)
+    finally:
+        server.stop()
 
 
 def seed(server: RunningServer) -> Seeded:

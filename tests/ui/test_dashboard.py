@@ -21,20 +21,15 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_pl
 
 from modelpilot.identity import Role
 from mp_browser import CHROMIUM, SERVER_FLAGS
-from mp_dashboard import DEPLOYMENT, Seeded, canary_deployment, seed
-from mp_server import start_server
+from mp_dashboard import DEPLOYMENT, Seeded, canary_deployment, seeded_server
 
 WIDTHS = {"desktop": 1280, "phone": 390}
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    home = tmp_path_factory.mktemp("dashboard-browser")
-    server = start_server(home, f"sqlite:///{home / 'mp.db'}")
-    try:
-        yield seed(server)
-    finally:
-        server.stop()
+    with seeded_server(tmp_path_factory.mktemp("dashboard-browser")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -18,18 +18,14 @@ from modelpilot import release
 from modelpilot.identity import Role, revoke_token
 from modelpilot.store import Store
 from modelpilot.tracking.local import LocalTracking
-from mp_dashboard import ARTIFACT, LONG_SERIES, Seeded, canary_deployment, csrf_of, seed
+from mp_dashboard import ARTIFACT, LONG_SERIES, Seeded, canary_deployment, csrf_of, seeded_server
 from mp_server import make_token, start_server
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    home = tmp_path_factory.mktemp("dashboard")
-    server = start_server(home, f"sqlite:///{home / 'mp.db'}")
-    try:
-        yield seed(server)
-    finally:
-        server.stop()
+    with seeded_server(tmp_path_factory.mktemp("dashboard")) as running:
+        yield running
 
 
 def _get(seeded: Seeded, path: str, role: Role = Role.VIEWER) -> httpx.Response:
