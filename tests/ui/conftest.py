@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # no network at all: every host name fails to resolve
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-]
+from mp_browser import CHROMIUM, FLAGS
 
 
 @pytest.fixture

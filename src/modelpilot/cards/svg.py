@@ -102,3 +102,81 @@ def quantile_strip(quantiles: Sequence[float], lo: float, hi: float) -> str:
         'stroke="#4c78a8"/>'
         f'<line x1="{x(q[3]):.1f}" x2="{x(q[3]):.1f}" y1="3" y2="15" stroke="#08306b" stroke-width="2"/></svg>'
     )
+
+
+# Series are told apart by colour and by dash pattern, so a chart reads without colour too.
+_PALETTE = ("#4c78a8", "#e45756", "#54a24b", "#b279a2", "#f58518",
+            "#72b7b2", "#9d755d", "#eeca3b", "#ff9da6", "#79706e")  # fmt: skip
+_DASHES = ("", "6 3", "2 2", "8 3 2 3", "1 4")
+_LEGEND_COLUMN = 210
+
+
+def series_style(index: int) -> tuple[str, str]:
+    """Colour and dash pattern of the ``index``-th series (50 distinct pairs).
+
+    >>> series_style(0), series_style(11)
+    (('#4c78a8', ''), ('#e45756', '6 3'))
+    """
+    return _PALETTE[index % len(_PALETTE)], _DASHES[(index // len(_PALETTE)) % len(_DASHES)]
+
+
+def line_chart(
+    series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    *,
+    title: str = "",
+    x_label: str = "step",
+    width: int = 640,
+    height: int = 220,
+) -> str:
+    """Overlaid lines ``(label, xs, ys)`` with min/max axis labels and a legend; scales to
+    its container's width (``viewBox``). Downsample long series first
+    (:func:`modelpilot.cards.downsample.downsample_min_max`).
+
+    >>> svg = line_chart([("auc", [0, 1, 2], [0.5, 0.7, 0.8])], title="auc")
+    >>> svg.count("<polyline"), "auc" in svg
+    (1, True)
+    """
+    pad_l, pad_r, pad_t, pad_b = 64, 12, 10, 34
+    per_row = max(1, (width - pad_l) // _LEGEND_COLUMN)
+    legend_h = 16 * -(-len(series) // per_row) if len(series) > 1 else 0
+    total_h = height + legend_h
+    xs_all = [x for _, xs, _ in series for x in xs] or [0.0]
+    ys_all = [y for _, _, ys in series for y in ys] or [0.0]
+    x0, x1 = min(xs_all), max(xs_all)
+    y0, y1 = min(ys_all), max(ys_all)
+    plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
+
+    def px(x: float) -> float:
+        return pad_l + plot_w * ((x - x0) / (x1 - x0) if x1 > x0 else 0.5)
+
+    def py(y: float) -> float:
+        return pad_t + plot_h * (1 - ((y - y0) / (y1 - y0) if y1 > y0 else 0.5))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {total_h}" width="100%" '
+        f'class="chart" role="img" aria-label="{escape(title or "chart")}">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="{pad_l}" y="{pad_t}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>',
+        f'<text x="{pad_l - 4}" y="{pad_t + 10}" font-size="11" text-anchor="end">{y1:.4g}</text>',
+        f'<text x="{pad_l - 4}" y="{pad_t + plot_h}" font-size="11" text-anchor="end">{y0:.4g}</text>',
+        f'<text x="{pad_l}" y="{height - 18}" font-size="11">{x0:.6g}</text>',
+        f'<text x="{pad_l + plot_w}" y="{height - 18}" font-size="11" text-anchor="end">{x1:.6g}</text>',
+        f'<text x="{pad_l + plot_w / 2}" y="{height - 4}" font-size="11" text-anchor="middle">{escape(x_label)}</text>',
+    ]
+    for i, (label, xs, ys) in enumerate(series):
+        colour, dash = series_style(i)
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys, strict=True))
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"{dashed}>'
+            f"<title>{escape(label)}</title></polyline>"
+        )
+        if legend_h:
+            lx = pad_l + (i % per_row) * _LEGEND_COLUMN
+            ly = height + 16 * (i // per_row) + 8
+            parts.append(
+                f'<line x1="{lx}" x2="{lx + 24}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dashed}/>'
+                f'<text x="{lx + 30}" y="{ly + 4}" font-size="11">{escape(label[:30])}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -226,14 +226,29 @@ class Authenticator:
     def authenticate(self, header: str | None) -> Identity:
         """The caller's identity; wrong, expired and revoked tokens are refused."""
         token_id, secret = _parse_header(header)
-        with self.store.read() as conn:
-            row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+        row = self._row(token_id)
         if row is None or not self._matches(token_id, secret, row.salt, row.token_hash):
             raise Unauthorized(
                 "The API token is not valid (unknown token or wrong secret). Check "
                 "MODELPILOT_TOKEN, or create a token with: modelpilot tokens create NAME --role "
                 "viewer"
             )
+        return self._active(row)
+
+    def authenticate_session(self, token_id: str) -> Identity:
+        """The identity of a dashboard session opened by logging in with token ``token_id``
+        (its secret was checked then); refused once the token is revoked or expired."""
+        row = self._row(token_id)
+        if row is None:
+            raise Unauthorized("The session's token no longer exists. Log in again.")
+        return self._active(row)
+
+    def _row(self, token_id: str) -> Any:
+        with self.store.read() as conn:
+            return conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+
+    def _active(self, row: Any) -> Identity:
+        token_id = row.id
         info = _info(row)
         now = now_ms()
         if info.revoked_ms is not None:
@@ -267,6 +282,12 @@ class Authenticator:
             conn.execute(
                 update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_ms=now)
             )
+
+
+def token_id_of(token: str) -> str:
+    """The public id part of a well-formed token ``mp_<id>_<secret>`` (Unauthorized if it is
+    not one); a dashboard session keeps this, never the token."""
+    return _parse_header(f"Bearer {token}")[0]
 
 
 def _parse_header(header: str | None) -> tuple[str, str]:

@@ -42,6 +42,8 @@ from modelpilot.server.api import (
     uploads,
 )
 from modelpilot.server.deps import Viewer, json_response
+from modelpilot.server.ui import error_page
+from modelpilot.server.ui import install as install_dashboard
 from modelpilot.store import Store
 from modelpilot.tracking.local import LocalTracking
 from modelpilot.version import __version__
@@ -94,6 +96,7 @@ def create_app(
     app.state.authenticator = Authenticator(store) if auth else None
     for router in ROUTERS:
         app.include_router(router)
+    install_dashboard(app, home)
     _add_meta_routes(app)
     _add_error_handlers(app)
     return app
@@ -117,34 +120,34 @@ def _add_meta_routes(app: FastAPI) -> None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelpilotError)
-    async def on_error(_: Request, exc: ModelpilotError) -> Response:
-        return json_response(exc.to_dict(), status_code=exc.http_status)
+    async def on_error(request: Request, exc: ModelpilotError) -> Response:
+        return _error_response(request, exc.to_dict(), exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def on_invalid(_: Request, exc: RequestValidationError) -> Response:
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
         error = validation_error(exc.errors())
-        return json_response(error.to_dict(), status_code=error.http_status)
+        return _error_response(request, error.to_dict(), error.http_status)
 
     @app.exception_handler(HTTPException)
     async def on_http(request: Request, exc: HTTPException) -> Response:
         kind = _HTTP_TYPES.get(exc.status_code, "ModelpilotError")
         message = (
             f"No route {request.method} {request.url.path}. The API is under /api/v1; see "
-            "/api/openapi.json."
+            "/api/openapi.json; the dashboard starts at /ui/runs."
             if exc.status_code in (404, 405)
             else str(exc.detail)
         )
         body = {"error": {"type": kind, "message": message, "field": None}}
-        return json_response(body, status_code=exc.status_code)
+        return _error_response(request, body, exc.status_code)
 
     @app.exception_handler(OperationalError)
-    async def on_store_down(_: Request, exc: OperationalError) -> Response:
+    async def on_store_down(request: Request, exc: OperationalError) -> Response:
         log.warning("metadata store error: %s", exc)
         error = Unavailable(
             f"The metadata store did not answer ({type(exc.orig).__name__}). Retry shortly; "
             "if it persists, check the store the server runs on."
         )
-        return json_response(error.to_dict(), status_code=error.http_status)
+        return _error_response(request, error.to_dict(), error.http_status)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
@@ -153,7 +156,15 @@ def _add_error_handlers(app: FastAPI) -> None:
             f"Internal error while handling {request.method} {request.url.path} "
             f"({type(exc).__name__}); the server log has the details."
         ).to_dict()
-        return json_response(body, status_code=500)
+        return _error_response(request, body, 500)
+
+
+def _error_response(request: Request, body: dict[str, Any], status: int) -> Response:
+    """The error as JSON for the API, as an HTML page (or the login form) for the dashboard."""
+    if request.url.path == "/ui" or request.url.path.startswith("/ui/"):
+        error = body["error"]
+        return error_page(request, status, str(error["type"]), str(error["message"]))
+    return json_response(body, status_code=status)
 
 
 def validation_error(errors: Any) -> InvalidInput:

@@ -35,7 +35,10 @@ class RoleGuard:
         authenticator: Authenticator | None = request.app.state.authenticator
         if authenticator is None:
             return NO_AUTH_IDENTITY
-        identity = authenticator.authenticate(request.headers.get("authorization"))
+        return self.check(authenticator.authenticate(request.headers.get("authorization")), request)
+
+    def check(self, identity: Identity, request: Request) -> Identity:
+        """``identity`` when its role suffices for this request, Forbidden otherwise."""
         if identity.role < self.role:
             raise Forbidden(
                 f"Token {identity.name!r} has role {identity.role.label}; "

@@ -325,6 +325,44 @@ def get_metric_history(store: Store, run_id: str, key: str) -> list[MetricPoint]
     ]
 
 
+def metric_ranges(
+    store: Store, run_ids: Sequence[str]
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Lowest and highest value of every metric of these runs: ``{run_id: {key: (min, max)}}``
+    (the runs table's min/max columns; the latest value is on the run itself)."""
+    if not run_ids:
+        return {}
+    query = (
+        select(
+            run_metrics.c.run_id,
+            run_metrics.c.key,
+            func.min(run_metrics.c.value),
+            func.max(run_metrics.c.value),
+        )
+        .where(run_metrics.c.run_id.in_(list(run_ids)))
+        .group_by(run_metrics.c.run_id, run_metrics.c.key)
+    )
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    with store.read() as conn:
+        for run_id, key, low, high in conn.execute(query).tuples():
+            out.setdefault(run_id, {})[key] = (float(low), float(high))
+    return out
+
+
+def child_runs(store: Store, run_id: str, *, limit: int = 500) -> list[Run]:
+    """The runs started under ``run_id`` (tuning trials, pipeline steps), oldest first; at
+    most ``limit`` of them."""
+    query = (
+        select(runs, experiments.c.name.label("experiment_name"))
+        .join(experiments)
+        .where(runs.c.parent_run_id == run_id)
+        .order_by(runs.c.start_ms, runs.c.id)
+        .limit(limit)
+    )
+    with store.read() as conn:
+        return _assemble(conn, conn.execute(query).all())
+
+
 def count_metric_points(store: Store, run_id: str, key: str | None = None) -> int:
     """How many points are stored for a run (optionally one key)."""
     query = select(func.count()).select_from(run_metrics).where(run_metrics.c.run_id == run_id)

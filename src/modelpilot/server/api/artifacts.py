@@ -49,9 +49,9 @@ def has_artifact(sha256: str, artifacts: ArtifactsDep, _: Viewer) -> Response:
 @router.get("/artifacts/{sha256}")
 def get_artifact(sha256: str, artifacts: ArtifactsDep, _: Viewer) -> Response:
     """The blob's bytes, streamed (verify them against the digest as they arrive)."""
-    path = _stored(artifacts, sha256)
+    path = stored_blob(artifacts, sha256)
     return StreamingResponse(
-        _chunks(path),
+        blob_chunks(path),
         media_type="application/octet-stream",
         headers={"Content-Length": str(path.stat().st_size)},
     )
@@ -123,7 +123,7 @@ def _too_large(sha256: str, size: int, limit: int) -> PayloadTooLarge:
     )
 
 
-def _stored(artifacts: StagedArtifactStore, digest: str) -> Path:
+def stored_blob(artifacts: StagedArtifactStore, digest: str) -> Path:
     """A verified local file of the blob (an S3 store's cache copy, fetched if need be)."""
     try:
         return artifacts.local_path(check_digest(digest))
@@ -139,7 +139,7 @@ def _not_here(digest: str) -> NotFound:
     )
 
 
-def _chunks(path: Path) -> Iterator[bytes]:
+def blob_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk

@@ -1,0 +1,240 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium (never a downloaded
+browser), against a real ``modelpilot server`` process.
+
+Every page is opened at 1280 px and at 390 px (a phone): no console error, no request to
+anywhere but the server, no page wider than the screen. A screenshot of each is saved under
+``$MODELPILOT_TEST_ARTIFACTS/dashboard`` (or pytest's temporary folder, printed at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
+
+from modelpilot.identity import Role
+from mp_browser import CHROMIUM, SERVER_FLAGS
+from mp_dashboard import DEPLOYMENT, Seeded, canary_deployment, seeded_server
+
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    with seeded_server(tmp_path_factory.mktemp("dashboard-browser")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (.ci/run installs it with apt-get)")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=SERVER_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go (kept after the run)."""
+    root = os.environ.get("MODELPILOT_TEST_ARTIFACTS")
+    folder = Path(root) / "dashboard" if root else tmp_path_factory.mktemp("dashboard-shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\ndashboard screenshots: {folder}")
+    return folder
+
+
+class Watched:
+    """A browser page whose console errors and requests are recorded."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("request", lambda r: self.requests.append(r.url))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def open(self, path: str) -> Response:
+        """Go to ``path`` and wait until it loaded."""
+        reply = self.page.goto(self.base_url + path, wait_until="load")
+        assert reply is not None
+        return reply
+
+    def check_clean(self) -> None:
+        """No console error and no request beyond the server so far."""
+        outside = [u for u in self.requests if not u.startswith((self.base_url + "/", "data:"))]
+        assert outside == [] and self.errors == []
+
+
+@contextmanager
+def logged_in(browser: Browser, seeded: Seeded, role: Role, width: int = 1280) -> Iterator[Watched]:
+    """A fresh browser context logged in through the login form with a token of ``role``."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        watched = Watched(context.new_page(), seeded.server.url)
+        watched.open("/ui/runs")  # redirected to the login form
+        assert "/ui/login" in watched.page.url
+        watched.page.fill("#token", seeded.tokens[role])
+        watched.page.click("button[type=submit]")
+        watched.page.wait_for_url("**/ui/runs")
+        yield watched
+    finally:
+        context.close()
+
+
+def _pages(seeded: Seeded) -> dict[str, str]:
+    ids = seeded.run_ids
+    compared = ",".join(ids[n] for n in ("baseline", "tuned", "wide"))
+    return {
+        "runs": "/ui/runs",
+        "run": f"/ui/runs/{ids['baseline']}",
+        "run-long": f"/ui/runs/{ids['long']}",
+        "compare": f"/ui/compare?runs={compared}",
+        "deployments": "/ui/deployments",
+        "deployment": f"/ui/deployments/{DEPLOYMENT}",
+        "bad-filter": "/ui/runs?filter=metrics.auc+%3E",
+    }
+
+
+@pytest.mark.parametrize("screen", list(WIDTHS))
+def test_every_page_opens_clean_offline_and_fits_the_screen(
+    browser: Browser, seeded: Seeded, shots: Path, screen: str
+) -> None:
+    with logged_in(browser, seeded, Role.DEPLOYER, WIDTHS[screen]) as watched:
+        for name, path in _pages(seeded).items():
+            reply = watched.open(path)
+            assert reply.status == (422 if name == "bad-filter" else 200), name
+            if name == "bad-filter":
+                watched.errors.clear()  # Chromium logs the 422 itself; the page shows why
+                assert "incomplete clause" in watched.page.inner_text("#search-error")
+            watched.check_clean()
+            overflow = watched.page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{name} is {overflow} px wider than a {screen} screen"
+            watched.page.screenshot(path=str(shots / f"{name}-{screen}.png"), full_page=True)
+        assert any(u.endswith("/ui/static/dashboard.css") for u in watched.requests)
+
+
+def test_login_page_opens_clean(browser: Browser, seeded: Seeded, shots: Path) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 700})
+    watched = Watched(context.new_page(), seeded.server.url)
+    watched.open("/ui/login")
+    watched.check_clean()
+    watched.page.screenshot(path=str(shots / "login-desktop.png"))
+    context.close()
+
+
+def test_a_deployer_promotes_a_canary_and_deploy_history_has_the_reason(
+    browser: Browser, seeded: Seeded, shots: Path
+) -> None:
+    name = canary_deployment(seeded.server, "browser-promote")
+    with logged_in(browser, seeded, Role.DEPLOYER) as watched:
+        page = watched.page
+        watched.open(f"/ui/deployments/{name}")
+        page.fill("#promote-reason", "canary healthy for an hour")
+        page.click("#promote-form button[type=submit]")  # the unticked box stops the browser
+        assert "/promote" not in page.url
+        page.check("#promote-form input[name=confirm]")
+        page.click("#promote-form button[type=submit]")
+        page.wait_for_url(f"**/ui/deployments/{name}?done=promote-3")
+        assert "now at revision 3" in page.inner_text("p.notice")
+        page.screenshot(path=str(shots / "deployment-promoted-desktop.png"), full_page=True)
+        watched.check_clean()
+    history = _deploy_history(seeded, name)
+    assert (history[0]["action"], history[0]["actor"], history[0]["reason"]) == (
+        "promote",
+        "token:ui-deployer",
+        "canary healthy for an hour",
+    )
+
+
+def _deploy_history(seeded: Seeded, name: str) -> list[dict[str, object]]:
+    """``modelpilot deploy history NAME --json`` against the server, in a subprocess."""
+    env = {
+        **os.environ,
+        "MODELPILOT_SERVER_URI": seeded.server.url,
+        "MODELPILOT_TOKEN": seeded.tokens[Role.VIEWER],
+        "MODELPILOT_HOME": str(seeded.server.home / "cli"),
+    }
+    command = [sys.executable, "-m", "modelpilot.cli.main", "deploy", "history", name, "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    revisions: list[dict[str, object]] = json.loads(done.stdout)
+    return revisions
+
+
+def test_a_viewer_sees_no_forms_and_a_forged_post_is_refused(
+    browser: Browser, seeded: Seeded
+) -> None:
+    name = canary_deployment(seeded.server, "browser-viewer")
+    with logged_in(browser, seeded, Role.VIEWER) as watched:
+        watched.open(f"/ui/deployments/{name}")
+        assert watched.page.locator("form#promote-form, form#rollback-form").count() == 0
+        assert watched.page.get_by_role("button", name="Promote").count() == 0
+        statuses = watched.page.evaluate(
+            """async (name) => {
+                const csrf = document.querySelector("input[name=csrf]").value;
+                const post = (body) => fetch(`/ui/deployments/${name}/promote`, {method: "POST",
+                    headers: {"Content-Type": "application/x-www-form-urlencoded"}, body});
+                const forged = await post("confirm=yes&reason=r&expected_revision=2");
+                const own = await post(`csrf=${csrf}&confirm=yes&reason=r&expected_revision=2`);
+                return [forged.status, own.status];
+            }""",
+            name,
+        )
+        assert statuses == [403, 403]  # no CSRF token; then a viewer's own form post
+    assert _deploy_history(seeded, name)[0]["action"] == "canary"
+
+
+def test_compare_from_ticked_runs_shows_exactly_the_differing_params(
+    browser: Browser, seeded: Seeded, shots: Path
+) -> None:
+    with logged_in(browser, seeded, Role.VIEWER) as watched:
+        page = watched.page
+        watched.open("/ui/runs?experiment=churn")
+        for run in ("baseline", "tuned", "wide"):
+            page.check(f"input[name=runs][value='{seeded.run_ids[run]}']")
+        page.click("text=Compare selected")
+        page.wait_for_url("**/ui/compare?**")
+        shown = page.eval_on_selector_all(
+            "#params tr[data-param]", "rows => rows.map(r => r.dataset.param)"
+        )
+        assert shown == ["depth", "lr"]
+        deltas = page.locator("#metrics .delta").all_inner_texts()  # against the first run
+        assert len(deltas) == 2 and all(d.endswith((" higher", " lower")) for d in deltas)
+        assert all(d.startswith(("+", "-")) for d in deltas)  # a sign and a word, not colour
+        page.click("text=Show all params")
+        every = page.eval_on_selector_all(
+            "#params tr[data-param]", "rows => rows.map(r => r.dataset.param)"
+        )
+        assert every == ["depth", "lr", "model", "seed"]
+        page.screenshot(path=str(shots / "compare-all-desktop.png"), full_page=True)
+        watched.check_clean()
+
+
+def test_hidden_columns_are_remembered(browser: Browser, seeded: Seeded) -> None:
+    with logged_in(browser, seeded, Role.VIEWER) as watched:
+        page = watched.page
+        watched.open("/ui/runs?experiment=churn")
+        page.click("details.columns summary")
+        page.uncheck("input[data-toggle='params.seed']")
+        assert page.locator("th[data-col='params.seed']").is_hidden()
+        watched.open("/ui/runs?experiment=churn")
+        assert page.locator("th[data-col='params.seed']").is_hidden()
+        assert page.locator("th[data-col='params.lr']").is_visible()
+        watched.check_clean()
