@@ -37,8 +37,49 @@ Role = Literal["feature", "prediction"]
 
 
 @dataclass(frozen=True)
+class ExactValuesCheck:
+    """An integer-valued column's second check: its exact-value frequencies (chi-square)."""
+
+    statistic: float
+    p_value: float
+    p_value_adjusted: float | None
+    drifted: bool
+    effect: str
+    effect_size: float
+    min_effect_size: float
+    effects: dict[str, float]
+    n_values: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "method": "chi2",
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "p_value_adjusted": self.p_value_adjusted,
+            "drifted": self.drifted,
+            "effect": self.effect,
+            "effect_size": self.effect_size,
+            "min_effect_size": self.min_effect_size,
+            "effects": dict(self.effects),
+            "n_values": self.n_values,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExactValuesCheck:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: v for k, v in data.items() if k != "method"})
+
+
+@dataclass(frozen=True)
 class ColumnDrift:
-    """The drift verdict for one column (after multiple-testing correction)."""
+    """The drift verdict for one column (after multiple-testing correction).
+
+    ``effect_size`` is measured as ``effect`` names and must reach ``min_effect_size`` (as
+    well as significance) for the column to drift; ``effects`` holds every effect size
+    measured. An integer-valued column with few distinct values also carries
+    ``exact_values``; it drifts when either check does.
+    """
 
     column: str
     kind: ColumnKind
@@ -56,6 +97,10 @@ class ColumnDrift:
     null_share_reference: float
     null_share_current: float
     note: str | None = None
+    effect: str | None = None
+    min_effect_size: float | None = None
+    effects: dict[str, float] = field(default_factory=dict)
+    exact_values: ExactValuesCheck | None = None
 
     @property
     def skipped(self) -> bool:
@@ -73,6 +118,10 @@ class ColumnDrift:
             "drifted": self.drifted,
             "p_value_adjusted": self.p_value_adjusted,
             "effect_size": self.effect_size,
+            "min_effect_size": self.min_effect_size,
+            "effect": self.effect,
+            "effects": dict(self.effects),
+            "exact_values": None if self.exact_values is None else self.exact_values.to_dict(),
             "kind": self.kind,
             "role": self.role,
             "status": self.status,
@@ -84,7 +133,7 @@ class ColumnDrift:
         }
 
 
-_FLOAT_COLUMNS = ("statistic", "p_value", "p_value_adjusted", "effect_size")
+_FLOAT_COLUMNS = ("statistic", "p_value", "p_value_adjusted", "effect_size", "min_effect_size")
 _COLUMN_FIELDS = frozenset(ColumnDrift.__dataclass_fields__)
 
 
@@ -162,10 +211,7 @@ class DriftReport:
         >>> DriftReport.from_dict(report.to_dict()).to_dict() == report.to_dict()
         True
         """
-        columns = [
-            ColumnDrift(**{k: v for k, v in c.items() if k in _COLUMN_FIELDS})
-            for c in data["columns"]
-        ]
+        columns = [_column_from_dict(c) for c in data["columns"]]
         multivariate = data.get("multivariate")
         return cls(
             columns=columns,
@@ -194,6 +240,14 @@ class DriftReport:
     def save_html(self, path: str | Path) -> Path:
         """Write a self-contained HTML page (inline SVG, no scripts, no network)."""
         return _write_atomic(Path(path), render_html(self))
+
+
+def _column_from_dict(data: dict[str, Any]) -> ColumnDrift:
+    fields = {k: v for k, v in data.items() if k in _COLUMN_FIELDS}
+    exact = fields.pop("exact_values", None)
+    return ColumnDrift(
+        **fields, exact_values=None if exact is None else ExactValuesCheck.from_dict(exact)
+    )
 
 
 def _write_atomic(target: Path, text: str) -> Path:
@@ -276,7 +330,8 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def _table(report: DriftReport) -> str:
     head = (
         "<table><tr><th>column</th><th>role</th><th>kind</th><th>method</th><th>statistic</th>"
-        "<th>p-value</th><th>adjusted</th><th>effect</th><th>threshold</th><th>drifted</th>"
+        "<th>p-value</th><th>adjusted</th><th>effect size</th><th>minimum effect</th>"
+        "<th>threshold</th><th>drifted</th>"
         "<th>status</th></tr>"
     )
     rows = []
@@ -289,10 +344,45 @@ def _table(report: DriftReport) -> str:
             f"<td>{c.role}</td><td>{c.kind}</td><td>{escape(c.method)}</td>"
             f"<td class='num'>{_fmt(c.statistic)}</td><td class='num'>{_fmt(c.p_value, 3)}</td>"
             f"<td class='num'>{_fmt(c.p_value_adjusted, 3)}</td>"
-            f"<td class='num'>{_fmt(c.effect_size)}</td><td class='num'>{c.threshold:g}</td>"
+            f"<td class='num'>{_effect(c.effect, c.effect_size, c.effects)}</td>"
+            f"<td class='num'>{_fmt(c.min_effect_size, 3)}</td><td class='num'>{c.threshold:g}</td>"
             f"<td>{'yes' if c.drifted else 'no'}</td><td>{status}</td></tr>"
         )
+        if c.exact_values is not None:
+            rows.append(_exact_row(c.exact_values))
     return head + "".join(rows) + "</table>"
+
+
+_EFFECT_NAMES = {
+    "wasserstein": "W1/sd",
+    "jensenshannon": "JS",
+    "psi": "PSI",
+    "share_difference": "Δ share",
+}
+
+
+def _effect(effect: str | None, size: float | None, effects: dict[str, float]) -> str:
+    if effect is None or size is None:
+        return _fmt(size)
+    text = f"{_EFFECT_NAMES.get(effect, escape(effect))} {_fmt(size, 3)}"
+    others = [
+        f"{_EFFECT_NAMES.get(k, escape(k))} {v:.3g}" for k, v in effects.items() if k != effect
+    ]
+    if others:
+        text += f" <span class='muted'>({', '.join(others)})</span>"
+    return text
+
+
+def _exact_row(check: ExactValuesCheck) -> str:
+    return (
+        f"<tr class='{'drift' if check.drifted else ''}'><td class='muted'>↳ exact values</td>"
+        f"<td></td><td></td><td>chi2 over {check.n_values} values</td>"
+        f"<td class='num'>{_fmt(check.statistic)}</td><td class='num'>{_fmt(check.p_value, 3)}</td>"
+        f"<td class='num'>{_fmt(check.p_value_adjusted, 3)}</td>"
+        f"<td class='num'>{_effect(check.effect, check.effect_size, check.effects)}</td>"
+        f"<td class='num'>{_fmt(check.min_effect_size, 3)}</td><td></td>"
+        f"<td>{'yes' if check.drifted else 'no'}</td><td></td></tr>"
+    )
 
 
 def _multivariate(result: MultivariateDriftResult | None) -> str:

@@ -12,7 +12,7 @@ report no p-value and use ``threshold`` as the distance above which a column has
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, Self, TypeVar
 
 from modelpilot.errors import InvalidInput
@@ -26,10 +26,12 @@ T = TypeVar("T")
 class DriftResult:
     """One column's drift score against its reference.
 
-    ``effect_size`` is the share of rows the two distributions disagree on (KS: the largest
-    gap between the two CDFs; chi-square: total variation distance). Test-based methods only
-    call a column drifted when its effect size also reaches ``min_effect_size``, so huge
-    samples do not turn negligible differences into alarms.
+    ``effect_size`` is how large the difference is, measured as ``effect`` names (see
+    :mod:`.effect`); ``effects`` holds every effect size the method measured. Test-based
+    methods only call a column drifted when its effect size also reaches ``min_effect_size``
+    (calibrated, :mod:`.minimum`), so huge samples do not turn negligible differences into
+    alarms. Distance methods report their distance as the effect and their threshold as
+    the minimum.
     """
 
     statistic: float
@@ -38,6 +40,8 @@ class DriftResult:
     drifted: bool
     effect_size: float | None = None
     min_effect_size: float | None = None
+    effect: str | None = None
+    effects: dict[str, float] = field(default_factory=dict)
 
     def with_p_value(self, p_value: float) -> DriftResult:
         """The same result re-decided at a corrected (multiple-testing) p-value.
@@ -57,6 +61,8 @@ class DriftResult:
             "drifted": self.drifted,
             "effect_size": self.effect_size,
             "min_effect_size": self.min_effect_size,
+            "effect": self.effect,
+            "effects": dict(self.effects),
         }
 
 
@@ -72,6 +78,24 @@ def decide_test(result: DriftResult, p_value: float) -> bool:
         or result.effect_size >= result.min_effect_size
     )
     return p_value < result.threshold and large_enough
+
+
+def distance_result(value: float, threshold: float, effect: str) -> DriftResult:
+    """A distance method's result: the distance is the effect, the threshold its minimum.
+
+    >>> distance_result(0.12, 0.1, "psi").drifted
+    True
+    """
+    return DriftResult(
+        statistic=value,
+        p_value=None,
+        threshold=threshold,
+        drifted=value >= threshold,
+        effect_size=value,
+        min_effect_size=threshold,
+        effect=effect,
+        effects={effect: value},
+    )
 
 
 def fitted(state: T | None, method: str) -> T:

@@ -2,9 +2,12 @@
 
 The 2 x k contingency table spans every category seen on either side; categories absent from
 both are dropped, and with one degree of freedom Yates' continuity correction is applied, as
-``scipy.stats.chi2_contingency`` does by default. Its effect size is the total variation
-distance (half the sum of absolute share differences: the share of rows that would have to
-change category), and a column is only called drifted when that reaches ``min_effect_size``.
+``scipy.stats.chi2_contingency`` does by default. High-cardinality columns are compared on
+the reference's 50 largest categories plus "(other)" (new categories land there).
+
+Effect size (:mod:`.effect`): the Jensen-Shannon distance of the shares (PSI reported with
+it), or, for two categories, the difference in shares; a column is only called drifted when
+that also reaches its calibrated minimum (:mod:`.minimum`).
 
 >>> ref = ["a"] * 500 + ["b"] * 500
 >>> test = ChiSquare().fit(ref)
@@ -22,9 +25,10 @@ import numpy as np
 from scipy import special
 
 from modelpilot.monitoring.drift.base import DriftResult, fitted
-from modelpilot.monitoring.drift.ks import DEFAULT_MIN_EFFECT_SIZE
+from modelpilot.monitoring.drift.effect import frequency_effects, top_categories
+from modelpilot.monitoring.drift.minimum import MinEffect, minimum_for
 from modelpilot.monitoring.drift.registry import register
-from modelpilot.monitoring.drift.sample import CategoricalCounts, IntArray
+from modelpilot.monitoring.drift.sample import CategoricalCounts, IntArray, as_counts
 
 
 @register(
@@ -32,14 +36,12 @@ from modelpilot.monitoring.drift.sample import CategoricalCounts, IntArray
     default_threshold=0.05,
     kinds=("categorical",),
     uses_p_value=True,
-    summary="chi-square test of homogeneity with a minimum effect size",
+    summary="chi-square test of homogeneity; effect: Jensen-Shannon / difference in shares",
 )
 class ChiSquare:
     """Chi-square test; ``threshold`` is the significance level."""
 
-    def __init__(
-        self, *, threshold: float = 0.05, min_effect_size: float = DEFAULT_MIN_EFFECT_SIZE
-    ) -> None:
+    def __init__(self, *, threshold: float = 0.05, min_effect_size: MinEffect = None) -> None:
         self.threshold = threshold
         self.min_effect_size = min_effect_size
         self.reference: CategoricalCounts | None = None
@@ -52,17 +54,37 @@ class ChiSquare:
     def score(self, current: Any) -> DriftResult:
         """Chi-square statistic and p-value of ``current`` against the reference."""
         reference = fitted(self.reference, "chi2")
-        _, ref, cur = reference.aligned(as_counts(current))
-        statistic, p_value = chi_square(ref, cur)
-        effect = total_variation(ref, cur)
-        return DriftResult(
-            statistic=statistic,
-            p_value=p_value,
-            threshold=self.threshold,
-            drifted=p_value < self.threshold and effect >= self.min_effect_size,
-            effect_size=effect,
-            min_effect_size=self.min_effect_size,
-        )
+        _, ref, cur = top_categories(*reference.aligned(as_counts(current)))
+        return frequency_result(ref, cur, self.threshold, self.min_effect_size)
+
+
+def frequency_result(
+    ref: IntArray, cur: IntArray, threshold: float, min_effect_size: MinEffect, *, check: str = ""
+) -> DriftResult:
+    """Chi-square test plus effect sizes of two count vectors over the same bins.
+
+    ``check`` picks the minimum (:mod:`.minimum`); by default ``chi2`` or, for two
+    categories, ``chi2_binary`` (decided on the difference in shares).
+
+    >>> frequency_result(np.array([500, 500]), np.array([350, 650]), 0.05, None).effect
+    'share_difference'
+    """
+    statistic, p_value = chi_square(ref, cur)
+    effects = frequency_effects(ref, cur)
+    binary = int(np.count_nonzero((ref + cur) > 0)) <= 2
+    check = check or ("chi2_binary" if binary else "chi2")
+    effect = "share_difference" if check == "chi2_binary" else "jensenshannon"
+    result = DriftResult(
+        statistic=statistic,
+        p_value=p_value,
+        threshold=threshold,
+        drifted=False,
+        effect_size=effects[effect],
+        min_effect_size=minimum_for(min_effect_size, check),
+        effect=effect,
+        effects=effects,
+    )
+    return result.with_p_value(p_value)
 
 
 def chi_square(ref: IntArray, cur: IntArray) -> tuple[float, float]:
@@ -82,21 +104,3 @@ def chi_square(ref: IntArray, cur: IntArray) -> tuple[float, float]:
         diff = np.maximum(diff - 0.5, 0.0)
     statistic = float(np.sum(diff * diff / expected))
     return statistic, float(np.clip(special.chdtrc(dof, statistic), 0.0, 1.0))  # chi2.sf
-
-
-def total_variation(ref: IntArray, cur: IntArray) -> float:
-    """Half the L1 distance between the two share vectors (0: identical, 1: disjoint).
-
-    >>> total_variation(np.array([1, 1]), np.array([2, 0]))
-    0.5
-    """
-    if ref.sum() == 0 or cur.sum() == 0:
-        return 0.0
-    return float(0.5 * np.abs(ref / ref.sum() - cur / cur.sum()).sum())
-
-
-def as_counts(values: Any) -> CategoricalCounts:
-    """``values`` as :class:`CategoricalCounts` (already counted inputs pass through)."""
-    return (
-        values if isinstance(values, CategoricalCounts) else CategoricalCounts.from_values(values)
-    )

@@ -1,10 +1,13 @@
 """``detect_drift``: score every column of a window against a reference, and decide.
 
-Per column, the default method is the KS test (numeric) or the chi-square test (categorical),
-each with a minimum effect size; p-values are adjusted across the feature columns
-(Benjamini-Hochberg by default) so the dataset-level false-alarm rate stays at ``alpha``.
-The dataset has drifted when any feature column has. Prediction columns (the model's output)
-are scored the same way but corrected and reported on their own (``prediction_drift``).
+Per column, the default method is the KS test (numeric) or the chi-square test (categorical);
+integer-valued numeric columns with few distinct values are also compared value by value
+(:mod:`.frequency`). Every test comes with an effect size, and p-values are adjusted across
+the feature columns' tests (Benjamini-Hochberg by default). A column drifts when a test is
+significant after adjustment **and** its effect size reaches the calibrated minimum
+(:mod:`.minimum`). The dataset has drifted when any feature column has. Prediction columns
+(the model's output) are scored the same way but corrected and reported on their own
+(``prediction_drift``).
 Columns run in parallel threads: the sorting that dominates the cost releases the GIL.
 
 >>> import numpy as np, pandas as pd
@@ -31,7 +34,8 @@ from modelpilot.monitoring.drift.binning import (
     numeric_histogram,
 )
 from modelpilot.monitoring.drift.correction import CORRECTIONS, adjust_p_values
-from modelpilot.monitoring.drift.ks import DEFAULT_MIN_EFFECT_SIZE
+from modelpilot.monitoring.drift.frequency import ExactValueFrequencies, has_few_integer_values
+from modelpilot.monitoring.drift.minimum import MinEffect, check_min_effect
 from modelpilot.monitoring.drift.registry import (
     DEFAULT_METHODS,
     MethodSpec,
@@ -48,7 +52,7 @@ from modelpilot.monitoring.profile import (
     require_columns,
     require_frame,
 )
-from modelpilot.monitoring.report import ColumnDrift, DriftReport, Role
+from modelpilot.monitoring.report import ColumnDrift, DriftReport, ExactValuesCheck, Role
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class _Scored:
     row: ColumnDrift
     result: DriftResult | None
     histogram: Histogram | None
+    exact: DriftResult | None = None
+    exact_n_values: int = 0
 
 
 def detect_drift(
@@ -69,7 +75,7 @@ def detect_drift(
     thresholds: Mapping[str, float] | None = None,
     alpha: float = 0.05,
     correction: str = "bh",
-    min_effect_size: float = DEFAULT_MIN_EFFECT_SIZE,
+    min_effect_size: MinEffect = None,
     multivariate: bool = False,
     seed: int = 0,
     n_jobs: int | None = None,
@@ -78,8 +84,11 @@ def detect_drift(
 
     ``method`` is one registered name (used for every column whose kind it accepts) or a
     ``{column: name}`` mapping; ``thresholds`` overrides per column (significance level for
-    test-based methods, distance for the others). ``multivariate=True`` adds a domain
-    classifier (needs reference rows, not a profile), seeded by ``seed``.
+    test-based methods, distance for the others). ``min_effect_size`` is ``None`` for the
+    calibrated minimum effects (:data:`~modelpilot.monitoring.drift.minimum.MIN_EFFECT`), a
+    mapping overriding some of them (``{"ks": 0.2}``), or one number for every check (``0``:
+    significance alone). ``multivariate=True`` adds a domain classifier (needs reference
+    rows, not a profile), seeded by ``seed``.
     """
     _check_options(alpha, correction, min_effect_size)
     forced = set(categorical)
@@ -116,7 +125,7 @@ def detect_drift(
     )
 
 
-def _check_options(alpha: float, correction: str, min_effect_size: float) -> None:
+def _check_options(alpha: float, correction: str, min_effect_size: MinEffect) -> None:
     if not 0 < alpha < 1:
         raise InvalidInput(f"alpha must be in (0, 1); got {shown(alpha)}.", field="alpha")
     if correction not in CORRECTIONS:
@@ -125,11 +134,7 @@ def _check_options(alpha: float, correction: str, min_effect_size: float) -> Non
             f"{', '.join(CORRECTIONS)}.",
             field="correction",
         )
-    if not 0 <= min_effect_size <= 1:
-        raise InvalidInput(
-            f"min_effect_size must be in [0, 1]; got {shown(min_effect_size)}.",
-            field="min_effect_size",
-        )
+    check_min_effect(min_effect_size)
 
 
 def _profile(
@@ -204,7 +209,7 @@ def _score_column(
     spec: MethodSpec,
     threshold: float,
     role: Role,
-    min_effect_size: float,
+    min_effect_size: MinEffect,
 ) -> _Scored:
     summary = profile.columns[name]
     kind: ColumnKind = kind_of(summary)
@@ -215,11 +220,14 @@ def _score_column(
         sample = CategoricalCounts.from_values(values)
     skip = _skip_reason(summary, sample, spec)
     result: DriftResult | None = None
+    exact: DriftResult | None = None
     histogram: Histogram | None = None
     if skip is None:
         options = {"min_effect_size": min_effect_size} if spec.uses_p_value else {}
         result = spec.create(threshold=threshold, **options).fit(summary).score(sample)
         histogram = _histogram(summary, sample)
+        if spec.name == "ks" and isinstance(summary, NumericSummary):
+            exact = _exact_values(summary, sample, threshold, min_effect_size)
     constant = isinstance(summary, NumericSummary) and summary.is_constant
     ref_total = summary.n + summary.n_null
     row = ColumnDrift(
@@ -233,6 +241,9 @@ def _score_column(
         threshold=threshold,
         drifted=result.drifted if result else False,
         effect_size=result.effect_size if result else None,
+        min_effect_size=result.min_effect_size if result else None,
+        effect=result.effect if result else None,
+        effects=dict(result.effects) if result else {},
         status="ok" if skip is None else f"skipped: {skip}",
         n_reference=ref_total,
         n_current=len(values),
@@ -240,7 +251,23 @@ def _score_column(
         null_share_current=sample.n_null / len(values) if len(values) else 0.0,
         note="constant in reference" if constant and skip is None else None,
     )
-    return _Scored(row, result, histogram)
+    return _Scored(row, result, histogram, exact, _n_values(summary) if exact else 0)
+
+
+def _n_values(summary: NumericSummary | CategoricalCounts) -> int:
+    return int(summary.values.size) if isinstance(summary, NumericSummary) else len(summary.counts)
+
+
+def _exact_values(
+    summary: NumericSummary,
+    sample: SortedSample | CategoricalCounts,
+    threshold: float,
+    min_effect_size: MinEffect,
+) -> DriftResult | None:
+    if not has_few_integer_values(summary) or not isinstance(sample, SortedSample):
+        return None
+    check = ExactValueFrequencies(threshold=threshold, min_effect_size=min_effect_size)
+    return check.fit(summary).score(sample)
 
 
 def _skip_reason(
@@ -267,20 +294,44 @@ def _histogram(
 
 
 def _correct(scored: list[_Scored], correction: str) -> list[ColumnDrift]:
-    """Adjust p-values within each role and re-decide the test-based columns."""
+    """Adjust p-values within each role (every test of every column is one hypothesis) and
+    re-decide: a column drifts when its own test or its exact-value check does."""
     rows = [s.row for s in scored]
     for role in ("feature", "prediction"):
-        tested = [
-            i
+        tests = [
+            (i, s.exact_n_values, part, result)
             for i, s in enumerate(scored)
-            if s.row.role == role and s.result is not None and s.result.p_value is not None
+            if s.row.role == role
+            for part, result in (("main", s.result), ("exact", s.exact))
+            if result is not None and result.p_value is not None
         ]
-        results = [r for i in tested if (r := scored[i].result) is not None]
-        adjusted = adjust_p_values([r.p_value or 0.0 for r in results], correction)
-        for i, result, p_adj in zip(tested, results, adjusted, strict=True):
+        adjusted = adjust_p_values([r.p_value or 0.0 for _, _, _, r in tests], correction)
+        for (i, n_values, part, result), p_adj in zip(tests, adjusted, strict=True):
             decided = result.with_p_value(p_adj)
-            rows[i] = replace(rows[i], p_value_adjusted=p_adj, drifted=decided.drifted)
+            if part == "main":
+                rows[i] = replace(rows[i], p_value_adjusted=p_adj, drifted=decided.drifted)
+            else:
+                check = _exact_check(decided, result.p_value or 0.0, p_adj, n_values)
+                rows[i] = replace(
+                    rows[i], exact_values=check, drifted=rows[i].drifted or check.drifted
+                )
     return rows
+
+
+def _exact_check(
+    decided: DriftResult, p_value: float, p_adj: float, n_values: int
+) -> ExactValuesCheck:
+    return ExactValuesCheck(
+        statistic=decided.statistic,
+        p_value=p_value,
+        p_value_adjusted=p_adj,
+        drifted=decided.drifted,
+        effect=decided.effect or "jensenshannon",
+        effect_size=decided.effect_size or 0.0,
+        min_effect_size=decided.min_effect_size or 0.0,
+        effects=dict(decided.effects),
+        n_values=n_values,
+    )
 
 
 def _multivariate(

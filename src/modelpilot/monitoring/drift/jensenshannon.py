@@ -24,7 +24,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from modelpilot.monitoring.drift.base import DriftResult, not_fitted
+from modelpilot.monitoring.drift.base import DriftResult, distance_result, not_fitted
 from modelpilot.monitoring.drift.binning import quantile_edges, reference_shares
 from modelpilot.monitoring.drift.psi import DEFAULT_BINS, binned_shares, reference_of
 from modelpilot.monitoring.drift.registry import register
@@ -62,7 +62,7 @@ class JensenShannon:
             raise not_fitted("jensenshannon")
         p, q = binned_shares(self.reference, current, self.edges, self.shares)
         value = jensen_shannon(p, q)
-        return DriftResult(value, None, self.threshold, value >= self.threshold)
+        return distance_result(value, self.threshold, "jensenshannon")
 
 
 def jensen_shannon(p: FloatArray, q: FloatArray) -> float:

@@ -8,9 +8,10 @@ finite-n Kolmogorov distribution ``kstwo`` up to an effective size ``n*m/(n+m)``
 and its limit ``kstwobign`` beyond that or for p-values below 1e-12 (within a few percent of
 ``kstwo`` there, and O(1) instead of O(n) to evaluate).
 
-Large samples make every difference significant, so a column is only called drifted when the
-statistic also reaches ``min_effect_size`` (default 0.03: the CDFs disagree on at least 3 % of
-rows; a 0.1-standard-deviation shift of a normal gives 0.04).
+Large samples make every difference significant, so a column is only called drifted when
+its effect size, the Wasserstein-1 distance in reference standard deviations (see
+:mod:`.effect`), also reaches ``min_effect_size`` (calibrated: :mod:`.minimum`). A constant
+reference has no spread to measure against; the test then decides alone.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -30,13 +31,14 @@ import numpy as np
 from scipy import special
 
 from modelpilot.monitoring.drift.base import DriftResult, fitted
+from modelpilot.monitoring.drift.effect import normalised_wasserstein
+from modelpilot.monitoring.drift.minimum import MinEffect, minimum_for
 from modelpilot.monitoring.drift.registry import register
 from modelpilot.monitoring.drift.sample import FloatArray, NumericSummary, SortedSample
 
 EXACT_MAX_N = 10_000  # scipy's MAX_AUTO_N: exact p-values up to this many values per side
 KSTWO_MAX_EN = 10_000  # beyond this effective size kstwo.sf costs up to O(n); kstwobign is O(1)
 FAR_TAIL_P = 1e-12  # below this no decision changes, so the O(1) limit is used there too
-DEFAULT_MIN_EFFECT_SIZE = 0.03
 
 
 @register(
@@ -44,14 +46,12 @@ DEFAULT_MIN_EFFECT_SIZE = 0.03
     default_threshold=0.05,
     kinds=("numeric",),
     uses_p_value=True,
-    summary="two-sample Kolmogorov-Smirnov test with a minimum effect size",
+    summary="two-sample Kolmogorov-Smirnov test; effect: Wasserstein-1 / reference sd",
 )
 class KolmogorovSmirnov:
     """KS test; ``threshold`` is the significance level."""
 
-    def __init__(
-        self, *, threshold: float = 0.05, min_effect_size: float = DEFAULT_MIN_EFFECT_SIZE
-    ) -> None:
+    def __init__(self, *, threshold: float = 0.05, min_effect_size: MinEffect = None) -> None:
         self.threshold = threshold
         self.min_effect_size = min_effect_size
         self.reference: NumericSummary | None = None
@@ -66,14 +66,18 @@ class KolmogorovSmirnov:
         reference = fitted(self.reference, "ks")
         sample = current if isinstance(current, SortedSample) else SortedSample.from_values(current)
         d, p = ks_test(reference, sample.values)
-        return DriftResult(
+        effect = normalised_wasserstein(reference, NumericSummary.from_sorted(sample.values))
+        result = DriftResult(
             statistic=d,
             p_value=p,
             threshold=self.threshold,
-            drifted=p < self.threshold and d >= self.min_effect_size,
-            effect_size=d,
-            min_effect_size=self.min_effect_size,
+            drifted=False,
+            effect_size=effect,
+            min_effect_size=minimum_for(self.min_effect_size, "ks"),
+            effect="wasserstein",
+            effects={} if effect is None else {"wasserstein": effect},
         )
+        return result.with_p_value(p)
 
 
 def ks_statistic(reference: NumericSummary, ordered: FloatArray) -> float:

@@ -30,15 +30,15 @@ from typing import Any, Self
 
 import numpy as np
 
-from modelpilot.monitoring.drift.base import DriftResult, not_fitted
+from modelpilot.monitoring.drift.base import DriftResult, distance_result, not_fitted
 from modelpilot.monitoring.drift.binning import current_shares, quantile_edges, reference_shares
-from modelpilot.monitoring.drift.chi2 import as_counts
 from modelpilot.monitoring.drift.registry import register
 from modelpilot.monitoring.drift.sample import (
     CategoricalCounts,
     FloatArray,
     NumericSummary,
     SortedSample,
+    as_counts,
 )
 
 EPS = 1e-4
@@ -76,7 +76,7 @@ class PopulationStabilityIndex:
             raise not_fitted("psi")
         p, q = binned_shares(self.reference, current, self.edges, self.shares)
         value = psi(p, q)
-        return DriftResult(value, None, self.threshold, value >= self.threshold)
+        return distance_result(value, self.threshold, "psi")
 
 
 def psi(p: FloatArray, q: FloatArray, eps: float = EPS) -> float:

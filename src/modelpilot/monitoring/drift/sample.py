@@ -325,6 +325,17 @@ class CategoricalCounts:
         return cls({str(k): int(v) for k, v in data["counts"].items()}, int(data["n_null"]))
 
 
+def as_counts(values: Any) -> CategoricalCounts:
+    """``values`` as :class:`CategoricalCounts` (already counted inputs pass through).
+
+    >>> as_counts(["a", "a"]).counts
+    {'a': 2}
+    """
+    return (
+        values if isinstance(values, CategoricalCounts) else CategoricalCounts.from_values(values)
+    )
+
+
 def _distinct(ordered: NDArray[Any]) -> NDArray[Any]:
     """Distinct values of an already sorted array (np.unique would hash and sort again)."""
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]

@@ -6,7 +6,8 @@ deviation makes it unit-free: a pure mean shift of ``k`` standard deviations sco
 whatever the shape of the distribution. The default threshold 0.1 (a tenth of a standard
 deviation) follows Evidently's. With an exact reference summary the distance equals
 ``scipy.stats.wasserstein_distance(reference, current) / reference.std()``; with a sketched
-one the reference CDF is interpolated between kept points.
+one (or a window with more than 16,384 distinct values, summarised the same way) the CDFs are
+interpolated between kept points (:func:`.effect.wasserstein_between`).
 
 Reference: L. N. Vaserstein, "Markov processes over denumerable products of spaces describing
 large systems of automata", Problems of Information Transmission 5(3), 1969; S. S.
@@ -24,13 +25,12 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-import numpy as np
-
 from modelpilot.errors import InvalidInput
-from modelpilot.monitoring.drift.base import DriftResult, fitted
+from modelpilot.monitoring.drift.base import DriftResult, distance_result, fitted
+from modelpilot.monitoring.drift.effect import normalised_wasserstein
 from modelpilot.monitoring.drift.ks import _as_summary
 from modelpilot.monitoring.drift.registry import register
-from modelpilot.monitoring.drift.sample import FloatArray, NumericSummary, SortedSample
+from modelpilot.monitoring.drift.sample import NumericSummary, SortedSample
 
 
 @register(
@@ -63,19 +63,6 @@ class NormalisedWasserstein:
         reference = fitted(self.reference, "wasserstein")
         sample = current if isinstance(current, SortedSample) else SortedSample.from_values(current)
         if reference.n == 0 or sample.n == 0:
-            return DriftResult(0.0, None, self.threshold, False)
-        value = wasserstein(reference, sample.values) / reference.std
-        return DriftResult(value, None, self.threshold, value >= self.threshold)
-
-
-def wasserstein(reference: NumericSummary, ordered: FloatArray) -> float:
-    """Area between the reference CDF and the sorted current sample's CDF.
-
-    >>> ref = NumericSummary.from_values([0.0, 1.0])
-    >>> wasserstein(ref, np.array([1.0, 2.0]))
-    1.0
-    """
-    grid = np.union1d(reference.values, ordered)
-    ref_cdf = reference.count_at_most(grid[:-1]) / reference.n
-    cur_cdf = np.searchsorted(ordered, grid[:-1], side="right") / ordered.size
-    return float(np.sum(np.abs(ref_cdf - cur_cdf) * np.diff(grid)))
+            return distance_result(0.0, self.threshold, "wasserstein")
+        value = normalised_wasserstein(reference, NumericSummary.from_sorted(sample.values))
+        return distance_result(value or 0.0, self.threshold, "wasserstein")
