@@ -25,6 +25,7 @@ import contextlib
 import functools
 import importlib
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -50,6 +51,7 @@ from modelpilot.pipelines.step import Step
 RAY_MISSING = "--executor ray needs Ray: pip install 'modelpilot[ray]'"
 _WORKER_MODULE = "modelpilot.pipeline_worker"  # imported by name in the task: an entry point
 _STARTED = "started"
+_PROBE_TIMEOUT_S = 5.0
 
 
 def import_ray() -> ModuleType:
@@ -124,6 +126,7 @@ class RayExecutor:
             return ray
         try:
             if self.address:
+                _probe(self.address)
                 ray.init(address=self.address, log_to_driver=False, configure_logging=False)
             else:
                 ray.init(
@@ -132,7 +135,7 @@ class RayExecutor:
                     log_to_driver=False,
                     configure_logging=False,
                 )
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:
             where = f"at {self.address}" if self.address else "(a local one)"
             raise Unavailable(
                 f"Cannot start or reach the Ray cluster {where}: {type(exc).__name__}: "
@@ -141,6 +144,15 @@ class RayExecutor:
                 "local cluster."
             ) from exc
         return ray
+
+
+def _probe(address: str) -> None:
+    """Refuse at once an address nothing listens on: ``ray.init`` would retry it for minutes.
+    ``auto`` and addresses without a port are left to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if sep and host and port.isdigit():
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=_PROBE_TIMEOUT_S):
+            pass
 
 
 @functools.cache

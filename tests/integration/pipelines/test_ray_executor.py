@@ -7,6 +7,7 @@ records are the subprocess executor's, tested on both backends there."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,3 +91,16 @@ def test_without_ray_the_cli_says_how_to_install_it(tmp_path: Path) -> None:
                   python=[sys.executable, "-c", no_ray])  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "--executor ray needs Ray: pip install 'modelpilot[ray]'" in result.stderr
+
+
+def test_a_ray_address_nothing_listens_on_exits_6_naming_it(tmp_path: Path) -> None:
+    project = copy_pipelines(tmp_path / "project")
+    with socket.socket() as unused:  # a port that was free a moment ago: nothing listens
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+    result = _cli(project, "faulty_pipeline.py:failing", "--executor", "ray",
+                  "--ray-address", address)  # fmt: skip
+    assert result.returncode == 6, result.stderr
+    assert f"Cannot start or reach the Ray cluster at {address}: ConnectionRefusedError" in (
+        result.stderr
+    )
