@@ -1,8 +1,7 @@
 """Pipelines on the Ray executor (``--executor ray``), on the session's local Ray cluster
 (``ray_address`` in conftest.py): records and the step cache through the SDK, the CLI through
 the installed executable, and the error without Ray. Failures, retries, timeouts and wrong
-return types run on both executors in test_pipelines_run.py. SQLite: the engine and its
-records are the subprocess executor's, tested on both backends there."""
+return types run on both executors in test_pipelines_run.py."""
 
 from __future__ import annotations
 
@@ -27,9 +26,10 @@ def _states(run: mp.PipelineRun) -> dict[str, str]:
 
 
 @pytest.fixture
-def code(ray_address: str, sqlite_settings: mp.Settings, tmp_path: Path) -> Iterator[Path]:
-    """A fresh SQLite home with the data, and the pipeline files to run."""
-    mp.init(sqlite_settings.home)
+def code(ray_address: str, settings: mp.Settings, tmp_path: Path) -> Iterator[Path]:
+    """A fresh home (SQLite or PostgreSQL: the tasks must get the store URI) with the data,
+    and the pipeline files to run."""
+    mp.init(settings.home, store_uri=settings.store_uri)
     mp.log_dataset(churn_frame(120, 0), "churn-data")
     mp.log_dataset(churn_frame(60, 1), "churn-holdout")
     yield copy_pipelines(tmp_path / "code")
