@@ -453,19 +453,23 @@ def run_pipeline(
     pipeline: Pipeline | PipelineFunction | str,
     params: Mapping[str, object] | None = None,
     *,
-    executor: Literal["subprocess", "inline"] = "subprocess",
+    executor: Literal["subprocess", "inline", "ray"] = "subprocess",
     experiment: str | None = None,
     on_step: Callable[[StepRun], None] | None = None,
+    ray_address: str | None = None,
 ) -> PipelineRun:
     """Run a pipeline (an ``@mp.pipeline`` function, an ``mp.Pipeline`` or ``"train.py:name"``).
 
-    Each step runs in a fresh process (``executor="inline"``: in this one, for debugging) as
-    a child run of the pipeline's run; a step whose code and input contents are unchanged
-    since a successful run is skipped and its output reused. A failed step raises
-    :class:`PipelineFailed` naming it, its error and its log tail (the run is kept, FAILED).
-    ``on_step`` is called with each step run as its state changes.
+    Each step runs in a fresh process (``executor="inline"``: in this one, for debugging;
+    ``executor="ray"``: as a Ray task, on the cluster at ``ray_address`` or
+    ``MODELPILOT_RAY_ADDRESS``, else a local one) as a child run of the pipeline's run; a
+    step whose code and input contents are unchanged since a successful run is skipped and
+    its output reused. A failed step raises :class:`PipelineFailed` naming it, its error and
+    its log tail (the run is kept, FAILED). ``on_step`` is called with each step run as its
+    state changes.
     """
     from modelpilot.pipelines import (
+        Executor,
         InlineExecutor,
         PipelineServices,
         SubprocessExecutor,
@@ -476,15 +480,22 @@ def run_pipeline(
     from modelpilot.pipelines import run_pipeline as run
     from modelpilot.pipelines.body import StepServices
     from modelpilot.pipelines.graph import describe_target
+    from modelpilot.pipelines.ray_executor import RayExecutor
 
     ws = workspace()
     definition = load_target(pipeline) if isinstance(pipeline, str) else pipeline
     services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
-    runner = (
-        SubprocessExecutor(env=worker_environment(ws.settings))
-        if check_executor_name(executor) == "subprocess"
-        else InlineExecutor(services=StepServices(ws.datasets, ws.registry), attach=ws.attached_run)
-    )
+    name = check_executor_name(executor)
+    env = worker_environment(ws.settings)
+    runner: Executor
+    if name == "ray":
+        runner = RayExecutor(env=env, address=ray_address or ws.settings.ray_address)
+    elif name == "subprocess":
+        runner = SubprocessExecutor(env=env)
+    else:
+        runner = InlineExecutor(
+            services=StepServices(ws.datasets, ws.registry), attach=ws.attached_run
+        )
     return run(
         definition,
         params or {},

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # ``modelpilot server`` to send tracking calls to (MODELPILOT_SERVER_URI), and the API token
     # (MODELPILOT_TOKEN) they carry; without a server everything stays in-process.
     server_uri: str | None = None
+    # The Ray cluster that `--executor ray` runs pipeline steps on (ray://host:10001, or
+    # host:6379 of `ray start --head`); unset, a local cluster is started.
+    ray_address: str | None = None
     token: str | None = Field(default=None, repr=False)
     # The largest artifact ``modelpilot server`` accepts in one upload (413 above it).
     max_upload_bytes: int = Field(default=50 * 2**30, ge=1)

@@ -10,6 +10,7 @@ import importlib
 import sys
 
 import typer
+from rich.markup import escape
 
 from modelpilot.cli.context import close_workspace, err_console
 from modelpilot.errors import ModelpilotError
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     except ModelpilotError as exc:
         if _state["debug"] or "--debug" in args:
             raise
-        err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+        # escaped: a message's own brackets ("pip install 'modelpilot[ray]'") are not markup
+        message = escape(exc.message)
+        err_console.print(f"[red]Error:[/red] {message}", highlight=False, soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
     except typer.Abort:
         err_console.print("Aborted.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import typer
 from rich.table import Table
 
@@ -55,15 +57,29 @@ def _print_step(step: StepRun) -> None:
     console.print(f"  {step.name:<20} {_state(step.state.value)}  {detail}", highlight=False)
 
 
+_EXECUTORS: dict[str, Literal["subprocess", "inline", "ray"]] = {
+    "subprocess": "subprocess",
+    "inline": "inline",
+    "ray": "ray",
+}
+
+
 @pipelines_app.command("run")
 def run(
     target: str = typer.Argument(..., help="FILE.py:NAME or MODULE:NAME of a pipeline."),
     param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE; repeat for more."),
     executor: str = typer.Option(
-        "subprocess", "--executor", help="subprocess (a process per step) or inline (debug)."
+        "subprocess",
+        "--executor",
+        help="subprocess (a process per step), ray (a Ray task per step) or inline (debug).",
     ),
     experiment: str | None = typer.Option(
         None, "--experiment", "-e", help="Experiment of the runs (default: the pipeline name)."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster for --executor ray (default: MODELPILOT_RAY_ADDRESS, else a local one).",
     ),
 ) -> None:
     """Run a pipeline; steps whose code and inputs are unchanged are reused (cached)."""
@@ -76,9 +92,10 @@ def run(
         result = mp.run_pipeline(
             definition,
             params,
-            executor="inline" if name == "inline" else "subprocess",
+            executor=_EXECUTORS[name],
             experiment=experiment,
             on_step=_print_step,
+            ray_address=ray_address,
         )
     finally:
         workspace.close()

@@ -8,9 +8,9 @@
 - :class:`InlineExecutor` (``--executor inline``): the calling process, for debugging with
   breakpoints. It cannot enforce ``timeout_s``.
 
-A Ray executor (issue 17) implements the same two methods: ``check`` before the run
-starts, ``run`` per attempt, returning a :class:`StepOutcome`; it can reuse
-``modelpilot.pipeline_worker``'s task format and :func:`~modelpilot.pipelines.body.run_body`.
+The Ray executor (``--executor ray``, :mod:`modelpilot.pipelines.ray_executor`) implements
+the same two methods and runs the same worker code (``modelpilot.pipeline_worker``'s
+``step_attempt`` on :func:`worker_task`) as a Ray task.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _WORKER_MODULE = "modelpilot.pipeline_worker"
 _POLL_S = 0.05
 # How long a worker may take to import the step and open the store before its timeout_s
 # starts counting; past this it is killed as timed out too.
-_START_LIMIT_S = 300.0
+START_LIMIT_S = 300.0
 # The folder that holds the modelpilot package: the worker must import this same code.
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,6 +106,48 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def worker_process_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` plus what a step worker's interpreter needs: unbuffered output (a killed step
+    keeps its log) and this modelpilot package first on its path."""
+    path = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+
+
+def worker_task(task: StepTask) -> dict[str, Any]:
+    """The JSON task a step worker runs (``modelpilot.pipeline_worker.step_attempt``): the
+    step by file and qualified name, its child run, its inputs as references."""
+    path, qualname = step_location(task.step)
+    return {
+        "module_file": str(path),
+        "qualname": qualname,
+        "step": task.node,
+        "run_id": task.run_id,
+        "inputs": {k: to_json(v) for k, v in task.inputs.items()},
+        "dataset_name": task.dataset_name,
+    }
+
+
+def outcome_of(result: Mapping[str, Any], log: str) -> StepOutcome:
+    """The outcome of a worker's result payload (``{"output": ...}`` or ``{"error": ...}``)."""
+    if result.get("output") is not None:
+        return StepOutcome(from_json(result["output"]), None, log)
+    return StepOutcome(
+        None, str(result.get("error")), log, is_retryable=bool(result.get("retryable", True))
+    )
+
+
+def timed_out_outcome(task: StepTask, log: str) -> StepOutcome:
+    """The outcome of an attempt killed at its ``timeout_s``."""
+    limit = task.step.timeout_s or 0.0
+    return StepOutcome(
+        None,
+        f"Step {task.node!r} timed out after {limit:g} s (timeout_s={limit:g}); its process "
+        "was killed.",
+        log,
+        timed_out=True,
+    )
+
+
 class SubprocessExecutor:
     """A fresh ``python -m modelpilot.pipeline_worker`` process per attempt."""
 
@@ -121,19 +163,13 @@ class SubprocessExecutor:
 
     def run(self, task: StepTask) -> StepOutcome:
         """Write the task, start the worker, wait (killing it at the timeout), read back."""
-        path, qualname = step_location(task.step)
         with tempfile.TemporaryDirectory(prefix="modelpilot-step-") as tmp:
             folder = Path(tmp)
             task_file, result_file, log_file = (folder / n for n in ("task.json", "r.json", "log"))
             task_file.write_text(
                 json.dumps(
                     {
-                        "module_file": str(path),
-                        "qualname": qualname,
-                        "step": task.node,
-                        "run_id": task.run_id,
-                        "inputs": {k: to_json(v) for k, v in task.inputs.items()},
-                        "dataset_name": task.dataset_name,
+                        **worker_task(task),
                         "result_file": str(result_file),
                         "started_file": str(folder / "started"),
                         "parent_pid": os.getpid(),  # the worker dies with this process
@@ -143,30 +179,16 @@ class SubprocessExecutor:
             code, timed_out = self._wait(task, task_file, log_file)
             log = tail(log_file.read_text(encoding="utf-8", errors="replace"))
             if timed_out:
-                limit = task.step.timeout_s
-                return StepOutcome(
-                    None,
-                    f"Step {task.node!r} timed out after {limit:g} s (timeout_s={limit:g}); its "
-                    "process was killed.",
-                    log,
-                    timed_out=True,
-                )
+                return timed_out_outcome(task, log)
             if not result_file.is_file():
                 return StepOutcome(
                     None, f"The step worker exited with code {code} before writing a result.", log
                 )
             result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
-        if result.get("output") is not None:
-            return StepOutcome(from_json(result["output"]), None, log)
-        return StepOutcome(
-            None, str(result.get("error")), log, is_retryable=bool(result.get("retryable", True))
-        )
+        return outcome_of(result, log)
 
     def _wait(self, task: StepTask, task_file: Path, log_file: Path) -> tuple[int, bool]:
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p
-        )
+        env = {**os.environ, **worker_process_environment(self.env)}
         with log_file.open("wb") as log:
             process = subprocess.Popen(
                 [self.python, "-m", _WORKER_MODULE, str(task_file)],
@@ -202,7 +224,7 @@ class SubprocessExecutor:
             now = time.monotonic()
             if began is None and started.exists():
                 began = now
-            late = now - began > limit_s if began is not None else now - launched > _START_LIMIT_S
+            late = now - began > limit_s if began is not None else now - launched > START_LIMIT_S
             if late:
                 _kill(process)
                 return process.returncode, True
@@ -255,17 +277,11 @@ class InlineExecutor:
         )
 
 
-EXECUTOR_NAMES = ("subprocess", "inline")
+EXECUTOR_NAMES = ("subprocess", "inline", "ray")
 
 
 def check_executor_name(name: str) -> str:
-    """One of :data:`EXECUTOR_NAMES`; ``ray`` is named as planned."""
-    if name == "ray":
-        raise InvalidInput(
-            "The ray executor is not built yet (planned: issue 17); use --executor subprocess "
-            "(the default) or --executor inline.",
-            field="executor",
-        )
+    """One of :data:`EXECUTOR_NAMES`."""
     if name not in EXECUTOR_NAMES:
         raise InvalidInput(
             f"Unknown executor {shown(name)}: expected one of {', '.join(EXECUTOR_NAMES)}.",
@@ -282,6 +298,10 @@ __all__ = [
     "StepTask",
     "SubprocessExecutor",
     "check_executor_name",
+    "outcome_of",
     "tail",
+    "timed_out_outcome",
     "worker_environment",
+    "worker_process_environment",
+    "worker_task",
 ]

@@ -1,12 +1,14 @@
 """Pipelines end to end through the SDK, with the real subprocess executor on SQLite and
-PostgreSQL: records, parent and child runs, lineage, the step cache, failures, retries,
-timeouts and wrong return types."""
+PostgreSQL: records, parent and child runs, lineage, the step cache; failures, retries,
+timeouts and wrong return types on the subprocess and the Ray executors."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from pipeline_files import churn_frame, copy_pipelines
@@ -87,22 +89,37 @@ def test_a_pipeline_records_runs_and_reuses_unchanged_steps(
     assert mp.get_model_version("churn").version == 2
 
 
-@pytest.fixture
-def faulty(sqlite_settings: mp.Settings, tmp_path: Path) -> Iterator[Path]:
-    """A fresh SQLite home (these tests check the executor, not the backend) and the files."""
+@dataclass(frozen=True)
+class Faulty:
+    """The file of pipelines that go wrong, and the executor to run them on."""
+
+    path: Path
+    executor: Literal["subprocess", "ray"]
+
+    def fail(self, name: str, params: dict[str, object] | None = None) -> mp.PipelineFailed:
+        with pytest.raises(mp.PipelineFailed) as caught:
+            self.run(name, params)
+        return caught.value
+
+    def run(self, name: str, params: dict[str, object] | None = None) -> mp.PipelineRun:
+        return mp.run_pipeline(f"{self.path}:{name}", params, executor=self.executor)
+
+
+@pytest.fixture(params=["subprocess", "ray"])
+def faulty(
+    request: pytest.FixtureRequest, sqlite_settings: mp.Settings, tmp_path: Path
+) -> Iterator[Faulty]:
+    """A fresh SQLite home (these tests check the executors, not the backend) and the files,
+    on each executor that enforces timeouts (the Ray one on the session's local cluster)."""
+    if request.param == "ray":
+        request.getfixturevalue("ray_address")
     mp.init(sqlite_settings.home)
-    yield copy_pipelines(tmp_path / "code") / "faulty_pipeline.py"
+    yield Faulty(copy_pipelines(tmp_path / "code") / "faulty_pipeline.py", request.param)
     mp.workspace().close()
 
 
-def _failure(target: str, params: dict[str, object] | None = None) -> mp.PipelineFailed:
-    with pytest.raises(mp.PipelineFailed) as caught:
-        mp.run_pipeline(target, params)
-    return caught.value
-
-
-def test_a_failing_step_stops_the_pipeline_with_its_error_and_log(faulty: Path) -> None:
-    error = _failure(f"{faulty}:failing")
+def test_a_failing_step_stops_the_pipeline_with_its_error_and_log(faulty: Faulty) -> None:
+    error = faulty.fail("failing")
     assert error.step == "explode" and error.exit_code == 11
     assert "Pipeline 'failing' failed at step 'explode' (attempt 1/1): ZeroDivisionError" in (
         error.message
@@ -119,18 +136,18 @@ def test_a_failing_step_stops_the_pipeline_with_its_error_and_log(faulty: Path) 
     assert mp.get_run(run.run_id or "").status is mp.RunStatus.FAILED
 
 
-def test_a_step_that_fails_once_succeeds_on_its_retry(faulty: Path, tmp_path: Path) -> None:
+def test_a_step_that_fails_once_succeeds_on_its_retry(faulty: Faulty, tmp_path: Path) -> None:
     counter = tmp_path / "attempts"
-    run = mp.run_pipeline(f"{faulty}:retrying", {"counter": str(counter)})
+    run = faulty.run("retrying", {"counter": str(counter)})
     step = run.step("flaky")
     assert (step.state, step.attempt, step.max_attempts) == (StepState.SUCCEEDED, 2, 2)
     assert step.output == {"kind": "value", "value": 2}
     assert counter.read_text() == "2"
 
 
-def test_a_step_past_its_timeout_is_killed(faulty: Path) -> None:
+def test_a_step_past_its_timeout_is_killed(faulty: Faulty) -> None:
     started = time.monotonic()
-    error = _failure(f"{faulty}:hanging")
+    error = faulty.fail("hanging")
     assert time.monotonic() - started < 120  # the step sleeps 600 s
     assert "Step 'hang' timed out after 0.5 s (timeout_s=0.5); its process was killed" in (
         error.message
@@ -139,21 +156,21 @@ def test_a_step_past_its_timeout_is_killed(faulty: Path) -> None:
     assert step.state is StepState.FAILED and "hanging" in (step.log_tail or "")
 
 
-def test_a_wrong_return_type_fails_at_once_naming_step_and_type(faulty: Path) -> None:
-    error = _failure(f"{faulty}:wrong_type")
+def test_a_wrong_return_type_fails_at_once_naming_step_and_type(faulty: Faulty) -> None:
+    error = faulty.fail("wrong_type")
     assert "Step 'wrong' returned a set: a step returns a pandas DataFrame" in error.message
     step = mp.get_pipeline_run(error.pipeline_run_id).step("wrong")
     assert (step.attempt, step.max_attempts) == (1, 3)  # no retry can fix a type
 
 
-def test_a_step_the_worker_cannot_import_is_refused_before_the_run(faulty: Path) -> None:
+def test_a_step_the_worker_cannot_import_is_refused_before_the_run(faulty: Faulty) -> None:
     @mp.step
     def local() -> int:
         return 1
 
     with pytest.raises(mp.InvalidInput, match=r"Step 'local' .* cannot be imported by a step "
                        r"worker: define it at the top level"):  # fmt: skip
-        mp.run_pipeline(mp.Pipeline("inner", local))
+        mp.run_pipeline(mp.Pipeline("inner", local), executor=faulty.executor)
     assert mp.workspace().store is not None
     from modelpilot.pipelines import list_pipeline_runs
 
