@@ -27,12 +27,12 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from modelpilot.errors import Conflict, InvalidInput, NotFound, shown
+from modelpilot.errors import Conflict, InvalidInput, shown
 from modelpilot.store import Store
 from modelpilot.store.events import record_event
+from modelpilot.store.lookup import resolve_prefix
 from modelpilot.store.schema import ct_policies, loop_decisions, loop_steps, trigger_firings
 
-_SHOWN_MATCHES = 5
 _MAX_REASON_CHARS = 4000
 
 
@@ -410,31 +410,8 @@ def _record_step(
 
 
 def _resolve(conn: Connection, key: str) -> str:
-    matches = (
-        list(
-            conn.execute(
-                select(loop_decisions.c.id)
-                .where(func.substr(loop_decisions.c.id, 1, len(key)) == key)
-                .limit(_SHOWN_MATCHES + 1)
-            ).scalars()
-        )
-        if key
-        else []
-    )
-    if not matches:
-        raise NotFound(
-            f"No loop decision with id {shown(key)}; `modelpilot loop history DEPLOYMENT` "
-            "lists them.",
-            field="decision",
-        )
-    if key in matches or len(matches) == 1:
-        return key if key in matches else str(matches[0])
-    listed = ", ".join(str(m)[:12] for m in matches[:_SHOWN_MATCHES])
-    raise InvalidInput(
-        f"Decision id prefix {shown(key)} matches several decisions: {listed}; give more "
-        "characters.",
-        field="decision",
-    )
+    return resolve_prefix(conn, loop_decisions.c.id, key, what="loop decision",
+                          hint="loop history DEPLOYMENT", field="decision")  # fmt: skip
 
 
 def _load(conn: Connection, decision_id: str) -> LoopDecision:

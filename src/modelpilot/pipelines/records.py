@@ -12,15 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from modelpilot.clock import now_ms
 from modelpilot.errors import Conflict, InvalidInput, NotFound
 from modelpilot.pipelines.entities import PipelineRun, PipelineState, StepRun, StepState
 from modelpilot.store import Store
+from modelpilot.store.lookup import resolve_prefix
 from modelpilot.store.schema import pipeline_runs, step_runs
-
-_SHOWN_MATCHES = 10
 
 
 @dataclass(frozen=True)
@@ -177,25 +176,8 @@ def list_pipeline_runs(
 
 
 def _resolve(conn: Connection, prefix: str) -> str:
-    matches = list(
-        conn.execute(
-            select(pipeline_runs.c.id)
-            .where(func.substr(pipeline_runs.c.id, 1, len(prefix)) == prefix)
-            .limit(_SHOWN_MATCHES + 1)
-        ).scalars()
-    )
-    if not prefix or not matches:
-        raise NotFound(
-            f"No pipeline run with id {prefix!r}; `modelpilot pipelines list` shows them.",
-            field="run_id",
-        )
-    if prefix in matches or len(matches) == 1:
-        return prefix if prefix in matches else str(matches[0])
-    listed = ", ".join(str(m)[:12] for m in matches[:_SHOWN_MATCHES])
-    raise InvalidInput(
-        f"Pipeline run id prefix {prefix!r} matches several runs: {listed}; give more characters.",
-        field="run_id",
-    )
+    return resolve_prefix(conn, pipeline_runs.c.id, prefix, what="pipeline run",
+                          hint="pipelines list", field="run_id")  # fmt: skip
 
 
 def _load(conn: Connection, run_key: str) -> PipelineRun:
