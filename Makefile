@@ -10,7 +10,7 @@ HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
 DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
 STAMP := $(VENV)/.installed-test-$(HASH)
 
-.PHONY: demo test lint typecheck unit install sizes clean bench-tracking
+.PHONY: demo test test-slow lint typecheck unit install sizes clean bench-tracking
 
 $(DEMO_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,9 +37,15 @@ typecheck: $(STAMP)
 # Two pytest-xdist workers, a whole test file each (module fixtures start their servers once):
 # most tests wait on servers, subprocesses and databases, so two workers on 2 cores took the
 # suite from 19m43s to 11m. `make unit TEST_WORKERS=0` runs it in one process.
+# `make test` leaves out the end-to-end scenarios marked `slow` (the demo, agents killed in
+# every stage, two agents for a while, the browser, optimize through the CLI): they take
+# minutes each and `make test-slow` (run by .ci/run after `make test`) runs them.
 TEST_WORKERS ?= 2
 unit: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+
+test-slow: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m slow
 
 test: lint typecheck unit
 

@@ -20,6 +20,9 @@ from sklearn.preprocessing import FunctionTransformer
 from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
 
+# An end-to-end scenario: `make test-slow` (and .ci/run) runs it, `make test` does not.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def exe() -> str:

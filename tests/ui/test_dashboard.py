@@ -23,6 +23,9 @@ from modelpilot.identity import Role
 from mp_browser import CHROMIUM, SERVER_FLAGS
 from mp_dashboard import DEPLOYMENT, Seeded, canary_deployment, seeded_server
 
+# An end-to-end scenario: `make test-slow` (and .ci/run) runs it, `make test` does not.
+pytestmark = pytest.mark.slow
+
 WIDTHS = {"desktop": 1280, "phone": 390}
 
 

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # make test-slow runs it
 
 SCRIPT = Path(__file__).parents[3] / "benchmarks" / "agents_soak.py"
 

@@ -36,6 +36,9 @@ from modelpilot.pipelines import fire_trigger
 from modelpilot.workspace import Workspace
 from mp_server import make_token, start_server
 
+# An end-to-end scenario: `make test-slow` (and .ci/run) runs it, `make test` does not.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def exe() -> str:

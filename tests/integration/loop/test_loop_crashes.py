@@ -57,6 +57,9 @@ from modelpilot.registry.service import list_versions
 from modelpilot.store import Store
 from modelpilot.workspace import Workspace
 
+# An end-to-end scenario: `make test-slow` (and .ci/run) runs it, `make test` does not.
+pytestmark = pytest.mark.slow
+
 T = TypeVar("T")
 AGENT_OPTIONS = ("--interval-s", "0.2", "--lease-s", "3")
 CRASH_POLICY = """\
@@ -324,15 +327,12 @@ def test_an_agent_killed_during_the_canary_is_replaced_and_the_canary_promoted_o
             for row in itertools.islice(rows, 100):
                 assert client.post(f"{url}/predict/churn-prod", json=[row]).status_code == 200
             client.post(f"{url}/admin/flush")
-            _wait(
-                "the second agent to act on the evidence",
-                lambda revision=revision: (
-                    _final_decision(store)()
-                    or release.get_deployment(store, "churn-prod").revision != revision
-                ),
-                project,
-                timeout_s=60,
-            )
+            deadline = time.monotonic() + 60  # a busy machine: send more evidence, then look
+            while time.monotonic() < deadline and not (
+                _final_decision(store)()
+                or release.get_deployment(store, "churn-prod").revision != revision
+            ):
+                time.sleep(0.05)  # polling the store; bounded by the deadline
             if _final_decision(store)() is not None:
                 break
     decision = _wait("the second agent to end the canary", _final_decision(store), project, 30)
