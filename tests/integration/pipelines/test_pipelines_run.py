@@ -105,7 +105,7 @@ class Faulty:
         return mp.run_pipeline(f"{self.path}:{name}", params, executor=self.executor)
 
 
-@pytest.fixture(params=["subprocess", "ray"])
+@pytest.fixture(params=["subprocess", pytest.param("ray", marks=pytest.mark.slow)])
 def faulty(
     request: pytest.FixtureRequest, sqlite_settings: mp.Settings, tmp_path: Path
 ) -> Iterator[Faulty]:

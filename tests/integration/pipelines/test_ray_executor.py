@@ -17,6 +17,9 @@ from pipeline_files import churn_frame, copy_pipelines
 
 import modelpilot as mp
 
+# Minutes of work: `make test-slow` (and .ci/run) runs it, `make test` does not.
+pytestmark = pytest.mark.slow
+
 PARAMS = {"data": "churn-data", "holdout": "churn-holdout"}
 ARGS = ["--param", "data=churn-data", "--param", "holdout=churn-holdout"]
 

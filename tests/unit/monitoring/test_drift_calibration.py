@@ -31,6 +31,9 @@ from modelpilot.monitoring.drift.frequency import has_few_integer_values, value_
 from modelpilot.monitoring.drift.sample import NumericSummary
 from modelpilot.monitoring.report import render_html
 
+# Minutes of work: `make test-slow` (and .ci/run) runs it, `make test` does not.
+pytestmark = pytest.mark.slow
+
 N_ROWS, N_WINDOWS = 10_000, 50
 Column = Callable[[np.random.Generator, np.random.Generator, int], np.ndarray]
 ITEMS_P = np.array([0.06, 0.1, 0.13, 0.14, 0.13, 0.11, 0.09, 0.07, 0.05, 0.04, 0.03, 0.02])

@@ -50,6 +50,9 @@ from modelpilot.errors import InvalidInput
 from modelpilot.models import LoadedModel, build_package, load_package
 from modelpilot.optimization.convert import quantise_int8, to_onnx
 
+# Minutes of work: `make test-slow` (and .ci/run) runs it, `make test` does not.
+pytestmark = pytest.mark.slow
+
 NUMERIC = ["age", "income", "visits"]
 MAX_DIFF, MIN_AGREEMENT = 1e-4, 0.999
 MIN_ROWS_WITHIN_WITH_FLIPS, MIN_AGREEMENT_WITH_FLIPS = 0.95, 0.99

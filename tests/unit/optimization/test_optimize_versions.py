@@ -21,6 +21,9 @@ from modelpilot.assessment import gate_version
 from modelpilot.errors import Conflict, InvalidInput
 from modelpilot.evaluation import parse_policy
 
+# Minutes of work: `make test-slow` (and .ci/run) runs it, `make test` does not.
+pytestmark = pytest.mark.slow
+
 COLUMNS = ["age", "income", "plan"]
 
 
