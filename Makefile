@@ -37,8 +37,8 @@ typecheck: $(STAMP)
 # Two pytest-xdist workers, a whole test file each (module fixtures start their servers once):
 # most tests wait on servers, subprocesses and databases, so two workers on 2 cores took the
 # suite from 19m43s to 11m. `make unit TEST_WORKERS=0` runs it in one process.
-# `make test` leaves out the end-to-end scenarios marked `slow` (the demo, agents killed in
-# every stage, two agents for a while, the browser, optimize through the CLI): they take
+# `make test` leaves out the tests marked `slow` (the demo, agents killed in
+# every stage, two agents for a while, the browser, ONNX conversions, drift calibration, Ray): they take
 # minutes each and `make test-slow` (run by .ci/run after `make test`) runs them.
 TEST_WORKERS ?= 2
 unit: $(STAMP)
