@@ -87,6 +87,32 @@ def frequency_result(
     return result.with_p_value(p_value)
 
 
+def pool_sparse(table: np.ndarray[Any, Any], min_expected: float = 5.0) -> np.ndarray[Any, Any]:
+    """A 2 x k table whose bins expected below ``min_expected`` in the smaller row are pooled
+    into one (merged into the smallest other bin while still below it): the chi-square's
+    p-value is only valid with expected counts of about 5 or more, and on a small window many
+    exact values or rare categories have far fewer, which made it cry wolf.
+
+    >>> pool_sparse(np.array([[100.0, 100.0, 1.0, 1.0], [50.0, 50.0, 0.0, 2.0]])).tolist()
+    [[102.0, 100.0], [52.0, 50.0]]
+    """
+    rows = table.sum(axis=1)
+    if table.shape[1] <= 2 or rows.min() == 0:
+        return table
+    expected = table.sum(axis=0) * rows.min() / rows.sum()
+    sparse = expected < min_expected
+    if not sparse.any():
+        return table
+    kept = table[:, ~sparse]
+    pooled = table[:, sparse].sum(axis=1, keepdims=True)
+    if kept.shape[1] and pooled.sum() * rows.min() / rows.sum() < min_expected:
+        smallest = int(np.argmin(kept.sum(axis=0)))
+        kept = kept.copy()
+        kept[:, smallest] += pooled[:, 0]
+        return kept
+    return np.hstack([kept, pooled])
+
+
 def chi_square(ref: IntArray, cur: IntArray) -> tuple[float, float]:
     """Statistic and p-value of the 2 x k homogeneity test on two count vectors.
 
@@ -94,7 +120,7 @@ def chi_square(ref: IntArray, cur: IntArray) -> tuple[float, float]:
     (0.0, 1.0)
     """
     keep = (ref + cur) > 0
-    table = np.vstack([ref[keep], cur[keep]]).astype(np.float64)
+    table = pool_sparse(np.vstack([ref[keep], cur[keep]]).astype(np.float64))
     dof = table.shape[1] - 1
     if dof < 1 or table[0].sum() == 0 or table[1].sum() == 0:
         return 0.0, 1.0
