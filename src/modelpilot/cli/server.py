@@ -62,6 +62,11 @@ def server_command(
     from modelpilot.server.app import create_app
     from modelpilot.store import Store
 
+    if agent:  # before anything starts: a bad option is exit 2 naming it
+        check_agent_options(
+            interval_s=agent_interval_s, lease_s=agent_lease_s, max_iterations=None,
+            prefix="--agent-",
+        )  # fmt: skip
     settings = Settings(store_uri=store_uri) if store_uri else Settings()
     store = Store.open(
         settings.resolved_store_uri(), busy_timeout_ms=settings.sqlite_busy_timeout_ms
@@ -107,7 +112,6 @@ def _agent_lifespan(
     """The app's lifespan with the agent in a thread: started with the app, stopped (after
     the iteration in progress) when the app shuts down, before uvicorn exits. An iteration
     that fails is printed and the next one comes as usual."""
-    check_agent_options(interval_s=interval_s, lease_s=lease_s, max_iterations=None)
 
     def report(done: AgentIteration) -> None:
         for line in done.lines():  # quiet when nothing happened

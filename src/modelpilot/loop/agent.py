@@ -61,15 +61,22 @@ class AgentIteration:
         return out + [e.line for e in self.loop]
 
 
-def check_agent_options(*, interval_s: float, lease_s: float, max_iterations: int | None) -> None:
-    """InvalidInput naming the option that is out of range."""
+def check_agent_options(
+    *, interval_s: float, lease_s: float, max_iterations: int | None, prefix: str = "--"
+) -> None:
+    """InvalidInput naming the option that is out of range.
+
+    ``prefix`` is how the calling command spells its options: ``modelpilot server`` says
+    ``--agent-interval-s``, ``modelpilot agent`` says ``--interval-s``.
+    """
     if not interval_s > 0:
         raise InvalidInput(
-            f"--interval-s must be more than 0 seconds; got {interval_s:g}.", field="interval_s"
+            f"{prefix}interval-s must be more than 0 seconds; got {interval_s:g}.",
+            field="interval_s",
         )
     if not lease_s > 0:
         raise InvalidInput(
-            f"--lease-s must be more than 0 seconds; got {lease_s:g} (the default is "
+            f"{prefix}lease-s must be more than 0 seconds; got {lease_s:g} (the default is "
             f"{DEFAULT_LEASE_S:g}; keep it well above the runner's 10 s heartbeat).",
             field="lease_s",
         )

@@ -321,6 +321,14 @@ def test_bad_options_exit_2_naming_the_option(
     bad = _agent(exe, tmp_path, "--interval-s", "0")
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert "--interval-s must be more than 0 seconds; got 0." in bad.stderr, bad.stderr
+    # the agent inside the server names the server's own option
+    server = subprocess.run(
+        [exe, "server", "--agent", "--agent-interval-s", "0", "--port", "1"],
+        capture_output=True, text=True, timeout=60, env={**os.environ},
+    )  # fmt: skip
+    assert server.returncode == 2, server.stdout + server.stderr
+    assert "--agent-interval-s must be more than 0 seconds; got 0." in server.stderr
+    assert "modelpilot server on" not in server.stdout  # nothing started
     for options, message in (
         ({"lease_s": -5.0}, "--lease-s must be more than 0 seconds; got -5"),
         ({"max_iterations": 0}, "--max-iterations must be 1 or more; got 0."),
