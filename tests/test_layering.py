@@ -60,6 +60,9 @@ LAYERS: dict[str, int] = {
     # continuous training per deployment: the policy (triggers, pipeline, evaluation, rollout)
     # and, next, the agent that acts on it, over pipelines, release and evaluation
     "loop": 4,
+    # governance evidence (NIST AI RMF, ISO/IEC 42001) read from every service's records,
+    # the risk register and retirement
+    "governance": 4,
     # 5 the SDK
     SDK: 5,
     # 6 entry points

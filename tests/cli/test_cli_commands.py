@@ -256,6 +256,10 @@ COVERED = {
     "loop history": "integration/loop/test_loop_cli.py",
     "loop show": "integration/loop/test_loop_cli.py",
     "approve": "integration/loop/test_loop_cli.py",
+    "governance report": "integration/governance/test_governance_cli.py",
+    "models risk edit": "integration/governance/test_governance_cli.py",
+    "models risk show": "integration/governance/test_governance_cli.py",
+    "models retire": "integration/governance/test_governance_cli.py",
 }
 
 

@@ -21,7 +21,7 @@ from modelpilot.errors import InvalidInput
 from modelpilot.lineage import lineage
 from modelpilot.models import read_manifest
 from modelpilot.registry import get_version
-from modelpilot.registry.records import add_record, list_records
+from modelpilot.registry.records import add_record, list_records, model_records
 from modelpilot.store import Store
 
 EDITABLE_FIELDS = ("intended_use", "limitations", "ethical_considerations", "caveats", "owners")
@@ -156,10 +156,46 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
         "gates": [{"recorded": iso(g.created_ms), "by": g.actor, **g.payload} for g in gates],
         "continuous_training": list(loop_notes.values()),
         "optimization": optimizations[0].payload if optimizations else None,
+        "risk_register": risk_register(store, mv.name),
         "lineage": trace.to_dict(),
         "generated": datetime.now(tz=UTC).isoformat(timespec="seconds"),
     }
     return ModelCard(data)
+
+
+def risk_register(store: Store, name: str) -> dict[str, Any] | None:
+    """The newest revision of the model's risk register (``modelpilot models risk edit``),
+    with its revision number, or None: it belongs to the model, so every version's card
+    shows it, and a regenerated card keeps it (it is a record, not part of the card)."""
+    records = model_records(store, name, "risk_register")
+    if not records:
+        return None
+    newest = records[0]
+    return {"revision": len(records), "recorded": iso(newest.created_ms), "by": newest.actor,
+            **newest.payload}  # fmt: skip
+
+
+def risk_lines(register: dict[str, Any] | None) -> list[str]:
+    """The register as plain lines, for the card's Markdown and HTML.
+
+    >>> risk_lines({"revision": 2, "intended_use": "retention calls", "out_of_scope_uses": [],
+    ...   "affected_groups": ["customers"], "risks": [{"risk": "r", "likelihood": "low",
+    ...   "impact": "high", "mitigation": "m", "owner": "o"}]})[-1]
+    'Risk: r (likelihood low, impact high); mitigation: m; owner: o'
+    """
+    if not register:
+        return []
+    lines = [
+        f"Revision {register['revision']}. Intended use: {register.get('intended_use', '')}",
+        f"Out-of-scope uses: {'; '.join(register.get('out_of_scope_uses') or []) or 'none listed'}",
+        f"Affected groups: {'; '.join(register.get('affected_groups') or []) or 'none listed'}",
+    ]
+    lines += [
+        f"Risk: {r['risk']} (likelihood {r['likelihood']}, impact {r['impact']}); "
+        f"mitigation: {r['mitigation']}; owner: {r['owner']}"
+        for r in register.get("risks") or []
+    ]
+    return lines
 
 
 def iso(ms: int) -> str:
@@ -234,7 +270,11 @@ def _markdown(data: dict[str, Any]) -> str:
             data["fields"].get(field) or _PLACEHOLDER.format(field=field),
             "",
         ]
-    lines += ["## Data", ""]
+    lines += ["## Risk register", ""]
+    lines += [f"- {line}" for line in risk_lines(data.get("risk_register"))] or [
+        "_No risk register. Write one with `modelpilot models risk edit NAME --file risk.yaml`._"
+    ]
+    lines += ["", "## Data", ""]
     for ds in data["training_data"]:
         lines.append(
             f"- `{ds['name']}@{ds['version']}` ({ds['role']}): {ds['rows']:,} rows, source {ds['source'] or 'logged frame'}"
@@ -368,6 +408,13 @@ def _html(data: dict[str, Any]) -> str:
             else f"<span class='muted'>Not written yet (mp.update_model_card(ref, {field}=…)).</span>"
         )
         out.append(f"<h2>{field.replace('_', ' ').capitalize()}</h2><p>{body}</p>")
+    register = risk_lines(data.get("risk_register"))
+    out.append("<h2>Risk register</h2>")
+    out.append(
+        "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in register) + "</ul>"
+        if register
+        else "<p class='muted'>No risk register (modelpilot models risk edit).</p>"
+    )
     out.append("<h2>Data</h2>")
     for ds in data["training_data"]:
         out.append(

@@ -44,6 +44,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.pipelines",
     "modelpilot.cli.agent",
     "modelpilot.cli.loop",
+    "modelpilot.cli.governance",
 ]
 
 _state = {"debug": False}

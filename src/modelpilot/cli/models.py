@@ -5,13 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from modelpilot import governance
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
+from modelpilot.governance.risk import require_risk_register
 
 models_app = typer.Typer(help="Registered models, versions and aliases.", no_args_is_help=True)
 alias_app = typer.Typer(help="Move or remove aliases such as champion.", no_args_is_help=True)
 models_app.add_typer(alias_app, name="alias")
+risk_app = typer.Typer(
+    help="A model's risk register: intended use, affected groups, risks.", no_args_is_help=True
+)
+models_app.add_typer(risk_app, name="risk")
 
 
 @models_app.command("list")
@@ -97,6 +104,62 @@ def alias_delete(name: str = typer.Argument(...), alias: str = typer.Argument(..
     """Remove an alias."""
     get_workspace().delete_alias(name, alias)
     console.print(f"Removed alias {alias!r} from {name}.")
+
+
+@models_app.command("retire")
+def retire(
+    ref: str = typer.Argument(..., help="churn/3"),
+    reason: str = typer.Option(..., "--reason", help="Why, e.g. 'superseded by churn/4'"),
+) -> None:
+    """Take a version out of service for good; its records and lineage are kept."""
+    mv = governance.retire(get_workspace().store, ref, reason=reason)
+    console.print(
+        f"Retired {mv.ref} ({mv.tags['retired.reason']}); it can no longer be deployed or aliased.",
+        highlight=False,
+    )
+
+
+@risk_app.command("edit")
+def risk_edit(
+    name: str = typer.Argument(..., help="Model name"),
+    file: Path = typer.Option(..., "--file", "-f", help="risk.yaml (see docs/governance.md)"),
+) -> None:
+    """Store a new revision of the model's risk register from a YAML file (checked first)."""
+    register = governance.load_risk_register(file)
+    revision = governance.save_risk_register(get_workspace().store, name, register)
+    console.print(
+        f"Stored revision {revision.revision} of the risk register of {name} "
+        f"({len(register.risks)} risk(s)).",
+        highlight=False,
+    )
+
+
+@risk_app.command("show")
+def risk_show(
+    name: str = typer.Argument(..., help="Model name"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show the newest revision of the model's risk register."""
+    revision = require_risk_register(get_workspace().store, name)
+    if as_json:
+        print_json(revision.to_dict())
+        return
+    r = revision.register
+    console.print(
+        f"Risk register of {name}, revision {revision.revision} ({fmt_ms(revision.created_ms)}, "
+        f"{revision.actor})\nIntended use: {r.intended_use}\nOut of scope: "
+        f"{'; '.join(r.out_of_scope_uses) or '-'}\nAffected groups: "
+        f"{'; '.join(r.affected_groups) or '-'}",
+        highlight=False,
+        markup=False,
+    )
+    table = Table(title="Risks")
+    for col in ("risk", "likelihood", "impact", "mitigation", "owner"):
+        table.add_column(col)
+    for risk in r.risks:
+        table.add_row(*map(escape, (risk.risk, risk.likelihood, risk.impact, risk.mitigation,
+                                    risk.owner)))  # fmt: skip
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -345,7 +345,7 @@ def parse_loop_policy(
 ) -> LoadedPolicy:
     """Check a policy given as YAML text; ``source`` names it in errors, ``base`` is the
     folder relative paths start from (the working folder by default)."""
-    root, data = _document(text, source)
+    root, data = yaml_document(text, source)
     try:
         policy = LoopPolicy.model_validate(data)
     except ValidationError as exc:
@@ -374,7 +374,16 @@ def where_in_policy(loaded: LoadedPolicy, loc: list[str]) -> str:
     return f"{loaded.path}:{line}: {'.'.join(loc)}"
 
 
-def _document(text: str, source: str) -> tuple[yaml.Node, Any]:
+def yaml_document(
+    text: str,
+    source: str,
+    *,
+    what: str = "policy",
+    needs: str = "triggers, training and evaluation",
+) -> tuple[yaml.Node, Any]:
+    """A YAML mapping document and its node tree (for line numbers); InvalidInput saying
+    ``source:line`` for bad syntax, an empty document, a repeated key or a top level that is
+    not a mapping (``what`` names the document, ``needs`` its keys, in those messages)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -383,13 +392,10 @@ def _document(text: str, source: str) -> tuple[yaml.Node, Any]:
         line = mark.line + 1 if mark is not None else 1
         raise InvalidInput(
             f"{source}:{line}: not valid YAML ({exc.problem}). Fix the syntax there.",
-            field="policy",
+            field=what,
         ) from None
     if root is None:
-        raise InvalidInput(
-            f"{source}:1: the policy is empty; it needs triggers, training and evaluation.",
-            field="policy",
-        )
+        raise InvalidInput(f"{source}:1: the {what} is empty; it needs {needs}.", field=what)
     duplicate = duplicate_key(root)
     if duplicate is not None:
         raise InvalidInput(
@@ -400,8 +406,8 @@ def _document(text: str, source: str) -> tuple[yaml.Node, Any]:
     if not isinstance(data, dict):
         raise InvalidInput(
             f"{source}:{root.start_mark.line + 1}: (top level): expected a mapping with "
-            f"triggers, training and evaluation; got {shown(data)}.",
-            field="policy",
+            f"{needs}; got {shown(data)}.",
+            field=what,
         )
     return root, data
 
@@ -462,4 +468,5 @@ __all__ = [
     "load_loop_policy",
     "parse_loop_policy",
     "where_in_policy",
+    "yaml_document",
 ]

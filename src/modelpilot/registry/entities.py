@@ -56,6 +56,11 @@ class ModelVersion:
         """``name/version``."""
         return f"{self.name}/{self.version}"
 
+    @property
+    def is_retired(self) -> bool:
+        """True once ``modelpilot models retire`` took the version out of service."""
+        return RETIRED_TAG in self.tags
+
 
 @dataclass(frozen=True)
 class RegisteredModel:
@@ -88,7 +93,13 @@ RECORD_KINDS = (
     "monitoring",
     "loop",
     "optimization",
+    "risk_register",
 )
+# The tags ``retire_version`` writes on a retired version (when, why, who): kept with the
+# version, so every reader of a version (release, the report) sees it without another query.
+RETIRED_TAG = "retired"
+RETIRED_REASON_TAG = "retired.reason"
+RETIRED_BY_TAG = "retired.by"
 
 
 @dataclass(frozen=True)

@@ -115,3 +115,15 @@ def latest_record(store: Store, ref: str, kind: str) -> VersionRecord | None:
     """The newest record of ``kind``, if any."""
     records = list_records(store, ref, kind)
     return records[0] if records else None
+
+
+def model_records(store: Store, name: str, kind: str) -> list[VersionRecord]:
+    """Records of one kind on any version of model ``name`` (deleted versions included),
+    newest first: for documents about the model as a whole, such as its risk register."""
+    check_kind(kind)
+    query = select(version_records).where(
+        version_records.c.model_name == name, version_records.c.kind == kind
+    )
+    with store.read() as conn:
+        rows = conn.execute(query.order_by(version_records.c.id.desc())).all()
+    return [_record(r) for r in rows]

@@ -7,6 +7,7 @@ disagree, and a process killed half-way leaves no half-registered version.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -14,7 +15,15 @@ from sqlalchemy.exc import IntegrityError
 
 from modelpilot.clock import now_ms
 from modelpilot.errors import Conflict, InvalidInput, NotFound, shown
-from modelpilot.registry.entities import Event, ModelVersion, RegisteredModel, VersionDataset
+from modelpilot.registry.entities import (
+    RETIRED_BY_TAG,
+    RETIRED_REASON_TAG,
+    RETIRED_TAG,
+    Event,
+    ModelVersion,
+    RegisteredModel,
+    VersionDataset,
+)
 from modelpilot.registry.refs import ModelRef, check_alias, check_model_name, parse_ref
 from modelpilot.registry.roles import check_dataset_role
 from modelpilot.store import Store
@@ -185,20 +194,17 @@ def set_alias(
         )
     with store.write() as conn:
         _require_model(conn, name)
-        exists = conn.execute(
-            select(model_versions.c.version, model_versions.c.tags).where(
-                model_versions.c.model_name == name,
-                model_versions.c.version == version,
-                model_versions.c.is_deleted.is_(False),
-            )
-        ).first()
-        if exists is None:
-            raise NotFound(
-                f"Cannot point alias {alias!r} at {name}/{version}: model {name!r} has no version "
-                f"{version}. Existing versions: {_version_list(conn, name)}.",
+        tags = _live_tags(
+            conn, name, version, f"Cannot point alias {alias!r} at {name}/{version}: "
+        )
+        _refuse_failed_candidate(tags, name, version, alias)
+        if RETIRED_TAG in tags:
+            raise Conflict(
+                f"Cannot point alias {alias!r} at {name}/{version}: the version was retired "
+                f"({tags.get(RETIRED_REASON_TAG) or 'no reason given'}). Alias a live "
+                "version instead.",
                 field="version",
             )
-        _refuse_failed_candidate(exists.tags or {}, name, version, alias)
         previous = _aliases(conn, name).get(alias)
         if previous is None:
             conn.execute(
@@ -292,6 +298,63 @@ def delete_version(store: Store, name: str, version: int, *, actor: str | None =
         )
 
 
+def retire_version(
+    store: Store, name: str, version: int, *, reason: str, actor: str | None = None
+) -> ModelVersion:
+    """Take a version out of service for good: tagged ``retired`` (when, why, who) and an
+    audit event, in one transaction. Its records and lineage stay; refused while an alias
+    points at it (move the alias first) or when it is already retired. Whether a deployment
+    still serves it is the caller's check (the registry never reads deployments)."""
+    text = param_text(RETIRED_REASON_TAG, reason, "tag").strip()
+    if not text:
+        raise InvalidInput(
+            "Say why the version is retired (--reason), e.g. 'superseded by churn/4'.",
+            field="reason",
+        )
+    who = actor or default_actor()
+    with store.write() as conn:
+        _require_model(conn, name)
+        tags = _live_tags(conn, name, version, "")
+        if RETIRED_TAG in tags:
+            raise Conflict(
+                f"{name}/{version} was already retired on {tags[RETIRED_TAG]} "
+                f"({tags.get(RETIRED_REASON_TAG) or 'no reason given'}).",
+                field="version",
+            )
+        holders = sorted(a for a, v in _aliases(conn, name).items() if v == version)
+        if holders:
+            raise Conflict(
+                f"Cannot retire {name}/{version}: alias(es) {', '.join(holders)} point at it. "
+                f"Move them to a live version first (modelpilot models alias set {name} "
+                f"{holders[0]} <version>).",
+                field="version",
+            )
+        stamp = now_ms()
+        tags.update({RETIRED_TAG: iso_time(stamp), RETIRED_REASON_TAG: text, RETIRED_BY_TAG: who})
+        conn.execute(
+            update(model_versions)
+            .where(model_versions.c.model_name == name, model_versions.c.version == version)
+            .values(tags=tags)
+        )
+        record_event(
+            conn,
+            "model_version.retired",
+            f"model:{name}",
+            who,
+            {"version": version, "reason": text, "before": "live", "after": "retired"},
+        )
+    return get_version(store, f"{name}/{version}")
+
+
+def iso_time(ms: int) -> str:
+    """A stored millisecond time as ISO text in UTC.
+
+    >>> iso_time(0)
+    '1970-01-01T00:00:00+00:00'
+    """
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
+
+
 def list_models(store: Store) -> list[RegisteredModel]:
     """Every registered model with its newest version and aliases."""
     with store.read() as conn:
@@ -356,6 +419,24 @@ def _require_model(conn: Connection, name: str) -> None:
             f"{', '.join(names) if names else 'none yet (log one with mp.log_model)'}.",
             field="model",
         )
+
+
+def _live_tags(conn: Connection, name: str, version: int, context: str) -> dict[str, str]:
+    """The tags of a live version; NotFound (after ``context``) listing the versions."""
+    row = conn.execute(
+        select(model_versions.c.tags).where(
+            model_versions.c.model_name == name,
+            model_versions.c.version == version,
+            model_versions.c.is_deleted.is_(False),
+        )
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"{context}model {name!r} has no version {version}. Existing versions: "
+            f"{_version_list(conn, name)}.",
+            field="version",
+        )
+    return dict(row.tags or {})
 
 
 def _aliases(conn: Connection, name: str) -> dict[str, int]:

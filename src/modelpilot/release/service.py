@@ -18,6 +18,7 @@ from sqlalchemy import Connection, insert, select, update
 from modelpilot.clock import now_ms
 from modelpilot.errors import Conflict, InvalidInput, NotFound, shown
 from modelpilot.registry import ModelVersion, get_version
+from modelpilot.registry.entities import RETIRED_REASON_TAG, RETIRED_TAG
 from modelpilot.release.compat import check_compatible
 from modelpilot.release.config import (
     DeploymentConfig,
@@ -67,7 +68,7 @@ def create_deployment(
             "starting with a letter or digit (e.g. churn-prod).",
             field="name",
         )
-    mv = get_version(store, model_ref)
+    mv = _serveable(get_version(store, model_ref))
     config = build_config([_variant("stable", mv, "stable", 100)], deployment=name)
     created = now_ms()
     with store.write() as conn:
@@ -389,7 +390,7 @@ def _change(
     mark_stable: bool = False,
     alert: dict[str, Any] | None = None,
 ) -> Deployment:
-    mv = get_version(store, model_ref) if model_ref is not None else None
+    mv = _serveable(get_version(store, model_ref)) if model_ref is not None else None
     with store.write() as conn:
         current = _current(conn, name)
         if expected_revision is not None and expected_revision != current.revision:
@@ -427,6 +428,19 @@ def _change(
                 conn, "alert.rollback", f"deployment:{name}", actor or default_actor(), alert
             )
     return get_deployment(store, name)
+
+
+def _serveable(mv: ModelVersion) -> ModelVersion:
+    """``mv``, unless it was retired: a retired version never serves again."""
+    if mv.is_retired:
+        raise Conflict(
+            f"{mv.ref} was retired on {mv.tags[RETIRED_TAG]} "
+            f"({mv.tags.get(RETIRED_REASON_TAG) or 'no reason given'}) and cannot serve. "
+            "Deploy a live version instead (modelpilot models show "
+            f"{mv.name}).",
+            field="model",
+        )
+    return mv
 
 
 def _conflict_message(name: str, based_on: int, now: int) -> str:
