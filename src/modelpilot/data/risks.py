@@ -277,18 +277,23 @@ def find_outliers(features: pd.DataFrame, rows: np.ndarray) -> dict[str, Any]:
 
 
 def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """One 64-bit hash per row over ``columns``; numbers compare as float64 and everything
-    else as text, so ``1`` (int) and ``1.0`` (float) hash alike.
+    """One 64-bit hash per row over ``columns``; numbers compare to 12 significant digits and
+    everything else as text, so ``1`` (int) and ``1.0`` (float) hash alike.
 
     >>> a = pd.DataFrame({"x": [1, 2]}); b = pd.DataFrame({"x": [2.0, 3.0]})
     >>> bool(row_hashes(a, ["x"])[1] == row_hashes(b, ["x"])[0])
     True
     """
-    normal = {}
+    normal: dict[str, np.ndarray] = {}
     for column in columns:
         series = frame[column]
         numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-        normal[column] = series.astype(np.float64) if numeric else series.astype(str)
+        if numeric:  # 12 significant digits: a CSV round trip may change the last bits
+            normal[column] = np.char.mod(
+                "%.12g", series.to_numpy(dtype=np.float64, na_value=np.nan)
+            )
+        else:
+            normal[column] = series.astype(str).to_numpy()  # positions, whatever the index
     table = pd.DataFrame(normal, index=range(len(frame)))
     return pd.util.hash_pandas_object(table, index=False).to_numpy(dtype=np.uint64)
 
