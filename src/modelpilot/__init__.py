@@ -190,10 +190,33 @@ def search_runs(
 
 
 def log_dataset(
-    data: pd.DataFrame | str | Path, name: str, *, role: str = "training", source: str | None = None
+    data: pd.DataFrame | str | Path,
+    name: str,
+    *,
+    role: str = "training",
+    source: str | None = None,
+    label: str | None = None,
+    leakage_against: DatasetVersion | str | pd.DataFrame | None = None,
+    label_issues: bool = False,
+    seed: int = 0,
 ) -> DatasetVersion:
-    """Version a dataset (content hash, schema, profile); linked to the active run."""
-    return workspace().log_dataset(data, name, role=role, source=source)
+    """Version a dataset (content hash, schema, profile, data risks); linked to the active run.
+
+    ``label`` names the label column (class balance), ``label_issues=True`` looks for likely
+    label errors (cleanlab; ``pip install 'modelpilot[governance]'``), ``leakage_against``
+    (a dataset or DataFrame) counts rows shared with the evaluation data. See
+    docs/governance.md, "Data and model risks".
+    """
+    return workspace().log_dataset(
+        data,
+        name,
+        role=role,
+        source=source,
+        label=label,
+        leakage_against=leakage_against,
+        label_issues=label_issues,
+        seed=seed,
+    )
 
 
 def get_dataset(ref: str) -> DatasetVersion:

@@ -21,6 +21,7 @@ from modelpilot.data import DatasetVersion
 from modelpilot.errors import InvalidInput
 from modelpilot.models import read_manifest
 from modelpilot.optimization import stored_fidelity
+from modelpilot.registry.entities import ModelVersion
 from modelpilot.workspace import Workspace
 
 
@@ -56,6 +57,8 @@ def evaluate_version(
     """Evaluate a registered version (optionally against a baseline reference) and record it."""
     version = ws.get_model_version(ref)
     frame = _frame(ws, data)
+    if options.get("membership"):
+        options["train_data"] = _training_rows(ws, version, options.get("train_data"))
     base = None
     base_name = "baseline"
     if baseline is not None:
@@ -99,6 +102,14 @@ def gate_version(
     """Evaluate, measure latency and package size, check the policy, and record the verdict."""
     policy = evaluation.load_policy(policy_path)
     version = ws.get_model_version(ref)
+    # the opt-in risk sections the policy judges run without being asked for
+    if policy.adversarial is not None:
+        options.setdefault("adversarial", True)
+        options.setdefault("adversarial_budget", policy.adversarial.budget)
+    if policy.membership is not None:
+        options.setdefault("membership", True)
+    if policy.explanations is not None:
+        options.setdefault("shap", True)
     result = evaluate_version(ws, version.ref, data, target, baseline=baseline, **options)
     latency_p99_ms = None  # measured only when the policy checks it: it loads the model again
     if policy.latency is not None:
@@ -119,6 +130,23 @@ def gate_version(
     payload["baseline"] = baseline
     ws.registry.add_record(version.ref, "gate", payload)
     return verdict
+
+
+def _training_rows(
+    ws: Workspace, version: ModelVersion, given: pd.DataFrame | str | DatasetVersion | None
+) -> pd.DataFrame:
+    """The rows a version was trained on: ``given``, else its linked training dataset."""
+    if given is not None:
+        return _frame(ws, given)
+    linked = version.datasets_with_role("training")
+    if not linked:
+        raise InvalidInput(
+            f"Membership-inference risk needs {version.ref}'s training rows, and it has no "
+            "linked training dataset. Pass train_data=<DataFrame or name@version> (CLI: "
+            "--train-data), or log the model with datasets=[<training dataset>].",
+            field="train_data",
+        )
+    return ws.load_dataset(linked[0].ref)
 
 
 def _html(result: evaluation.EvaluationResult) -> str:

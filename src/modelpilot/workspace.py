@@ -46,6 +46,8 @@ from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
 from modelpilot.data.local import LocalDatasets
 from modelpilot.data.protocol import DatasetService
+from modelpilot.data.risks import DataRisks, assess_risks
+from modelpilot.data.service import read_table
 from modelpilot.errors import InvalidInput
 from modelpilot.identity.service import LocalTokens, TokenService
 from modelpilot.models import LoadedModel, Signature, TrustPolicy, build_package, load_package
@@ -625,13 +627,65 @@ class Workspace:
         *,
         role: str = "training",
         source: str | None = None,
+        label: str | None = None,
+        leakage_against: DatasetVersion | str | pd.DataFrame | None = None,
+        label_issues: bool = False,
+        seed: int = 0,
     ) -> DatasetVersion:
-        """Version a dataset (and record it as an input of the active run, if any)."""
-        version = self.datasets.log_dataset(data, name, source=source)
+        """Version a dataset (and record it as an input of the active run, if any).
+
+        A DataFrame's data risks (outliers, duplicates, personal data; with ``label`` the
+        class balance, with ``label_issues=True`` likely label errors, with
+        ``leakage_against`` rows shared with that dataset) are assessed on at most 10,000
+        seeded rows and stored in ``profile["risks"]``. A file logged by reference is
+        assessed only when one of those options is given, and is then read whole.
+        """
+        risks = None
+        asked = label is not None or leakage_against is not None or label_issues
+        if isinstance(data, pd.DataFrame) or (asked and isinstance(data, (str, Path))):
+            frame = data if isinstance(data, pd.DataFrame) else read_table(Path(data), name)
+            risks = self.assess_data_risks(
+                frame,
+                label=label,
+                leakage_against=leakage_against,
+                label_issues=label_issues,
+                seed=seed,
+            ).to_dict()
+        version = self.datasets.log_dataset(data, name, source=source, risks=risks)
         run = self.active_run()
         if run is not None:
             self.datasets.record_input(run.id, version.name, version.digest, role)
         return version
+
+    def assess_data_risks(
+        self,
+        frame: pd.DataFrame,
+        *,
+        label: str | None = None,
+        leakage_against: DatasetVersion | str | pd.DataFrame | None = None,
+        label_issues: bool = False,
+        seed: int = 0,
+    ) -> DataRisks:
+        """Data risks of ``frame`` (see :mod:`modelpilot.data.risks`), with personal data
+        found by the detector behind the prediction log's PII policy."""
+        against, against_name = None, "the given DataFrame"
+        if isinstance(leakage_against, DatasetVersion):
+            against_name = leakage_against.ref
+            against = self.load_dataset(f"{leakage_against.name}@{leakage_against.digest}")
+        elif isinstance(leakage_against, str):
+            against_name = self.get_dataset(leakage_against).ref
+            against = self.load_dataset(leakage_against)
+        elif leakage_against is not None:
+            against = leakage_against
+        return assess_risks(
+            frame,
+            label=label,
+            against=against,
+            against_name=against_name,
+            label_issues=label_issues,
+            seed=seed,
+            pii_detector=detect_pii,
+        )
 
     def get_dataset(self, ref: str) -> DatasetVersion:
         """A dataset version by ``name@version`` or ``name``."""

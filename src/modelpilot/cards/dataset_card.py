@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from modelpilot.cards.model_card import STYLE, Card, iso, profile_table
 from modelpilot.data import get_dataset
+from modelpilot.data.risks import DataRisks
 from modelpilot.store import Store
 from modelpilot.store.schema import run_inputs, runs, version_datasets
 
@@ -35,6 +36,8 @@ class DatasetCard(Card):
             "|---|---|---|",
         ]
         lines += [f"| {c['name']} | {c['dtype']} | {c['nullable']} |" for c in d["schema"]]
+        lines += ["", "## Data risks", ""]
+        lines += [f"- {line}" for line in d["risks"]] or ["_Not assessed._"]
         lines += ["", "## Used by", ""]
         lines += [f"- run `{r['run_id']}` ({r['name']}, {r['role']})" for r in d["runs"]]
         lines += [f"- model `{m}`" for m in d["models"]]
@@ -49,12 +52,18 @@ class DatasetCard(Card):
             f"<li>run {escape(r['run_id'][:8])} ({escape(r['name'])}, {escape(r['role'])})</li>"
             for r in d["runs"]
         ) + "".join(f"<li>model {escape(m)}</li>" for m in d["models"])
+        risks = (
+            "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in d["risks"]) + "</ul>"
+            if d["risks"]
+            else "<p>Not assessed.</p>"
+        )
         return (
             f"<!doctype html><html><head><meta charset='utf-8'><title>Dataset card {escape(d['ref'])}</title>"
             f"<style>{STYLE}</style></head><body><h1>Dataset card: {escape(d['ref'])}</h1>"
             f"<ul><li>Rows: {d['rows']:,}</li><li>Content hash: <code>{escape(d['digest'])}</code></li>"
             f"<li>Source: {escape(d['source'] or 'a logged DataFrame')}</li><li>Logged: {escape(d['created'])}"
-            f"</li></ul><h2>Profile</h2>{profile_table(d['profile'])}<h2>Used by</h2>"
+            f"</li></ul><h2>Data risks</h2>{risks}"
+            f"<h2>Profile</h2>{profile_table(d['profile'])}<h2>Used by</h2>"
             f"<ul>{used or '<li>not used yet</li>'}</ul></body></html>"
         )
 
@@ -88,8 +97,18 @@ def build_dataset_card(store: Store, ref: str) -> DatasetCard:
         "created": iso(version.created_ms),
         "schema": version.schema,
         "profile": version.profile,
+        "risks": _risk_lines(version.profile.get("risks")),
         "runs": [{"run_id": r.run_id, "role": r.role, "name": r.name} for r in used_by],
         "models": [f"{m.model_name}/{m.version}" for m in models],
         "generated": datetime.now(tz=UTC).isoformat(timespec="seconds"),
     }
     return DatasetCard(data)
+
+
+def _risk_lines(risks: dict[str, Any] | None) -> list[str]:
+    """The stored data-risk assessment as sentences (empty when none was made)."""
+    if not risks:
+        return []
+    found = DataRisks.from_dict(risks)
+    lines = found.summary() or ["no data risk found"]
+    return [*lines, *found.notes]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
@@ -10,6 +11,11 @@ import yaml
 from rich.table import Table
 
 from modelpilot.cli.context import console, get_workspace
+
+if TYPE_CHECKING:
+    from modelpilot.data.risks import DataRisks
+    from modelpilot.data.validation import Rule
+    from modelpilot.workspace import Workspace
 
 data_app = typer.Typer(help="Data validation.", no_args_is_help=True)
 
@@ -33,7 +39,7 @@ def validate_command(
     if rules is not None:
         checks += declared_rules(yaml.safe_load(rules.read_text()) or [])
     frame = pd.read_parquet(data) if data.suffix.lower() == ".parquet" else pd.read_csv(data)
-    result = validate(frame, checks)
+    result = validate(frame, checks, risks=_risks(ws, frame, checks))
     if result.passed:
         console.print(f"All {result.rules_checked} rules passed on {result.rows:,} rows.")
         return
@@ -43,7 +49,7 @@ def validate_command(
     for col in ("column", "rule", "source", "failed rows", "examples"):
         table.add_column(col)
     for failure in result.failures:
-        examples = "; ".join(f"row {i}: {v!r}" for i, v in failure.examples)
+        examples = failure.describe_examples()
         share = failure.failed_rows / max(failure.total_rows, 1)
         table.add_row(
             failure.rule.column,
@@ -54,6 +60,30 @@ def validate_command(
         )
     console.print(table)
     raise typer.Exit(8)
+
+
+def _risks(ws: Workspace, frame: pd.DataFrame, checks: list[Rule]) -> DataRisks | None:
+    """The data risks the declared dataset-level rules need (none when there are none)."""
+    from modelpilot.data.validation import RISK_KINDS
+    from modelpilot.errors import InvalidInput
+
+    wanted = [r for r in checks if r.kind in RISK_KINDS]
+    if not wanted:
+        return None
+    labels = {r.column for r in wanted if r.kind in ("max_label_issue_share", "min_minority_share")}
+    against = {r.against for r in wanted if r.kind == "no_leakage"}
+    if len(labels) > 1 or len(against) > 1:
+        raise InvalidInput(
+            f"Data-risk rules must name one label column and one leakage dataset; got labels "
+            f"{sorted(labels)} and datasets {sorted(a or '' for a in against)}.",
+            field="rules",
+        )
+    return ws.assess_data_risks(
+        frame,
+        label=next(iter(labels), None),
+        leakage_against=next(iter(against), None),
+        label_issues=any(r.kind == "max_label_issue_share" for r in wanted),
+    )
 
 
 def register(app: typer.Typer) -> None:

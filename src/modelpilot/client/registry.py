@@ -19,7 +19,7 @@ import pandas as pd
 from modelpilot.client.artifacts import HttpArtifactStore
 from modelpilot.client.transport import HttpService
 from modelpilot.data.entities import DatasetVersion
-from modelpilot.data.service import file_version, frame_version, read_dataset
+from modelpilot.data.service import file_version, frame_version, read_dataset, with_risks
 from modelpilot.errors import InvalidInput
 from modelpilot.registry.codec import (
     event_from_json,
@@ -169,13 +169,18 @@ class HttpDatasets(HttpService):
         self.artifacts = artifacts
 
     def log_dataset(
-        self, data: pd.DataFrame | str | Path, name: str, *, source: str | None = None
+        self,
+        data: pd.DataFrame | str | Path,
+        name: str,
+        *,
+        source: str | None = None,
+        risks: dict[str, Any] | None = None,
     ) -> DatasetVersion:
-        """Describe, upload and record a dataset version."""
+        """Describe, upload and record a dataset version (with its data risks, if assessed)."""
         if isinstance(data, pd.DataFrame):
-            version = frame_version(self.artifacts, data, name, source)
+            version = with_risks(frame_version(self.artifacts, data, name, source), risks)
         elif isinstance(data, (str, Path)):
-            version = file_version(Path(data), name, source)
+            version = with_risks(file_version(Path(data), name, source), risks)
         else:
             raise InvalidInput(
                 f"Dataset {name!r}: expected a pandas DataFrame or a path to a Parquet/CSV "

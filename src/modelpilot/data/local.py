@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -21,10 +22,17 @@ class LocalDatasets:
         self.artifacts = artifacts
 
     def log_dataset(
-        self, data: pd.DataFrame | str | Path, name: str, *, source: str | None = None
+        self,
+        data: pd.DataFrame | str | Path,
+        name: str,
+        *,
+        source: str | None = None,
+        risks: dict[str, Any] | None = None,
     ) -> DatasetVersion:
-        """Version a DataFrame or a file."""
-        return service.log_dataset(self.store, self.artifacts, data, name, source=source)
+        """Version a DataFrame or a file (with its data risks, if assessed)."""
+        return service.log_dataset(
+            self.store, self.artifacts, data, name, source=source, risks=risks
+        )
 
     def get_dataset(self, ref: str) -> DatasetVersion:
         """A version by reference."""

@@ -10,7 +10,7 @@ tests/contract/test_registry_service_contract.py runs one suite against every im
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -22,10 +22,16 @@ class DatasetService(Protocol):
     """What the SDK's dataset calls need, and nothing more."""
 
     def log_dataset(
-        self, data: pd.DataFrame | str | Path, name: str, *, source: str | None = None
+        self,
+        data: pd.DataFrame | str | Path,
+        name: str,
+        *,
+        source: str | None = None,
+        risks: dict[str, Any] | None = None,
     ) -> DatasetVersion:
         """Version a DataFrame (stored as Parquet) or a file (by reference); the same content
-        twice is the same version."""
+        twice is the same version. ``risks`` (a ``DataRisks.to_dict()``) is kept as
+        ``profile["risks"]``, replacing an earlier assessment of the same version."""
 
     def get_dataset(self, ref: str) -> DatasetVersion:
         """``name@version`` (a prefix of the content hash) or ``name`` (the newest)."""

@@ -5,6 +5,7 @@ Logging the same content twice gives the same version and stores nothing new.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from modelpilot.artifacts import ArtifactStore, sha256_file
 from modelpilot.clock import now_ms
@@ -53,15 +54,20 @@ def log_dataset(
     name: str,
     *,
     source: str | None = None,
+    risks: dict[str, Any] | None = None,
 ) -> DatasetVersion:
-    """Record a dataset version: a DataFrame is stored as Parquet; a file path by reference."""
+    """Record a dataset version: a DataFrame is stored as Parquet; a file path by reference.
+
+    ``risks`` (``DataRisks.to_dict()``) is stored as ``profile["risks"]``; logging the same
+    content again with a new assessment replaces the stored one.
+    """
     check_key(name, "dataset")
     if source is not None:
         check_text(source, "dataset source", "source")
     if isinstance(data, pd.DataFrame):
-        return _log_frame(store, artifacts, data, name, source)
+        return _log_frame(store, artifacts, data, name, source, risks)
     if isinstance(data, (str, Path)):
-        return _log_reference(store, Path(data), name, source)
+        return _log_reference(store, Path(data), name, source, risks)
     raise InvalidInput(
         f"Dataset {name!r}: expected a pandas DataFrame or a path to a Parquet/CSV file; "
         f"got {type(data).__name__}.",
@@ -70,21 +76,51 @@ def log_dataset(
 
 
 def _log_frame(
-    store: Store, artifacts: ArtifactStore, frame: pd.DataFrame, name: str, source: str | None
+    store: Store,
+    artifacts: ArtifactStore,
+    frame: pd.DataFrame,
+    name: str,
+    source: str | None,
+    risks: dict[str, Any] | None,
 ) -> DatasetVersion:
     existing = _find(store, name, content_digest(_checked_frame(frame, name)))
     if existing is not None:
-        return existing
-    return record_dataset(store, frame_version(artifacts, frame, name, source))
+        return _updated_risks(store, existing, risks)
+    return record_dataset(store, with_risks(frame_version(artifacts, frame, name, source), risks))
 
 
-def _log_reference(store: Store, path: Path, name: str, source: str | None) -> DatasetVersion:
+def _log_reference(
+    store: Store, path: Path, name: str, source: str | None, risks: dict[str, Any] | None
+) -> DatasetVersion:
     """Large data stays where it is; DuckDB profiles it in bounded memory."""
     _check_file(path, name)
     existing = _find(store, name, sha256_file(path))
     if existing is not None:
-        return existing
-    return record_dataset(store, file_version(path, name, source))
+        return _updated_risks(store, existing, risks)
+    return record_dataset(store, with_risks(file_version(path, name, source), risks))
+
+
+def with_risks(version: DatasetVersion, risks: dict[str, Any] | None) -> DatasetVersion:
+    """``version`` with ``risks`` in its profile (unchanged when None)."""
+    if risks is None:
+        return version
+    return dataclasses.replace(version, profile={**version.profile, "risks": risks})
+
+
+def _updated_risks(
+    store: Store, version: DatasetVersion, risks: dict[str, Any] | None
+) -> DatasetVersion:
+    """The recorded version, its stored risk assessment replaced by a newer one."""
+    if risks is None or version.profile.get("risks") == risks:
+        return version
+    profile = {**version.profile, "risks": risks}
+    with store.write() as conn:
+        conn.execute(
+            update(datasets)
+            .where(datasets.c.name == version.name, datasets.c.digest == version.digest)
+            .values(profile=profile)
+        )
+    return dataclasses.replace(version, profile=profile)
 
 
 def _checked_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -100,6 +136,12 @@ def _check_file(path: Path, name: str) -> None:
         raise InvalidInput(
             f"Dataset {name!r}: {path.name} is neither .parquet nor .csv.", field="data"
         )
+
+
+def read_table(path: Path, name: str) -> pd.DataFrame:
+    """The rows of a Parquet/CSV file about to be logged as dataset ``name``."""
+    _check_file(path, name)
+    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
 
 
 def frame_version(
@@ -140,7 +182,7 @@ def record_dataset(store: Store, version: DatasetVersion) -> DatasetVersion:
             f"{shown(version.storage)}.",
             field="storage",
         )
-    return _insert(
+    recorded = _insert(
         store,
         version.name,
         version.digest,
@@ -151,6 +193,7 @@ def record_dataset(store: Store, version: DatasetVersion) -> DatasetVersion:
         version.profile,
         version.source,
     )
+    return _updated_risks(store, recorded, version.profile.get("risks"))
 
 
 def _duckdb_profile(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any], int]:

@@ -20,13 +20,34 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from modelpilot.data.risks import DataRisks
 from modelpilot.errors import InvalidInput
 
 RuleKind = Literal[
-    "column_present", "dtype", "range", "allowed_values", "max_null_share", "not_null"
+    "column_present",
+    "dtype",
+    "range",
+    "allowed_values",
+    "max_null_share",
+    "not_null",
+    # dataset-level rules on the data risks (modelpilot.data.risks)
+    "max_label_issue_share",
+    "min_minority_share",
+    "max_outlier_share",
+    "no_leakage",
+    "max_pii_columns",
 ]
+# Rules judged on a DataRisks assessment rather than on column values; ``column`` names the
+# label for the label rules and is ignored by the others.
+RISK_KINDS = (
+    "max_label_issue_share",
+    "min_minority_share",
+    "max_outlier_share",
+    "no_leakage",
+    "max_pii_columns",
+)
 _RANGE_MARGIN = 0.1  # widen inferred ranges by 10% of their span on each side
 _NULL_SLACK = 0.05
 _MAX_CATEGORIES = 200
@@ -38,14 +59,36 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    column: str
+    column: str = "*"
     kind: RuleKind
     min: float | None = None
     max: float | None = None
     values: tuple[Any, ...] | None = None
     share: float | None = None
     dtype: Literal["numeric", "string", "boolean", "datetime"] | None = None
+    against: str | None = None
     source: Literal["inferred", "declared"] = "inferred"
+
+    @model_validator(mode="after")
+    def _has_its_fields(self) -> Rule:
+        needs = {
+            "range": ("min", "max"),
+            "allowed_values": ("values",),
+            "max_null_share": ("share",),
+            "dtype": ("dtype",),
+            "max_label_issue_share": ("share",),
+            "min_minority_share": ("share",),
+            "max_outlier_share": ("share",),
+            "max_pii_columns": ("max",),
+            "no_leakage": ("against",),
+        }.get(self.kind, ())
+        if needs and all(getattr(self, n) is None for n in needs):
+            raise ValueError(f"a {self.kind} rule needs {' or '.join(needs)}")
+        if self.kind in ("max_label_issue_share", "min_minority_share") and self.column == "*":
+            raise ValueError(f"a {self.kind} rule needs column: <the label column>")
+        if self.share is not None and not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"share must be between 0 and 1; got {self.share}")
+        return self
 
     def describe(self) -> str:
         """The rule as a sentence."""
@@ -61,6 +104,8 @@ class Rule(BaseModel):
             return f"{self.column} is {self.dtype}"
         if self.kind == "not_null":
             return f"{self.column} is never missing"
+        if self.kind in RISK_KINDS:
+            return _describe_risk(self)
         return f"column {self.column} is present"
 
 
@@ -72,6 +117,10 @@ class Failure:
     failed_rows: int
     total_rows: int
     examples: list[tuple[int, Any]] = field(default_factory=list)
+
+    def describe_examples(self) -> str:
+        """``row 3: 'abc'; …`` (a dataset-level finding, numbered -1, is shown as text)."""
+        return "; ".join(f"row {i}: {v!r}" if i >= 0 else str(v) for i, v in self.examples)
 
 
 @dataclass(frozen=True)
@@ -97,7 +146,7 @@ class ValidationResult:
                     "source": f.rule.source,
                     "failed_rows": f.failed_rows,
                     "share": f.failed_rows / max(f.total_rows, 1),
-                    "examples": "; ".join(f"row {i}: {v!r}" for i, v in f.examples),
+                    "examples": f.describe_examples(),
                 }
                 for f in self.failures
             ],
@@ -147,13 +196,25 @@ def declared_rules(data: Iterable[dict[str, Any]]) -> list[Rule]:
     return rules
 
 
-def validate(data: pd.DataFrame, rules: Sequence[Rule]) -> ValidationResult:
-    """Check every rule; columns that are missing fail their presence rule and skip the rest."""
+def validate(
+    data: pd.DataFrame, rules: Sequence[Rule], *, risks: DataRisks | None = None
+) -> ValidationResult:
+    """Check every rule; columns that are missing fail their presence rule and skip the rest.
+
+    Dataset-level rules (``max_label_issue_share``, ``no_leakage``, ``max_pii_columns``, …)
+    are judged on ``risks`` (:func:`modelpilot.data.risks.assess_risks` on ``data``); without
+    it, or when the assessment lacks what a rule needs, the rule fails and says so.
+    """
     failures: list[Failure] = []
     missing = {
         r.column for r in rules if r.kind == "column_present" and r.column not in data.columns
     }
     for rule in rules:
+        if rule.kind in RISK_KINDS:
+            failure = _check_risk(rule, risks, len(data))
+            if failure is not None:
+                failures.append(failure)
+            continue
         if rule.column in missing:
             if rule.kind == "column_present":
                 failures.append(Failure(rule, len(data), len(data)))
@@ -232,3 +293,62 @@ def _kind(series: pd.Series) -> Literal["numeric", "string", "boolean", "datetim
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
     return "string"
+
+
+def _describe_risk(rule: Rule) -> str:
+    if rule.kind == "max_label_issue_share":
+        return f"likely label errors in {rule.column} in at most {rule.share:.1%} of rows"
+    if rule.kind == "min_minority_share":
+        return f"the rarest class of {rule.column} is at least {rule.share:.1%} of rows"
+    if rule.kind == "max_outlier_share":
+        return f"outliers in at most {rule.share:.1%} of rows"
+    if rule.kind == "no_leakage":
+        return f"no row also in {rule.against}"
+    return f"personal data in at most {rule.max:g} column(s)"
+
+
+def _check_risk(rule: Rule, risks: DataRisks | None, total: int) -> Failure | None:
+    """A dataset-level rule on a risk assessment; missing evidence fails (with the reason
+    as the failure's one example)."""
+    if risks is None:
+        return Failure(rule, total, total, [(-1, "no data-risk assessment was made")])
+    found, why = _risk_value(rule, risks)
+    if found is None:
+        return Failure(rule, total, total, [(-1, why)])
+    failed, rows = found
+    return (
+        None if failed == 0 else Failure(rule, failed, total, [(i, why) for i in rows[:_EXAMPLES]])
+    )
+
+
+def _risk_value(rule: Rule, risks: DataRisks) -> tuple[tuple[int, list[int]] | None, str]:
+    """((failing count, example rows) or None when not assessed, a reason/example text)."""
+    share = rule.share if rule.share is not None else 0.0
+    if rule.kind == "max_label_issue_share":
+        issues = risks.label_issues
+        if issues is None or risks.label != rule.column:
+            return None, f"label issues of {rule.column!r} were not checked"
+        bad = issues["share"] > share
+        return ((issues["count"], issues["rows"]) if bad else (0, [])), "likely label error"
+    if rule.kind == "min_minority_share":
+        balance = risks.class_balance
+        if balance is None or risks.label != rule.column:
+            return None, f"class balance of {rule.column!r} was not measured"
+        bad = balance["minority_share"] < share
+        what = f"class {balance['minority_class']!r} is {balance['minority_share']:.1%} of rows"
+        return ((1, [-1]) if bad else (0, [])), what
+    if rule.kind == "max_outlier_share":
+        out = risks.outliers
+        if not out:
+            return None, "outliers were not checked"
+        return ((out["count"], out["rows"]) if out["share"] > share else (0, [])), "outlier"
+    if rule.kind == "no_leakage":
+        leak = risks.leakage
+        # "churn-test" names the newest version, which the assessment records as name@version
+        if leak is None or rule.against not in (leak["against"], leak["against"].split("@")[0]):
+            return None, f"leakage against {rule.against!r} was not checked"
+        rows = [e["row"] for e in leak["examples"]]
+        return (leak["count"], rows), f"also in {rule.against}"
+    limit = rule.max if rule.max is not None else 0.0
+    columns = ", ".join(f"{p['column']} ({p['kind']})" for p in risks.pii)
+    return ((len(risks.pii), [-1]) if len(risks.pii) > limit else (0, [])), columns

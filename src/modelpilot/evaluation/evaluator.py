@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.errors import InvalidInput, shown
+from modelpilot.evaluation.adversarial import DEFAULT_BUDGET, check_budget, evaluate_adversarial
 from modelpilot.evaluation.bootstrap import MetricValue, run_bootstrap, seed_for, to_metric_value
 from modelpilot.evaluation.calibration import evaluate_calibration
 from modelpilot.evaluation.comparison import (
@@ -34,6 +35,7 @@ from modelpilot.evaluation.comparison import (
 )
 from modelpilot.evaluation.explanations import explain as run_explanations
 from modelpilot.evaluation.fairness import check_attribute, evaluate_fairness
+from modelpilot.evaluation.membership import evaluate_membership
 from modelpilot.evaluation.metrics import MetricSpec, metrics_for, primary_metric
 from modelpilot.evaluation.prediction import (
     TASKS,
@@ -68,6 +70,11 @@ def evaluate(
     explain: bool = True,
     model_name: str = "model",
     baseline_name: str = "baseline",
+    shap: bool = False,
+    adversarial: bool = False,
+    adversarial_budget: float = DEFAULT_BUDGET,
+    membership: bool = False,
+    train_data: pd.DataFrame | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model`` on ``data`` against the labels in column ``target``.
 
@@ -80,6 +87,13 @@ def evaluate(
     gates read. Set ``n_bootstrap=0`` to skip intervals, ``robustness``/``explain`` to False
     to skip those sections (they re-run the model).
 
+    Opt-in risk sections (docs/governance.md): ``shap=True`` adds SHAP values through the
+    shap package (TreeSHAP for tree models, a model-agnostic explainer otherwise);
+    ``adversarial=True`` searches each of 200 rows for the smallest in-range perturbation
+    that flips its class and reports the share flipped within ``adversarial_budget`` (a share
+    of each feature's range); ``membership=True`` runs a loss-threshold membership-inference
+    attack on ``train_data`` (the model's training rows, with the target) against ``data``.
+
     >>> import numpy as np, pandas as pd
     >>> from sklearn.dummy import DummyClassifier
     >>> df = pd.DataFrame({"x": np.arange(100.0), "y": np.arange(100) % 2})
@@ -89,6 +103,7 @@ def evaluate(
     (0.5, 0.5)
     """
     _check_options(data, target, slices, sensitive, task, n_bootstrap, confidence)
+    _check_risk_options(data, target, adversarial_budget, membership, train_data)
     for attribute in sensitive:
         check_attribute(data[attribute], attribute)
     run = _prepare(model, data, target, [*slices, *sensitive], baseline, task)
@@ -115,9 +130,16 @@ def evaluate(
         overall = differences(draws, run.shared, confidence=confidence)
         comparison = Comparison({d.metric: d for d in overall}, slice_diffs)
     explanations = None
-    if explain:
+    if explain or shap:
         explanations = run_explanations(
-            model, run.features, run.y, run.task, run.primary, seed=seed, notes=run.notes
+            model,
+            run.features,
+            run.y,
+            run.task,
+            run.primary,
+            seed=seed,
+            notes=run.notes,
+            use_shap=shap,
         )
     scenarios = []
     if robustness:
@@ -129,6 +151,36 @@ def evaluate(
             run.preds,
             run.specs,
             run.primary,
+            seed=seed,
+            notes=run.notes,
+        )
+    attack = None
+    if adversarial:
+        attack = evaluate_adversarial(
+            model,
+            run.features,
+            run.y,
+            run.task,
+            seed=seed,
+            notes=run.notes,
+            budget=adversarial_budget,
+        )
+    leak = None
+    if membership and train_data is not None:
+        missing = [str(c) for c in run.features.columns if c not in train_data.columns]
+        if missing:
+            raise InvalidInput(
+                f"train_data lacks the model's feature column(s) {shown(missing)}. Pass the "
+                "rows the model was trained on, with the same columns as the evaluation data.",
+                field="train_data",
+            )
+        leak = evaluate_membership(
+            model,
+            train_data[list(run.features.columns)],
+            train_data[target],
+            run.features,
+            run.y,
+            run.task,
             seed=seed,
             notes=run.notes,
         )
@@ -153,6 +205,8 @@ def evaluate(
         notes=run.notes + (explanations.notes if explanations else []),
         model_name=model_name,
         baseline_name=baseline_name if baseline is not None else None,
+        adversarial=attack,
+        membership=leak,
     )
 
 
@@ -291,6 +345,37 @@ def _check_options(
             f"confidence must be between 0 and 1 (exclusive); got {shown(confidence)}. "
             "Use e.g. 0.95.",
             field="confidence",
+        )
+
+
+def _check_risk_options(
+    data: pd.DataFrame,
+    target: str,
+    budget: object,
+    membership: bool,
+    train_data: object,
+) -> None:
+    check_budget(budget)
+    if not membership:
+        return
+    if train_data is None:
+        raise InvalidInput(
+            "membership=True needs the model's training rows: pass train_data=<DataFrame "
+            "with the features and the target> (mp.evaluate finds a registered version's "
+            "training dataset itself).",
+            field="train_data",
+        )
+    if not isinstance(train_data, pd.DataFrame) or train_data.empty:
+        raise InvalidInput(
+            f"train_data must be a non-empty DataFrame; got {type(train_data).__name__}"
+            f"{' with no rows' if isinstance(train_data, pd.DataFrame) else ''}.",
+            field="train_data",
+        )
+    if target not in train_data.columns:
+        raise InvalidInput(
+            f"train_data lacks the target column '{target}'; it has "
+            f"{shown(list(map(str, train_data.columns)))}.",
+            field="train_data",
         )
 
 

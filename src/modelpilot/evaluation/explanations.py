@@ -1,4 +1,4 @@
-"""Explanations: permutation importance for any model, TreeSHAP where the model has it built in.
+"""Explanations: permutation importance for any model, SHAP values where asked or built in.
 
 Permutation importance (Breiman 2001; ``sklearn.inspection.permutation_importance``) shuffles
 one feature at a time and measures how much the primary metric gets worse: positive means the
@@ -9,7 +9,8 @@ SHAP values are computed only where they are exact and free: xgboost and LightGB
 TreeSHAP (Lundberg et al., 2020) in their own ``predict`` (``pred_contribs`` /
 ``pred_contrib``), so no ``shap`` package is needed. Values are in the model's raw margin
 (log-odds for classifiers) and summarised as the mean absolute contribution per feature. For
-any other model the result says why there are none instead of failing.
+any other model the result says why there are none instead of failing, unless ``shap=True``
+asks for the shap package (TreeSHAP or a model-agnostic explainer, see ``shap_values``).
 
 >>> import numpy as np, pandas as pd
 >>> from sklearn.linear_model import LinearRegression
@@ -32,6 +33,7 @@ import pandas as pd
 
 from modelpilot.evaluation.metrics import METRICS, point_value
 from modelpilot.evaluation.prediction import Task, add_note, one_line, predict
+from modelpilot.evaluation.shap_values import shap_summary
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,11 @@ def explain(
     n_repeats: int = 5,
     max_rows: int = 2000,
     notes: list[str],
+    use_shap: bool = False,
 ) -> Explanations:
-    """Permutation importance and TreeSHAP summaries on at most ``max_rows`` seeded rows."""
+    """Permutation importance and TreeSHAP summaries on at most ``max_rows`` seeded rows;
+    ``use_shap=True`` computes SHAP for any model with the shap package
+    (:mod:`modelpilot.evaluation.shap_values`)."""
     rng = np.random.default_rng([seed, 11])
     rows = np.arange(len(features))
     if len(rows) > max_rows:
@@ -86,7 +91,10 @@ def explain(
     X, y = features.iloc[rows], target.iloc[rows]
     own: list[str] = []
     permutation = _permutation(model, X, y, task, metric, seed, n_repeats, notes)
-    shap, method = _tree_shap(model, X, own)
+    if use_shap:
+        shap, method = shap_summary(model, X, seed=seed, notes=own)
+    else:
+        shap, method = _tree_shap(model, X, own)
     return Explanations(metric, permutation, shap, method, own)
 
 
@@ -155,7 +163,8 @@ def _tree_shap(
         else:
             notes.append(
                 f"SHAP values not computed: {type(model).__name__} has no built-in TreeSHAP "
-                "(only xgboost and LightGBM models do; the shap package is not used)."
+                "(only xgboost and LightGBM models do; evaluate with shap=True to use the "
+                "shap package)."
             )
             return None, None
     except Exception as exc:  # a failing explainer must not fail the evaluation

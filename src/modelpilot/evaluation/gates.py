@@ -38,6 +38,7 @@ from modelpilot.evaluation.comparison import Difference
 from modelpilot.evaluation.metrics import METRICS
 from modelpilot.evaluation.policy import Bound, FidelityRules, GatePolicy, SliceRules
 from modelpilot.evaluation.result import EvaluationResult
+from modelpilot.evaluation.risk_gates import risk_checks
 from modelpilot.evaluation.slices import SliceResult
 from modelpilot.evaluation.verdict import GateCheck, GateVerdict, fmt
 
@@ -87,6 +88,7 @@ def check_gate(
         checks.append(_package_check(policy.package.max_size_mb, package_size_bytes))
     if policy.fidelity is not None:
         checks += fidelity_checks(policy.fidelity, fidelity)
+    checks += risk_checks(policy, result)
     return GateVerdict(policy.name, checks, policy.to_dict())
 
 

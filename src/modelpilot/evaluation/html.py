@@ -135,6 +135,7 @@ def render_html(result: EvaluationResult) -> str:
     parts += [f"<p class='warn'>{escape(w)}</p>" for w in result.warnings]
     parts += _metrics(result) + _comparison(result) + _slices(result) + _calibration(result)
     parts += _fairness(result) + _robustness(result) + _explanations(result)
+    parts += _model_risks(result)
     shown_above = set(result.explanations.notes) if result.explanations else set()
     notes = [n for n in result.notes if n not in shown_above]
     if notes:
@@ -307,4 +308,35 @@ def _explanations(result: EvaluationResult) -> list[str]:
         out.append(f"<p>Mean |SHAP| ({escape(ex.shap_method or '')}).</p>")
         out.append(interval_svg([(k, v, None, None) for k, v in top]))
     out += [f"<p class='muted'>{escape(n)}</p>" for n in ex.notes]
+    return out
+
+
+def _model_risks(result: EvaluationResult) -> list[str]:
+    """The opt-in adversarial and membership-inference sections (docs/governance.md)."""
+    out = []
+    adv = result.adversarial
+    if adv is not None:
+        top = sorted(adv.by_feature.items(), key=lambda kv: -kv[1])[:10]
+        median = adv.median_min_perturbation
+        shown_median = "–" if median is None else f"{median:.1%}"
+        out += [
+            "<h2>Adversarial robustness</h2>",
+            f"<p><b>{adv.flip_share:.1%}</b> of {adv.rows} rows change class under a "
+            f"perturbation within {adv.budget:.1%} of each numeric feature's observed range "
+            f"(median smallest flipping perturbation among flipped rows: "
+            f"{shown_median}; searched up to {adv.searched_up_to:.0%}).</p>",
+            _table(["what flipped the class", "rows"], [[escape(k), f"{v:,}"] for k, v in top]),
+        ]
+        out += [f"<p class='muted'>{escape(n)}</p>" for n in adv.notes]
+    mem = result.membership
+    if mem is not None:
+        css = "bad" if mem.auc > 0.6 else "good" if mem.auc < 0.55 else ""
+        out += [
+            "<h2>Membership-inference risk</h2>",
+            f"<p>Loss-threshold attack AUC <b class='{css}'>{mem.auc:.3f}</b> (0.5 = the "
+            f"attack cannot tell training rows from others), advantage {mem.advantage:.3f}, on "
+            f"{mem.members:,} training and {mem.non_members:,} holdout rows; mean {mem.loss} "
+            f"{_num(mem.mean_member_loss)} (training) vs {_num(mem.mean_non_member_loss)} "
+            "(holdout).</p>",
+        ]
     return out

@@ -19,6 +19,9 @@ Every section is optional, but a policy needs at least one check::
     latency: {max_p99_ms: 5}
     package: {max_size_mb: 200}
     fidelity: {min_agreement: 0.999, max_abs_proba_diff: 0.001}   # an optimised candidate
+    adversarial: {max_flip_share: 0.1, budget: 0.05}   # rows flipped within 5% of ranges
+    membership: {max_auc: 0.6}      # loss-threshold membership-inference attack
+    explanations: {max_feature_share: 0.5}   # share of total mean |SHAP| of the top feature
 
 Errors name the file and line (from YAML's node marks), the key path, what was expected,
 what was found, and the nearest known key for a misspelling.
@@ -135,6 +138,28 @@ class RobustnessRules(_Section):
     allow_failures: bool = False
 
 
+class AdversarialRules(_Section):
+    """The share of rows whose class flips within ``budget`` (a share of each feature's
+    observed range) must be at most ``max_flip_share``."""
+
+    max_flip_share: Share
+    budget: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+
+
+class MembershipRules(_Section):
+    """The loss-threshold membership-inference attack's AUC must be at most ``max_auc``
+    (0.5 is a coin toss)."""
+
+    max_auc: Annotated[float, Field(ge=0.5, le=1.0)]
+
+
+class ExplanationRules(_Section):
+    """No single feature may carry more than ``max_feature_share`` of the total mean |SHAP|
+    (a model leaning on one column, often a proxy or a leak)."""
+
+    max_feature_share: Share
+
+
 class LatencyRules(_Section):
     """An upper bound on p99 in-process latency of one-row predictions."""
 
@@ -179,15 +204,20 @@ class GatePolicy(_Section):
     latency: LatencyRules | None = None
     package: PackageRules | None = None
     fidelity: FidelityRules | None = None
+    adversarial: AdversarialRules | None = None
+    membership: MembershipRules | None = None
+    explanations: ExplanationRules | None = None
 
     @model_validator(mode="after")
     def _has_a_check(self) -> GatePolicy:
         sections: list[BaseModel | None] = [self.baseline, self.slices, self.calibration]
         sections += [self.fairness, self.robustness, self.latency, self.package, self.fidelity]
+        sections += [self.adversarial, self.membership, self.explanations]
         if not self.metrics and all(s is None for s in sections):
             raise ValueError(
                 "a policy needs at least one check (metrics, baseline, slices, calibration, "
-                "fairness, robustness, latency, package or fidelity)"
+                "fairness, robustness, latency, package, fidelity, adversarial, membership "
+                "or explanations)"
             )
         return self
 

@@ -31,11 +31,13 @@ from typing import Any
 
 import pandas as pd
 
+from modelpilot.evaluation.adversarial import AdversarialResult
 from modelpilot.evaluation.bootstrap import MetricValue
 from modelpilot.evaluation.calibration import CalibrationResult
 from modelpilot.evaluation.comparison import Comparison
 from modelpilot.evaluation.explanations import Explanations
 from modelpilot.evaluation.fairness import FairnessResult
+from modelpilot.evaluation.membership import MembershipResult
 from modelpilot.evaluation.prediction import Task
 from modelpilot.evaluation.robustness import RobustnessScenario
 from modelpilot.evaluation.slices import SliceResult
@@ -68,6 +70,8 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)
     model_name: str = "model"
     baseline_name: str | None = None
+    adversarial: AdversarialResult | None = None
+    membership: MembershipResult | None = None
 
     def slice(self, column: str, group: str) -> SliceResult:
         """The slice where ``column`` is ``group`` (labels as in :attr:`slices`)."""
@@ -122,6 +126,13 @@ class EvaluationResult:
                         None,
                     )
                 )
+        if self.adversarial is not None:
+            a = self.adversarial
+            rows.append(("adversarial", "flip_share", None, None, a.flip_share, None, None, a.rows))
+        if self.membership is not None:
+            m = self.membership
+            n = m.members + m.non_members
+            rows.append(("membership", "auc", None, None, m.auc, None, None, n))
         if self.comparison is not None:
             for d in [*self.comparison.metrics.values(), *self.comparison.slices]:
                 rows.append(
@@ -160,6 +171,8 @@ class EvaluationResult:
             "robustness": [r.to_dict() for r in self.robustness],
             "explanations": None if self.explanations is None else self.explanations.to_dict(),
             "comparison": None if self.comparison is None else self.comparison.to_dict(),
+            "adversarial": None if self.adversarial is None else self.adversarial.to_dict(),
+            "membership": None if self.membership is None else self.membership.to_dict(),
             "warnings": list(self.warnings),
             "notes": list(self.notes),
         }

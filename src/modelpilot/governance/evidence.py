@@ -29,13 +29,13 @@ from modelpilot.registry.records import list_records
 from modelpilot.release import history
 from modelpilot.store import Store
 
-# Evaluation payload sections that evidence a kind; later sections (adversarial robustness,
-# membership inference, SHAP) count as soon as mp.evaluate writes them.
+# Evaluation payload sections (EvaluationResult.to_dict keys) that evidence a kind: the
+# opt-in model risks of mp.evaluate (adversarial, membership; SHAP lives in explanations).
 _SECTIONS = {
     "fairness": ("fairness",),
-    "robustness": ("robustness", "adversarial", "adversarial_robustness"),
-    "explanations": ("explanations", "shap"),
-    "privacy_risk": ("membership_inference", "privacy"),
+    "robustness": ("robustness", "adversarial"),
+    "explanations": ("explanations",),
+    "privacy_risk": ("membership",),
 }
 
 
