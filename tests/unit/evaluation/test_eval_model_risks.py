@@ -3,6 +3,8 @@ and the gate checks on them."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,7 +135,12 @@ def test_model_agnostic_shap_for_a_pipeline_is_bounded_in_rows(
     ex = result.explanations
     assert ex is not None and ex.shap is not None
     assert "permutation explainer" in (ex.shap_method or "")
-    assert "100 rows" in (ex.shap_method or "")
+    # at most 100 of the 300 rows are explained; on a slow machine the time bound may stop it
+    # earlier, and then the notes say how many were done
+    explained = int(re.search(r"(\d+) rows,", ex.shap_method or "")[1])  # type: ignore[index]
+    assert 0 < explained <= 100, ex.shap_method
+    if explained < 100:
+        assert f"SHAP: {explained} of 100 rows explained in" in " ".join(ex.notes), ex.notes
     assert ex.shap["a"] > 3 * max(ex.shap["b"], ex.shap["c"])
 
 
