@@ -71,8 +71,14 @@ def run(
         drifted = result.drift.drifted_columns + result.drift.drifted_predictions
         console.print(
             f"drift: {'DRIFT' if result.drift.dataset_drift else 'no dataset drift'}; drifted: "
-            f"{', '.join(drifted) or 'none'}"
+            f"{', '.join(drifted) or 'none'}",
+            markup=False,
         )
+        if result.drift.decision is not None:
+            console.print(
+                f"dataset rule: {result.drift.decision.rule}; {result.drift.decision.figures()}",
+                markup=False,
+            )
     for note in result.notes:
         console.print(f"[yellow]note[/yellow] {note}")
     chosen = load_rules(yaml.safe_load(rules.read_text()) or []) if rules else list(DEFAULT_RULES)
@@ -116,7 +122,7 @@ def reports(
     from modelpilot.cli.context import fmt_ms
 
     table = Table(title=f"Monitoring reports of {deployment}")
-    for column in ("id", "created", "model", "rows", "dataset drift", "share drifted"):
+    for column in ("id", "created", "model", "rows", "dataset drift", "rule", "share drifted"):
         table.add_column(column)
     for result in get_workspace().monitoring.list_reports(deployment, limit=limit):
         drift = result.figures.get("drift.dataset_drift")
@@ -127,6 +133,7 @@ def reports(
             result.model,
             str(result.rows),
             "-" if drift is None else ("yes" if drift else "no"),
+            (result.drift.dataset_rule if result.drift else None) or "-",
             "-" if share is None else f"{share:.0%}",
         )
     console.print(table)

@@ -5,8 +5,10 @@ The reference is the stable model version's dataset with role ``reference``, els
 ``training`` dataset (both recorded by ``log_model``); the current window comes from the
 prediction log. Only the model's signature inputs are features: a target or id column in the
 reference data, or an input of another version in the log, is never scored as drift. The
-figures feed the alert manager under the names alert rules use (``drift.share_drifted``,
-``ops.error_rate``, ...).
+dataset verdict weighs each feature by the permutation importance in the version's newest
+stored evaluation (``mp.evaluate_version``), equally when there is none. The figures feed the
+alert manager under the names alert rules use (``drift.share_drifted``,
+``drift.weighted_share``, ``ops.error_rate``, ...).
 
 A job takes the narrow things it reads: the metadata store (deployment, version, datasets,
 log policies), the artifact store (the model's package, the reference dataset) and the home
@@ -33,6 +35,7 @@ from modelpilot.monitoring.report import DriftReport
 from modelpilot.predictions import PredictionReader, join_labels, read_labels
 from modelpilot.predictions.policy_store import load_policy_set
 from modelpilot.registry import get_version
+from modelpilot.registry.records import latest_record
 from modelpilot.release import get_deployment
 from modelpilot.store import Store
 
@@ -124,6 +127,7 @@ def monitor_deployment(
         inputs = [s.name for s in model.signature.inputs if s.name in reference.columns]
         scores = model.predict_proba(reference[inputs]) if model.signature.is_classifier else None
         reference = reference[[f for f in features if f in reference.columns]]
+        importance = _importance(store, stable.ref, list(reference.columns), notes)
         if scores is not None:
             reference = reference.assign(prediction=scores[:, -1])
             score = sorted(c for c in current.columns if c.startswith("out.proba."))[-1]
@@ -134,12 +138,9 @@ def monitor_deployment(
             live,
             categorical=categorical,
             prediction="prediction" if "prediction" in live else (),
+            importance=importance,
         )
-        scored = [c for c in drift.columns if not c.skipped]
-        figures["drift.dataset_drift"] = float(drift.dataset_drift)
-        figures["drift.share_drifted"] = (
-            (sum(c.drifted for c in scored) / len(scored)) if scored else 0.0
-        )
+        figures.update(_drift_figures(drift))
     figures.update(_performance(home, deployment, current, notes))
     return MonitorResult(deployment, stable.ref, start, end, len(current), drift, figures, notes)
 
@@ -155,6 +156,42 @@ def _load_model(store: Store, artifacts: ArtifactStore, ref: str, cache_dir: Pat
         name=mv.name,
         version=mv.version,
     )
+
+
+def _drift_figures(drift: DriftReport) -> dict[str, float]:
+    scored = [c for c in drift.columns if not c.skipped]
+    figures = {
+        "drift.dataset_drift": float(drift.dataset_drift),
+        "drift.share_drifted": (sum(c.drifted for c in scored) / len(scored)) if scored else 0.0,
+    }
+    if drift.decision is not None:
+        figures["drift.weighted_share"] = drift.decision.weighted_share
+    return figures
+
+
+def _importance(
+    store: Store, ref: str, features: list[str], notes: list[str]
+) -> dict[str, float] | None:
+    """Permutation importance of the monitored features from the version's newest stored
+    evaluation; ``None`` (equal weights) when there is none or it gives no feature weight."""
+    record = latest_record(store, ref, "evaluation")
+    explanations = None if record is None else record.payload.get("explanations")
+    found = {
+        str(item["feature"]): float(item["importance"])
+        for item in (explanations or {}).get("permutation") or []
+        if item.get("feature") in features and item.get("importance") is not None
+    }
+    if record is None or not any(value > 0 for value in found.values()):
+        notes.append(
+            f"Dataset drift weighs features equally: {ref} has no stored evaluation with "
+            "permutation importance (mp.evaluate(...) stores one unless explain=False)."
+        )
+        return None
+    notes.append(
+        f"Dataset drift weighs features by permutation importance from evaluation record "
+        f"{record.id} of {ref}."
+    )
+    return found
 
 
 def _unprotected(

@@ -11,8 +11,8 @@ fetched from the network.
 >>> ref = pd.DataFrame({"x": rng.normal(size=2000), "y": rng.normal(size=2000)})
 >>> cur = pd.DataFrame({"x": rng.normal(0.5, 1, 2000), "y": rng.normal(size=2000)})
 >>> report = detect_drift(ref, cur)
->>> report.dataset_drift, report.drifted_columns
-(True, ['x'])
+>>> report.dataset_drift, report.dataset_rule, report.drifted_columns
+(True, 'importance_share', ['x'])
 >>> list(report.to_frame().columns[:6])
 ['column', 'method', 'statistic', 'p_value', 'threshold', 'drifted']
 """
@@ -31,6 +31,7 @@ import pandas as pd
 
 from modelpilot.monitoring.drift.base import ColumnKind
 from modelpilot.monitoring.drift.binning import Histogram
+from modelpilot.monitoring.drift.dataset import DatasetDecision
 from modelpilot.monitoring.multivariate import MultivariateDriftResult
 
 Role = Literal["feature", "prediction"]
@@ -139,7 +140,11 @@ _COLUMN_FIELDS = frozenset(ColumnDrift.__dataclass_fields__)
 
 @dataclass(frozen=True)
 class DriftReport:
-    """Result of :func:`~modelpilot.monitoring.detect_drift`."""
+    """Result of :func:`~modelpilot.monitoring.detect_drift`.
+
+    ``decision`` says which rule set ``dataset_drift`` and with what figures (``None`` only
+    in reports stored before the rules existed, when any drifted column decided).
+    """
 
     columns: list[ColumnDrift]
     dataset_drift: bool
@@ -150,6 +155,13 @@ class DriftReport:
     prediction_drift: bool | None = None
     multivariate: MultivariateDriftResult | None = None
     histograms: dict[str, Histogram] = field(default_factory=dict, repr=False)
+    decision: DatasetDecision | None = None
+
+    @property
+    def dataset_rule(self) -> str | None:
+        """``"importance_share"``, ``"domain_classifier"`` or ``"none"``: the rule that
+        decided ``dataset_drift``."""
+        return None if self.decision is None else self.decision.rule
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -186,6 +198,8 @@ class DriftReport:
         """Everything in the report, JSON-ready."""
         return {
             "dataset_drift": self.dataset_drift,
+            "dataset_rule": self.dataset_rule,
+            "dataset_decision": None if self.decision is None else self.decision.to_dict(),
             "drifted_columns": self.drifted_columns,
             "prediction_drift": self.prediction_drift,
             "drifted_predictions": self.drifted_predictions,
@@ -213,6 +227,7 @@ class DriftReport:
         """
         columns = [_column_from_dict(c) for c in data["columns"]]
         multivariate = data.get("multivariate")
+        decision = data.get("dataset_decision")
         return cls(
             columns=columns,
             dataset_drift=bool(data["dataset_drift"]),
@@ -227,6 +242,7 @@ class DriftReport:
                 **{k: v for k, v in multivariate.items() if k != "method"}
             ),
             histograms={name: Histogram(**h) for name, h in (data.get("histograms") or {}).items()},
+            decision=None if decision is None else DatasetDecision.from_dict(decision),
         )
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -286,6 +302,7 @@ def render_html(report: DriftReport) -> str:
         f"{len(report.drifted_columns)} of {_n_features(report)} feature columns drifted</p>",
         f"<p class='muted'>{report.n_reference:,} reference rows, {report.n_current:,} current "
         f"rows; significance level {report.alpha:g} after {_correction_text(report)}.</p>",
+        _decision(report.decision),
         _prediction(report),
         _table(report),
         _multivariate(report.multivariate),
@@ -299,6 +316,12 @@ def render_html(report: DriftReport) -> str:
             parts.append(_card(row, histogram))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _decision(decision: DatasetDecision | None) -> str:
+    if decision is None:
+        return "<p class='muted'>Decided by: any drifted feature column (older report).</p>"
+    return f"<p>Dataset rule <b>{decision.rule}</b>: {escape(decision.figures())}.</p>"
 
 
 def _prediction(report: DriftReport) -> str:
@@ -392,9 +415,15 @@ def _multivariate(result: MultivariateDriftResult | None) -> str:
         f"{escape(name)} ({value:.3f})"
         for name, value in list(result.feature_importance.items())[:5]
     )
+    interval = (
+        ""
+        if result.auc_lower is None or result.auc_upper is None
+        else f"{result.confidence or 0:.0%} interval {result.auc_lower:.3f}-"
+        f"{result.auc_upper:.3f}, "
+    )
     return (
         "<h2>Multivariate (domain classifier)</h2>"
-        f"<p>AUC {result.auc:.3f} (threshold {result.threshold:g}, p-value "
+        f"<p>AUC {result.auc:.3f} ({interval}threshold {result.threshold:g}, p-value "
         f"{result.p_value:.3g}): {'drift' if result.drifted else 'no drift'}. "
         f"Features driving it (AUC lost when shuffled): {top}.</p>"
     )

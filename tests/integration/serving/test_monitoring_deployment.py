@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 
 from conftest import Server, frame
 from modelpilot import release
+from modelpilot.assessment import evaluate_version
 from modelpilot.cli.main import app
 from modelpilot.config import Settings
 from modelpilot.errors import InvalidInput
@@ -118,3 +121,37 @@ def test_monitor_cli_alerts_and_writes_a_report(
     )
     assert result.exit_code == 0, result.output
     assert "<svg" in report.read_text() and report.with_suffix(".json").exists()
+
+
+def test_monitor_weighs_dataset_drift_by_the_stored_permutation_importance(
+    monitored: Monitored,
+) -> None:
+    ws, name = monitored.ws, monitored.name
+    ref = release.get_deployment(ws.store, name).config.stable.ref
+    train = frame(2_000, seed=11)
+    labelled = train.assign(label=(train["calls"] + (train["income"] > 50) > 2).astype(int))
+    evaluate_version(ws, ref, labelled, "label", n_bootstrap=0, robustness=False)
+    executable = shutil.which("modelpilot")
+    assert executable is not None, "the modelpilot console script must be installed"
+    env = {**os.environ, "MODELPILOT_HOME": str(ws.settings.home), "COLUMNS": "250"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [executable, "monitor", *args], env=env, capture_output=True, text=True, timeout=300
+        )
+
+    ran = cli("run", name, "--window", "1h")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    (kept,) = ws.monitoring.list_reports(name)
+    assert kept.drift is not None and kept.drift.decision is not None
+    decision = kept.drift.decision
+    assert decision.weights == "importance" and "income" in kept.drift.drifted_columns
+    drifted_weight = sum(decision.column_weights[c] for c in kept.drift.drifted_columns)
+    assert kept.figures["drift.weighted_share"] == pytest.approx(drifted_weight)
+    assert kept.drift.dataset_drift == (drifted_weight >= 0.5)
+    assert any("permutation importance from evaluation record" in n for n in kept.notes)
+    assert f"dataset rule: {decision.rule};" in ran.stdout
+    assert "importance weights" in ran.stdout
+    listed = cli("reports", name)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "rule" in listed.stdout and decision.rule in listed.stdout

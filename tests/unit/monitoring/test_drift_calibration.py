@@ -86,6 +86,9 @@ def _population() -> dict[str, Column]:
 
 
 POPULATION = _population()
+# A model that leans on 'score' for half of what it knows (as permutation importance would
+# say), the rest spread evenly: the weights of the dataset verdict's share rule.
+IMPORTANCE = {name: (0.5 if name == "score" else 0.5 / 29) for name in POPULATION}
 
 
 def _window(rng: np.random.Generator, n: int = N_ROWS) -> pd.DataFrame:
@@ -109,33 +112,41 @@ def test_population_has_30_columns_of_mixed_kinds() -> None:
 
 def test_windows_from_one_population_raise_dataset_drift_in_at_most_5_percent() -> None:
     rng = np.random.default_rng(20261123)
-    alarms = [detect_drift(_window(rng), _window(rng)).dataset_drift for _ in range(N_WINDOWS)]
-    assert np.mean(alarms) <= 0.05
+    reports = [
+        detect_drift(_window(rng), _window(rng), importance=IMPORTANCE) for _ in range(N_WINDOWS)
+    ]
+    assert np.mean([r.dataset_drift for r in reports]) <= 0.05
+    # ... and so would the strictest rule, any drifted column (drift_share=0).
+    assert np.mean([bool(r.drifted_columns) for r in reports]) <= 0.05
 
 
 def test_p_values_alone_would_cry_wolf_on_the_same_windows() -> None:
     # The reason for the minimum effects: the years' small real differences are significant.
+    # (drift_share=0: the dataset verdict of the old rule, any drifted column.)
     rng = np.random.default_rng(20261123)
     alarms = [
-        detect_drift(_window(rng), _window(rng), min_effect_size=0).dataset_drift for _ in range(10)
+        detect_drift(_window(rng), _window(rng), min_effect_size=0, drift_share=0).dataset_drift
+        for _ in range(10)
     ]
     assert np.mean(alarms) >= 0.5
 
 
 def test_a_0_2_sd_shift_and_three_moved_integer_values_are_each_flagged_in_95_percent() -> None:
     rng = np.random.default_rng(77)
-    shifted, moved, mean_moves = [], [], []
+    shifted, moved, mean_moves, decided = [], [], [], []
     for _ in range(N_WINDOWS):
         reference, current = _window(rng), _window(rng)
         current["score"] += 0.2 * 7.0  # the population sd of 'score' is 7
         before = current["items"].to_numpy()
         current["items"] = _move_three_values(before, rng)
         mean_moves.append(abs(current["items"].mean() - before.mean()) / before.std())
-        report = detect_drift(reference, current)
+        report = detect_drift(reference, current, importance=IMPORTANCE)
         shifted.append("score" in report.drifted_columns)
         moved.append("items" in report.drifted_columns)
+        decided.append(report.dataset_rule == "importance_share")
     assert max(mean_moves) < 0.05
     assert np.mean(shifted) >= 0.95 and np.mean(moved) >= 0.95
+    assert np.mean(decided) >= 0.95  # 'score' carries half the importance: it decides
 
 
 def test_three_moved_values_are_found_by_the_exact_value_check_not_by_ks() -> None:

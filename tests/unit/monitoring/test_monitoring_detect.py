@@ -32,9 +32,11 @@ def frame(rng: np.random.Generator, n: int, *, shift_sd: float = 0.0) -> pd.Data
 def test_no_drift_false_alarm_rate_over_200_windows_is_at_most_alpha() -> None:
     # The guarantee is over both samples: each window gets a fresh reference. (With one fixed
     # reference the rate varies around alpha from reference to reference; docs/monitoring.md.)
+    # drift_share=0: the strictest dataset rule, any drifted column; the default is laxer.
     rng = np.random.default_rng(0)
     alarms = [
-        detect_drift(frame(rng, 5000), frame(rng, 500), n_jobs=1).dataset_drift for _ in range(200)
+        detect_drift(frame(rng, 5000), frame(rng, 500), n_jobs=1, drift_share=0).dataset_drift
+        for _ in range(200)
     ]
     assert np.mean(alarms) <= 0.05
 
@@ -43,7 +45,9 @@ def test_false_alarm_rate_without_correction_would_be_far_above_alpha() -> None:
     rng = np.random.default_rng(2024)
     profile = fit_profile(frame(rng, 5000))
     alarms = [
-        detect_drift(profile, frame(rng, 500), correction="none", min_effect_size=0).dataset_drift
+        detect_drift(
+            profile, frame(rng, 500), correction="none", min_effect_size=0, drift_share=0
+        ).dataset_drift
         for _ in range(100)
     ]
     assert np.mean(alarms) > 0.15  # six tests at 5 % each: why the correction is on by default
@@ -55,8 +59,11 @@ def test_0_2_sd_shift_and_10_point_share_change_are_flagged_and_nothing_else() -
     current = frame(rng, 10_000, shift_sd=0.2)
     current["plan"] = rng.choice(LEVELS["plan"][0], 10_000, p=[0.3, 0.3, 0.2, 0.2])
     report = detect_drift(reference, current)
-    assert report.dataset_drift
     assert report.drifted_columns == ["normal", "plan"]
+    # Two of six equally weighted columns: under the default share of one half.
+    assert report.decision is not None and report.decision.weighted_share == pytest.approx(1 / 3)
+    assert not report.dataset_drift and report.dataset_rule == "none"
+    assert detect_drift(reference, current, drift_share=0.3).dataset_rule == "importance_share"
     table = report.to_frame().set_index("column")
     assert table.loc["normal", "method"] == "ks" and table.loc["plan", "method"] == "chi2"
 

@@ -28,7 +28,8 @@ def report() -> DriftReport:
     )
     current = reference.sample(frac=1.0, random_state=1).reset_index(drop=True)
     current["age"] = rng.normal(45, 10, n)
-    return detect_drift(reference, current)
+    importance = {"age": 0.05, "income": 0.03, "plan": 0.01}  # permutation importance, say
+    return detect_drift(reference, current, importance=importance)
 
 
 def test_frame_has_one_row_per_column_with_the_documented_columns(report: DriftReport) -> None:
@@ -53,6 +54,10 @@ def test_json_is_strict_and_carries_the_verdict_rows_and_histograms(report: Drif
 
     data = json.loads(report.to_json(), parse_constant=refuse)
     assert data["dataset_drift"] is True and data["drifted_columns"] == ["age"]
+    assert data["dataset_rule"] == "importance_share"
+    decision = data["dataset_decision"]
+    assert decision["weights"] == "importance" and decision["drift_share"] == 0.5
+    assert decision["weighted_share"] == pytest.approx(5 / 9)
     empty = next(c for c in data["columns"] if c["column"] == "empty")
     assert empty["statistic"] is None and empty["status"] == "skipped: all null in reference"
     assert set(data["histograms"]) == {"age", "income", "plan"}
@@ -68,6 +73,8 @@ def test_html_is_self_contained_with_inline_svg_histograms(
     assert not re.search(r"https?:|<script|<link|<img|src=|url\(|@import", html)
     assert "&lt;b&gt;team&lt;/b&gt;" in html and "<b>team</b>" not in html  # escaped
     assert "Dataset drift detected" in html and "skipped: all null in reference" in html
+    assert "Dataset rule <b>importance_share</b>" in html
+    assert "importance-weighted share 0.556 &gt;= 0.5 (importance weights)" in html
 
 
 def test_report_json_file_is_written_atomically(report: DriftReport, tmp_path: Path) -> None:

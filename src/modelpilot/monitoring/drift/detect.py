@@ -5,9 +5,11 @@ integer-valued numeric columns with few distinct values are also compared value 
 (:mod:`.frequency`). Every test comes with an effect size, and p-values are adjusted across
 the feature columns' tests (Benjamini-Hochberg by default). A column drifts when a test is
 significant after adjustment **and** its effect size reaches the calibrated minimum
-(:mod:`.minimum`). The dataset has drifted when any feature column has. Prediction columns
-(the model's output) are scored the same way but corrected and reported on their own
-(``prediction_drift``).
+(:mod:`.minimum`). The dataset has drifted when the importance-weighted share of drifted
+feature columns reaches ``drift_share`` or, with ``multivariate=True``, when the domain
+classifier's AUC interval lies above its threshold (:mod:`.dataset`; the report's
+``dataset_rule`` names the rule that decided). Prediction columns (the model's output) are
+scored the same way but corrected and reported on their own (``prediction_drift``).
 Columns run in parallel threads: the sorting that dominates the cost releases the GIL.
 
 >>> import numpy as np, pandas as pd
@@ -34,6 +36,11 @@ from modelpilot.monitoring.drift.binning import (
     numeric_histogram,
 )
 from modelpilot.monitoring.drift.correction import CORRECTIONS, adjust_p_values
+from modelpilot.monitoring.drift.dataset import (
+    DEFAULT_DRIFT_SHARE,
+    check_dataset_options,
+    decide_dataset,
+)
 from modelpilot.monitoring.drift.frequency import ExactValueFrequencies, has_few_integer_values
 from modelpilot.monitoring.drift.minimum import MinEffect, check_min_effect
 from modelpilot.monitoring.drift.registry import (
@@ -43,7 +50,11 @@ from modelpilot.monitoring.drift.registry import (
     method_for,
 )
 from modelpilot.monitoring.drift.sample import CategoricalCounts, NumericSummary, SortedSample
-from modelpilot.monitoring.multivariate import MultivariateDriftResult, domain_classifier_drift
+from modelpilot.monitoring.multivariate import (
+    DEFAULT_AUC_THRESHOLD,
+    MultivariateDriftResult,
+    domain_classifier_drift,
+)
 from modelpilot.monitoring.profile import (
     ReferenceProfile,
     fit_profile,
@@ -77,6 +88,9 @@ def detect_drift(
     correction: str = "bh",
     min_effect_size: MinEffect = None,
     multivariate: bool = False,
+    importance: Mapping[str, float] | None = None,
+    drift_share: float = DEFAULT_DRIFT_SHARE,
+    auc_threshold: float = DEFAULT_AUC_THRESHOLD,
     seed: int = 0,
     n_jobs: int | None = None,
 ) -> DriftReport:
@@ -89,6 +103,12 @@ def detect_drift(
     mapping overriding some of them (``{"ks": 0.2}``), or one number for every check (``0``:
     significance alone). ``multivariate=True`` adds a domain classifier (needs reference
     rows, not a profile), seeded by ``seed``.
+
+    ``dataset_drift`` is decided by the importance-weighted share of drifted feature columns
+    reaching ``drift_share`` (``importance``: ``{column: weight}``, e.g. permutation
+    importance; unnamed columns weigh zero; ``None``: equal weights; ``drift_share=0``: any
+    drifted column), or by the domain classifier's AUC interval lying above
+    ``auc_threshold`` (0.5 plus a minimum effect).
     """
     _check_options(alpha, correction, min_effect_size)
     forced = set(categorical)
@@ -100,6 +120,8 @@ def detect_drift(
     specs = _methods(profile, names, method)
     limits = dict(thresholds or {})
     _check_known(limits, names, "thresholds")
+    check_dataset_options(importance, [n for n in names if roles[n] == "feature"], drift_share)
+    _check_auc_threshold(auc_threshold)
 
     def score(name: str) -> _Scored:
         spec = specs[name]
@@ -110,18 +132,25 @@ def detect_drift(
     rows = _correct(scored, correction)
     features = [r for r in rows if r.role == "feature"]
     predictions = [r for r in rows if r.role == "prediction"]
+    domain = (
+        _multivariate(reference, frame, profile, features, auc_threshold, seed)
+        if multivariate
+        else None
+    )
+    decision = decide_dataset(
+        {r.column: r.drifted for r in features if not r.skipped}, importance, drift_share, domain
+    )
     return DriftReport(
         columns=rows,
-        dataset_drift=any(r.drifted for r in features),
+        dataset_drift=decision.drifted,
         alpha=alpha,
         correction=correction,
         n_reference=profile.n_rows,
         n_current=len(frame),
         prediction_drift=any(r.drifted for r in predictions) if predictions else None,
-        multivariate=_multivariate(reference, frame, profile, features, seed)
-        if multivariate
-        else None,
+        multivariate=domain,
         histograms={s.row.column: s.histogram for s in scored if s.histogram is not None},
+        decision=decision,
     )
 
 
@@ -135,6 +164,16 @@ def _check_options(alpha: float, correction: str, min_effect_size: MinEffect) ->
             field="correction",
         )
     check_min_effect(min_effect_size)
+
+
+def _check_auc_threshold(auc_threshold: float) -> None:
+    if isinstance(auc_threshold, bool) or not 0.5 <= auc_threshold < 1:
+        raise InvalidInput(
+            f"auc_threshold must be in [0.5, 1) (0.5 plus the smallest domain-classifier "
+            f"effect worth an alarm, default {DEFAULT_AUC_THRESHOLD}); got "
+            f"{shown(auc_threshold)}.",
+            field="auc_threshold",
+        )
 
 
 def _profile(
@@ -339,6 +378,7 @@ def _multivariate(
     current: pd.DataFrame,
     profile: ReferenceProfile,
     features: list[ColumnDrift],
+    auc_threshold: float,
     seed: int,
 ) -> MultivariateDriftResult:
     if isinstance(reference, ReferenceProfile):
@@ -354,5 +394,6 @@ def _multivariate(
         current,
         columns=names,
         categorical=[n for n in names if kinds[n] == "categorical"],
+        threshold=auc_threshold,
         seed=seed,
     )
