@@ -98,7 +98,11 @@ class _Columns:
     ) -> _Columns:
         role = "reference" if labelled else "analysis"
         needed = [y_proba] + ([y_true] if labelled else []) + ([y_pred] if y_pred else [])
-        hint = " Pass y_pred=None to use y_proba >= 0.5." if y_pred else ""
+        hint = (
+            " Pass y_pred=None to use y_proba >= 0.5."
+            if y_pred and y_pred not in frame.columns
+            else ""
+        )
         if y_proba not in frame.columns:
             hint += (
                 " For a multiclass model pass y_proba={class: column}; for a regression model "

@@ -143,7 +143,11 @@ class _Columns:
     ) -> _Columns:
         role = "reference" if labelled else "analysis"
         needed = [*columns.values()] + ([y_true] if labelled else []) + ([y_pred] if y_pred else [])
-        hint = " Pass y_pred=None to predict the most probable class." if y_pred else ""
+        hint = (
+            " Pass y_pred=None to predict the most probable class."
+            if y_pred and y_pred not in frame.columns
+            else ""
+        )
         require(frame, needed, role, hint)
         hint = "Pass predict_proba's column of each class."
         proba = np.column_stack(
