@@ -146,11 +146,20 @@ def test_bad_inputs_say_what_was_wrong_and_what_is_accepted() -> None:
         good.assign(target=good["target"].where(good.index != 3, "cow")),
     )
     nan_proba = good.assign(p_dog=good["p_dog"].where(good.index != 7))
-    fails(r"column 'p_dog' must hold probabilities in \[0, 1\] with no nulls; row 7", good, nan_proba)
+    fails(
+        r"column 'p_dog' must hold probabilities in \[0, 1\] with no nulls; row 7", good, nan_proba
+    )
     fails(r"must hold probabilities in \[0, 1\]; got \['x'", good, good.assign(p_cat="x"))
     doubled = good.assign(p_cat=good["p_cat"] / 2)
     fails(r"must sum to 1 in each row; row 0 sums to", good, doubled, calibrate=False)
-    fails(r"lists 2 probability columns but .* holds 3 classes", good, good, y_proba=["p_cat", "p_dog"])
-    fails(r"Unknown performance metric \['mae'\]; supported for multiclass", good, good, metric="mae")
+    fails(
+        r"lists 2 probability columns but .* holds 3 classes",
+        good,
+        good,
+        y_proba=["p_cat", "p_dog"],
+    )
+    fails(
+        r"Unknown performance metric \['mae'\]; supported for multiclass", good, good, metric="mae"
+    )
     fails(r"task='binary' needs y_proba as a column name", good, good, task="binary")
     fails(r"missing from the analysis data.*Pass y_pred=None", good, good.drop(columns="pred"))

@@ -31,7 +31,7 @@ from modelpilot.errors import InvalidInput, shown
 from modelpilot.monitoring.estimation.common import FloatArray, Rows, require
 
 METRICS = ("mae", "rmse")
-_FOLDS = 3
+_MODELS = 6  # bootstrap models: their spread is the loss model's own uncertainty
 _MAX_CATEGORIES = 250  # HistGradientBoosting takes at most 255 bins per categorical feature
 _MIN_REFERENCE_ROWS = 30
 
@@ -107,7 +107,7 @@ class RegressionEstimator:
         n = loss.size
         mean = float(loss.mean())
         sampling = ratio * float(np.sum(loss**2)) / n**2
-        model = float(rows.mean(axis=0).var(ddof=1)) / per_fold.shape[1]
+        model = float(rows.mean(axis=0).var(ddof=1))  # one bootstrap model's, conservative
         z = float(_normal_quantile((1 + self.confidence) / 2))
         half = z * math.sqrt(sampling + model)
         if metric == "mae":
@@ -236,20 +236,26 @@ def _fit_folds(
     categorical: list[bool],
     seed: int,
 ) -> tuple[FloatArray, float]:
-    folds = np.random.default_rng(seed).permutation(loss.size) % _FOLDS
-    out_of_fold = np.empty(loss.size)
-    predictions = np.empty((x_new.shape[0], _FOLDS))
-    for fold in range(_FOLDS):
-        train = folds != fold
+    rng = np.random.default_rng(seed)
+    out_of_bag = np.zeros(loss.size)
+    counts = np.zeros(loss.size)
+    predictions = np.empty((x_new.shape[0], _MODELS))
+    for index in range(_MODELS):
+        sample = rng.integers(0, loss.size, loss.size)
+        unused = np.ones(loss.size, dtype=bool)
+        unused[sample] = False
         model = model_type(
             max_iter=100,
             min_samples_leaf=50,
             early_stopping=False,
             categorical_features=np.array(categorical),
             random_state=seed,
-        ).fit(x[train], loss[train])
-        out_of_fold[~train] = np.maximum(model.predict(x[~train]), 0.0)
-        predictions[:, fold] = np.maximum(model.predict(x_new), 0.0)
-    scale = float(np.sum(out_of_fold**2))
-    ratio = float(np.sum((loss - out_of_fold) ** 2)) / scale if scale > 0 else 0.0
+        ).fit(x[sample], loss[sample])
+        out_of_bag[unused] += np.maximum(model.predict(x[unused]), 0.0)
+        counts[unused] += 1
+        predictions[:, index] = np.maximum(model.predict(x_new), 0.0)
+    seen = counts > 0
+    fitted = out_of_bag[seen] / counts[seen]
+    scale = float(np.sum(fitted**2))
+    ratio = float(np.sum((loss[seen] - fitted) ** 2)) / scale if scale > 0 else 0.0
     return predictions, ratio
