@@ -33,6 +33,7 @@ from modelpilot.monitoring.estimation.common import (
 METRICS = ("roc_auc", "accuracy", "f1", "precision", "recall")  # the last three macro-averaged
 IntArray = NDArray[np.int64]
 _SUM_TOLERANCE = 0.01
+_UNKNOWN = -2  # a value that is no class of the model
 
 
 class MulticlassEstimator:
@@ -193,31 +194,36 @@ def _indices(series: pd.Series, classes: list[Hashable], where: str, allow_null:
     failing that, by their text (a class 1 and a label '1' read from CSV are the same)."""
     lookup: dict[Any, int] = {c: i for i, c in enumerate(classes)}
     lookup.update({str(c): i for i, c in enumerate(classes)})
-    values = series.astype(object).where(series.notna(), None).tolist()
-    out = np.full(len(values), -1, dtype=np.int64)
-    for row, value in enumerate(values):
-        index = _lookup(lookup, value)
-        if index is None and (value is not None or not allow_null):
-            raise InvalidInput(
-                f"The {where} must hold one of the model's classes {shown(classes)}"
-                f"{'' if allow_null else ' with no nulls'}; row {row} is {shown(value)}. "
-                "Pass y_proba={class: column} with a column for every class.",
-                field=str(series.name),
-            )
-        out[row] = -1 if index is None else index
+    try:
+        codes, distinct = pd.factorize(series, use_na_sentinel=True)
+        uniques: list[Any] = list(distinct)
+    except TypeError:  # unhashable values (lists, dicts)
+        codes, uniques = np.zeros(len(series), dtype=np.int64), [None]
+    found = np.array([_lookup(lookup, u) for u in uniques] + [-1], dtype=np.int64)
+    out = np.asarray(found[codes], dtype=np.int64)  # a null's code -1 picks the final -1
+    bad = ((codes >= 0) & (out == _UNKNOWN)) | ((codes < 0) & (not allow_null))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInput(
+            f"The {where} must hold one of the model's classes {shown(classes)}"
+            f"{'' if allow_null else ' with no nulls'}; row {row} is {shown(series.iloc[row])}. "
+            "Pass y_proba={class: column} with a column for every class.",
+            field=str(series.name),
+        )
     return out
 
 
-def _lookup(lookup: dict[Any, int], value: Any) -> int | None:
-    if value is None:
-        return None
+def _lookup(lookup: dict[Any, int], value: Any) -> int:
+    """The class position of one distinct value, or ``_UNKNOWN``."""
     try:
         found = lookup.get(value)
     except TypeError:  # unhashable value
-        return None
+        return _UNKNOWN
     if found is None and isinstance(value, float) and value.is_integer():
         found = lookup.get(str(int(value)))  # 1.0 from a nullable float column, class '1'
-    return found if found is not None else lookup.get(str(value))
+    if found is None:
+        found = lookup.get(str(value))
+    return _UNKNOWN if found is None else found
 
 
 def _calibrate(ref: _Columns, cur: _Columns) -> FloatArray:

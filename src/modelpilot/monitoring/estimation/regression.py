@@ -8,11 +8,12 @@ error. This holds under covariate shift as long as the error's distribution give
 features does not change (no concept drift) and the shifted rows stay where the reference had
 data (trees do not extrapolate).
 
-Interval: the loss models are cross-fitted (3 folds of the reference); out of fold, the
+Interval: six loss models are fitted on bootstrap samples of the reference. Out of bag, the
 spread of a row's loss around its prediction is modelled as proportional to the prediction
 squared (errors that vary in scale with the features), which gives the sampling error of the
-chunk's mean loss; the disagreement between the fold models adds the model's own
-uncertainty. Both enter a normal interval (for RMSE, on the mean squared error, then rooted).
+chunk's mean loss; the spread of the chunk's mean loss between the bootstrap models adds the
+loss model's own error. Both enter a normal interval (for RMSE, on the mean squared error,
+then rooted).
 
 Reference: NannyML, "Direct Loss Estimation",
 https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html#direct-loss-estimation-dle
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ _MIN_REFERENCE_ROWS = 30
 
 
 class RegressionEstimator:
-    """Predicted absolute and squared errors of the analysis rows (one column per fold)."""
+    """Predicted absolute and squared errors of the analysis rows (one column per model)."""
 
     upper_limit = math.inf
 
@@ -50,7 +50,7 @@ class RegressionEstimator:
     ) -> None:
         self.ref = ref  # (truth, prediction)
         self.cur = cur
-        self.losses = losses  # "abs"/"squared": (analysis rows x folds, dispersion ratio)
+        self.losses = losses  # "abs"/"squared": (analysis rows x models, dispersion ratio)
         self.confidence = confidence
         self.n_reference = int(ref[0].size)
         self.n_analysis = int(cur[1].size)
@@ -67,7 +67,7 @@ class RegressionEstimator:
         confidence: float,
         seed: int,
     ) -> RegressionEstimator:
-        """Validate both frames and cross-fit the loss models on the reference."""
+        """Validate both frames and fit the bootstrap loss models on the reference."""
         hint = " Pass y_pred='<prediction column>' and features=[...]."
         require(reference, [y_true, y_pred], "reference", hint)
         require(analysis, [y_pred], "analysis", hint)
@@ -94,15 +94,15 @@ class RegressionEstimator:
         categorical = [*categorical, False]
         error = truth - ref_pred
         losses = {
-            "abs": _cross_fit(x_ref, np.abs(error), x_cur, categorical, seed),
-            "squared": _cross_fit(x_ref, error**2, x_cur, categorical, seed),
+            "abs": _bootstrap_fit(x_ref, np.abs(error), x_cur, categorical, seed),
+            "squared": _bootstrap_fit(x_ref, error**2, x_cur, categorical, seed),
         }
         return cls((truth, ref_pred), (labels, cur_pred), losses, confidence)
 
     def estimate(self, metric: str, part: slice, rng: np.random.Generator) -> tuple[float, ...]:
         """Expected MAE or RMSE of the chunk with its normal interval."""
-        per_fold, ratio = self.losses["abs" if metric == "mae" else "squared"]
-        rows = per_fold[part]
+        per_model, ratio = self.losses["abs" if metric == "mae" else "squared"]
+        rows = per_model[part]
         loss = rows.mean(axis=1)
         n = loss.size
         mean = float(loss.mean())
@@ -213,29 +213,29 @@ def _kind(series: pd.Series, where: str) -> str:
     )
 
 
-def _cross_fit(
+def _bootstrap_fit(
     x: FloatArray, loss: FloatArray, x_new: FloatArray, categorical: list[bool], seed: int
 ) -> tuple[FloatArray, float]:
-    """Per-fold predictions of ``loss`` on ``x_new`` and the out-of-fold dispersion ratio
-    (variance of the loss around its prediction over the prediction squared)."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
+    """Each bootstrap model's predictions of ``loss`` on ``x_new`` and the out-of-bag
+    dispersion ratio (variance of the loss around its prediction over the prediction squared)."""
     from threadpoolctl import threadpool_limits
 
     # One OpenMP thread: the fits are small (under a second each), and HistGradientBoosting's
     # thread pool on busy cores took 30 s per fit instead of 0.7 s (measured on 2 shared
     # cores; the same oversubscription demo_loop.ONE_THREAD avoids).
     with threadpool_limits(limits=1, user_api="openmp"):
-        return _fit_folds(HistGradientBoostingRegressor, x, loss, x_new, categorical, seed)
+        return _fit_models(x, loss, x_new, categorical, seed)
 
 
-def _fit_folds(
-    model_type: Any,
+def _fit_models(
     x: FloatArray,
     loss: FloatArray,
     x_new: FloatArray,
     categorical: list[bool],
     seed: int,
 ) -> tuple[FloatArray, float]:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
     rng = np.random.default_rng(seed)
     out_of_bag = np.zeros(loss.size)
     counts = np.zeros(loss.size)
@@ -244,7 +244,7 @@ def _fit_folds(
         sample = rng.integers(0, loss.size, loss.size)
         unused = np.ones(loss.size, dtype=bool)
         unused[sample] = False
-        model = model_type(
+        model = HistGradientBoostingRegressor(
             max_iter=100,
             min_samples_leaf=50,
             early_stopping=False,
