@@ -98,6 +98,12 @@ def quantile_interval(draws: FloatArray, confidence: float) -> tuple[float, floa
     return float(lower), float(upper)
 
 
+def first_true(flags: BoolArray) -> int | None:
+    """The position of the first True in ``flags`` (the row an error names), else None."""
+    found = np.flatnonzero(flags)
+    return int(found[0]) if found.size else None
+
+
 def require(frame: pd.DataFrame, names: Sequence[str], role: str, hint: str) -> None:
     """InvalidInput naming the missing columns, the ones that exist and ``hint``."""
     missing = [name for name in names if name not in frame.columns]

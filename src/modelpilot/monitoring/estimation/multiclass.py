@@ -23,6 +23,7 @@ from modelpilot.monitoring.estimation.common import (
     FloatArray,
     Rows,
     expected_auc,
+    first_true,
     isotonic,
     probabilities,
     quantile_interval,
@@ -178,9 +179,8 @@ class _Columns:
 
 def _check_sums(proba: FloatArray, role: str) -> None:
     sums = proba.sum(axis=1)
-    bad = np.abs(sums - 1) > _SUM_TOLERANCE
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+    row = first_true(np.abs(sums - 1) > _SUM_TOLERANCE)
+    if row is not None:
         raise InvalidInput(
             f"The class probabilities of the {role} data must sum to 1 in each row; row {row} "
             f"sums to {sums[row]:.4g}. Pass predict_proba's columns, or calibrate=True to "
@@ -201,9 +201,8 @@ def _indices(series: pd.Series, classes: list[Hashable], where: str, allow_null:
         codes, uniques = np.zeros(len(series), dtype=np.int64), [None]
     found = np.array([_lookup(lookup, u) for u in uniques] + [-1], dtype=np.int64)
     out = np.asarray(found[codes], dtype=np.int64)  # a null's code -1 picks the final -1
-    bad = ((codes >= 0) & (out == _UNKNOWN)) | ((codes < 0) & (not allow_null))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+    row = first_true(((codes >= 0) & (out == _UNKNOWN)) | ((codes < 0) & (not allow_null)))
+    if row is not None:
         raise InvalidInput(
             f"The {where} must hold one of the model's classes {shown(classes)}"
             f"{'' if allow_null else ' with no nulls'}; row {row} is {shown(series.iloc[row])}. "
