@@ -78,7 +78,9 @@ class MulticlassEstimator:
         c, score, pred = self.calibrated[part], self.cur.proba[part], self.cur.pred[part]
         cumulative = np.cumsum(c, axis=1)[:, :-1]
         u = rng.random((self.n_sims, c.shape[0]))
-        labels = (u[:, :, np.newaxis] > cumulative[np.newaxis]).sum(axis=2)
+        labels = np.zeros(u.shape, dtype=np.int64)
+        for j in range(cumulative.shape[1]):  # one class at a time: draws x rows memory only
+            labels += u > cumulative[:, j]
         draws = _metric_rows(metric, labels, score, pred)
         return (_expected(metric, c, score, pred), *quantile_interval(draws, self.confidence))
 
