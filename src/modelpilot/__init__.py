@@ -453,7 +453,8 @@ def detect_drift(reference: Any, current: pd.DataFrame, **options: Any) -> Drift
 def estimate_performance(
     reference: pd.DataFrame, analysis: pd.DataFrame, **options: Any
 ) -> pd.DataFrame:
-    """Classifier performance per chunk estimated without labels (CBPE), with bounds and alerts;
+    """Performance per chunk estimated without labels (CBPE for binary and multiclass
+    classifiers, DLE for regressors), with bounds and alerts;
     see :func:`modelpilot.monitoring.estimate_performance` for options."""
     from modelpilot.monitoring import estimate_performance as estimate
 

@@ -227,6 +227,7 @@ COVERED = {
     "monitor run": "integration/serving/test_monitoring_deployment.py",
     "monitor report": "integration/serving/test_monitoring_deployment.py",
     "monitor reports": "integration/server/test_assessment_over_server.py",
+    "monitor estimate": "test_cli_estimate.py",
     "data validate": "unit/data/test_data_validation.py, test_console_script.py",
     "evaluate": "",
     "gate": "integration/evaluation/test_evaluate_registered.py, test_console_script.py",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import typer
 import yaml
 from rich.table import Table
@@ -111,6 +112,96 @@ def report(
     result.drift.save_html(output)
     output.with_suffix(".json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
     console.print(f"Wrote {output} and {output.with_suffix('.json')}")
+
+
+@monitor_app.command("estimate")
+def estimate(
+    reference: Path = typer.Argument(..., help="Labelled reference data: .parquet or .csv"),
+    analysis: Path = typer.Argument(..., help="Data to estimate on (labels optional)."),
+    target: str = typer.Option("target", "--target", help="Label column."),
+    pred: str = typer.Option(
+        "pred", "--pred", help="Prediction column; '' for the most probable class."
+    ),
+    proba: list[str] = typer.Option(
+        [],
+        "--proba",
+        help="Probability column (binary, default 'proba'); repeat as CLASS=COLUMN for a "
+        "multiclass model.",
+    ),
+    task: str = typer.Option("auto", "--task", help="auto, binary, multiclass or regression."),
+    feature: list[str] = typer.Option(
+        [], "--feature", help="Regression: a feature DLE learns the errors from (repeat)."
+    ),
+    metric: list[str] = typer.Option([], "--metric", "-m", help="Metric (repeat)."),
+    chunk_size: int = typer.Option(5000, "--chunk-size", help="Rows per chunk."),
+    seed: int = typer.Option(0, "--seed"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Also write .csv or .json"),
+) -> None:
+    """Estimate performance per chunk without labels (CBPE for classifiers, DLE for
+    regressors), with the realised value where labels exist."""
+    from modelpilot.monitoring import estimate_performance
+
+    out = estimate_performance(
+        _table(reference, "reference"),
+        _table(analysis, "analysis"),
+        y_true=target,
+        y_pred=pred or None,
+        y_proba=_proba_option(proba),
+        task=task,
+        features=feature or None,
+        metric=metric or None,
+        chunk_size=chunk_size,
+        seed=seed,
+    )
+    table = Table(title=f"Estimated performance of {analysis.name}")
+    for column in ("chunk", "rows", "metric", "estimated", "interval", "realised", "alert"):
+        table.add_column(column)
+    for row in out.to_dict("records"):
+        realised = row["realised"]
+        table.add_row(
+            str(row["chunk"]),
+            str(row["n_rows"]),
+            str(row["metric"]),
+            f"{row['estimated']:.4f}",
+            f"{row['lower']:.4f} to {row['upper']:.4f}",
+            "-" if realised is None or pd.isna(realised) else f"{realised:.4f}",
+            "ALERT" if row["alert"] else "",
+        )
+    console.print(table)
+    if output is not None:
+        if output.suffix.lower() == ".json":
+            output.write_text(out.to_json(orient="records", indent=2))
+        else:
+            out.to_csv(output, index=False)
+        console.print(f"Wrote {output}")
+
+
+def _table(path: Path, role: str) -> pd.DataFrame:
+    from modelpilot.errors import InvalidInput
+
+    if not path.is_file() or path.suffix.lower() not in (".parquet", ".csv"):
+        raise InvalidInput(f"The {role} {path} is not a .parquet or .csv file.", field=role)
+    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+
+
+def _proba_option(values: list[str]) -> str | dict[str, str] | list[str]:
+    """``--proba``: none (the default column), one column, CLASS=COLUMN pairs, or columns
+    in the order of the sorted classes."""
+    from modelpilot.errors import InvalidInput
+
+    if not values:
+        return "proba"
+    pairs = [v.partition("=") for v in values]
+    if not any(sep for _, sep, _ in pairs):
+        return values[0] if len(values) == 1 else values
+    bad = [v for v, (k, sep, c) in zip(values, pairs, strict=True) if not (k and sep and c)]
+    if bad:
+        raise InvalidInput(
+            f"--proba {bad[0]!r} is not CLASS=COLUMN; give every class its column, e.g. "
+            "--proba cat=p_cat --proba dog=p_dog.",
+            field="proba",
+        )
+    return {k: c for k, _, c in pairs}
 
 
 @monitor_app.command("reports")

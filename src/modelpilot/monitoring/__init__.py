@@ -7,7 +7,8 @@ Owns the statistics of monitoring, usable from a notebook or CI with no deployme
   ``jensenshannon``), prediction drift, a dataset verdict with multiple-testing control and a
   report for notebooks, CI and people (:func:`detect_drift`, :class:`DriftReport`);
 * multivariate drift with a domain classifier (:func:`domain_classifier_drift`);
-* classifier performance without labels, CBPE (:func:`estimate_performance`);
+* performance without labels: CBPE for binary and multiclass classifiers, DLE for
+  regressors (:func:`estimate_performance`);
 * concept drift on an error stream (:class:`ADWIN`, :class:`PageHinkley`).
 
 The statistics never serve requests, read the prediction log, write to the metadata store or
