@@ -17,7 +17,8 @@ it on its own store and home (see :mod:`modelpilot.monitoring.service`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,16 @@ from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.models import LoadedModel, TrustPolicy, load_package
 from modelpilot.monitoring.drift.detect import detect_drift
 from modelpilot.monitoring.report import DriftReport
+from modelpilot.monitoring.slice_performance import (
+    SLICE_DROP,
+    SliceReference,
+    SliceReport,
+    measure_slices,
+)
 from modelpilot.predictions import PredictionReader, join_labels, read_labels
 from modelpilot.predictions.policy_store import load_policy_set
 from modelpilot.registry import get_version
+from modelpilot.registry.records import latest_record
 from modelpilot.release import get_deployment
 from modelpilot.store import Store
 
@@ -53,6 +61,8 @@ class MonitorResult:
     notes: list[str]
     report_id: int | None = None  # set once the report is stored (MonitoringService.run)
     created_ms: int | None = None
+    slices: SliceReport | None = None  # performance by slice, when the evaluation has slices
+    details: dict[str, str] = field(default_factory=dict)  # figure -> what alerts should say
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -67,12 +77,15 @@ class MonitorResult:
             "figures": self.figures,
             "notes": self.notes,
             "drift": None if self.drift is None else self.drift.to_dict(),
+            "slices": None if self.slices is None else self.slices.to_dict(),
+            "details": dict(self.details),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MonitorResult:
         """The inverse of :meth:`to_dict`."""
         drift = data.get("drift")
+        slices = data.get("slices")
         return cls(
             deployment=str(data["deployment"]),
             model=str(data["model"]),
@@ -84,6 +97,8 @@ class MonitorResult:
             notes=[str(n) for n in data["notes"]],
             report_id=data.get("report_id"),
             created_ms=data.get("created_ms"),
+            slices=None if slices is None else SliceReport.from_dict(slices),
+            details={str(k): str(v) for k, v in (data.get("details") or {}).items()},
         )
 
 
@@ -113,35 +128,58 @@ def monitor_deployment(
         notes.append(f"No logged requests for {deployment!r} in the window; nothing to score.")
         return MonitorResult(deployment, stable.ref, start, end, 0, None, figures, notes)
     figures.update(_operations(current, window_s))
-    reference = _reference(store, artifacts, stable.ref, notes)
+    cache = cache_dir or home / "cache" / "packages"
+    loaded: list[LoadedModel] = []
+
+    def model() -> LoadedModel:  # loaded once, and only when a part needs it
+        if not loaded:
+            loaded.append(_load_model(store, artifacts, stable.ref, cache))
+        return loaded[0]
+
+    training = _reference(store, artifacts, stable.ref, notes)
     drift = None
-    if reference is not None:
-        model = _load_model(store, artifacts, stable.ref, cache_dir or home / "cache" / "packages")
+    if training is not None:
         logged = {c[3:] for c in current.columns if c.startswith("in.")}
-        features = [s.name for s in model.signature.inputs if s.name in logged]
+        features = [s.name for s in model().signature.inputs if s.name in logged]
         features = _unprotected(store, stable.model, deployment, features, notes)
-        live = current[[f"in.{f}" for f in features]].set_axis(features, axis=1)
-        inputs = [s.name for s in model.signature.inputs if s.name in reference.columns]
-        scores = model.predict_proba(reference[inputs]) if model.signature.is_classifier else None
-        reference = reference[[f for f in features if f in reference.columns]]
-        if scores is not None:
-            reference = reference.assign(prediction=scores[:, -1])
-            score = sorted(c for c in current.columns if c.startswith("out.proba."))[-1]
-            live = live.assign(prediction=current[score].to_numpy())
-        categorical = [s.name for s in model.signature.inputs if s.dtype in ("string", "bool")]
-        drift = detect_drift(
-            reference,
-            live,
-            categorical=categorical,
-            prediction="prediction" if "prediction" in live else (),
-        )
+        drift = _drift(model(), training, current, features)
         scored = [c for c in drift.columns if not c.skipped]
         figures["drift.dataset_drift"] = float(drift.dataset_drift)
         figures["drift.share_drifted"] = (
             (sum(c.drifted for c in scored) / len(scored)) if scored else 0.0
         )
-    figures.update(_performance(home, deployment, current, notes))
-    return MonitorResult(deployment, stable.ref, start, end, len(current), drift, figures, notes)
+    labels = read_labels(home, deployment)
+    figures.update(_performance(labels, current, notes))
+    sliced = _slices(store, artifacts, stable.ref, model, training, current, labels, notes)
+    details: dict[str, str] = {}
+    if sliced is not None:
+        figures[SLICE_DROP] = sliced.slice_drop
+        details[SLICE_DROP] = sliced.describe()
+    return MonitorResult(
+        deployment, stable.ref, start, end, len(current), drift, figures, notes,
+        slices=sliced, details=details,
+    )  # fmt: skip
+
+
+def _drift(
+    model: LoadedModel, training: pd.DataFrame, current: pd.DataFrame, features: list[str]
+) -> DriftReport:
+    """Drift of the logged ``features`` (and the positive-class score) against the reference."""
+    live = current[[f"in.{f}" for f in features]].set_axis(features, axis=1)
+    inputs = [s.name for s in model.signature.inputs if s.name in training.columns]
+    scores = model.predict_proba(training[inputs]) if model.signature.is_classifier else None
+    reference = training[[f for f in features if f in training.columns]]
+    if scores is not None:
+        reference = reference.assign(prediction=scores[:, -1])
+        score = sorted(c for c in current.columns if c.startswith("out.proba."))[-1]
+        live = live.assign(prediction=current[score].to_numpy())
+    categorical = [s.name for s in model.signature.inputs if s.dtype in ("string", "bool")]
+    return detect_drift(
+        reference,
+        live,
+        categorical=categorical,
+        prediction="prediction" if "prediction" in live else (),
+    )
 
 
 def _load_model(store: Store, artifacts: ArtifactStore, ref: str, cache_dir: Path) -> LoadedModel:
@@ -218,10 +256,7 @@ def _reference(
     )
 
 
-def _performance(
-    home: Path, deployment: str, current: pd.DataFrame, notes: list[str]
-) -> dict[str, float]:
-    labels = read_labels(home, deployment)
+def _performance(labels: pd.DataFrame, current: pd.DataFrame, notes: list[str]) -> dict[str, float]:
     if labels.empty or "out.prediction" not in current:
         return {}
     joined = join_labels(current.drop_duplicates("request_id"), labels, how="inner")
@@ -238,3 +273,83 @@ def _performance(
 
         figures["performance.roc_auc"] = float(roc_auc_score(truth, joined[probas[-1]].to_numpy()))
     return figures
+
+
+def _slices(
+    store: Store,
+    artifacts: ArtifactStore,
+    ref: str,
+    model: Callable[[], LoadedModel],
+    training: pd.DataFrame | None,
+    current: pd.DataFrame,
+    labels: pd.DataFrame,
+    notes: list[str],
+) -> SliceReport | None:
+    """Performance per slice of the version's newest evaluation (None when it has no slices
+    or is not a binary classifier's); one row per request, as the labels are."""
+    record = latest_record(store, ref, "evaluation")
+    reference = None if record is None else SliceReference.from_evaluation(record.payload)
+    if record is None or reference is None:
+        return None
+    rows = current.drop_duplicates("request_id").reset_index(drop=True)
+    absent = [c for c in reference.groups if f"in.{c}" not in rows]
+    if absent:
+        notes.append(f"Slice columns not in the prediction log, not sliced: {', '.join(absent)}.")
+    kept = [c for c in reference.groups if c not in absent]
+    probas = sorted(c for c in rows.columns if c.startswith("out.proba."))
+    if not kept or not probas:
+        return None
+    positive = str(record.payload["classes"][-1])
+    score = f"out.proba.{positive}" if f"out.proba.{positive}" in rows else probas[-1]
+    proba = rows[score].to_numpy(dtype=np.float64)
+    pred = (
+        rows["out.prediction"].astype(str).to_numpy() == positive
+        if "out.prediction" in rows
+        else proba >= 0.5
+    )
+    label = join_labels(rows[["request_id"]], labels, how="left")["label"] if len(labels) else None
+    known = np.zeros(len(rows), bool) if label is None else label.notna().to_numpy()
+    truth = np.full(len(rows), np.nan)
+    if label is not None:
+        truth[known] = (label[known].astype(str).to_numpy() == positive).astype(np.float64)
+    window = rows[[f"in.{c}" for c in kept]].set_axis(kept, axis=1)
+    calibration = _calibration(store, artifacts, record.payload, model, training, notes)
+    return measure_slices(
+        window, reference, proba=proba, pred=pred, labels=truth, calibration=calibration
+    )
+
+
+def _calibration(
+    store: Store,
+    artifacts: ArtifactStore,
+    evaluation: dict[str, Any],
+    model: Callable[[], LoadedModel],
+    training: pd.DataFrame | None,
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Labelled scores to calibrate CBPE on: the evaluation's dataset (held out) when it is
+    recorded and loads, else the drift reference when it holds the target; None otherwise."""
+    target = str(evaluation["target"])
+    frame = None
+    if evaluation.get("dataset"):
+        try:
+            frame = load_dataset(store, artifacts, str(evaluation["dataset"]))
+        except NotFound as exc:
+            notes.append(f"Evaluation dataset unavailable for slice estimates: {exc.message}")
+    if (frame is None or target not in frame) and training is not None and target in training:
+        frame = training
+    if frame is None or target not in frame:
+        notes.append(
+            "No labelled data to estimate slice performance without labels from; slices with "
+            "too few labels are reported as small."
+        )
+        return None
+    frame = frame.dropna(subset=[target])
+    if len(frame) > _REFERENCE_SAMPLE:
+        frame = frame.sample(_REFERENCE_SAMPLE, random_state=0)
+    loaded = model()
+    inputs = [s.name for s in loaded.signature.inputs]
+    proba = np.asarray(loaded.predict_proba(frame[inputs])[:, -1], dtype=np.float64)
+    positive = str(evaluation["classes"][-1])
+    truth = (frame[target].astype(str).to_numpy() == positive).astype(np.float64)
+    return proba, truth

@@ -87,9 +87,9 @@ def estimate_performance(
         for index, start in enumerate(range(0, cur.n, chunk_size)):
             part = slice(start, min(start + chunk_size, cur.n))
             c, score, pred = calibrated_cur[part], cur.proba[part], cur.pred[part]
-            estimate = _expected(name, c, score, pred)
-            draws = _simulate(name, c, score, pred, n_simulations, rng)
-            lower, upper = np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2])
+            estimate, lower, upper = estimate_metric(
+                name, c, score, pred, confidence=confidence, n_simulations=n_simulations, rng=rng
+            )
             realised, n_labels = _realised_part(cur, part, name)
             rows.append(
                 {
@@ -99,8 +99,8 @@ def estimate_performance(
                     "n_rows": part.stop - part.start,
                     "metric": name,
                     "estimated": estimate,
-                    "lower": float(lower),
-                    "upper": float(upper),
+                    "lower": lower,
+                    "upper": upper,
                     "realised": realised,
                     "n_labels": n_labels,
                     "lower_threshold": low_t,
@@ -217,11 +217,50 @@ def _calibrate(ref: _Columns, cur: _Columns, calibrate: bool) -> FloatArray:
     """The analysis probabilities mapped through an isotonic fit on the reference labels."""
     if not calibrate:
         return cur.proba
+    return calibrate_probabilities(ref.proba, ref.labels, cur.proba)
+
+
+def calibrate_probabilities(
+    reference_proba: FloatArray, reference_labels: FloatArray, proba: FloatArray
+) -> FloatArray:
+    """``proba`` mapped through an isotonic fit of the 0/1 ``reference_labels`` on
+    ``reference_proba``: what CBPE treats as each prediction's chance of being positive.
+
+    >>> ref = np.array([0.1, 0.4, 0.6, 0.9])
+    >>> calibrate_probabilities(ref, np.array([0.0, 0.0, 1.0, 1.0]), np.array([0.2, 0.8]))
+    array([0., 1.])
+    """
     from sklearn.isotonic import IsotonicRegression
 
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    iso.fit(ref.proba, ref.labels)
-    return np.asarray(iso.predict(cur.proba), dtype=np.float64)
+    iso.fit(reference_proba, reference_labels)
+    return np.asarray(iso.predict(proba), dtype=np.float64)
+
+
+def estimate_metric(
+    name: str,
+    calibrated: FloatArray,
+    score: FloatArray,
+    pred: BoolArray,
+    *,
+    confidence: float,
+    n_simulations: int,
+    rng: np.random.Generator,
+) -> tuple[float, float, float]:
+    """The CBPE estimate of metric ``name`` on one group of predictions, and the interval
+    where its realised value should fall if the calibration holds (``confidence``, from
+    ``n_simulations`` label sets drawn from ``calibrated``).
+
+    >>> c = np.linspace(0.05, 0.95, 400)
+    >>> value, lower, upper = estimate_metric("accuracy", c, c, c >= 0.5, confidence=0.9,
+    ...                                       n_simulations=200, rng=np.random.default_rng(0))
+    >>> bool(lower < value < upper), round(value, 2)
+    (True, 0.73)
+    """
+    estimate = _expected(name, calibrated, score, pred)
+    draws = _simulate(name, calibrated, score, pred, n_simulations, rng)
+    lower, upper = np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return estimate, float(lower), float(upper)
 
 
 def _expected(name: str, c: FloatArray, score: FloatArray, pred: BoolArray) -> float:
