@@ -299,19 +299,15 @@ def _slices(
     probas = sorted(c for c in rows.columns if c.startswith("out.proba."))
     if not kept or not probas:
         return None
-    positive = str(record.payload["classes"][-1])
+    positive = _positive_class(record.payload)
     score = f"out.proba.{positive}" if f"out.proba.{positive}" in rows else probas[-1]
     proba = rows[score].to_numpy(dtype=np.float64)
-    pred = (
-        rows["out.prediction"].astype(str).to_numpy() == positive
-        if "out.prediction" in rows
-        else proba >= 0.5
-    )
+    pred = _is(rows["out.prediction"], positive) if "out.prediction" in rows else proba >= 0.5
     label = join_labels(rows[["request_id"]], labels, how="left")["label"] if len(labels) else None
     known = np.zeros(len(rows), bool) if label is None else label.notna().to_numpy()
     truth = np.full(len(rows), np.nan)
     if label is not None:
-        truth[known] = (label[known].astype(str).to_numpy() == positive).astype(np.float64)
+        truth[known] = _is(label[known], positive).astype(np.float64)
     window = rows[[f"in.{c}" for c in kept]].set_axis(kept, axis=1)
     calibration = _calibration(store, artifacts, record.payload, model, training, notes)
     return measure_slices(
@@ -329,7 +325,7 @@ def _calibration(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Labelled scores to calibrate CBPE on: the evaluation's dataset (held out) when it is
     recorded and loads, else the drift reference when it holds the target; None otherwise."""
-    target = str(evaluation["target"])
+    target = str(evaluation.get("target"))
     frame = None
     if evaluation.get("dataset"):
         try:
@@ -350,6 +346,25 @@ def _calibration(
     loaded = model()
     inputs = [s.name for s in loaded.signature.inputs]
     proba = np.asarray(loaded.predict_proba(frame[inputs])[:, -1], dtype=np.float64)
-    positive = str(evaluation["classes"][-1])
-    truth = (frame[target].astype(str).to_numpy() == positive).astype(np.float64)
+    positive = _positive_class(evaluation)
+    truth = _is(frame[target], positive).astype(np.float64)
     return proba, truth
+
+
+def _positive_class(evaluation: dict[str, Any]) -> str:
+    """The positive class of a binary evaluation (its second class; 1 when not recorded)."""
+    classes = evaluation.get("classes") or [0, 1]
+    return str(classes[-1])
+
+
+def _is(values: pd.Series, positive: str) -> np.ndarray:
+    """Where ``values`` are the positive class: as numbers when both are (1, 1.0 and "1"
+    agree), else as text."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    try:
+        wanted = float(positive)
+    except ValueError:
+        return np.asarray(values.astype(str).to_numpy() == positive)
+    if numbers.notna().all():
+        return np.asarray(numbers.to_numpy(dtype=np.float64) == wanted)
+    return np.asarray(values.astype(str).to_numpy() == positive)

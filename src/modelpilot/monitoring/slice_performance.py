@@ -18,7 +18,9 @@ drop the alert looks for.
 
 The figure ``performance.slice_drop`` (:data:`SLICE_DROP`) is how far the worst slice fell
 below its evaluated value *beyond* the fall of the overall metric, counting only slices that
-are not small and whose whole interval lies below their reference value; 0 when none. A slice
+are not small and whose fall is significant: larger than the window's interval and the
+evaluation's own interval combined (in quadrature), which with an exact reference value is the
+window's interval lying wholly below it; 0 when none. A slice
 that falls by 0.05 while the total moves by 0.01 scores about 0.04; when everything falls
 together it stays near 0 (the overall rule sees that). The rule ``slice-performance-drop``
 (:data:`~modelpilot.alerting.rules.DEFAULT_RULES`) fires when it exceeds 0.03.
@@ -39,9 +41,10 @@ together it stays near 0 (the overall rule sees that). The rule ``slice-performa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any, Literal
 
@@ -77,6 +80,7 @@ class SliceReference:
     overall: float | None
     groups: dict[str, list[str]]
     values: dict[tuple[str, str], float | None]
+    lower_bounds: dict[tuple[str, str], float | None] = field(default_factory=dict)
 
     @classmethod
     def from_evaluation(cls, payload: Mapping[str, Any]) -> SliceReference | None:
@@ -92,11 +96,13 @@ class SliceReference:
         metric = known[0]
         groups: dict[str, list[str]] = {}
         values: dict[tuple[str, str], float | None] = {}
+        lower: dict[tuple[str, str], float | None] = {}
         for item in slices:
             column, group = str(item["column"]), str(item["group"])
             groups.setdefault(column, []).append(group)
             values[(column, group)] = _value(item["metrics"].get(metric))
-        return cls(metric, _value(metrics[metric]), groups, values)
+            lower[(column, group)] = _value(item["metrics"].get(metric), "lower")
+        return cls(metric, _value(metrics[metric]), groups, values, lower)
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ class SlicePerformance:
     reference: float | None
     is_small: bool
     note: str | None = None
+    reference_lower: float | None = None  # the evaluation's lower bound, when it kept one
 
     @property
     def label(self) -> str:
@@ -141,6 +148,7 @@ class SlicePerformance:
             "reference": self.reference,
             "is_small": self.is_small,
             "note": self.note,
+            "reference_lower": self.reference_lower,
         }
 
     @classmethod
@@ -166,12 +174,15 @@ class SliceReport:
 
     def excess_drop(self, part: SlicePerformance) -> float | None:
         """How far ``part`` fell beyond the overall fall, if it may alert: not small, and its
-        whole interval below its reference value; else None."""
-        if part.is_small or part.drop is None or part.upper is None or part.reference is None:
+        fall larger than its interval's upper half and the evaluation's lower half combined
+        (with an exact reference: its whole interval below it); else None."""
+        value, upper, reference = part.value, part.upper, part.reference
+        if part.is_small or value is None or upper is None or reference is None:
             return None
-        if part.upper >= part.reference:
+        below = 0.0 if part.reference_lower is None else reference - part.reference_lower
+        if reference - value <= math.hypot(upper - value, below):
             return None
-        return part.drop - self.overall_drop
+        return reference - value - self.overall_drop
 
     @property
     def worst(self) -> SlicePerformance | None:
@@ -320,7 +331,9 @@ def measure_slices(
         for group in names:
             rows = np.flatnonzero(assigned == group)
             value = reference.values.get((column, group))
-            parts.append(measure.part(column, group, rows, value, seed))
+            part = measure.part(column, group, rows, value, seed)
+            lower = reference.lower_bounds.get((column, group))
+            parts.append(dataclasses.replace(part, reference_lower=lower))
     return SliceReport(reference.metric, confidence, min_rows, overall, parts)
 
 
@@ -390,8 +403,8 @@ class _Measure:
         return value.value, value.lower, value.upper
 
 
-def _value(stored: Mapping[str, Any] | None) -> float | None:
-    return None if stored is None or stored.get("value") is None else float(stored["value"])
+def _value(stored: Mapping[str, Any] | None, key: str = "value") -> float | None:
+    return None if stored is None or stored.get(key) is None else float(stored[key])
 
 
 def _finite(value: float | None) -> float | None:

@@ -7,6 +7,8 @@ regions; ``north`` (12% of rows) loses confidence (``k`` 2.0 -> 1.49), which cos
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +21,7 @@ from modelpilot.evaluation.slices import slice_labels
 from modelpilot.monitoring.slice_performance import (
     MIN_SLICE_ROWS,
     SLICE_DROP,
+    SlicePerformance,
     SliceReference,
     SliceReport,
     assign_groups,
@@ -165,16 +168,31 @@ def test_reference_is_read_from_a_stored_binary_evaluation() -> None:
         "task": "binary",
         "metrics": {"roc_auc": {"value": 0.8}, "accuracy": {"value": 0.7}},
         "slices": [
-            {"column": "plan", "group": "a", "metrics": {"roc_auc": {"value": 0.82}}},
+            {
+                "column": "plan",
+                "group": "a",
+                "metrics": {"roc_auc": {"value": 0.82, "lower": 0.79}},
+            },
             {"column": "plan", "group": "b", "metrics": {"roc_auc": {"value": None}}},
         ],
     }
     ref = SliceReference.from_evaluation(payload)
     assert ref == SliceReference(
-        "roc_auc", 0.8, {"plan": ["a", "b"]}, {("plan", "a"): 0.82, ("plan", "b"): None}
-    )
+        "roc_auc", 0.8, {"plan": ["a", "b"]}, {("plan", "a"): 0.82, ("plan", "b"): None},
+        {("plan", "a"): 0.79, ("plan", "b"): None},
+    )  # fmt: skip
     assert SliceReference.from_evaluation({**payload, "task": "regression"}) is None
     assert SliceReference.from_evaluation({**payload, "slices": []}) is None
+
+
+def test_a_fall_within_the_evaluations_own_uncertainty_does_not_alert() -> None:
+    overall = SlicePerformance(None, "(all)", "realised", 0.80, 0.79, 0.81, 9000, 9000, 0.80,
+                               False)  # fmt: skip
+    fell = SlicePerformance("plan", "a", "realised", 0.75, 0.73, 0.77, 2000, 2000, 0.80, False)
+    # the window's interval lies below 0.80, but the evaluation measured 0.80 +- 0.05
+    unsure = dataclasses.replace(fell, reference_lower=0.75)
+    assert SliceReport("roc_auc", 0.95, 200, overall, [fell]).slice_drop == pytest.approx(0.05)
+    assert SliceReport("roc_auc", 0.95, 200, overall, [unsure]).slice_drop == 0.0
 
 
 @settings(max_examples=60, deadline=None)
