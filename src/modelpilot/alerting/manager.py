@@ -84,15 +84,22 @@ class AlertManager:
         self.hooks[name] = hook
 
     def observe(
-        self, subject: str, metric: str, value: float, *, at_ms: int | None = None
+        self,
+        subject: str,
+        metric: str,
+        value: float,
+        *,
+        at_ms: int | None = None,
+        detail: str | None = None,
     ) -> list[Alert]:
-        """Feed one figure; returns the alerts this observation fired or resolved."""
+        """Feed one figure; returns the alerts this observation fired or resolved. ``detail``
+        (which slice fell, say) is added to their messages."""
         now = at_ms if at_ms is not None else now_ms()
         changed: list[tuple[AlertRule, Alert]] = []
         with self._lock:
             for rule in self.rules:
                 if rule.watches(subject, metric):
-                    alert = self._step(rule, subject, value, now)
+                    alert = self._step(rule, subject, value, now, detail)
                     if alert is not None:
                         changed.append((rule, alert))
         for rule, alert in changed:
@@ -102,13 +109,19 @@ class AlertManager:
         return [alert for _, alert in changed]
 
     def observe_many(
-        self, subject: str, figures: dict[str, float], *, at_ms: int | None = None
+        self,
+        subject: str,
+        figures: dict[str, float],
+        *,
+        at_ms: int | None = None,
+        details: dict[str, str] | None = None,
     ) -> list[Alert]:
-        """Feed several figures of one subject at once."""
+        """Feed several figures of one subject at once (``details``: figure -> detail)."""
+        said = details or {}
         return [
             a
             for metric, value in figures.items()
-            for a in self.observe(subject, metric, value, at_ms=at_ms)
+            for a in self.observe(subject, metric, value, at_ms=at_ms, detail=said.get(metric))
         ]
 
     def firing(self) -> list[tuple[str, str]]:
@@ -116,7 +129,9 @@ class AlertManager:
         with self._lock:
             return [key for key, track in self._tracks.items() if track.firing]
 
-    def _step(self, rule: AlertRule, subject: str, value: float, now: int) -> Alert | None:
+    def _step(
+        self, rule: AlertRule, subject: str, value: float, now: int, detail: str | None
+    ) -> Alert | None:
         key = (rule.name, subject)
         track = self._tracks.get(key)
         if rule.breached(value):
@@ -124,13 +139,13 @@ class AlertManager:
                 track = self._tracks[key] = _Track(since_ms=now)
             if not track.firing and now - track.since_ms >= rule.for_s * 1000:
                 track.firing = True
-                return build_alert(rule, subject, value, "firing", track.since_ms, now)
+                return build_alert(rule, subject, value, "firing", track.since_ms, now, detail)
             return None
         if track is None:
             return None
         del self._tracks[key]
         return (
-            build_alert(rule, subject, value, "resolved", track.since_ms, now)
+            build_alert(rule, subject, value, "resolved", track.since_ms, now, detail)
             if track.firing
             else None
         )
@@ -160,10 +175,17 @@ def notify(sinks: Iterable[Sink], alert: Alert) -> None:
 
 
 def build_alert(
-    rule: AlertRule, subject: str, value: float, state: State, since: int, now: int
+    rule: AlertRule,
+    subject: str,
+    value: float,
+    state: State,
+    since: int,
+    now: int,
+    detail: str | None = None,
 ) -> Alert:
     """The alert ``rule`` raises on ``subject`` in ``state``: breached (or back) at ``value``,
-    the condition holding since ``since`` (ms), observed at ``now`` (ms).
+    the condition holding since ``since`` (ms), observed at ``now`` (ms); ``detail`` (what
+    the figure is made of, such as which slice fell) ends the message.
 
     >>> rule = AlertRule(name="errors", metric="ops.error_rate", op=">", threshold=0.05)
     >>> build_alert(rule, "prod", 0.07, "firing", 1000, 2000).message
@@ -173,7 +195,7 @@ def build_alert(
     message = (
         f"[{rule.severity}] {rule.name}: {rule.metric} of {subject} {verb} {value:.4g} "
         f"(alert when {rule.op} {rule.threshold:g}{f' for {rule.for_s:g}s' if rule.for_s else ''})"
-    )
+    ) + (f": {detail}" if detail else "")
     return Alert(
         rule.name,
         subject,
@@ -190,11 +212,16 @@ def build_alert(
 
 
 def next_alert(
-    rule: AlertRule, subject: str, value: float, now: int, last: Alert | None
+    rule: AlertRule,
+    subject: str,
+    value: float,
+    now: int,
+    last: Alert | None,
+    detail: str | None = None,
 ) -> Alert | None:
     """The alert to record when ``rule`` sees ``value`` on ``subject`` at ``now`` (ms), given
     the last alert recorded for that rule and subject (None if never), or None when nothing
-    changed.
+    changed. ``detail`` ends the message of the alert recorded.
 
     The same de-duplication as :class:`AlertManager`, with the state read from the records
     instead of kept in a process, so a restarted or second process continues it: a breach
@@ -217,14 +244,16 @@ def next_alert(
         return (
             None
             if active is None
-            else build_alert(rule, subject, value, "resolved", active.since_ms, now)
+            else build_alert(rule, subject, value, "resolved", active.since_ms, now, detail)
         )
     if active is not None and active.state == "firing":
         return None
     since = active.since_ms if active is not None else now
     if now - since >= rule.for_s * 1000:
-        return build_alert(rule, subject, value, "firing", since, now)
-    return None if active is not None else build_alert(rule, subject, value, "pending", now, now)
+        return build_alert(rule, subject, value, "firing", since, now, detail)
+    if active is not None:
+        return None
+    return build_alert(rule, subject, value, "pending", now, now, detail)
 
 
 def load_rules(data: Iterable[dict[str, Any]]) -> list[AlertRule]:

@@ -54,7 +54,10 @@ class AlertRule(BaseModel):
 
 # What ``modelpilot monitor run`` and a policy's ``monitoring:`` section use when no rules are
 # given. The drift rule is named ``dataset-drift`` so that a trigger ``on_alert: dataset-drift``
-# matches it.
+# matches it. ``performance.slice_drop`` is how far the worst slice fell below its evaluated
+# metric beyond the total's fall, its interval excluding the evaluated value
+# (monitoring/slice_performance.py); 0.03 lets a true 0.05 AUC drop of a slice fire reliably
+# through sampling noise while the total moves by 0.01.
 DEFAULT_RULES: tuple[AlertRule, ...] = (
     AlertRule(
         name="dataset-drift", metric="drift.share_drifted", op=">=", threshold=0.3,
@@ -62,5 +65,9 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
     ),
     AlertRule(
         name="error-rate", metric="ops.error_rate", op=">", threshold=0.05, severity="critical"
+    ),
+    AlertRule(
+        name="slice-performance-drop", metric="performance.slice_drop", op=">", threshold=0.03,
+        severity="warning",
     ),
 )  # fmt: skip

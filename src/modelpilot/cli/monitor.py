@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
 import yaml
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from modelpilot.monitoring.slice_performance import SliceReport
 
 from modelpilot.cli.context import console, get_workspace
 
@@ -80,6 +84,8 @@ def run(
                 f"dataset rule: {result.drift.decision.rule}; {result.drift.decision.figures()}",
                 markup=False,
             )
+    if result.slices is not None:
+        console.print(_slice_table(result.slices))
     for note in result.notes:
         console.print(f"[yellow]note[/yellow] {note}")
     chosen = load_rules(yaml.safe_load(rules.read_text()) or []) if rules else list(DEFAULT_RULES)
@@ -90,7 +96,7 @@ def run(
     ]
     if webhook:
         sinks.append(WebhookSink(webhook))
-    AlertManager(chosen, sinks).observe_many(deployment, result.figures)
+    AlertManager(chosen, sinks).observe_many(deployment, result.figures, details=result.details)
 
 
 @monitor_app.command("report")
@@ -109,7 +115,8 @@ def report(
         raise NotFound(
             f"Nothing to report for {deployment!r}: {' '.join(result.notes)}", field="deployment"
         )
-    result.drift.save_html(output)
+    sections = [] if result.slices is None else [result.slices.to_html()]
+    result.drift.save_html(output, sections=sections)
     output.with_suffix(".json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
     console.print(f"Wrote {output} and {output.with_suffix('.json')}")
 
@@ -213,11 +220,15 @@ def reports(
     from modelpilot.cli.context import fmt_ms
 
     table = Table(title=f"Monitoring reports of {deployment}")
-    for column in ("id", "created", "model", "rows", "dataset drift", "rule", "share drifted"):
+    columns = (
+        "id", "created", "model", "rows", "dataset drift", "rule", "share drifted", "slice drop"
+    )  # fmt: skip
+    for column in columns:
         table.add_column(column)
     for result in get_workspace().monitoring.list_reports(deployment, limit=limit):
         drift = result.figures.get("drift.dataset_drift")
         share = result.figures.get("drift.share_drifted")
+        sliced = result.figures.get("performance.slice_drop")
         table.add_row(
             str(result.report_id),
             fmt_ms(result.created_ms),
@@ -226,8 +237,21 @@ def reports(
             "-" if drift is None else ("yes" if drift else "no"),
             (result.drift.dataset_rule if result.drift else None) or "-",
             "-" if share is None else f"{share:.0%}",
+            "-" if sliced is None else f"{sliced:.3f}",
         )
     console.print(table)
+
+
+def _slice_table(report: SliceReport) -> Table:
+    """The per-slice performance of one window, the overall row first."""
+    from modelpilot.monitoring.slice_performance import TABLE_COLUMNS
+
+    table = Table(title=f"{report.metric} by slice: {report.describe()}")
+    for column in TABLE_COLUMNS:
+        table.add_column(column)
+    for row in report.table():
+        table.add_row(*row)
+    return table
 
 
 def register(app: typer.Typer) -> None:

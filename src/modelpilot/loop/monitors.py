@@ -177,7 +177,8 @@ def _record_alerts(
         for rule in rules:
             previous = last[rule.name].alert if rule.name in last else None
             value = result.figures[rule.metric]
-            alert = next_alert(rule, deployment, value, result.window_end_ms, previous)
+            detail = result.details.get(rule.metric)
+            alert = next_alert(rule, deployment, value, result.window_end_ms, previous, detail)
             if alert is not None:
                 changed.append(alert)
         return tuple(record_alert_in(conn, a, actor=actor) for a in changed)  # events last

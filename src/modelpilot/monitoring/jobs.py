@@ -19,7 +19,8 @@ it on its own store and home (see :mod:`modelpilot.monitoring.service`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,12 @@ from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.models import LoadedModel, TrustPolicy, load_package
 from modelpilot.monitoring.drift.detect import detect_drift
 from modelpilot.monitoring.report import DriftReport
+from modelpilot.monitoring.slice_performance import (
+    SLICE_DROP,
+    SliceReference,
+    SliceReport,
+    measure_slices,
+)
 from modelpilot.predictions import PredictionReader, join_labels, read_labels
 from modelpilot.predictions.policy_store import load_policy_set
 from modelpilot.registry import get_version
@@ -56,6 +63,8 @@ class MonitorResult:
     notes: list[str]
     report_id: int | None = None  # set once the report is stored (MonitoringService.run)
     created_ms: int | None = None
+    slices: SliceReport | None = None  # performance by slice, when the evaluation has slices
+    details: dict[str, str] = field(default_factory=dict)  # figure -> what alerts should say
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -70,12 +79,15 @@ class MonitorResult:
             "figures": self.figures,
             "notes": self.notes,
             "drift": None if self.drift is None else self.drift.to_dict(),
+            "slices": None if self.slices is None else self.slices.to_dict(),
+            "details": dict(self.details),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MonitorResult:
         """The inverse of :meth:`to_dict`."""
         drift = data.get("drift")
+        slices = data.get("slices")
         return cls(
             deployment=str(data["deployment"]),
             model=str(data["model"]),
@@ -87,6 +99,8 @@ class MonitorResult:
             notes=[str(n) for n in data["notes"]],
             report_id=data.get("report_id"),
             created_ms=data.get("created_ms"),
+            slices=None if slices is None else SliceReport.from_dict(slices),
+            details={str(k): str(v) for k, v in (data.get("details") or {}).items()},
         )
 
 
@@ -116,33 +130,61 @@ def monitor_deployment(
         notes.append(f"No logged requests for {deployment!r} in the window; nothing to score.")
         return MonitorResult(deployment, stable.ref, start, end, 0, None, figures, notes)
     figures.update(_operations(current, window_s))
-    reference = _reference(store, artifacts, stable.ref, notes)
+    cache = cache_dir or home / "cache" / "packages"
+    loaded: list[LoadedModel] = []
+
+    def model() -> LoadedModel:  # loaded once, and only when a part needs it
+        if not loaded:
+            loaded.append(_load_model(store, artifacts, stable.ref, cache))
+        return loaded[0]
+
+    training = _reference(store, artifacts, stable.ref, notes)
     drift = None
-    if reference is not None:
-        model = _load_model(store, artifacts, stable.ref, cache_dir or home / "cache" / "packages")
+    if training is not None:
         logged = {c[3:] for c in current.columns if c.startswith("in.")}
-        features = [s.name for s in model.signature.inputs if s.name in logged]
+        features = [s.name for s in model().signature.inputs if s.name in logged]
         features = _unprotected(store, stable.model, deployment, features, notes)
-        live = current[[f"in.{f}" for f in features]].set_axis(features, axis=1)
-        inputs = [s.name for s in model.signature.inputs if s.name in reference.columns]
-        scores = model.predict_proba(reference[inputs]) if model.signature.is_classifier else None
-        reference = reference[[f for f in features if f in reference.columns]]
-        importance = _importance(store, stable.ref, list(reference.columns), notes)
-        if scores is not None:
-            reference = reference.assign(prediction=scores[:, -1])
-            score = sorted(c for c in current.columns if c.startswith("out.proba."))[-1]
-            live = live.assign(prediction=current[score].to_numpy())
-        categorical = [s.name for s in model.signature.inputs if s.dtype in ("string", "bool")]
-        drift = detect_drift(
-            reference,
-            live,
-            categorical=categorical,
-            prediction="prediction" if "prediction" in live else (),
-            importance=importance,
-        )
+        importance = _importance(store, stable.ref, features, notes)
+        drift = _drift(model(), training, current, features, importance)
         figures.update(_drift_figures(drift))
-    figures.update(_performance(home, deployment, current, notes))
-    return MonitorResult(deployment, stable.ref, start, end, len(current), drift, figures, notes)
+    labels = read_labels(home, deployment)
+    figures.update(_performance(labels, current, notes))
+    sliced = _slices(store, artifacts, stable.ref, model, training, current, labels, notes)
+    details: dict[str, str] = {}
+    if sliced is not None:
+        figures[SLICE_DROP] = sliced.slice_drop
+        details[SLICE_DROP] = sliced.describe()
+    return MonitorResult(
+        deployment, stable.ref, start, end, len(current), drift, figures, notes,
+        slices=sliced, details=details,
+    )  # fmt: skip
+
+
+def _drift(
+    model: LoadedModel,
+    training: pd.DataFrame,
+    current: pd.DataFrame,
+    features: list[str],
+    importance: dict[str, float] | None,
+) -> DriftReport:
+    """Drift of the logged ``features`` (and the positive-class score) against the reference,
+    dataset drift weighted by ``importance`` (equal weights when None)."""
+    live = current[[f"in.{f}" for f in features]].set_axis(features, axis=1)
+    inputs = [s.name for s in model.signature.inputs if s.name in training.columns]
+    scores = model.predict_proba(training[inputs]) if model.signature.is_classifier else None
+    reference = training[[f for f in features if f in training.columns]]
+    if scores is not None:
+        reference = reference.assign(prediction=scores[:, -1])
+        score = sorted(c for c in current.columns if c.startswith("out.proba."))[-1]
+        live = live.assign(prediction=current[score].to_numpy())
+    categorical = [s.name for s in model.signature.inputs if s.dtype in ("string", "bool")]
+    return detect_drift(
+        reference,
+        live,
+        categorical=categorical,
+        prediction="prediction" if "prediction" in live else (),
+        importance=importance,
+    )
 
 
 def _load_model(store: Store, artifacts: ArtifactStore, ref: str, cache_dir: Path) -> LoadedModel:
@@ -255,10 +297,7 @@ def _reference(
     )
 
 
-def _performance(
-    home: Path, deployment: str, current: pd.DataFrame, notes: list[str]
-) -> dict[str, float]:
-    labels = read_labels(home, deployment)
+def _performance(labels: pd.DataFrame, current: pd.DataFrame, notes: list[str]) -> dict[str, float]:
     if labels.empty or "out.prediction" not in current:
         return {}
     joined = join_labels(current.drop_duplicates("request_id"), labels, how="inner")
@@ -275,3 +314,98 @@ def _performance(
 
         figures["performance.roc_auc"] = float(roc_auc_score(truth, joined[probas[-1]].to_numpy()))
     return figures
+
+
+def _slices(
+    store: Store,
+    artifacts: ArtifactStore,
+    ref: str,
+    model: Callable[[], LoadedModel],
+    training: pd.DataFrame | None,
+    current: pd.DataFrame,
+    labels: pd.DataFrame,
+    notes: list[str],
+) -> SliceReport | None:
+    """Performance per slice of the version's newest evaluation (None when it has no slices
+    or is not a binary classifier's); one row per request, as the labels are."""
+    record = latest_record(store, ref, "evaluation")
+    reference = None if record is None else SliceReference.from_evaluation(record.payload)
+    if record is None or reference is None:
+        return None
+    rows = current.drop_duplicates("request_id").reset_index(drop=True)
+    absent = [c for c in reference.groups if f"in.{c}" not in rows]
+    if absent:
+        notes.append(f"Slice columns not in the prediction log, not sliced: {', '.join(absent)}.")
+    kept = [c for c in reference.groups if c not in absent]
+    probas = sorted(c for c in rows.columns if c.startswith("out.proba."))
+    if not kept or not probas:
+        return None
+    positive = _positive_class(record.payload)
+    score = f"out.proba.{positive}" if f"out.proba.{positive}" in rows else probas[-1]
+    proba = rows[score].to_numpy(dtype=np.float64)
+    pred = _is(rows["out.prediction"], positive) if "out.prediction" in rows else proba >= 0.5
+    label = join_labels(rows[["request_id"]], labels, how="left")["label"] if len(labels) else None
+    known = np.zeros(len(rows), bool) if label is None else label.notna().to_numpy()
+    truth = np.full(len(rows), np.nan)
+    if label is not None:
+        truth[known] = _is(label[known], positive).astype(np.float64)
+    window = rows[[f"in.{c}" for c in kept]].set_axis(kept, axis=1)
+    calibration = _calibration(store, artifacts, record.payload, model, training, notes)
+    return measure_slices(
+        window, reference, proba=proba, pred=pred, labels=truth, calibration=calibration
+    )
+
+
+def _calibration(
+    store: Store,
+    artifacts: ArtifactStore,
+    evaluation: dict[str, Any],
+    model: Callable[[], LoadedModel],
+    training: pd.DataFrame | None,
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Labelled scores to calibrate CBPE on: the evaluation's dataset (held out) when it is
+    recorded and loads, else the drift reference when it holds the target; None otherwise."""
+    target = str(evaluation.get("target"))
+    frame = None
+    if evaluation.get("dataset"):
+        try:
+            frame = load_dataset(store, artifacts, str(evaluation["dataset"]))
+        except NotFound as exc:
+            notes.append(f"Evaluation dataset unavailable for slice estimates: {exc.message}")
+    if (frame is None or target not in frame) and training is not None and target in training:
+        frame = training
+    if frame is None or target not in frame:
+        notes.append(
+            "No labelled data to estimate slice performance without labels from; slices with "
+            "too few labels are reported as small."
+        )
+        return None
+    frame = frame.dropna(subset=[target])
+    if len(frame) > _REFERENCE_SAMPLE:
+        frame = frame.sample(_REFERENCE_SAMPLE, random_state=0)
+    loaded = model()
+    inputs = [s.name for s in loaded.signature.inputs]
+    proba = np.asarray(loaded.predict_proba(frame[inputs])[:, -1], dtype=np.float64)
+    positive = _positive_class(evaluation)
+    truth = _is(frame[target], positive).astype(np.float64)
+    return proba, truth
+
+
+def _positive_class(evaluation: dict[str, Any]) -> str:
+    """The positive class of a binary evaluation (its second class; 1 when not recorded)."""
+    classes = evaluation.get("classes") or [0, 1]
+    return str(classes[-1])
+
+
+def _is(values: pd.Series, positive: str) -> np.ndarray:
+    """Where ``values`` are the positive class: as numbers when both are (1, 1.0 and "1"
+    agree), else as text."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    try:
+        wanted = float(positive)
+    except ValueError:
+        return np.asarray(values.astype(str).to_numpy() == positive)
+    if numbers.notna().all():
+        return np.asarray(numbers.to_numpy(dtype=np.float64) == wanted)
+    return np.asarray(values.astype(str).to_numpy() == positive)

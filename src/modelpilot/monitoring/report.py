@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -253,9 +254,10 @@ class DriftReport:
         """Write :meth:`to_json` to ``path`` atomically."""
         return _write_atomic(Path(path), self.to_json(indent=1))
 
-    def save_html(self, path: str | Path) -> Path:
-        """Write a self-contained HTML page (inline SVG, no scripts, no network)."""
-        return _write_atomic(Path(path), render_html(self))
+    def save_html(self, path: str | Path, *, sections: Sequence[str] = ()) -> Path:
+        """Write a self-contained HTML page (inline SVG, no scripts, no network); ``sections``
+        (HTML fragments such as the per-slice performance table) follow the drift table."""
+        return _write_atomic(Path(path), render_html(self, sections=sections))
 
 
 def _column_from_dict(data: dict[str, Any]) -> ColumnDrift:
@@ -290,7 +292,7 @@ vertical-align:top;border:1px solid #e3e3e3;border-radius:6px;padding:8px}
 _REF_COLOUR, _CUR_COLOUR = "#4c78a8", "#f58518"
 
 
-def render_html(report: DriftReport) -> str:
+def render_html(report: DriftReport, *, sections: Sequence[str] = ()) -> str:
     """The report as one HTML document (what :meth:`DriftReport.save_html` writes)."""
     verdict = "Dataset drift detected" if report.dataset_drift else "No dataset drift"
     parts = [
@@ -306,6 +308,7 @@ def render_html(report: DriftReport) -> str:
         _prediction(report),
         _table(report),
         _multivariate(report.multivariate),
+        *sections,
         "<h2>Distributions</h2><p class='key'>",
         f"<span style='background:{_REF_COLOUR}'></span>reference",
         f"<span style='background:{_CUR_COLOUR}'></span>current</p>",

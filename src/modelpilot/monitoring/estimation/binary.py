@@ -64,9 +64,9 @@ class BinaryEstimator:
     def estimate(self, metric: str, part: slice, rng: np.random.Generator) -> tuple[float, ...]:
         """The metric of the chunk's expected confusion matrix, and its simulated interval."""
         c, score, pred = self.calibrated[part], self.cur.proba[part], self.cur.pred[part]
-        labels = rng.random((self.n_sims, c.size)) < c
-        draws = _metric_rows(metric, labels, score, pred)
-        return (_expected(metric, c, score, pred), *quantile_interval(draws, self.confidence))
+        return estimate_metric(
+            metric, c, score, pred, confidence=self.confidence, n_simulations=self.n_sims, rng=rng
+        )
 
     def realised(self, metric: str, part: slice) -> tuple[float | None, int]:
         """The metric on the chunk's labelled rows."""
@@ -81,6 +81,31 @@ class BinaryEstimator:
         """The metric on reference ``rows``."""
         ref = self.ref
         return _realised(metric, ref.labels[rows] == 1, ref.proba[rows], ref.pred[rows])
+
+
+def estimate_metric(
+    name: str,
+    calibrated: FloatArray,
+    score: FloatArray,
+    pred: BoolArray,
+    *,
+    confidence: float,
+    n_simulations: int,
+    rng: np.random.Generator,
+) -> tuple[float, float, float]:
+    """The CBPE estimate of metric ``name`` on one group of predictions, and the interval
+    where its realised value should fall if the calibration holds (``confidence``, from
+    ``n_simulations`` label sets drawn from ``calibrated``). Chunks and slices both use it.
+
+    >>> c = np.linspace(0.05, 0.95, 400)
+    >>> value, lower, upper = estimate_metric("accuracy", c, c, c >= 0.5, confidence=0.9,
+    ...                                       n_simulations=200, rng=np.random.default_rng(0))
+    >>> bool(lower < value < upper), round(value, 2)
+    (True, 0.73)
+    """
+    labels = rng.random((n_simulations, calibrated.size)) < calibrated
+    draws = _metric_rows(name, labels, score, pred)
+    return (_expected(name, calibrated, score, pred), *quantile_interval(draws, confidence))
 
 
 class _Columns:
