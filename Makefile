@@ -38,8 +38,9 @@ typecheck: $(STAMP)
 # most tests wait on servers, subprocesses and databases, so two workers on 2 cores took the
 # suite from 19m43s to 11m. `make unit TEST_WORKERS=0` runs it in one process.
 # `make test` leaves out the tests marked `slow` (the demo, agents killed in
-# every stage, two agents for a while, the browser, ONNX conversions, drift calibration, Ray): they take
-# minutes each and `make test-slow` (run by .ci/run after `make test`) runs them.
+# every stage, two agents for a while, the browser, ONNX conversions, drift calibration, Ray)
+# and the integration tests' PostgreSQL cases (tests/conftest.py): they take minutes and
+# `make test-slow` (run by .ci/run after `make test`) runs them.
 TEST_WORKERS ?= 2
 unit: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"

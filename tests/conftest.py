@@ -36,7 +36,14 @@ hypothesis_settings.register_profile("modelpilot", deadline=None)
 hypothesis_settings.load_profile("modelpilot")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Integration tests on PostgreSQL are `slow` (`make test-slow`, which CI runs too):
+    `make test` covers every unit and contract test on both backends and the integration
+    tests (servers, subprocesses) on SQLite, which keeps it under 15 minutes on 2 cores."""
+    for item in items:
+        if "postgres" in item.keywords and item.nodeid.startswith("tests/integration/"):
+            item.add_marker(pytest.mark.slow)
     if POSTGRES_URI:
         return
     skip = pytest.mark.skip(reason="set MODELPILOT_TEST_POSTGRES_URI to run PostgreSQL tests")
