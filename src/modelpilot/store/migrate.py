@@ -3,6 +3,13 @@
 Checking the stored revision is one cheap query; Alembic itself is only imported when the
 schema really is behind. Concurrent first uses serialise on a lock (a file lock for SQLite,
 an advisory lock for PostgreSQL) so eight processes opening a fresh store do not race.
+
+An empty database skips the migration chain: the tables are created from
+:mod:`modelpilot.store.schema` in one transaction and stamped with the head revision
+(Alembic's "building an up-to-date database from scratch"). Replaying the chain cost ~0.4 s
+of table rebuilding per new store (every ``mp.init`` in a new folder, every test's store);
+creating the tables costs ~0.05 s. tests/unit/foundation/test_store_schema.py checks that
+the chain and the table definitions give the same schema, so both paths agree.
 """
 
 from __future__ import annotations
@@ -12,7 +19,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    text,
+)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 HEAD_REVISION = "0010"
@@ -33,17 +50,49 @@ def upgrade(engine: Engine) -> str:
     """Bring the schema to the newest revision; return the revision now stored."""
     with _schema_lock(engine):
         with engine.connect() as conn:
-            if current_revision(conn) == HEAD_REVISION:
+            stored = current_revision(conn)
+            if stored == HEAD_REVISION:
                 return HEAD_REVISION
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+            empty = stored is None and not _our_tables(conn)
+        if empty:
+            _create_at_head(engine)
+        else:
+            run_migrations(engine)
         return HEAD_REVISION
+
+
+def run_migrations(engine: Engine) -> None:
+    """Apply Alembic's migration chain up to the head (the path of every existing store)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def _our_tables(conn: Connection) -> set[str]:
+    from modelpilot.store.schema import metadata
+
+    return set(inspect(conn).get_table_names()) & set(metadata.tables)
+
+
+def _create_at_head(engine: Engine) -> None:
+    """The newest schema in one transaction, with the version table Alembic would write."""
+    from modelpilot.store.schema import metadata
+
+    version = Table(  # the shape of Alembic's own version table, so later upgrades read it
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        version.create(conn)
+        conn.execute(version.insert().values(version_num=HEAD_REVISION))
 
 
 def is_current(engine: Engine) -> bool:
