@@ -58,7 +58,7 @@ from modelpilot.registry.lineage import Lineage
 from modelpilot.registry.local import LocalRegistry
 from modelpilot.registry.protocol import RegistryService
 from modelpilot.registry.refs import check_model_name
-from modelpilot.registry.roles import DatasetsArg, link_datasets
+from modelpilot.registry.roles import DatasetsArg, link_datasets, training_domain
 from modelpilot.release import get_deployment
 from modelpilot.release.protocol import DeploymentService, LocalDeployments
 from modelpilot.store import Store
@@ -712,7 +712,9 @@ class Workspace:
 
         ``datasets=[train]`` links training data; ``datasets={"training": train, "test":
         holdout}`` gives each dataset its role (monitoring's drift reference is the
-        ``reference`` dataset if any, else the ``training`` one).
+        ``reference`` dataset if any, else the ``training`` one). The signature's input
+        domain, which the data plane flags requests against, is read from that same data
+        (``registry.roles.training_domain``), else from the input example.
 
         Bytes are written first (content-addressed, so a crash leaves only unreferenced
         blobs); the version appears in one transaction at the end, or not at all. Types in
@@ -732,6 +734,7 @@ class Workspace:
             input_example=input_example,
             signature=signature,
             trusted_types=trusted_types,
+            domain_from=lambda final: training_domain(self.artifacts, datasets, final),
         )
         run = self.active_run()
         metrics: dict[str, float] = {}

@@ -235,6 +235,7 @@ COVERED = {
     "audit verify": "test_cli_audit.py, integration/server/test_cli_over_server.py",
     "audit log": "test_cli_audit.py, integration/server/test_cli_over_server.py",
     "alerts list": "integration/server/test_cli_over_server.py",
+    "logs domain": "integration/serving/test_serving_out_of_domain.py",
     "logs policy set": "integration/serving/test_serving_pii.py",
     "logs policy show": "integration/serving/test_serving_pii.py",
     "logs purge": (

@@ -193,6 +193,25 @@ def logs_query(sql: str = typer.Argument(..., help="SQL over the view `predictio
     console.print(table)
 
 
+@logs_app.command("domain")
+def logs_domain(
+    model: str | None = typer.Argument(None, help="One model's rows (default: every model)."),
+    since: str = typer.Option("1h", help="How far back: 30m, 2h, 1d, or an ISO time."),
+) -> None:
+    """Values served outside the training domain, by model, column and kind."""
+    from modelpilot.predictions import PredictionReader
+
+    reader = PredictionReader.of_home(get_workspace().settings.home)
+    frame = reader.out_of_domain(model=model, since=since)
+    if frame.empty:
+        console.print(f"No value outside the input domain since {since}.")
+        return
+    table = Table("model", "column", "kind", "values")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+
+
 logs_app.add_typer(policy_app, name="policy")
 logs_app.command("purge")(logs_purge)
 

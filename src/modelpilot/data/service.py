@@ -329,6 +329,12 @@ def read_dataset(artifacts: ArtifactStore, version: DatasetVersion) -> pd.DataFr
     """The rows of ``version``: its verified Parquet blob, or its file checked by hash."""
     if version.storage == "parquet":
         return pd.read_parquet(io.BytesIO(artifacts.get_bytes(version.location)))
+    path = checked_file(version)
+    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+
+
+def checked_file(version: DatasetVersion) -> Path:
+    """The file of a version stored by reference, refused if missing or changed since."""
     path = Path(version.location)
     if not path.is_file() or sha256_file(path) != version.digest:
         raise NotFound(
@@ -336,7 +342,7 @@ def read_dataset(artifacts: ArtifactStore, version: DatasetVersion) -> pd.DataFr
             "or has changed since it was logged.",
             field="dataset",
         )
-    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    return path
 
 
 def _entity(row: Any) -> DatasetVersion:

@@ -11,7 +11,7 @@ import json
 import re
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from modelpilot.artifacts import ArtifactStore
 from modelpilot.artifacts.base import check_digest
 from modelpilot.errors import InvalidInput, ModelpilotError, UnsafeModel, shown
 from modelpilot.models.flavors import Flavor, class_labels, detect_flavor
-from modelpilot.models.signature import Signature, infer_signature, to_frame
+from modelpilot.models.signature import InputDomain, Signature, infer_signature, to_frame
 from modelpilot.tracking.environment import pinned
 
 PACKAGE_FORMAT = "modelpilot-package/1"
@@ -52,6 +52,7 @@ def build_package(
     input_example: object = None,
     signature: Signature | None = None,
     trusted_types: Sequence[str] = (),
+    domain_from: Callable[[Signature], InputDomain | None] | None = None,
 ) -> PackageInfo:
     """Save ``model`` in its flavor's native format and store the package.
 
@@ -61,6 +62,12 @@ def build_package(
     and the caller vouched for now (``trusted_types``, or the import path of a python
     function the caller handed over itself); the registry records it on the version row,
     never in the package.
+
+    ``domain_from`` gives the input domain to record from the final signature (the training
+    data's, see ``registry.roles.training_domain``); without it, or when it gives None, the
+    input example's is kept. Either way missing values are checked in nullable columns only.
+    The domain is part of the manifest, so of the package's digest: the same model logged
+    with other training data is another package.
     """
     flavor = detect_flavor(model)
     if input_example is None and signature is None:
@@ -75,6 +82,7 @@ def build_package(
         inferred = infer_signature(input_example, output, class_labels(model))
         signature = signature or _nullable_where_the_model_copes(model, input_example, inferred)
     assert signature is not None
+    signature = _with_domain(signature, None if domain_from is None else domain_from(signature))
     with tempfile.TemporaryDirectory(prefix="modelpilot-pkg-") as tmp:
         folder = Path(tmp)
         try:
@@ -237,6 +245,15 @@ def _nullable_where_the_model_copes(
         return signature
     inputs = tuple(replace(s, nullable=True) if s.name in nullable else s for s in signature.inputs)
     return replace(signature, inputs=inputs)
+
+
+def _with_domain(signature: Signature, domain: InputDomain | None) -> Signature:
+    """``signature`` with ``domain`` (else its own) checking nulls of nullable columns only."""
+    chosen = domain or signature.domain
+    if chosen is None:
+        return signature
+    nullable = [s.name for s in signature.inputs if s.nullable]
+    return replace(signature, domain=chosen.checking_nulls_of(nullable))
 
 
 def _store_example(artifacts: ArtifactStore, example: object) -> str | None:

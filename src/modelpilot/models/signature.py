@@ -9,9 +9,9 @@ and what arrived. Validation is vectorised: one pass per column, never a Python 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,11 @@ from modelpilot.errors import InvalidInput, shown
 
 DType = Literal["float64", "float32", "int64", "int32", "bool", "string", "datetime"]
 _NUMERIC: tuple[str, ...] = ("float64", "float32", "int64", "int32")
+NUMERIC_DTYPES = _NUMERIC  # the dtypes a domain keeps a range for
 MAX_CATEGORIES = 1000  # a string column with more distinct values is free text: no set kept
+# Rows without a missing value before "this column never has one" is trusted (and flagged).
+MIN_ROWS_FOR_NO_NULLS = 100
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True)
@@ -36,21 +40,39 @@ class ColumnSpec:
         return {"name": self.name, "dtype": self.dtype, "nullable": self.nullable}
 
 
+class ColumnFacts(Protocol):
+    """What a dataset says about one column (``modelpilot.data.column_stats.ColumnStats``)."""
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def nulls(self) -> int: ...
+    @property
+    def low(self) -> float | None: ...
+    @property
+    def high(self) -> float | None: ...
+    @property
+    def values(self) -> frozenset[str] | None: ...
+
+
 @dataclass(frozen=True)
 class InputDomain:
-    """The values the model saw at log time, per input column, to flag requests far outside.
+    """The values the model was trained on, per input column, to flag requests far outside.
 
-    Recorded from the input example (min/max per numeric column, the set of values per string
-    column with at most MAX_CATEGORIES of them); the data plane answers such rows anyway and
-    marks them in the prediction log. A number is *far outside* when it lies beyond the
-    recorded min/max by more than the recorded range (``max - min``; for a constant column,
-    by more than ``max(|value|, 1)``): an example covering ages 20 to 60 accepts -20 to 100.
-    A string is outside when it is not in the recorded set. Missing values never are.
+    Recorded from the training data when ``log_model`` links a dataset (the ``reference``
+    datasets if any, else the ``training`` ones), else from the input example: min/max per
+    numeric column, the set of values per string column with at most MAX_CATEGORIES of them,
+    and ``never_null``: the columns without a missing value in at least MIN_ROWS_FOR_NO_NULLS
+    rows (fewer rows prove nothing). The data plane answers rows outside anyway and marks them
+    in the prediction log. A number is *far outside* when it lies beyond the recorded min/max
+    by more than the recorded range (``max - min``; for a constant column, by more than
+    ``max(|value|, 1)``): data covering ages 20 to 60 accepts -20 to 100. A string is outside
+    when it is not in the recorded set; a missing value when its column is in ``never_null``.
 
     >>> frame = pd.DataFrame({"age": [20, 60], "plan": ["basic", "pro"]})
     >>> domain = infer_signature(frame).domain
-    >>> domain.ranges["age"], sorted(domain.categories["plan"])
-    ((20.0, 60.0), ['basic', 'pro'])
+    >>> domain.ranges["age"], sorted(domain.categories["plan"]), domain.never_null
+    ((20.0, 60.0), ['basic', 'pro'], frozenset())
     >>> positions, low, high = domain.numeric_limits
     >>> positions, low.tolist(), high.tolist()
     ((0,), [-20.0], [100.0])
@@ -59,6 +81,9 @@ class InputDomain:
     columns: tuple[str, ...]  # every input column, in signature order
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     categories: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    never_null: frozenset[str] = frozenset()
+    rows: int = 0  # rows it was recorded from (0 in domains stored before this was kept)
+    source: str = "input example"  # or the datasets' refs, ``train@3f2a…``
 
     @functools.cached_property
     def numeric_limits(self) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
@@ -82,31 +107,57 @@ class InputDomain:
             if name in self.categories
         )
 
+    @functools.cached_property
+    def null_positions(self) -> tuple[int, ...]:
+        """Positions in the row of the ``never_null`` columns."""
+        return tuple(i for i, name in enumerate(self.columns) if name in self.never_null)
+
+    @functools.cached_property
+    def null_plan(self) -> tuple[bool, tuple[int, ...]]:
+        """Whether a range check can flag NaN too (every ranged column is ``never_null``: the
+        usual case, which then costs no extra pass), and the null checks left to do apart."""
+        ranged = set(self.numeric_limits[0])
+        if ranged and ranged <= set(self.null_positions):
+            return True, tuple(p for p in self.null_positions if p not in ranged)
+        return False, self.null_positions
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form (columns come from the signature, so they are not repeated)."""
         return {
             "ranges": {name: [lo, hi] for name, (lo, hi) in self.ranges.items()},
             "categories": {name: sorted(values) for name, values in self.categories.items()},
+            "never_null": sorted(self.never_null),
+            "rows": self.rows,
+            "source": self.source,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], columns: Sequence[str]) -> InputDomain:
-        """Inverse of :meth:`to_dict`; entries for columns the signature lacks are dropped."""
+        """Inverse of :meth:`to_dict`; entries for columns the signature lacks are dropped.
+        Domains stored before ``never_null``/``rows``/``source`` were kept load without them."""
         ranges = data.get("ranges") or {}
         categories = data.get("categories") or {}
+        never_null = set(data.get("never_null") or ())
         return cls(
             tuple(columns),
             {n: (float(ranges[n][0]), float(ranges[n][1])) for n in columns if n in ranges},
             {n: frozenset(map(str, categories[n])) for n in columns if n in categories},
+            frozenset(n for n in columns if n in never_null),
+            int(data.get("rows") or 0),
+            str(data.get("source") or "input example"),
         )
 
     @classmethod
     def infer(cls, frame: pd.DataFrame, specs: Sequence[ColumnSpec]) -> InputDomain:
-        """Ranges and category sets of an input example (one vectorised pass per column)."""
+        """Ranges, category sets and columns without nulls of an input example (one
+        vectorised pass per column)."""
         ranges: dict[str, tuple[float, float]] = {}
         categories: dict[str, frozenset[str]] = {}
+        never_null: set[str] = set()
         for spec in specs:
             values = frame[spec.name]
+            if len(frame) >= MIN_ROWS_FOR_NO_NULLS and not values.isna().any():
+                never_null.add(spec.name)
             if spec.dtype in _NUMERIC:
                 finite = pd.to_numeric(values, errors="coerce").astype("float64")
                 finite = finite[np.isfinite(finite)]
@@ -116,7 +167,56 @@ class InputDomain:
                 seen = values.dropna().astype(str).unique()
                 if len(seen) <= MAX_CATEGORIES:
                     categories[spec.name] = frozenset(seen.tolist())
-        return cls(tuple(s.name for s in specs), ranges, categories)
+        columns = tuple(s.name for s in specs)
+        return cls(columns, ranges, categories, frozenset(never_null), len(frame))
+
+    @classmethod
+    def from_facts(
+        cls,
+        specs: Sequence[ColumnSpec],
+        facts: Mapping[str, ColumnFacts],
+        source: str,
+        fallback: InputDomain | None = None,
+    ) -> InputDomain:
+        """The domain a dataset's per-column facts give (see ``data.column_stats``); columns
+        the dataset lacks keep what ``fallback`` (the input example's domain) says.
+
+        >>> from modelpilot.data.column_stats import ColumnStats
+        >>> specs = [ColumnSpec("age", "int64"), ColumnSpec("plan", "string", nullable=True)]
+        >>> facts = {"age": ColumnStats(500, 0, 18.0, 90.0)}
+        >>> example = InputDomain(("age", "plan"), {"age": (30.0, 40.0)}, {"plan": frozenset("ab")})
+        >>> domain = InputDomain.from_facts(specs, facts, "train@3f2a", example)
+        >>> domain.ranges["age"], sorted(domain.categories["plan"]), sorted(domain.never_null)
+        ((18.0, 90.0), ['a', 'b'], ['age'])
+        """
+        ranges: dict[str, tuple[float, float]] = {}
+        categories: dict[str, frozenset[str]] = {}
+        never_null: set[str] = set()
+        for spec in specs:
+            fact = facts.get(spec.name)
+            if fact is None:
+                if fallback is not None:
+                    ranges.update(_entry(fallback.ranges, spec.name))
+                    categories.update(_entry(fallback.categories, spec.name))
+                continue
+            if fact.rows >= MIN_ROWS_FOR_NO_NULLS and fact.nulls == 0:
+                never_null.add(spec.name)
+            if spec.dtype in _NUMERIC and fact.low is not None and fact.high is not None:
+                ranges[spec.name] = (fact.low, fact.high)
+            elif spec.dtype == "string" and fact.values is not None:
+                categories[spec.name] = fact.values
+        rows = max((f.rows for f in facts.values()), default=0)
+        columns = tuple(s.name for s in specs)
+        return cls(columns, ranges, categories, frozenset(never_null), rows, source)
+
+    def checking_nulls_of(self, nullable: Collection[str]) -> InputDomain:
+        """This domain with ``never_null`` kept to ``nullable`` columns: validation already
+        refuses a missing value in the others, so checking them again is wasted work."""
+        return replace(self, never_null=self.never_null & frozenset(nullable))
+
+
+def _entry(mapping: Mapping[str, _V], name: str) -> dict[str, _V]:
+    return {name: mapping[name]} if name in mapping else {}
 
 
 @dataclass(frozen=True)

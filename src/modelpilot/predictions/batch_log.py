@@ -87,7 +87,8 @@ def log_batch(
     """A predict call's requests and answers as log columns (see :class:`LogBatch`).
 
     With ``domain_flags`` (models whose signature records an input domain), two more columns:
-    ``out_of_domain`` (bool) and ``out_of_domain_fields`` (the outside fields, comma-separated).
+    ``out_of_domain`` (bool) and ``out_of_domain_fields`` (the outside fields and how, e.g.
+    ``age:out_of_range,plan:unseen_category``; see :mod:`.domain_fields`).
     """
     now_ms = int(time.time() * 1000)
     clock = time.perf_counter()

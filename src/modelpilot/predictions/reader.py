@@ -17,6 +17,7 @@ import pandas as pd
 
 from modelpilot.clock import since_ms
 from modelpilot.predictions import sql as log_sql
+from modelpilot.predictions.domain_fields import parse_domain_fields
 from modelpilot.predictions.files import has_segments, log_folder
 
 SAMPLE_SIZE = 5000  # per-request latencies and predictions kept per variant (a fixed seed)
@@ -53,17 +54,7 @@ class PredictionReader:
     ) -> pd.DataFrame:
         """Logged rows, oldest first, optionally of one model/deployment and after a time
         (``since``: an ISO time, a datetime, or a duration back from now: ``30m``, ``2h``)."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if model is not None:
-            clauses.append("model = ?")
-            params.append(model)
-        if deployment is not None:
-            clauses.append("deployment = ?")
-            params.append(deployment)
-        if since is not None:
-            clauses.append("timestamp_ms >= ?")
-            params.append(since_ms(since))
+        clauses, params = _filters(model, deployment, since)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         if not has_segments(self.folder):
             return pd.DataFrame()
@@ -162,6 +153,32 @@ class PredictionReader:
             ).fetchall()
         return {r[0] for r in rows}
 
+    def out_of_domain(self, *, model: str | None = None, since: Any = None) -> pd.DataFrame:
+        """Values logged outside their model's input domain, counted by model, column and
+        kind (``unseen_category``, ``out_of_range``, ``unexpected_null``; ``unknown`` for rows
+        logged before kinds were kept), most first: what ``modelpilot logs domain`` shows."""
+        columns = ["model", "column", "kind", "values"]
+        if not has_segments(self.folder):
+            return pd.DataFrame(columns=columns)
+        where, params = _filters(model, None, since)
+        where.append("out_of_domain_fields IS NOT NULL")
+        with log_sql.connect(self.folder) as con:
+            if "out_of_domain_fields" not in _columns(con):  # no model with a domain logged
+                return pd.DataFrame(columns=columns)
+            flagged = con.execute(
+                "SELECT model, out_of_domain_fields, count(*) FROM predictions "
+                f"WHERE {' AND '.join(where)} GROUP BY 1, 2",
+                params,
+            ).fetchall()
+        counts: dict[tuple[str, str, str], int] = {}
+        for name, text, rows in flagged:
+            for column, kind in parse_domain_fields(text):
+                key = (str(name), column, kind or "unknown")
+                counts[key] = counts.get(key, 0) + int(rows)
+        table = pd.DataFrame([(*k, n) for k, n in counts.items()], columns=columns)
+        order = ["values", "model", "column", "kind"]
+        return table.sort_values(order, ascending=[False, True, True, True], ignore_index=True)
+
     def query(self, sql: str) -> pd.DataFrame:
         """One read-only SELECT over the ``predictions`` view (``modelpilot logs query``); see
         :func:`modelpilot.predictions.sql.query` for what it refuses."""
@@ -176,6 +193,22 @@ def read_predictions(
     ``since``: an ISO time, a datetime, or a duration back from now (``30m``, ``2h``, ``1d``).
     """
     return PredictionReader(folder).rows(model=model, deployment=deployment, since=since)
+
+
+def _filters(model: str | None, deployment: str | None, since: Any) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and their parameters for the optional filters of the row readers."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if model is not None:
+        clauses.append("model = ?")
+        params.append(model)
+    if deployment is not None:
+        clauses.append("deployment = ?")
+        params.append(deployment)
+    if since is not None:
+        clauses.append("timestamp_ms >= ?")
+        params.append(since_ms(since))
+    return clauses, params
 
 
 def _columns(con: Any) -> list[str]:

@@ -220,7 +220,7 @@ class DataPlane:
         self.metrics.predicted(*runtime.labels, size, seconds)
         flags = flag_batch(runtime, batch)  # None without a recorded input domain
         if flags is not None and flags.count:
-            self.metrics.out_of_domain(*runtime.labels, flags.count)
+            self.metrics.out_of_domain(*runtime.labels, flags.count, flags.values)
         if self.predlog is None or not self.settings.log_predictions:
             return
         self.predlog.append(log_batch(runtime, batch, output, error, flags))

@@ -5,7 +5,7 @@ Names follow Prometheus conventions: ``_total`` counters, ``_seconds`` histogram
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -125,6 +125,14 @@ class ServingMetrics:
             labels,
             registry=self.registry,
         )
+        self.out_of_domain_values = Counter(
+            "modelpilot_out_of_domain_values",
+            "Values answered although outside the model's recorded input domain, by column "
+            "and kind: unseen_category, out_of_range (a number far outside the training "
+            "range), unexpected_null (missing where the training data had no missing value).",
+            (*labels, "column", "kind"),
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "modelpilot_queue_depth_rows",
             "Rows waiting for a batch.",
@@ -167,9 +175,19 @@ class ServingMetrics:
         children[0].observe(rows)
         children[1].observe(seconds)
 
-    def out_of_domain(self, model: str, version: str, rows: int) -> None:
-        """Count rows of one predict call that were outside the input domain."""
+    def out_of_domain(
+        self,
+        model: str,
+        version: str,
+        rows: int,
+        values: Iterable[tuple[str, str, int]] = (),
+    ) -> None:
+        """Count rows of one predict call that were outside the input domain, and their
+        outside values per ``(column, kind)`` (columns of the signature only, so the label
+        sets stay bounded)."""
         self.out_of_domain_rows.labels(model, version).inc(rows)
+        for column, kind, count in values:
+            self.out_of_domain_values.labels(model, version, column, kind).inc(count)
 
     def render(self) -> bytes:
         """The text exposition format (everything answered so far included)."""

@@ -153,6 +153,8 @@ def test_datasets_models_aliases_and_lineage_go_through_the_server(
             loaded.predict(holdout[features]), model.predict(holdout[features])
         )
         assert ws.get_model_version("churn-http@champion").package_digest == mv.package_digest
+        domain = loaded.signature.domain  # read from the training set, not the 5-row example
+        assert domain is not None and (domain.source, domain.rows) == (train_ds.ref, len(train))
         assert "churn-http" in {m.name for m in ws.list_models()}
         trace = ws.lineage("churn-http@champion")
         assert trace.run is not None and trace.run["id"] == run.id
