@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -196,38 +197,100 @@ def record_dataset(store: Store, version: DatasetVersion) -> DatasetVersion:
     return _updated_risks(store, recorded, version.profile.get("risks"))
 
 
+_NUMERIC_TYPES = (
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL",
+)  # fmt: skip
+
+
 def _duckdb_profile(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    """Schema and profile of a file logged by reference, in one streaming DuckDB pass.
+
+    One aggregate query rather than ``SUMMARIZE``: numeric statistics skip non-finite values
+    (as the in-memory profile does; ``SUMMARIZE`` fails on a column holding ``inf``), and a
+    column's kind follows its type, not whether an average came back.
+    """
     import duckdb
 
     reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv_auto"
+    source = f"{reader}(?)"
     with duckdb.connect() as con:
-        rows = con.execute(f"SUMMARIZE SELECT * FROM {reader}(?)", [str(path)]).fetchall()
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}", [str(path)]).fetchall()
+        kinds = [(str(col), str(ctype)) for col, ctype, *_ in described]
+        try:
+            values = con.execute(_profile_query(kinds, source, std=True), [str(path)]).fetchone()
+        except duckdb.OutOfRangeException:  # a variance too large for a double
+            values = con.execute(_profile_query(kinds, source, std=False), [str(path)]).fetchone()
+    assert values is not None
+    num_rows = int(values[0])
     schema: list[dict[str, Any]] = []
     columns: dict[str, Any] = {}
-    num_rows = 0
-    for col, ctype, cmin, cmax, uniq, avg, std, q25, q50, q75, count, null_pct in rows:
-        num_rows = int(count)
-        nulls = round(float(null_pct or 0) * count / 100)
-        schema.append({"name": col, "dtype": str(ctype).lower(), "nullable": nulls > 0})
-        numeric = avg is not None
+    position = 1
+    for col, ctype in kinds:
+        kind = _kind(ctype)
+        width = {"numeric": 7, "datetime": 3, "categorical": 2}[kind]
+        count, *stats = values[position : position + width]
+        position += width
+        nulls = num_rows - int(count)
+        schema.append({"name": col, "dtype": ctype.lower(), "nullable": nulls > 0})
         entry: dict[str, Any] = {
-            "dtype": str(ctype).lower(),
-            "count": int(count) - nulls,
+            "dtype": ctype.lower(),
+            "count": int(count),
             "nulls": nulls,
-            "kind": "numeric" if numeric else "categorical",
+            "kind": kind,
         }
-        if numeric:
+        if kind == "numeric" and stats[0] is not None:
+            low, high, mean, std, quantiles, _ = stats
             entry.update(
-                min=float(cmin),
-                max=float(cmax),
-                mean=float(avg),
-                std=float(std or 0.0),
-                quantiles={"0.25": float(q25), "0.5": float(q50), "0.75": float(q75)},
+                min=float(low),
+                max=float(high),
+                mean=_finite_or_none(mean),
+                std=_finite_or_none(0.0 if std is None and stats[5] == 1 else std),
+                quantiles=dict(zip(("0.25", "0.5", "0.75"), map(float, quantiles), strict=True)),
             )
-        else:
-            entry["unique"] = int(uniq)
+        elif kind == "datetime" and stats[0] is not None:
+            entry.update(min=str(stats[0]), max=str(stats[1]))
+        elif kind == "categorical":
+            entry["unique"] = int(stats[0])
         columns[col] = entry
     return schema, {"num_rows": num_rows, "columns": columns}, num_rows
+
+
+def _kind(ctype: str) -> str:
+    base = ctype.upper().split("(")[0]
+    if base in _NUMERIC_TYPES:
+        return "numeric"
+    if base.startswith(("DATE", "TIMESTAMP", "TIME")):
+        return "datetime"
+    return "categorical"
+
+
+def _profile_query(kinds: list[tuple[str, str]], source: str, *, std: bool) -> str:
+    """``count(*)``, then per column: numeric: count, min, max, avg, stddev, quartiles and the
+    number of finite values; datetime: count, min, max; other: count, distinct values."""
+    parts = ["count(*)"]
+    for col, ctype in kinds:
+        quoted = '"' + col.replace('"', '""') + '"'
+        kind = _kind(ctype)
+        if kind == "numeric":
+            x = f"CAST({quoted} AS DOUBLE)"
+            finite = f"FILTER (WHERE isfinite({x}))"
+            spread = f"stddev_samp({x}) {finite}" if std else "NULL"
+            parts += [
+                f"count({quoted})", f"min({x}) {finite}", f"max({x}) {finite}",
+                f"avg({x}) {finite}", spread,
+                f"approx_quantile({x}, [0.25, 0.5, 0.75]) {finite}", f"count({x}) {finite}",
+            ]  # fmt: skip
+        elif kind == "datetime":
+            parts += [f"count({quoted})", f"min({quoted})", f"max({quoted})"]
+        else:
+            parts += [f"count({quoted})", f"approx_count_distinct({quoted})"]
+    return f"SELECT {', '.join(parts)} FROM {source}"
+
+
+def _finite_or_none(value: object) -> float | None:
+    number = None if value is None else float(value)  # type: ignore[arg-type]
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _insert(

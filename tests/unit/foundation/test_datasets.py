@@ -51,6 +51,38 @@ def test_file_reference_is_hashed_and_profiled_without_copying(
         ws.load_dataset(version.ref)
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_file_with_infinities_is_profiled_like_a_frame(
+    ws: Workspace, tmp_path: Path, suffix: str
+) -> None:
+    """inf, -inf, NaN and huge values in a file logged by reference: the statistics skip the
+    non-finite values, as the in-memory profile does, instead of failing the log."""
+    frame = pd.DataFrame(
+        {
+            "x": [1.0, np.inf, -np.inf, np.nan, 3.0, 2.0],
+            "huge": [1e308, -1e308, 1e308, 0.0, 5.0, 7.0],
+            "n": [1, 2, 3, 4, 5, 6],
+            "only_inf": [np.inf] * 6,
+            "k": ["a", "b", None, "a", "c", "a"],
+        }
+    )
+    path = tmp_path / f"odd{suffix}"
+    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+    version = ws.log_dataset(path, f"odd-{suffix[1:]}")
+    cols, expected = version.profile["columns"], compute_profile(frame)["columns"]
+    assert version.num_rows == 6
+    for name in ("x", "n", "huge"):
+        assert cols[name]["kind"] == "numeric"
+        for key in ("min", "max"):
+            assert cols[name][key] == expected[name][key], (name, key)
+    assert cols["x"]["mean"] == pytest.approx(2.0)
+    assert cols["huge"]["std"] is None or np.isfinite(cols["huge"]["std"])
+    if suffix == ".parquet":  # (DuckDB's CSV sniffer reads a column of "inf" as dates)
+        assert "min" not in cols["only_inf"] and cols["only_inf"]["kind"] == "numeric"
+    assert cols["k"]["kind"] == "categorical" and cols["k"]["nulls"] == 1
+    assert cols["k"]["unique"] == 3
+
+
 def test_unknown_dataset_version_lists_recent_versions(ws: Workspace) -> None:
     version = ws.log_dataset(pd.DataFrame({"a": [1]}), "d")
     with pytest.raises(NotFound, match=f"Recent versions: {version.version}"):
