@@ -20,7 +20,6 @@ from modelpilot.loop.agent import (
     AgentIteration,
     check_agent_options,
 )
-from modelpilot.loop.runner import LoopRunner
 from modelpilot.pipelines import (
     PipelineLauncher,
     PipelineServices,
@@ -70,6 +69,8 @@ def workspace_agent(ws: Workspace, *, lease_s: float) -> Agent:
     services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
     launch = PipelineLauncher(services, SubprocessExecutor(env=worker_environment(ws.settings)))
     agent_id = owner_id()
+    from modelpilot.loop.runner import LoopRunner  # monitoring and evaluation: only when run
+
     loop = LoopRunner(ws, owner=agent_id, actor=f"agent:{agent_id}", lease_ms=int(lease_s * 1000))
     return Agent(
         ws.store, clock=now_ms, launch=launch, lease_s=lease_s, agent_id=agent_id, loop=loop

@@ -10,7 +10,8 @@ the training, and the agent that walks the rest of the loop comes next (issue 13
 
 from __future__ import annotations
 
-from modelpilot.loop.monitors import MonitorOutcome, run_due_monitors
+from typing import TYPE_CHECKING, Any
+
 from modelpilot.loop.policy import (
     LoadedPolicy,
     LoopPolicy,
@@ -26,6 +27,20 @@ from modelpilot.loop.service import (
     set_loop_policy,
     trigger_name,
 )
+
+if TYPE_CHECKING:
+    from modelpilot.loop.monitors import MonitorOutcome, run_due_monitors
+
+
+def __getattr__(name: str) -> Any:
+    """The monitors on first use: they bring monitoring, evaluation and the model loaders,
+    which commands that only read or write a policy (and the CLI's start-up) never need."""
+    if name in ("MonitorOutcome", "run_due_monitors"):
+        from modelpilot.loop import monitors
+
+        return getattr(monitors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "LoadedPolicy",

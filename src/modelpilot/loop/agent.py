@@ -19,13 +19,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modelpilot.errors import InvalidInput
-from modelpilot.loop.runner import LoopEvent, LoopRunner
 from modelpilot.pipelines.evaluator import Launch, evaluate_triggers, summarised
 from modelpilot.pipelines.lease import Reclaimed, owner_id, reclaim_abandoned
 from modelpilot.pipelines.triggers import Firing
 from modelpilot.store import Store
+
+if TYPE_CHECKING:  # the runner brings monitoring and evaluation; an agent without one doesn't
+    from modelpilot.loop.runner import LoopEvent, LoopRunner
 
 Clock = Callable[[], int]  # milliseconds since the epoch
 DEFAULT_INTERVAL_S = 30.0
