@@ -31,6 +31,10 @@ from modelpilot.server.auth import Role
 from modelpilot.store import Store
 from mp_server import RunningServer, make_token, start_server
 
+# Every documented operation fuzzed against a live server: minutes on 2 cores, so it runs in
+# `make test-slow` (CI runs both) and `make test` keeps the per-endpoint bad-input tests.
+pytestmark = pytest.mark.slow
+
 # Examples per operation: about 45 operations x 25 examples take well under a minute here.
 MAX_EXAMPLES = 25
 
