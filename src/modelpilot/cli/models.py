@@ -111,8 +111,16 @@ def retire(
     ref: str = typer.Argument(..., help="churn/3"),
     reason: str = typer.Option(..., "--reason", help="Why, e.g. 'superseded by churn/4'"),
 ) -> None:
-    """Take a version out of service for good; its records and lineage are kept."""
-    mv = governance.retire(get_workspace().store, ref, reason=reason)
+    """Take a version out of service for good; its records and lineage are kept.
+
+    Deployments trying it as canary, challenger or shadow are rolled back first; a version
+    served as stable or named by an alias is refused until traffic or the alias moves."""
+    done = governance.retire(get_workspace().store, ref, reason=reason)
+    for use in done.rolled_back:
+        console.print(
+            f"Rolled back {use}: it no longer serves {done.version.ref}.", highlight=False
+        )
+    mv = done.version
     console.print(
         f"Retired {mv.ref} ({mv.tags['retired.reason']}); it can no longer be deployed or aliased.",
         highlight=False,

@@ -298,6 +298,40 @@ def delete_version(store: Store, name: str, version: int, *, actor: str | None =
         )
 
 
+def check_retirable(store: Store, name: str, version: int, *, reason: str) -> str:
+    """What :func:`retire_version` refuses, checked without writing (callers that must undo
+    other things first, such as deployments trying the version, check before they start).
+    Returns the cleaned reason."""
+    with store.read() as conn:
+        return _check_retirable(conn, name, version, reason)
+
+
+def _check_retirable(conn: Connection, name: str, version: int, reason: str) -> str:
+    text = param_text(RETIRED_REASON_TAG, reason, "tag").strip()
+    if not text:
+        raise InvalidInput(
+            "Say why the version is retired (--reason), e.g. 'superseded by churn/4'.",
+            field="reason",
+        )
+    _require_model(conn, name)
+    tags = _live_tags(conn, name, version, "")
+    if RETIRED_TAG in tags:
+        raise Conflict(
+            f"{name}/{version} was already retired on {tags[RETIRED_TAG]} "
+            f"({tags.get(RETIRED_REASON_TAG) or 'no reason given'}).",
+            field="version",
+        )
+    holders = sorted(a for a, v in _aliases(conn, name).items() if v == version)
+    if holders:
+        raise Conflict(
+            f"Cannot retire {name}/{version}: alias(es) {', '.join(holders)} point at it. "
+            f"Move them to a live version first (modelpilot models alias set {name} "
+            f"{holders[0]} <version>).",
+            field="version",
+        )
+    return text
+
+
 def retire_version(
     store: Store, name: str, version: int, *, reason: str, actor: str | None = None
 ) -> ModelVersion:
@@ -305,30 +339,10 @@ def retire_version(
     audit event, in one transaction. Its records and lineage stay; refused while an alias
     points at it (move the alias first) or when it is already retired. Whether a deployment
     still serves it is the caller's check (the registry never reads deployments)."""
-    text = param_text(RETIRED_REASON_TAG, reason, "tag").strip()
-    if not text:
-        raise InvalidInput(
-            "Say why the version is retired (--reason), e.g. 'superseded by churn/4'.",
-            field="reason",
-        )
     who = actor or default_actor()
     with store.write() as conn:
-        _require_model(conn, name)
+        text = _check_retirable(conn, name, version, reason)
         tags = _live_tags(conn, name, version, "")
-        if RETIRED_TAG in tags:
-            raise Conflict(
-                f"{name}/{version} was already retired on {tags[RETIRED_TAG]} "
-                f"({tags.get(RETIRED_REASON_TAG) or 'no reason given'}).",
-                field="version",
-            )
-        holders = sorted(a for a, v in _aliases(conn, name).items() if v == version)
-        if holders:
-            raise Conflict(
-                f"Cannot retire {name}/{version}: alias(es) {', '.join(holders)} point at it. "
-                f"Move them to a live version first (modelpilot models alias set {name} "
-                f"{holders[0]} <version>).",
-                field="version",
-            )
         stamp = now_ms()
         tags.update({RETIRED_TAG: iso_time(stamp), RETIRED_REASON_TAG: text, RETIRED_BY_TAG: who})
         conn.execute(

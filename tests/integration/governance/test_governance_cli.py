@@ -226,9 +226,20 @@ def test_retire_refuses_a_served_version_and_retires_another_for_good(
 ) -> None:
     served = _run(exe, home, "models", "retire", "churn/1", "--reason", "old")
     assert served.returncode == 4
-    assert "deployment(s) churn-prod (stable 100%) still serve it" in served.stderr
+    assert "deployment(s) churn-prod (stable 100%) serve it as stable" in served.stderr
+    # a version tried as canary stops serving: its deployment rolls back to the stable one
+    canary = _run(
+        exe, home, "deploy", "canary", "churn-prod", "--model", "churn/2", "--weight", "10"
+    )
+    assert canary.returncode == 0, canary.stderr
     done = _run(exe, home, "models", "retire", "churn/2", "--reason", "superseded by churn/1")
     assert done.returncode == 0, done.stderr
+    assert "Rolled back churn-prod (canary 10%): it no longer serves churn/2." in done.stdout
+    status = json.loads(_run(exe, home, "deploy", "status", "churn-prod", "--json").stdout)
+    variants = status["config"]["variants"]
+    assert [(v["model"], v["version"], v["role"]) for v in variants] == [("churn", 1, "stable")]
+    history = _run(exe, home, "deploy", "history", "churn-prod").stdout
+    assert "retiring churn/2: superseded by churn/1" in history
     redeploy = _run(exe, home, "deploy", "create", "churn-b", "--model", "churn/2")
     assert redeploy.returncode == 4 and "churn/2 was retired" in redeploy.stderr
     assert _run(exe, home, "models", "show", "churn/2").returncode == 0  # lineage kept
