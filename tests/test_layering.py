@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "identity": 2,  # API tokens and roles: verified by the control plane and the data plane
     # 3 services and the data plane
     "lineage": 3,
+    "artifact_gc": 3,  # modelpilot gc: what the records reference, over store and artifacts
     "release": 3,
     # the SDK's remote backend: HTTP calls for the seams of layers 2 and 3 (deployments are a
     # release seam), nothing of the store

@@ -262,6 +262,7 @@ COVERED = {
     "models risk edit": "integration/governance/test_governance_cli.py",
     "models risk show": "integration/governance/test_governance_cli.py",
     "models retire": "integration/governance/test_governance_cli.py",
+    "gc": "integration/artifacts/test_artifact_gc.py",
 }
 
 

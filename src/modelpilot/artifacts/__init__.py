@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from modelpilot.artifacts.base import (
     ArtifactStore,
+    BlobInfo,
+    CollectableArtifactStore,
     StagedArtifactStore,
     sha256_bytes,
     sha256_file,
@@ -23,6 +25,8 @@ from modelpilot.artifacts.upload import ResumableUploads, UploadState
 __all__ = [
     "ArtifactStore",
     "BlobCache",
+    "BlobInfo",
+    "CollectableArtifactStore",
     "LocalArtifactStore",
     "MemoryArtifactStore",
     "ResumableUploads",

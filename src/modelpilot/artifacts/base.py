@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -64,6 +66,52 @@ class StagedArtifactStore(ArtifactStore, Protocol):
     def local_path(self, digest: str) -> Path:
         """A verified local file with the blob's bytes, or raise NotFound."""
         ...
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """One stored blob as a listing sees it: ``modified_s`` is when it was last written (or
+    re-written by a put of the same bytes), in epoch seconds."""
+
+    digest: str
+    size_bytes: int
+    modified_s: float
+
+
+@runtime_checkable
+class CollectableArtifactStore(ArtifactStore, Protocol):
+    """A store ``modelpilot gc`` can list and delete blobs in (local folder, memory, S3).
+
+    A put of bytes already stored refreshes the blob's ``modified_s``: the garbage collector
+    keeps blobs younger than its grace period, and a writer about to reference an old,
+    unreferenced blob has just put it (modelpilot.artifact_gc explains why).
+    """
+
+    def describe(self) -> str:
+        """Where the blobs live, for messages (a folder, ``s3://bucket/prefix``)."""
+        ...
+
+    def list_blobs(self) -> Iterator[BlobInfo]:
+        """Every stored blob, in pages where the backend pages (temp files are not blobs)."""
+        ...
+
+    def blob_info(self, digest: str) -> BlobInfo | None:
+        """One blob's size and age now, or None when it is not stored."""
+        ...
+
+    def delete_blobs(self, digests: Sequence[str]) -> None:
+        """Delete these blobs (missing ones are fine: deleting is idempotent)."""
+        ...
+
+
+def digest_of_name(folder: str, name: str) -> str | None:
+    """The digest stored as ``folder/name`` (``ab`` / ``cdef…``), or None for anything else.
+
+    >>> digest_of_name("ab", "c" * 62)[:4], digest_of_name("ab", ".tmp-x")
+    ('abcc', None)
+    """
+    digest = folder + name
+    return digest if _DIGEST_RE.fullmatch(digest) and len(folder) == 2 else None
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -10,10 +10,10 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from modelpilot.artifacts.base import CHUNK_BYTES, check_digest
+from modelpilot.artifacts.base import CHUNK_BYTES, BlobInfo, check_digest, digest_of_name
 from modelpilot.errors import CorruptArtifact, NotFound
 
 
@@ -86,13 +86,52 @@ class LocalArtifactStore:
         """Rename a complete, fsynced temp file (whose sha256 the caller checked is
         ``digest``) into place; if the blob exists already the temp file just goes."""
         target = self.path_for(digest)
-        if target.is_file():
+        if _touched(target):  # written again: young again for `modelpilot gc`'s grace
             tmp.unlink(missing_ok=True)
             return digest
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
         return digest
+
+    def describe(self) -> str:
+        """The blob folder."""
+        return str(self.root)
+
+    def list_blobs(self) -> Iterator[BlobInfo]:
+        """Every blob under the root (``ab/cdef…``); temp files and strays are skipped."""
+        if not self.root.is_dir():
+            return
+        with os.scandir(self.root) as top:
+            folders = sorted((e for e in top if e.is_dir(follow_symlinks=False)), key=_name)
+        for folder in folders:
+            try:
+                with os.scandir(folder.path) as listing:
+                    entries = list(listing)
+            except FileNotFoundError:  # emptied and removed meanwhile
+                continue
+            for entry in entries:
+                digest = digest_of_name(folder.name, entry.name)
+                if digest is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
+                yield BlobInfo(digest, stat.st_size, stat.st_mtime)
+
+    def blob_info(self, digest: str) -> BlobInfo | None:
+        """The blob's size and modification time now, or None when it is not stored."""
+        try:
+            stat = self.path_for(digest).stat()
+        except FileNotFoundError:
+            return None
+        return BlobInfo(digest, stat.st_size, stat.st_mtime)
+
+    def delete_blobs(self, digests: Sequence[str]) -> None:
+        """Unlink these blobs (missing ones are fine)."""
+        for digest in digests:
+            self.path_for(digest).unlink(missing_ok=True)
 
     def _put_chunks(self, chunks: Iterable[bytes]) -> str:
         tmp, digest = write_temp(self.root, chunks, fsync=True)
@@ -164,6 +203,20 @@ def write_temp(folder: Path, chunks: Iterable[bytes], *, fsync: bool) -> tuple[P
         Path(name).unlink(missing_ok=True)
         raise
     return Path(name), hasher.hexdigest()
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _touched(path: Path) -> bool:
+    """Set an existing file's mtime to now; False when there is no such file (then the caller
+    renames its temp file into place, also when ``modelpilot gc`` deleted it just now)."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return path.is_file()
 
 
 def _fsync_dir(folder: Path) -> None:

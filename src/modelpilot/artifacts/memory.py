@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from modelpilot.artifacts.base import check_digest, sha256_bytes
+from modelpilot.artifacts.base import BlobInfo, check_digest, sha256_bytes
 from modelpilot.errors import CorruptArtifact, NotFound
 
 
@@ -19,6 +21,7 @@ class MemoryArtifactStore:
 
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
+        self.written_s: dict[str, float] = {}  # last put of each blob (gc's age)
         self._lock = threading.Lock()
 
     def put_bytes(self, data: bytes) -> str:
@@ -26,6 +29,7 @@ class MemoryArtifactStore:
         digest = sha256_bytes(data)
         with self._lock:
             self.blobs.setdefault(digest, bytes(data))
+            self.written_s[digest] = time.time()
         return digest
 
     def put_file(self, path: Path) -> str:
@@ -51,3 +55,28 @@ class MemoryArtifactStore:
     def exists(self, digest: str) -> bool:
         """True when stored."""
         return check_digest(digest) in self.blobs
+
+    def describe(self) -> str:
+        """``memory``."""
+        return "memory"
+
+    def list_blobs(self) -> Iterator[BlobInfo]:
+        """Every blob (a snapshot)."""
+        with self._lock:
+            infos = [self._info(d) for d in self.blobs]
+        yield from infos
+
+    def blob_info(self, digest: str) -> BlobInfo | None:
+        """The blob's size and last put, or None."""
+        with self._lock:
+            return self._info(digest) if check_digest(digest) in self.blobs else None
+
+    def delete_blobs(self, digests: Sequence[str]) -> None:
+        """Forget these blobs."""
+        with self._lock:
+            for digest in digests:
+                self.blobs.pop(digest, None)
+                self.written_s.pop(digest, None)
+
+    def _info(self, digest: str) -> BlobInfo:
+        return BlobInfo(digest, len(self.blobs[digest]), self.written_s.get(digest, 0.0))

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from modelpilot.artifacts.base import check_digest, sha256_file
+from modelpilot.artifacts.base import BlobInfo, check_digest, digest_of_name, sha256_file
 from modelpilot.artifacts.cache import BlobCache
 from modelpilot.artifacts.local import copy_verified, read_chunks, write_temp
 from modelpilot.errors import CorruptArtifact, InvalidInput, NotFound, Unavailable
@@ -44,6 +45,13 @@ T = TypeVar("T")
 DEFAULT_PART_BYTES = 16 * 2**20
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 _NO_BUCKET = {"NoSuchBucket"}
+# S3 lists and deletes at most 1,000 keys per request.
+LIST_PAGE_KEYS = 1000
+DELETE_BATCH_KEYS = 1000
+# A put of a blob the bucket holds already rewrites it in place (a server-side copy) when it
+# is older than this, so `modelpilot gc`'s grace period (1 h by default, at least this long to
+# count) sees a blob a writer is about to reference as young; younger blobs are left alone.
+REFRESH_AFTER_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,11 @@ class S3ArtifactStore:
 
     def size_of(self, digest: str) -> int | None:
         """The blob's size in the bucket, or None when it is not there."""
+        info = self.blob_info(digest)
+        return None if info is None else info.size_bytes
+
+    def blob_info(self, digest: str) -> BlobInfo | None:
+        """The blob's size and last write in the bucket (one ``HEAD``), or None."""
         key = self.location.key(check_digest(digest))
         client = self._s3()
         try:
@@ -132,7 +145,63 @@ class S3ArtifactStore:
             if _status(exc) == 404:
                 return None
             raise self._failure(exc, f"checking {self.location.uri(key)}") from exc
-        return int(head["ContentLength"])
+        return BlobInfo(digest, int(head["ContentLength"]), head["LastModified"].timestamp())
+
+    def describe(self) -> str:
+        """``s3://bucket/prefix``."""
+        return self.location.uri()
+
+    def list_blobs(self, *, page_keys: int = LIST_PAGE_KEYS) -> Iterator[BlobInfo]:
+        """Every blob under the prefix, ``page_keys`` keys per ``ListObjectsV2`` request
+        (continuation tokens past the first page); other objects there are skipped."""
+        start = f"{self.location.prefix}/" if self.location.prefix else ""
+        pages = (
+            self._s3()
+            .get_paginator("list_objects_v2")
+            .paginate(
+                Bucket=self.location.bucket,
+                Prefix=start,
+                PaginationConfig={"PageSize": page_keys},
+            )
+        )
+        doing = f"listing {self.location.uri()}"
+        iterator = iter(pages)
+        while True:
+            try:
+                page = next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise self._failure(exc, doing) from exc
+            for item in page.get("Contents", []):
+                folder, _, name = str(item["Key"])[len(start) :].partition("/")
+                digest = digest_of_name(folder, name)
+                if digest is not None:
+                    yield BlobInfo(digest, int(item["Size"]), item["LastModified"].timestamp())
+
+    def delete_blobs(self, digests: Sequence[str]) -> None:
+        """Delete these blobs, up to 1,000 per ``DeleteObjects`` request, and this machine's
+        cached copies; a key the server could not delete is one Unavailable naming it."""
+        for start in range(0, len(digests), DELETE_BATCH_KEYS):
+            batch = [check_digest(d) for d in digests[start : start + DELETE_BATCH_KEYS]]
+            objects = [{"Key": self.location.key(d)} for d in batch]
+            reply = self._call(
+                f"deleting {len(batch)} blobs from {self.location.uri()}",
+                self._s3().delete_objects,
+                Bucket=self.location.bucket,
+                Delete={"Objects": objects, "Quiet": True},
+            )
+            for digest in batch:
+                self.cache.discard(digest)
+            errors = reply.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise Unavailable(
+                    f"Artifact store {self.location.uri()}: {len(errors)} of {len(batch)} "
+                    f"deletes failed, first {first.get('Key')} ({first.get('Code')}: "
+                    f"{str(first.get('Message', ''))[:200]}). Check that the credentials may "
+                    "delete objects; rerun modelpilot gc to finish."
+                )
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data`` and return its digest."""
@@ -164,7 +233,9 @@ class S3ArtifactStore:
         """Upload a complete temp file whose sha256 the caller checked is ``digest`` (unless
         the bucket has it already), then keep it in the cache."""
         key = self.location.key(check_digest(digest))
-        if not self.exists(digest):
+        info = self.blob_info(digest)
+        is_old = info is not None and time.time() - info.modified_s > REFRESH_AFTER_S
+        if info is None or (is_old and not self._refreshed(key, digest)):
             self._call(
                 f"uploading {self.location.uri(key)}",
                 self._s3().upload_file,
@@ -176,6 +247,26 @@ class S3ArtifactStore:
             )
         self.cache.add(tmp, digest)
         return digest
+
+    def _refreshed(self, key: str, digest: str) -> bool:
+        """Rewrite an old blob onto itself (a server-side copy, nothing downloaded), so its
+        last-modified time is now (see modelpilot.artifact_gc); False when it is gone (gc
+        deleted it since the ``HEAD``: the caller uploads it again)."""
+        client = self._s3()
+        try:
+            client.copy(
+                CopySource={"Bucket": self.location.bucket, "Key": key},
+                Bucket=self.location.bucket,
+                Key=key,
+                ExtraArgs={"Metadata": {"sha256": digest}, "MetadataDirective": "REPLACE"},
+                Config=self._transfer(),
+            )
+        except Exception as exc:
+            cause = _botocore_cause(exc)
+            if cause is not None and (_status(cause) == 404 or _code(cause) == "NoSuchKey"):
+                return False
+            raise self._failure(exc, f"refreshing {self.location.uri(key)}") from exc
+        return True
 
     def _put_chunks(self, chunks: Iterable[bytes]) -> str:
         tmp, digest = write_temp(self.cache.root, chunks, fsync=False)
