@@ -262,6 +262,7 @@ COVERED = {
     "models risk edit": "integration/governance/test_governance_cli.py",
     "models risk show": "integration/governance/test_governance_cli.py",
     "models retire": "integration/governance/test_governance_cli.py",
+    "package image": "test_cli_package.py, integration/images/test_image_build.py",
 }
 
 

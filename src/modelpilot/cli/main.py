@@ -45,6 +45,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.agent",
     "modelpilot.cli.loop",
     "modelpilot.cli.governance",
+    "modelpilot.cli.package",
 ]
 
 _state = {"debug": False}
