@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,12 +46,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords and item.nodeid.startswith("tests/integration/"):
             item.add_marker(pytest.mark.slow)
+    if any("docker" in item.keywords for item in items) and not _docker_daemon_answers():
+        no_daemon = pytest.mark.skip(reason="start dockerd (as .ci/run does) to run image tests")
+        for item in items:
+            if "docker" in item.keywords:
+                item.add_marker(no_daemon)
     if POSTGRES_URI:
         return
     skip = pytest.mark.skip(reason="set MODELPILOT_TEST_POSTGRES_URI to run PostgreSQL tests")
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+def _docker_daemon_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return probe.returncode == 0
 
 
 def _skipped(config: pytest.Config) -> list[object]:

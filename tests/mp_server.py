@@ -35,6 +35,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes] | None = None, deadline_s: float = 180
+) -> None:
+    """Poll ``/v2/health/ready`` of a data plane until it answers 200 (bounded by a deadline);
+    fail at once when ``process`` has exited."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)  # polling a starting process; bounded by the deadline
+    raise RuntimeError("server not ready in time")
+
+
 @dataclass
 class RunningServer:
     """A ``modelpilot server`` process and the store it runs on."""

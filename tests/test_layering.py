@@ -55,6 +55,9 @@ LAYERS: dict[str, int] = {
     # optimised candidates (ONNX): conversion, fidelity, the candidate table, on the registry
     # and dataset protocols and the models package
     "optimization": 3,
+    # container images of registered versions: build context, SBOM, docker build; writes the
+    # serving package's model bundle and reads the registry's entities
+    "images": 3,
     # 4 the SDK's engine
     "workspace": 4,
     "assessment": 4,

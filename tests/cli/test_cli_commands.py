@@ -263,6 +263,7 @@ COVERED = {
     "models risk show": "integration/governance/test_governance_cli.py",
     "models retire": "integration/governance/test_governance_cli.py",
     "gc": "integration/artifacts/test_artifact_gc.py",
+    "package image": "test_cli_package.py, integration/images/test_image_build.py",
 }
 
 

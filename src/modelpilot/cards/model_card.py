@@ -125,6 +125,7 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
     evaluations = list_records(store, mv.ref, "evaluation")
     gates = list_records(store, mv.ref, "gate")
     optimizations = list_records(store, mv.ref, "optimization")
+    images = list_records(store, mv.ref, "image")
     loop_notes: dict[str, dict[str, Any]] = {}
     for note in list_records(store, mv.ref, "loop"):  # newest first: keep each decision's last
         loop_notes.setdefault(note.payload["decision"], {"recorded": iso(note.created_ms),
@@ -157,6 +158,7 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
         "continuous_training": list(loop_notes.values()),
         "optimization": optimizations[0].payload if optimizations else None,
         "risk_register": risk_register(store, mv.name),
+        "images": [{"recorded": iso(i.created_ms), "by": i.actor, **i.payload} for i in images],
         "lineage": trace.to_dict(),
         "generated": datetime.now(tz=UTC).isoformat(timespec="seconds"),
     }
@@ -319,6 +321,9 @@ def _markdown(data: dict[str, Any]) -> str:
         ]
         lines += [f"| {' | '.join(table[0])} |", "|" + "---|" * len(table[0])]
         lines += [f"| {' | '.join(row)} |" for row in table[1:]]
+    images = image_lines(data.get("images"))
+    if images:
+        lines += ["", "## Container images", ""] + [f"- {line}" for line in images]
     run = data["lineage"].get("run")
     lines += ["", "## Lineage", ""]
     if run:
@@ -330,6 +335,20 @@ def _markdown(data: dict[str, Any]) -> str:
         lines.append("Registered outside a tracked run.")
     lines += ["", f"_Generated {data['generated']} by modelpilot._", ""]
     return "\n".join(lines)
+
+
+def image_lines(images: list[dict[str, Any]] | None) -> list[str]:
+    """One line per image built from the version (``modelpilot package image``), newest first.
+
+    >>> image_lines([{"recorded": "2026-01-01T00:00:00+00:00", "tag": "churn:4",
+    ...               "image_id": "sha256:ab", "size_bytes": 2**20, "build_s": 3.0}])
+    ['churn:4 (sha256:ab), 1.0 MiB, built in 3.0 s, 2026-01-01T00:00:00+00:00']
+    """
+    return [
+        f"{i.get('tag')} ({i.get('image_id')}), {float(i.get('size_bytes') or 0) / 2**20:.1f} "
+        f"MiB, built in {float(i.get('build_s') or 0):.1f} s, {i.get('recorded')}"
+        for i in images or []
+    ]
 
 
 _OPTIMIZATION_HEADER = [
@@ -463,6 +482,11 @@ def _html(data: dict[str, Any]) -> str:
         out.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in table[0]) + "</tr>")
         out += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in table[1:]]
         out.append("</table>")
+    images = image_lines(data.get("images"))
+    if images:
+        out.append("<h2>Container images</h2><ul>")
+        out += [f"<li>{escape(line)}</li>" for line in images]
+        out.append("</ul>")
     decisions = _loop_lines(data)
     if decisions:
         out.append("<h2>Continuous training</h2><ul>")

@@ -46,6 +46,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.loop",
     "modelpilot.cli.governance",
     "modelpilot.cli.gc",
+    "modelpilot.cli.package",
 ]
 
 _state = {"debug": False}

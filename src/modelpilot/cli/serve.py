@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import typer
@@ -11,6 +12,7 @@ from modelpilot.cli.context import console, get_workspace
 from modelpilot.cli.log_policy import logs_purge, policy_app
 
 if TYPE_CHECKING:
+    from modelpilot.serving.settings import ServingSettings
     from modelpilot.serving.sources import ControlPlane
     from modelpilot.workspace import Workspace
 
@@ -22,28 +24,58 @@ def serve_command(
         ..., help="Model refs (churn@champion), deployments, or a YAML file."
     ),
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
+        "127.0.0.1",
+        "--host",
+        help="Interface to bind (loopback by default).",
+        envvar="MODELPILOT_SERVE_HOST",
     ),
-    port: int = typer.Option(8080, "--port", "-p"),
-    max_batch_size: int = typer.Option(64, "--max-batch-size", min=1),
+    port: int = typer.Option(8080, "--port", "-p", envvar="MODELPILOT_SERVE_PORT"),
+    max_batch_size: int = typer.Option(
+        64, "--max-batch-size", min=1, envvar="MODELPILOT_SERVE_MAX_BATCH_SIZE"
+    ),
     max_wait_ms: float = typer.Option(
-        0.0, "--max-wait-ms", min=0.0, help="Longest wait for a fuller batch."
+        0.0,
+        "--max-wait-ms",
+        min=0.0,
+        help="Longest wait for a fuller batch.",
+        envvar="MODELPILOT_SERVE_MAX_WAIT_MS",
     ),
-    no_batching: bool = typer.Option(False, "--no-batching", help="One predict call per request."),
+    no_batching: bool = typer.Option(
+        False,
+        "--no-batching",
+        help="One predict call per request.",
+        envvar="MODELPILOT_SERVE_NO_BATCHING",
+    ),
     inline_predict_ms: float = typer.Option(
         2.0,
         "--inline-predict-ms",
         min=0.0,
         help="Batches of a model that predicts faster than this run on the event loop, the "
         "rest in a worker thread; 0 = always the worker thread.",
+        envvar="MODELPILOT_SERVE_INLINE_PREDICT_MS",
     ),
-    durability: str = typer.Option("async", "--durability", help="Prediction log: async or sync."),
-    no_log: bool = typer.Option(False, "--no-log", help="Do not log predictions."),
+    durability: str = typer.Option(
+        "async",
+        "--durability",
+        help="Prediction log: async or sync.",
+        envvar="MODELPILOT_SERVE_DURABILITY",
+    ),
+    no_log: bool = typer.Option(
+        False, "--no-log", help="Do not log predictions.", envvar="MODELPILOT_SERVE_NO_LOG"
+    ),
     max_body_bytes: int = typer.Option(
-        8 * 1024 * 1024, "--max-body-bytes", min=1024, help="Largest request body (413 above)."
+        8 * 1024 * 1024,
+        "--max-body-bytes",
+        min=1024,
+        help="Largest request body (413 above).",
+        envvar="MODELPILOT_SERVE_MAX_BODY_BYTES",
     ),
     max_rows: int = typer.Option(
-        4096, "--max-rows", min=1, help="Most rows in one request, counted before validation."
+        4096,
+        "--max-rows",
+        min=1,
+        help="Most rows in one request, counted before validation.",
+        envvar="MODELPILOT_SERVE_MAX_ROWS",
     ),
     read_timeout_s: float = typer.Option(
         30.0,
@@ -51,12 +83,21 @@ def serve_command(
         min=0.1,
         help="A request's headers and body must arrive within this time, else the connection "
         "is closed.",
+        envvar="MODELPILOT_SERVE_READ_TIMEOUT_S",
     ),
     keep_alive_s: int = typer.Option(
-        5, "--keep-alive-s", min=1, help="Idle keep-alive connections close after this."
+        5,
+        "--keep-alive-s",
+        min=1,
+        help="Idle keep-alive connections close after this.",
+        envvar="MODELPILOT_SERVE_KEEP_ALIVE_S",
     ),
     max_connections: int = typer.Option(
-        1000, "--max-connections", min=1, help="Past this many connections, requests get 503."
+        1000,
+        "--max-connections",
+        min=1,
+        help="Past this many connections, requests get 503.",
+        envvar="MODELPILOT_SERVE_MAX_CONNECTIONS",
     ),
     model_control: bool = typer.Option(
         False,
@@ -68,18 +109,27 @@ def serve_command(
         "--require-token",
         help="Inference, metadata and metrics need an API token (viewer or higher); the "
         "health probes stay open.",
+        envvar="MODELPILOT_SERVE_REQUIRE_TOKEN",
     ),
     token_cache_s: float = typer.Option(
         30.0,
         "--token-cache-s",
         min=0.0,
         help="Remember a verified token this long; a revoked token is refused within it.",
+        envvar="MODELPILOT_SERVE_TOKEN_CACHE_S",
     ),
     server: str | None = typer.Option(
         None,
         "--server",
         help="Follow this modelpilot server (models, deployments, logging policies, tokens) "
         "instead of the local home; default MODELPILOT_SERVER_URI.",
+    ),
+    bundle: Path | None = typer.Option(
+        None,
+        "--bundle",
+        envvar="MODELPILOT_SERVE_BUNDLE",
+        help="Serve the model bundle in this folder (written by 'modelpilot package image') "
+        "instead of a home or a server; the container images' entry point.",
     ),
     token: str | None = typer.Option(
         None,
@@ -118,6 +168,9 @@ def serve_command(
         require_token=require_token,
         token_cache_s=token_cache_s,
     )
+    if bundle is not None:
+        serve_bundle(bundle, targets, host=host, port=port, settings=settings)
+        return
     overrides: dict[str, Any] = {"server_uri": server} if server else {}
     overrides |= {"token": token} if token else {}
     ws = Workspace(Settings(**overrides)) if overrides else get_workspace()
@@ -135,6 +188,30 @@ def serve_command(
     finally:
         if ws is not get_workspace():
             ws.close()
+
+
+def serve_bundle(
+    folder: Path, targets: list[str], *, host: str, port: int, settings: ServingSettings
+) -> None:
+    """Serve a model bundle: no metadata store, no control plane; the home (MODELPILOT_HOME)
+    keeps only the package cache, the prediction log and the hashing key."""
+    from modelpilot.config import Settings
+    from modelpilot.serving.bundle import bundle_control_plane
+    from modelpilot.serving.server import serve
+
+    home_settings = Settings()
+    secret = home_settings.predlog_hash_key
+    source = bundle_control_plane(
+        folder, home_settings.home, secret.get_secret_value() if secret else None
+    )
+
+    def announce() -> None:
+        console.print(
+            f"Serving {', '.join(targets)} on http://{host}:{port} from {source.where}",
+            highlight=False,
+        )
+
+    serve(source, targets, host=host, port=port, settings=settings, on_loaded=announce)
 
 
 def control_plane(ws: Workspace) -> ControlPlane:

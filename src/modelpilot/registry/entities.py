@@ -94,6 +94,7 @@ RECORD_KINDS = (
     "loop",
     "optimization",
     "risk_register",
+    "image",  # a container image built by `modelpilot package image`: tag, id, size
 )
 # The tags ``retire_version`` writes on a retired version (when, why, who): kept with the
 # version, so every reader of a version (release, the report) sees it without another query.

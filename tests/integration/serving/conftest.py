@@ -7,12 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from modelpilot.config import Settings
 from modelpilot.identity import Role, create_token
 from modelpilot.workspace import Workspace
+from mp_server import wait_ready
 
 HERE = Path(__file__).parent
 FEATURES = ["age", "income", "calls"]
@@ -90,21 +89,6 @@ class Server:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         return self.process.wait(timeout=60)
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], deadline_s: float = 180) -> None:
-    """Poll the readiness endpoint until it answers 200 (bounded by a deadline)."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)  # polling a starting process; bounded by the deadline
-    raise RuntimeError("server not ready in time")
 
 
 @pytest.fixture(scope="module")
