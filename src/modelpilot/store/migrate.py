@@ -15,6 +15,7 @@ the chain and the table definitions give the same schema, so both paths agree.
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ from sqlalchemy import (
     text,
 )
 
+_log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 HEAD_REVISION = "0010"
 # Our own name, not Alembic's default: Optuna (tuning) keeps its tables in the same database
@@ -93,6 +95,7 @@ def _create_at_head(engine: Engine) -> None:
         metadata.create_all(conn)
         version.create(conn)
         conn.execute(version.insert().values(version_num=HEAD_REVISION))
+    _log.info("Created a new store's schema at revision %s", HEAD_REVISION)
 
 
 def is_current(engine: Engine) -> bool:

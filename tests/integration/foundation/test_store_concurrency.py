@@ -53,24 +53,25 @@ def test_processes_opening_a_fresh_store_at_once_migrate_it_once(tmp_path: Path)
         results = pool.starmap(_log_points_small, [(str(tmp_path / "fresh"), i) for i in range(4)])
     ws = Workspace(Settings(home=tmp_path / "fresh"))
     assert {ws.get_run(r).name for r, _ in results} == {f"w{i}" for i in range(4)}
-    upgrades = [steps for _, steps in results if steps]
-    assert len(upgrades) == 1, results  # one process ran the migrations; the others waited
-    assert f"-> {HEAD_REVISION}," in upgrades[0][-1]
+    creations = [steps for _, steps in results if steps]
+    assert len(creations) == 1, results  # one process created the schema; the others waited
+    assert creations[0] == [f"Created a new store's schema at revision {HEAD_REVISION}"]
     ws.close()
 
 
 def _log_points_small(home: str, index: int) -> tuple[str, list[str]]:
-    """Log one point; return the run id and the Alembic upgrade steps this process ran."""
+    """Log one point; return the run id and the schema creations or Alembic upgrade steps
+    this process ran."""
     steps: list[str] = []
 
     class Steps(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if record.getMessage().startswith("Running upgrade"):
+            if record.getMessage().startswith(("Running upgrade", "Created a new store")):
                 steps.append(record.getMessage())
 
-    migration_log = logging.getLogger("alembic.runtime.migration")
-    migration_log.setLevel(logging.INFO)
-    migration_log.addHandler(Steps())
+    for name in ("alembic.runtime.migration", "modelpilot.store.migrate"):
+        logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger(name).addHandler(Steps())
     ws = Workspace(Settings(home=Path(home)))
     with ws.start_run("fresh", name=f"w{index}") as run:
         ws.log_metric("m", 1.0)
