@@ -1,8 +1,11 @@
 """A server with something to show on the dashboard, for the page and browser tests.
 
-Runs, params, metrics, a child run and an artifact, two model versions and a
-deployment with a 10% canary: written through the same services the SDK and the API use, on
-the store of a real ``modelpilot server`` process (the artifact goes over HTTP).
+Runs, params, metrics, a child run and an artifact; two datasets (one with its data risks);
+three model versions (v1 from a run, with its datasets, card fields, an evaluation and gate
+verdicts; v3 retired) with aliases; a deployment with a 10% canary, three monitoring reports,
+alerts and a loop decision: written through the same services the SDK and the API use, on the
+store of a real ``modelpilot server`` process (the artifact goes over HTTP). The loop decision
+is written as the loop's agent leaves it in its tables (a real one needs a trained pipeline).
 """
 
 from __future__ import annotations
@@ -16,11 +19,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
+from sqlalchemy import insert
 
 from modelpilot import release
+from modelpilot.alerting.local import LocalAlerts
+from modelpilot.alerting.manager import Alert
+from modelpilot.artifacts.local import LocalArtifactStore
+from modelpilot.cards import update_card_fields
+from modelpilot.data.entities import DatasetVersion
+from modelpilot.data.risks import assess_risks
+from modelpilot.data.service import log_dataset
 from modelpilot.identity import Role
-from modelpilot.registry.service import register_version
+from modelpilot.monitoring.drift.detect import detect_drift
+from modelpilot.monitoring.jobs import MonitorResult
+from modelpilot.registry.entities import VersionDataset
+from modelpilot.registry.records import add_record
+from modelpilot.registry.service import register_version, retire_version, set_alias
 from modelpilot.store import Store
+from modelpilot.store.schema import loop_decisions, loop_steps
 from modelpilot.tracking import service
 from modelpilot.tracking.entities import RunStatus
 from modelpilot.tracking.local import LocalTracking
@@ -34,19 +52,27 @@ PARAMS = {
     "wide": {"model": "gbm", "lr": "0.1", "depth": "8", "seed": "0"},
 }
 ARTIFACT = b"confusion matrix\n"
+T0_MS = 1_764_500_000_000  # 2025-11-30: the monitoring windows' and alerts' times
+DECISION_ID = "d" * 8 + "0" * 24
 
 
 @dataclass
 class Seeded:
-    """What was written: run ids by name, the tokens by role, and the server."""
+    """What was written: run ids by name, the tokens by role, dataset versions by name
+    (``name@version``), and the server."""
 
     server: RunningServer
     run_ids: dict[str, str]
     tokens: dict[Role, str]
+    datasets: dict[str, str]
 
     def headers(self, role: Role) -> dict[str, str]:
         """``Authorization: Bearer`` for a token of ``role``."""
         return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def get(self, path: str, role: Role = Role.VIEWER) -> httpx.Response:
+        """GET a page of the server with a token of ``role``."""
+        return httpx.get(self.server.url + path, headers=self.headers(role), timeout=30)
 
 
 @contextmanager
@@ -67,16 +93,145 @@ def seed(server: RunningServer) -> Seeded:
     try:
         run_ids = _runs(store)
         _artifact(server, store, run_ids["baseline"], tokens[Role.EDITOR])
-        signature = {"input_kind": "columns", "inputs": [{"name": "x", "dtype": "float64"}]}
-        for _ in range(2):
-            register_version(
-                store, "churn", package_digest="ab" * 32, flavor="sklearn", signature=signature
-            )
+        datasets = _datasets(store, LocalArtifactStore(server.home / "artifacts"))
+        _models(store, run_ids["baseline"], datasets)
         release.create_deployment(store, DEPLOYMENT, "churn/1", actor="token:seed")
         release.set_canary(store, DEPLOYMENT, "churn/2", 10, actor="token:seed", reason="try v2")
+        _monitoring(store)
     finally:
         store.close()
-    return Seeded(server, run_ids, tokens)
+    return Seeded(server, run_ids, tokens, {k: v.ref for k, v in datasets.items()})
+
+
+def _datasets(store: Store, artifacts: LocalArtifactStore) -> dict[str, DatasetVersion]:
+    """churn-train (its risks assessed: 10 duplicate rows) and churn-test (not assessed)."""
+    rng = np.random.default_rng(7)
+    train = pd.DataFrame({"x": rng.normal(size=200), "plan": rng.choice(["a", "b"], 200)})
+    train = pd.concat([train, train.head(10)], ignore_index=True).assign(churned=False)
+    test = pd.DataFrame({"x": rng.normal(size=50), "plan": "a", "churned": True})
+    risks = assess_risks(train, label="churned").to_dict()
+    return {
+        "train": log_dataset(store, artifacts, train, "churn-train", risks=risks),
+        "test": log_dataset(store, artifacts, test, "churn-test"),
+    }
+
+
+def _models(store: Store, run_id: str, datasets: dict[str, DatasetVersion]) -> None:
+    """churn v1 (from ``run_id`` with its data, card fields, an evaluation and two gate
+    verdicts; champion), v2 (challenger) and v3 (retired)."""
+    signature = {"input_kind": "columns", "inputs": [{"name": "x", "dtype": "float64"}]}
+    links = [
+        VersionDataset(datasets["train"].name, datasets["train"].digest, "training"),
+        VersionDataset(datasets["test"].name, datasets["test"].digest, "test"),
+    ]
+    for version in (1, 2, 3):
+        register_version(
+            store,
+            "churn",
+            package_digest="ab" * 32,
+            flavor="sklearn",
+            signature=signature,
+            run_id=run_id if version == 1 else None,
+            datasets=links if version == 1 else (),
+            metrics={"auc": 0.81} if version == 1 else None,
+            actor="token:seed",
+        )
+    update_card_fields(store, "churn/1", {"intended_use": "Retention calls"}, actor="token:seed")
+    metrics = {"auc": {"value": 0.84, "lower": 0.8, "upper": 0.88}, "accuracy": 0.79}
+    add_record(store, "churn/1", "evaluation", {"metrics": metrics}, actor="token:seed")
+    for passed, value in ((False, 0.74), (True, 0.84)):
+        check = {
+            "name": "auc >= 0.8",
+            "passed": passed,
+            "value": value,
+            "threshold": 0.8,
+            "message": f"auc {value} against 0.8",
+        }
+        add_record(
+            store,
+            "churn/1",
+            "gate",
+            {"policy": "prod-gate", "passed": passed, "checks": [check]},
+            actor="token:seed",
+        )
+    set_alias(store, "churn", "champion", 1, actor="token:seed")
+    set_alias(store, "churn", "challenger", 2, actor="token:seed")
+    retire_version(store, "churn", 3, reason="superseded by churn/2", actor="token:seed")
+
+
+def _monitoring(store: Store) -> None:
+    """Three hourly reports on churn-prod (the last one with drift in ``x``), an alert that
+    fired and resolved and one still firing, and a loop decision awaiting approval."""
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame({"x": rng.normal(size=400), "y": rng.normal(size=400)})
+    for hour, shift in enumerate((0.0, 0.1, 1.5)):
+        current = pd.DataFrame({"x": rng.normal(shift, 1, 400), "y": rng.normal(size=400)})
+        drift = detect_drift(reference, current)
+        end = T0_MS + (hour + 1) * 3_600_000
+        result = MonitorResult(
+            DEPLOYMENT,
+            "churn/1",
+            end - 3_600_000,
+            end,
+            400,
+            drift,
+            {"ops.requests": 400.0 + 50 * hour, "drift.share": len(drift.drifted_columns) / 2},
+            [],
+        )
+        payload = {
+            k: v for k, v in result.to_dict().items() if k not in ("report_id", "created_ms")
+        }
+        add_record(store, "churn/1", "monitoring", payload, actor="token:seed")
+    alerts = LocalAlerts(store, actor="token:seed")
+    for rule, state, at in (
+        ("latency", "firing", 1),
+        ("latency", "resolved", 2),
+        ("drift", "firing", 3),
+    ):
+        alerts.record_alert(
+            Alert(
+                rule,
+                DEPLOYMENT,
+                f"{rule}.value",
+                2.0,
+                1.0,
+                ">",
+                "warning",
+                state,
+                T0_MS + 3_600_000,
+                T0_MS + at * 3_600_000,
+                f"{rule} of {DEPLOYMENT} {state}",
+            )
+        )
+    with store.write() as conn:
+        at = T0_MS + 3 * 3_600_000
+        conn.execute(
+            insert(loop_decisions).values(
+                id=DECISION_ID,
+                deployment=DEPLOYMENT,
+                policy_revision=1,
+                firing_id="f" * 32,
+                trigger_name="churn-prod.drift",
+                pipeline_run_id=None,
+                candidate="churn/2",
+                champion="churn/1",
+                state="awaiting_approval",
+                reason="drift in x: retrained",
+                created_ms=at,
+                updated_ms=at,
+            )
+        )
+        for state in ("training", "evaluating", "awaiting_approval"):
+            conn.execute(
+                insert(loop_steps).values(
+                    decision_id=DECISION_ID,
+                    state=state,
+                    at_ms=at,
+                    actor="agent:a1",
+                    reason=f"entered {state}",
+                    evidence={},
+                )
+            )
 
 
 def _runs(store: Store) -> dict[str, str]:

@@ -1,9 +1,11 @@
 """The dashboard in a real browser: Playwright driving Debian's Chromium (never a downloaded
 browser), against a real ``modelpilot server`` process.
 
-Every page is opened at 1280 px and at 390 px (a phone): no console error, no request to
-anywhere but the server, no page wider than the screen. A screenshot of each is saved under
-``$MODELPILOT_TEST_ARTIFACTS/dashboard`` (or pytest's temporary folder, printed at the end).
+Every page (runs, run, compare, models, a model, a version, deployments, monitoring,
+datasets, a dataset, audit) is opened at 1280 px and at 390 px (a phone), as an admin: no
+console error, no request to anywhere but the server, no page wider than the screen. A
+screenshot of each is saved under ``$MODELPILOT_TEST_ARTIFACTS/dashboard`` (or pytest's
+temporary folder, printed at the end).
 """
 
 from __future__ import annotations
@@ -109,6 +111,15 @@ def _pages(seeded: Seeded) -> dict[str, str]:
         "compare": f"/ui/compare?runs={compared}",
         "deployments": "/ui/deployments",
         "deployment": f"/ui/deployments/{DEPLOYMENT}",
+        "models": "/ui/models",
+        "model": "/ui/models/churn",
+        "model-version": "/ui/models/churn/versions/1",
+        "model-version-retired": "/ui/models/churn/versions/3",
+        "monitoring": "/ui/monitoring",
+        "monitoring-deployment": f"/ui/monitoring/{DEPLOYMENT}",
+        "datasets": "/ui/datasets",
+        "dataset": "/ui/datasets/{}/{}".format(*seeded.datasets["train"].split("@")),
+        "audit": "/ui/audit",
         "bad-filter": "/ui/runs?filter=metrics.auc+%3E",
     }
 
@@ -117,7 +128,7 @@ def _pages(seeded: Seeded) -> dict[str, str]:
 def test_every_page_opens_clean_offline_and_fits_the_screen(
     browser: Browser, seeded: Seeded, shots: Path, screen: str
 ) -> None:
-    with logged_in(browser, seeded, Role.DEPLOYER, WIDTHS[screen]) as watched:
+    with logged_in(browser, seeded, Role.ADMIN, WIDTHS[screen]) as watched:
         for name, path in _pages(seeded).items():
             reply = watched.open(path)
             assert reply.status == (422 if name == "bad-filter" else 200), name
@@ -240,4 +251,32 @@ def test_hidden_columns_are_remembered(browser: Browser, seeded: Seeded) -> None
         watched.open("/ui/runs?experiment=churn")
         assert page.locator("th[data-col='params.seed']").is_hidden()
         assert page.locator("th[data-col='params.lr']").is_visible()
+        watched.check_clean()
+
+
+def test_a_viewer_opens_every_page_but_the_audit_log(browser: Browser, seeded: Seeded) -> None:
+    with logged_in(browser, seeded, Role.VIEWER) as watched:
+        for name, path in _pages(seeded).items():
+            if name in ("audit", "bad-filter"):
+                continue
+            assert watched.open(path).status == 200, name
+            watched.check_clean()
+        assert watched.page.locator("nav a[href='/ui/audit']").count() == 0
+        assert watched.open("/ui/audit").status == 403  # as GET /api/v1/audit/entries
+        assert "needs admin or higher" in watched.page.inner_text("pre.error")
+
+
+def test_monitoring_page_draws_a_chart_per_figure_and_lists_alerts(
+    browser: Browser, seeded: Seeded, shots: Path
+) -> None:
+    with logged_in(browser, seeded, Role.VIEWER) as watched:
+        page = watched.page
+        watched.open("/ui/monitoring")
+        page.click(f"text={DEPLOYMENT}")
+        page.wait_for_url(f"**/ui/monitoring/{DEPLOYMENT}")
+        assert page.locator("figure[data-figure] svg polyline").count() == 2
+        assert page.locator("#alerts tr[data-state=firing]").count() == 2
+        assert "drift (warning)" in page.inner_text("#firing")
+        page.click("#decisions summary")
+        assert "awaiting_approval" in page.inner_text("#decisions")
         watched.check_clean()

@@ -6,7 +6,7 @@ SVG keep the page small and the package free of a plotting dependency.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 WIDTH = 520
@@ -127,9 +127,11 @@ def line_chart(
     x_label: str = "step",
     width: int = 640,
     height: int = 220,
+    x_format: Callable[[float], str] = "{:.6g}".format,
 ) -> str:
     """Overlaid lines ``(label, xs, ys)`` with min/max axis labels and a legend; scales to
-    its container's width (``viewBox``). Downsample long series first
+    its container's width (``viewBox``); ``x_format`` writes the x axis' end labels (a time,
+    for example). Downsample long series first
     (:func:`modelpilot.cards.downsample.downsample_min_max`).
 
     >>> svg = line_chart([("auc", [0, 1, 2], [0.5, 0.7, 0.8])], title="auc")
@@ -159,8 +161,8 @@ def line_chart(
         f'<rect x="{pad_l}" y="{pad_t}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>',
         f'<text x="{pad_l - 4}" y="{pad_t + 10}" font-size="11" text-anchor="end">{y1:.4g}</text>',
         f'<text x="{pad_l - 4}" y="{pad_t + plot_h}" font-size="11" text-anchor="end">{y0:.4g}</text>',
-        f'<text x="{pad_l}" y="{height - 18}" font-size="11">{x0:.6g}</text>',
-        f'<text x="{pad_l + plot_w}" y="{height - 18}" font-size="11" text-anchor="end">{x1:.6g}</text>',
+        f'<text x="{pad_l}" y="{height - 18}" font-size="11">{escape(x_format(x0))}</text>',
+        f'<text x="{pad_l + plot_w}" y="{height - 18}" font-size="11" text-anchor="end">{escape(x_format(x1))}</text>',
         f'<text x="{pad_l + plot_w / 2}" y="{height - 4}" font-size="11" text-anchor="middle">{escape(x_label)}</text>',
     ]
     for i, (label, xs, ys) in enumerate(series):

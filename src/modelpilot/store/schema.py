@@ -111,6 +111,25 @@ run_latest_metrics = Table(
     Index("ix_run_latest_metrics_key_value", "key", "value"),
 )
 
+# Summaries of each (run, metric) series, kept in the same transaction as every metric batch
+# (tracking/points.py): width 0 is the whole series in one bucket (the runs table's min/max);
+# widths 100, 1,000, ... 1,000,000 cut the steps into buckets (step / width, truncated), whose
+# min/max draw a long series without reading its points. A scan of a 1,000,000-point series
+# took 200-400 ms on PostgreSQL; these rows answer in a few ms (benchmarks/dashboard.py).
+run_metric_buckets = Table(
+    "run_metric_buckets",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("width", BigInteger, primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("min_value", Float, nullable=False),
+    Column("max_value", Float, nullable=False),
+    Column("first_step", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+)
+
 # Idempotency keys of metric batches already applied (client-generated uuids), written in the
 # batch's own transaction: a batch re-sent after a dropped response is applied once. Keys
 # older than a day are removed (the client retries for 30 s).

@@ -22,6 +22,7 @@ from modelpilot.store.schema import (
     run_artifacts,
     run_inputs,
     run_latest_metrics,
+    run_metric_buckets,
     run_metrics,
     run_params,
     run_tags,
@@ -329,18 +330,13 @@ def metric_ranges(
     store: Store, run_ids: Sequence[str]
 ) -> dict[str, dict[str, tuple[float, float]]]:
     """Lowest and highest value of every metric of these runs: ``{run_id: {key: (min, max)}}``
-    (the runs table's min/max columns; the latest value is on the run itself)."""
+    (the runs table's min/max columns; the latest value is on the run itself), from the
+    series' summaries: one row per metric however many points it has."""
     if not run_ids:
         return {}
-    query = (
-        select(
-            run_metrics.c.run_id,
-            run_metrics.c.key,
-            func.min(run_metrics.c.value),
-            func.max(run_metrics.c.value),
-        )
-        .where(run_metrics.c.run_id.in_(list(run_ids)))
-        .group_by(run_metrics.c.run_id, run_metrics.c.key)
+    b = run_metric_buckets.c
+    query = select(b.run_id, b.key, b.min_value, b.max_value).where(
+        b.run_id.in_(list(run_ids)), b.width == 0
     )
     out: dict[str, dict[str, tuple[float, float]]] = {}
     with store.read() as conn:

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 
 from modelpilot.errors import NotFound, Unauthorized
 from modelpilot.identity.tokens import token_id_of
-from modelpilot.server.ui import deployments, runs
+from modelpilot.server.ui import audit, datasets, deployments, models, monitoring, runs
 from modelpilot.server.ui.session import COOKIE, Session, SessionSigner, load_secret
 from modelpilot.server.ui.web import (
     Form,
@@ -37,7 +37,15 @@ _STATIC = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 def install(app: FastAPI, home: Path | None) -> None:
     """Add the dashboard to ``app``; its session secret is kept in ``home``."""
     app.state.ui_signer = SessionSigner(load_secret(home))
-    for part in (router, runs.router, deployments.router):
+    for part in (
+        router,
+        runs.router,
+        models.router,
+        deployments.router,
+        monitoring.router,
+        datasets.router,
+        audit.router,
+    ):
         app.include_router(part)
 
 

@@ -1,7 +1,8 @@
 """Dashboard pages for tracking: the runs table, one run, and runs compared side by side.
 
 Every read is a call of the tracking service the API uses; charts are drawn on the server as
-inline SVG from series downsampled to at most ``MAX_CHART_POINTS`` points each.
+inline SVG from series downsampled to at most ``MAX_CHART_POINTS`` points each (a long series
+is read from its bucket summaries, :mod:`modelpilot.tracking.series`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from modelpilot.errors import InvalidInput, shown
 from modelpilot.server.api.artifacts import blob_chunks, stored_blob
 from modelpilot.server.deps import ArtifactsDep, StoreDep, TrackingDep
 from modelpilot.server.ui.web import UiViewer, render, svg
+from modelpilot.store import Store
 from modelpilot.tracking import service
 from modelpilot.tracking.entities import Run
 from modelpilot.tracking.local import decode_page_token, encode_page_token
 from modelpilot.tracking.protocol import RunPage
+from modelpilot.tracking.series import chart_series
 
 router = APIRouter(include_in_schema=False)
 
@@ -134,7 +137,7 @@ def run_page(
     """One run: params, tags, metrics with charts, datasets, artifacts, child runs."""
     run = tracking.get_run(tracking.resolve_run_id(run_id))
     ranges = service.metric_ranges(store, [run.id]).get(run.id, {})
-    charts = {key: _chart(tracking, [run], key) for key in sorted(run.metrics)}
+    charts = {key: _chart(store, [run], key) for key in sorted(run.metrics)}
     return render(
         request,
         caller,
@@ -174,7 +177,7 @@ def _download_url(digest: str, path: str) -> str:
 
 @router.get("/ui/compare")
 def compare_page(
-    request: Request, caller: UiViewer, tracking: TrackingDep, show: str = "diff"
+    request: Request, caller: UiViewer, tracking: TrackingDep, store: StoreDep, show: str = "diff"
 ) -> Response:
     """2 to 50 runs side by side: the params that differ (or all), metrics with their
     difference from the first run, overlaid metric charts."""
@@ -193,7 +196,7 @@ def compare_page(
         total_params=len(rows),
         metric_keys=metric_keys,
         delta=delta,
-        charts={key: _chart(tracking, runs, key) for key in metric_keys[:MAX_COMPARE_CHARTS]},
+        charts={key: _chart(store, runs, key) for key in metric_keys[:MAX_COMPARE_CHARTS]},
         more_charts=max(0, len(metric_keys) - MAX_COMPARE_CHARTS),
         runs_param=",".join(r.id for r in runs),
     )
@@ -219,13 +222,13 @@ def _param_rows(runs: Sequence[Run]) -> Iterator[tuple[str, list[str | None], bo
         yield key, values, len(set(values)) > 1
 
 
-def _chart(tracking: TrackingDep, runs: Sequence[Run], key: str) -> object:
+def _chart(store: Store, runs: Sequence[Run], key: str) -> object:
     """One metric of each run that has it, downsampled, as an overlaid SVG chart."""
     series = []
     for run in runs:
-        if key not in run.metrics:
+        found = chart_series(store, run.id, key, MAX_CHART_POINTS)
+        if found is None:
             continue
-        points = tracking.get_metric_history(run.id, key)
-        xs, ys = downsample_min_max([p.step for p in points], [p.value for p in points])
+        xs, ys = downsample_min_max(found.steps, found.values)
         series.append((f"{run.name} ({run.id[:8]})", xs, ys))
     return svg(line_chart(series, title=key))

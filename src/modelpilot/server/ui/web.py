@@ -32,6 +32,7 @@ _HEADERS = {
     "Cache-Control": "no-store",
 }
 _DEPLOYER = RoleGuard(Role.DEPLOYER)
+_ADMIN = RoleGuard(Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Caller:
     def can_deploy(self) -> bool:
         """Whether promote and rollback are offered."""
         return self.identity.role >= Role.DEPLOYER
+
+    @property
+    def can_audit(self) -> bool:
+        """Whether the audit log is shown (admin, as ``/api/v1/audit``)."""
+        return self.identity.role >= Role.ADMIN
 
 
 def signer(request: Request) -> SessionSigner:
@@ -101,6 +107,11 @@ def check_post(request: Request, caller: Caller, form: dict[str, str]) -> None:
 def require_deployer(request: Request, caller: Caller) -> None:
     """The API's deployer check (403 naming the role needed)."""
     _DEPLOYER.check(caller.identity, request)
+
+
+def require_admin(request: Request, caller: Caller) -> None:
+    """The API's admin check (403 naming the role needed): the audit log's pages."""
+    _ADMIN.check(caller.identity, request)
 
 
 def required_text(form: dict[str, str], field: str, what: str) -> str:
