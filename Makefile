@@ -39,7 +39,7 @@ typecheck: $(STAMP)
 # suite from 19m43s to 11m. `make unit TEST_WORKERS=0` runs it in one process.
 # `make test` leaves out the tests marked `slow` (the demo, agents killed in
 # every stage, two agents for a while, the browser, ONNX conversions, drift calibration, Ray)
-# and the integration tests' PostgreSQL cases (tests/conftest.py): they take minutes and
+# and the PostgreSQL cases outside the contract suites (tests/conftest.py): they take minutes and
 # `make test-slow` (run by .ci/run after `make test`) runs them.
 TEST_WORKERS ?= 2
 unit: $(STAMP)

@@ -40,11 +40,12 @@ hypothesis_settings.load_profile("modelpilot")
 
 @pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Integration tests on PostgreSQL are `slow` (`make test-slow`, which CI runs too):
-    `make test` covers every unit and contract test on both backends and the integration
-    tests (servers, subprocesses) on SQLite, which keeps it under 15 minutes on 2 cores."""
+    """PostgreSQL cases outside the service contract suites are `slow` (`make test-slow`,
+    which CI runs too): `make test` runs everything on SQLite and the contract suites, whose
+    job is to hold both backends to one behaviour, on PostgreSQL as well; that keeps it under
+    15 minutes on 2 cores."""
     for item in items:
-        if "postgres" in item.keywords and item.nodeid.startswith("tests/integration/"):
+        if "postgres" in item.keywords and not item.nodeid.startswith("tests/contract/"):
             item.add_marker(pytest.mark.slow)
     if any("docker" in item.keywords for item in items) and not _docker_daemon_answers():
         no_daemon = pytest.mark.skip(reason="start dockerd (as .ci/run does) to run image tests")

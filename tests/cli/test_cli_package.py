@@ -23,6 +23,10 @@ from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
 from mp_server import free_port, wait_ready
 
+# Each command builds an image context (wheels, bundle) or serves a bundle: minutes on 2
+# cores, so `make test-slow` runs them (CI runs both).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def exe() -> str:

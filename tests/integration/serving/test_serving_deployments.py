@@ -38,6 +38,7 @@ def _wait_revision(server: Server, name: str, revision: int) -> None:
     raise AssertionError(f"server did not reach revision {revision}")
 
 
+@pytest.mark.slow  # three servers and 900 requests: make test-slow (CI runs both)
 def test_ab_assignment_is_sticky_across_processes_and_shares_match_weights(
     start_server: Callable[..., Server], dep_home: Path
 ) -> None:
@@ -99,6 +100,7 @@ def test_shadow_outputs_are_logged_and_never_returned(
     assert set(logged[logged["variant"] == "shadow"]["version"]) == {2}
 
 
+@pytest.mark.slow  # a load generator for the length of 20 changes: make test-slow
 def test_twenty_configuration_changes_under_load_fail_no_request(
     start_server: Callable[..., Server], dep_home: Path
 ) -> None:

@@ -31,6 +31,10 @@ from modelpilot.registry.entities import ModelVersion
 from modelpilot.serving.bundle import BundledModels, read_bundle
 from modelpilot.workspace import Workspace
 
+# Build contexts hold modelpilot's wheel (built here) and the requirements' wheels (pip
+# download): minutes on 2 cores, so `make test-slow` runs them (CI runs both).
+pytestmark = pytest.mark.slow
+
 MINOR = python_minor_of(None)
 
 
