@@ -29,12 +29,11 @@ def validate_command(
     rules: Path | None = typer.Option(None, "--rules", help="YAML list of declared rules to add."),
 ) -> None:
     """List failed rules with examples; exit code 8 when any rule fails."""
+    from modelpilot.cli.context import require_table_file
     from modelpilot.data.validation import declared_rules, infer_rules, validate
-    from modelpilot.errors import InvalidInput
 
     ws = get_workspace()
-    if not data.is_file() or data.suffix.lower() not in (".parquet", ".csv"):
-        raise InvalidInput(f"{data} is not a .parquet or .csv file.", field="data")
+    require_table_file(data, "The data file", "data")
     checks = infer_rules(ws.load_dataset(reference))
     if rules is not None:
         checks += declared_rules(yaml.safe_load(rules.read_text()) or [])

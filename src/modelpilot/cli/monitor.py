@@ -184,10 +184,9 @@ def estimate(
 
 
 def _table(path: Path, role: str) -> pd.DataFrame:
-    from modelpilot.errors import InvalidInput
+    from modelpilot.cli.context import require_table_file
 
-    if not path.is_file() or path.suffix.lower() not in (".parquet", ".csv"):
-        raise InvalidInput(f"The {role} {path} is not a .parquet or .csv file.", field=role)
+    require_table_file(path, f"The {role}", role)
     return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
 
 
