@@ -13,6 +13,7 @@ import pandas as pd
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.monitoring.estimation.common import (
     BoolArray,
+    CalibratedEstimator,
     FloatArray,
     Rows,
     expected_auc,
@@ -26,21 +27,8 @@ from modelpilot.monitoring.estimation.common import (
 METRICS = ("roc_auc", "accuracy", "f1", "precision", "recall")
 
 
-class BinaryEstimator:
+class BinaryEstimator(CalibratedEstimator):
     """Calibrated probabilities of the analysis rows, with the reference they came from."""
-
-    upper_limit = 1.0
-
-    def __init__(
-        self, ref: _Columns, cur: _Columns, calibrated: FloatArray, confidence: float, n_sims: int
-    ) -> None:
-        self.ref = ref
-        self.cur = cur
-        self.calibrated = calibrated
-        self.confidence = confidence
-        self.n_sims = n_sims
-        self.n_reference = ref.n
-        self.n_analysis = cur.n
 
     @classmethod
     def fit(

@@ -18,6 +18,25 @@ BoolArray = NDArray[np.bool_]
 Rows = slice | NDArray[np.int64]
 
 
+class CalibratedEstimator:
+    """What the classification estimators (CBPE binary and multiclass) keep after fitting:
+    both frames' columns, the analysis rows' calibrated probabilities and the interval's
+    settings. Subclasses read their own column kinds in ``fit``."""
+
+    upper_limit = 1.0
+
+    def __init__(
+        self, ref: Any, cur: Any, calibrated: FloatArray, confidence: float, n_sims: int
+    ) -> None:
+        self.ref = ref
+        self.cur = cur
+        self.calibrated = calibrated
+        self.confidence = confidence
+        self.n_sims = n_sims
+        self.n_reference: int = ref.n
+        self.n_analysis: int = cur.n
+
+
 class TaskEstimator(Protocol):
     """A fitted estimator of one task: what :func:`chunk_table` asks of it."""
 

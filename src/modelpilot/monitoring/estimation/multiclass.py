@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.monitoring.estimation.common import (
+    CalibratedEstimator,
     FloatArray,
     Rows,
     expected_auc,
@@ -37,21 +38,8 @@ _SUM_TOLERANCE = 0.01
 _UNKNOWN = -2  # a value that is no class of the model
 
 
-class MulticlassEstimator:
+class MulticlassEstimator(CalibratedEstimator):
     """Calibrated class probabilities of the analysis rows, with the reference."""
-
-    upper_limit = 1.0
-
-    def __init__(
-        self, ref: _Columns, cur: _Columns, calibrated: FloatArray, confidence: float, n_sims: int
-    ) -> None:
-        self.ref = ref
-        self.cur = cur
-        self.calibrated = calibrated
-        self.confidence = confidence
-        self.n_sims = n_sims
-        self.n_reference = ref.n
-        self.n_analysis = cur.n
 
     @classmethod
     def fit(
