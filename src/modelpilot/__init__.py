@@ -17,16 +17,14 @@ Typical use::
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
+import types
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
-
-from modelpilot.audit import AuditVerification
-from modelpilot.config import Settings
-from modelpilot.data import DatasetVersion
 from modelpilot.errors import (
     Conflict,
     CorruptArtifact,
@@ -37,23 +35,86 @@ from modelpilot.errors import (
     Unavailable,
     UnsafeModel,
 )
-from modelpilot.lineage import Lineage
-from modelpilot.models import LoadedModel, Signature
-from modelpilot.pipelines import Pipeline, PipelineRun, StepRun, pipeline, step
-from modelpilot.registry import ModelVersion, RegisteredModel
-from modelpilot.registry.roles import DatasetsArg
-from modelpilot.release import Deployment, Revision, RolloutPolicy
-from modelpilot.tracking import MetricPoint, Run, RunStatus
 from modelpilot.version import __version__
-from modelpilot.workspace import ActiveRun, Workspace
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelpilot.audit import AuditVerification
     from modelpilot.cards import DatasetCard, ModelCard
+    from modelpilot.config import Settings
+    from modelpilot.data import DatasetVersion
     from modelpilot.evaluation import EvaluationResult
+    from modelpilot.lineage import Lineage
+    from modelpilot.models import LoadedModel, Signature
     from modelpilot.monitoring import DriftReport
     from modelpilot.optimization import OptimizeResult
-    from modelpilot.pipelines import PipelineFunction
+    from modelpilot.pipelines import (
+        Pipeline,
+        PipelineFunction,
+        PipelineRun,
+        StepRun,
+        pipeline,
+        step,
+    )
+    from modelpilot.registry import ModelVersion, RegisteredModel
+    from modelpilot.registry.roles import DatasetsArg
+    from modelpilot.release import Deployment, Revision, RolloutPolicy
+    from modelpilot.tracking import MetricPoint, Run, RunStatus
     from modelpilot.tuning import TuneResult
+    from modelpilot.workspace import ActiveRun, Workspace
+
+# Names the SDK re-exports, imported on first use (PEP 562): ``import modelpilot`` and every
+# ``modelpilot`` command start without pandas, SQLAlchemy and the rest until a call needs
+# them (a CLI start-up went from ~0.9 s of imports to what the command itself uses).
+_LAZY_NAMES: dict[str, str] = {
+    "AuditVerification": "modelpilot.audit",
+    "Settings": "modelpilot.config",
+    "DatasetVersion": "modelpilot.data",
+    "Lineage": "modelpilot.lineage",
+    "LoadedModel": "modelpilot.models",
+    "Signature": "modelpilot.models",
+    "Pipeline": "modelpilot.pipelines",
+    "PipelineRun": "modelpilot.pipelines",
+    "StepRun": "modelpilot.pipelines",
+    "pipeline": "modelpilot.pipelines",
+    "step": "modelpilot.pipelines",
+    "ModelVersion": "modelpilot.registry",
+    "RegisteredModel": "modelpilot.registry",
+    "Deployment": "modelpilot.release",
+    "Revision": "modelpilot.release",
+    "RolloutPolicy": "modelpilot.release",
+    "MetricPoint": "modelpilot.tracking",
+    "Run": "modelpilot.tracking",
+    "RunStatus": "modelpilot.tracking",
+    "ActiveRun": "modelpilot.workspace",
+    "Workspace": "modelpilot.workspace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a re-exported name on first access (``mp.Workspace``, ``@mp.step``...)."""
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelpilot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
+
+class _SdkModule(types.ModuleType):
+    """This package's module object: importing the submodules ``modelpilot.workspace`` and
+    ``modelpilot.lineage`` (now lazily, after the SDK's functions of the same names exist)
+    must not replace ``mp.workspace()`` and ``mp.lineage()`` with the modules."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in {"workspace", "lineage"} and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
 
 
 _active: Workspace | None = None
@@ -89,8 +150,15 @@ def init(
     with _active_lock:
         if _active is not None:
             _active.close()
-        _active = Workspace(Settings(**overrides))
+        _active = _new_workspace(overrides)
         return _active
+
+
+def _new_workspace(overrides: Mapping[str, Any]) -> Workspace:
+    from modelpilot.config import Settings
+    from modelpilot.workspace import Workspace
+
+    return Workspace(Settings(**overrides))
 
 
 def workspace() -> Workspace:
@@ -99,7 +167,7 @@ def workspace() -> Workspace:
     if _active is None:
         with _active_lock:
             if _active is None:
-                _active = Workspace(Settings())
+                _active = _new_workspace({})
     return _active
 
 
@@ -114,9 +182,14 @@ def start_run(
     return workspace().start_run(experiment, name=name, tags=tags, nested=nested)
 
 
-def end_run(status: RunStatus = RunStatus.FINISHED) -> None:
-    """End the active run."""
-    workspace().end_run(status)
+def end_run(status: RunStatus | str = "FINISHED") -> None:
+    """End the active run (``status``: FINISHED, FAILED or KILLED)."""
+    from modelpilot.tracking import RunStatus
+
+    if status not in set(RunStatus):
+        known = ", ".join(s.value for s in RunStatus)
+        raise InvalidInput(f"unknown run status {status!r}; use one of {known}", field="status")
+    workspace().end_run(RunStatus(status))
 
 
 def active_run() -> ActiveRun | None:
@@ -632,3 +705,5 @@ __all__ = [
     "verify_audit",
     "workspace",
 ]
+
+sys.modules[__name__].__class__ = _SdkModule

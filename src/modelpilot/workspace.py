@@ -20,12 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from modelpilot.alerting.local import LocalAlerts
-from modelpilot.alerting.protocol import AlertService
 from modelpilot.artifacts import ArtifactStore, open_artifact_store, remove_stale_temp_files
 from modelpilot.audit.local import LocalAudit
 from modelpilot.audit.protocol import AuditService
-from modelpilot.cards.protocol import CardService, LocalCards
 from modelpilot.client import (
     HttpAlerts,
     HttpArtifacts,
@@ -81,6 +78,8 @@ from modelpilot.tracking.validation import (
 if TYPE_CHECKING:
     import optuna
 
+    from modelpilot.alerting.protocol import AlertService
+    from modelpilot.cards.protocol import CardService
     from modelpilot.monitoring.service import MonitoringService
     from modelpilot.tuning import StudyStorage, TuneResult
 
@@ -300,6 +299,8 @@ class Workspace:
         """Recorded alerts: raised alerts land in the server's audit log when one is
         configured, else in the local store's."""
         if self._alerts is None:
+            from modelpilot.alerting.local import LocalAlerts  # httpx sinks: on first use
+
             self._alerts = (
                 HttpAlerts(self._server_uri(), token=self.settings.token)
                 if self.is_remote
@@ -311,6 +312,8 @@ class Workspace:
     def cards(self) -> CardService:
         """Model and dataset cards: built by the server when one is configured, else here."""
         if self._cards is None:
+            from modelpilot.cards.protocol import LocalCards  # on first use
+
             self._cards = (
                 HttpCards(self._server_uri(), token=self.settings.token)
                 if self.is_remote

@@ -8,9 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelpilot import governance
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
-from modelpilot.governance.risk import require_risk_register
 
 models_app = typer.Typer(help="Registered models, versions and aliases.", no_args_is_help=True)
 alias_app = typer.Typer(help="Move or remove aliases such as champion.", no_args_is_help=True)
@@ -115,6 +113,8 @@ def retire(
 
     Deployments trying it as canary, challenger or shadow are rolled back first; a version
     served as stable or named by an alias is refused until traffic or the alias moves."""
+    from modelpilot import governance
+
     done = governance.retire(get_workspace().store, ref, reason=reason)
     for use in done.rolled_back:
         console.print(
@@ -133,6 +133,8 @@ def risk_edit(
     file: Path = typer.Option(..., "--file", "-f", help="risk.yaml (see docs/governance.md)"),
 ) -> None:
     """Store a new revision of the model's risk register from a YAML file (checked first)."""
+    from modelpilot import governance
+
     register = governance.load_risk_register(file)
     revision = governance.save_risk_register(get_workspace().store, name, register)
     console.print(
@@ -148,6 +150,8 @@ def risk_show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show the newest revision of the model's risk register."""
+    from modelpilot.governance.risk import require_risk_register
+
     revision = require_risk_register(get_workspace().store, name)
     if as_json:
         print_json(revision.to_dict())
