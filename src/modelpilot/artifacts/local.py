@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -183,6 +184,22 @@ def copy_verified(
         tmp.unlink(missing_ok=True)
         raise CorruptArtifact(corrupt(digest, source))
     os.replace(tmp, destination)
+    return destination
+
+
+def copy_atomic(source: Path, destination: Path) -> Path:
+    """Copy ``source`` (already verified by the caller) to ``destination`` atomically, with
+    the kernel's file copy and no second hash: on a cache miss of a 500 MiB model the extra
+    hash cost about a fifth of the download's throughput (benchmarks/s3.py)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=destination.parent, prefix=".tmp-")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, name)
+        os.replace(name, destination)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return destination
 
 

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from modelpilot.artifacts.base import BlobInfo, check_digest, digest_of_name, sha256_file
 from modelpilot.artifacts.cache import BlobCache
-from modelpilot.artifacts.local import copy_verified, read_chunks, write_temp
+from modelpilot.artifacts.local import copy_atomic, read_chunks, write_temp
 from modelpilot.errors import CorruptArtifact, InvalidInput, NotFound, Unavailable
 
 T = TypeVar("T")
@@ -216,10 +216,10 @@ class S3ArtifactStore:
         return self._with_cached(digest, Path.read_bytes)
 
     def fetch_to(self, digest: str, destination: Path) -> Path:
-        """Copy the verified blob to ``destination`` (atomically)."""
-        return self._with_cached(
-            digest, lambda cached: copy_verified(cached, digest, destination, _corrupt_cache)
-        )
+        """Copy the verified blob to ``destination`` (atomically). The cached copy was
+        verified by :meth:`_cached` (on download, or by the cache's lookup), so the copy is a
+        plain one."""
+        return self._with_cached(digest, lambda cached: copy_atomic(cached, destination))
 
     def local_path(self, digest: str) -> Path:
         """A verified local copy of the blob (the cache's); NotFound when the bucket lacks it."""
@@ -429,10 +429,3 @@ def _status(exc: BaseException) -> int | None:
         return None
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return int(status) if status is not None else None
-
-
-def _corrupt_cache(digest: str, path: Path) -> str:
-    return (
-        f"Cached artifact {digest[:12]}… at {path} changed while it was being copied. Retry; "
-        "if it recurs, check the disk."
-    )
