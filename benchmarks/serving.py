@@ -5,15 +5,16 @@
 
 One model for everyone: HistGradientBoostingClassifier(random_state=0) on
 make_classification(50,000 rows, 20 features, random_state=0). modelpilot serves it fitted on a
-DataFrame (f0..f19, so JSON records carry names); the peers load the same fit on a plain
-matrix from joblib, as in /work/shared/bench/peers. Each server runs pinned to CPU 1 with one
-OpenMP thread; wrk runs pinned to CPU 0 with a one-row JSON body (post.lua), for --seconds per
-level after a warm-up. modelpilot's variants and the no-op ceiling run in turns (--rounds
-rounds per level, every server once per round) so that the machine's drift hits them alike;
-their ratios are medians of per-round ratios. The machine may be shared: every run records the
-cores other processes used meanwhile ("foreign"), and a run disturbed by more than
---max-foreign cores is repeated once. Printed: req/s, p50, p99, errors, foreign load, and
-ratios against modelpilot.
+DataFrame (f0..f19, so JSON records carry names); the peers load the same fit on a plain matrix
+from joblib, as in /work/shared/bench/peers. modelpilot also serves the model's ONNX candidate
+(``modelpilot optimize hgb/1 --to onnx``, registered as hgb/2) on the same stack. Each server
+runs pinned to CPU 1 with one OpenMP thread; wrk runs pinned to CPU 0 with a one-row JSON body
+(post.lua), for --seconds per level after a warm-up. modelpilot's variants and the no-op ceiling
+run in turns (--rounds rounds per level, every server once per round) so that the machine's
+drift hits them alike; their ratios are medians of per-round ratios. The machine may be shared:
+every run records the cores other processes used meanwhile ("foreign"), and a run disturbed by
+more than --max-foreign cores is repeated once. Printed: req/s, p50, p99, errors, foreign load,
+and ratios against modelpilot.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ PEERS = Path(__file__).resolve().parent / "serving_peers"
 LEVELS = (1, 8, 32)
 HZ = os.sysconf("SC_CLK_TCK")
 CEILING = "no-op ceiling (same stack)"
+ONNX = "modelpilot onnx candidate (batching)"
 SKLEARN = "1.8.0"  # every venv unpickles the peers' joblib file: same scikit-learn and numpy
 
 
@@ -80,6 +82,7 @@ def train(work: Path) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from modelpilot.config import Settings
+    from modelpilot.optimization import optimize_version
     from modelpilot.workspace import Workspace
 
     x, y = make_classification(n_samples=50_000, n_features=20, random_state=0)
@@ -88,6 +91,11 @@ def train(work: Path) -> None:
     named = HistGradientBoostingClassifier(random_state=0).fit(frame, y)
     ws = Workspace(Settings(home=work / "home"))
     ws.log_model(named, "hgb", input_example=frame.head())
+    # hgb/2: its ONNX candidate (`modelpilot optimize hgb/1 --to onnx`), served like hgb/1
+    optimize_version(
+        ws.registry, ws.artifacts, ws.datasets, ws.load_model, "hgb/1", ["onnx"],
+        data=frame.head(10_000),
+    )  # fmt: skip
     ws.close()
     joblib.dump(HistGradientBoostingClassifier(random_state=0).fit(x, y), work / "model.joblib")
     joblib.dump(named, work / "model-named.joblib")
@@ -340,13 +348,20 @@ def measure_interleaved(
 
 def systems(work: Path, skip_peers: bool) -> list[System]:
     home = {"MODELPILOT_HOME": str(work / "home")}
-    mp = [sys.executable, "-m", "modelpilot.cli.main", "serve", "hgb/1", "--port"]
+    mp = [sys.executable, "-m", "modelpilot.cli.main", "serve"]
 
-    def ours(name: str, port: int, flags: list[str], body: str = "records") -> System:
+    def ours(
+        name: str, port: int, flags: list[str], body: str = "records", ref: str = "hgb/1"
+    ) -> System:
         url = f"http://127.0.0.1:{port}"
         path = "/v2/models/hgb/infer" if body == "columns_oip" else "/predict/hgb"
         return System(
-            name, [*mp, str(port), *flags], f"{url}/v2/health/ready", url + path, body, home
+            name,
+            [*mp, ref, "--port", str(port), *flags],
+            f"{url}/v2/health/ready",
+            url + path,
+            body,
+            home,
         )
 
     found = [
@@ -354,6 +369,7 @@ def systems(work: Path, skip_peers: bool) -> list[System]:
         ours("modelpilot (batching, logged)", 8102, []),
         ours("modelpilot (no batching)", 8103, ["--no-log", "--no-batching"]),
         ours("modelpilot OIP v2 (batching)", 8104, ["--no-log"], "columns_oip"),
+        ours(ONNX, 8106, ["--no-log"], ref="hgb/2"),
         System(
             CEILING,
             [
@@ -492,6 +508,13 @@ def report(limit: dict[str, float], results: dict[str, dict[int, Any]]) -> None:
     }
     if CEILING in results:
         checks[">= 0.5 x no-op ceiling at c=32"] = ratio(ours, results[CEILING], 32) >= 0.5
+    if ONNX in results:  # issue 16: the onnx candidate of the same model on the same stack
+        onnx = results[ONNX]
+        checks[">= 1.3 x scikit-learn for onnx at c=32"] = 1 / ratio(ours, onnx, 32) >= 1.3
+        if CEILING in results:
+            # both ratios are against modelpilot (batching), paired per round
+            share = ratio(ours, results[CEILING], 32) / ratio(ours, onnx, 32)
+            checks[f"onnx >= 0.75 x ceiling at c=32 (is {share:.2f})"] = share >= 0.75
     for peer in ("BentoML (adaptive batching)", "mlflow models serve"):
         if peer in results:
             checks[f">= 5 x {peer} at c=32"] = top["rps"] >= 5 * results[peer][32]["rps"]
