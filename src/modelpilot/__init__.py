@@ -464,8 +464,11 @@ def read_predictions(
     """The prediction log as a DataFrame (``since``: an ISO time, a datetime, or a duration
     back from now such as ``30m``, ``2h``, ``1d``)."""
     from modelpilot.predictions import PredictionReader
+    from modelpilot.predictions.bucket import log_bucket, pull_log
 
-    reader = PredictionReader.of_home(workspace().settings.home)
+    settings = workspace().settings
+    pull_log(settings.home, log_bucket(settings))
+    reader = PredictionReader.of_home(settings.home)
     return reader.rows(model=model, deployment=deployment, since=since)
 
 

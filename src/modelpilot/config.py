@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     artifact_cache_dir: Path | None = None
     artifact_cache_max_bytes: int = Field(default=20 * 2**30, ge=0)
     s3_max_attempts: int = Field(default=5, ge=1, le=20)
+    # The prediction log's segments shipped to (and pulled from) s3://bucket/prefix, so every
+    # machine's rows reach every reader (modelpilot.predictions.bucket); unset, the log stays
+    # in home/predictions on each machine.
+    predictions_uri: str | None = None
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     metric_flush_interval_ms: int = Field(default=200, ge=1)
     metric_flush_max_points: int = Field(default=10_000, ge=1)

@@ -327,11 +327,17 @@ class Workspace:
         on the prediction log in its own home; locally they read this home's log."""
         if self._monitoring is None:
             from modelpilot.monitoring.service import LocalMonitoring  # scipy: on first use
+            from modelpilot.predictions.bucket import log_bucket
 
             self._monitoring = (
                 HttpMonitoring(self._server_uri(), token=self.settings.token)
                 if self.is_remote
-                else LocalMonitoring(self.local_store(), self.artifacts, self.settings.home)
+                else LocalMonitoring(
+                    self.local_store(),
+                    self.artifacts,
+                    self.settings.home,
+                    log_bucket=log_bucket(self.settings),
+                )
             )
         return self._monitoring
 

@@ -236,6 +236,8 @@ COVERED = {
     "audit log": "test_cli_audit.py, integration/server/test_cli_over_server.py",
     "alerts list": "integration/server/test_cli_over_server.py",
     "logs domain": "integration/serving/test_serving_out_of_domain.py",
+    "logs ship": "integration/predictions/test_log_bucket.py",
+    "logs pull": "integration/predictions/test_log_bucket.py",
     "logs policy set": "integration/serving/test_serving_pii.py",
     "logs policy show": "integration/serving/test_serving_pii.py",
     "logs purge": (

@@ -114,11 +114,12 @@ class S3ArtifactStore:
         self.cache = cache
         self.part_bytes = part_bytes
         self.max_attempts = max_attempts
-        self.connect_timeout_s = connect_timeout_s
-        self.read_timeout_s = read_timeout_s
-        self._client: Any = None
-        self._bucket_checked = False
-        self._lock = threading.Lock()
+        self._access = S3Access(
+            location,
+            max_attempts=max_attempts,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
+        )
 
     @property
     def staging_root(self) -> Path:
@@ -327,12 +328,47 @@ class S3ArtifactStore:
         )
 
     def _s3(self) -> Any:
+        return self._access.client()
+
+    def _call(self, doing: str, call: Callable[..., T], **kwargs: Any) -> T:
+        return self._access.call(doing, call, **kwargs)
+
+    def _failure(self, exc: Exception, doing: str) -> Exception:
+        return self._access.failure(exc, doing)
+
+
+class S3Access:
+    """One bucket's boto3 client (made, and the bucket checked, on first use) and the clear
+    errors of its calls; shared by the artifact store and the prediction log's bucket
+    (:mod:`modelpilot.predictions.bucket`), whose errors name their own setting."""
+
+    def __init__(
+        self,
+        location: S3Location,
+        *,
+        max_attempts: int = 5,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 60.0,
+        label: str = "Artifact store",
+        setting: str = "MODELPILOT_ARTIFACTS_URI",
+    ) -> None:
+        self.location = location
+        self.max_attempts = max_attempts
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.label = label
+        self.setting = setting
+        self._client: Any = None
+        self._bucket_checked = False
+        self._lock = threading.Lock()
+
+    def client(self) -> Any:
         """The client, made (and the bucket checked) on first use."""
         with self._lock:
             if self._client is None:
                 self._client = self._new_client()
             if not self._bucket_checked:
-                self._call(
+                self.call(
                     f"checking bucket {self.location.bucket!r}",
                     self._client.head_bucket,
                     Bucket=self.location.bucket,
@@ -346,9 +382,8 @@ class S3ArtifactStore:
             from botocore.config import Config
         except ImportError as exc:
             raise InvalidInput(
-                f"MODELPILOT_ARTIFACTS_URI={self.location.uri()} needs boto3: "
-                "pip install 'modelpilot[s3]'.",
-                field="artifacts_uri",
+                f"{self.setting}={self.location.uri()} needs boto3: pip install 'modelpilot[s3]'.",
+                field=self.setting.removeprefix("MODELPILOT_").lower(),
             ) from exc
         config = Config(
             retries={"max_attempts": self.max_attempts, "mode": "standard"},
@@ -357,13 +392,14 @@ class S3ArtifactStore:
         )
         return boto3.session.Session().client("s3", config=config)
 
-    def _call(self, doing: str, call: Callable[..., T], **kwargs: Any) -> T:
+    def call(self, doing: str, call: Callable[..., T], **kwargs: Any) -> T:
+        """``call(**kwargs)``, its botocore failure raised as one clear error."""
         try:
             return call(**kwargs)
         except Exception as exc:
-            raise self._failure(exc, doing) from exc
+            raise self.failure(exc, doing) from exc
 
-    def _failure(self, exc: Exception, doing: str) -> Exception:
+    def failure(self, exc: Exception, doing: str) -> Exception:
         """The error to raise for a failed S3 call: one clear :class:`Unavailable` for what
         botocore and boto3 raise, anything else unchanged."""
         cause = _botocore_cause(exc)
@@ -386,7 +422,7 @@ class S3ArtifactStore:
         elif code in _NO_BUCKET or (doing.startswith("checking bucket") and code == "404"):
             hint = (
                 f"bucket {self.location.bucket!r} does not exist there: create it, or fix "
-                "MODELPILOT_ARTIFACTS_URI / AWS_ENDPOINT_URL."
+                f"{self.setting} / AWS_ENDPOINT_URL."
             )
         elif code:
             hint = (
@@ -399,7 +435,7 @@ class S3ArtifactStore:
                 f"{self.max_attempts} times with backoff): check AWS_ENDPOINT_URL and that the "
                 "server is up."
             )
-        return Unavailable(f"Artifact store {where}, {doing}: {hint}")
+        return Unavailable(f"{self.label} {where}, {doing}: {hint}")
 
 
 def _botocore_cause(exc: BaseException) -> BaseException | None:

@@ -12,6 +12,8 @@ from modelpilot.cli.context import console, get_workspace
 from modelpilot.cli.log_policy import logs_purge, policy_app
 
 if TYPE_CHECKING:
+    from modelpilot.predictions import PredictionReader
+    from modelpilot.predictions.bucket import LogBucket
     from modelpilot.serving.settings import ServingSettings
     from modelpilot.serving.sources import ControlPlane
     from modelpilot.workspace import Workspace
@@ -226,6 +228,7 @@ def control_plane(ws: Workspace) -> ControlPlane:
     from modelpilot.client import HttpWhoami
     from modelpilot.identity import Authenticator, TokenAuthenticator
     from modelpilot.predictions import log_folder
+    from modelpilot.predictions.bucket import log_bucket
     from modelpilot.predictions.log_policy import load_hash_key
     from modelpilot.serving.sources import ControlPlane, RegistryModels
 
@@ -253,15 +256,14 @@ def control_plane(ws: Workspace) -> ControlPlane:
         log_folder=log_folder(settings.home),
         tokens=tokens,
         where=where,
+        log_bucket=log_bucket(settings),
     )
 
 
 @logs_app.command("query")
 def logs_query(sql: str = typer.Argument(..., help="SQL over the view `predictions`.")) -> None:
     """Query the prediction log with DuckDB, e.g. "SELECT count(*) FROM predictions"."""
-    from modelpilot.predictions import PredictionReader
-
-    frame = PredictionReader.of_home(get_workspace().settings.home).query(sql)
+    frame = _pulled_reader().query(sql)
     table = Table()
     for column in frame.columns:
         table.add_column(str(column))
@@ -276,10 +278,7 @@ def logs_domain(
     since: str = typer.Option("1h", help="How far back: 30m, 2h, 1d, or an ISO time."),
 ) -> None:
     """Values served outside the training domain, by model, column and kind."""
-    from modelpilot.predictions import PredictionReader
-
-    reader = PredictionReader.of_home(get_workspace().settings.home)
-    frame = reader.out_of_domain(model=model, since=since)
+    frame = _pulled_reader().out_of_domain(model=model, since=since)
     if frame.empty:
         console.print(f"No value outside the input domain since {since}.")
         return
@@ -287,6 +286,58 @@ def logs_domain(
     for row in frame.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
     console.print(table)
+
+
+@logs_app.command("ship")
+def logs_ship() -> None:
+    """Upload this home's new log segments to MODELPILOT_PREDICTIONS_URI (the data plane
+    does it by itself every 10 s and at shutdown; this is for a log written without one)."""
+    bucket = _configured_bucket()
+    result = bucket.ship(_log_folder())
+    console.print(
+        f"Shipped {result.copied} segment(s) to {bucket.uri}; {result.present} were there."
+    )
+
+
+@logs_app.command("pull")
+def logs_pull() -> None:
+    """Download the segments other machines shipped to MODELPILOT_PREDICTIONS_URI (every
+    reader of the log does it first by itself)."""
+    bucket = _configured_bucket()
+    result = bucket.pull(_log_folder())
+    console.print(
+        f"Pulled {result.copied} segment(s) from {bucket.uri}; {result.present} were here."
+    )
+
+
+def _log_folder() -> Path:
+    from modelpilot.predictions import log_folder
+
+    return log_folder(get_workspace().settings.home)
+
+
+def _configured_bucket() -> LogBucket:
+    from modelpilot.errors import InvalidInput
+    from modelpilot.predictions.bucket import SETTING, log_bucket
+
+    bucket = log_bucket(get_workspace().settings)
+    if bucket is None:
+        raise InvalidInput(
+            f"No bucket for the prediction log: set {SETTING}=s3://bucket/prefix (and the "
+            "AWS_* variables of the S3 server). See docs/storage.md.",
+            field="predictions_uri",
+        )
+    return bucket
+
+
+def _pulled_reader() -> PredictionReader:
+    """The home's log reader, after pulling the bucket's new segments (when one is set)."""
+    from modelpilot.predictions import PredictionReader
+    from modelpilot.predictions.bucket import log_bucket, pull_log
+
+    settings = get_workspace().settings
+    pull_log(settings.home, log_bucket(settings))
+    return PredictionReader.of_home(settings.home)
 
 
 logs_app.add_typer(policy_app, name="policy")

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from modelpilot.artifacts import ArtifactStore
 from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.monitoring.jobs import MonitorResult, monitor_deployment
+from modelpilot.predictions.bucket import LogBucket, pull_log
 from modelpilot.registry.entities import VersionRecord
 from modelpilot.registry.records import add_record, get_record, records_of_kind
 from modelpilot.release import get_deployment
@@ -56,16 +57,19 @@ class LocalMonitoring:
         home: Path,
         *,
         actor: str | None = None,
+        log_bucket: LogBucket | None = None,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.home = home
         self.actor = actor
+        self.log_bucket = log_bucket  # other machines' segments are pulled from it first
 
     def run(
         self, deployment: str, *, window_s: float = 3600.0, until_ms: int | None = None
     ) -> MonitorResult:
         """Score a window and keep the report."""
+        pull_log(self.home, self.log_bucket)
         result = monitor_deployment(
             self.store,
             self.artifacts,

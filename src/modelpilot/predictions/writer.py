@@ -33,6 +33,7 @@ from typing import Literal
 
 from modelpilot.clock import now_ms
 from modelpilot.predictions.batch import LogBatch
+from modelpilot.predictions.bucket import LogBucket
 from modelpilot.predictions.files import safe_name
 from modelpilot.predictions.log_policy import LogPrivacy
 from modelpilot.predictions.retention import purge_expired
@@ -61,8 +62,15 @@ class PredictionLog:
         flush_interval_s: float = 1.0,
         privacy: LogPrivacy | None = None,
         purge_interval_s: float = 3600.0,
+        bucket: LogBucket | None = None,
+        ship_interval_s: float = 10.0,
     ) -> None:
         self.folder = folder
+        # Sealed segments also go to this bucket (modelpilot.predictions.bucket), at most every
+        # ship_interval_s and at close; a failed upload is retried, the local copy stays.
+        self.bucket = bucket
+        self.ship_interval_s = ship_interval_s
+        self._shipped_at = 0.0
         self.durability = durability
         self.flush_interval_s = flush_interval_s
         # Swapped whole by set_privacy (policy changes reach a running server); read once
@@ -80,6 +88,7 @@ class PredictionLog:
         self._thread: threading.Thread | None = None
         self.rows_written = 0
         self.flush_errors = 0  # read by /metrics (modelpilot_prediction_log_flush_errors_total)
+        self.ship_errors = 0
 
     def start(self) -> None:
         """Recover WAL files of dead processes and start the flusher thread."""
@@ -168,11 +177,12 @@ class PredictionLog:
         return written
 
     def close(self) -> None:
-        """Stop the flusher and flush the rest."""
+        """Stop the flusher, flush the rest (and ship it, with a bucket)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         self.flush()
+        self._ship(force=True)
         with self._lock:
             if self._wal is not None:
                 self._wal.discard_if_empty()
@@ -186,7 +196,23 @@ class PredictionLog:
                 recover_wal_files(self.folder)  # files of peers that died since
             except Exception as exc:
                 self._report(exc)
+            self._ship()
             self._purge_expired()
+
+    def _ship(self, *, force: bool = False) -> None:
+        """Upload new segments to the bucket; a failure is counted and logged, and the next
+        ship retries (the segments stay on disk)."""
+        now = time.monotonic()
+        if self.bucket is None or (not force and now - self._shipped_at < self.ship_interval_s):
+            return
+        self._shipped_at = now
+        try:
+            self.bucket.ship(self.folder)
+        except Exception as exc:
+            self.ship_errors += 1
+            log.error(
+                "Shipping the prediction log to %s failed (retried): %s", self.bucket.uri, exc
+            )
 
     def _purge_expired(self) -> None:
         """Retention: delete segments past their policies' ``retention_days`` (hourly)."""

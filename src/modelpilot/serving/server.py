@@ -181,6 +181,7 @@ def build_plane(
             source.log_folder,
             durability=settings.durability,
             flush_interval_s=settings.flush_interval_s,
+            bucket=source.log_bucket,
         )
         if settings.log_predictions
         else None

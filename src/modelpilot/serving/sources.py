@@ -16,6 +16,7 @@ from typing import Protocol
 from modelpilot.artifacts import ArtifactStore
 from modelpilot.identity.cache import TokenAuthenticator
 from modelpilot.models import LoadedModel, TrustPolicy, load_package
+from modelpilot.predictions.bucket import LogBucket
 from modelpilot.predictions.policy_service import LogPolicyService
 from modelpilot.registry.protocol import RegistryService
 from modelpilot.release.service import Deployment
@@ -89,6 +90,8 @@ class ControlPlane:
     log_folder: Path
     tokens: TokenAuthenticator | None
     where: str
+    # MODELPILOT_PREDICTIONS_URI: the log's segments are also shipped there (None: local only)
+    log_bucket: LogBucket | None = None
 
 
 __all__ = ["ControlPlane", "DeploymentFeed", "ModelSource", "RegistryModels"]
