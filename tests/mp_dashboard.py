@@ -96,6 +96,23 @@ def seeded_server(home: Path) -> Iterator[Seeded]:
         server.stop()
 
 
+@contextmanager
+def traffic_server(home: Path) -> Iterator[Seeded]:
+    """A server with a token of each role and churn v1 and v2 registered, for tests that log
+    their own traffic into its home (:func:`log_traffic`); stopped at the end."""
+    server = start_server(home, f"sqlite:///{home / 'mp.db'}")
+    try:
+        store = Store.open(server.store_uri)
+        try:
+            register_churn(store)
+            register_churn(store)
+        finally:
+            store.close()
+        yield Seeded(server, {}, role_tokens(server), {})
+    finally:
+        server.stop()
+
+
 def seed(server: RunningServer) -> Seeded:
     """Write the dashboard's test data on ``server``'s store."""
     tokens = role_tokens(server)

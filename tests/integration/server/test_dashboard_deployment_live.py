@@ -31,10 +31,8 @@ from mp_dashboard import (
     deploy_history,
     log_traffic,
     login_client,
-    register_churn,
-    role_tokens,
+    traffic_server,
 )
-from mp_server import start_server
 
 GUARDED = "live-guarded"  # a canary under a policy, failing its error guard, with labels
 UNLABELLED = "live-unlabelled"
@@ -43,13 +41,9 @@ POLICY = RolloutPolicy(steps=(50, 100), min_requests_per_step=30, min_seconds_pe
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    home = tmp_path_factory.mktemp("dashboard-live")
-    server = start_server(home, f"sqlite:///{home / 'mp.db'}")
-    try:
-        store = Store.open(server.store_uri)
+    with traffic_server(tmp_path_factory.mktemp("dashboard-live")) as running:
+        home, store = running.server.home, Store.open(running.server.store_uri)
         try:
-            register_churn(store)
-            register_churn(store)
             for name in (GUARDED, UNLABELLED):
                 release.create_deployment(store, name, "churn/1", actor="token:seed")
             release.set_canary(store, GUARDED, "churn/2", 50, policy=POLICY, actor="token:seed")
@@ -62,9 +56,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         labels = [*rng.binomial(1, 0.1, len(stable)), *rng.binomial(1, 0.4, len(canary))]
         log_labels(home, GUARDED, stable + canary, [int(x) for x in labels])
         log_traffic(home, UNLABELLED, "stable", 1, 40, seed=4)
-        yield Seeded(server, {}, role_tokens(server), {})
-    finally:
-        server.stop()
+        yield running
 
 
 def _evidence(seeded: Seeded, name: str) -> tuple[release.Deployment, dict[str, VariantStats]]:
