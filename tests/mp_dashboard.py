@@ -11,12 +11,17 @@ is written as the loop's agent leaves it in its tables (a real one needs a train
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
@@ -28,12 +33,14 @@ from modelpilot.alerting.local import LocalAlerts
 from modelpilot.alerting.manager import Alert
 from modelpilot.artifacts.local import LocalArtifactStore
 from modelpilot.cards import update_card_fields
+from modelpilot.clock import now_ms
 from modelpilot.data.entities import DatasetVersion
 from modelpilot.data.risks import assess_risks
 from modelpilot.data.service import log_dataset
 from modelpilot.identity import Role
 from modelpilot.monitoring.drift.detect import detect_drift
 from modelpilot.monitoring.jobs import MonitorResult
+from modelpilot.predictions import LogBatch, log_folder, write_segments
 from modelpilot.registry.entities import VersionDataset
 from modelpilot.registry.records import add_record
 from modelpilot.registry.service import register_version, retire_version, set_alias
@@ -43,6 +50,9 @@ from modelpilot.tracking import service
 from modelpilot.tracking.entities import RunStatus
 from modelpilot.tracking.local import LocalTracking
 from mp_server import RunningServer, make_token, start_server
+
+if TYPE_CHECKING:  # the browser tests' types; the HTTP tests never load Playwright
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
 LONG_SERIES = 20_000  # points of the long run's "loss": more than a chart draws
 DEPLOYMENT = "churn-prod"
@@ -86,9 +96,26 @@ def seeded_server(home: Path) -> Iterator[Seeded]:
         server.stop()
 
 
+@contextmanager
+def traffic_server(home: Path) -> Iterator[Seeded]:
+    """A server with a token of each role and churn v1 and v2 registered, for tests that log
+    their own traffic into its home (:func:`log_traffic`); stopped at the end."""
+    server = start_server(home, f"sqlite:///{home / 'mp.db'}")
+    try:
+        store = Store.open(server.store_uri)
+        try:
+            register_churn(store)
+            register_churn(store)
+        finally:
+            store.close()
+        yield Seeded(server, {}, role_tokens(server), {})
+    finally:
+        server.stop()
+
+
 def seed(server: RunningServer) -> Seeded:
     """Write the dashboard's test data on ``server``'s store."""
-    tokens = {role: make_token(server.store_uri, f"ui-{role.label}", role) for role in Role}
+    tokens = role_tokens(server)
     store = Store.open(server.store_uri)
     try:
         run_ids = _runs(store)
@@ -101,6 +128,32 @@ def seed(server: RunningServer) -> Seeded:
     finally:
         store.close()
     return Seeded(server, run_ids, tokens, {k: v.ref for k, v in datasets.items()})
+
+
+def role_tokens(server: RunningServer) -> dict[Role, str]:
+    """A token of each role (``ui-viewer``, ``ui-deployer``…) on ``server``'s store."""
+    return {role: make_token(server.store_uri, f"ui-{role.label}", role) for role in Role}
+
+
+def register_churn(
+    store: Store,
+    *,
+    run_id: str | None = None,
+    datasets: list[VersionDataset] | None = None,
+    metrics: dict[str, float] | None = None,
+) -> None:
+    """The next version of the model ``churn`` (one input, ``x``)."""
+    register_version(
+        store,
+        "churn",
+        package_digest="ab" * 32,
+        flavor="sklearn",
+        signature={"input_kind": "columns", "inputs": [{"name": "x", "dtype": "float64"}]},
+        run_id=run_id,
+        datasets=datasets or (),
+        metrics=metrics,
+        actor="token:seed",
+    )
 
 
 def _datasets(store: Store, artifacts: LocalArtifactStore) -> dict[str, DatasetVersion]:
@@ -119,23 +172,13 @@ def _datasets(store: Store, artifacts: LocalArtifactStore) -> dict[str, DatasetV
 def _models(store: Store, run_id: str, datasets: dict[str, DatasetVersion]) -> None:
     """churn v1 (from ``run_id`` with its data, card fields, an evaluation and two gate
     verdicts; champion), v2 (challenger) and v3 (retired)."""
-    signature = {"input_kind": "columns", "inputs": [{"name": "x", "dtype": "float64"}]}
     links = [
         VersionDataset(datasets["train"].name, datasets["train"].digest, "training"),
         VersionDataset(datasets["test"].name, datasets["test"].digest, "test"),
     ]
-    for version in (1, 2, 3):
-        register_version(
-            store,
-            "churn",
-            package_digest="ab" * 32,
-            flavor="sklearn",
-            signature=signature,
-            run_id=run_id if version == 1 else None,
-            datasets=links if version == 1 else (),
-            metrics={"auc": 0.81} if version == 1 else None,
-            actor="token:seed",
-        )
+    register_churn(store, run_id=run_id, datasets=links, metrics={"auc": 0.81})
+    for _ in (2, 3):
+        register_churn(store)
     update_card_fields(store, "churn/1", {"intended_use": "Retention calls"}, actor="token:seed")
     metrics = {"auc": {"value": 0.84, "lower": 0.8, "upper": 0.88}, "accuracy": 0.79}
     add_record(store, "churn/1", "evaluation", {"metrics": metrics}, actor="token:seed")
@@ -278,8 +321,115 @@ def canary_deployment(server: RunningServer, name: str) -> str:
     return name
 
 
+def log_traffic(
+    home: Path,
+    deployment: str,
+    variant: str,
+    version: int,
+    requests: int,
+    *,
+    errors: int = 0,
+    seed: int = 0,
+) -> list[str]:
+    """``requests`` answered by ``variant`` (churn ``version``) now, as the data plane logs
+    them into ``home``'s prediction log: lognormal latencies around 5 ms, a beta(2, 5) score,
+    the first ``errors`` failed. Returns the request ids."""
+    rng = np.random.default_rng(seed)
+    at = now_ms()
+    ids = [f"{deployment}-{variant}-{seed}-{i}" for i in range(requests)]
+    scores: list[float | None] = [
+        None if i < errors else float(s) for i, s in enumerate(rng.beta(2, 5, requests))
+    ]
+    columns = {
+        "request_id": ids,
+        "row": np.zeros(requests, np.int64),
+        "timestamp_ms": np.full(requests, at, np.int64),
+        "version": np.full(requests, version, np.int64),
+        "deployment": [deployment] * requests,
+        "variant": [variant] * requests,
+        "latency_ms": rng.lognormal(np.log(5.0), 0.3, requests),
+        "error": ["ValueError: bad input" if s is None else None for s in scores],
+        "in.x": rng.normal(size=requests),
+        "out.prediction": [None if s is None else int(s > 0.5) for s in scores],
+        "out.proba.1": scores,
+    }
+    write_segments(log_folder(home), [LogBatch("churn", requests, columns)])
+    return ids
+
+
+@contextmanager
+def login_client(url: str, token: str) -> Iterator[httpx.Client]:
+    """A client (a cookie jar) logged in through the login form with ``token``."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        form = client.get("/ui/login")
+        reply = client.post(
+            "/ui/login", data={"csrf": csrf_of(form.text), "token": token, "next": "/ui/runs"}
+        )
+        assert reply.status_code == 303 and reply.headers["location"] == "/ui/runs"
+        yield client
+
+
 def csrf_of(page: str) -> str:
     """The CSRF token in a page's forms."""
     found = re.search(r'name="csrf" value="([^"]+)"', page)
     assert found is not None, "the page has no form with a CSRF token"
     return found.group(1)
+
+
+class Watched:
+    """A browser page whose console errors and requests are recorded."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("request", lambda r: self.requests.append(r.url))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def open(self, path: str) -> Response:
+        """Go to ``path`` and wait until it loaded."""
+        reply = self.page.goto(self.base_url + path, wait_until="load")
+        assert reply is not None
+        return reply
+
+    def check_clean(self) -> None:
+        """No console error and no request beyond the server so far."""
+        outside = [u for u in self.requests if not u.startswith((self.base_url + "/", "data:"))]
+        assert outside == [] and self.errors == []
+
+
+@contextmanager
+def logged_in(browser: Browser, seeded: Seeded, role: Role, width: int = 1280) -> Iterator[Watched]:
+    """A fresh browser context logged in through the login form with a token of ``role``."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        watched = Watched(context.new_page(), seeded.server.url)
+        watched.open("/ui/runs")  # redirected to the login form
+        assert "/ui/login" in watched.page.url
+        watched.page.fill("#token", seeded.tokens[role])
+        watched.page.click("button[type=submit]")
+        watched.page.wait_for_url("**/ui/runs")
+        yield watched
+    finally:
+        context.close()
+
+
+def deploy_history(seeded: Seeded, name: str) -> list[dict[str, object]]:
+    """``modelpilot deploy history NAME --json`` against the server, in a subprocess."""
+    env = {
+        **os.environ,
+        "MODELPILOT_SERVER_URI": seeded.server.url,
+        "MODELPILOT_TOKEN": seeded.tokens[Role.VIEWER],
+        "MODELPILOT_HOME": str(seeded.server.home / "cli"),
+    }
+    command = [sys.executable, "-m", "modelpilot.cli.main", "deploy", "history", name, "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    revisions: list[dict[str, object]] = json.loads(done.stdout)
+    return revisions

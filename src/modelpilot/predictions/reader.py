@@ -30,6 +30,7 @@ class VariantEvidence:
     requests: int = 0
     errors: int = 0  # requests answered with an error
     p99_latency_ms: float | None = None  # over rows
+    p50_latency_ms: float | None = None  # over rows
     latencies_ms: np.ndarray | None = field(default=None, repr=False)  # a per-request sample
     predictions: np.ndarray | None = field(default=None, repr=False)  # the score column, if any
 
@@ -93,19 +94,21 @@ class PredictionReader:
     def variant_stats(
         self, deployment: str, variant: str, since_ms: int, until_ms: int
     ) -> VariantEvidence:
-        """Requests, errors, p99 latency, a per-request latency sample and a sample of the score
-        column for one variant of a deployment in ``[since_ms, until_ms)`` (rollout evidence)."""
+        """Requests, errors, p99 and p50 latency, a per-request latency sample and a sample of
+        the score column for one variant of a deployment in ``[since_ms, until_ms)`` (rollout
+        evidence)."""
         if not has_segments(self.folder):
             return VariantEvidence()
         where = "deployment = ? AND variant = ? AND timestamp_ms >= ? AND timestamp_ms < ?"
         params: list[Any] = [deployment, variant, since_ms, until_ms]
         with log_sql.connect(self.folder) as con:
-            requests, errors, p99 = con.execute(
+            requests, errors, p99, p50 = con.execute(
                 "SELECT count(DISTINCT request_id), "
                 "count(DISTINCT request_id) FILTER (WHERE error IS NOT NULL), "
-                f"quantile_cont(latency_ms, 0.99) FROM predictions WHERE {where}",
+                "quantile_cont(latency_ms, 0.99), quantile_cont(latency_ms, 0.5) "
+                f"FROM predictions WHERE {where}",
                 params,
-            ).fetchone() or (0, 0, None)
+            ).fetchone() or (0, 0, None, None)
             latencies = con.execute(
                 "SELECT l FROM (SELECT max(latency_ms) AS l FROM predictions "
                 f"WHERE {where} GROUP BY request_id) "
@@ -125,6 +128,7 @@ class PredictionReader:
             requests=int(requests or 0),
             errors=int(errors or 0),
             p99_latency_ms=None if p99 is None else float(p99),
+            p50_latency_ms=None if p50 is None else float(p50),
             latencies_ms=np.asarray([v[0] for v in latencies if v[0] is not None], np.float64),
             predictions=predictions,
         )

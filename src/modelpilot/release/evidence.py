@@ -32,6 +32,7 @@ class PredictionLogStats:
             requests=logged.requests,
             errors=logged.errors,
             p99_latency_ms=logged.p99_latency_ms,
+            p50_latency_ms=logged.p50_latency_ms,
             predictions=logged.predictions,
             latencies_ms=logged.latencies_ms,
         )

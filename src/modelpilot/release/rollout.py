@@ -44,6 +44,7 @@ class VariantStats:
     outcome_mean: float | None = None
     outcome_count: int = 0
     latencies_ms: np.ndarray | None = field(default=None, repr=False)  # a per-request sample
+    p50_latency_ms: float | None = None  # shown with the guards; no guard acts on it
 
     @property
     def error_rate(self) -> float:
@@ -105,47 +106,155 @@ def decide(
     )
 
 
+GuardStatus = Literal["ok", "breached", "waiting", "off"]
+
+
+@dataclass(frozen=True)
+class GuardCheck:
+    """One guard's look at the canary: the figure it compared, its limit, and a word.
+
+    ``breached`` rolls the canary back (``reason`` is the sentence the rollback records);
+    ``waiting`` means too little evidence to judge yet and ``off`` a guard the policy does not
+    set, each with ``reason`` saying so. The dashboard shows these, so a person sees exactly
+    what the controller sees.
+    """
+
+    guard: str  # "error rate", "p99 latency", "prediction drift", "outcome"
+    value: str
+    limit: str
+    status: GuardStatus
+    reason: str = ""
+
+
+def guard_checks(
+    guards: GuardPolicy, stable: VariantStats, canary: VariantStats
+) -> list[GuardCheck]:
+    """Every guard's check of the canary against the stable variant, in the order the
+    controller applies them (the first ``breached`` one is the rollback's reason).
+
+    >>> checks = guard_checks(GuardPolicy(), VariantStats(100, 0), VariantStats(100, 30))
+    >>> [(c.guard, c.status) for c in checks]  # doctest: +NORMALIZE_WHITESPACE
+    [('error rate', 'breached'), ('p99 latency', 'waiting'), ('prediction drift', 'waiting'),
+     ('outcome', 'off')]
+    """
+    return [
+        error_check(guards, stable, canary),
+        latency_check(guards, stable, canary),
+        drift_check(guards, stable, canary),
+        outcome_check(guards, stable, canary),
+    ]
+
+
 def guard_failure(guards: GuardPolicy, stable: VariantStats, canary: VariantStats) -> str | None:
     """The first guard the canary fails, as a sentence, or None."""
-    if canary.requests >= MIN_GUARD_REQUESTS:
-        lower = wilson_lower(canary.errors, canary.requests)
-        limit = stable.error_rate + guards.max_error_rate_increase
-        if lower > limit:
-            return (
-                f"error rate {canary.error_rate:.1%} over {canary.requests} requests (at least "
-                f"{lower:.1%} with 99% confidence) exceeds the stable {stable.error_rate:.1%} + "
-                f"{guards.max_error_rate_increase:.1%}"
-            )
-        latency = latency_failure(guards, stable, canary)
-        if latency is not None:
-            return latency
-        if (
-            guards.max_prediction_psi is not None
-            and canary.predictions is not None
-            and stable.predictions is not None
-            and min(canary.predictions.size, stable.predictions.size) >= MIN_GUARD_REQUESTS
-        ):
-            shift = prediction_shift(stable.predictions, canary.predictions)
-            if shift.excess > guards.max_prediction_psi and shift.p_value <= PSI_ALPHA:
-                return (
-                    "prediction distribution drifted from the stable variant's "
-                    f"(PSI {shift.psi:.3f}, {shift.excess:.3f} above the {shift.noise:.3f} that "
-                    f"sampling noise gives at these counts > {guards.max_prediction_psi}; "
-                    f"permutation p = {shift.p_value:.4f})"
-                )
-    if (
-        guards.min_outcome_delta is not None
-        and canary.outcome_mean is not None
-        and stable.outcome_mean is not None
-        and min(canary.outcome_count, stable.outcome_count) >= MIN_GUARD_REQUESTS
-    ):
-        delta = canary.outcome_mean - stable.outcome_mean
-        if delta < guards.min_outcome_delta:
-            return (
-                f"outcome metric {canary.outcome_mean:.4g} is {delta:+.4g} against the stable "
-                f"variant (limit {guards.min_outcome_delta:+.4g})"
-            )
+    for check in guard_checks(guards, stable, canary):
+        if check.status == "breached":
+            return check.reason
     return None
+
+
+def _too_few(guard: str, limit: str, n: int) -> GuardCheck:
+    return GuardCheck(
+        guard, "—", limit, "waiting", f"{n} of the {MIN_GUARD_REQUESTS} requests it needs so far"
+    )
+
+
+def error_check(guards: GuardPolicy, stable: VariantStats, canary: VariantStats) -> GuardCheck:
+    """The canary's error rate, at least (Wilson, 99%), against the stable's plus the margin."""
+    limit = stable.error_rate + guards.max_error_rate_increase
+    limit_text = (
+        f"lower bound at most {limit:.1%} (stable {stable.error_rate:.1%} + "
+        f"{guards.max_error_rate_increase:.1%})"
+    )
+    if canary.requests < MIN_GUARD_REQUESTS:
+        return _too_few("error rate", limit_text, canary.requests)
+    lower = wilson_lower(canary.errors, canary.requests)
+    value = f"{canary.error_rate:.1%} (at least {lower:.1%} with 99% confidence)"
+    if lower <= limit:
+        return GuardCheck("error rate", value, limit_text, "ok")
+    return GuardCheck(
+        "error rate",
+        value,
+        limit_text,
+        "breached",
+        f"error rate {canary.error_rate:.1%} over {canary.requests} requests (at least "
+        f"{lower:.1%} with 99% confidence) exceeds the stable {stable.error_rate:.1%} + "
+        f"{guards.max_error_rate_increase:.1%}",
+    )
+
+
+def latency_check(guards: GuardPolicy, stable: VariantStats, canary: VariantStats) -> GuardCheck:
+    """:func:`latency_failure` as a check with the figures it compared."""
+    limit = (
+        f"at most {guards.max_p99_latency_ratio:g}x the stable or under "
+        f"+{guards.min_p99_latency_increase_ms:g} ms; else tail test p >= {LATENCY_ALPHA:g}"
+    )
+    if min(stable.requests, canary.requests) < MIN_GUARD_REQUESTS:
+        return _too_few("p99 latency", limit, min(stable.requests, canary.requests))
+    c99, s99 = canary.p99_latency_ms, stable.p99_latency_ms
+    if c99 is None or not s99:
+        return GuardCheck("p99 latency", "—", limit, "waiting", "no latencies logged")
+    value = f"{c99:.1f} ms, {c99 / s99:.2f}x the stable {s99:.1f} ms ({c99 - s99:+.1f} ms)"
+    failure = latency_failure(guards, stable, canary)
+    if failure is None:
+        return GuardCheck("p99 latency", value, limit, "ok")
+    return GuardCheck("p99 latency", value, limit, "breached", failure)
+
+
+def drift_check(guards: GuardPolicy, stable: VariantStats, canary: VariantStats) -> GuardCheck:
+    """The canary's predictions against the stable's: PSI net of sampling noise, and the
+    permutation test (:func:`prediction_shift`)."""
+    if guards.max_prediction_psi is None:
+        return GuardCheck("prediction drift", "—", "not set", "off", "no PSI limit in the policy")
+    limit = f"PSI above noise at most {guards.max_prediction_psi:g}, or p > {PSI_ALPHA:g}"
+    if canary.requests < MIN_GUARD_REQUESTS:
+        return _too_few("prediction drift", limit, canary.requests)
+    if canary.predictions is None or stable.predictions is None:
+        return GuardCheck("prediction drift", "—", limit, "waiting", "no scores logged")
+    smaller = min(canary.predictions.size, stable.predictions.size)
+    if smaller < MIN_GUARD_REQUESTS:
+        return _too_few("prediction drift", limit, smaller)
+    shift = prediction_shift(stable.predictions, canary.predictions)
+    value = (
+        f"PSI {shift.psi:.3f}, {shift.excess:.3f} above the noise {shift.noise:.3f}; "
+        f"permutation p = {shift.p_value:.4f}"
+    )
+    if shift.excess <= guards.max_prediction_psi or shift.p_value > PSI_ALPHA:
+        return GuardCheck("prediction drift", value, limit, "ok")
+    return GuardCheck(
+        "prediction drift",
+        value,
+        limit,
+        "breached",
+        "prediction distribution drifted from the stable variant's "
+        f"(PSI {shift.psi:.3f}, {shift.excess:.3f} above the {shift.noise:.3f} that "
+        f"sampling noise gives at these counts > {guards.max_prediction_psi}; "
+        f"permutation p = {shift.p_value:.4f})",
+    )
+
+
+def outcome_check(guards: GuardPolicy, stable: VariantStats, canary: VariantStats) -> GuardCheck:
+    """The canary's mean outcome minus the stable's, against ``min_outcome_delta``."""
+    if guards.min_outcome_delta is None:
+        return GuardCheck("outcome", "—", "not set", "off", "no outcome limit in the policy")
+    limit = f"at least {guards.min_outcome_delta:+.4g} against the stable"
+    if canary.outcome_mean is None or stable.outcome_mean is None:
+        return GuardCheck("outcome", "—", limit, "waiting", "no outcomes joined yet")
+    smaller = min(canary.outcome_count, stable.outcome_count)
+    if smaller < MIN_GUARD_REQUESTS:
+        return _too_few("outcome", limit, smaller)
+    delta = canary.outcome_mean - stable.outcome_mean
+    value = f"{canary.outcome_mean:.4g} ({delta:+.4g} against the stable)"
+    if delta >= guards.min_outcome_delta:
+        return GuardCheck("outcome", value, limit, "ok")
+    return GuardCheck(
+        "outcome",
+        value,
+        limit,
+        "breached",
+        f"outcome metric {canary.outcome_mean:.4g} is {delta:+.4g} against the stable "
+        f"variant (limit {guards.min_outcome_delta:+.4g})",
+    )
 
 
 def latency_failure(guards: GuardPolicy, stable: VariantStats, canary: VariantStats) -> str | None:
@@ -315,7 +424,7 @@ def tick(
     if candidate is None or config.rollout is None or config.rollout_step is None:
         return Decision("hold", "no canary under a rollout policy")
     now = at_ms if at_ms is not None else now_ms()
-    started = _step_started_ms(deployment)
+    started = step_started_ms(deployment)
     stable_stats = source.variant_stats(name, config.stable.name, started, now)
     canary_stats = source.variant_stats(name, candidate.name, started, now)
     decision = decide(
@@ -325,7 +434,9 @@ def tick(
     return decision
 
 
-def _step_started_ms(deployment: Deployment) -> int:
+def step_started_ms(deployment: Deployment) -> int:
+    """When the evidence the controller judges begins: the current revision's time (every
+    change, a step included, starts a new window)."""
     return deployment.updated_ms
 
 

@@ -18,7 +18,15 @@ from modelpilot import release
 from modelpilot.identity import Role, revoke_token
 from modelpilot.store import Store
 from modelpilot.tracking.local import LocalTracking
-from mp_dashboard import ARTIFACT, LONG_SERIES, Seeded, canary_deployment, csrf_of, seeded_server
+from mp_dashboard import (
+    ARTIFACT,
+    LONG_SERIES,
+    Seeded,
+    canary_deployment,
+    csrf_of,
+    login_client,
+    seeded_server,
+)
 from mp_server import make_token, start_server
 
 
@@ -35,13 +43,7 @@ def _get(seeded: Seeded, path: str, role: Role = Role.VIEWER) -> httpx.Response:
 @contextmanager
 def _login(seeded: Seeded, role: Role) -> Iterator[httpx.Client]:
     """A client (a cookie jar) logged in through the login form with a token of ``role``."""
-    with httpx.Client(base_url=seeded.server.url, timeout=30) as client:
-        form = client.get("/ui/login")
-        reply = client.post(
-            "/ui/login",
-            data={"csrf": csrf_of(form.text), "token": seeded.tokens[role], "next": "/ui/runs"},
-        )
-        assert reply.status_code == 303 and reply.headers["location"] == "/ui/runs"
+    with login_client(seeded.server.url, seeded.tokens[role]) as client:
         yield client
 
 

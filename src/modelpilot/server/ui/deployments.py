@@ -1,4 +1,10 @@
-"""Dashboard pages for deployments: their variants and history, and promote/rollback forms.
+"""Dashboard pages for deployments: variants and history, the live guard metrics, the A/B
+result, and the promote, roll back and weight forms.
+
+The live section is :func:`modelpilot.release.live.live_guards` over the prediction log of
+the server's home, the controller's own evidence and checks; ``/ui/deployments/{name}/live``
+serves it alone so the page can swap it in every few seconds (static/dashboard.js). The A/B
+result is :func:`modelpilot.release.report.ab_report`, as ``modelpilot deploy report``.
 
 A form post calls the same :mod:`modelpilot.release` function as the API's route, with the
 caller's actor (``token:<name>``) and the reason typed in the form, so the change is one
@@ -10,12 +16,20 @@ the revision the page showed, so a change made meanwhile answers 409 instead of 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
 from modelpilot import release
 from modelpilot.errors import Conflict, InvalidInput, shown
+from modelpilot.predictions import log_folder
 from modelpilot.release.config import DeploymentConfig
+from modelpilot.release.evidence import PredictionLogStats
+from modelpilot.release.live import WINDOWS_MS, LiveGuards, live_guards
+from modelpilot.release.protocol import LocalDeployments
+from modelpilot.release.report import ABReport, ab_report
 from modelpilot.release.service import Deployment
 from modelpilot.server.deps import StoreDep
 from modelpilot.server.ui.web import (
@@ -31,10 +45,46 @@ from modelpilot.store import Store
 
 router = APIRouter(include_in_schema=False)
 
-Change = Callable[..., Deployment]
+LIVE_REFRESH_S = 10  # how often the page fetches its live section again
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a change form asks for: who, why, on which revision, and its other fields."""
+
+    actor: str
+    reason: str
+    expected_revision: int
+    form: dict[str, str]
+
+    @property
+    def keywords(self) -> dict[str, Any]:
+        """The keyword arguments every :mod:`modelpilot.release` change takes."""
+        return {
+            "actor": self.actor,
+            "reason": self.reason,
+            "expected_revision": self.expected_revision,
+        }
+
+
+Change = Callable[[Store, str, Asked], Deployment]
+
+
+def _plain(change: Callable[..., Deployment]) -> Change:
+    """A change with no fields of its own (promote, roll back)."""
+    return lambda store, name, asked: change(store, name, **asked.keywords)
+
+
+def _set_weight(store: Store, name: str, asked: Asked) -> Deployment:
+    """As ``PUT /api/v1/deployments/{name}/weight``: the candidate to the form's weight."""
+    weight = _whole_number(asked.form, "weight", "The new weight (a percentage, 0 to 100)")
+    return release.set_weight(store, name, weight, **asked.keywords)
+
+
 _CHANGES: dict[str, tuple[Change, str]] = {
-    "promote": (release.promote, "Promote"),
-    "rollback": (release.rollback, "Roll back"),
+    "promote": (_plain(release.promote), "Promote"),
+    "rollback": (_plain(release.rollback), "Roll back"),
+    "weight": (_set_weight, "Set weight"),
 }
 
 
@@ -60,18 +110,33 @@ def deployments_page(request: Request, caller: UiViewer, store: StoreDep) -> Res
 
 @router.get("/ui/deployments/{name}")
 def deployment_page(
-    name: str, request: Request, caller: UiViewer, store: StoreDep, done: str = ""
+    name: str,
+    request: Request,
+    caller: UiViewer,
+    store: StoreDep,
+    done: str = "",
+    window: str = "revision",
 ) -> Response:
-    """One deployment: variants, weights, rollout step, revision history; the forms for a
-    deployer."""
-    return _detail(request, caller, store, name, done=done)
+    """One deployment: variants, weights, rollout step, live guard metrics, the A/B result,
+    revision history; the forms for a deployer."""
+    return _detail(request, caller, store, name, done=done, window=window)
+
+
+@router.get("/ui/deployments/{name}/live")
+def deployment_live(
+    name: str, request: Request, caller: UiViewer, store: StoreDep, window: str = "revision"
+) -> Response:
+    """The live guard metrics alone (an HTML fragment the page swaps in), same auth."""
+    deployment = release.get_deployment(store, name)
+    return render(request, caller, "deployment_live.html", live=_live(request, deployment, window))
 
 
 @router.post("/ui/deployments/{name}/{action}")
 def change_deployment(
     name: str, action: str, request: Request, caller: UiViewer, store: StoreDep, form: Form
 ) -> Response:
-    """Promote or roll back from the page's form (deployer, CSRF, confirmation, reason)."""
+    """Promote, roll back or set the candidate's weight from the page's form (deployer, CSRF,
+    confirmation, reason)."""
     check_post(request, caller, form)
     require_deployer(request, caller)
     if action not in _CHANGES:
@@ -88,27 +153,41 @@ def change_deployment(
                 field="confirm",
             )
         reason = required_text(form, "reason", f"A reason for {label.lower()}")
-        changed = change(
-            store,
-            name,
-            actor=caller.identity.actor,
-            reason=reason,
-            expected_revision=_revision(form),
+        revision = _whole_number(
+            form, "expected_revision", "The form's expected_revision (reload the page)"
         )
+        changed = change(store, name, Asked(caller.identity.actor, reason, revision, form))
     except (InvalidInput, Conflict) as exc:
         return _detail(request, caller, store, name, error=str(exc), status=exc.http_status)
     return redirect(f"/ui/deployments/{name}?done={action}-{changed.revision}")
 
 
-def _revision(form: dict[str, str]) -> int:
-    text = form.get("expected_revision", "")
+def _whole_number(form: dict[str, str], field: str, what: str) -> int:
+    text = form.get(field, "").strip()
     if not text.isdigit():
         raise InvalidInput(
-            f"The form's expected_revision must be a revision number; got {shown(text)}. "
-            "Reload the page and submit again.",
-            field="expected_revision",
+            f"{what} must be a whole number; the form's {field!r} field was {shown(text)}.",
+            field=field,
         )
     return int(text)
+
+
+def _home(request: Request) -> Path | None:
+    home: Path | None = request.app.state.home
+    return home
+
+
+def _live(request: Request, deployment: Deployment, window: str) -> LiveGuards | None:
+    """The guard view over the server's prediction log; None for a server without a home."""
+    home = _home(request)
+    if home is None:
+        return None
+    return live_guards(deployment, PredictionLogStats(log_folder(home)), window=window)
+
+
+def _ab(request: Request, store: Store, name: str) -> ABReport | None:
+    home = _home(request)
+    return None if home is None else ab_report(LocalDeployments(store), home, name)
 
 
 def _detail(
@@ -118,6 +197,7 @@ def _detail(
     name: str,
     *,
     done: str = "",
+    window: str = "revision",
     error: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -133,4 +213,9 @@ def _detail(
         step=rollout_step(deployment.config),
         done=done,
         error=error,
+        live=_live(request, deployment, window),
+        window=window,
+        windows=list(WINDOWS_MS),
+        refresh_s=LIVE_REFRESH_S,
+        ab=_ab(request, store, name),
     )
