@@ -36,16 +36,19 @@ def free_port() -> int:
 
 
 def wait_ready(
-    url: str, process: subprocess.Popen[bytes] | None = None, deadline_s: float = 180
+    url: str,
+    process: subprocess.Popen[bytes] | None = None,
+    deadline_s: float = 180,
+    route: str = "/v2/health/ready",
 ) -> None:
-    """Poll ``/v2/health/ready`` of a data plane until it answers 200 (bounded by a deadline);
-    fail at once when ``process`` has exited."""
+    """Poll ``route`` (a data plane's ``/v2/health/ready``) until it answers 200 (bounded by a
+    deadline); fail at once when ``process`` has exited."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{route}", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -133,6 +133,12 @@ def serve_command(
         help="Serve the model bundle in this folder (written by 'modelpilot package image') "
         "instead of a home or a server; the container images' entry point.",
     ),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="With --bundle: load each target, predict its input example, import the data "
+        "plane and exit without serving (the images' build-time smoke test).",
+    ),
     token: str | None = typer.Option(
         None,
         "--token",
@@ -170,6 +176,9 @@ def serve_command(
         require_token=require_token,
         token_cache_s=token_cache_s,
     )
+    if check:
+        check_bundle_targets(bundle, targets)
+        return
     if bundle is not None:
         serve_bundle(bundle, targets, host=host, port=port, settings=settings)
         return
@@ -190,6 +199,24 @@ def serve_command(
     finally:
         if ws is not get_workspace():
             ws.close()
+
+
+def check_bundle_targets(bundle: Path | None, targets: list[str]) -> None:
+    """``serve --check``: what the image would serve loads and predicts here, and the data
+    plane imports (every library the server needs is installed)."""
+    from modelpilot.config import Settings
+    from modelpilot.errors import InvalidInput
+    from modelpilot.serving import server  # noqa: F401  (the import is the check)
+    from modelpilot.serving.bundle import check_bundle
+
+    if bundle is None:
+        raise InvalidInput(
+            "--check checks a model bundle: give --bundle DIR (or MODELPILOT_SERVE_BUNDLE).",
+            field="check",
+        )
+    cache = Settings().home / "cache" / "packages"
+    for target in targets:
+        console.print(check_bundle(bundle, target, cache), highlight=False)
 
 
 def serve_bundle(

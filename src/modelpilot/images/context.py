@@ -10,10 +10,16 @@ Layout of ``DIR``::
     sbom.cdx.json       CycloneDX SBOM of what the image installs (also copied into the image)
     image.json          the labels, the base, the entry point: what was packaged, for tools
 
-Layers: the requirements (a venv built in a first stage from ``wheelhouse/``, copied whole
-into the final stage), then modelpilot's wheel, then the model. A new model version on the
-same requirements changes only ``model/``, the SBOM and the labels, so Docker reuses every
-layer before them and rebuilds in seconds.
+Layers: the requirements (a venv built in a first stage from ``wheelhouse/``, with the files
+no served model reads removed, see :mod:`modelpilot.images.slim`, copied whole into the final
+stage), then modelpilot's wheel, then the model. A new model version on the same requirements
+changes only ``model/``, the SBOM and the labels, so Docker reuses every layer before them and
+rebuilds in seconds. The last step runs ``modelpilot serve --check``: a model that does not
+load or predict its input example in the image fails the build, not the first request.
+
+The platform's own image (:mod:`modelpilot.images.platform`) is rendered by the same
+:func:`render_dockerfile` from a :class:`BuildPlan`: only its payload, entry point, health
+route and labels differ.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.images.requirements import Pin
+from modelpilot.images.slim import prune_command
 
 APP_DIR = "/opt/modelpilot"
 VENV = f"{APP_DIR}/venv"
@@ -61,6 +68,30 @@ class ImageSpec:
     def ref(self) -> str:
         """``name/version``."""
         return f"{self.model}/{self.version}"
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What :func:`render_dockerfile` needs, for a model image or the platform image.
+
+    ``payload`` is the context's folders and files copied last, as ``(source, target)``;
+    ``check`` the shell command of the build's smoke step (run as the image's user);
+    ``command`` the default arguments after the entry point (``CMD``).
+    """
+
+    base: str
+    python_minor: str
+    modelpilot_version: str
+    wheel_name: str
+    environment: dict[str, str]
+    labels: dict[str, str]
+    entrypoint: list[str]
+    port: int
+    ready_route: str
+    payload: tuple[tuple[str, str], ...]
+    check: str
+    command: list[str] = field(default_factory=list)
+    ready_port_variable: str | None = None
 
 
 def default_base(python_minor: str) -> str:
@@ -149,58 +180,102 @@ def environment(spec: ImageSpec) -> dict[str, str]:
     return env | spec.serve_env
 
 
-def render_dockerfile(spec: ImageSpec) -> str:
-    """The Dockerfile text; stable for the same spec (the layer cache depends on it)."""
+def check_command(spec: ImageSpec) -> str:
+    """The model image's smoke step: load and predict the bundled version, or (a data-plane
+    image, whose models come from a control plane at run time) import the serving path."""
+    if spec.deployment is None:
+        return f"modelpilot serve --check {spec.ref}"
+    return "python3 -c 'import modelpilot.cli.main, modelpilot.serving.server'"
+
+
+def model_plan(spec: ImageSpec) -> BuildPlan:
+    """The build plan of a model image."""
+    return BuildPlan(
+        base=spec.base,
+        python_minor=spec.python_minor,
+        modelpilot_version=spec.modelpilot_version,
+        wheel_name=spec.wheel_name,
+        environment=environment(spec),
+        labels=labels(spec),
+        entrypoint=entrypoint(spec),
+        port=PORT,
+        ready_route=READY_ROUTE,
+        payload=(("model/", f"{BUNDLE_DIR}/"), ("sbom.cdx.json", SBOM_PATH)),
+        check=check_command(spec),
+        ready_port_variable="MODELPILOT_SERVE_PORT",
+    )
+
+
+def render_dockerfile(plan: BuildPlan) -> str:
+    """The Dockerfile text; stable for the same plan (the layer cache depends on it)."""
     python_check = (
         "import sys; v = '%d.%d' % sys.version_info[:2]; sys.exit(0 if v == "
-        f"'{spec.python_minor}' else 'modelpilot: base image {spec.base} has Python ' + v + "
-        f"', but the package was made with Python {spec.python_minor}')"
+        f"'{plan.python_minor}' else 'modelpilot: base image {plan.base} has Python ' + v + "
+        f"', but the package was made with Python {plan.python_minor}')"
+    )
+    port = (
+        f"os.environ.get('{plan.ready_port_variable}', '{plan.port}')"
+        if plan.ready_port_variable
+        else f"'{plan.port}'"
     )
     health = (
-        "import os, sys, urllib.request; port = os.environ.get('MODELPILOT_SERVE_PORT', "
-        f"'{PORT}'); urllib.request.urlopen('http://127.0.0.1:' + port + '{READY_ROUTE}', "
-        "timeout=2); sys.exit(0)"
+        f"import os, sys, urllib.request; port = {port}; urllib.request.urlopen("
+        f"'http://127.0.0.1:' + port + '{plan.ready_route}', timeout=2); sys.exit(0)"
     )
-    env = environment(spec)
-    env_lines = " \\\n    ".join(f"{k}={_quoted(v)}" for k, v in env.items())
-    label_lines = " \\\n      ".join(f"{k}={_quoted(v)}" for k, v in labels(spec).items())
+    site_packages = f"{VENV}/lib/python{plan.python_minor}/site-packages"
+    env_lines = " \\\n    ".join(f"{k}={_quoted(v)}" for k, v in plan.environment.items())
+    label_lines = " \\\n      ".join(f"{k}={_quoted(v)}" for k, v in plan.labels.items())
+    payload = "\n".join(f"COPY {source} {target}" for source, target in plan.payload)
+    command = f"\nCMD {json.dumps(plan.command)}" if plan.command else ""
     return f"""\
-# Written by modelpilot {spec.modelpilot_version} (modelpilot package image).
+# Written by modelpilot {plan.modelpilot_version} (modelpilot package image).
 # Layers, slowest-changing first: requirements, modelpilot, then the model, so a new model
 # version on the same requirements rebuilds only the last layers.
 
-# 1. The requirements, installed from wheelhouse/ into a venv (no package index needed).
-FROM {spec.base} AS requirements
+# 1. The requirements, installed from wheelhouse/ into a venv (no package index needed),
+#    without the test suites, headers and libraries nothing here runs.
+FROM {plan.base} AS requirements
 RUN ["python3", "-c", {_quoted(python_check)}]
 COPY requirements.txt /tmp/requirements.txt
 COPY wheelhouse/ /tmp/wheelhouse/
 RUN python3 -m venv {VENV} && \\
     {VENV}/bin/pip install --no-cache-dir --no-index --no-deps \\
-      --find-links /tmp/wheelhouse -r /tmp/requirements.txt
+      --find-links /tmp/wheelhouse -r /tmp/requirements.txt && \\
+    {prune_command(site_packages)} && \\
+    {VENV}/bin/python -m pip uninstall --quiet --yes pip setuptools && \\
+    printf '%s\\n' '#!{VENV}/bin/python3' 'import sys' \\
+      'from modelpilot.cli.main import main' 'sys.exit(main())' > {VENV}/bin/modelpilot && \\
+    chmod 755 {VENV}/bin/modelpilot
 
-FROM {spec.base}
+FROM {plan.base}
 ENV PATH={VENV}/bin:$PATH \\
-    PYTHONUNBUFFERED=1 \\
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PYTHONUNBUFFERED=1
 COPY --from=requirements {VENV} {VENV}
 
-# 2. modelpilot's runtime, from a wheel built from the checkout that made the package.
-COPY runtime/{spec.wheel_name} /tmp/runtime/{spec.wheel_name}
-RUN {VENV}/bin/pip install --no-cache-dir --no-index --no-deps /tmp/runtime/{spec.wheel_name} && \\
+# 2. modelpilot's runtime, from a wheel built from the checkout that made the package: pure
+#    Python, unpacked and compiled (the venv has no pip: nothing in the image installs).
+COPY runtime/{plan.wheel_name} /tmp/runtime/{plan.wheel_name}
+RUN python3 -m zipfile -e /tmp/runtime/{plan.wheel_name} {site_packages} && \\
+    python3 -m compileall -q {site_packages}/modelpilot && \\
     rm -rf /tmp/runtime && \\
     mkdir -p {HOME_DIR} && chown {USER_ID}:{USER_ID} {HOME_DIR}
 
 ENV {env_lines}
 USER {USER_ID}:{USER_ID}
-EXPOSE {PORT}
+EXPOSE {plan.port}
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\
   CMD ["python3", "-c", {_quoted(health)}]
 
-# 3. The model: its package verified by digest, and the SBOM naming it.
-COPY model/ {BUNDLE_DIR}/
-COPY sbom.cdx.json {SBOM_PATH}
+# 3. What this image serves, and the SBOM naming it.
+{payload}
 LABEL {label_lines}
-ENTRYPOINT {json.dumps(entrypoint(spec))}
+
+# 4. Smoke test: the image fails to build, rather than at its first request, when it cannot
+#    load what it serves (a missing library, a model its libraries cannot read).
+RUN export MODELPILOT_HOME=/tmp/modelpilot-check PYTHONDONTWRITEBYTECODE=1 && \\
+    {plan.check} && \\
+    rm -rf /tmp/modelpilot-check
+ENTRYPOINT {json.dumps(plan.entrypoint)}{command}
 """
 
 
@@ -215,16 +290,16 @@ def write_requirements(folder: Path, pins: tuple[Pin, ...]) -> None:
     (folder / "requirements.txt").write_text(text)
 
 
-def write_image_json(folder: Path, spec: ImageSpec) -> None:
-    """``image.json``: what the context packages, for tools that read it."""
+def write_image_json(folder: Path, plan: BuildPlan, subject: dict[str, object]) -> None:
+    """``image.json``: what the context packages (``subject``: the model version, or the
+    platform), for tools that read it."""
     body = {
-        "model": spec.model,
-        "version": spec.version,
-        "package_digest": spec.package_digest,
-        "base": spec.base,
-        "python": spec.python_minor,
-        "labels": labels(spec),
-        "entrypoint": entrypoint(spec),
-        "environment": environment(spec),
+        **subject,
+        "base": plan.base,
+        "python": plan.python_minor,
+        "labels": plan.labels,
+        "entrypoint": plan.entrypoint,
+        "command": plan.command,
+        "environment": plan.environment,
     }
     (folder / "image.json").write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")

@@ -2,9 +2,15 @@
 modelpilot's runtime dependencies, closed over their own dependencies and pinned to the
 versions installed here (where the package was made and tested).
 
-No extras are followed except those a requirement names itself (``uvicorn[standard]``), so
-test and development tools never reach an image, and ``xgboost``/``lightgbm`` arrive only
-through a package whose flavor pinned them.
+A model image gets the *serving* set of modelpilot's dependencies only (:data:`SERVED`): what
+``modelpilot serve --bundle`` imports, found by serving a request and reading
+``sys.modules``. The rest (:data:`NOT_SERVED`: DuckDB, the control plane's API and
+migrations, tuning, the dashboard) stays out, which is most of an image's size after the
+model's own libraries. The platform image (``modelpilot package image modelpilot``) gets
+every runtime dependency. No extras are followed except those a requirement names itself
+(``uvicorn[standard]``) or the platform image is asked for, so test and development tools
+never reach an image, and ``xgboost``/``lightgbm`` arrive only through a package whose flavor
+pinned them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,39 @@ from packaging.requirements import InvalidRequirement, Requirement
 from modelpilot.errors import InvalidInput, shown
 
 SELF = "modelpilot"
+
+# modelpilot's dependencies a model server imports, and why. tests/unit/images checks that a
+# serving process imports nothing else, and that every dependency is in one of the two maps.
+SERVED: dict[str, str] = {
+    "numpy": "request rows and predictions",
+    "pandas": "request frames and signature checks",
+    "pyarrow": "the prediction log's Parquet segments",
+    "scipy": "scikit-learn, and skops' trusted types",
+    "scikit-learn": "skops loading and the entity modules' metrics",
+    "skops": "loading scikit-learn packages safely",
+    "sqlalchemy": "the registry and release entity modules the data plane shares with the store",
+    "pydantic": "settings, logging policies, protocol bodies",
+    "pydantic-settings": "MODELPILOT_* settings",
+    "typer": "the modelpilot command",
+    "rich": "the modelpilot command's output",
+    "httpx": "following a control plane (--deployment images)",
+    "starlette": "the data plane's HTTP app",
+    "uvicorn": "the HTTP server (uvloop, httptools)",
+    "prometheus-client": "/metrics",
+    "pyyaml": "server files (serve models.yaml)",
+    "orjson": "response bodies and the prediction log's write-ahead file",
+    "threadpoolctl": "one BLAS thread per inline batch",
+}
+# modelpilot's dependencies a model server never imports, and what needs them.
+NOT_SERVED: dict[str, str] = {
+    "duckdb": "SQL over the prediction log and datasets (modelpilot logs query, monitoring)",
+    "alembic": "metadata store migrations (modelpilot db upgrade)",
+    "psycopg": "a PostgreSQL metadata store",
+    "fastapi": "the control plane's REST API (modelpilot server)",
+    "optuna": "tuning (mp.tune)",
+    "croniter": "pipeline schedules (modelpilot agent)",
+    "jinja2": "the dashboard's pages",
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -44,9 +83,18 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def image_requirements(package_requirements: list[str], python_minor: str) -> list[Pin]:
+def image_requirements(
+    package_requirements: list[str],
+    python_minor: str,
+    *,
+    serving_only: bool = True,
+    extras: tuple[str, ...] = (),
+) -> list[Pin]:
     """Every distribution the image installs, sorted by name, modelpilot itself excluded
     (it is installed from its own wheel, without dependencies, in a later layer).
+
+    ``serving_only`` keeps modelpilot's :data:`SERVED` dependencies only (a model image);
+    otherwise every runtime dependency and those of ``extras`` (the platform image).
 
     The package's own pins win; the rest are the versions installed here. Their dependencies
     are read from the metadata installed here, so each one must be installed (InvalidInput
@@ -65,7 +113,7 @@ def image_requirements(package_requirements: list[str], python_minor: str) -> li
         if s.operator == "==" and "*" not in s.version
     }
     queue = [r for r in roots if normalise(r.name) != SELF]
-    queue += _requires_of(SELF, frozenset(), python_minor)
+    queue += runtime_requirements(python_minor, serving_only=serving_only, extras=extras)
     seen: set[tuple[str, frozenset[str]]] = set()
     pins: dict[str, Pin] = {}
     while queue:
@@ -85,6 +133,22 @@ def image_requirements(package_requirements: list[str], python_minor: str) -> li
         pins[name] = Pin(name, pinned_by_package.get(name, installed))
         queue += _requires_of(name, frozenset(req.extras), python_minor)
     return sorted(pins.values())
+
+
+def runtime_requirements(
+    python_minor: str, *, serving_only: bool = True, extras: tuple[str, ...] = ()
+) -> list[Requirement]:
+    """modelpilot's own requirements an image installs: the :data:`SERVED` ones, or all of
+    them with those of ``extras``.
+
+    >>> names = {normalise(r.name) for r in runtime_requirements("3.11")}
+    >>> "pyarrow" in names, "duckdb" in names
+    (True, False)
+    """
+    found = _requires_of(SELF, frozenset(extras), python_minor)
+    if serving_only:
+        found = [r for r in found if normalise(r.name) in SERVED]
+    return found
 
 
 def _is_gpu_runtime(name: str) -> bool:

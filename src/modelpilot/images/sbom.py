@@ -1,7 +1,8 @@
 """The image's software bill of materials: CycloneDX 1.5 JSON.
 
 It lists what the image's requirements layer and runtime layer install (each distribution
-with its package URL) and, as the subject, the model version with its package digest. Made
+with its package URL) and, as the subject, the model version with its package digest (a model
+image) or modelpilot itself (the platform image). Made
 from the pinned requirements, not by scanning a built image, so the same file sits beside the
 Dockerfile before any build and inside the image after it. Deterministic: no timestamp, and
 the serial number is derived from the content, so a rebuild on the same inputs makes the same
@@ -33,18 +34,37 @@ def purl(name: str, version: str) -> str:
     return f"pkg:pypi/{name}@{version}"
 
 
+def model_subject(model: str, version: int, package_digest: str) -> dict[str, Any]:
+    """The SBOM's subject for a model image: the version, with its package digest."""
+    return {
+        "type": "machine-learning-model",
+        "bom-ref": f"model:{model}/{version}",
+        "name": model,
+        "version": str(version),
+        "hashes": [{"alg": "SHA-256", "content": package_digest}],
+    }
+
+
+def platform_subject(modelpilot_version: str) -> dict[str, Any]:
+    """The SBOM's subject for the platform image: modelpilot, as an application."""
+    return {
+        "type": "application",
+        "bom-ref": f"image:modelpilot/{modelpilot_version}",
+        "name": "modelpilot",
+        "version": modelpilot_version,
+    }
+
+
 def make_sbom(
     *,
-    model: str,
-    version: int,
-    package_digest: str,
+    subject: dict[str, Any],
     pins: Sequence[Pin],
     modelpilot_version: str,
     wheel_sha256: str,
 ) -> dict[str, Any]:
-    """The CycloneDX document of an image serving ``model``/``version``.
+    """The CycloneDX document of an image whose ``subject`` is what it serves.
 
-    >>> doc = make_sbom(model="churn", version=4, package_digest="a" * 64,
+    >>> doc = make_sbom(subject=model_subject("churn", 4, "a" * 64),
     ...                 pins=[Pin("numpy", "2.0.0")], modelpilot_version="0.1.0",
     ...                 wheel_sha256="b" * 64)
     >>> doc["bomFormat"], [c["name"] for c in doc["components"]]
@@ -70,13 +90,6 @@ def make_sbom(
         }
         for p in sorted(pins)
     ]
-    subject = {
-        "type": "machine-learning-model",
-        "bom-ref": f"model:{model}/{version}",
-        "name": model,
-        "version": str(version),
-        "hashes": [{"alg": "SHA-256", "content": package_digest}],
-    }
     doc: dict[str, Any] = {
         "bomFormat": "CycloneDX",
         "specVersion": SPEC_VERSION,

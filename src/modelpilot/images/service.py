@@ -1,4 +1,5 @@
-"""Writing a model image's build context from a registered version.
+"""Writing an image's build context: a model image from a registered version, or (through
+the same :func:`write_plan`) the platform image.
 
 The caller resolves the version and hands in what the context needs (the artifact store, the
 model's logging policy, modelpilot's wheel); nothing here opens a store or reads settings.
@@ -11,7 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,17 @@ from typing import Any
 from modelpilot.artifacts import ArtifactStore
 from modelpilot.errors import InvalidInput
 from modelpilot.images.context import (
+    BuildPlan,
     ImageSpec,
     check_base,
     default_base,
+    model_plan,
     render_dockerfile,
     write_image_json,
     write_requirements,
 )
-from modelpilot.images.requirements import image_requirements
-from modelpilot.images.sbom import make_sbom, sbom_json
+from modelpilot.images.requirements import Pin, image_requirements
+from modelpilot.images.sbom import make_sbom, model_subject, sbom_json
 from modelpilot.images.wheelhouse import fill_wheelhouse
 from modelpilot.models.flavors import flavor_named
 from modelpilot.models.package import read_manifest
@@ -42,7 +45,8 @@ class ImageContext:
     """A written build context."""
 
     folder: Path
-    spec: ImageSpec
+    plan: BuildPlan
+    pins: tuple[Pin, ...]
     sbom: dict[str, Any]
     downloaded_bytes: int
 
@@ -110,31 +114,70 @@ def write_context(
         wheel_name=wheel.name,
         deployment=deployment,
     )
+    plan = model_plan(spec)
+    subject = {
+        "model": version.name,
+        "version": version.version,
+        "package_digest": version.package_digest,
+    }
+
+    def payload(staging: Path) -> None:
+        write_bundle(staging / "model", version, artifacts, log_policy=log_policy)
+
+    return write_plan(
+        folder,
+        plan,
+        pins,
+        sbom_subject=model_subject(version.name, version.version, version.package_digest),
+        image_subject=subject,
+        wheel=wheel,
+        cache_dir=cache_dir,
+        payload=payload,
+    )
+
+
+def write_plan(
+    folder: Path,
+    plan: BuildPlan,
+    pins: tuple[Pin, ...],
+    *,
+    sbom_subject: dict[str, Any],
+    image_subject: dict[str, Any],
+    wheel: Path,
+    cache_dir: Path,
+    payload: Callable[[Path], None],
+) -> ImageContext:
+    """Write any image's context: ``payload`` puts what the image serves into the staging
+    folder first (so a package that does not verify stops before any download), then the
+    requirements, wheels, modelpilot's wheel, SBOM, Dockerfile and ``image.json``.
+
+    Written in a temporary sibling folder and renamed at the end: a failure leaves
+    ``folder`` as it was.
+    """
+    _check_target(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        write_bundle(staging / "model", version, artifacts, log_policy=log_policy)
+        payload(staging)
         write_requirements(staging, pins)
         downloaded = fill_wheelhouse(
             (staging / "requirements.txt").read_text(),
-            python_minor,
+            plan.python_minor,
             cache_dir / "wheelhouse",
             staging / "wheelhouse",
         )
         (staging / "runtime").mkdir()
         shutil.copyfile(wheel, staging / "runtime" / wheel.name)
         sbom = make_sbom(
-            model=version.name,
-            version=version.version,
-            package_digest=version.package_digest,
+            subject=sbom_subject,
             pins=pins,
             modelpilot_version=__version__,
             wheel_sha256=hashlib.sha256(wheel.read_bytes()).hexdigest(),
         )
         (staging / "sbom.cdx.json").write_text(sbom_json(sbom))
-        (staging / "Dockerfile").write_text(render_dockerfile(spec))
+        (staging / "Dockerfile").write_text(render_dockerfile(plan))
         (staging / ".dockerignore").write_text("image.json\n")
-        write_image_json(staging, spec)
+        write_image_json(staging, plan, image_subject)
         _readable_by_all(staging)
         if folder.exists():
             folder.rmdir()  # empty, checked above
@@ -142,7 +185,7 @@ def write_context(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return ImageContext(folder, spec, sbom, downloaded)
+    return ImageContext(folder, plan, pins, sbom, downloaded)
 
 
 def _readable_by_all(folder: Path) -> None:

@@ -230,4 +230,26 @@ def bundle_control_plane(folder: Path, home: Path, hash_secret: str | None = Non
     )
 
 
-__all__ = ["BundledModels", "BundledVersion", "bundle_control_plane", "read_bundle", "write_bundle"]
+def check_bundle(folder: Path, ref: str, cache_dir: Path) -> str:
+    """Load ``ref`` from the bundle and predict its input example: the image build's smoke
+    step (``modelpilot serve --check``), so a library missing from the image or a model its
+    libraries cannot read fails the build. Returns what was checked, as a sentence."""
+    models = BundledModels(folder, cache_dir=cache_dir)
+    loaded = models.load(ref)
+    example = loaded.input_example(LocalArtifactStore(folder / "blobs"))
+    if example is None:
+        return f"{loaded.display_name} loads; its package has no input example to predict."
+    predictions = loaded.predict(example)
+    if loaded.signature.is_classifier:
+        loaded.predict_proba(example)
+    return f"{loaded.display_name} loads and predicts its input example ({len(predictions)} rows)."
+
+
+__all__ = [
+    "BundledModels",
+    "BundledVersion",
+    "bundle_control_plane",
+    "check_bundle",
+    "read_bundle",
+    "write_bundle",
+]

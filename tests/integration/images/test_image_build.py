@@ -143,7 +143,38 @@ def test_a_model_image_serves_like_the_host_and_rebuilds_only_the_model(
     )  # fmt: skip
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr
     before, after = layers(f"{repository}:1"), layers(f"{repository}:2")
-    assert len(before) == len(after) and before[:-2] == after[:-2]  # only model + SBOM differ
+    # only the model, the SBOM and the smoke step's (empty) layer differ
+    assert len(before) == len(after) and before[:-3] == after[:-3]
     card = package(home, "models", "card", "churn/2")
     image_id = docker("image", "inspect", "--format", "{{.Id}}", f"{repository}:2").stdout.strip()
     assert image_id in card.stdout
+
+
+def test_the_platform_image_runs_the_control_plane_as_a_non_root_user(
+    base: str, home: Path, tmp_path: Path
+) -> None:
+    tag = f"modelpilot-test-platform:{uuid.uuid4().hex[:8]}"
+    built = package(home, "package", "image", "modelpilot", "--tag", tag, "--base", base,
+                    "--network", "host")  # fmt: skip
+    try:
+        assert built.returncode == 0, built.stdout[-2000:] + built.stderr
+        config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}", tag).stdout)
+        assert config["User"] == "10001:10001" and config["Entrypoint"] == ["modelpilot"]
+        assert config["Cmd"][0] == "server" and "/health" in " ".join(config["Healthcheck"]["Test"])
+        assert config["Labels"]["org.opencontainers.image.title"] == "modelpilot"
+        sbom = json.loads(docker("run", "--rm", "--network", "none", "--entrypoint", "cat", tag,
+                                 "/opt/modelpilot/sbom.cdx.json").stdout)  # fmt: skip
+        assert sbom["metadata"]["component"]["type"] == "application"
+        assert {"duckdb", "fastapi", "boto3"} <= {c["name"] for c in sbom["components"]}
+        port = free_port()
+        name = f"{tag.replace(':', '-')}-run"
+        started = docker("run", "-d", "--name", name, "--network", "host", tag, "server",
+                         "--host", "127.0.0.1", "--port", str(port))  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", deadline_s=120, route="/health")
+            assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ok"
+        finally:
+            docker("rm", "--force", name)
+    finally:
+        docker("rmi", "--force", tag)
