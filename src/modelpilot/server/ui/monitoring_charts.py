@@ -200,7 +200,7 @@ def performance_chart(trend: PerformanceTrend) -> str:
             lows = _line(ends, [p.lower or 0.0 for p in banded])
             highs = _line(ends, [p.upper or 0.0 for p in banded])
             if lows[0] == highs[0]:  # the same windows survived: draw the band
-                bands.append(Band("estimate's interval", lows[0], lows[1], highs[1]))
+                bands.append(Band("interval of the estimate", lows[0], lows[1], highs[1]))
     if realised:
         xs, ys = _line(_ends(realised), [p.realised or 0.0 for p in realised])
         series.append(("realised (labels)", xs, ys))
