@@ -15,90 +15,23 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
+from playwright.sync_api import Browser
 
 from modelpilot.identity import Role
-from mp_browser import CHROMIUM, SERVER_FLAGS
 from mp_dashboard import DEPLOYMENT, Seeded, canary_deployment, seeded_server
+from mp_dashboard_browser import WIDTHS, Watched, logged_in
 
 # An end-to-end scenario: `make test-slow` (and .ci/run) runs it, `make test` does not.
 pytestmark = pytest.mark.slow
-
-WIDTHS = {"desktop": 1280, "phone": 390}
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     with seeded_server(tmp_path_factory.mktemp("dashboard-browser")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (.ci/run installs it with apt-get)")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=SERVER_FLAGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where screenshots go (kept after the run)."""
-    root = os.environ.get("MODELPILOT_TEST_ARTIFACTS")
-    folder = Path(root) / "dashboard" if root else tmp_path_factory.mktemp("dashboard-shots")
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\ndashboard screenshots: {folder}")
-    return folder
-
-
-class Watched:
-    """A browser page whose console errors and requests are recorded."""
-
-    def __init__(self, page: Page, base_url: str) -> None:
-        self.page = page
-        self.base_url = base_url
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("request", lambda r: self.requests.append(r.url))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
-
-    def open(self, path: str) -> Response:
-        """Go to ``path`` and wait until it loaded."""
-        reply = self.page.goto(self.base_url + path, wait_until="load")
-        assert reply is not None
-        return reply
-
-    def check_clean(self) -> None:
-        """No console error and no request beyond the server so far."""
-        outside = [u for u in self.requests if not u.startswith((self.base_url + "/", "data:"))]
-        assert outside == [] and self.errors == []
-
-
-@contextmanager
-def logged_in(browser: Browser, seeded: Seeded, role: Role, width: int = 1280) -> Iterator[Watched]:
-    """A fresh browser context logged in through the login form with a token of ``role``."""
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    try:
-        watched = Watched(context.new_page(), seeded.server.url)
-        watched.open("/ui/runs")  # redirected to the login form
-        assert "/ui/login" in watched.page.url
-        watched.page.fill("#token", seeded.tokens[role])
-        watched.page.click("button[type=submit]")
-        watched.page.wait_for_url("**/ui/runs")
-        yield watched
-    finally:
-        context.close()
 
 
 def _pages(seeded: Seeded) -> dict[str, str]:
