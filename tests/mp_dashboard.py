@@ -6,6 +6,8 @@ verdicts; v3 retired) with aliases; a deployment with a 10% canary, three monito
 alerts and a loop decision: written through the same services the SDK and the API use, on the
 store of a real ``modelpilot server`` process (the artifact goes over HTTP). The loop decision
 is written as the loop's agent leaves it in its tables (a real one needs a trained pipeline).
+A test may add a deployment whose reports chart drift per feature and estimated vs realised
+performance (``monitored_deployment``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from modelpilot.data.service import log_dataset
 from modelpilot.identity import Role
 from modelpilot.monitoring.drift.detect import detect_drift
 from modelpilot.monitoring.jobs import MonitorResult
+from modelpilot.monitoring.slice_performance import SlicePerformance, SliceReport
 from modelpilot.predictions import LogBatch, log_folder, write_segments
 from modelpilot.registry.entities import VersionDataset
 from modelpilot.registry.records import add_record
@@ -52,7 +55,7 @@ from modelpilot.tracking.local import LocalTracking
 from mp_server import RunningServer, make_token, start_server
 
 if TYPE_CHECKING:  # the browser tests' types; the HTTP tests never load Playwright
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Response
+    pass
 
 LONG_SERIES = 20_000  # points of the long run's "loss": more than a chart draws
 DEPLOYMENT = "churn-prod"
@@ -221,10 +224,7 @@ def _monitoring(store: Store) -> None:
             {"ops.requests": 400.0 + 50 * hour, "drift.share": len(drift.drifted_columns) / 2},
             [],
         )
-        payload = {
-            k: v for k, v in result.to_dict().items() if k not in ("report_id", "created_ms")
-        }
-        add_record(store, "churn/1", "monitoring", payload, actor="token:seed")
+        _keep(store, result)
     alerts = LocalAlerts(store, actor="token:seed")
     for rule, state, at in (
         ("latency", "firing", 1),
@@ -246,15 +246,26 @@ def _monitoring(store: Store) -> None:
                 f"{rule} of {DEPLOYMENT} {state}",
             )
         )
+    _awaiting_decision(store, DEPLOYMENT, DECISION_ID, T0_MS + 3 * 3_600_000)
+
+
+def _keep(store: Store, result: MonitorResult) -> None:
+    """Keep a monitoring report as ``modelpilot monitor run`` does (a version record)."""
+    payload = {k: v for k, v in result.to_dict().items() if k not in ("report_id", "created_ms")}
+    add_record(store, result.model, "monitoring", payload, actor="token:seed")
+
+
+def _awaiting_decision(store: Store, deployment: str, decision_id: str, at: int) -> None:
+    """A loop decision (candidate churn/2 against churn/1) awaiting approval, as the agent
+    leaves it after training and evaluating."""
     with store.write() as conn:
-        at = T0_MS + 3 * 3_600_000
         conn.execute(
             insert(loop_decisions).values(
-                id=DECISION_ID,
-                deployment=DEPLOYMENT,
+                id=decision_id,
+                deployment=deployment,
                 policy_revision=1,
-                firing_id="f" * 32,
-                trigger_name="churn-prod.drift",
+                firing_id=decision_id[::-1],  # one firing per decision
+                trigger_name=f"{deployment}.drift",
                 pipeline_run_id=None,
                 candidate="churn/2",
                 champion="churn/1",
@@ -267,7 +278,7 @@ def _monitoring(store: Store) -> None:
         for state in ("training", "evaluating", "awaiting_approval"):
             conn.execute(
                 insert(loop_steps).values(
-                    decision_id=DECISION_ID,
+                    decision_id=decision_id,
                     state=state,
                     at_ms=at,
                     actor="agent:a1",
@@ -369,55 +380,18 @@ def login_client(url: str, token: str) -> Iterator[httpx.Client]:
         yield client
 
 
+@contextmanager
+def logged_in_client(seeded: Seeded, role: Role) -> Iterator[httpx.Client]:
+    """A client (a cookie jar) logged in through the login form with a token of ``role``."""
+    with login_client(seeded.server.url, seeded.tokens[role]) as client:
+        yield client
+
+
 def csrf_of(page: str) -> str:
     """The CSRF token in a page's forms."""
     found = re.search(r'name="csrf" value="([^"]+)"', page)
     assert found is not None, "the page has no form with a CSRF token"
     return found.group(1)
-
-
-class Watched:
-    """A browser page whose console errors and requests are recorded."""
-
-    def __init__(self, page: Page, base_url: str) -> None:
-        self.page = page
-        self.base_url = base_url
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on("request", lambda r: self.requests.append(r.url))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
-
-    def open(self, path: str) -> Response:
-        """Go to ``path`` and wait until it loaded."""
-        reply = self.page.goto(self.base_url + path, wait_until="load")
-        assert reply is not None
-        return reply
-
-    def check_clean(self) -> None:
-        """No console error and no request beyond the server so far."""
-        outside = [u for u in self.requests if not u.startswith((self.base_url + "/", "data:"))]
-        assert outside == [] and self.errors == []
-
-
-@contextmanager
-def logged_in(browser: Browser, seeded: Seeded, role: Role, width: int = 1280) -> Iterator[Watched]:
-    """A fresh browser context logged in through the login form with a token of ``role``."""
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    try:
-        watched = Watched(context.new_page(), seeded.server.url)
-        watched.open("/ui/runs")  # redirected to the login form
-        assert "/ui/login" in watched.page.url
-        watched.page.fill("#token", seeded.tokens[role])
-        watched.page.click("button[type=submit]")
-        watched.page.wait_for_url("**/ui/runs")
-        yield watched
-    finally:
-        context.close()
 
 
 def deploy_history(seeded: Seeded, name: str) -> list[dict[str, object]]:
@@ -433,3 +407,78 @@ def deploy_history(seeded: Seeded, name: str) -> list[dict[str, object]]:
     assert done.returncode == 0, done.stderr
     revisions: list[dict[str, object]] = json.loads(done.stdout)
     return revisions
+
+
+@dataclass
+class Monitored:
+    """A deployment whose reports chart each feature's drift and a metric estimated and
+    realised, with values outside the input domain in its newest window and a loop decision
+    awaiting approval."""
+
+    name: str
+    decision_id: str
+    reports: list[MonitorResult]  # as kept, oldest first
+    domain: dict[tuple[str, str], int]  # (column, kind) -> values flagged in the newest window
+
+
+def monitored_deployment(server: RunningServer, name: str, decision_id: str) -> Monitored:
+    """Four hourly reports on a new deployment ``name`` of churn v1: ``x`` drifts more and
+    more (weighed 0.8 of the verdict, ``y`` 0.2); roc_auc is estimated without labels in the
+    first three windows (interval included) and realised in the last two. Flagged rows go in
+    ``server``'s prediction log (one before the newest window and one of a shadow, neither
+    counted there)."""
+    store = Store.open(server.store_uri)
+    try:
+        release.create_deployment(store, name, "churn/1", actor="token:seed")
+        reports = [_performance_report(name, hour) for hour in range(4)]
+        for report in reports:
+            _keep(store, report)
+        _awaiting_decision(store, name, decision_id, T0_MS + 4 * 3_600_000)
+    finally:
+        store.close()
+    newest = reports[-1]
+    fields = ["x:out_of_range", "x:out_of_range", "x:out_of_range,plan:unseen_category", None]
+    rows = [(newest.window_start_ms + 1000 * i, "stable", f) for i, f in enumerate(fields)]
+    rows += [(newest.window_start_ms - 1, "stable", "x:out_of_range")]  # the window before
+    rows += [(newest.window_start_ms + 1, "shadow", "plan:unexpected_null")]
+    batch = LogBatch(
+        "churn",
+        len(rows),
+        {
+            "request_id": [f"{name}-{i}" for i in range(len(rows))],
+            "timestamp_ms": np.array([r[0] for r in rows], dtype=np.int64),
+            "deployment": [name] * len(rows),
+            "variant": [r[1] for r in rows],
+            "out_of_domain": np.array([r[2] is not None for r in rows]),
+            "out_of_domain_fields": [r[2] for r in rows],
+        },
+    )
+    write_segments(log_folder(server.home), [batch])
+    domain = {("x", "out_of_range"): 3, ("plan", "unseen_category"): 1}
+    return Monitored(name, decision_id, reports, domain)
+
+
+_ESTIMATES = ((0.82, 0.79, 0.85), (0.79, 0.75, 0.83), (0.74, 0.69, 0.79), None)
+_REALISED = (None, None, 0.76, 0.71)
+
+
+def _performance_report(deployment: str, hour: int) -> MonitorResult:
+    rng = np.random.default_rng(11 + hour)
+    reference = pd.DataFrame({"x": rng.normal(size=400), "y": rng.normal(size=400)})
+    shift = (0.0, 0.2, 1.0, 1.5)[hour]
+    current = pd.DataFrame({"x": rng.normal(shift, 1, 400), "y": rng.normal(size=400)})
+    drift = detect_drift(reference, current, importance={"x": 0.8, "y": 0.2})
+    figures = {"ops.requests": 400.0}
+    if _REALISED[hour] is not None:
+        figures |= {"performance.roc_auc": _REALISED[hour], "performance.labelled_rows": 250.0}
+    estimate = _ESTIMATES[hour]
+    if estimate is None:
+        overall = SlicePerformance(None, "(all)", "realised", _REALISED[hour], None, None,
+                                   400, 250, 0.84, False)  # fmt: skip
+    else:
+        overall = SlicePerformance(None, "(all)", "estimated", *estimate, 400, 0, 0.84, False)
+    end = T0_MS + (hour + 1) * 3_600_000
+    return MonitorResult(
+        deployment, "churn/1", end - 3_600_000, end, 400, drift, figures, [],
+        slices=SliceReport("roc_auc", 0.95, 200, overall, []),
+    )  # fmt: skip

@@ -17,20 +17,11 @@ import pytest
 from playwright.sync_api import Browser
 
 from modelpilot.identity import Role
-from mp_dashboard import (
-    DEPLOYMENT,
-    Seeded,
-    Watched,
-    canary_deployment,
-    deploy_history,
-    logged_in,
-    seeded_server,
-)
+from mp_dashboard import DEPLOYMENT, Seeded, canary_deployment, deploy_history, seeded_server
+from mp_dashboard_browser import WIDTHS, Watched, logged_in
 
 # An end-to-end scenario: `make test-slow` (and .ci/run) runs it, `make test` does not.
 pytestmark = pytest.mark.slow
-
-WIDTHS = {"desktop": 1280, "phone": 390}
 
 
 @pytest.fixture(scope="module")

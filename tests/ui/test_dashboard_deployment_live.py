@@ -19,9 +19,9 @@ from mp_dashboard import (
     canary_deployment,
     deploy_history,
     log_traffic,
-    logged_in,
     traffic_server,
 )
+from mp_dashboard_browser import logged_in
 
 # An end-to-end scenario (a refresh comes every 10 s): `make test-slow` runs it.
 pytestmark = pytest.mark.slow

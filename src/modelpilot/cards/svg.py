@@ -7,6 +7,8 @@ SVG keep the page small and the package free of a plotting dependency.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from html import escape
 
 WIDTH = 520
@@ -120,6 +122,27 @@ def series_style(index: int) -> tuple[str, str]:
     return _PALETTE[index % len(_PALETTE)], _DASHES[(index // len(_PALETTE)) % len(_DASHES)]
 
 
+@dataclass(frozen=True)
+class Band:
+    """A shaded interval around a line: ``lows[i]`` to ``highs[i]`` at ``xs[i]`` (an
+    estimate's confidence interval), named in the legend."""
+
+    label: str
+    xs: Sequence[float]
+    lows: Sequence[float]
+    highs: Sequence[float]
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Points drawn as a triangle, named in the legend: windows judged drifted, say. A shape
+    and a word, so the chart reads without colour."""
+
+    label: str
+    xs: Sequence[float]
+    ys: Sequence[float]
+
+
 def line_chart(
     series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
     *,
@@ -128,22 +151,34 @@ def line_chart(
     width: int = 640,
     height: int = 220,
     x_format: Callable[[float], str] = "{:.6g}".format,
+    dashes: Sequence[str] = (),
+    bands: Sequence[Band] = (),
+    marks: Sequence[Marks] = (),
 ) -> str:
     """Overlaid lines ``(label, xs, ys)`` with min/max axis labels and a legend; scales to
     its container's width (``viewBox``); ``x_format`` writes the x axis' end labels (a time,
-    for example). Downsample long series first
+    for example). ``dashes[i]`` overrides the ``i``-th line's dash pattern (``""`` solid),
+    ``bands`` shade intervals under the lines and ``marks`` draw triangles on points. A
+    lone point is drawn as a dot. Downsample long series first
     (:func:`modelpilot.cards.downsample.downsample_min_max`).
 
     >>> svg = line_chart([("auc", [0, 1, 2], [0.5, 0.7, 0.8])], title="auc")
     >>> svg.count("<polyline"), "auc" in svg
     (1, True)
+    >>> banded = line_chart([("est", [0, 1], [0.5, 0.6])], bands=[Band("95%", [0, 1], [0.4, 0.5],
+    ...     [0.6, 0.7])], marks=[Marks("drifted", [1], [0.6])])
+    >>> banded.count("<polygon"), "drifted" in banded, ">0.7<" in banded
+    (3, True, True)
     """
     pad_l, pad_r, pad_t, pad_b = 64, 12, 10, 34
+    entries = len(series) + len(bands) + len(marks)
     per_row = max(1, (width - pad_l) // _LEGEND_COLUMN)
-    legend_h = 16 * -(-len(series) // per_row) if len(series) > 1 else 0
+    legend_h = 16 * -(-entries // per_row) if entries > 1 else 0
     total_h = height + legend_h
-    xs_all = [x for _, xs, _ in series for x in xs] or [0.0]
-    ys_all = [y for _, _, ys in series for y in ys] or [0.0]
+    xs_all = [x for _, xs, _ in series for x in xs] + [x for b in bands for x in b.xs] or [0.0]
+    ys_all = [y for _, _, ys in series for y in ys] + [
+        y for b in bands for y in (*b.lows, *b.highs)
+    ] or [0.0]
     x0, x1 = min(xs_all), max(xs_all)
     y0, y1 = min(ys_all), max(ys_all)
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
@@ -165,20 +200,71 @@ def line_chart(
         f'<text x="{pad_l + plot_w}" y="{height - 18}" font-size="11" text-anchor="end">{escape(x_format(x1))}</text>',
         f'<text x="{pad_l + plot_w / 2}" y="{height - 4}" font-size="11" text-anchor="middle">{escape(x_label)}</text>',
     ]
-    for i, (label, xs, ys) in enumerate(series):
-        colour, dash = series_style(i)
-        dashed = f' stroke-dasharray="{dash}"' if dash else ""
-        points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys, strict=True))
-        parts.append(
-            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"{dashed}>'
-            f"<title>{escape(label)}</title></polyline>"
-        )
+
+    def legend(i: int, symbol: Callable[[float, float], str], label: str) -> None:
         if legend_h:
             lx = pad_l + (i % per_row) * _LEGEND_COLUMN
             ly = height + 16 * (i // per_row) + 8
+            parts.append(symbol(lx, ly))
             parts.append(
-                f'<line x1="{lx}" x2="{lx + 24}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2"{dashed}/>'
                 f'<text x="{lx + 30}" y="{ly + 4}" font-size="11">{escape(label[:30])}</text>'
             )
+
+    for i, band in enumerate(bands):
+        upper = [f"{px(x):.1f},{py(y):.1f}" for x, y in zip(band.xs, band.highs, strict=True)]
+        lower = [f"{px(x):.1f},{py(y):.1f}" for x, y in zip(band.xs, band.lows, strict=True)]
+        parts.append(
+            f'<polygon points="{" ".join(upper + lower[::-1])}" fill="{_BAND}">'
+            f"<title>{escape(band.label)}</title></polygon>"
+        )
+        legend(i, _band_symbol, band.label)
+    for i, (label, xs, ys) in enumerate(series):
+        colour, dash = series_style(i)
+        dash = dashes[i] if i < len(dashes) else dash
+        points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys, strict=True))
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"'
+            f"{_dashed(dash)}><title>{escape(label)}</title></polyline>"
+        )
+        if len(xs) == 1:
+            parts.append(
+                f'<circle cx="{px(xs[0]):.1f}" cy="{py(ys[0]):.1f}" r="3" fill="{colour}"/>'
+            )
+        legend(len(bands) + i, partial(_line_symbol, colour, dash), label)
+    for i, mark in enumerate(marks):
+        for x, y in zip(mark.xs, mark.ys, strict=True):
+            parts.append(
+                f'<polygon points="{_triangle(px(x), py(y))}" fill="{_MARK}">'
+                f"<title>{escape(mark.label)}</title></polygon>"
+            )
+        legend(len(bands) + len(series) + i, _mark_symbol, mark.label)
     parts.append("</svg>")
     return "".join(parts)
+
+
+_BAND = "#c6dbef"  # light blue, under the lines
+_MARK = "#222"
+
+
+def _dashed(dash: str) -> str:
+    return f' stroke-dasharray="{dash}"' if dash else ""
+
+
+def _triangle(x: float, y: float) -> str:
+    """An upward triangle 8 px wide with its tip 6 px above ``(x, y)``."""
+    return f"{x:.1f},{y - 6:.1f} {x - 4:.1f},{y + 2:.1f} {x + 4:.1f},{y + 2:.1f}"
+
+
+def _band_symbol(x: float, y: float) -> str:
+    return f'<rect x="{x}" y="{y - 4}" width="24" height="8" fill="{_BAND}"/>'
+
+
+def _line_symbol(colour: str, dash: str, x: float, y: float) -> str:
+    return (
+        f'<line x1="{x}" x2="{x + 24}" y1="{y}" y2="{y}" stroke="{colour}" stroke-width="2"'
+        f"{_dashed(dash)}/>"
+    )
+
+
+def _mark_symbol(x: float, y: float) -> str:
+    return f'<polygon points="{_triangle(x + 12, y + 2)}" fill="{_MARK}"/>'

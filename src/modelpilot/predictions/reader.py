@@ -157,18 +157,34 @@ class PredictionReader:
             ).fetchall()
         return {r[0] for r in rows}
 
-    def out_of_domain(self, *, model: str | None = None, since: Any = None) -> pd.DataFrame:
+    def out_of_domain(
+        self,
+        *,
+        model: str | None = None,
+        since: Any = None,
+        deployment: str | None = None,
+        window_ms: tuple[int, int] | None = None,
+    ) -> pd.DataFrame:
         """Values logged outside their model's input domain, counted by model, column and
         kind (``unseen_category``, ``out_of_range``, ``unexpected_null``; ``unknown`` for rows
-        logged before kinds were kept), most first: what ``modelpilot logs domain`` shows."""
+        logged before kinds were kept), most first: what ``modelpilot logs domain`` shows.
+        ``deployment`` counts its served rows only (a shadow's copies left out, as monitoring
+        does), ``window_ms`` those in ``[start, end)`` (a monitoring report's window)."""
         columns = ["model", "column", "kind", "values"]
         if not has_segments(self.folder):
             return pd.DataFrame(columns=columns)
-        where, params = _filters(model, None, since)
+        where, params = _filters(model, deployment, since)
         where.append("out_of_domain_fields IS NOT NULL")
+        if window_ms is not None:
+            where.append("timestamp_ms >= ? AND timestamp_ms < ?")
+            params += list(window_ms)
         with log_sql.connect(self.folder) as con:
-            if "out_of_domain_fields" not in _columns(con):  # no model with a domain logged
+            present = _columns(con)
+            wanted = {"out_of_domain_fields"} | ({"deployment"} if deployment else set())
+            if not wanted <= set(present):  # no domain logged (or no deployment's rows)
                 return pd.DataFrame(columns=columns)
+            if deployment is not None and "variant" in present:
+                where.append("variant IS DISTINCT FROM 'shadow'")
             flagged = con.execute(
                 "SELECT model, out_of_domain_fields, count(*) FROM predictions "
                 f"WHERE {' AND '.join(where)} GROUP BY 1, 2",

@@ -1,6 +1,7 @@
 """Lineage: why a model version exists, answered from the records alone.
 
-version -> run (params, code revision, Python, experiment) -> dataset versions.
+version -> run (params, code revision, Python, experiment) -> dataset versions; and from a
+run forward: run -> the versions registered from it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from typing import Any
 
 from modelpilot.data import get_dataset
 from modelpilot.errors import NotFound
-from modelpilot.registry.service import get_version
+from modelpilot.registry.entities import ModelVersion
+from modelpilot.registry.service import get_version, versions_of_run
 from modelpilot.store import Store
+from modelpilot.tracking.entities import Run
 from modelpilot.tracking.service import get_run
 
 
@@ -55,7 +58,44 @@ class Lineage:
 def lineage(store: Store, ref: str) -> Lineage:
     """Trace a model version back to its run and datasets."""
     mv = get_version(store, ref)
-    model = {
+    run = None
+    if mv.run_id is not None:
+        try:
+            run = get_run(store, mv.run_id)
+        except NotFound:
+            run = None
+    roles = _roles(run, [mv])
+    return Lineage(
+        model=_model_info(mv),
+        run=None if run is None else _run_info(run),
+        datasets=_datasets(store, roles),
+    )
+
+
+@dataclass(frozen=True)
+class RunLineage:
+    """A run traced both ways: the datasets it used (its own inputs, and those its versions
+    were registered with) and the model versions registered from it."""
+
+    run: dict[str, Any]
+    datasets: list[dict[str, Any]]
+    versions: list[dict[str, Any]]
+
+
+def run_lineage(store: Store, run_id: str) -> RunLineage:
+    """What a run used and what it led to (the run page's lineage); NotFound for an unknown
+    run."""
+    run = get_run(store, run_id)
+    versions = versions_of_run(store, run.id)
+    return RunLineage(
+        run=_run_info(run),
+        datasets=_datasets(store, _roles(run, versions)),
+        versions=[_model_info(v) for v in versions],
+    )
+
+
+def _model_info(mv: ModelVersion) -> dict[str, Any]:
+    return {
         "ref": mv.ref,
         "name": mv.name,
         "version": mv.version,
@@ -64,29 +104,35 @@ def lineage(store: Store, ref: str) -> Lineage:
         "package": mv.package_digest,
         "created_ms": mv.created_ms,
     }
-    run_info: dict[str, Any] | None = None
+
+
+def _run_info(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "experiment": run.experiment,
+        "status": run.status.value,
+        "code_revision": run.code_revision,
+        "python": run.environment.get("python"),
+        "params": run.params,
+        "start_ms": run.start_ms,
+        "end_ms": run.end_ms,
+    }
+
+
+def _roles(run: Run | None, versions: list[ModelVersion]) -> dict[tuple[str, str], str]:
+    """(dataset name, digest) -> role: the run's inputs, overridden by what each version's
+    own link says the dataset was for."""
     roles: dict[tuple[str, str], str] = {}
-    if mv.run_id is not None:
-        try:
-            run = get_run(store, mv.run_id)
-        except NotFound:
-            run = None
-        if run is not None:
-            run_info = {
-                "id": run.id,
-                "name": run.name,
-                "experiment": run.experiment,
-                "status": run.status.value,
-                "code_revision": run.code_revision,
-                "python": run.environment.get("python"),
-                "params": run.params,
-                "start_ms": run.start_ms,
-                "end_ms": run.end_ms,
-            }
-            for d in run.datasets:
-                roles.setdefault((d.name, d.digest), d.role)
-    for linked in mv.linked_datasets:  # the version's own link says what each dataset was for
-        roles[(linked.name, linked.digest)] = linked.role
+    for d in run.datasets if run is not None else ():
+        roles.setdefault((d.name, d.digest), d.role)
+    for mv in versions:
+        for linked in mv.linked_datasets:
+            roles[(linked.name, linked.digest)] = linked.role
+    return roles
+
+
+def _datasets(store: Store, roles: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
     datasets = []
     for (name, digest), role in roles.items():
         ds = get_dataset(store, f"{name}@{digest}")
@@ -100,4 +146,4 @@ def lineage(store: Store, ref: str) -> Lineage:
                 "role": role,
             }
         )
-    return Lineage(model=model, run=run_info, datasets=datasets)
+    return datasets

@@ -407,6 +407,21 @@ def list_versions(store: Store, name: str) -> list[ModelVersion]:
         return [_entity(conn, r) for r in rows]
 
 
+def versions_of_run(store: Store, run_id: str) -> list[ModelVersion]:
+    """The live versions registered from a run, by model name then version: what a run led
+    to (its page's lineage).
+
+    Deleted versions are left out, retired ones kept (they still say where the run went).
+    """
+    with store.read() as conn:
+        rows = conn.execute(
+            select(model_versions)
+            .where(model_versions.c.run_id == run_id, model_versions.c.is_deleted.is_(False))
+            .order_by(model_versions.c.model_name, model_versions.c.version)
+        ).all()
+        return [_entity(conn, r) for r in rows]
+
+
 def model_events(store: Store, name: str, limit: int = 100) -> list[Event]:
     """Newest registry events for a model."""
     with store.read() as conn:

@@ -89,8 +89,9 @@ def test_monitoring_charts_each_figure_and_names_the_drift_rule(seeded: Seeded) 
     page = seeded.get(f"/ui/monitoring/{DEPLOYMENT}").text
     figures = re.findall(r'<figure data-figure="([^"]+)">', page)
     assert figures == ["drift.share", "ops.requests"]
-    polylines = re.findall(r'<polyline points="([^"]*)"', page)
-    assert [len(p.split()) for p in polylines] == [3, 3]  # one point per report
+    charts = re.findall(r'<figure data-figure="[^"]+">(.*?)</figure>', page, re.S)
+    polylines = [re.findall(r'<polyline points="([^"]*)"', c) for c in charts]
+    assert [len(p[0].split()) for p in polylines] == [3, 3]  # one point per report
     assert "11-30 11:53" in page and "11-30 13:53" in page  # the first and last window's end
     reports = _cells(page, "data-report")
     assert [r[4] for r in reports] == ["drift", "no drift", "no drift"]  # newest first

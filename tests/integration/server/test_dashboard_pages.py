@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,7 @@ from mp_dashboard import (
     Seeded,
     canary_deployment,
     csrf_of,
-    login_client,
+    logged_in_client,
     seeded_server,
 )
 from mp_server import make_token, start_server
@@ -38,13 +37,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
 
 def _get(seeded: Seeded, path: str, role: Role = Role.VIEWER) -> httpx.Response:
     return httpx.get(seeded.server.url + path, headers=seeded.headers(role), timeout=30)
-
-
-@contextmanager
-def _login(seeded: Seeded, role: Role) -> Iterator[httpx.Client]:
-    """A client (a cookie jar) logged in through the login form with a token of ``role``."""
-    with login_client(seeded.server.url, seeded.tokens[role]) as client:
-        yield client
 
 
 def test_root_and_pages_without_a_login_go_to_the_login_form(seeded: Seeded) -> None:
@@ -162,7 +154,7 @@ def test_login_sets_a_signed_http_only_strict_cookie_without_the_token(seeded: S
 
 def test_a_deployer_promotes_with_csrf_confirmation_and_reason(seeded: Seeded) -> None:
     name = canary_deployment(seeded.server, "promote-me")
-    with _login(seeded, Role.DEPLOYER) as client:
+    with logged_in_client(seeded, Role.DEPLOYER) as client:
         url = f"/ui/deployments/{name}/promote"
         page = client.get(f"/ui/deployments/{name}").text
         base = {"csrf": csrf_of(page), "expected_revision": "2", "reason": "canary healthy"}
@@ -187,7 +179,7 @@ def test_a_deployer_promotes_with_csrf_confirmation_and_reason(seeded: Seeded) -
 
 def test_a_form_from_a_stale_page_changes_nothing(seeded: Seeded) -> None:
     name = canary_deployment(seeded.server, "moved-meanwhile")
-    with _login(seeded, Role.DEPLOYER) as client:
+    with logged_in_client(seeded, Role.DEPLOYER) as client:
         page = client.get(f"/ui/deployments/{name}").text  # shows revision 2
         store = Store.open(seeded.server.store_uri)
         release.set_weight(store, name, 50, actor="token:other", reason="meanwhile")
@@ -200,7 +192,7 @@ def test_a_form_from_a_stale_page_changes_nothing(seeded: Seeded) -> None:
 
 def test_a_viewer_cannot_change_a_deployment(seeded: Seeded) -> None:
     name = canary_deployment(seeded.server, "viewer-tries")
-    with _login(seeded, Role.VIEWER) as client:
+    with logged_in_client(seeded, Role.VIEWER) as client:
         csrf = csrf_of(client.get(f"/ui/deployments/{name}").text)  # the logout form's
         data = {"csrf": csrf, "expected_revision": "2", "reason": "r", "confirm": "yes"}
         reply = client.post(f"/ui/deployments/{name}/promote", data=data)

@@ -36,10 +36,10 @@ from modelpilot.server.ui.web import (
     Form,
     UiViewer,
     check_post,
+    confirmed_reason,
     redirect,
     render,
     require_deployer,
-    required_text,
 )
 from modelpilot.store import Store
 
@@ -147,12 +147,7 @@ def change_deployment(
         )
     change, label = _CHANGES[action]
     try:
-        if form.get("confirm") != "yes":
-            raise InvalidInput(
-                f"{label} {name!r}: tick the confirmation box to confirm the change.",
-                field="confirm",
-            )
-        reason = required_text(form, "reason", f"A reason for {label.lower()}")
+        reason = confirmed_reason(form, label, name)
         revision = _whole_number(
             form, "expected_revision", "The form's expected_revision (reload the page)"
         )

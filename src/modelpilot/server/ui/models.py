@@ -31,7 +31,6 @@ from modelpilot.registry.entities import (
 )
 from modelpilot.registry.lineage import lineage
 from modelpilot.registry.records import list_records, model_records
-from modelpilot.release.service import Deployment
 from modelpilot.server.deps import StoreDep
 from modelpilot.server.ui.web import UiViewer, render
 from modelpilot.store import Store
@@ -77,7 +76,7 @@ def model_page(name: str, request: Request, caller: UiViewer, store: StoreDep) -
         versions=sorted(versions, key=lambda v: -v.version),
         verdicts=verdicts,
         alias_events=[e for e in events if e.kind in _ALIAS_EVENTS],
-        serving=_serving(release.list_deployments(store), name),
+        serving=serving_by_version(store, name),
     )
 
 
@@ -97,7 +96,7 @@ def version_page(
         mv=mv,
         retired=_retired(mv),
         trace=lineage(store, mv.ref),
-        serving=_serving(release.list_deployments(store), name).get(version, []),
+        serving=[(mv.ref, s) for s in serving_by_version(store, name).get(version, [])],
         card=[(f.replace("_", " ").capitalize(), fields.get(f)) for f in EDITABLE_FIELDS],
         risks=risk_lines(risk_register(store, name)),
         evaluation=evaluations[0] if evaluations else None,
@@ -119,10 +118,11 @@ def _retired(mv: ModelVersion) -> dict[str, str] | None:
     }
 
 
-def _serving(deployments: list[Deployment], name: str) -> dict[int, list[Serving]]:
-    """Version -> the deployment variants serving it now."""
+def serving_by_version(store: Store, name: str) -> dict[int, list[Serving]]:
+    """Version of model ``name`` -> the deployment variants serving it now (a model's page,
+    and the lineage on a version's and a run's page)."""
     found: dict[int, list[Serving]] = {}
-    for d in deployments:
+    for d in release.list_deployments(store):
         for v in d.config.variants:
             if v.model == name:
                 found.setdefault(v.version, []).append(Serving(d.name, v.name, v.role, v.weight))

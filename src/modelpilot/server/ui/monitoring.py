@@ -1,56 +1,60 @@
 """Dashboard pages for monitoring: per deployment, its kept monitoring reports over time
-(every figure as a chart drawn on the server), dataset drift with the rule that decided it
-and the drifted columns, recorded alerts, and the continuous-training loop's decisions.
+(every figure, each feature's drift and each metric's estimated and realised performance as
+charts drawn on the server), dataset drift with the rule that decided it, values served
+outside the input domain in the newest window, recorded alerts, and the continuous-training
+loop's decisions, which a deployer approves or rejects from the page.
 
 Reads are the functions the API's ``/api/v1/monitoring``, ``/api/v1/alerts`` and
-``/api/v1/loop/decisions`` routes call; charts are inline SVG (no chart library).
+``/api/v1/loop/decisions`` routes call; an approval is ``LoopService.approve``, as
+``POST /api/v1/loop/decisions/{key}/approval`` and ``modelpilot loop approve`` call it, under
+the same deployer role, with the form's CSRF token, confirmation box and reason. Charts are
+inline SVG (no chart library, :mod:`.monitoring_charts`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from pathlib import Path
 
+import pandas as pd
 from fastapi import APIRouter, Request, Response
 
 from modelpilot import release
 from modelpilot.alerting.local import LocalAlerts
 from modelpilot.alerting.protocol import AlertRecord
-from modelpilot.cards.svg import line_chart
-from modelpilot.errors import InvalidInput, shown
+from modelpilot.errors import Conflict, InvalidInput, NotFound, shown
 from modelpilot.loop.protocol import LocalLoop
 from modelpilot.monitoring.jobs import MonitorResult
 from modelpilot.monitoring.service import MAX_REPORTS, list_reports
+from modelpilot.predictions import PredictionReader
 from modelpilot.server.deps import StoreDep
-from modelpilot.server.ui.web import UiViewer, render, svg
+from modelpilot.server.ui.monitoring_charts import (
+    MAX_FEATURE_CHARTS,
+    feature_chart,
+    feature_drift,
+    figure_charts,
+    performance_chart,
+    performance_trends,
+)
+from modelpilot.server.ui.web import (
+    Caller,
+    Form,
+    UiViewer,
+    check_post,
+    confirmed_reason,
+    redirect,
+    render,
+    require_deployer,
+    svg,
+)
+from modelpilot.store import Store
 
 router = APIRouter(include_in_schema=False)
 
 REPORT_LIMITS = (20, 50, 100, MAX_REPORTS)
 MAX_ALERTS = 100
 MAX_DECISIONS = 20
-
-
-def axis_time(ms: float) -> str:
-    """A chart's time label: ``11-30 18:05`` (UTC).
-
-    >>> axis_time(0)
-    '01-01 00:00'
-    """
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%m-%d %H:%M")
-
-
-def figure_charts(reports: Sequence[MonitorResult]) -> dict[str, object]:
-    """One chart per figure over the reports' windows (by window end), oldest to newest."""
-    ordered = sorted(reports, key=lambda r: r.window_end_ms)
-    keys = sorted({k for r in ordered for k in r.figures})
-    charts: dict[str, object] = {}
-    for key in keys:
-        points = [(r.window_end_ms, r.figures[key]) for r in ordered if key in r.figures]
-        xs, ys = [float(p[0]) for p in points], [p[1] for p in points]
-        chart = line_chart([(key, xs, ys)], title=key, x_label="window end", x_format=axis_time)
-        charts[key] = svg(chart)
-    return charts
+_VERDICTS = {"approve": "Approve", "reject": "Reject"}
 
 
 @router.get("/ui/monitoring")
@@ -65,32 +69,102 @@ def monitoring_index(request: Request, caller: UiViewer, store: StoreDep) -> Res
 
 @router.get("/ui/monitoring/{deployment}")
 def monitoring_page(
-    deployment: str, request: Request, caller: UiViewer, store: StoreDep, limit: int = 50
+    deployment: str,
+    request: Request,
+    caller: UiViewer,
+    store: StoreDep,
+    limit: int = 50,
+    done: str = "",
 ) -> Response:
     """A deployment's newest ``limit`` reports as charts and a table, the newest report's
-    drift per column, its alerts and its loop decisions."""
+    drift per column and domain flags, its alerts and its loop decisions."""
     if limit not in REPORT_LIMITS:
         raise InvalidInput(
             f"Reports shown {shown(limit)} is not offered; choose one of "
             f"{', '.join(map(str, REPORT_LIMITS))}.",
             field="limit",
         )
+    return _page(request, caller, store, deployment, limit=limit, done=done)
+
+
+@router.post("/ui/monitoring/{deployment}/decisions/{key}/approval")
+def approve_decision(
+    deployment: str, key: str, request: Request, caller: UiViewer, store: StoreDep, form: Form
+) -> Response:
+    """Approve or reject a decision awaiting approval (deployer, CSRF, confirmation,
+    reason), recorded as the session's token."""
+    check_post(request, caller, form)
+    require_deployer(request, caller)
+    verdict = form.get("verdict", "")
+    if verdict not in _VERDICTS:
+        raise InvalidInput(
+            f"Unknown verdict {shown(verdict)}; the form offers {', '.join(_VERDICTS)}.",
+            field="verdict",
+        )
+    loop = LocalLoop(store, actor=caller.identity.actor)
+    decision = loop.get_decision(key)
+    if decision.deployment != deployment:
+        raise NotFound(
+            f"Decision {decision.short_id} belongs to deployment {decision.deployment!r}, not "
+            f"{deployment!r}. Open /ui/monitoring/{decision.deployment}."
+        )
+    try:
+        reason = confirmed_reason(form, _VERDICTS[verdict], f"decision {decision.short_id}")
+        decided = loop.approve(decision.id, reject=verdict == "reject", reason=reason)
+    except (InvalidInput, Conflict) as exc:
+        return _page(request, caller, store, deployment, error=str(exc), status=exc.http_status)
+    return redirect(f"/ui/monitoring/{deployment}?done={decided.short_id}-{decided.state.value}")
+
+
+def _page(
+    request: Request,
+    caller: Caller,
+    store: Store,
+    deployment: str,
+    *,
+    limit: int = 50,
+    done: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     reports = list_reports(store, deployment, limit=limit)
     alerts = LocalAlerts(store).list_alerts(subject=deployment, limit=MAX_ALERTS)
-    loop = LocalLoop(store, actor=caller.identity.actor)
+    features = feature_drift(reports)
+    trends = performance_trends(reports)
     return render(
         request,
         caller,
         "monitoring.html",
+        status=status,
         deployment=deployment,
         reports=reports,
         newest=reports[0] if reports else None,
-        charts=figure_charts(reports),
+        charts={k: svg(c) for k, c in figure_charts(reports).items()},
+        features=[(f, svg(feature_chart(f))) for f in features[:MAX_FEATURE_CHARTS]],
+        more_features=max(0, len(features) - MAX_FEATURE_CHARTS),
+        trends=[(t, svg(performance_chart(t))) for t in trends],
+        domain=_domain_flags(request.app.state.home, deployment, reports),
         alerts=alerts,
         firing=_firing(alerts),
-        decisions=loop.list_decisions(deployment, limit=MAX_DECISIONS),
+        decisions=LocalLoop(store).list_decisions(deployment, limit=MAX_DECISIONS),
         limit=limit,
         limits=REPORT_LIMITS,
+        done=done,
+        error=error,
+    )
+
+
+def _domain_flags(
+    home: Path | None, deployment: str, reports: Sequence[MonitorResult]
+) -> pd.DataFrame | None:
+    """Values outside the input domain in the newest report's window, by column and kind,
+    from this server's prediction log (reports do not keep them); None without a report or
+    a log."""
+    if home is None or not reports:
+        return None
+    newest = reports[0]
+    return PredictionReader.of_home(home).out_of_domain(
+        deployment=deployment, window_ms=(newest.window_start_ms, newest.window_end_ms)
     )
 
 

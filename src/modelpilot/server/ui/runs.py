@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
@@ -18,8 +19,10 @@ from fastapi.responses import StreamingResponse
 from modelpilot.cards.downsample import MAX_CHART_POINTS, downsample_min_max
 from modelpilot.cards.svg import line_chart
 from modelpilot.errors import InvalidInput, shown
+from modelpilot.registry.lineage import run_lineage
 from modelpilot.server.api.artifacts import blob_chunks, stored_blob
 from modelpilot.server.deps import ArtifactsDep, StoreDep, TrackingDep
+from modelpilot.server.ui.models import Serving, serving_by_version
 from modelpilot.server.ui.web import UiViewer, render, svg
 from modelpilot.store import Store
 from modelpilot.tracking import service
@@ -134,15 +137,19 @@ def run_page(
     store: StoreDep,
     artifacts: ArtifactsDep,
 ) -> Response:
-    """One run: params, tags, metrics with charts, datasets, artifacts, child runs."""
+    """One run: lineage (datasets -> run -> model versions -> deployments), params, tags,
+    metrics with charts, datasets, artifacts, child runs."""
     run = tracking.get_run(tracking.resolve_run_id(run_id))
     ranges = service.metric_ranges(store, [run.id]).get(run.id, {})
     charts = {key: _chart(store, [run], key) for key in sorted(run.metrics)}
+    trace = run_lineage(store, run.id)
     return render(
         request,
         caller,
         "run.html",
         run=run,
+        trace=trace,
+        serving=_serving(store, trace.versions),
         ranges=ranges,
         charts=charts,
         max_points=MAX_CHART_POINTS,
@@ -152,6 +159,12 @@ def run_page(
             for path, digest in sorted(run.artifacts.items())
         ],
     )
+
+
+def _serving(store: Store, versions: Sequence[dict[str, Any]]) -> list[tuple[str, Serving]]:
+    """(version ref, deployment variant) for each variant serving one of ``versions``."""
+    by_model = {name: serving_by_version(store, name) for name in {v["name"] for v in versions}}
+    return [(v["ref"], s) for v in versions for s in by_model[v["name"]].get(v["version"], [])]
 
 
 @router.get("/ui/artifacts/{digest}/{path:path}")

@@ -124,6 +124,22 @@ def required_text(form: dict[str, str], field: str, what: str) -> str:
     return value
 
 
+def confirmed_reason(form: dict[str, str], label: str, subject: str) -> str:
+    """The reason typed in a change form (promote, roll back, approve a loop decision)
+    whose confirmation box is ticked; InvalidInput naming what is missing otherwise, which
+    the page shows while nothing changes.
+
+    >>> confirmed_reason({"confirm": "yes", "reason": " canary healthy "}, "Promote", "d")
+    'canary healthy'
+    """
+    if form.get("confirm") != "yes":
+        raise InvalidInput(
+            f"{label} {subject!r}: tick the confirmation box to confirm the change.",
+            field="confirm",
+        )
+    return required_text(form, "reason", f"A reason for {label.lower()}")
+
+
 def safe_next(target: str | None) -> str:
     """Where to go after logging in: a dashboard path of this server, never another site."""
     if target and target.startswith("/ui/") and not target.startswith("/ui//"):
