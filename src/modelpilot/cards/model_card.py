@@ -353,7 +353,7 @@ def image_lines(images: list[dict[str, Any]] | None) -> list[str]:
 
 _OPTIMIZATION_HEADER = [
     "version", "target", "status", "size", "p50 ms @1", "p99 ms @1", "rows/s @64",
-    "agreement", "max |Δp|", "holdout metric", "Δ metric",
+    "agreement", "max |Δp|", "holdout metric", "Δ metric [95% CI]",
 ]  # fmt: skip
 
 
@@ -383,10 +383,18 @@ def optimization_rows(payload: dict[str, Any] | None) -> list[list[str]]:
                 num(min(agreements)) if agreements else "-",
                 num(max(f["max_abs_proba_diff"] for f in parts)) if parts else "-",
                 "-" if metric is None else f"{metric} {num(row.get('holdout_metric'))}",
-                num(row.get("metric_diff"), "+.4g"),
+                num(row.get("metric_diff"), "+.4g") + _interval(row),
             ]
         )
     return out
+
+
+def _interval(row: dict[str, Any]) -> str:
+    """`` [low, high]``: the paired-bootstrap 95% interval of the metric difference, if any."""
+    low, high = row.get("metric_diff_lower"), row.get("metric_diff_upper")
+    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
+        return ""
+    return f" [{low:+.2g}, {high:+.2g}]"
 
 
 def _loop_lines(data: dict[str, Any]) -> list[str]:
