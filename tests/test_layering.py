@@ -78,6 +78,9 @@ LAYERS: dict[str, int] = {
     # the step worker process (python -m modelpilot.pipeline_worker): runs a step with the
     # SDK's active run set to the step's child run
     "pipeline_worker": 6,
+    # the edge profile's worker process (python -m modelpilot.profile_worker): loads a version
+    # through the SDK on one pinned core under a memory cap
+    "profile_worker": 6,
 }
 
 # Imports inside one layer that are still forbidden: importer -> what it must never import.

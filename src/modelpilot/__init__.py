@@ -499,14 +499,16 @@ def optimize(
     target: str | None = None,
     min_agreement: float = 0.999,
     max_abs_proba_diff: float = 0.001,
+    student: str = "auto",
 ) -> OptimizeResult:
     """Optimised candidates of a registered version (``to=["onnx", "onnx-int8"]``), each
     measured against it and registered as a new version with ``optimized_from`` lineage.
 
     ``data`` defaults to the version's training dataset, ``holdout`` to its test dataset;
     a candidate whose agreement or probability difference misses the bounds is registered
-    marked ``fidelity: failed`` and can take no alias. The result's ``to_frame()`` is the
-    candidate table (docs/optimize.md).
+    marked ``fidelity: failed`` and can take no alias. ``to=["distilled"]`` trains a smaller
+    student on the version's soft predictions (``student``: ``auto``, ``linear`` or ``hgb``).
+    The result's ``to_frame()`` is the candidate table (docs/optimize.md).
     """
     from modelpilot.optimization import fidelity_rules, optimize_version
 
@@ -514,7 +516,7 @@ def optimize(
     rules = fidelity_rules(min_agreement, max_abs_proba_diff)
     return optimize_version(
         ws.registry, ws.artifacts, ws.datasets, ws.load_model, model, to,
-        data=data, holdout=holdout, target=target, rules=rules,
+        data=data, holdout=holdout, target=target, rules=rules, student=student,
     )  # fmt: skip
 
 

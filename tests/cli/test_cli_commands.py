@@ -232,6 +232,7 @@ COVERED = {
     "evaluate": "",
     "gate": "integration/evaluation/test_evaluate_registered.py, test_console_script.py",
     "optimize": "test_cli_optimize.py",
+    "profile": "test_cli_profile.py",
     "audit verify": "test_cli_audit.py, integration/server/test_cli_over_server.py",
     "audit log": "test_cli_audit.py, integration/server/test_cli_over_server.py",
     "alerts list": "integration/server/test_cli_over_server.py",

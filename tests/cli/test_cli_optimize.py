@@ -83,12 +83,29 @@ def test_a_candidate_failing_fidelity_exits_9_and_is_kept(exe: str, home: Path) 
     assert alias.returncode != 0 and "failed its fidelity check" in alias.stderr
 
 
+def test_distilled_student_is_printed_registered_and_its_exit_code_follows_the_bounds(
+    exe: str, home: Path
+) -> None:
+    # odd/1 cannot become ONNX (a FunctionTransformer); its student keeps that step as it is
+    strict = _run(exe, home, "optimize", "odd/1", "--to", "distilled", "--student", "linear",
+                  "--max-abs-proba-diff", "0")  # fmt: skip
+    assert strict.returncode == 9, strict.stderr
+    assert "linear student: LogisticRegression" in strict.stdout
+    assert "FAILED fidelity (kept, never aliased)" in strict.stdout
+    loose = _run(exe, home, "optimize", "odd/1", "--to", "distilled", "--min-agreement", "0.5",
+                 "--max-abs-proba-diff", "1")  # fmt: skip
+    assert loose.returncode == 0, loose.stderr
+    assert "Candidates of odd/1" in loose.stdout and "distilled" in loose.stdout
+    assert "Registered odd/3 (distilled, " in loose.stdout and "): passed" in loose.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("odd/1",), "step 'pre.abs' is a FunctionTransformer calling absolute"),
         (("churn/1", "--to", "compiled"), "'compiled' is not built yet"),
         (("churn/1", "--to", "onnx-int8"), "onnx-int8 does not apply"),
+        (("churn/1", "--to", "distilled", "--student", "tree"), "Unknown student kind 'tree'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

@@ -126,6 +126,7 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
     gates = list_records(store, mv.ref, "gate")
     optimizations = list_records(store, mv.ref, "optimization")
     images = list_records(store, mv.ref, "image")
+    profiles = list_records(store, mv.ref, "profile")
     loop_notes: dict[str, dict[str, Any]] = {}
     for note in list_records(store, mv.ref, "loop"):  # newest first: keep each decision's last
         loop_notes.setdefault(note.payload["decision"], {"recorded": iso(note.created_ms),
@@ -157,6 +158,9 @@ def build_model_card(store: Store, artifacts: ArtifactStore, ref: str) -> ModelC
         "gates": [{"recorded": iso(g.created_ms), "by": g.actor, **g.payload} for g in gates],
         "continuous_training": list(loop_notes.values()),
         "optimization": optimizations[0].payload if optimizations else None,
+        "profile": None
+        if not profiles
+        else {"recorded": iso(profiles[0].created_ms), **profiles[0].payload},
         "risk_register": risk_register(store, mv.name),
         "images": [{"recorded": iso(i.created_ms), "by": i.actor, **i.payload} for i in images],
         "lineage": trace.to_dict(),
@@ -321,6 +325,18 @@ def _markdown(data: dict[str, Any]) -> str:
         ]
         lines += [f"| {' | '.join(table[0])} |", "|" + "---|" * len(table[0])]
         lines += [f"| {' | '.join(row)} |" for row in table[1:]]
+    profile = profile_rows(data.get("profile"))
+    if profile:
+        recorded = (data.get("profile") or {}).get("recorded")
+        lines += [
+            "",
+            "## Deployment profile",
+            "",
+            f"Measured by `modelpilot profile`, {recorded}.",
+            "",
+        ]
+        lines += [f"| {' | '.join(profile[0])} |", "|" + "---|" * len(profile[0])]
+        lines += [f"| {' | '.join(row)} |" for row in profile[1:]]
     images = image_lines(data.get("images"))
     if images:
         lines += ["", "## Container images", ""] + [f"- {line}" for line in images]
@@ -353,7 +369,7 @@ def image_lines(images: list[dict[str, Any]] | None) -> list[str]:
 
 _OPTIMIZATION_HEADER = [
     "version", "target", "status", "size", "p50 ms @1", "p99 ms @1", "rows/s @64",
-    "agreement", "max |Δp|", "holdout metric", "Δ metric",
+    "agreement", "max |Δp|", "holdout metric", "Δ metric [95% CI]",
 ]  # fmt: skip
 
 
@@ -383,7 +399,51 @@ def optimization_rows(payload: dict[str, Any] | None) -> list[list[str]]:
                 num(min(agreements)) if agreements else "-",
                 num(max(f["max_abs_proba_diff"] for f in parts)) if parts else "-",
                 "-" if metric is None else f"{metric} {num(row.get('holdout_metric'))}",
-                num(row.get("metric_diff"), "+.4g"),
+                num(row.get("metric_diff"), "+.4g") + _interval(row),
+            ]
+        )
+    return out
+
+
+def _interval(row: dict[str, Any]) -> str:
+    """`` [low, high]``: the paired-bootstrap 95% interval of the metric difference, if any."""
+    low, high = row.get("metric_diff_lower"), row.get("metric_diff_upper")
+    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
+        return ""
+    return f" [{low:+.2g}, {high:+.2g}]"
+
+
+_PROFILE_HEADER = [
+    "target", "cores", "p50 ms", "p99 ms", "memory MB", "req/s", "cold start s", "cost / 1M",
+]  # fmt: skip
+
+
+def profile_rows(payload: dict[str, Any] | None) -> list[list[str]]:
+    """The newest ``profile`` record as text cells, header first.
+
+    >>> profile_rows({"rows": [{"target": "edge", "cores": 1, "p50_ms": 0.5, "p99_ms": 1.0,
+    ...     "memory_mb": 150.0, "req_per_s": 2000.0, "cold_start_s": 1.2,
+    ...     "cost_per_million": 0.006944}]})[1]
+    ['edge', '1', '0.5', '1', '150', '2,000', '1.2', '0.006944']
+    """
+    if not payload or not payload.get("rows"):
+        return []
+
+    def num(value: object, spec: str = ".3g") -> str:
+        return "-" if not isinstance(value, (int, float)) else format(value, spec)
+
+    out = [_PROFILE_HEADER]
+    for row in payload["rows"]:
+        out.append(
+            [
+                str(row["target"]),
+                str(row["cores"]),
+                num(row.get("p50_ms")),
+                num(row.get("p99_ms")),
+                num(row.get("memory_mb"), ",.0f"),
+                num(row.get("req_per_s"), ",.0f"),
+                num(row.get("cold_start_s"), ".2g"),
+                num(row.get("cost_per_million"), ".4g"),
             ]
         )
     return out
@@ -481,6 +541,12 @@ def _html(data: dict[str, Any]) -> str:
         out.append("<h2>Optimisation</h2><table>")
         out.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in table[0]) + "</tr>")
         out += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in table[1:]]
+        out.append("</table>")
+    profile = profile_rows(data.get("profile"))
+    if profile:
+        out.append("<h2>Deployment profile</h2><table>")
+        out.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in profile[0]) + "</tr>")
+        out += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in profile[1:]]
         out.append("</table>")
     images = image_lines(data.get("images"))
     if images:

@@ -37,6 +37,7 @@ _GROUPS: list[str] = [
     "modelpilot.cli.data",
     "modelpilot.cli.evaluate",
     "modelpilot.cli.optimize",
+    "modelpilot.cli.profile",
     "modelpilot.cli.audit",
     "modelpilot.cli.alerts",
     "modelpilot.cli.server",

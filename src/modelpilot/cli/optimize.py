@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
+
 import typer
 from rich.table import Table
 
@@ -36,9 +38,17 @@ def _cell(value: object, spec: str) -> str:
     return format(value, spec)
 
 
+def _interval(row: Mapping[Hashable, object]) -> str:
+    """The paired-bootstrap 95% interval of the metric difference, ``[low, high]``."""
+    low, high = _cell(row["metric_diff_lower"], "+.2g"), _cell(row["metric_diff_upper"], "+.2g")
+    return "-" if "-" in (low, high) else f"[{low}, {high}]"
+
+
 def optimize_command(
     ref: str = typer.Argument(..., help="Version to optimise, e.g. churn/4"),
-    to: str = typer.Option("onnx", "--to", help="Targets, comma-separated: onnx, onnx-int8"),
+    to: str = typer.Option(
+        "onnx", "--to", help="Targets, comma-separated: onnx, onnx-int8, distilled"
+    ),
     data: str | None = typer.Option(
         None, "--data", "-d", help="Dataset to measure on (default: the version's training data)"
     ),
@@ -48,30 +58,35 @@ def optimize_command(
     target: str | None = typer.Option(None, "--target", "-t", help="The holdout's label column"),
     min_agreement: float = typer.Option(0.999, "--min-agreement"),
     max_abs_proba_diff: float = typer.Option(0.001, "--max-abs-proba-diff"),
+    student: str = typer.Option(
+        "auto", "--student", help="Student of the distilled target: auto, linear, hgb"
+    ),
 ) -> None:
-    """Convert a version to ONNX, measure size, speed and fidelity, register the candidates;
-    exit code 9 when a candidate failed its fidelity check (it is registered, never aliased)."""
+    """Convert a version to ONNX or distil it, measure size, speed and fidelity, register the
+    candidates; exit code 9 when a candidate failed its fidelity check (it is registered,
+    never aliased)."""
     from modelpilot.optimization import fidelity_rules, optimize_version
 
     ws = get_workspace()
     rules = fidelity_rules(min_agreement, max_abs_proba_diff)
     result = optimize_version(
         ws.registry, ws.artifacts, ws.datasets, ws.load_model, ref, to,
-        data=data, holdout=holdout, target=target, rules=rules,
+        data=data, holdout=holdout, target=target, rules=rules, student=student,
     )  # fmt: skip
     frame = result.to_frame()
     metric = next((m for m in frame["metric"] if isinstance(m, str)), None)
     table = Table(title=f"Candidates of {result.source.ref}" + (f" ({metric})" if metric else ""))
-    for title, _, _ in _COLUMNS:
+    for title in [*(title for title, _, _ in _COLUMNS), "Δ 95% CI"]:
         table.add_column(title)
     for row in frame.to_dict("records"):
-        table.add_row(*(_cell(row[key], spec) for _, key, spec in _COLUMNS))
+        table.add_row(*(_cell(row[key], spec) for _, key, spec in _COLUMNS), _interval(row))
     console.print(table)
     for name, reason in result.table.skipped.items():
         console.print(f"Skipped {name}: {reason}")
     for candidate in result.candidates:
         word = "passed" if candidate.passed else "FAILED fidelity (kept, never aliased)"
-        console.print(f"Registered {candidate.ref} ({candidate.target}): {word}")
+        detail = f", {candidate.detail}" if candidate.detail else ""
+        console.print(f"Registered {candidate.ref} ({candidate.target}{detail}): {word}")
     if not all(c.passed for c in result.candidates):
         raise typer.Exit(9)
 

@@ -150,3 +150,45 @@ def holdout_metric(
         return "roc_auc", float(roc_auc_score(positive, output[:, 1]))
     predicted = np.asarray(classes, dtype=object)[np.argmax(output, axis=1)]
     return "accuracy", float(accuracy_score(truth.astype(object), predicted))
+
+
+def metric_difference_interval(
+    candidate: np.ndarray,
+    source: np.ndarray,
+    labels: pd.Series,
+    classes: list[Any] | None,
+    *,
+    n_bootstrap: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float | None, float | None]:
+    """Paired-bootstrap percentile interval of the candidate's holdout metric minus the
+    source's (both scored on the same resamples, so shared errors cancel).
+
+    >>> labels = pd.Series([0, 1, 0, 1, 1, 0, 1, 0])
+    >>> p = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.4, 0.6]] * 2)
+    >>> metric_difference_interval(p, p, labels, [0, 1])
+    (0.0, 0.0)
+    """
+    from modelpilot.evaluation.bootstrap import percentile_interval, run_bootstrap
+    from modelpilot.evaluation.metrics import weighted_auc
+
+    def score(output: np.ndarray) -> Any:
+        if classes is None:
+            squared = (labels.to_numpy(dtype=float) - output) ** 2
+            return lambda w: np.sqrt((w @ squared) / w.sum(axis=1))
+        truth = labels.to_numpy()
+        if len(classes) == 2:
+            positive = (truth == classes[1]).astype(float)
+            return lambda w: weighted_auc(positive, output[:, 1], w)
+        right = (np.asarray(classes, dtype=object)[np.argmax(output, axis=1)] == truth) * 1.0
+        return lambda w: (w @ right) / w.sum(axis=1)
+
+    ours, theirs = score(candidate), score(source)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        draws = run_bootstrap(
+            len(labels), {"diff": lambda w: ours(w) - theirs(w)},
+            n_bootstrap=n_bootstrap, seed=[seed],
+        )  # fmt: skip
+    lower, upper, _ = percentile_interval(draws.replicates["diff"], confidence)
+    return lower, upper

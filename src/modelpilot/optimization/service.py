@@ -24,21 +24,23 @@ from modelpilot.data.protocol import DatasetService
 from modelpilot.errors import InvalidInput
 from modelpilot.evaluation import FidelityRules, fidelity_checks
 from modelpilot.models import LoadedModel, build_package, load_package, read_manifest
-from modelpilot.models.flavors.onnx import OnnxPredictor
+from modelpilot.models.flavors.base import TrustPolicy
 from modelpilot.optimization import measure
 from modelpilot.optimization.convert import quantise_int8, to_onnx
+from modelpilot.optimization.distill import check_student, distill
 from modelpilot.optimization.table import CandidateRow, CandidateTable
 from modelpilot.registry import ModelVersion
 from modelpilot.registry.protocol import RegistryService
 
-TARGETS = ("onnx", "onnx-int8")
-NOT_YET = ("compiled", "distilled")
+TARGETS = ("onnx", "onnx-int8", "distilled")
+NOT_YET = ("compiled",)
 DEFAULT_RULES = FidelityRules(min_agreement=0.999, max_abs_proba_diff=0.001)
 TAG_SOURCE = "optimized_from"
 TAG_TARGET = "optimize.target"
 TAG_FIDELITY = "fidelity"
 TAG_AGREEMENT = "fidelity.agreement"
 TAG_DIFF = "fidelity.max_abs_proba_diff"
+TAG_STUDENT = "distill.student"
 
 Data = pd.DataFrame | str | DatasetVersion | None
 
@@ -50,6 +52,7 @@ class Candidate:
     version: ModelVersion
     target: str
     passed: bool
+    detail: str = ""
 
     @property
     def ref(self) -> str:
@@ -77,7 +80,7 @@ def parse_targets(to: str | Sequence[str]) -> list[str]:
     ['onnx', 'onnx-int8']
     >>> parse_targets("compiled")
     Traceback (most recent call last):
-    modelpilot.errors.InvalidInput: Optimisation target 'compiled' is not built yet (planned: compiled, distilled). Available targets: onnx, onnx-int8.
+    modelpilot.errors.InvalidInput: Optimisation target 'compiled' is not built yet (planned: compiled). Available targets: onnx, onnx-int8, distilled.
     """  # noqa: E501
     names = [t.strip() for t in (to.split(",") if isinstance(to, str) else to) if t.strip()]
     if not names:
@@ -138,15 +141,18 @@ def optimize_version(
     holdout: Data = None,
     target: str | None = None,
     rules: FidelityRules = DEFAULT_RULES,
+    student: str = "auto",
 ) -> OptimizeResult:
     """Convert ``ref`` to each target, measure, and register the candidates (see module doc).
 
     ``data`` (default: the version's training dataset) is what fidelity and speed are
     measured on; ``holdout`` (default: its test or validation dataset, if any) adds fidelity
     there and the holdout metric, with ``target`` as the label column (default: the one
-    column the model does not take).
+    column the model does not take). ``student`` is the distilled target's student kind
+    (``auto``, ``linear``, ``hgb``; see :mod:`modelpilot.optimization.distill`).
     """
     targets = parse_targets(to)
+    check_student(student)
     source = registry.get_version(ref)
     if source.flavor == "onnx":
         raise InvalidInput(
@@ -163,40 +169,64 @@ def optimize_version(
             model.prepare(_features(hold_frame, model, "holdout")),
             _labels(hold_frame, model, target),
         )
-    built, skipped = _build(model, targets, source.ref)
+    built, skipped = _build(model, targets, source.ref, inputs, student)
     source_row, measured = _measure(model, source, artifacts, built, inputs, hold, rules)
-    table = CandidateTable(source.ref, [source_row, *(row for _, _, row in measured)], skipped)
+    table = CandidateTable(source.ref, [source_row, *(m.row for m in measured)], skipped)
     return _register(registry, source, measured, table)
 
 
 def _build(
-    model: LoadedModel, targets: list[str], where: str
-) -> tuple[list[tuple[str, OnnxPredictor]], dict[str, str]]:
-    base = to_onnx(model)
-    built: list[tuple[str, OnnxPredictor]] = []
+    model: LoadedModel, targets: list[str], where: str, inputs: pd.DataFrame, student: str
+) -> tuple[list[Built], dict[str, str]]:
+    built: list[Built] = []
     skipped: dict[str, str] = {}
-    for name in targets:
-        if name == "onnx":
-            built.append((name, base))
-            continue
-        try:
-            built.append((name, quantise_int8(base, where)))
-        except InvalidInput as exc:
-            skipped[name] = exc.message
+    onnx_targets = [name for name in targets if name.startswith("onnx")]
+    if onnx_targets:
+        base = to_onnx(model)
+        for name in onnx_targets:
+            if name == "onnx":
+                built.append(Built(name, base))
+                continue
+            try:
+                built.append(Built(name, quantise_int8(base, where)))
+            except InvalidInput as exc:
+                skipped[name] = exc.message
+    if "distilled" in targets:
+        fitted = distill(model, inputs, kind=student)
+        built.append(Built("distilled", fitted.model, fitted.kind, fitted.summary))
     if not built:
         raise InvalidInput(" ".join(skipped.values()), field="to")
     return built, skipped
 
 
+@dataclass(frozen=True)
+class Built:
+    """A candidate model before packaging; ``student`` and ``detail`` for a distilled one."""
+
+    target: str
+    model: object
+    student: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A packaged, loaded-back and measured candidate, ready to register."""
+
+    built: Built
+    digest: str
+    trusted_types: tuple[str, ...]
+    row: CandidateRow
+
+
 Holdout = tuple[pd.DataFrame, pd.Series | None] | None
-Measured = tuple[str, str, CandidateRow]  # (target, package digest, row)
 
 
 def _measure(
     model: LoadedModel,
     source: ModelVersion,
     artifacts: ArtifactStore,
-    built: list[tuple[str, OnnxPredictor]],
+    built: list[Built],
     inputs: pd.DataFrame,
     hold: Holdout,
     rules: FidelityRules,
@@ -219,27 +249,34 @@ def _measure(
         holdout_metric=source_metric[1],
     )
     measured: list[Measured] = []
-    for name, predictor in built:
+    for candidate in built:
         package = build_package(
-            predictor, artifacts, input_example=inputs.head(5), signature=model.signature
-        )
-        loaded = load_package(artifacts, package.digest)  # measure what will be served
+            candidate.model, artifacts, input_example=inputs.head(5), signature=model.signature,
+            trusted_types=source.trusted_types,  # a student keeps its teacher's preprocessing
+        )  # fmt: skip
+        trust = TrustPolicy(package.trusted_types)
+        loaded = load_package(artifacts, package.digest, trust=trust)  # measure what will serve
         fidelity = measure.compare(
             reference, measure.outputs(loaded.predictor, inputs, is_classifier),
             is_classifier=is_classifier,
         )  # fmt: skip
         hold_fidelity = None
         metric: tuple[str | None, float | None] = (None, None)
+        interval: tuple[float | None, float | None] = (None, None)
         if hold is not None and hold_reference is not None:
             hold_out = measure.outputs(loaded.predictor, hold[0], is_classifier)
             hold_fidelity = measure.compare(hold_reference, hold_out, is_classifier=is_classifier)
             metric = _metric(hold, hold_out, model)
+            if hold[1] is not None:
+                interval = measure.metric_difference_interval(
+                    hold_out, hold_reference, hold[1], model.classes
+                )
         worst = measure.worst(fidelity, hold_fidelity)
         passed = all(c.passed for c in fidelity_checks(rules, worst))
         row = CandidateRow(
-            name,
-            name,
-            "onnx",
+            candidate.target,
+            candidate.target,
+            package.flavor,
             "passed" if passed else "failed",
             package.size_bytes,
             measure.speed(loaded.predictor, inputs, is_classifier).to_dict(),
@@ -248,8 +285,10 @@ def _measure(
             metric[0],
             metric[1],
             _difference(metric[1], source_metric[1]),
+            metric_diff_lower=interval[0],
+            metric_diff_upper=interval[1],
         )
-        measured.append((name, package.digest, row))
+        measured.append(Measured(candidate, package.digest, package.trusted_types, row))
     return source_row, measured
 
 
@@ -261,26 +300,31 @@ def _register(
 ) -> OptimizeResult:
     candidates: list[Candidate] = []
     rows = list(table.rows)
-    for index, (name, digest, row) in enumerate(measured, start=1):
+    for index, item in enumerate(measured, start=1):
+        name, row = item.built.target, item.row
         fidelity = _worst_of(row)
+        student = {TAG_STUDENT: item.built.student} if item.built.student else {}
         version = registry.register_version(
             source.name,
-            package_digest=digest,
-            flavor="onnx",
+            package_digest=item.digest,
+            flavor=row.flavor,
             signature=source.signature,
             run_id=source.run_id,
             datasets=source.linked_datasets,
-            description=f"{name} candidate of {source.ref} (modelpilot optimize)",
+            description=f"{name} candidate of {source.ref} (modelpilot optimize)"
+            + (f": {item.built.detail}" if item.built.detail else ""),
             tags={
                 TAG_SOURCE: source.ref,
                 TAG_TARGET: name,
                 TAG_FIDELITY: row.status,
                 TAG_AGREEMENT: _tag(fidelity["agreement"]),
                 TAG_DIFF: _tag(fidelity["max_abs_proba_diff"]),
+                **student,
             },
+            trusted_types=item.trusted_types,
         )
         rows[index] = dataclasses.replace(row, ref=version.ref)
-        candidates.append(Candidate(version, name, row.status == "passed"))
+        candidates.append(Candidate(version, name, row.status == "passed", item.built.detail))
     final = dataclasses.replace(table, rows=rows)
     for candidate in candidates:
         payload = {**final.to_dict(), "candidate": candidate.ref, "target": candidate.target}

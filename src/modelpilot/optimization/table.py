@@ -38,6 +38,8 @@ COLUMNS = [
     "metric",
     "holdout_metric",
     "metric_diff",
+    "metric_diff_lower",
+    "metric_diff_upper",
 ]
 
 
@@ -56,6 +58,8 @@ class CandidateRow:
     metric: str | None = None
     holdout_metric: float | None = None
     metric_diff: float | None = None
+    metric_diff_lower: float | None = None
+    metric_diff_upper: float | None = None
 
     def flat(self) -> dict[str, Any]:
         """The row as the table's columns."""
@@ -69,6 +73,8 @@ class CandidateRow:
             "metric": self.metric,
             "holdout_metric": self.holdout_metric,
             "metric_diff": self.metric_diff,
+            "metric_diff_lower": self.metric_diff_lower,
+            "metric_diff_upper": self.metric_diff_upper,
         }
         for where, fidelity in (("data", self.fidelity_data), ("holdout", self.fidelity_holdout)):
             for key in ("agreement", "max_abs_proba_diff", "mean_abs_proba_diff"):

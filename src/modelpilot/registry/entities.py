@@ -95,6 +95,7 @@ RECORD_KINDS = (
     "optimization",
     "risk_register",
     "image",  # a container image built by `modelpilot package image`: tag, id, size
+    "profile",  # `modelpilot profile`: latency, memory, req/s and cost per target
 )
 # The tags ``retire_version`` writes on a retired version (when, why, who): kept with the
 # version, so every reader of a version (release, the report) sees it without another query.

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from churn_data import churn_frame
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -28,17 +29,7 @@ COLUMNS = ["age", "income", "plan"]
 
 
 def _frame(rows: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "age": rng.normal(40, 12, rows),
-            "income": rng.normal(50, 10, rows),
-            "plan": rng.choice(["basic", "pro"], rows),
-        }
-    )
-    frame.loc[rng.random(rows) < 0.1, "income"] = np.nan
-    score = (frame["age"] - 40) / 12 + (frame["plan"] == "pro") + rng.normal(0, 0.5, rows)
-    return frame.assign(churned=(score > 0.5).astype(int))
+    return churn_frame(rows, seed).drop(columns="spend")
 
 
 def _pipe(model: object) -> Pipeline:
@@ -134,6 +125,37 @@ def test_int8_is_skipped_for_trees_with_the_reason_and_alone_is_refused(home: Pa
         mp.optimize(source, to="onnx-int8")
     with pytest.raises(InvalidInput, match="'compiled' is not built yet"):
         mp.optimize(source, to="compiled")
+    with pytest.raises(InvalidInput, match="Unknown student kind 'tree'"):
+        mp.optimize(source, to="distilled", student="tree")
+
+
+def test_distilled_student_is_registered_failed_under_strict_bounds_and_never_aliased(
+    home: Path, tmp_path: Path
+) -> None:
+    train, test = _frame(600, 0), _frame(300, 1)
+    source = _register(_pipe(HistGradientBoostingClassifier(max_iter=60)), train, test)
+    result = mp.optimize(source, to="distilled", student="hgb")  # default bounds: strict
+    (candidate,) = result.candidates
+    version = mp.get_model_version(candidate.ref)
+    assert not candidate.passed and version.flavor == "sklearn"
+    assert version.tags["fidelity"] == "failed" and version.tags["distill.student"] == "hgb"
+    assert version.tags["optimized_from"] == source and "hgb student" in version.description
+    row = result.to_frame().set_index("ref").loc[candidate.ref]
+    assert row["agreement_holdout"] < 0.999 and row["metric"] == "roc_auc"
+    assert row["metric_diff_lower"] <= row["metric_diff"] <= row["metric_diff_upper"]
+    assert row["size_bytes"] < result.to_frame().set_index("ref").loc[source, "size_bytes"]
+    with pytest.raises(Conflict, match="failed its fidelity check"):
+        mp.set_alias("churn", "champion", version.version)
+    assert mp.load_model(candidate.ref).predict(test[COLUMNS]).shape == (300,)
+    loose = float(row[["max_abs_proba_diff_data", "max_abs_proba_diff_holdout"]].max())
+    policy = tmp_path / "gate.yaml"
+    policy.write_text(f"fidelity:\n  min_agreement: 0.8\n  max_abs_proba_diff: {loose}\n")
+    assert gate_version(mp.workspace(), candidate.ref, policy, test, "churned").passed
+    accepted = mp.optimize(
+        source, to="distilled", student="hgb", min_agreement=0.8, max_abs_proba_diff=1.0
+    )
+    assert accepted.candidates[0].passed
+    mp.set_alias("churn", "champion", accepted.candidates[0].version.version)
 
 
 def test_gate_fidelity_keys_judge_the_stored_fidelity(home: Path, tmp_path: Path) -> None:
