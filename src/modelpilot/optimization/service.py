@@ -26,14 +26,15 @@ from modelpilot.evaluation import FidelityRules, fidelity_checks
 from modelpilot.models import LoadedModel, build_package, load_package, read_manifest
 from modelpilot.models.flavors.base import TrustPolicy
 from modelpilot.optimization import measure
+from modelpilot.optimization.compile import to_compiled
 from modelpilot.optimization.convert import quantise_int8, to_onnx
 from modelpilot.optimization.distill import check_student, distill
 from modelpilot.optimization.table import CandidateRow, CandidateTable
 from modelpilot.registry import ModelVersion
 from modelpilot.registry.protocol import RegistryService
 
-TARGETS = ("onnx", "onnx-int8", "distilled")
-NOT_YET = ("compiled",)
+TARGETS = ("onnx", "onnx-int8", "distilled", "compiled")
+_CANDIDATE_FLAVORS = ("onnx", "compiled")  # what optimize makes: optimise the source instead
 DEFAULT_RULES = FidelityRules(min_agreement=0.999, max_abs_proba_diff=0.001)
 TAG_SOURCE = "optimized_from"
 TAG_TARGET = "optimize.target"
@@ -78,20 +79,14 @@ def parse_targets(to: str | Sequence[str]) -> list[str]:
 
     >>> parse_targets("onnx, onnx-int8")
     ['onnx', 'onnx-int8']
-    >>> parse_targets("compiled")
+    >>> parse_targets("tflite")
     Traceback (most recent call last):
-    modelpilot.errors.InvalidInput: Optimisation target 'compiled' is not built yet (planned: compiled). Available targets: onnx, onnx-int8, distilled.
+    modelpilot.errors.InvalidInput: Unknown optimisation target 'tflite'. Available targets: onnx, onnx-int8, distilled, compiled.
     """  # noqa: E501
     names = [t.strip() for t in (to.split(",") if isinstance(to, str) else to) if t.strip()]
     if not names:
         raise InvalidInput(f"Give at least one target: {', '.join(TARGETS)}.", field="to")
     for name in names:
-        if name in NOT_YET:
-            raise InvalidInput(
-                f"Optimisation target {name!r} is not built yet (planned: "
-                f"{', '.join(NOT_YET)}). Available targets: {', '.join(TARGETS)}.",
-                field="to",
-            )
         if name not in TARGETS:
             raise InvalidInput(
                 f"Unknown optimisation target {name!r}. Available targets: {', '.join(TARGETS)}.",
@@ -154,9 +149,10 @@ def optimize_version(
     targets = parse_targets(to)
     check_student(student)
     source = registry.get_version(ref)
-    if source.flavor == "onnx":
+    if source.flavor in _CANDIDATE_FLAVORS:
         raise InvalidInput(
-            f"{source.ref} is already an ONNX candidate (of {source.tags.get(TAG_SOURCE)}); "
+            f"{source.ref} is already a {source.flavor} candidate (of "
+            f"{source.tags.get(TAG_SOURCE)}); "
             "optimise the source version instead.",
             field="ref",
         )
@@ -191,6 +187,11 @@ def _build(
                 built.append(Built(name, quantise_int8(base, where)))
             except InvalidInput as exc:
                 skipped[name] = exc.message
+    if "compiled" in targets:  # asked with other targets, skipped with the reason
+        try:
+            built.append(Built("compiled", to_compiled(model)))
+        except InvalidInput as exc:
+            skipped["compiled"] = exc.message
     if "distilled" in targets:
         fitted = distill(model, inputs, kind=student)
         built.append(Built("distilled", fitted.model, fitted.kind, fitted.summary))
@@ -252,7 +253,9 @@ def _measure(
     for candidate in built:
         package = build_package(
             candidate.model, artifacts, input_example=inputs.head(5), signature=model.signature,
-            trusted_types=source.trusted_types,  # a student keeps its teacher's preprocessing
+            # a student keeps its teacher's preprocessing; a compiled library is vouched for
+            # by its digest, as optimize built it
+            trusted_types=(*source.trusted_types, *getattr(candidate.model, "trusted_types", ())),
         )  # fmt: skip
         trust = TrustPolicy(package.trusted_types)
         loaded = load_package(artifacts, package.digest, trust=trust)  # measure what will serve

@@ -123,13 +123,13 @@ class ModelRuntime:
 def accepts_matrix(model: LoadedModel) -> bool:
     """Whether a float64 matrix in signature order means exactly what the DataFrame means.
 
-    True for an ONNX graph that takes one float tensor, for a scikit-learn estimator fitted on
-    a plain matrix of as many columns, and for a plain estimator (not a pipeline or column
-    transformer, which may select columns by name) whose ``feature_names_in_`` are the
-    signature's columns.
+    True for an ONNX graph that takes one float tensor, for a compiled tree ensemble, for a
+    scikit-learn estimator fitted on a plain matrix of as many columns, and for a plain
+    estimator (not a pipeline or column transformer, which may select columns by name) whose
+    ``feature_names_in_`` are the signature's columns.
     """
     signature, predictor = model.signature, model.predictor
-    if model.flavor == "onnx":  # one float tensor in signature order (flavors/onnx.py)
+    if model.flavor in ("onnx", "compiled"):  # one float matrix in signature order
         return bool(getattr(predictor, "takes_matrix", False))
     if model.flavor != "sklearn" or signature.input_kind != "columns":
         return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelpilot.errors import InvalidInput, NotFound
 from modelpilot.models.flavors.base import Flavor, Predictor, TrustPolicy, class_labels
+from modelpilot.models.flavors.compiled import CompiledFlavor
 from modelpilot.models.flavors.lightgbm import LightGBMFlavor
 from modelpilot.models.flavors.onnx import OnnxFlavor
 from modelpilot.models.flavors.pyfunc import PythonFunctionFlavor
@@ -14,6 +15,7 @@ from modelpilot.models.flavors.xgboost import XGBoostFlavor
 # with a predict method would match the python_function flavor.
 FLAVORS: tuple[Flavor, ...] = (
     OnnxFlavor(),  # only what `modelpilot optimize` builds; never matches a user's object
+    CompiledFlavor(),  # likewise
     XGBoostFlavor(),
     LightGBMFlavor(),
     SklearnFlavor(),

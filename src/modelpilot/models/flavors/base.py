@@ -15,8 +15,10 @@ class TrustPolicy:
     Built by the loading side from the caller's flags and the types the registry recorded on
     the version at registration; never from the package, whose author controls its content.
     ``trusted_types`` names extra types (``"_operator.neg"``) a skops file may contain, or
-    the import path (``"mymodels:score"``) of a python_function model; ``trusted_code``
-    allows python_function models to import and call the code they name; ``allow_untrusted``
+    the import path (``"mymodels:score"``) of a python_function model, or the digest of a
+    compiled model's library (``"compiled:sha256:<hex>"``); ``trusted_code`` allows
+    python_function models to import and call the code they name and compiled models to load
+    their library; ``allow_untrusted``
     accepts anything, the explicit opt-in for files you made yourself.
 
     >>> TrustPolicy(["_operator.neg"]).refused(["_operator.neg", "posix.system"])
