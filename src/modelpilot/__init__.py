@@ -501,8 +501,8 @@ def optimize(
     max_abs_proba_diff: float = 0.001,
     student: str = "auto",
 ) -> OptimizeResult:
-    """Optimised candidates of a registered version (``to=["onnx", "onnx-int8"]``), each
-    measured against it and registered as a new version with ``optimized_from`` lineage.
+    """Optimised candidates of a registered version (``to=["onnx", "onnx-int8", "compiled"]``),
+    each measured against it and registered as a new version with ``optimized_from`` lineage.
 
     ``data`` defaults to the version's training dataset, ``holdout`` to its test dataset;
     a candidate whose agreement or probability difference misses the bounds is registered

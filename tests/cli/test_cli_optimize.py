@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -35,7 +36,8 @@ def exe() -> str:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """churn/1: logistic regression with its training data; odd/1: a FunctionTransformer."""
+    """churn/1: logistic regression with its training data; odd/1: a FunctionTransformer;
+    trees/1: a HistGradientBoosting classifier."""
     home = tmp_path_factory.mktemp("optimize") / "home"
     rng = np.random.default_rng(0)
     x = pd.DataFrame(rng.normal(size=(400, 2)), columns=["a", "b"])
@@ -52,12 +54,18 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).fit(x, data["y"])
     ws.log_model(odd, "odd", input_example=x.head(), datasets=[train],
                  trusted_types=["numpy.absolute"])  # fmt: skip
+    trees = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(x, data["y"])
+    ws.log_model(trees, "trees", input_example=x.head(), datasets=[train])
     ws.close()
     return home
 
 
-def _run(exe: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    exe: str, home: Path, *args: str, path: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MODELPILOT_HOME": str(home), "COLUMNS": "250"}
+    if path is not None:
+        env["PATH"] = path
     return subprocess.run(
         [exe, *args], capture_output=True, text=True, env=env, timeout=300, check=False
     )
@@ -103,7 +111,7 @@ def test_distilled_student_is_printed_registered_and_its_exit_code_follows_the_b
     ("args", "message"),
     [
         (("odd/1",), "step 'pre.abs' is a FunctionTransformer calling absolute"),
-        (("churn/1", "--to", "compiled"), "'compiled' is not built yet"),
+        (("churn/1", "--to", "compiled"), "--to compiled applies to tree ensembles"),
         (("churn/1", "--to", "onnx-int8"), "onnx-int8 does not apply"),
         (("churn/1", "--to", "distilled", "--student", "tree"), "Unknown student kind 'tree'"),
     ],
@@ -114,3 +122,19 @@ def test_bad_input_exits_2_with_one_line(
     result = _run(exe, home, "optimize", *args)
     assert result.returncode == 2 and result.stderr.startswith("Error: "), result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_compiled_candidate_is_built_with_the_c_compiler_and_registered(
+    exe: str, home: Path
+) -> None:
+    result = _run(exe, home, "optimize", "trees/1", "--to", "compiled")
+    assert result.returncode == 0, result.stderr
+    assert "Registered trees/2 (compiled): passed" in result.stdout
+    assert "Treelite" not in result.stdout + result.stderr  # the build's chatter is silenced
+
+
+def test_compiled_without_a_c_compiler_says_what_to_install(exe: str, home: Path) -> None:
+    # PATH holds only the virtual environment's scripts: no gcc, cc or clang there
+    result = _run(exe, home, "optimize", "trees/1", "--to", "compiled", path=str(Path(exe).parent))
+    assert result.returncode == 2 and result.stderr.startswith("Error: "), result.stderr
+    assert "needs a C compiler" in result.stderr and "apt-get install gcc" in result.stderr

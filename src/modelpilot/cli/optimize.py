@@ -1,4 +1,5 @@
-"""``modelpilot optimize``: ONNX candidates of a version, measured against it (docs/optimize.md)."""
+"""``modelpilot optimize``: ONNX and compiled candidates of a version, measured against it
+(docs/optimize.md)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _interval(row: Mapping[Hashable, object]) -> str:
 def optimize_command(
     ref: str = typer.Argument(..., help="Version to optimise, e.g. churn/4"),
     to: str = typer.Option(
-        "onnx", "--to", help="Targets, comma-separated: onnx, onnx-int8, distilled"
+        "onnx", "--to", help="Targets, comma-separated: onnx, onnx-int8, distilled, compiled"
     ),
     data: str | None = typer.Option(
         None, "--data", "-d", help="Dataset to measure on (default: the version's training data)"
@@ -62,9 +63,9 @@ def optimize_command(
         "auto", "--student", help="Student of the distilled target: auto, linear, hgb"
     ),
 ) -> None:
-    """Convert a version to ONNX or distil it, measure size, speed and fidelity, register the
-    candidates; exit code 9 when a candidate failed its fidelity check (it is registered,
-    never aliased)."""
+    """Convert a version to ONNX or a compiled library, or distil it; measure size, speed and
+    fidelity, register the candidates; exit code 9 when a candidate failed its fidelity check
+    (it is registered, never aliased)."""
     from modelpilot.optimization import fidelity_rules, optimize_version
 
     ws = get_workspace()

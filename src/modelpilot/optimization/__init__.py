@@ -1,5 +1,6 @@
-"""Optimised candidates of a registered version: ONNX (and int8 where it applies), measured
-against their source and registered with lineage to it.
+"""Optimised candidates of a registered version: ONNX (and int8 where it applies) and tree
+ensembles compiled to a shared library, measured against their source and registered with
+lineage to it.
 
 Owns conversion, the fidelity and speed measurements and the candidate table; never decides
 which version serves (the gate's ``fidelity`` keys and the usual aliases and canaries do).

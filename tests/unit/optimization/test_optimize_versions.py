@@ -1,5 +1,6 @@
-"""``mp.optimize`` on registered versions: lineage, the table, refusals, failed candidates and
-the gate's fidelity keys (SQLite and PostgreSQL, from the shared ``settings`` fixture)."""
+"""``mp.optimize`` on registered versions: lineage, the table, refusals, failed candidates,
+compiled candidates' trust and the gate's fidelity keys (SQLite and PostgreSQL, from the
+shared ``settings`` fixture)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost
 from churn_data import churn_frame
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -26,6 +28,7 @@ from modelpilot.evaluation import parse_policy
 pytestmark = pytest.mark.slow
 
 COLUMNS = ["age", "income", "plan"]
+NUMERIC = ["age", "income"]  # what a compiled tree ensemble takes
 
 
 def _frame(rows: int, seed: int) -> pd.DataFrame:
@@ -46,13 +49,18 @@ def home(settings: mp.Settings) -> Iterator[Path]:
     mp.workspace().close()
 
 
-def _register(model: object, train: pd.DataFrame, test: pd.DataFrame | None = None) -> str:
-    model.fit(train[COLUMNS], train["churned"])  # type: ignore[attr-defined]
+def _register(
+    model: object,
+    train: pd.DataFrame,
+    test: pd.DataFrame | None = None,
+    columns: list[str] = COLUMNS,
+) -> str:
+    model.fit(train[columns], train["churned"])  # type: ignore[attr-defined]
     with mp.start_run(experiment="churn"):
         links: dict[str, object] = {"training": mp.log_dataset(train, "churn-train")}
         if test is not None:
             links["test"] = mp.log_dataset(test, "churn-test")
-        version = mp.log_model(model, "churn", input_example=train[COLUMNS].head(), datasets=links)
+        version = mp.log_model(model, "churn", input_example=train[columns].head(), datasets=links)
     return version.ref
 
 
@@ -123,7 +131,7 @@ def test_int8_is_skipped_for_trees_with_the_reason_and_alone_is_refused(home: Pa
     assert "it is a tree ensemble" in result.table.skipped["onnx-int8"]
     with pytest.raises(InvalidInput, match="onnx-int8 does not apply"):
         mp.optimize(source, to="onnx-int8")
-    with pytest.raises(InvalidInput, match="'compiled' is not built yet"):
+    with pytest.raises(InvalidInput, match="input 'plan' is string; a compiled tree ensemble"):
         mp.optimize(source, to="compiled")
     with pytest.raises(InvalidInput, match="Unknown student kind 'tree'"):
         mp.optimize(source, to="distilled", student="tree")
@@ -182,3 +190,52 @@ def test_fidelity_policy_errors_name_the_line_and_key() -> None:
         parse_policy("metrics: {}\nfidelity:\n  min_agrement: 0.9\n", source="gate.yaml")
     with pytest.raises(InvalidInput, match=r"line 2, fidelity.min_agreement: .*less than or"):
         parse_policy("fidelity:\n  min_agreement: 1.5\n", source="gate.yaml")
+
+
+def test_compiled_candidate_is_registered_with_its_library_trusted_on_the_version(
+    home: Path,
+) -> None:
+    train, test = _frame(500, 0), _frame(300, 1)
+    hgb = HistGradientBoostingClassifier(max_iter=20, random_state=0)
+    source = _register(hgb, train, test, columns=NUMERIC)
+    result = mp.optimize(source, to="onnx,compiled", target="churned")
+    by_target = {c.target: c for c in result.candidates}
+    candidate = by_target["compiled"]
+    version = mp.get_model_version(candidate.ref)
+    assert candidate.passed and version.flavor == "compiled"
+    assert version.tags["optimized_from"] == source and version.tags["fidelity"] == "passed"
+    assert version.signature == mp.get_model_version(source).signature
+    (trusted,) = version.trusted_types
+    assert trusted.startswith("compiled:sha256:")
+    row = result.to_frame().set_index("ref").loc[candidate.ref]
+    assert row["flavor"] == "compiled" and row["agreement_data"] == 1.0
+    assert row["max_abs_proba_diff_holdout"] < 1e-12 and row["metric_diff"] == 0.0
+    assert row["size_bytes"] > 0 and row["rows_per_s_64"] > 0
+    loaded = mp.load_model(candidate.ref)  # trusted by what optimize recorded, no flags
+    expected = mp.load_model(source).predict_proba(test[NUMERIC])
+    assert np.abs(loaded.predict_proba(test[NUMERIC]) - expected).max() < 1e-12
+    with pytest.raises(InvalidInput, match=r"already a compiled candidate \(of churn/1\)"):
+        mp.optimize(candidate.ref, to="compiled")
+
+
+def test_compiled_is_skipped_for_a_linear_model_and_alone_is_refused(home: Path) -> None:
+    train = _frame(300, 0).fillna(50)
+    source = _register(LogisticRegression(max_iter=500), train, columns=NUMERIC)
+    result = mp.optimize(source, to="onnx,compiled")
+    assert [c.target for c in result.candidates] == ["onnx"]
+    assert "applies to tree ensembles" in result.table.skipped["compiled"]
+    with pytest.raises(InvalidInput, match=r"applies to tree ensembles .* is a LogisticRegression"):
+        mp.optimize(source, to="compiled")
+    assert sorted(v.version for v in mp.workspace().registry.list_versions("churn")) == [1, 2]
+
+
+def test_compiled_candidate_failing_fidelity_is_kept_and_refused_an_alias(home: Path) -> None:
+    train = _frame(400, 0)
+    source = _register(xgboost.XGBClassifier(n_estimators=20, max_depth=3), train, columns=NUMERIC)
+    # XGBoost sums float32 leaves in another order: ~1e-7 apart, so a zero bound fails it
+    result = mp.optimize(source, to="compiled", max_abs_proba_diff=0.0)
+    (candidate,) = result.candidates
+    assert not candidate.passed
+    assert mp.get_model_version(candidate.ref).tags["fidelity"] == "failed"
+    with pytest.raises(Conflict, match=r"failed its fidelity check .* kept for inspection"):
+        mp.set_alias("churn", "champion", candidate.version.version)
