@@ -368,8 +368,8 @@ def image_lines(images: list[dict[str, Any]] | None) -> list[str]:
 
 
 _OPTIMIZATION_HEADER = [
-    "version", "target", "status", "size", "p50 ms @1", "p99 ms @1", "rows/s @64",
-    "agreement", "max |Δp|", "holdout metric", "Δ metric [95% CI]",
+    "version", "target", "status", "size", "load memory", "p50 ms @1", "p99 ms @1",
+    "rows/s @64", "agreement", "max |Δp|", "holdout metric", "Δ metric [95% CI]", "Pareto",
 ]  # fmt: skip
 
 
@@ -392,7 +392,8 @@ def optimization_rows(payload: dict[str, Any] | None) -> list[list[str]]:
                 str(row["ref"]),
                 str(row["target"]),
                 str(row["status"]),
-                "-" if row.get("size_bytes") is None else f"{row['size_bytes'] / 1e6:.3g} MB",
+                _megabytes(row.get("size_bytes")),
+                _megabytes(row.get("load_peak_bytes")),
                 num(speed.get("p50_ms_1")),
                 num(speed.get("p99_ms_1")),
                 num(speed.get("rows_per_s_64"), ",.0f"),
@@ -400,9 +401,14 @@ def optimization_rows(payload: dict[str, Any] | None) -> list[list[str]]:
                 num(max(f["max_abs_proba_diff"] for f in parts)) if parts else "-",
                 "-" if metric is None else f"{metric} {num(row.get('holdout_metric'))}",
                 num(row.get("metric_diff"), "+.4g") + _interval(row),
+                {True: "yes", False: "no"}.get(row.get("pareto"), "-"),
             ]
         )
     return out
+
+
+def _megabytes(value: object) -> str:
+    return f"{value / 1e6:.3g} MB" if isinstance(value, (int, float)) else "-"
 
 
 def _interval(row: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ _COLUMNS = (
     ("target", "target", "s"),
     ("status", "status", "s"),
     ("size MB", "size_bytes", "mb"),
+    ("load MB", "load_peak_bytes", "mb"),
     ("p50 ms @1", "p50_ms_1", ".3g"),
     ("p99 ms @1", "p99_ms_1", ".3g"),
     ("p50 ms @64", "p50_ms_64", ".3g"),
@@ -26,6 +27,7 @@ _COLUMNS = (
     ("max |Δp| (holdout)", "max_abs_proba_diff_holdout", ".2g"),
     ("holdout metric", "holdout_metric", ".4g"),
     ("Δ metric", "metric_diff", "+.2g"),
+    ("Pareto", "pareto", "yes"),
 )
 
 
@@ -34,6 +36,8 @@ def _cell(value: object, spec: str) -> str:
         return "-"
     if spec == "s":
         return str(value)
+    if spec == "yes":
+        return "yes" if value else "no"
     if spec == "mb":
         return f"{float(value) / 1e6:.3g}"  # type: ignore[arg-type]
     return format(value, spec)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -192,3 +194,30 @@ def metric_difference_interval(
         )  # fmt: skip
     lower, upper, _ = percentile_interval(draws.replicates["diff"], confidence)
     return lower, upper
+
+
+def load_peak_bytes(load: Callable[[], object]) -> int | None:
+    """How much the process's peak resident memory grows while ``load()`` runs (the object
+    kept until it is read), or None where Linux's counters are not available.
+
+    The peak (``VmHWM``) is reset to the current resident size first (``/proc/self/clear_refs``
+    with 5), so what a package costs at its worst moment of loading is measured, native
+    allocations (ONNX Runtime, a compiled library) included, which tracemalloc would miss.
+    Call it after a first load, so shared libraries already imported are not counted.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        before = _status_kib("VmRSS")
+        loaded = load()
+        peak = _status_kib("VmHWM")
+    except OSError:
+        return None
+    del loaded
+    return max(0, peak - before) * 1024
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")

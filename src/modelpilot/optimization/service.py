@@ -12,8 +12,9 @@ figures), so a candidate is either absent or complete. The full table follows as
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from pydantic import ValidationError
@@ -29,7 +30,7 @@ from modelpilot.optimization import measure
 from modelpilot.optimization.compile import to_compiled
 from modelpilot.optimization.convert import quantise_int8, to_onnx
 from modelpilot.optimization.distill import check_student, distill
-from modelpilot.optimization.table import CandidateRow, CandidateTable
+from modelpilot.optimization.table import CandidateRow, CandidateTable, mark_pareto
 from modelpilot.registry import ModelVersion
 from modelpilot.registry.protocol import RegistryService
 
@@ -166,8 +167,13 @@ def optimize_version(
             _labels(hold_frame, model, target),
         )
     built, skipped = _build(model, targets, source.ref, inputs, student)
-    source_row, measured = _measure(model, source, artifacts, built, inputs, hold, rules)
-    table = CandidateTable(source.ref, [source_row, *(m.row for m in measured)], skipped)
+    load_source = functools.partial(load, source.ref)
+    source_row, measured = _measure(
+        model, source, artifacts, built, inputs, hold, rules, load_source
+    )
+    rows = mark_pareto([source_row, *(m.row for m in measured)])
+    measured = [replace(m, row=row) for m, row in zip(measured, rows[1:], strict=True)]
+    table = CandidateTable(source.ref, rows, skipped)
     return _register(registry, source, measured, table)
 
 
@@ -231,6 +237,7 @@ def _measure(
     inputs: pd.DataFrame,
     hold: Holdout,
     rules: FidelityRules,
+    load_source: Callable[[], LoadedModel],
 ) -> tuple[CandidateRow, list[Measured]]:
     is_classifier = model.signature.is_classifier
     reference = measure.outputs(model.predictor, inputs, is_classifier)
@@ -248,6 +255,7 @@ def _measure(
         measure.speed(model.predictor, inputs, is_classifier).to_dict(),
         metric=source_metric[0],
         holdout_metric=source_metric[1],
+        load_peak_bytes=measure.load_peak_bytes(load_source),
     )
     measured: list[Measured] = []
     for candidate in built:
@@ -290,6 +298,10 @@ def _measure(
             _difference(metric[1], source_metric[1]),
             metric_diff_lower=interval[0],
             metric_diff_upper=interval[1],
+            # a second load: the flavor's runtime is imported already, the package is counted
+            load_peak_bytes=measure.load_peak_bytes(
+                lambda: load_package(artifacts, package.digest, trust=trust)  # noqa: B023
+            ),
         )
         measured.append(Measured(candidate, package.digest, package.trusted_types, row))
     return source_row, measured

@@ -13,7 +13,7 @@ np.int64(1000)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -24,6 +24,7 @@ COLUMNS = [
     "flavor",
     "status",
     "size_bytes",
+    "load_peak_bytes",
     "p50_ms_1",
     "p99_ms_1",
     "p50_ms_64",
@@ -40,6 +41,7 @@ COLUMNS = [
     "metric_diff",
     "metric_diff_lower",
     "metric_diff_upper",
+    "pareto",
 ]
 
 
@@ -60,6 +62,11 @@ class CandidateRow:
     metric_diff: float | None = None
     metric_diff_lower: float | None = None
     metric_diff_upper: float | None = None
+    # Growth of the process's peak memory while the package loads (Linux; None elsewhere).
+    load_peak_bytes: int | None = None
+    # No other row is at least as good on size, load memory, latency at batch 1, rows/s at
+    # batch 64 and quality (holdout metric, else agreement) and better on one (mark_pareto).
+    pareto: bool | None = None
 
     def flat(self) -> dict[str, Any]:
         """The row as the table's columns."""
@@ -69,12 +76,14 @@ class CandidateRow:
             "flavor": self.flavor,
             "status": self.status,
             "size_bytes": self.size_bytes,
+            "load_peak_bytes": self.load_peak_bytes,
             **self.speed,
             "metric": self.metric,
             "holdout_metric": self.holdout_metric,
             "metric_diff": self.metric_diff,
             "metric_diff_lower": self.metric_diff_lower,
             "metric_diff_upper": self.metric_diff_upper,
+            "pareto": self.pareto,
         }
         for where, fidelity in (("data", self.fidelity_data), ("holdout", self.fidelity_holdout)):
             for key in ("agreement", "max_abs_proba_diff", "mean_abs_proba_diff"):
@@ -115,3 +124,52 @@ class CandidateTable:
         if not isinstance(base, (int, float)) or not isinstance(value, (int, float)) or not value:
             return None
         return float(base) / float(value)
+
+
+def mark_pareto(rows: list[CandidateRow]) -> list[CandidateRow]:
+    """The rows with ``pareto`` set: True for each row no other row dominates.
+
+    Lower is better for size, load memory and latency at batch 1; higher for rows/s at batch
+    64 and for quality (the holdout metric when every row has one, else the agreement on the
+    data, the source counting as 1). An objective a row lacks is left out of its comparisons.
+
+    >>> fast = CandidateRow("m/2", "onnx", "onnx", "passed", 10, {"p50_ms_1": 0.1})
+    >>> slow = CandidateRow("m/1", "source", "sklearn", "source", 50, {"p50_ms_1": 1.0})
+    >>> [r.pareto for r in mark_pareto([slow, fast])]
+    [False, True]
+    """
+    points = [_objectives(row, rows) for row in rows]
+    return [
+        replace(
+            row, pareto=not any(_dominates(other, mine) for other in points if other is not mine)
+        )
+        for row, mine in zip(rows, points, strict=True)
+    ]
+
+
+def _objectives(row: CandidateRow, rows: list[CandidateRow]) -> list[float | None]:
+    """The row's objectives, each as "lower is better"."""
+    flat = row.flat()
+    by_metric = all(r.holdout_metric is not None for r in rows)
+    quality = row.holdout_metric if by_metric else (
+        1.0 if row.status == "source" else flat.get("agreement_data")
+    )  # fmt: skip
+
+    def neg(value: Any) -> float | None:
+        return None if value is None else -float(value)
+
+    def pos(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    return [
+        pos(row.size_bytes),
+        pos(row.load_peak_bytes),
+        pos(flat.get("p50_ms_1")),
+        neg(flat.get("rows_per_s_64")),
+        neg(quality),
+    ]
+
+
+def _dominates(a: list[float | None], b: list[float | None]) -> bool:
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    return bool(pairs) and all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
