@@ -182,7 +182,7 @@ def test_a_model_image_serves_like_the_host_and_rebuilds_only_the_model(
         [sys.executable, "-m", "modelpilot.cli.main", "serve", "churn/1", "--host", "127.0.0.1",
          "--port", str(host_port), "--no-log"],
         env={**os.environ, "MODELPILOT_HOME": str(home)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     logs = tmp_path / "home"  # the image's home as a volume: the prediction log outlives it
     logs.mkdir()
@@ -197,15 +197,18 @@ def test_a_model_image_serves_like_the_host_and_rebuilds_only_the_model(
         wait_ready(host_url, host, deadline_s=120)
         wait_ready(url, deadline_s=120)
         expected = ws.load_model("churn/1").predict(rows).tolist()
+        statuses = []
         for route, body in requests_and_errors(rows):
             inside, outside = (
                 httpx.post(url + route, json=body),
                 httpx.post(host_url + route, json=body),
             )
             assert inside.status_code == outside.status_code, (route, body, inside.text)
+            statuses.append(inside.status_code)
             assert without_ids(inside.json()) == without_ids(outside.json()), (route, body)
             if route == "/predict/churn" and inside.status_code == 200:
                 assert inside.json()["predictions"] == expected, docker("logs", name).stderr
+        assert statuses == [200, 200, 422, 422, 422, 404]  # answers, then refusals
 
         acknowledged = load_until_sigterm(url, name, rows.head(1).to_dict("records"))
         state = docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
