@@ -78,7 +78,8 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def champion_context(exe: str, home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("out") / "churn-context"
-    result = run(exe, home, "package", "image", "churn@champion", "--context-only", str(folder))
+    result = run(exe, home, "package", "image", "churn@champion", "--keep-symbols",
+                 "--context-only", str(folder))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"Wrote the build context of churn/2 to {folder}" in result.stdout
     assert f"docker build --tag churn:2 {folder}" in result.stdout
@@ -193,7 +194,7 @@ def test_a_deployment_image_follows_the_deployment(exe: str, home: Path, tmp_pat
     assert run(exe, home, "deploy", "create", "churn-prod", "--model", "churn/1").returncode == 0
     folder = tmp_path / "c"
     result = run(
-        exe, home, "package", "image", "churn/1", "--context-only", str(folder),
+        exe, home, "package", "image", "churn/1", "--keep-symbols", "--context-only", str(folder),
         "--deployment", "churn-prod",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -68,6 +68,12 @@ def image(
         help="The platform image only: modelpilot's extras to install (default s3; "
         "repeat for several, e.g. --extra s3 --extra ml).",
     ),
+    keep_symbols: bool = typer.Option(
+        False,
+        "--keep-symbols",
+        help="Keep the symbol tables of the wheels' native libraries (by default they are "
+        "stripped with this machine's strip, when it has one: a smaller image).",
+    ),
 ) -> None:
     """Build a container image serving a model version, or the platform's own image (or
     write its build context)."""
@@ -97,7 +103,9 @@ def image(
         )
     docker_cmd = None if context_only is not None else docker.require_daemon()
     if ref == PLATFORM_REF:
-        _platform_image(tag, base, context_only, wheel, network, tuple(extra), docker_cmd)
+        _platform_image(
+            tag, base, context_only, wheel, network, tuple(extra), docker_cmd, not keep_symbols
+        )
         return
     ws = get_workspace()
     mv = ws.registry.get_version(ref)
@@ -123,6 +131,7 @@ def image(
             base=base,
             log_policy=policy,
             deployment=deployment,
+            strip=not keep_symbols,
         )
 
     built, result = _write_and_build(
@@ -157,6 +166,7 @@ def _platform_image(
     network: str | None,
     extras: tuple[str, ...],
     docker_cmd: str | None,
+    strip: bool,
 ) -> None:
     """``package image modelpilot``: the platform's image, through the model image's steps."""
     from modelpilot.config import Settings
@@ -181,6 +191,7 @@ def _platform_image(
             wheel=runtime_wheel,
             cache_dir=cache,
             extras=extras or DEFAULT_EXTRAS,
+            strip=strip,
         )
 
     what = "the modelpilot platform image"

@@ -31,7 +31,12 @@ from pathlib import Path
 
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.images.requirements import Pin
-from modelpilot.images.slim import prune_command
+from modelpilot.images.slim import (
+    FLAVOR_MODULES,
+    load_check_command,
+    prune_command,
+    warm_imports_command,
+)
 
 APP_DIR = "/opt/modelpilot"
 VENV = f"{APP_DIR}/venv"
@@ -76,7 +81,8 @@ class BuildPlan:
 
     ``payload`` is the context's folders and files copied last, as ``(source, target)``;
     ``check`` the shell command of the build's smoke step (run as the image's user);
-    ``command`` the default arguments after the entry point (``CMD``).
+    ``command`` the default arguments after the entry point (``CMD``); ``warm_imports`` the
+    modules whose imports get bytecode (None: every module of the venv, for the platform).
     """
 
     base: str
@@ -92,6 +98,7 @@ class BuildPlan:
     check: str
     command: list[str] = field(default_factory=list)
     ready_port_variable: str | None = None
+    warm_imports: tuple[str, ...] | None = None
 
 
 def default_base(python_minor: str) -> str:
@@ -203,7 +210,18 @@ def model_plan(spec: ImageSpec) -> BuildPlan:
         payload=(("model/", f"{BUNDLE_DIR}/"), ("sbom.cdx.json", SBOM_PATH)),
         check=check_command(spec),
         ready_port_variable="MODELPILOT_SERVE_PORT",
+        warm_imports=serving_modules(spec.flavor),
     )
+
+
+def serving_modules(flavor: str) -> tuple[str, ...]:
+    """What a model image's entry point imports before its first request: the command, the
+    data plane and the flavor's loader.
+
+    >>> serving_modules("sklearn")[-1]
+    'skops.io'
+    """
+    return ("modelpilot.cli.main", "modelpilot.serving.server", *FLAVOR_MODULES.get(flavor, ()))
 
 
 def render_dockerfile(plan: BuildPlan) -> str:
@@ -227,21 +245,28 @@ def render_dockerfile(plan: BuildPlan) -> str:
     label_lines = " \\\n      ".join(f"{k}={_quoted(v)}" for k, v in plan.labels.items())
     payload = "\n".join(f"COPY {source} {target}" for source, target in plan.payload)
     command = f"\nCMD {json.dumps(plan.command)}" if plan.command else ""
+    bytecode = (
+        f"python3 -m compileall -q {site_packages}"
+        if plan.warm_imports is None
+        else warm_imports_command(plan.warm_imports)
+    )
     return f"""\
 # Written by modelpilot {plan.modelpilot_version} (modelpilot package image).
 # Layers, slowest-changing first: requirements, modelpilot, then the model, so a new model
 # version on the same requirements rebuilds only the last layers.
 
 # 1. The requirements, installed from wheelhouse/ into a venv (no package index needed),
-#    without the test suites, headers and libraries nothing here runs.
+#    without the test suites, headers and libraries nothing here runs, nor bytecode; then
+#    every native library is loaded once (the wheels' were stripped of symbol tables).
 FROM {plan.base} AS requirements
 RUN ["python3", "-c", {_quoted(python_check)}]
 COPY requirements.txt /tmp/requirements.txt
 COPY wheelhouse/ /tmp/wheelhouse/
 RUN python3 -m venv {VENV} && \\
-    {VENV}/bin/pip install --no-cache-dir --no-index --no-deps \\
+    {VENV}/bin/pip install --no-cache-dir --no-compile --no-index --no-deps \\
       --find-links /tmp/wheelhouse -r /tmp/requirements.txt && \\
     {prune_command(site_packages)} && \\
+    {load_check_command(site_packages)} && \\
     {VENV}/bin/python -m pip uninstall --quiet --yes pip setuptools && \\
     printf '%s\\n' '#!{VENV}/bin/python3' 'import sys' \\
       'from modelpilot.cli.main import main' 'sys.exit(main())' > {VENV}/bin/modelpilot && \\
@@ -253,10 +278,11 @@ ENV PATH={VENV}/bin:$PATH \\
 COPY --from=requirements {VENV} {VENV}
 
 # 2. modelpilot's runtime, from a wheel built from the checkout that made the package: pure
-#    Python, unpacked and compiled (the venv has no pip: nothing in the image installs).
+#    Python, unpacked (the venv has no pip: nothing in the image installs). Then bytecode for
+#    what the entry point imports: Python writes it as it imports them.
 COPY runtime/{plan.wheel_name} /tmp/runtime/{plan.wheel_name}
 RUN python3 -m zipfile -e /tmp/runtime/{plan.wheel_name} {site_packages} && \\
-    python3 -m compileall -q {site_packages}/modelpilot && \\
+    {bytecode} && \\
     rm -rf /tmp/runtime && \\
     mkdir -p {HOME_DIR} && chown {USER_ID}:{USER_ID} {HOME_DIR}
 

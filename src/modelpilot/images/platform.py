@@ -89,6 +89,7 @@ def write_platform_context(
     wheel: Path,
     cache_dir: Path,
     extras: tuple[str, ...] = DEFAULT_EXTRAS,
+    strip: bool = True,
 ) -> ImageContext:
     """Write the platform image's build context into ``folder`` (new or empty)."""
     from importlib import metadata
@@ -105,6 +106,7 @@ def write_platform_context(
         wheel=wheel,
         cache_dir=cache_dir,
         payload=lambda staging: None,
+        strip=strip,
     )
 
 

@@ -89,8 +89,10 @@ def write_context(
     base: str | None = None,
     log_policy: LogPolicy | None = None,
     deployment: str | None = None,
+    strip: bool = True,
 ) -> ImageContext:
-    """Write the build context of ``version`` into ``folder`` (new or empty).
+    """Write the build context of ``version`` into ``folder`` (new or empty); ``strip``
+    False keeps the wheels as downloaded (:func:`write_plan`).
 
     Written in a temporary sibling folder and renamed at the end: a failure (a package that
     does not verify, a requirement without a wheel) leaves ``folder`` as it was.
@@ -133,6 +135,7 @@ def write_context(
         wheel=wheel,
         cache_dir=cache_dir,
         payload=payload,
+        strip=strip,
     )
 
 
@@ -146,10 +149,13 @@ def write_plan(
     wheel: Path,
     cache_dir: Path,
     payload: Callable[[Path], None],
+    strip: bool = True,
 ) -> ImageContext:
     """Write any image's context: ``payload`` puts what the image serves into the staging
     folder first (so a package that does not verify stops before any download), then the
-    requirements, wheels, modelpilot's wheel, SBOM, Dockerfile and ``image.json``.
+    requirements, wheels, modelpilot's wheel, SBOM, Dockerfile and ``image.json``. The wheels'
+    native libraries are stripped of symbol tables unless ``strip`` is False (tests that only
+    read the context skip the work).
 
     Written in a temporary sibling folder and renamed at the end: a failure leaves
     ``folder`` as it was.
@@ -165,6 +171,7 @@ def write_plan(
             plan.python_minor,
             cache_dir / "wheelhouse",
             staging / "wheelhouse",
+            strip=strip,
         )
         (staging / "runtime").mkdir()
         shutil.copyfile(wheel, staging / "runtime" / wheel.name)

@@ -4,7 +4,9 @@ The host's pip does the download, with its own configuration (index, mirror, cer
 so ``docker build`` works without network, and so do buildah and kaniko in a cluster that
 cannot reach a package index. Binary wheels only: the slim base has no compiler, and a
 requirement that would need one is refused here, by name, before any build. Downloads are
-cached by the requirements' text, the Python version and the machine.
+cached by the requirements' text, the Python version and the machine; so are the wheels
+with their native libraries stripped of symbol tables (:mod:`modelpilot.images.strip`), which
+go into the context when this machine has ``strip``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ import tempfile
 from pathlib import Path
 
 from modelpilot.errors import InvalidInput, ModelpilotError
+from modelpilot.images.strip import strip_command, strip_wheel
 
 _DOWNLOAD_TIMEOUT_S = 1800
 
 
-def fill_wheelhouse(requirements: str, python_minor: str, cache_dir: Path, target: Path) -> int:
-    """Put a wheel of every line of ``requirements`` into ``target``; the bytes downloaded
-    (0 when the cache had them)."""
+def fill_wheelhouse(
+    requirements: str, python_minor: str, cache_dir: Path, target: Path, *, strip: bool = True
+) -> int:
+    """Put a wheel of every line of ``requirements`` into ``target``, stripped unless
+    ``strip`` is False or this machine has no ``strip``; the bytes downloaded (0 when the
+    cache had them)."""
     key = hashlib.sha256(
         f"{requirements}\0{python_minor}\0{platform.machine()}".encode()
     ).hexdigest()[:32]
@@ -33,10 +39,23 @@ def fill_wheelhouse(requirements: str, python_minor: str, cache_dir: Path, targe
     downloaded = 0
     if not cached.is_dir():
         downloaded = _download(requirements, python_minor, cached)
+    tool = strip_command() if strip else None
     target.mkdir(parents=True, exist_ok=True)
     for wheel in sorted(cached.glob("*.whl")):
-        _link_or_copy(wheel, target / wheel.name)
+        source = wheel if tool is None else _stripped(wheel, cache_dir / f"{key}-stripped", tool)
+        _link_or_copy(source, target / wheel.name)
     return downloaded
+
+
+def _stripped(wheel: Path, folder: Path, tool: str) -> Path:
+    """``wheel`` stripped, made once into ``folder``."""
+    done = folder / wheel.name
+    if not done.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = done.with_name(done.name + ".partial")
+        strip_wheel(wheel, partial, tool)
+        os.replace(partial, done)
+    return done
 
 
 def _download(requirements: str, python_minor: str, cached: Path) -> int:

@@ -1,9 +1,11 @@
 """A real model image, built by the Docker daemon (``.ci/run`` starts ``dockerd`` when absent).
 
-Few and slow on purpose: one image, one rebuild after a new version. No registry: the base is
-a Debian root file system from ``debootstrap --variant=minbase`` with Debian's Python,
-imported once with ``docker import`` and kept in the daemon between runs. Containers run with
-``--network host`` or ``none``, never the default bridge.
+Few and slow on purpose: one image, one rebuild after a new version, one platform image; the
+model image's one container answers like ``modelpilot serve`` on the host (predictions and
+errors, simple JSON and OIP v2) and drains on SIGTERM under load, its log on a volume. No
+registry: the base is a Debian root file system from ``debootstrap --variant=minbase`` with
+Debian's Python, imported once with ``docker import`` and kept in the daemon between runs.
+Containers run with ``--network host`` or ``none``, never the default bridge.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +28,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from modelpilot.config import Settings
+from modelpilot.predictions import read_predictions
 from modelpilot.workspace import Workspace
 from mp_server import free_port, wait_ready
 
@@ -93,6 +98,59 @@ def layers(tag: str) -> list[str]:
     return list(json.loads(result.stdout))
 
 
+def requests_and_errors(rows: pd.DataFrame) -> list[tuple[str, object]]:
+    """Requests answered alike in and out of the image: predictions (simple JSON, OIP v2)
+    and refusals (a missing column, a wrong OIP v2 datatype, a body that is no JSON list)."""
+
+    def tensor(column: str, values: list[object], datatype: str = "FP64") -> dict[str, object]:
+        return {"name": column, "shape": [len(values)], "datatype": datatype, "data": values}
+
+    v2 = "/v2/models/churn/infer"
+    return [
+        ("/predict/churn", rows.to_dict("records")),
+        (v2, {"inputs": [tensor(c, rows[c].tolist()) for c in rows.columns]}),
+        ("/predict/churn", [{"a": 0.5}]),
+        (v2, {"inputs": [tensor("a", ["x"], "BYTES"), tensor("b", [0.1])]}),
+        ("/predict/churn", {"rows": "none"}),
+        ("/predict/nobody", rows.to_dict("records")),
+    ]
+
+
+def without_ids(body: dict[str, object]) -> dict[str, object]:
+    """A response body without what differs between any two answers (request ids)."""
+    return {k: v for k, v in body.items() if k not in {"request_id", "id"}}
+
+
+def load_until_sigterm(url: str, name: str, record: list[dict[str, object]]) -> list[str]:
+    """Four clients post predictions (bounded); once 100 are acknowledged the container gets
+    SIGTERM (``docker stop``). The request ids answered 200, in any order."""
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+
+    def client_loop() -> None:
+        with httpx.Client(timeout=10) as client:
+            for _ in range(1000):  # bounded
+                try:
+                    reply = client.post(f"{url}/predict/churn", json=record)
+                except httpx.TransportError:
+                    return  # the server is gone
+                if reply.status_code == 200:
+                    with lock:
+                        acknowledged.append(reply.json()["request_id"])
+
+    clients = [threading.Thread(target=client_loop) for _ in range(4)]
+    for client in clients:
+        client.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(acknowledged) < 100:
+        time.sleep(0.01)  # waiting for load to build up, bounded by the deadline
+    assert docker("stop", "--time", "30", name).returncode == 0  # SIGTERM, then waits
+    for client in clients:
+        client.join()
+    assert len(acknowledged) >= 100
+    return acknowledged
+
+
 def test_a_model_image_serves_like_the_host_and_rebuilds_only_the_model(
     base: str, home: Path, repository: str, tmp_path: Path
 ) -> None:
@@ -118,23 +176,50 @@ def test_a_model_image_serves_like_the_host_and_rebuilds_only_the_model(
                     "/opt/modelpilot/sbom.cdx.json")  # fmt: skip
     assert inside.stdout == (tmp_path / "ctx" / "sbom.cdx.json").read_text()
 
-    port = free_port()
+    rows = frame().head(5)
+    host_port, port = free_port(), free_port()
+    host = subprocess.Popen(
+        [sys.executable, "-m", "modelpilot.cli.main", "serve", "churn/1", "--host", "127.0.0.1",
+         "--port", str(host_port), "--no-log"],
+        env={**os.environ, "MODELPILOT_HOME": str(home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    logs = tmp_path / "home"  # the image's home as a volume: the prediction log outlives it
+    logs.mkdir()
+    logs.chmod(0o777)  # the image's user (10001) writes it
     name = f"{repository}-run"
     started = docker("run", "-d", "--name", name, "--network", "host", "-e",
-                     f"MODELPILOT_SERVE_PORT={port}", f"{repository}:1")  # fmt: skip
+                     f"MODELPILOT_SERVE_PORT={port}", "-e", "MODELPILOT_SERVE_DURABILITY=sync",
+                     "-v", f"{logs}:/var/lib/modelpilot", f"{repository}:1")  # fmt: skip
     assert started.returncode == 0, started.stderr
     try:
-        url = f"http://127.0.0.1:{port}"
+        url, host_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{host_port}"
+        wait_ready(host_url, host, deadline_s=120)
         wait_ready(url, deadline_s=120)
-        rows = frame().head(5)
-        answer = httpx.post(f"{url}/predict/churn", json=rows.to_dict("records"))
-        assert answer.status_code == 200, answer.text + docker("logs", name).stderr
-        assert answer.json()["predictions"] == ws.load_model("churn/1").predict(rows).tolist()
-        assert docker("stop", "--time", "20", name).returncode == 0
+        expected = ws.load_model("churn/1").predict(rows).tolist()
+        statuses = []
+        for route, body in requests_and_errors(rows):
+            inside, outside = (
+                httpx.post(url + route, json=body),
+                httpx.post(host_url + route, json=body),
+            )
+            assert inside.status_code == outside.status_code, (route, body, inside.text)
+            statuses.append(inside.status_code)
+            assert without_ids(inside.json()) == without_ids(outside.json()), (route, body)
+            if route == "/predict/churn" and inside.status_code == 200:
+                assert inside.json()["predictions"] == expected, docker("logs", name).stderr
+        assert statuses == [200, 200, 422, 422, 422, 404]  # answers, then refusals
+
+        acknowledged = load_until_sigterm(url, name, rows.head(1).to_dict("records"))
         state = docker("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip()
         assert state == "0", docker("logs", name).stderr
+        logged = set(read_predictions(logs / "predictions", model="churn")["request_id"])
+        missing = set(acknowledged) - logged
+        assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged not in the log"
     finally:
         docker("rm", "--force", name)
+        host.terminate()
+        host.wait(timeout=60)
         ws.close()
 
     second = package(

@@ -78,7 +78,14 @@ def context(
 ) -> ImageContext:
     mv = ws.registry.get_version(ref)
     return write_context(
-        folder, mv, ws.artifacts, wheel=wheel, cache_dir=cache, python_minor=MINOR, **options
+        folder,
+        mv,
+        ws.artifacts,
+        wheel=wheel,
+        cache_dir=cache,
+        python_minor=MINOR,
+        strip=False,
+        **options,
     )
 
 

@@ -76,7 +76,14 @@ def test_the_dockerfile_prunes_the_venv_and_checks_the_model_before_the_entry_po
     text = render_dockerfile(model_plan(spec()))
     install = text.index("--find-links /tmp/wheelhouse")
     assert install < text.index("-type d -name tests -prune") < text.index("COPY --from")
+    assert text.index("-type d -name tests -prune") < text.index("ctypes.CDLL") < install + 900
     assert "uninstall --quiet --yes pip setuptools" in text  # no installer in the image
+    # bytecode only for what the entry point imports, written as it imports them
+    assert "--no-compile" in text and "compileall" not in text
+    warm = text.index(
+        "python3 -c 'import modelpilot.cli.main, modelpilot.serving.server, skops.io'"
+    )
+    assert text.index("COPY runtime/") < warm < text.index("COPY model/")
     check = text.index("modelpilot serve --check churn/4")
     assert text.index("COPY model/") < check < text.index("ENTRYPOINT")
     deployment = render_dockerfile(model_plan(spec("churn-prod")))
@@ -91,6 +98,7 @@ def test_the_platform_image_shares_the_steps_and_runs_the_server() -> None:
     assert 'CMD ["server", "--host", "0.0.0.0", "--port", "5000"]' in platform
     assert "/health" in platform and "USER 10001:10001" in platform
     assert "COPY model/" not in platform
+    assert "python3 -m compileall -q /opt/modelpilot/venv/lib/" in platform  # all of it
 
 
 BLOCKER = """
