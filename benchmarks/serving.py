@@ -238,11 +238,11 @@ def wait_quiet(server: int, threshold: float, limit_s: float = 60) -> None:
             return
 
 
-def start(system: System, work: Path) -> subprocess.Popen[bytes]:
-    """Start a server pinned to CPU 1, wait until healthy, check one request, warm it up."""
+def start(system: System, work: Path, cpus: str = "1") -> subprocess.Popen[bytes]:
+    """Start a server pinned to ``cpus``, wait until healthy, check one request, warm it up."""
     env = {**os.environ, **system.env, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        ["taskset", "-c", "1", *system.cmd],
+        ["taskset", "-c", cpus, *system.cmd],
         env=env,
         cwd=system.cwd,
         stdout=subprocess.DEVNULL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +23,7 @@ logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
 
 
 def serve_command(
+    ctx: typer.Context,
     targets: list[str] = typer.Argument(
         ..., help="Model refs (churn@champion), deployments, or a YAML file."
     ),
@@ -147,11 +149,27 @@ def serve_command(
         help="This server's own API token for --server (viewer is enough); default "
         "MODELPILOT_TOKEN.",
     ),
+    replicas: int = typer.Option(
+        1,
+        "--replicas",
+        min=1,
+        help="Serve from this many processes sharing the port (SO_REUSEPORT); a supervisor "
+        "restarts one that dies. About one per core.",
+        envvar="MODELPILOT_SERVE_REPLICAS",
+    ),
+    replica_ports: int | None = typer.Option(
+        None,
+        "--replica-ports",
+        min=1,
+        help="With --replicas: replica i also listens on this port + i, every route, so "
+        "Prometheus can scrape each replica's /metrics.",
+        envvar="MODELPILOT_SERVE_REPLICA_PORTS",
+    ),
+    replica_index: int | None = typer.Option(None, "--replica-index", hidden=True, min=0),
 ) -> None:
     """Serve models over HTTP (Open Inference Protocol v2 and /predict)."""
     from modelpilot.config import Settings
     from modelpilot.errors import InvalidInput
-    from modelpilot.serving.server import serve
     from modelpilot.serving.settings import ServingSettings
     from modelpilot.workspace import Workspace
 
@@ -159,6 +177,9 @@ def serve_command(
         raise InvalidInput(
             f"--durability must be async or sync; got {durability!r}.", field="durability"
         )
+    if replicas > 1 and replica_index is None:
+        supervise_replicas(ctx, replicas, token)
+        return
     mode: Literal["async", "sync"] = "sync" if durability == "sync" else "async"
     settings = ServingSettings(
         max_batch_size=max_batch_size,
@@ -175,27 +196,26 @@ def serve_command(
         model_control=model_control,
         require_token=require_token,
         token_cache_s=token_cache_s,
+        replica=replica_index,
+    )
+    own_port = (
+        None if replica_ports is None or replica_index is None else replica_ports + replica_index
     )
     if check:
         check_bundle_targets(bundle, targets)
         return
     if bundle is not None:
-        serve_bundle(bundle, targets, host=host, port=port, settings=settings)
+        serve_bundle(
+            bundle, targets, host=host, port=port, settings=settings, replica_port=own_port
+        )
         return
     overrides: dict[str, Any] = {"server_uri": server} if server else {}
     overrides |= {"token": token} if token else {}
     ws = Workspace(Settings(**overrides)) if overrides else get_workspace()
-    source = control_plane(ws)
-
-    def announce() -> None:  # only once every target is loaded: a missing alias fails first
-        console.print(
-            f"Serving {', '.join(targets)} on http://{host}:{port} from {source.where} "
-            "(Ctrl-C to stop)",
-            highlight=False,
-        )
-
     try:
-        serve(source, targets, host=host, port=port, settings=settings, on_loaded=announce)
+        serve_announced(
+            control_plane(ws), targets, host=host, port=port, settings=settings, own_port=own_port
+        )
     finally:
         if ws is not get_workspace():
             ws.close()
@@ -219,28 +239,123 @@ def check_bundle_targets(bundle: Path | None, targets: list[str]) -> None:
         console.print(check_bundle(bundle, target, cache), highlight=False)
 
 
+def serve_announced(
+    source: ControlPlane,
+    targets: list[str],
+    *,
+    host: str,
+    port: int,
+    settings: ServingSettings,
+    own_port: int | None,
+) -> None:
+    """Serve, saying so once every target is loaded (a missing alias fails first)."""
+    from modelpilot.serving.server import serve
+
+    replica = settings.replica
+    who = "Serving" if replica is None else f"Replica {replica} serving"
+    if replica is not None and own_port is not None:
+        who = f"Replica {replica} (own port {own_port}) serving"
+
+    def announce() -> None:
+        console.print(
+            f"{who} {', '.join(targets)} on http://{host}:{port} from {source.where} "
+            "(Ctrl-C to stop)",
+            highlight=False,
+        )
+
+    serve(
+        source,
+        targets,
+        host=host,
+        port=port,
+        settings=settings,
+        on_loaded=announce,
+        replica_port=own_port,
+    )
+
+
+def supervise_replicas(ctx: typer.Context, replicas: int, token: str | None) -> None:
+    """``--replicas N``: run N replica processes of this very command until SIGTERM/SIGINT.
+
+    Each replica gets the options given on this command line (the environment it inherits
+    carries the rest), plus its index; the token travels in the environment, never in a
+    process's arguments, where any local user could read it.
+    """
+    from modelpilot.errors import Unavailable
+    from modelpilot.serving.replicas import ReplicasFailed, Supervisor
+
+    base = replica_arguments(ctx, skip={"replicas", "replica_index", "token"})
+    env = {"MODELPILOT_TOKEN": token} if token else {}
+    console.print(f"Starting {replicas} replicas sharing the port (Ctrl-C to stop)")
+    command = [sys.executable, "-m", "modelpilot.cli.main", "serve"]
+    supervisor = Supervisor(
+        lambda index: [*command, *base, "--replica-index", str(index)], replicas, env=env
+    )
+    try:
+        supervisor.run()
+    except ReplicasFailed as exc:
+        if exc.exit_code != Unavailable.exit_code:
+            raise SystemExit(exc.exit_code) from None  # the replica printed the reason
+        raise Unavailable(f"{exc} Its output above says why.") from None
+
+
+def replica_arguments(ctx: typer.Context, *, skip: set[str]) -> list[str]:
+    """This command's arguments as given on the command line (defaults and environment
+    variables left out: the replicas inherit the environment), minus ``skip``.
+
+    >>> import typer
+    >>> from typer.testing import CliRunner
+    >>> app = typer.Typer()
+    >>> @app.command()
+    ... def cmd(
+    ...     ctx: typer.Context,
+    ...     targets: list[str],
+    ...     port: int = typer.Option(8080, "--port", "-p"),
+    ...     quiet: bool = typer.Option(False, "--quiet"),
+    ...     n: int = typer.Option(1, "--n"),
+    ... ) -> None:
+    ...     print(replica_arguments(ctx, skip={"n"}))
+    >>> print(CliRunner().invoke(app, ["a@b", "c", "-p", "9", "--quiet", "--n", "2"]).output)
+    ['a@b', 'c', '--port', '9', '--quiet']
+    <BLANKLINE>
+    """
+    args: list[str] = []
+    for param in ctx.command.params:
+        name = param.name
+        source = ctx.get_parameter_source(name) if name else None
+        if name is None or name in skip or source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[name]
+        if param.param_type_name == "argument":
+            args += [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+        elif getattr(param, "is_flag", False):
+            args += [param.opts[0]] if value else list(param.secondary_opts[:1])
+        else:
+            for item in value if isinstance(value, list | tuple) else [value]:
+                args += [param.opts[0], str(item)]
+    return args
+
+
 def serve_bundle(
-    folder: Path, targets: list[str], *, host: str, port: int, settings: ServingSettings
+    folder: Path,
+    targets: list[str],
+    *,
+    host: str,
+    port: int,
+    settings: ServingSettings,
+    replica_port: int | None = None,
 ) -> None:
     """Serve a model bundle: no metadata store, no control plane; the home (MODELPILOT_HOME)
     keeps only the package cache, the prediction log and the hashing key."""
     from modelpilot.config import Settings
     from modelpilot.serving.bundle import bundle_control_plane
-    from modelpilot.serving.server import serve
 
     home_settings = Settings()
     secret = home_settings.predlog_hash_key
     source = bundle_control_plane(
         folder, home_settings.home, secret.get_secret_value() if secret else None
     )
-
-    def announce() -> None:
-        console.print(
-            f"Serving {', '.join(targets)} on http://{host}:{port} from {source.where}",
-            highlight=False,
-        )
-
-    serve(source, targets, host=host, port=port, settings=settings, on_loaded=announce)
+    serve_announced(source, targets, host=host, port=port, settings=settings, own_port=replica_port)
 
 
 def control_plane(ws: Workspace) -> ControlPlane:

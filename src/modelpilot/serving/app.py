@@ -77,7 +77,7 @@ class DataPlane:
     def __init__(self, settings: ServingSettings, predlog: PredictionLog | None = None) -> None:
         self.settings = settings
         self.predlog = predlog
-        self.metrics = ServingMetrics(log=predlog)
+        self.metrics = ServingMetrics(log=predlog, replica=settings.replica)
         self.executor = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="modelpilot-predict",

@@ -1,10 +1,21 @@
 """Prometheus metrics of the data plane, in a registry per app (never the global one).
 
+Each process serves its own series. With ``modelpilot serve --replicas N`` every replica
+answers ``/metrics`` for itself (on the shared port, whichever replica the connection
+reached; on ``--replica-ports`` base + index, that replica), labelled by
+``modelpilot_replica_info``; Prometheus scrapes each replica and sums with PromQL. Not
+prometheus_client's multiprocess mode: it writes every increment to a memory-mapped file
+(measured on this machine: 2.2 us per ``Counter.inc`` against 0.8 us in memory, 4.9 against
+1.7 us per ``Histogram.observe``), cannot carry the custom collectors here
+(:class:`LatencyHistogram`, :class:`LogFlushErrors`), and on Kubernetes each pod is scraped
+on its own anyway (see docs/scale-out.md).
+
 Names follow Prometheus conventions: ``_total`` counters, ``_seconds`` histograms, base units.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
@@ -83,10 +94,17 @@ class LogFlushErrors(Collector):
 class ServingMetrics:
     """Request, error, latency, batch-size and queue-depth series per model and version."""
 
-    def __init__(self, log: FlushErrorSource | None = None) -> None:
+    def __init__(self, log: FlushErrorSource | None = None, replica: int | None = None) -> None:
         self.registry = CollectorRegistry()
         if log is not None:
             self.registry.register(LogFlushErrors(log))
+        if replica is not None:  # one of `serve --replicas N`: which one answered this scrape
+            Gauge(
+                "modelpilot_replica_info",
+                "This replica's index and process id (modelpilot serve --replicas).",
+                ("replica", "pid"),
+                registry=self.registry,
+            ).labels(str(replica), str(os.getpid())).set(1)
         labels = ("model", "version")
         self.requests = Counter(
             "modelpilot_requests",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from modelpilot.serving.access import TokenGuard
 from modelpilot.serving.app import DataPlane
 from modelpilot.serving.config import read_server_file, with_model_batching
 from modelpilot.serving.reload import ModelRepository, followed_versions
+from modelpilot.serving.replicas import bound_socket
 from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import ModelRuntime
 from modelpilot.serving.settings import ServingSettings
@@ -341,11 +343,15 @@ def serve(
     settings: ServingSettings | None = None,
     log_level: str = "warning",
     on_loaded: Callable[[], None] | None = None,
+    replica_port: int | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; on shutdown queued requests are answered and the log flushed.
 
     Every target is resolved and loaded first (a missing alias fails here, before anything
     says it is serving); ``on_loaded`` then runs, just before the server starts listening.
+    As a replica (``settings.replica`` set; see :mod:`modelpilot.serving.replicas`) the port
+    is bound with ``SO_REUSEPORT`` and shared with the other replicas, and ``replica_port``,
+    if given, is this replica's own port (every route, for scraping its ``/metrics``).
     """
     settings = settings or ServingSettings()
     tokens = token_guard(source, settings)
@@ -377,4 +383,22 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=30,
     )
-    uvicorn.Server(config).run()
+    sockets = None
+    if settings.replica is not None:
+        sockets = [replica_socket(host, port, reuse_port=True)]
+        if replica_port is not None:
+            sockets.append(replica_socket(host, replica_port, reuse_port=False))
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def replica_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A replica's socket, or an error naming the address that could not be bound."""
+    try:
+        return bound_socket(host, port, reuse_port=reuse_port)
+    except OSError as exc:
+        shared = " (shared with the other replicas)" if reuse_port else ""
+        raise InvalidInput(
+            f"Cannot listen on {host}:{port}{shared}: {exc.strerror or exc}. Choose a free "
+            "port with --port (or --replica-ports for the replicas' own ports).",
+            field="port",
+        ) from exc

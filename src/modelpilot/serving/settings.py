@@ -74,6 +74,9 @@ class ServingSettings:
     # refused within this time; a new one is checked with the store or control plane at once.
     token_cache_s: float = 30.0
     model_batching: Mapping[str, BatchingOptions] = field(default_factory=dict)
+    # This process's index among `modelpilot serve --replicas N` (None: a lone server). A
+    # replica binds its port with SO_REUSEPORT and labels its /metrics with the index.
+    replica: int | None = None
 
     def batching_for(self, model: str) -> BatchingOptions:
         """The batching options of one model: its override, else the server-wide defaults."""

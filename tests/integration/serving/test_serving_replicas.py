@@ -1,0 +1,304 @@
+"""`modelpilot serve --replicas N`: N processes on one port (SO_REUSEPORT) under a supervisor.
+
+Real processes on loopback: the supervisor is started as users start it, each replica also
+listens on its own port (``--replica-ports``) so a test can ask one replica for its
+``/metrics`` and follow one replica's process id.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import HERE, free_port, wait_ready
+from modelpilot import release
+from modelpilot.config import Settings
+from modelpilot.predictions import read_predictions, recover_wal_files
+from modelpilot.workspace import Workspace
+
+RECORD = {"age": 40, "income": 52.5, "calls": 3}
+
+
+def _free_port_pair() -> int:
+    """A port p with p and p + 1 both free now (the replicas' own ports)."""
+    for _ in range(50):
+        base = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", base + 1))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError("no two consecutive free loopback ports")
+
+
+@dataclass
+class Replicas:
+    """A running `modelpilot serve --replicas 2` supervisor and its ports."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    own_ports: list[int]
+    stderr_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def own_url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.own_ports[index]}"
+
+    def metrics(self, index: int) -> str:
+        return httpx.get(f"{self.own_url(index)}/metrics", timeout=10).text
+
+    def pid(self, index: int) -> int:
+        found = re.search(
+            r'modelpilot_replica_info\{pid="(\d+)",replica="(\d+)"\}', self.metrics(index)
+        )
+        assert found is not None and int(found.group(2)) == index
+        return int(found.group(1))
+
+    def requests_answered(self, index: int) -> float:
+        return sum(
+            float(v)
+            for v in re.findall(
+                r"^modelpilot_requests_total\{[^}]*\} (\S+)$", self.metrics(index), re.M
+            )
+        )
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=90)
+
+
+@pytest.fixture
+def replica_home(home: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("predictions"))
+    return copy
+
+
+@pytest.fixture
+def start_replicas(replica_home: Path, tmp_path: Path) -> Iterator[Callable[..., Replicas]]:
+    started: list[Replicas] = []
+
+    def start(*args: str) -> Replicas:
+        port, base = free_port(), _free_port_pair()
+        env = {
+            **os.environ,
+            "MODELPILOT_HOME": str(replica_home),
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        }
+        stderr_path = tmp_path / f"supervisor-{len(started)}.err"
+        with stderr_path.open("wb") as stderr:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "modelpilot.cli.main",
+                    "serve",
+                    *args,
+                    "--replicas",
+                    "2",
+                    "--port",
+                    str(port),
+                    "--replica-ports",
+                    str(base),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        replicas = Replicas(process, port, [base, base + 1], stderr_path)
+        started.append(replicas)
+        for index in (0, 1):
+            wait_ready(replicas.own_url(index), process)
+        return replicas
+
+    yield start
+    for replicas in started:
+        if replicas.process.poll() is None:
+            replicas.process.kill()  # the replicas get SIGTERM from the kernel (PDEATHSIG)
+            replicas.process.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_for(condition: Callable[[], bool], what: str, deadline_s: float = 120) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)  # polling another process's state, bounded by the deadline
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_two_replicas_share_one_port_follow_one_deployment_and_stop_together(
+    start_replicas: Callable[..., Replicas], replica_home: Path
+) -> None:
+    ws = Workspace(Settings(home=replica_home))
+    release.create_deployment(ws.store, "churn-rep", "churn/1")
+    replicas = start_replicas("churn-rep", "--no-log")
+    pids = [replicas.pid(0), replicas.pid(1)]
+    assert len(set(pids)) == 2
+
+    for _ in range(40):  # a new connection each: the kernel hashes each to one replica
+        reply = httpx.post(f"{replicas.url}/predict/churn-rep", json=[RECORD], timeout=30)
+        assert reply.status_code == 200, reply.text
+    answered = [replicas.requests_answered(0), replicas.requests_answered(1)]
+    assert sum(answered) == 40
+    assert min(answered) > 0, f"one replica got every request: {answered}"
+
+    revision = release.set_canary(ws.store, "churn-rep", "churn/2", 20).revision
+    ws.close()
+
+    def both_follow() -> bool:
+        views = [httpx.get(f"{replicas.own_url(i)}/deployments/churn-rep").json() for i in (0, 1)]
+        return all(v["revision"] == revision for v in views)
+
+    _wait_for(both_follow, f"both replicas at revision {revision}")
+
+    assert replicas.stop() == 0
+    assert not any(_alive(pid) for pid in pids)
+
+
+@dataclass
+class Load:
+    """Bounded request loops: one on the shared port, one on replica 0's own port."""
+
+    shared_url: str
+    survivor_url: str
+    acknowledged: list[str] = field(default_factory=list)
+    survivor_failures: list[str] = field(default_factory=list)
+    survivor_answered: int = 0
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def shared(self, max_requests: int = 20_000) -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(max_requests):
+                if self.stop.is_set():
+                    return
+                try:
+                    reply = client.post(f"{self.shared_url}/predict/churn", json=[RECORD])
+                except httpx.TransportError:
+                    continue  # its replica was killed: a new connection goes to a live one
+                if reply.status_code == 200:
+                    with self.changed:
+                        self.acknowledged.append(reply.json()["request_id"])
+                        self.changed.notify_all()
+
+    def survivor(self, max_requests: int = 20_000) -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(max_requests):
+                if self.stop.is_set():
+                    return
+                try:
+                    reply = client.post(f"{self.survivor_url}/predict/churn", json=[RECORD])
+                except httpx.TransportError as exc:
+                    self.survivor_failures.append(repr(exc))
+                    continue
+                if reply.status_code != 200:
+                    self.survivor_failures.append(f"{reply.status_code}: {reply.text}")
+                    continue
+                with self.changed:
+                    self.acknowledged.append(reply.json()["request_id"])
+                    self.survivor_answered += 1
+                    self.changed.notify_all()
+
+    def wait_for(self, count: int, timeout_s: float = 120) -> None:
+        with self.changed:
+            reached = self.changed.wait_for(lambda: len(self.acknowledged) >= count, timeout_s)
+        assert reached, f"only {len(self.acknowledged)} of {count} requests acknowledged"
+
+
+@pytest.mark.slow  # three servers started, one killed and replaced under load
+def test_a_killed_replica_is_replaced_and_no_acknowledged_prediction_is_lost(
+    start_replicas: Callable[..., Replicas], replica_home: Path
+) -> None:
+    replicas = start_replicas("churn@champion", "--durability", "sync")
+    victim = replicas.pid(1)
+    load = Load(replicas.url, replicas.own_url(0))
+    threads = [
+        threading.Thread(target=load.shared),
+        threading.Thread(target=load.shared),
+        threading.Thread(target=load.survivor),
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        load.wait_for(150)
+        os.kill(victim, signal.SIGKILL)  # no drain, no flush: only its WAL holds its rows
+        _wait_for(lambda: not _alive(victim), "the killed replica to be reaped")
+
+        def replaced() -> bool:
+            try:
+                return replicas.pid(1) != victim
+            except httpx.TransportError:
+                return False
+
+        _wait_for(replaced, "a replacement replica on the own port")
+        load.wait_for(len(load.acknowledged) + 150)
+    finally:
+        load.stop.set()
+        for thread in threads:
+            thread.join()
+    assert load.survivor_failures == []  # the other replica's requests never noticed
+    assert load.survivor_answered > 0
+    assert replicas.stop() == 0
+    assert "replica 1" in replicas.stderr_path.read_text()  # the restart is logged
+
+    folder = replica_home / "predictions"
+    recover_wal_files(folder)  # anything left, as the next start would
+    assert list(folder.glob("wal-*")) == []
+    logged = Counter(read_predictions(folder, model="churn")["request_id"])
+    missing = [r for r in load.acknowledged if logged[r] == 0]
+    twice = [r for r in load.acknowledged if logged[r] > 1]
+    assert (len(missing), len(twice)) == (0, 0), (
+        f"of {len(load.acknowledged)} acknowledged, {len(missing)} missing, {len(twice)} twice"
+    )
+
+
+def test_replicas_of_a_missing_model_stop_with_its_exit_code(replica_home: Path) -> None:
+    env = {**os.environ, "MODELPILOT_HOME": str(replica_home)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelpilot.cli.main",
+            "serve",
+            "nosuch@champion",
+            "--replicas",
+            "2",
+            "--port",
+            str(free_port()),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3
+    assert "nosuch" in done.stderr
+    assert "failed to start (exit code 3)" in done.stderr
