@@ -1,7 +1,8 @@
 """Batch scoring on Ray Data (``modelpilot score --executor ray``): the same output as
 :func:`~modelpilot.serving.scoring.score_file`, computed by a pool of Ray actors.
 
-``read_parquet`` (or ``read_csv``) streams the input in blocks; ``map_batches`` hands
+``read_parquet`` (or ``read_csv``) streams the input, a streaming ``repartition`` cuts it
+into blocks of ``batch_rows`` rows, and ``map_batches`` hands
 ``batch_rows`` rows at a time to a fixed pool of actors, each of which loaded the model once
 in its constructor (:meth:`PackageRef.load`: the package fetched by digest and every file
 re-hashed, trust decided by this side exactly as ``mp.load_model`` decides it, never by the
@@ -28,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from modelpilot.artifacts.configured import open_artifact_store
 from modelpilot.config import Settings
@@ -117,9 +117,10 @@ def score_file_on_ray(
     context.enable_progress_bars = False  # the CLI draws its own
     context.print_on_execution_start = False
     context.raise_original_map_exception = True  # InvalidInput, not "UDF failed"
-    # One file is one read task, whose output Ray cuts into blocks of at most this size: about
-    # one batch each, so the actors share a single large file and each holds one batch.
-    context.target_max_block_size = _batch_bytes(source, batch_rows)
+    # One file is one read task, whose output reaches the next operator as one bundle (one
+    # actor's work); a streaming repartition into blocks of one batch each lets every actor
+    # share a single large file, holding one batch at a time.
+    dataset = dataset.repartition(target_num_rows_per_block=batch_rows)
     with warnings.catch_warnings():
         # Ray 2.60 has no named parameter for max_restarts / max_task_retries and warns
         # about passing them; its default (restart and retry forever) would rerun a batch
@@ -144,17 +145,6 @@ def score_file_on_ray(
         )
     except Exception as exc:
         raise _job_error(exc, source) from exc
-
-
-def _batch_bytes(source: Path, batch_rows: int) -> int:
-    """About the in-memory size of ``batch_rows`` rows of ``source`` (at least 1 MiB)."""
-    if source.suffix.lower() == ".parquet":
-        meta = pq.ParquetFile(source).metadata
-        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        per_row = size / max(1, meta.num_rows)
-    else:
-        per_row = 200.0  # a CSV's rows: the local reader's assumption (scoring.read_chunks)
-    return max(1 << 20, int(per_row * batch_rows))
 
 
 def _job_error(exc: BaseException, source: Path) -> BaseException:
