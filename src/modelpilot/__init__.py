@@ -348,6 +348,39 @@ def load_model(
     )
 
 
+def score(
+    ref: str,
+    source: str | Path,
+    output: str | Path,
+    *,
+    executor: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
+    chunk_rows: int = 100_000,
+    workers: int | None = None,
+    trusted_types: Sequence[str] = (),
+    allow_untrusted: bool = False,
+    trusted_code: bool = False,
+) -> int:
+    """Score a .parquet or .csv file with ``churn@champion`` into ``output`` (the input's
+    columns, then ``prediction`` and ``proba_<class>``); returns the row count.
+
+    ``executor="ray"`` runs it on Ray Data (the cluster at ``ray_address`` or
+    ``MODELPILOT_RAY_ADDRESS``, else a local one) and writes the same output.
+    """
+    return workspace().score(
+        ref,
+        source,
+        output,
+        executor=executor,
+        ray_address=ray_address,
+        chunk_rows=chunk_rows,
+        workers=workers,
+        trusted_types=trusted_types,
+        allow_untrusted=allow_untrusted,
+        trusted_code=trusted_code,
+    )
+
+
 def set_alias(name: str, alias: str, version: int) -> ModelVersion:
     """Point ``alias`` (e.g. ``champion``) at a version, atomically."""
     return workspace().set_alias(name, alias, version)
@@ -379,8 +412,14 @@ def tune(
     study_name: str | None = None,
     n_jobs: int = 1,
     seed: int = 0,
+    executor: Literal["process", "ray"] = "process",
+    ray_address: str | None = None,
 ) -> TuneResult:
     """Tune hyperparameters with Optuna; each trial is a child run (resumable by study name).
+
+    ``n_jobs > 1`` runs trials in that many processes; ``executor="ray"`` runs each trial as
+    a Ray task (``n_jobs`` at once) on the cluster at ``ray_address`` or
+    ``MODELPILOT_RAY_ADDRESS``, else a local one, with the same child runs and resume.
 
     ``train_fn(params)`` returns the metric (or a dict holding it); ``train_fn(params, ctx)``
     may call ``ctx.report(value, step)`` so unpromising trials are pruned. Over
@@ -397,6 +436,8 @@ def tune(
         study_name=study_name,
         n_jobs=n_jobs,
         seed=seed,
+        executor=executor,
+        ray_address=ray_address,
     )
 
 
@@ -698,6 +739,7 @@ __all__ = [
     "read_predictions",
     "rollback",
     "run_pipeline",
+    "score",
     "search_runs",
     "set_alias",
     "set_tag",

@@ -798,6 +798,75 @@ class Workspace:
             version=mv.version,
         )
 
+    def score(
+        self,
+        ref: str,
+        source: str | Path,
+        output: str | Path,
+        *,
+        executor: Literal["local", "ray"] = "local",
+        ray_address: str | None = None,
+        chunk_rows: int = 100_000,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        trusted_types: Sequence[str] = (),
+        allow_untrusted: bool = False,
+        trusted_code: bool = False,
+    ) -> int:
+        """Score a .parquet or .csv file with a registered version into ``output``; returns
+        the row count. ``executor="ray"`` scores on a Ray cluster (``ray_address``, else
+        ``MODELPILOT_RAY_ADDRESS``, else a local one) into the same output; ``chunk_rows``
+        is then the batch each Ray actor scores and ``workers`` the actor pool's size.
+
+        The model is loaded here first (trust as in :meth:`load_model`), so an untrusted
+        package is refused before any worker starts; each Ray actor loads it again by digest
+        under the same trust."""
+        from modelpilot.serving.scoring import check_score_paths, score_file
+
+        source, output = Path(source), Path(output)
+        if executor not in ("local", "ray"):
+            raise InvalidInput(
+                f"Unknown executor {executor!r}; use 'local' (threads in this process) or "
+                "'ray' (Ray Data actors).",
+                field="executor",
+            )
+        check_score_paths(source, output)
+        if executor == "ray" and self.is_remote:
+            raise InvalidInput(
+                "Scoring on Ray reads the store and blobs directly, so it needs the local "
+                "settings (MODELPILOT_STORE_URI, MODELPILOT_ARTIFACTS_URI), not "
+                "MODELPILOT_SERVER_URI; unset it or score without --executor ray.",
+                field="executor",
+            )
+        model = self.load_model(
+            ref, trusted_types=trusted_types, allow_untrusted=allow_untrusted,
+            trusted_code=trusted_code,
+        )  # fmt: skip
+        if executor == "local":
+            return score_file(
+                model, source, output, chunk_rows=chunk_rows, workers=workers, progress=progress
+            )
+        from modelpilot.serving.ray_scoring import PackageRef, score_file_on_ray
+
+        mv = self.registry.get_version(f"{model.name}/{model.version}")
+        package = PackageRef(
+            self.settings,
+            mv.package_digest,
+            TrustPolicy((*mv.trusted_types, *trusted_types), allow_untrusted, trusted_code),
+            mv.name,
+            mv.version,
+        )
+        return score_file_on_ray(
+            model,
+            package,
+            source,
+            output,
+            address=ray_address or self.settings.ray_address,
+            batch_rows=chunk_rows,
+            workers=workers,
+            progress=progress,
+        )
+
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point an alias at a version."""
         return self.registry.set_alias(name, alias, version)
@@ -832,9 +901,12 @@ class Workspace:
         n_jobs: int = 1,
         pruner: optuna.pruners.BasePruner | None = None,
         seed: int = 0,
+        executor: Literal["process", "ray"] = "process",
+        ray_address: str | None = None,
     ) -> TuneResult:
         """Tune with Optuna; each trial is a child run of this workspace's tracking (local or
-        over the server), parallel workers each open a workspace of the same settings."""
+        over the server), parallel workers (processes, or Ray tasks with ``executor="ray"``)
+        each open a workspace of the same settings."""
         from modelpilot.tuning import tune
 
         return tune(
@@ -851,6 +923,8 @@ class Workspace:
             n_jobs=n_jobs,
             pruner=pruner,
             seed=seed,
+            executor=executor,
+            ray_address=ray_address or self.settings.ray_address,
         )
 
 

@@ -13,10 +13,8 @@ which kills its worker process. The step's stdout and stderr (file descriptors 1
 its log; they go to a file in a folder the engine made, so a killed step's log can still be
 read when the task ran on the engine's machine.
 
-Connecting: a Ray already initialised in this process is used as it is; else
-``ray.init(address=...)`` when an address is given (``--ray-address``,
-``MODELPILOT_RAY_ADDRESS``), else a local cluster (``num_cpus`` CPUs, no dashboard, worker
-logs kept out of this process's output). Either stays up until the process exits.
+Connecting is :func:`modelpilot.ray_cluster.connect`'s: the Ray of this process, the cluster
+at ``--ray-address`` (``MODELPILOT_RAY_ADDRESS``), or a local one.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ import contextlib
 import functools
 import importlib
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -34,7 +31,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from modelpilot.errors import InvalidInput, Unavailable
 from modelpilot.pipelines.executor import (
     START_LIMIT_S,
     StepOutcome,
@@ -47,20 +43,11 @@ from modelpilot.pipelines.executor import (
 )
 from modelpilot.pipelines.loader import step_location
 from modelpilot.pipelines.step import Step
+from modelpilot.ray_cluster import connect, import_ray, ray_missing
 
-RAY_MISSING = "--executor ray needs Ray: pip install 'modelpilot[ray]'"
+RAY_MISSING = ray_missing("--executor ray")
 _WORKER_MODULE = "modelpilot.pipeline_worker"  # imported by name in the task: an entry point
 _STARTED = "started"
-_PROBE_TIMEOUT_S = 5.0
-
-
-def import_ray() -> ModuleType:
-    """The ``ray`` module; InvalidInput saying how to install it when it is missing."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise InvalidInput(f"{RAY_MISSING} (import failed: {exc}).", field="executor") from exc
-    return ray
 
 
 class RayExecutor:
@@ -121,38 +108,7 @@ class RayExecutor:
             return outcome_of(event["result"], tail(event["log"]))
 
     def _connect(self) -> Any:
-        ray = import_ray()
-        if ray.is_initialized():
-            return ray
-        try:
-            if self.address:
-                _probe(self.address)
-                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
-            else:
-                ray.init(
-                    num_cpus=self.num_cpus,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    configure_logging=False,
-                )
-        except (OSError, RuntimeError, ValueError) as exc:
-            where = f"at {self.address}" if self.address else "(a local one)"
-            raise Unavailable(
-                f"Cannot start or reach the Ray cluster {where}: {type(exc).__name__}: "
-                f"{str(exc)[:300]}. Check --ray-address (MODELPILOT_RAY_ADDRESS), e.g. "
-                "ray://host:10001 or host:6379 of `ray start --head`, or leave it out for a "
-                "local cluster."
-            ) from exc
-        return ray
-
-
-def _probe(address: str) -> None:
-    """Refuse at once an address nothing listens on: ``ray.init`` would retry it for minutes.
-    ``auto`` and addresses without a port are left to Ray."""
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if sep and host and port.isdigit():
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=_PROBE_TIMEOUT_S):
-            pass
+        return connect(self.address, num_cpus=self.num_cpus)
 
 
 @functools.cache

@@ -25,7 +25,11 @@ from modelpilot.models import LoadedModel
 from modelpilot.serving.app import limit_native_threads
 
 
-def _score_chunk(model: LoadedModel, table: pa.Table, offset: int) -> pa.Table:
+def score_chunk(model: LoadedModel, table: pa.Table, offset: int | None) -> pa.Table:
+    """The chunk's columns, then ``prediction`` (and ``proba_<class>`` for classifiers).
+
+    ``offset`` is the chunk's first row in the file, so a bad value names its file row; None
+    when it is unknown (a Ray batch), and then the row counts from the batch's start."""
     frame = table.to_pandas()
     try:
         inputs = model.signature.coerce(frame[model.signature.column_names], where="input")
@@ -36,8 +40,11 @@ def _score_chunk(model: LoadedModel, table: pa.Table, offset: int) -> pa.Table:
             field="input",
         ) from None
     except InvalidInput as exc:
-        message = exc.message.replace("(row ", "(file row ")
-        raise InvalidInput(_shift_row(message, offset), field=exc.field) from None
+        if offset is None:
+            message = exc.message.replace("(row ", "(row of a Ray batch: ")
+        else:
+            message = _shift_row(exc.message.replace("(row ", "(file row "), offset)
+        raise InvalidInput(message, field=exc.field) from None
     out = frame.copy()
     if model.signature.is_classifier:
         proba = model.predict_proba_prepared(inputs)
@@ -124,10 +131,8 @@ def score_file(
     check_score_paths(source, target)
     chunks, _total = read_chunks(source, chunk_rows)
     workers = workers or max(1, len(os.sched_getaffinity(0)))
-    tmp = target.with_name(f".{target.name}.partial")
-    writer = _Writer(tmp, csv=target.suffix.lower() == ".csv")
-    rows = 0
-    try:
+
+    def scored() -> Iterator[pa.Table]:
         with ThreadPoolExecutor(
             workers,
             thread_name_prefix="modelpilot-score",
@@ -137,31 +142,50 @@ def score_file(
             in_flight: deque[Future[pa.Table]] = deque()
             offset = 0
             for chunk in chunks:
-                in_flight.append(pool.submit(_score_chunk, model, chunk, offset))
+                in_flight.append(pool.submit(score_chunk, model, chunk, offset))
                 offset += chunk.num_rows
                 while len(in_flight) >= 2 * workers:
-                    rows += _drain_one(in_flight, writer, progress)
+                    yield in_flight.popleft().result()
             while in_flight:
-                rows += _drain_one(in_flight, writer, progress)
+                yield in_flight.popleft().result()
+
+    return write_scored(
+        target, scored(), lambda: empty_output(model, input_schema(source)), progress
+    )
+
+
+def write_scored(
+    target: Path,
+    tables: Iterator[pa.Table],
+    empty: Callable[[], pa.Table],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write scored tables, in the order they come, to ``target``; returns the row count.
+
+    The rows go to a hidden ``.<name>.partial`` file that becomes ``target`` (a rename) only
+    once every table arrived, so a failure (a bad value, a worker that died) leaves no output
+    that looks complete. No table at all writes ``empty()``: an output with every column."""
+    tmp = target.with_name(f".{target.name}.partial")
+    writer = _Writer(tmp, csv=target.suffix.lower() == ".csv")
+    rows = 0
+    try:
+        for table in tables:
+            writer.write(table)
+            rows += table.num_rows
+            if progress is not None:
+                progress(table.num_rows)
         if rows == 0:  # a header-only file: an empty output that still has every column
-            writer.write(empty_output(model, input_schema(source)))
+            writer.write(empty())
         writer.close()
         os.replace(tmp, target)
     except BaseException:
+        close = getattr(tables, "close", None)  # a generator: stop its workers now
+        if close is not None:
+            close()
         writer.close()
         tmp.unlink(missing_ok=True)
         raise
     return rows
-
-
-def _drain_one(
-    in_flight: deque[Future[pa.Table]], writer: _Writer, progress: Callable[[int], None] | None
-) -> int:
-    table = in_flight.popleft().result()
-    writer.write(table)
-    if progress is not None:
-        progress(table.num_rows)
-    return int(table.num_rows)
 
 
 def input_schema(path: Path) -> pa.Schema:

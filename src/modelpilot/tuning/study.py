@@ -38,6 +38,7 @@ from modelpilot.tuning.space import to_distributions
 from modelpilot.tuning.storage import StudyStorage, close_storage
 
 TrainFn = Callable[..., float | Mapping[str, float]]
+Executor = Literal["process", "ray"]
 
 _log = logging.getLogger(__name__)
 
@@ -138,18 +139,28 @@ def tune(
     n_jobs: int = 1,
     pruner: optuna.pruners.BasePruner | None = None,
     seed: int = 0,
+    executor: Executor = "process",
+    ray_address: str | None = None,
 ) -> TuneResult:
     """Tune ``train_fn(params)`` (or ``train_fn(params, ctx)`` for pruning) over ``space``.
 
     Trials are recorded through ``runs``; with ``n_jobs > 1`` each worker process records
-    through its own ``new_runs()`` (a picklable factory). ``storage`` keeps the study."""
+    through its own ``new_runs()`` (a picklable factory). ``storage`` keeps the study.
+    ``executor="ray"`` runs each trial as a Ray task (``n_jobs`` at once) on the cluster at
+    ``ray_address`` (else a local one), recording the same way (:mod:`.ray_trials`)."""
     if n_trials < 1:
         raise InvalidInput(f"n_trials must be at least 1; got {n_trials}.", field="n_trials")
     if direction not in ("maximize", "minimize"):
         raise InvalidInput(
             f"direction must be 'maximize' or 'minimize'; got {direction!r}.", field="direction"
         )
-    if n_jobs > 1 and new_runs is None:
+    if executor not in ("process", "ray"):
+        raise InvalidInput(
+            f"Unknown executor {executor!r}; use 'process' (worker processes on this machine) "
+            "or 'ray' (a Ray task per trial).",
+            field="executor",
+        )
+    if (n_jobs > 1 or executor == "ray") and new_runs is None:
         raise InvalidInput(
             f"n_jobs={n_jobs} runs trials in worker processes, which need new_runs (a picklable "
             "factory of their runs); pass it, or use n_jobs=1.",
@@ -160,7 +171,7 @@ def tune(
     opened = storage.open()
     try:
         return _tune_with(
-            _Session(runs, storage, new_runs),
+            _Session(runs, storage, new_runs, executor, ray_address),
             opened,
             train_fn,
             distributions,
@@ -182,6 +193,8 @@ class _Session:
     runs: TrialRuns
     storage: StudyStorage
     new_runs: Callable[[], TrialRuns] | None
+    executor: Executor = "process"
+    ray_address: str | None = None
 
 
 def _tune_with(
@@ -230,7 +243,11 @@ def _tune_with(
             name,
             seed,
         )
-        if n_jobs <= 1:
+        if session.executor == "ray":
+            from modelpilot.tuning.ray_trials import run_on_ray
+
+            run_on_ray(job, remaining, n_jobs, address=session.ray_address, worker=_worker)
+        elif n_jobs <= 1:
             job.run(session.runs, storage, remaining)
         else:
             _run_in_processes(job, remaining, n_jobs)
@@ -335,12 +352,19 @@ class _Job:
         self.seed = seed
         self.wants_context = len(inspect.signature(train_fn).parameters) >= 2
 
-    def run(self, runs: TrialRuns, storage: optuna.storages.BaseStorage, n_trials: int) -> None:
-        """Run ``n_trials`` more trials of the study in this process."""
+    def run(
+        self,
+        runs: TrialRuns,
+        storage: optuna.storages.BaseStorage,
+        n_trials: int,
+        seed_offset: int = 0,
+    ) -> None:
+        """Run ``n_trials`` more trials of the study in this process (``seed_offset`` keeps
+        concurrent workers' samplers apart)."""
         study = optuna.load_study(
             study_name=self.study_name,
             storage=storage,
-            sampler=optuna.samplers.TPESampler(seed=self.seed + n_trials),
+            sampler=optuna.samplers.TPESampler(seed=self.seed + n_trials + seed_offset),
         )
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(
@@ -394,12 +418,12 @@ def _objective_value(result: object, metric: str) -> float:
     )
 
 
-def _worker(job: _Job, n_trials: int) -> None:
-    assert job.new_runs is not None  # tune() refused n_jobs > 1 without it
+def _worker(job: _Job, n_trials: int, seed_offset: int = 0) -> None:
+    assert job.new_runs is not None  # tune() refused n_jobs > 1 and Ray without it
     runs = job.new_runs()
     storage = job.storage.open()
     try:
-        job.run(runs, storage, n_trials)
+        job.run(runs, storage, n_trials, seed_offset)
     finally:
         close_storage(storage)
         runs.close()

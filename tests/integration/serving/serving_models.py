@@ -14,3 +14,15 @@ class FailsOnNegativeAge:
         if (frame["age"] < 0).any():
             raise RuntimeError("age must not be negative")
         return np.asarray(frame["age"] * 2.0)
+
+
+class DiesOnAgeMinusOne:
+    """A python_function model whose process dies (no exception, no cleanup) on age -1: a
+    scoring worker lost mid-job."""
+
+    def predict(self, frame: Any) -> np.ndarray:
+        if (frame["age"] == -1).any():
+            import os
+
+            os._exit(17)
+        return np.asarray(frame["age"] * 2.0)

@@ -30,7 +30,7 @@ CALLED = {
     "log_params", "model_card", "optimize", "promote", "read_predictions", "rollback",
     "search_runs", "set_alias", "set_tag", "set_tags", "shadow", "start_run", "tune",
     "update_model_card", "verify_audit", "workspace", "step", "pipeline", "run_pipeline",
-    "get_pipeline_run",
+    "get_pipeline_run", "score",
 }  # fmt: skip
 
 
@@ -161,6 +161,21 @@ def test_datasets_models_aliases_and_lineage(home: Path) -> None:
     mp.delete_alias("churn", "champion")
     with pytest.raises(mp.NotFound, match="No alias 'champion' on model 'churn'"):
         mp.get_model_version("churn@champion")
+
+
+def test_score_writes_the_input_with_predictions_and_refuses_an_unknown_executor(
+    home: Path, tmp_path: Path
+) -> None:
+    data = _register(versions=1)
+    source = tmp_path / "in.parquet"
+    data[["a", "b"]].to_parquet(source)
+    assert mp.score("churn/1", source, tmp_path / "out.parquet", chunk_rows=50) == 200
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(scored.columns) == ["a", "b", "prediction", "proba_0", "proba_1"]
+    expected = mp.load_model("churn/1").predict_proba(data[["a", "b"]])[:, 1]
+    np.testing.assert_allclose(scored["proba_1"], expected)
+    with pytest.raises(mp.InvalidInput, match="Unknown executor 'spark'; use 'local'"):
+        mp.score("churn/1", source, tmp_path / "x.parquet", executor="spark")  # type: ignore[arg-type]
 
 
 def test_model_and_dataset_cards(home: Path) -> None:

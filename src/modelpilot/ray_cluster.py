@@ -1,0 +1,100 @@
+"""Connecting to Ray: the one place that imports ``ray`` and starts or joins a cluster.
+
+Pipelines (``--executor ray``), batch scoring (``modelpilot score --executor ray``) and
+tuning (``mp.tune(..., executor="ray")``) all connect here, so they share one rule: a Ray
+already initialised in this process (``ray.init(...)`` by the caller, a test fixture) is used
+as it is; else ``address`` (``--ray-address``, ``MODELPILOT_RAY_ADDRESS``) is joined; else a
+local cluster starts (``num_cpus`` CPUs, no dashboard, worker logs kept out of this
+process's output) and lives until the process exits.
+
+An address nothing listens on is refused at once by a TCP probe of ``host:port`` (``ray.init``
+would retry it for minutes), so a wrong address is a bounded wait (5 s at most).
+
+>>> _host_port("ray://head:10001"), _host_port("auto")
+(('head', 10001), None)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from types import ModuleType
+
+from modelpilot.errors import InvalidInput, Unavailable
+
+PROBE_TIMEOUT_S = 5.0
+
+
+def ray_missing(option: str) -> str:
+    """What to say when ``option`` needs Ray and it is not installed."""
+    return f"{option} needs Ray: pip install 'modelpilot[ray]'"
+
+
+def import_ray(option: str = "--executor ray") -> ModuleType:
+    """The ``ray`` module; InvalidInput saying how to install it when it is missing."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise InvalidInput(
+            f"{ray_missing(option)} (import failed: {exc}).", field="executor"
+        ) from exc
+    return ray
+
+
+def connect(
+    address: str | None, *, num_cpus: int = 2, option: str = "--executor ray"
+) -> ModuleType:
+    """Ray, initialised: as it already is, at ``address``, or as a new local cluster.
+    Unavailable (exit 6) naming the address when it cannot be reached."""
+    ray = import_ray(option)
+    if ray.is_initialized():
+        return ray
+    try:
+        if address:
+            _probe(address)
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+    except (OSError, RuntimeError, ValueError) as exc:
+        where = f"at {address}" if address else "(a local one)"
+        raise Unavailable(
+            f"Cannot start or reach the Ray cluster {where}: {type(exc).__name__}: "
+            f"{str(exc)[:300]}. Check --ray-address (MODELPILOT_RAY_ADDRESS), e.g. "
+            "ray://host:10001 or host:6379 of `ray start --head`, or leave it out for a "
+            "local cluster."
+        ) from exc
+    return ray
+
+
+def driver_import_path() -> dict[str, str]:
+    """Ray ``runtime_env`` variables that give a worker this process's import path: the
+    code a task or actor calls by reference (a train function, a python_function model) is
+    then importable there as here, as a ``spawn``-ed process would find it. On a remote
+    cluster the folders must exist on the nodes too (a shared folder or the same image)."""
+    folders = [p for p in sys.path if p and os.path.isdir(p)]
+    return {"PYTHONPATH": os.pathsep.join(dict.fromkeys(folders))}
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``host:port`` of an address; None for ``auto`` and addresses without a port."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if sep and host and port.isdigit():
+        return host.strip("[]"), int(port)
+    return None
+
+
+def _probe(address: str) -> None:
+    """Refuse at once an address nothing listens on (OSError)."""
+    where = _host_port(address)
+    if where is not None:
+        with socket.create_connection(where, timeout=PROBE_TIMEOUT_S):
+            pass
+
+
+__all__ = ["PROBE_TIMEOUT_S", "connect", "driver_import_path", "import_ray", "ray_missing"]

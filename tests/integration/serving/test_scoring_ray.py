@@ -1,0 +1,183 @@
+"""``modelpilot score --executor ray``: Ray Data actors write the local scorer's output.
+
+The Ray cases use the session's one local Ray cluster (``ray_address`` in tests/conftest.py)
+and are ``slow`` (actors start in seconds each on 2 busy cores); the bad-input cases without a
+cluster run in the default suite."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+import modelpilot as mp
+from modelpilot.config import Settings
+from modelpilot.workspace import Workspace
+
+HERE = Path(__file__).parent
+MODELPILOT = str(Path(sys.executable).with_name("modelpilot"))
+
+
+def _mixed(rows: int, seed: int) -> pd.DataFrame:
+    """A categorical column and a float column, both with missing values, and an int."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(np.array(["basic", "pro", "team"], dtype=object), rows)
+    plan[rng.random(rows) < 0.1] = np.nan
+    usage = rng.gamma(2.0, 5.0, rows)
+    usage[rng.random(rows) < 0.15] = np.nan
+    return pd.DataFrame(
+        {"plan": pd.Categorical(plan), "usage": usage, "age": rng.integers(18, 80, rows)}
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """mixed/1 (imputers, one-hot, logistic regression) and dies/1 (a python_function model
+    whose process exits on age -1)."""
+    home = tmp_path_factory.mktemp("ray-scoring") / "home"
+    ws = Workspace(Settings(home=home))
+    x = _mixed(400, 0)
+    y = ((x["plan"] == "pro") ^ (x["usage"].fillna(0) > 10)).astype(int)
+    model = make_pipeline(
+        ColumnTransformer(
+            [
+                ("num", SimpleImputer(), ["usage", "age"]),
+                (
+                    "cat",
+                    make_pipeline(
+                        SimpleImputer(strategy="most_frequent"),
+                        OneHotEncoder(handle_unknown="ignore"),
+                    ),
+                    ["plan"],
+                ),
+            ]
+        ),
+        LogisticRegression(),
+    ).fit(x.astype({"plan": object}), y)
+    ws.log_model(model, "mixed", input_example=x.astype({"plan": object}).head(30))
+    sys.path.insert(0, str(HERE))
+    try:
+        from serving_models import DiesOnAgeMinusOne
+
+        ws.log_model(DiesOnAgeMinusOne(), "dies", input_example=x[["age"]].head())
+    finally:
+        sys.path.remove(str(HERE))
+    ws.close()
+    yield home
+
+
+@pytest.fixture
+def ws(home: Path) -> Iterator[Workspace]:
+    workspace = Workspace(Settings(home=home))
+    yield workspace
+    workspace.close()
+
+
+def _input(path: Path, rows: int = 1_000, seed: int = 5) -> Path:
+    _mixed(rows, seed).to_parquet(path, row_group_size=150)
+    return path
+
+
+@pytest.mark.slow
+def test_ray_output_equals_the_local_output_with_missing_values_and_categories(
+    ray_address: str, ws: Workspace, tmp_path: Path
+) -> None:
+    source = _input(tmp_path / "in.parquet")
+    local = tmp_path / "local.parquet"
+    on_ray = tmp_path / "ray.parquet"
+    assert ws.score("mixed/1", source, local, chunk_rows=100, workers=2) == 1_000
+    seen: list[int] = []
+    rows = ws.score(
+        "mixed/1", source, on_ray, executor="ray", chunk_rows=100, workers=2,
+        progress=seen.append,
+    )  # fmt: skip
+    assert rows == 1_000 and sum(seen) == 1_000
+    expected, got = pq.read_table(local), pq.read_table(on_ray)
+    assert got.schema.equals(expected.schema, check_metadata=True), (got.schema, expected.schema)
+    assert got.equals(expected)
+    frame = pd.read_parquet(on_ray)
+    assert list(frame.columns) == ["plan", "usage", "age", "prediction", "proba_0", "proba_1"]
+    assert isinstance(frame["plan"].dtype, pd.CategoricalDtype)
+    assert frame["usage"].isna().sum() == _mixed(1_000, 5)["usage"].isna().sum()  # in order
+
+
+@pytest.mark.slow
+def test_the_cli_scores_on_the_cluster_at_ray_address(
+    ray_address: str, home: Path, ws: Workspace, tmp_path: Path
+) -> None:
+    source = _input(tmp_path / "in.parquet", rows=300)
+    env = {**os.environ, "MODELPILOT_HOME": str(home)}
+    done = subprocess.run(
+        [MODELPILOT, "score", "mixed/1", str(source), "-o", str(tmp_path / "out.parquet"),
+         "--executor", "ray", "--ray-address", ray_address, "--chunk-rows", "100"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Scored 300 rows with mixed/1 on Ray into" in done.stdout
+    ws.score("mixed/1", source, tmp_path / "local.parquet")
+    assert pq.read_table(tmp_path / "out.parquet").equals(pq.read_table(tmp_path / "local.parquet"))
+
+
+@pytest.mark.slow
+def test_a_bad_value_fails_the_job_naming_its_column_and_leaves_no_output(
+    ray_address: str, ws: Workspace, tmp_path: Path
+) -> None:
+    data = _mixed(600, 1).astype({"usage": object})
+    data.loc[433, "usage"] = "oops"
+    bad = tmp_path / "bad.csv"
+    data.to_csv(bad, index=False)
+    expected = r"column 'usage' \(row of a Ray batch: \d+\): expected a number"
+    with pytest.raises(mp.InvalidInput, match=expected):
+        ws.score("mixed/1", bad, tmp_path / "out.parquet", executor="ray", chunk_rows=100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+# A worker killed mid-job (dies/1 on age -1) fails the job with Unavailable and no output
+# when the job runs on a fresh cluster (33 s here), but after other jobs on the same cluster
+# Ray Data 2.60 can wait forever on the dead actor of its fixed-size pool
+# (ray-project/ray#62746, fix proposed in #65543), so it is not in the suite yet.
+
+
+def _cli(
+    home: Path, tmp_path: Path, *args: str, python: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    source = _input(tmp_path / "in.parquet", rows=50)
+    return subprocess.run(
+        [*(python or [MODELPILOT]), "score", "mixed/1", str(source), "-o",
+         str(tmp_path / "out.parquet"), "--executor", "ray", *args],
+        capture_output=True, text=True, env={**os.environ, "MODELPILOT_HOME": str(home)},
+        timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_without_ray_the_cli_says_how_to_install_it(home: Path, tmp_path: Path) -> None:
+    no_ray = "import sys; sys.modules['ray'] = None; from modelpilot.cli.main import main; main()"
+    result = _cli(home, tmp_path, python=[sys.executable, "-c", no_ray])
+    assert result.returncode == 2, result.stderr
+    assert "--executor ray needs Ray: pip install 'modelpilot[ray]'" in result.stderr
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_ray_address_nothing_listens_on_exits_6_naming_it(home: Path, tmp_path: Path) -> None:
+    with socket.socket() as unused:  # a port that was free a moment ago: nothing listens
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+    result = _cli(home, tmp_path, "--ray-address", address)
+    assert result.returncode == 6, result.stderr
+    assert f"Cannot start or reach the Ray cluster at {address}: ConnectionRefusedError" in (
+        result.stderr
+    )
+    assert not (tmp_path / "out.parquet").exists()
