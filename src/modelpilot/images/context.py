@@ -33,6 +33,7 @@ from modelpilot.errors import InvalidInput, shown
 from modelpilot.images.requirements import Pin
 from modelpilot.images.slim import (
     FLAVOR_MODULES,
+    link_duplicates_command,
     load_check_command,
     prune_command,
     warm_imports_command,
@@ -256,8 +257,9 @@ def render_dockerfile(plan: BuildPlan) -> str:
 # version on the same requirements rebuilds only the last layers.
 
 # 1. The requirements, installed from wheelhouse/ into a venv (no package index needed),
-#    without the test suites, headers and libraries nothing here runs, nor bytecode; then
-#    every native library is loaded once (the wheels' were stripped of symbol tables).
+#    without the test suites, headers and libraries nothing here runs, nor bytecode, with
+#    identical files hard-linked; then every native library is loaded once (the wheels'
+#    were stripped of symbol tables).
 FROM {plan.base} AS requirements
 RUN ["python3", "-c", {_quoted(python_check)}]
 COPY requirements.txt /tmp/requirements.txt
@@ -266,6 +268,7 @@ RUN python3 -m venv {VENV} && \\
     {VENV}/bin/pip install --no-cache-dir --no-compile --no-index --no-deps \\
       --find-links /tmp/wheelhouse -r /tmp/requirements.txt && \\
     {prune_command(site_packages)} && \\
+    {link_duplicates_command(site_packages)} && \\
     {load_check_command(site_packages)} && \\
     {VENV}/bin/python -m pip uninstall --quiet --yes pip setuptools && \\
     printf '%s\\n' '#!{VENV}/bin/python3' 'import sys' \\

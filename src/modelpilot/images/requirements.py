@@ -6,8 +6,10 @@ A model image gets the *serving* set of modelpilot's dependencies only (:data:`S
 ``modelpilot serve --bundle`` imports, found by serving a request and reading
 ``sys.modules``. The rest (:data:`NOT_SERVED`: DuckDB, the control plane's API and
 migrations, tuning, the dashboard) stays out, which is most of an image's size after the
-model's own libraries. The platform image (``modelpilot package image modelpilot``) gets
-every runtime dependency. No extras are followed except those a requirement names itself
+model's own libraries; so do the dependencies of served ones that serving never imports
+(:data:`NOT_IMPORTED`: skops' model-card table, uvicorn's reloader and WebSockets).
+The platform image (``modelpilot package image modelpilot``) gets every runtime dependency.
+No extras are followed except those a requirement names itself
 (``uvicorn[standard]``) or the platform image is asked for, so test and development tools
 never reach an image, and ``xgboost``/``lightgbm`` arrive only through a package whose flavor
 pinned them.
@@ -59,6 +61,15 @@ NOT_SERVED: dict[str, str] = {
     "croniter": "pipeline schedules (modelpilot agent)",
     "jinja2": "the dashboard's pages",
 }
+# Distributions a served dependency requires that a model server never imports, and what
+# would. Left out of a model image only; the blocked-import test serves a bundle without them.
+NOT_IMPORTED: dict[str, str] = {
+    "prettytable": "skops' model cards (skops.card); skops.io loads without it",
+    "wcwidth": "prettytable's column widths (3 MB of Unicode tables)",
+    "watchfiles": "uvicorn --reload (uvicorn[standard])",
+    "websockets": "uvicorn's WebSocket protocol (uvicorn[standard]); the data plane serves HTTP "
+    "only, and uvicorn runs without a WebSocket protocol when none is installed",
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -99,7 +110,9 @@ def image_requirements(
     The package's own pins win; the rest are the versions installed here. Their dependencies
     are read from the metadata installed here, so each one must be installed (InvalidInput
     naming it otherwise). CUDA runtime wheels (``nvidia-*``, which xgboost's Linux wheel pulls
-    in for multi-GPU training) are left out: an image serves on CPU.
+    in for multi-GPU training) are left out: an image serves on CPU. So are, with
+    ``serving_only``, the :data:`NOT_IMPORTED` dependencies of what is served, unless the
+    package names them itself.
 
     >>> pins = image_requirements(["numpy==1.0"], "3.11")
     >>> [p.line for p in pins if p.name == "numpy"], "pytest" in [p.name for p in pins]
@@ -112,6 +125,7 @@ def image_requirements(
         for s in r.specifier
         if s.operator == "==" and "*" not in s.version
     }
+    named_by_package = {normalise(r.name) for r in roots}
     queue = [r for r in roots if normalise(r.name) != SELF]
     queue += runtime_requirements(python_minor, serving_only=serving_only, extras=extras)
     seen: set[tuple[str, frozenset[str]]] = set()
@@ -120,6 +134,8 @@ def image_requirements(
         req = queue.pop()
         name = normalise(req.name)
         if (name, frozenset(req.extras)) in seen or name == SELF or _is_gpu_runtime(name):
+            continue
+        if serving_only and name in NOT_IMPORTED and name not in named_by_package:
             continue
         seen.add((name, frozenset(req.extras)))
         installed = _installed_version(name)

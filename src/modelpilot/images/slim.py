@@ -1,15 +1,19 @@
 """What the requirements layer drops after installing (files a served model never reads), the
-check that every native library still loads, and which modules get bytecode.
+identical files it stores once, the check that every native library still loads, and which
+modules get bytecode.
 
-Wheels carry their own test suites (pandas, scipy, numpy and scikit-learn: about 100 MB
-with their bytecode), C headers and Cython sources for building against them, type stubs,
-and pyarrow's Arrow Flight RPC libraries (27 MB; the prediction log writes Parquet and never
-imports ``pyarrow.flight``). Deleting them in the same ``RUN`` as the install keeps them out
-of the layer. Only these fixed kinds of file are removed, never a module an import of the
-package's own code reaches: the build's smoke step (``modelpilot serve --check``) imports
-the serving path and predicts the model's input example after the removal, so a wrong
-removal fails the build, not the first request. The SBOM still lists every distribution at
-its version; the removed files are not code that runs.
+Wheels carry their own test suites (pandas, scipy, numpy and scikit-learn: about 100 MB with
+their bytecode), C headers, sources, static libraries and Cython sources for building against
+them, type stubs, scikit-learn's toy data sets, pyarrow's Arrow Flight RPC libraries (27 MB;
+the prediction log writes Parquet and never imports ``pyarrow.flight``) and its cloud file
+systems and ORC modules, which pyarrow imports only if present. Deleting them in the same
+``RUN`` as the install keeps them out of the layer. Only these fixed kinds of file are removed,
+never a module an import of the package's own code reaches: the build's smoke step
+(``modelpilot serve --check``) imports the serving path and predicts the model's input example
+after the removal, so a wrong removal fails the build, not the first request (it caught
+``numpy/f2py``: scipy's array API layer touches every attribute of numpy, so that build tool
+stays). The SBOM still lists every distribution at its version; the removed files are not code
+that runs.
 
 Bytecode: pip installs without compiling (``--no-compile``: all of it is 77 MB in a
 scikit-learn image), and a later step imports what ``modelpilot serve`` imports as root, so
@@ -22,8 +26,9 @@ from __future__ import annotations
 
 # Folders named like this, anywhere below site-packages: the distributions' own test suites.
 TEST_FOLDERS = ("tests",)
-# Files of these kinds: headers and sources for compiling against a package, type stubs.
-BUILD_ONLY_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".pyi")
+# Files of these kinds: headers, sources and static libraries for compiling against a
+# package, type stubs.
+BUILD_ONLY_SUFFIXES = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".c", ".cpp", ".a", ".pyi")
 # Paths below site-packages (shell globs): Arrow's C++ headers and sources, Arrow Flight,
 # and the copies of libarrow_python the loader never opens.
 UNUSED_PATHS = (
@@ -38,6 +43,18 @@ UNUSED_PATHS = (
     "pyarrow/libarrow_python*.so",
     "pyarrow/libarrow_python*.so.*.*.*",
     "pyarrow/_pyarrow_cpp_tests.*",
+    # cloud and HDFS file systems and ORC: pyarrow.fs and pyarrow.dataset import them inside
+    # ``try: ... except ImportError`` (pyarrow builds without them exist); the log is local
+    "pyarrow/_azurefs.*.so",
+    "pyarrow/_gcsfs.*.so",
+    "pyarrow/_hdfs.*.so",
+    "pyarrow/_s3fs.*.so",
+    "pyarrow/_orc.*.so",
+    "pyarrow/_dataset_orc.*.so",
+    # scikit-learn's toy data sets (not numpy/f2py: scipy's array API layer imports it)
+    "sklearn/datasets/data",
+    "sklearn/datasets/descr",
+    "sklearn/datasets/images",
 )
 # Modules a flavor's loader imports, imported at build time so they get bytecode.
 FLAVOR_MODULES: dict[str, tuple[str, ...]] = {
@@ -46,6 +63,17 @@ FLAVOR_MODULES: dict[str, tuple[str, ...]] = {
     "lightgbm": ("lightgbm",),
     "onnx": ("onnxruntime",),
 }
+# Replace each file that is byte for byte another's (numpy.libs and scipy.libs both carry
+# the same libgfortran and libquadmath; pytz and tzdata the same zone files) by a hard link
+# to the first, so the layer stores it once.
+LINK_DUPLICATES = (
+    "import hashlib, os, sys; first = {}; paths = sorted(os.path.join(d, n) for d, _, names "
+    "in os.walk(sys.argv[1]) for n in names if not os.path.islink(os.path.join(d, n))); "
+    '[os.replace(os.link(first[key], path + ".link") or path + ".link", path) '
+    "if key in first else first.setdefault(key, path) for path in paths "
+    'for key in [(os.path.getsize(path), hashlib.sha256(open(path, "rb").read()).digest())] '
+    "if key[0]]"
+)
 # dlopen each native library of the venv (lazily, as Python imports them): one that does
 # not load (a stripped library the loader refuses, a missing system library) fails the build
 # with its path and the loader's message.
@@ -69,6 +97,15 @@ def prune_command(site_packages: str) -> str:
         f"    find {site_packages} -type f \\( {suffixes} \\) -delete && \\\n"
         f"    cd {site_packages} && rm -rf {' '.join(UNUSED_PATHS)}"
     )
+
+
+def link_duplicates_command(site_packages: str) -> str:
+    """The shell command that hard-links identical files below ``site_packages``.
+
+    >>> "os.link" in link_duplicates_command("/venv/lib/python3.11/site-packages")
+    True
+    """
+    return f"python3 -c '{LINK_DUPLICATES}' {site_packages}"
 
 
 def load_check_command(site_packages: str) -> str:

@@ -25,6 +25,7 @@ from modelpilot.config import Settings
 from modelpilot.images.context import ImageSpec, model_plan, render_dockerfile
 from modelpilot.images.platform import platform_plan
 from modelpilot.images.requirements import (
+    NOT_IMPORTED,
     NOT_SERVED,
     SERVED,
     image_requirements,
@@ -55,6 +56,10 @@ def test_a_scikit_learn_image_has_what_the_flavor_and_log_need_and_no_duckdb() -
     for left_out in ("duckdb", "optuna", "alembic", "psycopg", "fastapi", "jinja2", "croniter"):
         assert left_out not in names
     assert "xgboost" not in names and "pytest" not in names
+    assert not names & set(NOT_IMPORTED)  # skops' model cards, uvicorn's reload and WebSockets
+    # a package that names one itself gets it
+    wanted = image_requirements([f"websockets=={metadata.version('websockets')}"], MINOR)
+    assert "websockets" in {p.name for p in wanted}
 
 
 def test_the_platform_gets_every_runtime_dependency_and_asked_extras() -> None:
@@ -76,7 +81,10 @@ def test_the_dockerfile_prunes_the_venv_and_checks_the_model_before_the_entry_po
     text = render_dockerfile(model_plan(spec()))
     install = text.index("--find-links /tmp/wheelhouse")
     assert install < text.index("-type d -name tests -prune") < text.index("COPY --from")
-    assert text.index("-type d -name tests -prune") < text.index("ctypes.CDLL") < install + 900
+    prune = text.index("-type d -name tests -prune")
+    load_check = text.index("ctypes.CDLL")
+    assert prune < text.index("os.link(") < load_check
+    assert "\nRUN " not in text[install:load_check]  # one step: pruned files never reach a layer
     assert "uninstall --quiet --yes pip setuptools" in text  # no installer in the image
     # bytecode only for what the entry point imports, written as it imports them
     assert "--no-compile" in text and "compileall" not in text
@@ -118,7 +126,8 @@ def test_a_bundle_serves_and_logs_without_the_distributions_the_image_leaves_out
     tmp_path: Path,
 ) -> None:
     """What the image's entry point imports, run here with DuckDB, FastAPI, Alembic,
-    psycopg, Optuna, croniter and Jinja unimportable: it serves and writes its log."""
+    psycopg, Optuna, croniter, Jinja and the NOT_IMPORTED distributions unimportable: it
+    serves and writes its log."""
     ws = Workspace(Settings(home=tmp_path / "home"))
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(60, 2)), columns=["a", "b"])
     mv = ws.log_model(LogisticRegression().fit(x, (x["a"] > 0).astype(int)), "churn",
@@ -127,6 +136,7 @@ def test_a_bundle_serves_and_logs_without_the_distributions_the_image_leaves_out
     expected = ws.load_model("churn/1").predict(x.head(3)).tolist()
     ws.close()
     modules = {"duckdb", "fastapi", "alembic", "mako", "psycopg", "optuna", "croniter", "jinja2"}
+    modules |= {"prettytable", "wcwidth", "watchfiles", "websockets"}
     script = tmp_path / "serve.py"
     script.write_text(textwrap.dedent(BLOCKER))
     port = free_port()

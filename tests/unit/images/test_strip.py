@@ -12,12 +12,14 @@ import csv
 import ctypes
 import hashlib
 import io
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
+from modelpilot.images.slim import link_duplicates_command
 from modelpilot.images.strip import strip_command, strip_wheel
 
 STRIP = strip_command()
@@ -82,3 +84,26 @@ def test_a_wheel_without_native_libraries_is_copied_byte_for_byte(tmp_path: Path
     make_wheel(tmp_path / "pure.whl", {"pure/__init__.py": b"x = 1\n"})
     assert strip_wheel(tmp_path / "pure.whl", tmp_path / "out.whl", STRIP) == 0
     assert (tmp_path / "out.whl").read_bytes() == (tmp_path / "pure.whl").read_bytes()
+
+
+def test_identical_files_become_one_hard_link_and_different_ones_stay(tmp_path: Path) -> None:
+    """The build step that stores numpy's and scipy's identical libgfortran once."""
+    site = tmp_path / "site-packages"
+    for folder in ("numpy.libs", "scipy.libs"):
+        (site / folder).mkdir(parents=True)
+        (site / folder / "libgfortran.so.5").write_bytes(b"\x7fELF same bytes")
+    (site / "scipy.libs" / "libquadmath.so.0").write_bytes(b"\x7fELF other bytes")
+    (site / "numpy.libs" / "empty.txt").write_bytes(b"")
+    (site / "scipy.libs" / "empty.txt").write_bytes(b"")
+    done = subprocess.run(["sh", "-c", link_duplicates_command(str(site))],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    numpy_copy, scipy_copy = (site / f / "libgfortran.so.5" for f in ("numpy.libs", "scipy.libs"))
+    assert numpy_copy.stat().st_ino == scipy_copy.stat().st_ino
+    assert scipy_copy.read_bytes() == b"\x7fELF same bytes"
+    assert (site / "scipy.libs" / "libquadmath.so.0").stat().st_nlink == 1
+    assert (site / "scipy.libs" / "empty.txt").stat().st_nlink == 1  # empty files left alone
+    assert sorted(p.name for p in site.rglob("*")) == sorted(
+        ["numpy.libs", "scipy.libs", "libgfortran.so.5", "libgfortran.so.5", "libquadmath.so.0",
+         "empty.txt", "empty.txt"]
+    )  # fmt: skip
