@@ -198,17 +198,17 @@ class Supervisor:
             if slot.is_draining:
                 self.slots.remove(slot)
                 log.warning(
-                    "replica %d (pid %d) drained and stopped (exit code %d); %d serving",
+                    "replica %d (pid %d) drained and stopped (%s); %d serving",
                     slot.index,
                     process.pid,
-                    process.returncode,
+                    _how(process.returncode),
                     len(self._serving()),
                 )
             elif not self.stopping:
                 self._replace(slot, process.pid, process.returncode)
 
     def _replace(self, slot: Replica, pid: int, code: int) -> None:
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        how = _how(code)
         if code in CONFIG_EXIT_CODES:
             self._give_up(f"replica {slot.index} failed to start ({how})", code)
             return
@@ -307,6 +307,12 @@ class Supervisor:
                 process.send_signal(sig)
             if sig == signal.SIGKILL:
                 process.wait()
+
+
+def _how(code: int) -> str:
+    """How a replica ended, from its return code (uvicorn re-raises the SIGTERM it drained
+    on, so a drained replica ends by ``signal SIGTERM``)."""
+    return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
 def _replica_preexec() -> None:
