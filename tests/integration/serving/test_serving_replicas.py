@@ -359,3 +359,28 @@ def test_replicas_of_a_missing_model_stop_with_its_exit_code(replica_home: Path)
     assert done.returncode == 3
     assert "nosuch" in done.stderr
     assert "failed to start (exit code 3)" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [
+        ("1:2", "give --replica-ports BASE too"),  # the queues are read from the own ports
+        ("3:2", "need 1 <= MIN <= MAX"),
+        ("two", "a count (4) or a range MIN:MAX (2:8)"),
+    ],
+)
+def test_a_replica_range_without_its_ports_or_out_of_order_is_refused(
+    replica_home: Path, count: str, message: str
+) -> None:
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "modelpilot.cli.main", "serve", "churn@champion"),
+            *("--replicas", count, "--port", str(free_port())),
+        ],
+        env={**os.environ, "MODELPILOT_HOME": str(replica_home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
