@@ -238,12 +238,14 @@ class Supervisor:
         self._stop()
 
     def _stop(self) -> None:
-        """SIGTERM to every replica (each drains), and no pending restart; one draining
-        after a scale-down has had its SIGTERM (a second would make it quit at once)."""
+        """SIGTERM to every replica (each drains), and no pending restart. One draining after
+        a scale-down has had its SIGTERM and is skipped the first time (a second makes it
+        quit at once, which only a second stop signal asks for)."""
+        first = not self.stopping
         self.stopping = True
         for slot in self.slots:
             slot.start_at = None
-        self._signal_all(signal.SIGTERM, skip_draining=True)
+        self._signal_all(signal.SIGTERM, skip_draining=first)
 
     def _serving(self) -> list[Replica]:
         return [s for s in self.slots if not s.is_draining]
