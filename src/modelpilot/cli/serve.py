@@ -11,6 +11,7 @@ from rich.table import Table
 
 from modelpilot.cli.context import console, get_workspace
 from modelpilot.cli.log_policy import logs_purge, policy_app
+from modelpilot.serving.autoscale import ReplicaRange, ScalingRule, parse_replica_range
 
 if TYPE_CHECKING:
     from modelpilot.predictions import PredictionReader
@@ -149,13 +150,40 @@ def serve_command(
         help="This server's own API token for --server (viewer is enough); default "
         "MODELPILOT_TOKEN.",
     ),
-    replicas: int = typer.Option(
-        1,
+    replicas: ReplicaRange = typer.Option(
+        "1",
         "--replicas",
-        min=1,
+        parser=parse_replica_range,
+        metavar="N|MIN:MAX",
         help="Serve from this many processes sharing the port (SO_REUSEPORT); a supervisor "
-        "restarts one that dies. About one per core.",
+        "restarts one that dies. About one per core. MIN:MAX scales between MIN and MAX on "
+        "the queue depth per replica (needs --replica-ports).",
         envvar="MODELPILOT_SERVE_REPLICAS",
+    ),
+    target_queue: float = typer.Option(
+        32.0,
+        "--target-queue",
+        min=0.0,
+        help="With --replicas MIN:MAX: add a replica when the mean rows queued per replica "
+        "stay above this for --scale-up-delay-s; remove one when below half of it for "
+        "--scale-down-delay-s.",
+        envvar="MODELPILOT_SERVE_TARGET_QUEUE",
+    ),
+    scale_up_delay_s: float = typer.Option(
+        10.0,
+        "--scale-up-delay-s",
+        min=0.0,
+        help="With --replicas MIN:MAX: how long the queue must stay high before a replica is "
+        "added (and between two additions).",
+        envvar="MODELPILOT_SERVE_SCALE_UP_DELAY_S",
+    ),
+    scale_down_delay_s: float = typer.Option(
+        60.0,
+        "--scale-down-delay-s",
+        min=0.0,
+        help="With --replicas MIN:MAX: how long the queue must stay low before a replica is "
+        "drained and removed.",
+        envvar="MODELPILOT_SERVE_SCALE_DOWN_DELAY_S",
     ),
     replica_ports: int | None = typer.Option(
         None,
@@ -177,8 +205,15 @@ def serve_command(
         raise InvalidInput(
             f"--durability must be async or sync; got {durability!r}.", field="durability"
         )
-    if replicas > 1 and replica_index is None:
-        supervise_replicas(ctx, replicas, token)
+    if replicas.max_replicas > 1 and replica_index is None:
+        rule = ScalingRule(
+            replicas.min_replicas,
+            replicas.max_replicas,
+            target_queue_rows=target_queue,
+            scale_up_delay_s=scale_up_delay_s,
+            scale_down_delay_s=scale_down_delay_s,
+        )
+        supervise_replicas(ctx, rule, token, replica_ports)
         return
     mode: Literal["async", "sync"] = "sync" if durability == "sync" else "async"
     settings = ServingSettings(
@@ -274,8 +309,12 @@ def serve_announced(
     )
 
 
-def supervise_replicas(ctx: typer.Context, replicas: int, token: str | None) -> None:
-    """``--replicas N``: run N replica processes of this very command until SIGTERM/SIGINT.
+def supervise_replicas(
+    ctx: typer.Context, rule: ScalingRule, token: str | None, replica_ports: int | None
+) -> None:
+    """``--replicas N``: run N replica processes of this very command until SIGTERM/SIGINT;
+    ``--replicas MIN:MAX``: start MIN and scale on the queue depth read from each replica's
+    own port (``--replica-ports``).
 
     Each replica gets the options given on this command line (the environment it inherits
     carries the rest), plus its index; the token travels in the environment, never in a
@@ -284,12 +323,20 @@ def supervise_replicas(ctx: typer.Context, replicas: int, token: str | None) -> 
     from modelpilot.errors import Unavailable
     from modelpilot.serving.replicas import ReplicasFailed, Supervisor
 
-    base = replica_arguments(ctx, skip={"replicas", "replica_index", "token"})
+    base = replica_arguments(ctx, skip=_SUPERVISOR_ONLY)
     env = {"MODELPILOT_TOKEN": token} if token else {}
-    console.print(f"Starting {replicas} replicas sharing the port (Ctrl-C to stop)")
     command = [sys.executable, "-m", "modelpilot.cli.main", "serve"]
+    scaling = autoscaling(rule, token, replica_ports, ctx.params["host"])
+    console.print(
+        f"Starting {rule.min_replicas} replicas sharing the port"
+        + (f", scaling up to {rule.max_replicas}" if scaling else "")
+        + " (Ctrl-C to stop)"
+    )
     supervisor = Supervisor(
-        lambda index: [*command, *base, "--replica-index", str(index)], replicas, env=env
+        lambda index: [*command, *base, "--replica-index", str(index)],
+        rule.min_replicas,
+        env=env,
+        **scaling,
     )
     try:
         supervisor.run()
@@ -297,6 +344,46 @@ def supervise_replicas(ctx: typer.Context, replicas: int, token: str | None) -> 
         if exc.exit_code != Unavailable.exit_code:
             raise SystemExit(exc.exit_code) from None  # the replica printed the reason
         raise Unavailable(f"{exc} Its output above says why.") from None
+
+
+_SUPERVISOR_ONLY = {
+    "replicas",
+    "replica_index",
+    "token",
+    "target_queue",
+    "scale_up_delay_s",
+    "scale_down_delay_s",
+}
+
+
+def autoscaling(
+    rule: ScalingRule, token: str | None, replica_ports: int | None, host: str
+) -> dict[str, Any]:
+    """The supervisor's autoscaler and queue reader for ``--replicas MIN:MAX`` (empty for
+    a fixed count). The queues are read over HTTP from each replica's own port: the
+    ``/metrics`` Prometheus scrapes, once per poll (about 1 ms per replica per second), so
+    the replicas need no second channel and the supervisor sees what the HPA would."""
+    from modelpilot.errors import InvalidInput
+    from modelpilot.serving.autoscale import Autoscaler, read_queue_depth
+
+    if rule.max_replicas == rule.min_replicas:
+        return {}
+    if replica_ports is None:
+        raise InvalidInput(
+            f"--replicas {rule.min_replicas}:{rule.max_replicas} scales on each replica's "
+            "queue depth, read from its own port: give --replica-ports BASE too (replica i "
+            "listens on BASE + i).",
+            field="replica_ports",
+        )
+    where = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+    def queue_depth(index: int) -> float | None:
+        return read_queue_depth(f"http://{where}:{replica_ports + index}/metrics", token=token)
+
+    return {
+        "autoscaler": Autoscaler(rule, replicas=rule.min_replicas),
+        "queue_depth": queue_depth,
+    }
 
 
 def replica_arguments(ctx: typer.Context, *, skip: set[str]) -> list[str]:

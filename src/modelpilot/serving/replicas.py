@@ -7,7 +7,8 @@ connections over them (by a hash of the connection's addresses). The supervisor 
 itself and touches no request: it starts the replicas, forwards SIGTERM/SIGINT to them once
 (each drains: it answers what is queued and flushes its prediction log), restarts a replica
 that dies (a bounded number of times in a window, each restart logged) and gives up, stopping
-the others, when replicas keep dying.
+the others, when replicas keep dying. Given an :class:`~modelpilot.serving.autoscale.Autoscaler`
+it also adds and drains replicas on their queue depth (``--replicas MIN:MAX``).
 
 Why processes that bind their own sockets, not one socket shared by forked workers: a
 replica is then exactly a ``modelpilot serve`` (same code path, restartable alone), and a
@@ -33,6 +34,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import count
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelpilot.serving.autoscale import Autoscaler
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +110,7 @@ class Replica:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     start_at: float | None = None  # a pending (delayed) restart
+    is_draining: bool = False  # removed by a scale-down: SIGTERM sent, not restarted
 
 
 class ReplicasFailed(Exception):
@@ -120,6 +127,11 @@ class Supervisor:
     ``command(index)`` is the argument list of replica ``index``; ``env`` is added to this
     process's environment. :meth:`run` blocks until every replica has exited; signals are
     taken synchronously (``sigtimedwait``), so no handler runs between two statements.
+
+    With an ``autoscaler``, ``replicas`` is the starting count, and every ``rule.poll_s``
+    the supervisor reads ``queue_depth(index)`` of each serving replica (None: unreadable,
+    left out), feeds the mean to the autoscaler, starts a replica at the lowest free index
+    or drains the highest one (SIGTERM once: it answers what it queued, then exits).
     """
 
     def __init__(
@@ -130,15 +142,22 @@ class Supervisor:
         env: Mapping[str, str] | None = None,
         max_restarts: int = 5,
         window_s: float = 60.0,
+        autoscaler: Autoscaler | None = None,
+        queue_depth: Callable[[int], float | None] | None = None,
     ) -> None:
         self.command = command
-        self.slots = [
-            Replica(i, RestartBudget(max_restarts=max_restarts, window_s=window_s))
-            for i in range(replicas)
-        ]
+        self.max_restarts = max_restarts
+        self.window_s = window_s
+        self.slots = [self._slot(i) for i in range(replicas)]
         self.env = dict(env or {})
         self.stopping = False
         self.failure: ReplicasFailed | None = None
+        self.autoscaler = autoscaler
+        self.queue_depth = queue_depth
+        self.next_poll = 0.0
+
+    def _slot(self, index: int) -> Replica:
+        return Replica(index, RestartBudget(max_restarts=self.max_restarts, window_s=self.window_s))
 
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT (then drain) or until replicas keep dying (raises)."""
@@ -150,6 +169,7 @@ class Supervisor:
                 self._wait_event()
                 self._reap()
                 self._start_due()
+                self._autoscale(time.monotonic())
         except BaseException:  # the supervisor itself failed: no replica may outlive it
             self._signal_all(signal.SIGKILL)
             raise
@@ -160,6 +180,8 @@ class Supervisor:
 
     def _wait_event(self) -> None:
         due = [s.start_at for s in self.slots if s.start_at is not None]
+        if self.autoscaler is not None and not self.stopping:
+            due.append(self.next_poll)
         timeout = max(0.0, min(due) - time.monotonic()) if due else 5.0
         info = signal.sigtimedwait(_SIGNALS, timeout)
         if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
@@ -168,16 +190,25 @@ class Supervisor:
             self._stop()  # a second signal forwards again: uvicorn then force-quits
 
     def _reap(self) -> None:
-        for slot in self.slots:
+        for slot in list(self.slots):  # a drained replica's slot is removed
             process = slot.process
             if process is None or process.poll() is None:
                 continue
             slot.process = None
-            if not self.stopping:
+            if slot.is_draining:
+                self.slots.remove(slot)
+                log.warning(
+                    "replica %d (pid %d) drained and stopped (%s); %d serving",
+                    slot.index,
+                    process.pid,
+                    _how(process.returncode),
+                    len(self._serving()),
+                )
+            elif not self.stopping:
                 self._replace(slot, process.pid, process.returncode)
 
     def _replace(self, slot: Replica, pid: int, code: int) -> None:
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        how = _how(code)
         if code in CONFIG_EXIT_CODES:
             self._give_up(f"replica {slot.index} failed to start ({how})", code)
             return
@@ -207,11 +238,49 @@ class Supervisor:
         self._stop()
 
     def _stop(self) -> None:
-        """SIGTERM to every replica (each drains), and no pending restart."""
+        """SIGTERM to every replica (each drains), and no pending restart. One draining after
+        a scale-down has had its SIGTERM and is skipped the first time (a second makes it
+        quit at once, which only a second stop signal asks for)."""
+        first = not self.stopping
         self.stopping = True
         for slot in self.slots:
             slot.start_at = None
-        self._signal_all(signal.SIGTERM)
+        self._signal_all(signal.SIGTERM, skip_draining=first)
+
+    def _serving(self) -> list[Replica]:
+        return [s for s in self.slots if not s.is_draining]
+
+    def _autoscale(self, now: float) -> None:
+        """Read the queues when a poll is due and add or drain one replica if asked."""
+        if self.autoscaler is None or self.queue_depth is None or self.stopping:
+            return
+        if now < self.next_poll:
+            return
+        self.next_poll = now + self.autoscaler.rule.poll_s
+        serving = self._serving()
+        read = [self.queue_depth(s.index) for s in serving if s.process is not None]
+        depths = [d for d in read if d is not None]
+        mean = sum(depths) / len(depths) if depths else None
+        wanted = self.autoscaler.observe(now, mean)
+        if wanted > len(serving):
+            used = {s.index for s in self.slots}
+            slot = self._slot(next(i for i in count() if i not in used))
+            self.slots.append(slot)
+            log.warning("scaling up to %d replicas (queue %.1f rows per replica)", wanted, mean)
+            self._start(slot)
+        elif wanted < len(serving):
+            slot = max(serving, key=lambda s: s.index)
+            log.warning("scaling down to %d replicas (queue %.1f rows per replica)", wanted, mean)
+            self._drain(slot)
+
+    def _drain(self, slot: Replica) -> None:
+        slot.start_at = None
+        if slot.process is None or slot.process.poll() is not None:
+            self.slots.remove(slot)  # not running (a pending restart): nothing to drain
+            return
+        slot.is_draining = True
+        with contextlib.suppress(ProcessLookupError):
+            slot.process.send_signal(signal.SIGTERM)
 
     def _start_due(self) -> None:
         now = time.monotonic()
@@ -229,15 +298,23 @@ class Supervisor:
         )
         log.info("replica %d started (pid %d)", slot.index, slot.process.pid)
 
-    def _signal_all(self, sig: int) -> None:
+    def _signal_all(self, sig: int, *, skip_draining: bool = False) -> None:
         for slot in self.slots:
             process = slot.process
             if process is None or process.poll() is not None:
+                continue
+            if skip_draining and slot.is_draining:
                 continue
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(sig)
             if sig == signal.SIGKILL:
                 process.wait()
+
+
+def _how(code: int) -> str:
+    """How a replica ended, from its return code (uvicorn re-raises the SIGTERM it drained
+    on, so a drained replica ends by ``signal SIGTERM``)."""
+    return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
 def _replica_preexec() -> None:

@@ -97,7 +97,7 @@ def replica_home(home: Path, tmp_path: Path) -> Path:
 def start_replicas(replica_home: Path, tmp_path: Path) -> Iterator[Callable[..., Replicas]]:
     started: list[Replicas] = []
 
-    def start(*args: str) -> Replicas:
+    def start(*args: str, count: str = "2") -> Replicas:
         port, base = free_port(), _free_port_pair()
         env = {
             **os.environ,
@@ -114,7 +114,7 @@ def start_replicas(replica_home: Path, tmp_path: Path) -> Iterator[Callable[...,
                     "serve",
                     *args,
                     "--replicas",
-                    "2",
+                    count,
                     "--port",
                     str(port),
                     "--replica-ports",
@@ -126,7 +126,7 @@ def start_replicas(replica_home: Path, tmp_path: Path) -> Iterator[Callable[...,
             )
         replicas = Replicas(process, port, [base, base + 1], stderr_path)
         started.append(replicas)
-        for index in (0, 1):
+        for index in range(int(count.split(":")[0])):  # the replicas started at once
             wait_ready(replicas.own_url(index), process)
         return replicas
 
@@ -189,6 +189,7 @@ class Load:
 
     shared_url: str
     survivor_url: str
+    rows: int = 1
     acknowledged: list[str] = field(default_factory=list)
     survivor_failures: list[str] = field(default_factory=list)
     survivor_answered: int = 0
@@ -201,7 +202,9 @@ class Load:
                 if self.stop.is_set():
                     return
                 try:
-                    reply = client.post(f"{self.shared_url}/predict/churn", json=[RECORD])
+                    reply = client.post(
+                        f"{self.shared_url}/predict/churn", json=[RECORD] * self.rows
+                    )
                 except httpx.TransportError:
                     continue  # its replica was killed: a new connection goes to a live one
                 if reply.status_code == 200:
@@ -280,6 +283,60 @@ def test_a_killed_replica_is_replaced_and_no_acknowledged_prediction_is_lost(
     )
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.mark.slow  # three servers started in turn (about 15 s)
+def test_replicas_scale_up_under_load_and_drain_back_when_idle(
+    start_replicas: Callable[..., Replicas], replica_home: Path
+) -> None:
+    """--replicas 1:2 with short delays: requests of 200 rows, each waiting up to 100 ms
+    for a batch, keep over 50 rows queued, so a second replica starts; once the load stops
+    it is drained, and every prediction it acknowledged is in the log."""
+    replicas = start_replicas(
+        "churn@champion",
+        "--durability",
+        "sync",
+        "--max-wait-ms",
+        "100",
+        "--target-queue",
+        "50",
+        "--scale-up-delay-s",
+        "1",
+        "--scale-down-delay-s",
+        "2",
+        count="1:2",
+    )
+    assert not _answers(replicas.own_url(1))
+    load = Load(replicas.url, replicas.own_url(0), rows=200)
+    threads = [threading.Thread(target=load.shared, args=(2_000,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        _wait_for(lambda: _answers(replicas.own_url(1)), "a second replica under load")
+        added = replicas.pid(1)
+    finally:
+        load.stop.set()
+        for thread in threads:
+            thread.join()
+    _wait_for(lambda: not _alive(added), "the added replica to drain and stop once idle")
+    assert _answers(replicas.own_url(0))
+    assert replicas.stop() == 0
+    err = replicas.stderr_path.read_text()
+    assert "scaling up to 2 replicas" in err and "scaling down to 1 replicas" in err
+    assert f"replica 1 (pid {added}) drained and stopped" in err
+
+    folder = replica_home / "predictions"
+    recover_wal_files(folder)
+    logged = set(read_predictions(folder, model="churn")["request_id"])
+    missing = [r for r in load.acknowledged if r not in logged]
+    assert load.acknowledged and missing == []
+
+
 def test_replicas_of_a_missing_model_stop_with_its_exit_code(replica_home: Path) -> None:
     env = {**os.environ, "MODELPILOT_HOME": str(replica_home)}
     done = subprocess.run(
@@ -302,3 +359,28 @@ def test_replicas_of_a_missing_model_stop_with_its_exit_code(replica_home: Path)
     assert done.returncode == 3
     assert "nosuch" in done.stderr
     assert "failed to start (exit code 3)" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [
+        ("1:2", "give --replica-ports BASE too"),  # the queues are read from the own ports
+        ("3:2", "need 1 <= MIN <= MAX"),
+        ("two", "a count (4) or a range MIN:MAX (2:8)"),
+    ],
+)
+def test_a_replica_range_without_its_ports_or_out_of_order_is_refused(
+    replica_home: Path, count: str, message: str
+) -> None:
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "modelpilot.cli.main", "serve", "churn@champion"),
+            *("--replicas", count, "--port", str(free_port())),
+        ],
+        env={**os.environ, "MODELPILOT_HOME": str(replica_home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
