@@ -5,7 +5,9 @@ from __future__ import annotations
 import concurrent.futures
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -260,7 +262,16 @@ def test_log_query_cli_counts_exactly_the_requests_a_dedicated_server_logged(
     from modelpilot.cli.main import app
 
     own_home = tmp_path / "home"
-    shutil.copytree(home, own_home, ignore=shutil.ignore_patterns("predictions"))
+    # The module's server is live on ``home``: its SQLite WAL/SHM files come and go, so the
+    # database is copied with SQLite's backup API (consistent) and the rest file by file.
+    live_files = ("predictions", "modelpilot.db", "modelpilot.db-wal", "modelpilot.db-shm")
+    shutil.copytree(home, own_home, ignore=shutil.ignore_patterns(*live_files))
+    if (home / "modelpilot.db").exists():
+        with (
+            closing(sqlite3.connect(home / "modelpilot.db")) as source,
+            closing(sqlite3.connect(own_home / "modelpilot.db")) as target,
+        ):
+            source.backup(target)
     server = start_server("churn@champion", server_home=own_home)
     with httpx.Client() as client:
         for i in range(7):
