@@ -232,6 +232,8 @@ def test_after_n_requests_the_log_holds_exactly_n_rows(server: Server) -> None:
 
 
 def test_metrics_follow_prometheus_conventions(server: Server) -> None:
+    # one prediction of its own: the histograms have a sample whatever ran before
+    assert httpx.post(f"{server.url}/predict/churn", json=[RECORD]).status_code == 200
     text = httpx.get(f"{server.url}/metrics").text
     for family in (
         "modelpilot_requests_total",
