@@ -7,14 +7,16 @@ SQLite file or a fresh PostgreSQL schema, and is stopped by the fixture that sta
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,23 @@ from modelpilot.identity import Role, create_token
 from modelpilot.store import Store
 
 POSTGRES_URI = os.environ.get("MODELPILOT_TEST_POSTGRES_URI")
+
+
+_LIVE_FILES = ("predictions", "modelpilot.db", "modelpilot.db-wal", "modelpilot.db-shm")
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    """A copy of a home (without its prediction log) that a server may be using right now:
+    its SQLite WAL/SHM files come and go, so the database is copied with SQLite's backup API
+    (a consistent snapshot) and the rest file by file."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*_LIVE_FILES))
+    if (source / "modelpilot.db").exists():
+        with (
+            closing(sqlite3.connect(source / "modelpilot.db")) as live,
+            closing(sqlite3.connect(target / "modelpilot.db")) as copy,
+        ):
+            live.backup(copy)
+    return target
 
 
 def free_port() -> int:

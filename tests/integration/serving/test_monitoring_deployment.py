@@ -24,6 +24,7 @@ from modelpilot.errors import InvalidInput
 from modelpilot.predictions import read_predictions
 from modelpilot.predictions.labels import log_labels
 from modelpilot.workspace import Workspace
+from mp_server import copy_home
 
 
 @dataclass
@@ -41,7 +42,7 @@ def monitored(
     start_server: Callable[..., Server], home: Path, tmp_path: Path
 ) -> Iterator[Monitored]:
     server_home = tmp_path / "home"
-    shutil.copytree(home, server_home, ignore=shutil.ignore_patterns("predictions"))
+    copy_home(home, server_home)
     ws = Workspace(Settings(home=server_home))
     train = frame(2_000, seed=11)
     target = (train["calls"] + (train["income"] > 50) > 2).astype(int)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections import Counter
@@ -18,6 +17,7 @@ from modelpilot import release
 from modelpilot.config import Settings
 from modelpilot.predictions import read_predictions
 from modelpilot.workspace import Workspace
+from mp_server import copy_home
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 
@@ -25,7 +25,7 @@ RECORD = {"age": 40, "income": 52.5, "calls": 3}
 @pytest.fixture
 def dep_home(home: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "home"
-    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("predictions"))
+    copy_home(home, copy)
     return copy
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 import threading
 import time
@@ -14,13 +13,14 @@ import httpx
 
 from conftest import Server
 from modelpilot.predictions import read_predictions, recover_wal_files
+from mp_server import copy_home
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 
 
 def _fresh_home(home: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "home"
-    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("predictions"))
+    copy_home(home, copy)
     return copy
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
-import shutil
-import sqlite3
 from collections.abc import Callable
-from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -18,6 +15,7 @@ import tritonclient.http as triton
 from conftest import FEATURES, Server, bearer, frame, home_token
 from modelpilot.identity import Role
 from modelpilot.predictions import read_predictions
+from mp_server import copy_home
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 
@@ -264,16 +262,7 @@ def test_log_query_cli_counts_exactly_the_requests_a_dedicated_server_logged(
     from modelpilot.cli.main import app
 
     own_home = tmp_path / "home"
-    # The module's server is live on ``home``: its SQLite WAL/SHM files come and go, so the
-    # database is copied with SQLite's backup API (consistent) and the rest file by file.
-    live_files = ("predictions", "modelpilot.db", "modelpilot.db-wal", "modelpilot.db-shm")
-    shutil.copytree(home, own_home, ignore=shutil.ignore_patterns(*live_files))
-    if (home / "modelpilot.db").exists():
-        with (
-            closing(sqlite3.connect(home / "modelpilot.db")) as source,
-            closing(sqlite3.connect(own_home / "modelpilot.db")) as target,
-        ):
-            source.backup(target)
+    copy_home(home, own_home)  # the module's server is live on ``home``
     server = start_server("churn@champion", server_home=own_home)
     with httpx.Client() as client:
         for i in range(7):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections import Counter
@@ -16,6 +15,7 @@ from conftest import Server, bearer, home_token
 from modelpilot.config import Settings
 from modelpilot.identity import Role
 from modelpilot.workspace import Workspace
+from mp_server import copy_home
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 
@@ -67,7 +67,7 @@ def test_alias_move_and_explicit_load_unload_under_traffic_drop_nothing(
     start_server: Callable[..., Server], home: Path, tmp_path: Path
 ) -> None:
     server_home = tmp_path / "home"
-    shutil.copytree(home, server_home, ignore=shutil.ignore_patterns("predictions"))
+    copy_home(home, server_home)
     server = start_server(
         "churn@champion", server_home=server_home, extra=("--model-control", "--no-log")
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from modelpilot import release
 from modelpilot.config import Settings
 from modelpilot.predictions import read_predictions, recover_wal_files
 from modelpilot.workspace import Workspace
+from mp_server import copy_home
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 
@@ -89,7 +89,7 @@ class Replicas:
 @pytest.fixture
 def replica_home(home: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "home"
-    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("predictions"))
+    copy_home(home, copy)
     return copy
 
 

@@ -3,7 +3,6 @@ stable variant then serves with no client-visible errors."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from modelpilot.release.config import GuardPolicy, RolloutPolicy
 from modelpilot.release.evidence import PredictionLogStats
 from modelpilot.release.rollout import tick
 from modelpilot.workspace import Workspace
+from mp_server import copy_home
 
 GOOD = {"age": 40, "income": 52.5, "calls": 3}
 BAD = {"age": -5, "income": 52.5, "calls": 3}  # the flaky model raises on negative age
@@ -26,7 +26,7 @@ def test_failing_canary_is_rolled_back_and_stable_serves_cleanly(
     start_server: Callable[..., Server], home: Path, tmp_path: Path
 ) -> None:
     server_home = tmp_path / "home"
-    shutil.copytree(home, server_home, ignore=shutil.ignore_patterns("predictions"))
+    copy_home(home, server_home)
     ws = Workspace(Settings(home=server_home))
     release.create_deployment(ws.store, "churn-canary", "churn/1")
     policy = RolloutPolicy(steps=(50, 100), min_requests_per_step=10_000, min_seconds_per_step=3600)
@@ -69,7 +69,7 @@ def test_an_equally_fast_canary_walks_to_promotion_over_real_http(
 ) -> None:
     """Two comparable models behind a real server: latency noise must not roll the canary back."""
     server_home = tmp_path / "home"
-    shutil.copytree(home, server_home, ignore=shutil.ignore_patterns("predictions"))
+    copy_home(home, server_home)
     ws = Workspace(Settings(home=server_home))
     release.create_deployment(ws.store, "churn-fast", "churn/1")
     policy = RolloutPolicy(

@@ -22,6 +22,7 @@ import httpx
 
 from conftest import HERE, free_port, wait_ready
 from modelpilot.predictions import read_predictions, recover_wal_files
+from mp_server import copy_home
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 RESTARTS = 3
@@ -120,7 +121,7 @@ def test_two_pid_one_servers_on_one_folder_keep_every_acknowledged_row_once(
     home: Path, tmp_path: Path
 ) -> None:
     server_home = tmp_path / "home"
-    shutil.copytree(home, server_home, ignore=shutil.ignore_patterns("predictions"))
+    copy_home(home, server_home)
     steady, restarted = _start(server_home), _start(server_home)
     load = Load([steady.url, restarted.url])
     for thread in load.threads:
