@@ -192,3 +192,14 @@ def ray_address() -> Iterator[str]:
     print(f"\nRay local cluster up in {time.monotonic() - started:.1f} s", file=sys.stderr)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def exe() -> str:
+    """The installed ``modelpilot`` console script (beside this Python first): CLI tests run
+    the command the way users do."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which("modelpilot", path=search)
+    if found is None:
+        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e .")
+    return found

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 CLASSES = np.array(["cat", "dog", "fox"])
-
-
-@pytest.fixture(scope="module")
-def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: install the package.")
-    return found
 
 
 def _run(exe: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

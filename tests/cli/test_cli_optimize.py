@@ -4,9 +4,7 @@ codes (0 all candidates faithful, 2 bad input, 9 a candidate failed its fidelity
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +21,6 @@ from modelpilot.workspace import Workspace
 
 # An end-to-end scenario: `make test-slow` (and .ci/run) runs it, `make test` does not.
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e .")
-    return found
 
 
 @pytest.fixture(scope="module")

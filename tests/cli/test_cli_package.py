@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,15 +25,6 @@ from mp_server import free_port, wait_ready
 # Each command builds an image context (wheels, bundle) or serves a bundle: minutes on 2
 # cores, so `make test-slow` runs them (CI runs both).
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: install the package.")
-    return found
 
 
 def frame() -> pd.DataFrame:

@@ -5,9 +5,7 @@ card shows, and bad input (exit 2). No timing is asserted: figures depend on the
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +18,6 @@ from modelpilot.workspace import Workspace
 
 # Starts interpreters and a server: `make test-slow` (and .ci/run) runs it, `make test` does not.
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e .")
-    return found
 
 
 @pytest.fixture(scope="module")

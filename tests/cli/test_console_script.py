@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +21,6 @@ from sklearn.linear_model import LogisticRegression
 from modelpilot import __version__
 from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
-
-
-@pytest.fixture(scope="module")
-def exe() -> str:
-    # The interpreter's own bin folder first: `make test` runs .venv/bin/python without
-    # activating the venv, and that folder is where pip put the script.
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(
-            f"No `modelpilot` executable on {search}: install the package (pip install -e .)."
-        )
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +34,6 @@ risks:
     mitigation: fairness slice by region in the gate
     owner: retention team
 """
-
-
-@pytest.fixture(scope="module")
-def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    assert found is not None, f"no modelpilot executable on {search}"
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,15 +16,6 @@ from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
 
 ARGS = ["--param", "data=churn-data", "--param", "holdout=churn-holdout"]
-
-
-@pytest.fixture(scope="module")
-def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e . first.")
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -8,21 +8,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def exe() -> str:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("modelpilot", path=search)
-    if found is None:
-        pytest.fail(f"No `modelpilot` executable on {search}: pip install -e . first.")
-    return found
 
 
 @pytest.fixture(scope="module")
