@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "clock": 0,
     "config": 0,
     "version": 0,
+    "lazy": 0,  # a package's exports imported on first use (keeps SQLAlchemy out of serving)
     # 1 storage
     "store": 1,
     "artifacts": 1,

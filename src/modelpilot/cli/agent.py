@@ -7,27 +7,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from modelpilot.cli.context import console, err_console, get_workspace
 from modelpilot.clock import now_ms
 from modelpilot.errors import said
-from modelpilot.loop.agent import (
-    DEFAULT_INTERVAL_S,
-    DEFAULT_LEASE_S,
-    Agent,
-    AgentIteration,
-    check_agent_options,
-)
-from modelpilot.pipelines import (
-    PipelineLauncher,
-    PipelineServices,
-    SubprocessExecutor,
-    worker_environment,
-)
-from modelpilot.pipelines.lease import owner_id
-from modelpilot.workspace import Workspace
+from modelpilot.loop.options import DEFAULT_INTERVAL_S, DEFAULT_LEASE_S, check_agent_options
+
+if TYPE_CHECKING:
+    # the agent, the pipelines and the workspace bring the store (SQLAlchemy): imported when
+    # an agent is made, so the CLI starts without them
+    from modelpilot.loop.agent import Agent, AgentIteration
+    from modelpilot.workspace import Workspace
 
 
 def agent_command(
@@ -66,6 +59,15 @@ def workspace_agent(ws: Workspace, *, lease_s: float) -> Agent:
     """An agent on ``ws``'s local store, on the real clock, running pipelines in worker
     subprocesses and moving the loop's decisions (``modelpilot agent`` and ``modelpilot
     server --agent``)."""
+    from modelpilot.loop.agent import Agent
+    from modelpilot.pipelines import (
+        PipelineLauncher,
+        PipelineServices,
+        SubprocessExecutor,
+        worker_environment,
+    )
+    from modelpilot.pipelines.lease import owner_id
+
     services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
     launch = PipelineLauncher(services, SubprocessExecutor(env=worker_environment(ws.settings)))
     agent_id = owner_id()

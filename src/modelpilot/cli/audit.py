@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from modelpilot.audit import AuditEntry
 from modelpilot.cli.context import console, fmt_ms, get_workspace
 from modelpilot.clock import since_ms
 from modelpilot.errors import AuditChainBroken, InvalidInput
+
+if TYPE_CHECKING:
+    from modelpilot.audit import AuditEntry
 
 audit_app = typer.Typer(help="The tamper-evident audit log of every change.", no_args_is_help=True)
 _TABLE_LIMIT = 100

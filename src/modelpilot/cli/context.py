@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from modelpilot.config import Settings
-from modelpilot.workspace import Workspace
+
+if TYPE_CHECKING:
+    # the workspace imports every store-backed service (SQLAlchemy); `serve --bundle` never
+    # builds one, so the model image's entry point does not import them
+    from modelpilot.workspace import Workspace
 
 console = Console()
 err_console = Console(stderr=True)
@@ -21,6 +25,8 @@ def get_workspace() -> Workspace:
     """The workspace for this command, from ``MODELPILOT_*`` settings."""
     global _workspace
     if _workspace is None:
+        from modelpilot.workspace import Workspace
+
         _workspace = Workspace(Settings())
     return _workspace
 

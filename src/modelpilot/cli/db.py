@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from modelpilot.cli.context import console, get_workspace
-from modelpilot.store import migrate
 
 db_app = typer.Typer(help="Metadata store maintenance.", no_args_is_help=True)
 
@@ -14,6 +13,7 @@ db_app = typer.Typer(help="Metadata store maintenance.", no_args_is_help=True)
 def upgrade() -> None:
     """Bring the metadata schema to the newest revision."""
     settings = get_workspace().settings
+    from modelpilot.store import migrate
     from modelpilot.store.engine import make_engine
 
     engine = make_engine(

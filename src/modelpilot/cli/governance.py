@@ -12,8 +12,6 @@ from rich.table import Table
 from modelpilot.cli.context import console, get_workspace
 from modelpilot.errors import InvalidInput
 from modelpilot.evaluation.result import write_atomic
-from modelpilot.governance import build_report, load_catalogue
-from modelpilot.governance.html import render_html
 
 # --fail-on-gaps exits 12 when a control has a gap (8: data validation failures, 9: a failed
 # gate, 10: a broken audit chain, 11: a failed pipeline step).
@@ -39,6 +37,9 @@ def report(
     ),
 ) -> None:
     """List each control with the records that evidence it and the gaps where none does."""
+    from modelpilot.governance import build_report, load_catalogue
+    from modelpilot.governance.html import render_html
+
     load_catalogue().framework(framework)  # an unknown framework fails before any work
     suffix = None if output is None else output.suffix.lower()
     if suffix not in (None, ".html", ".htm", ".json"):

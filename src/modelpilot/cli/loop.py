@@ -4,14 +4,15 @@ store, or on ``modelpilot server`` with ``MODELPILOT_SERVER_URI`` (approving nee
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
-from modelpilot.loop.decisions import LoopDecision, decision_to_json
-from modelpilot.loop.protocol import loop_service
+
+if TYPE_CHECKING:
+    from modelpilot.loop.decisions import LoopDecision
 
 loop_app = typer.Typer(
     help="The continuous-training loop's decisions: trigger -> training -> gate -> canary.",
@@ -26,6 +27,9 @@ def history(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The deployment's decisions, newest first, each with the states it passed and why."""
+    from modelpilot.loop.decisions import decision_to_json
+    from modelpilot.loop.protocol import loop_service
+
     found = loop_service(get_workspace()).list_decisions(deployment, limit=limit)
     if as_json:
         print_json([decision_to_json(d) for d in found])
@@ -43,6 +47,9 @@ def history(
 @loop_app.command("show")
 def show(decision_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """One decision (id or a unique prefix) with every step's evidence."""
+    from modelpilot.loop.decisions import decision_to_json
+    from modelpilot.loop.protocol import loop_service
+
     decision = loop_service(get_workspace()).get_decision(decision_id)
     if as_json:
         print_json(decision_to_json(decision))
@@ -57,6 +64,8 @@ def approve(
 ) -> None:
     """Approve a decision that is awaiting approval (the agent then starts its canary), or
     reject it. Exit 3 for an unknown id, 4 when it is not awaiting approval."""
+    from modelpilot.loop.protocol import loop_service
+
     decision = loop_service(get_workspace()).approve(decision_id, reject=reject, reason=reason)
     console.print(
         f"decision {decision.short_id} ({decision.deployment}, {decision.candidate}): "

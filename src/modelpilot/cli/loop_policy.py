@@ -4,6 +4,7 @@ history, validate). Local store only for now."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 import yaml
@@ -11,15 +12,11 @@ from rich.table import Table
 
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
 from modelpilot.clock import now_ms
-from modelpilot.loop import (
-    PolicyRevision,
-    get_loop_policy,
-    load_loop_policy,
-    loop_policy_history,
-    set_loop_policy,
-)
-from modelpilot.loop.policy import TriggerSpec
-from modelpilot.store.events import default_actor
+
+if TYPE_CHECKING:
+    # the policy store (SQLAlchemy): imported by each command, so the CLI starts without it
+    from modelpilot.loop import PolicyRevision
+    from modelpilot.loop.policy import TriggerSpec
 
 policy_app = typer.Typer(
     help="A deployment's continuous-training policy: triggers, training, evaluation, rollout.",
@@ -32,6 +29,8 @@ _FILE = typer.Option(..., "--file", "-f", help="The policy, a YAML file.")
 def validate(file: Path = _FILE) -> None:
     """Check a policy file (keys, cron, durations, pipeline and params, gate policy) without
     storing anything: exit 0 when valid, 2 with FILE:LINE: KEY: message when not."""
+    from modelpilot.loop import load_loop_policy
+
     loaded = load_loop_policy(file)
     names = ", ".join(_condition(t) for t in loaded.policy.triggers)
     console.print(f"{file}: valid ({names} -> {loaded.policy.training.pipeline})")
@@ -41,6 +40,9 @@ def validate(file: Path = _FILE) -> None:
 def set_policy(deployment: str, file: Path = _FILE) -> None:
     """Store the policy as the deployment's next revision and create, update or delete the
     triggers it owns (named DEPLOYMENT.1, DEPLOYMENT.2, ...)."""
+    from modelpilot.loop import load_loop_policy, set_loop_policy
+    from modelpilot.store.events import default_actor
+
     store = get_workspace().store  # refused with a clear error when a server is configured
     loaded = load_loop_policy(file)
     stored = set_loop_policy(store, deployment, loaded, actor=default_actor(), now_ms=now_ms())
@@ -58,6 +60,8 @@ def show(
 ) -> None:
     """The deployment's policy (newest revision unless --revision), as stored (paths made
     absolute, defaults filled in)."""
+    from modelpilot.loop import get_loop_policy
+
     found = get_loop_policy(get_workspace().store, deployment, revision)
     if as_json:
         print_json(_as_dict(found))
@@ -73,6 +77,8 @@ def show(
 @policy_app.command("history")
 def history(deployment: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Every revision of the deployment's policy, newest first."""
+    from modelpilot.loop import loop_policy_history
+
     revisions = loop_policy_history(get_workspace().store, deployment)
     if as_json:
         print_json([_as_dict(r) for r in revisions])

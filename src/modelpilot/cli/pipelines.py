@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.table import Table
 
 import modelpilot as mp
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
-from modelpilot.pipelines import (
-    PipelineRun,
-    StepRun,
-    StepState,
-    check_executor_name,
-    get_pipeline_run,
-    list_pipeline_runs,
-    load_target,
-    params_from_text,
-)
+
+if TYPE_CHECKING:
+    from modelpilot.pipelines import PipelineRun, StepRun
 
 pipelines_app = typer.Typer(
     help="Pipelines of steps: run, list, show; triggers and tick.", no_args_is_help=True
@@ -44,6 +37,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def _print_step(step: StepRun) -> None:
+    from modelpilot.pipelines import StepState
+
     if step.state is StepState.RUNNING:
         detail = f"attempt {step.attempt}/{step.max_attempts}"
         if step.attempt > 1 and step.error:
@@ -83,6 +78,8 @@ def run(
     ),
 ) -> None:
     """Run a pipeline; steps whose code and inputs are unchanged are reused (cached)."""
+    from modelpilot.pipelines import check_executor_name, load_target, params_from_text
+
     name = check_executor_name(executor)
     definition = load_target(target)
     params = params_from_text(definition, param)
@@ -115,6 +112,8 @@ def list_runs(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Pipeline runs, newest first."""
+    from modelpilot.pipelines import list_pipeline_runs
+
     found = list_pipeline_runs(get_workspace().store, pipeline=pipeline, limit=limit)
     if as_json:
         print_json([_as_dict(r) for r in found])
@@ -141,6 +140,8 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """One pipeline run: its steps, states, attempts, durations, cache hits and errors."""
+    from modelpilot.pipelines import StepState, get_pipeline_run
+
     r = get_pipeline_run(get_workspace().store, run_id)
     if as_json:
         print_json(_as_dict(r))
@@ -178,6 +179,8 @@ def show(
 
 
 def _detail(step: StepRun) -> str:
+    from modelpilot.pipelines import StepState
+
     if step.error and step.state is StepState.FAILED:
         return step.error
     if step.output is None:

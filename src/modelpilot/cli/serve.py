@@ -199,7 +199,6 @@ def serve_command(
     from modelpilot.config import Settings
     from modelpilot.errors import InvalidInput
     from modelpilot.serving.settings import ServingSettings
-    from modelpilot.workspace import Workspace
 
     if durability not in ("async", "sync"):
         raise InvalidInput(
@@ -244,6 +243,8 @@ def serve_command(
             bundle, targets, host=host, port=port, settings=settings, replica_port=own_port
         )
         return
+    from modelpilot.workspace import Workspace  # the store (SQLAlchemy): not for a bundle
+
     overrides: dict[str, Any] = {"server_uri": server} if server else {}
     overrides |= {"token": token} if token else {}
     ws = Workspace(Settings(**overrides)) if overrides else get_workspace()

@@ -7,6 +7,7 @@ import gc
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,13 +15,10 @@ from modelpilot.cli.agent import workspace_agent
 from modelpilot.cli.context import console, err_console
 from modelpilot.config import Settings
 from modelpilot.errors import said
-from modelpilot.loop.agent import (
-    DEFAULT_INTERVAL_S,
-    DEFAULT_LEASE_S,
-    AgentIteration,
-    check_agent_options,
-)
-from modelpilot.workspace import Workspace
+from modelpilot.loop.options import DEFAULT_INTERVAL_S, DEFAULT_LEASE_S, check_agent_options
+
+if TYPE_CHECKING:
+    from modelpilot.loop.agent import AgentIteration
 
 _NO_AUTH_WARNING = (
     "[bold red]WARNING: --no-auth: every request is accepted as admin, without a token.[/bold red]"
@@ -122,6 +120,8 @@ def _agent_lifespan(
 
     @asynccontextmanager
     async def lifespan(_app: object) -> AsyncIterator[None]:
+        from modelpilot.workspace import Workspace  # the store (SQLAlchemy): not at CLI start
+
         ws = Workspace(settings)
         agent = workspace_agent(ws, lease_s=lease_s)
         stop = threading.Event()

@@ -3,29 +3,19 @@ pipeline by itself (a schedule, a new dataset version, an alert) or by a person.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from modelpilot.cli.context import console, fmt_ms, get_workspace, print_json
 from modelpilot.clock import now_ms, parse_duration_s
 from modelpilot.errors import Conflict, InvalidInput, ModelpilotError, NotFound, shown
-from modelpilot.pipelines import (
-    Firing,
-    PipelineLauncher,
-    PipelineServices,
-    SubprocessExecutor,
-    Trigger,
-    TriggerKind,
-    define_trigger,
-    delete_trigger,
-    evaluate_triggers,
-    fire_trigger,
-    list_triggers,
-    trigger_history,
-    worker_environment,
-)
-from modelpilot.pipelines.evaluator import summarised
-from modelpilot.store.events import default_actor
+
+if TYPE_CHECKING:
+    # the pipelines' records and the store (SQLAlchemy): imported by each command, so the CLI
+    # starts without them (a model image's `modelpilot serve` has no store)
+    from modelpilot.pipelines import Firing, PipelineLauncher, Trigger
 
 trigger_app = typer.Typer(
     help="Triggers that start a pipeline: schedule, new dataset version, alert, manual.",
@@ -52,6 +42,13 @@ def _dataset_exists(name: str) -> bool:
 
 
 def _launcher() -> PipelineLauncher:
+    from modelpilot.pipelines import (
+        PipelineLauncher,
+        PipelineServices,
+        SubprocessExecutor,
+        worker_environment,
+    )
+
     ws = get_workspace()
     services = PipelineServices(ws.store, ws.tracking, ws.datasets, ws.registry)
     return PipelineLauncher(services, SubprocessExecutor(env=worker_environment(ws.settings)))
@@ -79,6 +76,9 @@ def create(
     param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE; repeat for more."),
 ) -> None:
     """Create a trigger (none of --schedule/--on-dataset/--on-alert: manual only)."""
+    from modelpilot.pipelines import TriggerKind, define_trigger
+    from modelpilot.store.events import default_actor
+
     ws = get_workspace()
     made = define_trigger(
         ws.store, name=name, target=pipeline, params=param, schedule=schedule,
@@ -102,6 +102,8 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Every trigger with its condition and limits."""
+    from modelpilot.pipelines import list_triggers
+
     found = list_triggers(get_workspace().store)
     if as_json:
         print_json([_trigger_dict(t) for t in found])
@@ -120,6 +122,9 @@ def list_cmd(
 @trigger_app.command("fire")
 def fire(name: str = typer.Argument(..., help="Trigger name.")) -> None:
     """Fire a trigger now, as a person: no cooldown; concurrency and the budget still hold."""
+    from modelpilot.pipelines import fire_trigger
+    from modelpilot.store.events import default_actor
+
     ws = get_workspace()
     firing = fire_trigger(ws.store, name, now_ms(), actor=default_actor(), launch=_launcher())
     _print_firing(firing)
@@ -136,6 +141,8 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """A trigger's decisions, newest first: fired (with the pipeline run) or skipped (why)."""
+    from modelpilot.pipelines import trigger_history
+
     found = trigger_history(get_workspace().store, name, limit=limit)
     if as_json:
         print_json([_firing_dict(f) for f in found])
@@ -154,6 +161,9 @@ def history(
 @trigger_app.command("delete")
 def delete(name: str = typer.Argument(..., help="Trigger name.")) -> None:
     """Delete a trigger; its history stays in the database."""
+    from modelpilot.pipelines import delete_trigger
+    from modelpilot.store.events import default_actor
+
     gone = delete_trigger(get_workspace().store, name, actor=default_actor())
     console.print(f"Deleted trigger {gone.name}.", highlight=False)
 
@@ -162,6 +172,10 @@ def tick(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Evaluate every trigger once, now, and start the runs that fire (the agent loops this)."""
+    from modelpilot.pipelines import evaluate_triggers
+    from modelpilot.pipelines.evaluator import summarised
+    from modelpilot.store.events import default_actor
+
     decided = evaluate_triggers(
         get_workspace().store, now_ms(), launch=_launcher(), actor=f"tick:{default_actor()}"
     )

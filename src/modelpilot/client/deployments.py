@@ -14,7 +14,7 @@ from urllib.parse import quote
 from modelpilot.client.transport import HttpService
 from modelpilot.release.codec import deployment_from_json, revision_from_json
 from modelpilot.release.config import RolloutPolicy
-from modelpilot.release.service import Deployment, Revision
+from modelpilot.release.entities import Deployment, Revision
 
 _ROOT = "/api/v1/deployments"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from modelpilot.client.transport import HttpService, decode_reply
 from modelpilot.errors import Unauthorized, Unavailable
-from modelpilot.identity.tokens import Identity, Role
+from modelpilot.identity.entities import Identity, Role
 
 _PATH = "/api/v1/whoami"
 

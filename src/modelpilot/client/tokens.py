@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from modelpilot.client.transport import HttpService
-from modelpilot.identity.tokens import NewToken, Role, TokenInfo
+from modelpilot.identity.entities import NewToken, Role, TokenInfo
 
 _ROOT = "/api/v1/tokens"
 

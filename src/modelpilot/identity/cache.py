@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from modelpilot.identity.tokens import Identity
+from modelpilot.identity.entities import Identity
 
 DEFAULT_TTL_S = 30.0
 _MAX_ENTRIES = 10_000  # distinct valid tokens remembered at once; the oldest go first
@@ -32,7 +32,7 @@ class TokenAuthenticator(Protocol):
 class CachedAuthenticator:
     """A :class:`TokenAuthenticator` that remembers positive answers for ``ttl_s`` seconds.
 
-    >>> from modelpilot.identity.tokens import Role
+    >>> from modelpilot.identity.entities import Role
     >>> class Counting:
     ...     calls = 0
     ...     def authenticate(self, header):

@@ -10,15 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from modelpilot.identity.tokens import (
-    NewToken,
-    Role,
-    TokenInfo,
-    create_token,
-    list_tokens,
-    parse_expires_in,
-    revoke_token,
-)
+from modelpilot.identity.entities import NewToken, Role, TokenInfo, parse_expires_in
+from modelpilot.identity.tokens import create_token, list_tokens, revoke_token
 from modelpilot.store import Store
 
 

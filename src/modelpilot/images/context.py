@@ -182,6 +182,9 @@ def environment(spec: ImageSpec) -> dict[str, str]:
         "MODELPILOT_SERVE_MAX_BATCH_SIZE": "64",
         "MODELPILOT_SERVE_MAX_WAIT_MS": "0",
         "MODELPILOT_SERVE_DURABILITY": "async",
+        # typer's rich help imports pygments, which a model image leaves out (NOT_IMPORTED):
+        # `--help` prints click's plain help instead
+        "TYPER_USE_RICH": "0",
     }
     if spec.deployment is None:
         env["MODELPILOT_SERVE_BUNDLE"] = BUNDLE_DIR

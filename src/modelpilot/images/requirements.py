@@ -7,7 +7,8 @@ A model image gets the *serving* set of modelpilot's dependencies only (:data:`S
 ``sys.modules``. The rest (:data:`NOT_SERVED`: DuckDB, the control plane's API and
 migrations, tuning, the dashboard) stays out, which is most of an image's size after the
 model's own libraries; so do the dependencies of served ones that serving never imports
-(:data:`NOT_IMPORTED`: skops' model-card table, uvicorn's reloader and WebSockets).
+(:data:`NOT_IMPORTED`: skops' model-card table, uvicorn's reloader and WebSockets, rich's
+syntax highlighter and Markdown parser).
 The platform image (``modelpilot package image modelpilot``) gets every runtime dependency.
 No extras are followed except those a requirement names itself
 (``uvicorn[standard]``) or the platform image is asked for, so test and development tools
@@ -38,7 +39,6 @@ SERVED: dict[str, str] = {
     "scipy": "scikit-learn, and skops' trusted types",
     "scikit-learn": "skops loading and the entity modules' metrics",
     "skops": "loading scikit-learn packages safely",
-    "sqlalchemy": "the registry and release entity modules the data plane shares with the store",
     "pydantic": "settings, logging policies, protocol bodies",
     "pydantic-settings": "MODELPILOT_* settings",
     "typer": "the modelpilot command",
@@ -54,6 +54,8 @@ SERVED: dict[str, str] = {
 # modelpilot's dependencies a model server never imports, and what needs them.
 NOT_SERVED: dict[str, str] = {
     "duckdb": "SQL over the prediction log and datasets (modelpilot logs query, monitoring)",
+    "sqlalchemy": "the metadata store (with greenlet); the data plane imports only the "
+    "registry's, release's and identity's entity modules, and a bundle has no store",
     "alembic": "metadata store migrations (modelpilot db upgrade)",
     "psycopg": "a PostgreSQL metadata store",
     "fastapi": "the control plane's REST API (modelpilot server)",
@@ -69,6 +71,11 @@ NOT_IMPORTED: dict[str, str] = {
     "watchfiles": "uvicorn --reload (uvicorn[standard])",
     "websockets": "uvicorn's WebSocket protocol (uvicorn[standard]); the data plane serves HTTP "
     "only, and uvicorn runs without a WebSocket protocol when none is installed",
+    "pygments": "rich's syntax highlighting, which typer's rich help and tracebacks import; a "
+    "model image sets TYPER_USE_RICH=0 (plain help), and httpx's command-line client, which "
+    "httpx imports inside try/except ImportError",
+    "markdown-it-py": "rich.markdown, which only typer's rich help imports (off in a model image)",
+    "mdurl": "markdown-it-py's links",
 }
 
 

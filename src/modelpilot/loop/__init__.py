@@ -10,36 +10,30 @@ the training, and the agent that walks the rest of the loop comes next (issue 13
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from modelpilot.loop.policy import (
-    LoadedPolicy,
-    LoopPolicy,
-    duration_ms,
-    load_loop_policy,
-    parse_loop_policy,
-)
-from modelpilot.loop.service import (
-    PolicyRevision,
-    get_loop_policy,
-    latest_loop_policies,
-    loop_policy_history,
-    set_loop_policy,
-    trigger_name,
-)
+from modelpilot.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from modelpilot.loop.monitors import MonitorOutcome, run_due_monitors
-
-
-def __getattr__(name: str) -> Any:
-    """The monitors on first use: they bring monitoring, evaluation and the model loaders,
-    which commands that only read or write a policy (and the CLI's start-up) never need."""
-    if name in ("MonitorOutcome", "run_due_monitors"):
-        from modelpilot.loop import monitors
-
-        return getattr(monitors, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from modelpilot.loop.monitors import (
+        MonitorOutcome,
+        run_due_monitors,
+    )
+    from modelpilot.loop.policy import (
+        LoadedPolicy,
+        LoopPolicy,
+        duration_ms,
+        load_loop_policy,
+        parse_loop_policy,
+    )
+    from modelpilot.loop.service import (
+        PolicyRevision,
+        get_loop_policy,
+        latest_loop_policies,
+        loop_policy_history,
+        set_loop_policy,
+        trigger_name,
+    )
 
 
 __all__ = [
@@ -57,3 +51,12 @@ __all__ = [
     "set_loop_policy",
     "trigger_name",
 ]
+
+# Imported on first use: the policy's storage and the alert rules its monitors name bring the
+# store (SQLAlchemy), and the monitors bring monitoring, evaluation and the model loaders,
+# which the CLI's start-up (and a model image's `modelpilot serve`) never needs.
+__getattr__ = lazy_exports(
+    __name__,
+    __all__,
+    ("modelpilot.loop.policy", "modelpilot.loop.service", "modelpilot.loop.monitors"),
+)

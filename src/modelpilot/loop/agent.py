@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from modelpilot.errors import InvalidInput
+from modelpilot.loop.options import DEFAULT_INTERVAL_S, DEFAULT_LEASE_S, check_agent_options
 from modelpilot.pipelines.evaluator import Launch, evaluate_triggers, summarised
 from modelpilot.pipelines.lease import Reclaimed, owner_id, reclaim_abandoned
 from modelpilot.pipelines.triggers import Firing
@@ -31,8 +31,6 @@ if TYPE_CHECKING:  # the runner brings monitoring and evaluation; an agent witho
     from modelpilot.loop.runner import LoopEvent, LoopRunner
 
 Clock = Callable[[], int]  # milliseconds since the epoch
-DEFAULT_INTERVAL_S = 30.0
-DEFAULT_LEASE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -62,31 +60,6 @@ class AgentIteration:
             error = f"; error: {f.error}" if f.error else ""
             out.append(f"{f.decision.value} trigger {f.trigger_name}: {f.reason}{run}{error}")
         return out + [e.line for e in self.loop]
-
-
-def check_agent_options(
-    *, interval_s: float, lease_s: float, max_iterations: int | None, prefix: str = "--"
-) -> None:
-    """InvalidInput naming the option that is out of range.
-
-    ``prefix`` is how the calling command spells its options: ``modelpilot server`` says
-    ``--agent-interval-s``, ``modelpilot agent`` says ``--interval-s``.
-    """
-    if not interval_s > 0:
-        raise InvalidInput(
-            f"{prefix}interval-s must be more than 0 seconds; got {interval_s:g}.",
-            field="interval_s",
-        )
-    if not lease_s > 0:
-        raise InvalidInput(
-            f"{prefix}lease-s must be more than 0 seconds; got {lease_s:g} (the default is "
-            f"{DEFAULT_LEASE_S:g}; keep it well above the runner's 10 s heartbeat).",
-            field="lease_s",
-        )
-    if max_iterations is not None and max_iterations < 1:
-        raise InvalidInput(
-            f"--max-iterations must be 1 or more; got {max_iterations}.", field="max_iterations"
-        )
 
 
 class Agent:

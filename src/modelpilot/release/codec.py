@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelpilot.release.config import parse_config
-from modelpilot.release.service import Deployment, Revision
+from modelpilot.release.entities import Deployment, Revision
 
 
 def deployment_to_json(deployment: Deployment) -> dict[str, Any]:

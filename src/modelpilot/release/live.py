@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from modelpilot.clock import now_ms
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.release.config import GuardPolicy, Variant
+from modelpilot.release.entities import Deployment
 from modelpilot.release.rollout import (
     Decision,
     GuardCheck,
@@ -24,7 +25,6 @@ from modelpilot.release.rollout import (
     guard_checks,
     step_started_ms,
 )
-from modelpilot.release.service import Deployment
 
 # The windows offered; ``revision`` is the controller's own (since the current revision).
 WINDOWS_MS: dict[str, int | None] = {

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from modelpilot.release import service
 from modelpilot.release.config import RolloutPolicy
-from modelpilot.release.service import Deployment, Revision
+from modelpilot.release.entities import Deployment, Revision
 from modelpilot.store import Store
 
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from modelpilot.clock import now_ms
 from modelpilot.release.config import GuardPolicy, RolloutPolicy
+from modelpilot.release.entities import Deployment
 from modelpilot.release.protocol import DeploymentService
-from modelpilot.release.service import Deployment
 
 MIN_GUARD_REQUESTS = 30  # below this a guard has too little evidence to act on
 # False-rollback rate of the latency test per look. Low because the controller looks at every

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -28,34 +27,12 @@ from modelpilot.release.config import (
     build_config,
     parse_config,
 )
+from modelpilot.release.entities import Deployment, Revision
 from modelpilot.store import Store
 from modelpilot.store.events import default_actor, record_event
 from modelpilot.store.schema import deployment_revisions, deployments
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9\-]{0,127}")  # fullmatch: '$' accepts a trailing newline
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """A deployment at one revision."""
-
-    name: str
-    revision: int
-    config: DeploymentConfig
-    updated_ms: int
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One entry of a deployment's history."""
-
-    revision: int
-    created_ms: int
-    actor: str
-    action: str
-    reason: str
-    is_stable: bool
-    config: DeploymentConfig
 
 
 def create_deployment(

@@ -3,16 +3,12 @@ planes, so the model server verifies tokens with the same code); re-exported her
 
 from __future__ import annotations
 
+from modelpilot.identity.entities import Identity, NewToken, Role, TokenInfo, parse_expires_in
 from modelpilot.identity.tokens import (
     TOKEN_PREFIX,
     Authenticator,
-    Identity,
-    NewToken,
-    Role,
-    TokenInfo,
     create_token,
     list_tokens,
-    parse_expires_in,
     revoke_token,
 )
 

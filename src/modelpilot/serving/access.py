@@ -21,7 +21,7 @@ from typing import Any
 
 from modelpilot.errors import Forbidden, ModelpilotError
 from modelpilot.identity.cache import CachedAuthenticator
-from modelpilot.identity.tokens import Role
+from modelpilot.identity.entities import Role
 from modelpilot.serving.app import error_body
 
 ADMIN_PREFIXES = ("/v2/repository/",)

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelpilot.artifacts import ArtifactStore
 from modelpilot.artifacts.local import LocalArtifactStore
@@ -24,11 +24,13 @@ from modelpilot.models import LoadedModel, TrustPolicy, load_package
 from modelpilot.models.package import package_files, read_manifest
 from modelpilot.predictions import log_folder
 from modelpilot.predictions.log_policy import Action, LogPolicy, PolicySet, load_hash_key
-from modelpilot.predictions.policy_store import StoredPolicy
 from modelpilot.registry.entities import ModelVersion
 from modelpilot.registry.refs import parse_ref
-from modelpilot.release.service import Deployment
+from modelpilot.release.entities import Deployment
 from modelpilot.serving.sources import ControlPlane
+
+if TYPE_CHECKING:
+    from modelpilot.predictions.policy_store import StoredPolicy  # the store's (SQLAlchemy)
 
 BUNDLE_FORMAT = "modelpilot-bundle/1"
 MANIFEST_NAME = "model.json"

@@ -25,10 +25,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from modelpilot.errors import InvalidInput, NotFound, Unauthorized
 from modelpilot.identity.cache import CachedAuthenticator
-from modelpilot.identity.tokens import Identity
+from modelpilot.identity.entities import Identity
 from modelpilot.predictions import PredictionLog
 from modelpilot.predictions.log_policy import LogPrivacy, PolicySet
-from modelpilot.release.service import Deployment
+from modelpilot.release.entities import Deployment
 from modelpilot.serving.access import TokenGuard
 from modelpilot.serving.app import DataPlane
 from modelpilot.serving.config import read_server_file, with_model_batching

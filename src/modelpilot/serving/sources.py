@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modelpilot.artifacts import ArtifactStore
 from modelpilot.identity.cache import TokenAuthenticator
 from modelpilot.models import LoadedModel, TrustPolicy, load_package
 from modelpilot.predictions.bucket import LogBucket
-from modelpilot.predictions.policy_service import LogPolicyService
-from modelpilot.registry.protocol import RegistryService
-from modelpilot.release.service import Deployment
+from modelpilot.release.entities import Deployment
+
+if TYPE_CHECKING:
+    # store-backed modules (SQLAlchemy): a model image's data plane only names their seams
+    from modelpilot.predictions.policy_service import LogPolicyService
+    from modelpilot.registry.protocol import RegistryService
 
 
 class ModelSource(Protocol):

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from sklearn.linear_model import LogisticRegression
 
 from modelpilot.config import Settings
-from modelpilot.images.context import ImageSpec, model_plan, render_dockerfile
+from modelpilot.images.context import ImageSpec, environment, model_plan, render_dockerfile
 from modelpilot.images.platform import platform_plan
 from modelpilot.images.requirements import (
     NOT_IMPORTED,
@@ -126,8 +126,8 @@ def test_a_bundle_serves_and_logs_without_the_distributions_the_image_leaves_out
     tmp_path: Path,
 ) -> None:
     """What the image's entry point imports, run here with DuckDB, FastAPI, Alembic,
-    psycopg, Optuna, croniter, Jinja and the NOT_IMPORTED distributions unimportable: it
-    serves and writes its log."""
+    psycopg, Optuna, croniter, Jinja, SQLAlchemy and the NOT_IMPORTED distributions
+    unimportable: it serves and writes its log."""
     ws = Workspace(Settings(home=tmp_path / "home"))
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(60, 2)), columns=["a", "b"])
     mv = ws.log_model(LogisticRegression().fit(x, (x["a"] > 0).astype(int)), "churn",
@@ -136,7 +136,9 @@ def test_a_bundle_serves_and_logs_without_the_distributions_the_image_leaves_out
     expected = ws.load_model("churn/1").predict(x.head(3)).tolist()
     ws.close()
     modules = {"duckdb", "fastapi", "alembic", "mako", "psycopg", "optuna", "croniter", "jinja2"}
-    modules |= {"prettytable", "wcwidth", "watchfiles", "websockets"}
+    modules |= {"sqlalchemy", "greenlet"}
+    modules |= {"prettytable", "wcwidth", "watchfiles", "websockets", "pygments", "markdown_it"}
+    modules |= {"mdurl"}
     script = tmp_path / "serve.py"
     script.write_text(textwrap.dedent(BLOCKER))
     port = free_port()
@@ -161,6 +163,36 @@ def test_a_bundle_serves_and_logs_without_the_distributions_the_image_leaves_out
         process.stderr.close()
     assert "Traceback" not in stderr, stderr
     assert list((tmp_path / "image-home" / "predictions" / "churn").glob("seg-*.parquet"))
+
+
+ENTRY_IMPORTS = """
+import sys
+import modelpilot.cli.main, modelpilot.serving.bundle, modelpilot.serving.server, skops.io
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def test_the_entry_point_and_the_data_plane_import_no_sqlalchemy_and_help_needs_no_pygments() -> (
+    None
+):
+    """What a model image imports before its first request (the bytecode step's modules and
+    the bundle's control plane) leaves the store out, so the image need not install it
+    (httpx imports pygments for its command-line client when it is there, inside
+    ``try: … except ImportError``); `--help` works without pygments with the environment the
+    image sets (TYPER_USE_RICH=0)."""
+    done = subprocess.run([sys.executable, "-c", ENTRY_IMPORTS], capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    imported = set(done.stdout.split())
+    assert "modelpilot" in imported and "uvicorn" in imported
+    assert not imported & {"sqlalchemy", "greenlet", "alembic", "duckdb"}
+    left_out = "sqlalchemy,greenlet,pygments,markdown_it,mdurl"
+    help_text = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(BLOCKER), left_out, "serve", "--help"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, **{k: v for k, v in environment(spec()).items() if "TYPER" in k}},
+    )  # fmt: skip
+    assert help_text.returncode == 0, help_text.stderr
+    assert "--bundle" in help_text.stdout
 
 
 def test_check_loads_and_predicts_the_bundled_input_example(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from modelpilot import release
 from modelpilot.release.codec import deployment_to_json, revision_to_json
 from modelpilot.release.config import RolloutPolicy
-from modelpilot.release.service import Deployment
+from modelpilot.release.entities import Deployment
 from modelpilot.server.deps import Deployer, StoreDep, Viewer, json_response
 
 router = APIRouter(prefix="/api/v1/deployments", tags=["deployments"])

@@ -26,11 +26,11 @@ from modelpilot import release
 from modelpilot.errors import Conflict, InvalidInput, shown
 from modelpilot.predictions import log_folder
 from modelpilot.release.config import DeploymentConfig
+from modelpilot.release.entities import Deployment
 from modelpilot.release.evidence import PredictionLogStats
 from modelpilot.release.live import WINDOWS_MS, LiveGuards, live_guards
 from modelpilot.release.protocol import LocalDeployments
 from modelpilot.release.report import ABReport, ab_report
-from modelpilot.release.service import Deployment
 from modelpilot.server.deps import StoreDep
 from modelpilot.server.ui.web import (
     Form,
