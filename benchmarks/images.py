@@ -146,6 +146,7 @@ def main() -> None:
                   f"({platform_s:.1f} s for the command)")  # fmt: skip
             for row in history(tags[-1]):
                 print(f"  {row}")
+        print(json.dumps({"size_bytes": {t: int(docker("image", "inspect", "--format", "{{.Size}}", t).stdout) for t in tags}}))
         print(json.dumps({"sizes_mb": {t: round(size_mb(t)) for t in tags}}))
         if served != host:
             sys.exit(1)
