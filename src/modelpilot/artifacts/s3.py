@@ -296,8 +296,7 @@ class S3ArtifactStore:
         key = self.location.key(digest)
         fd, tmp = self.cache.open_temp()
         try:
-            with os.fdopen(fd, "wb") as out:
-                writer = HashingWriter(out)
+            with os.fdopen(fd, "wb") as out, HashingWriter(out) as writer:
                 self._download(digest, key, writer)
             actual = writer.hexdigest()
             if actual != digest:

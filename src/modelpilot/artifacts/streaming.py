@@ -9,7 +9,8 @@ throughput, 45% of a download's). These helpers fold them together:
   digest of the bytes that will be uploaded even if the source changes meanwhile;
 - :class:`HashingWriter` is a non-seekable file object: boto3's managed download delivers
   its parallel ranged GETs to one in order (s3transfer's ``DeferQueue``, which also drops
-  the bytes a retried range repeats), so the hash is ready when the last byte lands;
+  the bytes a retried range repeats), and a thread hashes them as they are written, so the
+  hash is ready when the last byte lands;
 - :func:`link_atomic` puts a verified file at a destination as a hard link (a copy across
   filesystems), renamed into place, so a destination is never half written.
 
@@ -23,8 +24,10 @@ import errno
 import hashlib
 import mmap
 import os
+import queue
 import secrets
 import tempfile
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -76,24 +79,40 @@ def copy_hashed(
 
 
 class HashingWriter:
-    """A write-only, non-seekable file object that hashes what it writes, in order.
+    """A write-only, non-seekable file object that writes in order and hashes in a thread of
+    its own, so the hash overlaps the writes and the network (boto3's writes come from one
+    I/O thread; hashing there was 60% of a plain download, in a thread 73%, same load).
+
+    Use it as a context manager; the digest is complete once the block has left.
 
     >>> import io
-    >>> writer = HashingWriter(io.BytesIO())
-    >>> writer.write(b"hel"), writer.write(b"lo"), writer.seekable()
+    >>> with HashingWriter(io.BytesIO()) as writer:
+    ...     writer.write(b"hel"), writer.write(b"lo"), writer.seekable()
     (3, 2, False)
     >>> writer.hexdigest()[:12], writer.size_bytes
     ('2cf24dba5fb0', 5)
     """
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, *, queue_chunks: int = 32) -> None:
         self.out = out
+        self.queue_chunks = queue_chunks
         self.size_bytes = 0
         self._hasher = hashlib.sha256()
+        # Bounded: when the hash falls behind, writes wait instead of piling up in memory.
+        self._pending: queue.Queue[bytes | None] = queue.Queue(queue_chunks)
+        self._thread = threading.Thread(target=self._hash_pending, name="sha256", daemon=True)
+
+    def __enter__(self) -> HashingWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pending.put(None)
+        self._thread.join()
 
     def write(self, data: bytes) -> int:
-        """Hash then write ``data`` (the whole of it)."""
-        self._hasher.update(data)
+        """Hand ``data`` to the hashing thread, then write the whole of it."""
+        self._pending.put(data)
         self.out.write(data)
         self.size_bytes += len(data)
         return len(data)
@@ -103,8 +122,12 @@ class HashingWriter:
         return False
 
     def hexdigest(self) -> str:
-        """The sha256 of everything written so far."""
+        """The sha256 of everything written (once the ``with`` block has left)."""
         return self._hasher.hexdigest()
+
+    def _hash_pending(self) -> None:
+        while (data := self._pending.get()) is not None:
+            self._hasher.update(data)
 
 
 def link_atomic(source: Path, destination: Path) -> Path:

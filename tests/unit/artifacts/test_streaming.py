@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,22 @@ def test_a_missing_source_leaves_no_temp_file(tmp_path: Path) -> None:
 
 def test_the_writer_hashes_what_it_writes_in_order() -> None:
     out = io.BytesIO()
-    writer = HashingWriter(out)
-    for piece in (b"a" * 300_000, b"b", b"c" * 5000):
-        writer.write(piece)
+    with HashingWriter(out, queue_chunks=1) as writer:  # the writes wait on the hash
+        for piece in (b"a" * 300_000, b"b", b"c" * 5000):
+            writer.write(piece)
     assert out.getvalue() == b"a" * 300_000 + b"b" + b"c" * 5000
     assert writer.hexdigest() == hashlib.sha256(out.getvalue()).hexdigest()
     assert writer.size_bytes == len(out.getvalue())
+
+
+def test_a_failed_write_still_stops_the_hashing_thread() -> None:
+    class Full(io.BytesIO):
+        def write(self, data: object) -> int:
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"), HashingWriter(Full()) as writer:
+        writer.write(b"x" * 10_000)
+    assert not any(t.name == "sha256" and t.is_alive() for t in threading.enumerate())
 
 
 def test_a_linked_destination_shares_the_file_and_replaces_what_was_there(
