@@ -9,13 +9,15 @@ blob is already in the bucket or the cache):
 
 - **plain**: boto3's managed transfer, ``upload_file`` then ``download_file``, with the same
   client settings and part size as modelpilot (16 MiB parts) — what a user would write by hand;
-- **modelpilot**: ``S3ArtifactStore.put_file`` (the file hashed while staged beside the cache,
-  uploaded under its sha256 key, kept in the read-through cache) and, with the cache emptied,
-  ``fetch_to`` (downloaded into the cache, verified by sha256, copied to the destination).
+- **modelpilot**: ``S3ArtifactStore.put_file`` (the file staged beside the cache with the
+  kernel's copy and the copy hashed right behind it, uploaded under its sha256 key, kept in
+  the read-through cache) and, with the cache emptied, ``fetch_to`` (downloaded into the
+  cache and hashed in order as the ranges land, then hard-linked to the destination).
 
-Printed: MiB/s of each (median of the rounds) and modelpilot's share of the plain copy's
-throughput (issue 17's target: at least 80% both ways). The extra work modelpilot does is the
-content hash and one local copy; both are named in the output.
+Printed: MiB/s of each (median of the rounds), modelpilot's share of the plain copy's
+throughput (issue 17's target: at least 80% both ways), and the foreign load: the cores other
+processes kept busy during the run (from /proc/stat, less this process and its SeaweedFS),
+since on a shared machine that, not modelpilot, moves the numbers most.
 """
 
 from __future__ import annotations
@@ -86,6 +88,22 @@ def modelpilot_round(
     return up, down
 
 
+def busy_cpu_s() -> float:
+    """CPU seconds all cores spent busy since boot (Linux /proc/stat; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    idle = int(fields[3]) + int(fields[4])  # idle + iowait
+    return (sum(int(f) for f in fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children (SeaweedFS, once stopped)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=500)
@@ -93,6 +111,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mp-bench-s3-"))
+    started, busy_before, own_before = time.perf_counter(), busy_cpu_s(), own_cpu_s()
     try:
         with running_s3(work / "seaweed") as server:
             os.environ.update(server.env())
@@ -116,6 +135,8 @@ def main() -> None:
                     )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    wall_s = time.perf_counter() - started
+    foreign_s = (busy_cpu_s() - busy_before) - (own_cpu_s() - own_before)
 
     def rate(name: str, which: int) -> float:
         return args.size_mib / statistics.median(t[which] for t in results[name])
@@ -131,9 +152,14 @@ def main() -> None:
     down_share = rate("modelpilot", 1) / rate("plain", 1)
     print(f"{'share':>12} {up_share:10.0%} {down_share:10.0%}   (target: >= 80% each)")
     print(
-        "modelpilot's extra work: upload = sha256 while staging a local copy beside the cache "
-        "(the copy becomes the cached blob); download = sha256 of the cached copy, then a copy "
-        "to the destination."
+        f"foreign load: {max(foreign_s, 0.0) / wall_s:.2f} of {os.cpu_count()} cores busy with "
+        f"other processes on average over {wall_s:.0f} s (load average now "
+        f"{os.getloadavg()[0]:.2f})"
+    )
+    print(
+        "modelpilot's extra work: upload = a kernel copy beside the cache (it becomes the "
+        "cached blob) and its sha256 right behind it, before the upload; download = sha256 "
+        "in order as the ranges land, and a hard link to the destination."
     )
 
 

@@ -7,12 +7,14 @@ Any S3-compatible server works (AWS, SeaweedFS, MinIO, Ceph). boto3 reads the us
 - content addressing: a blob's key is its sha256, so a blob already in the bucket is never
   uploaded again (one ``HEAD`` first), and concurrent writers of the same blob write the same
   bytes;
-- whole or nothing: a file is copied to a local temp file while it is hashed (the key is the
-  hash of the bytes uploaded, even if the source changes meanwhile), then uploaded in one
-  ``PUT`` or, past ``part_bytes``, a multipart upload that S3 assembles only when every part
-  arrived;
-- verified reads: every download is hashed before anyone sees it, so an object replaced
-  behind modelpilot's back is a :class:`~modelpilot.errors.CorruptArtifact`, never a model;
+- whole or nothing: a file is copied to a local temp file (the kernel's copy) and the copy
+  hashed right behind it (the key is the hash of the bytes uploaded, even if the source
+  changes meanwhile), then uploaded in one ``PUT`` or, past ``part_bytes``, a multipart
+  upload that S3 assembles only when every part arrived;
+- verified reads: every download is hashed in order while its parallel ranged GETs land in
+  the cache's temp file, before anyone sees it, so an object replaced behind modelpilot's
+  back is a :class:`~modelpilot.errors.CorruptArtifact`, never a model (and nothing is kept);
+  ``fetch_to`` then hard-links the verified cached copy to its destination;
 - a local read-through :class:`~modelpilot.artifacts.cache.BlobCache` (bounded, LRU,
   re-verified on every use), so a machine fetches a blob once;
 - bounded retries: botocore's ``standard`` mode retries throttling, 5xx and connection errors
@@ -30,14 +32,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from modelpilot.artifacts.base import BlobInfo, check_digest, digest_of_name, sha256_file
+from modelpilot.artifacts.base import BlobInfo, check_digest, digest_of_name
 from modelpilot.artifacts.cache import BlobCache
-from modelpilot.artifacts.local import copy_atomic, read_chunks, write_temp
+from modelpilot.artifacts.local import write_temp
+from modelpilot.artifacts.streaming import HashingWriter, copy_hashed, link_atomic
 from modelpilot.errors import CorruptArtifact, InvalidInput, NotFound, Unavailable
 
 T = TypeVar("T")
@@ -206,21 +209,24 @@ class S3ArtifactStore:
 
     def put_bytes(self, data: bytes) -> str:
         """Store ``data`` and return its digest."""
-        return self._put_chunks([data])
+        tmp, digest = write_temp(self.cache.root, [data], fsync=False)
+        return self._put_staged(tmp, digest)
 
     def put_file(self, path: Path) -> str:
-        """Store a file (hashed while copied to a temp file) and return its digest."""
-        return self._put_chunks(read_chunks(path))
+        """Store a file and return its digest: staged beside the cache with the kernel's copy,
+        the copy hashed right behind it (:func:`~modelpilot.artifacts.streaming.copy_hashed`)."""
+        tmp, digest = copy_hashed(path, self.cache.root)
+        return self._put_staged(tmp, digest)
 
     def get_bytes(self, digest: str) -> bytes:
         """The verified bytes (from the cache, fetched into it first when missing)."""
         return self._with_cached(digest, Path.read_bytes)
 
     def fetch_to(self, digest: str, destination: Path) -> Path:
-        """Copy the verified blob to ``destination`` (atomically). The cached copy was
-        verified by :meth:`_cached` (on download, or by the cache's lookup), so the copy is a
-        plain one."""
-        return self._with_cached(digest, lambda cached: copy_atomic(cached, destination))
+        """Put the verified blob at ``destination`` (atomically): a hard link to the cached
+        copy, which :meth:`_cached` verified (on download, or by the cache's lookup), or a
+        copy where a link is impossible. Do not write the destination in place."""
+        return self._with_cached(digest, lambda cached: link_atomic(cached, destination))
 
     def local_path(self, digest: str) -> Path:
         """A verified local copy of the blob (the cache's); NotFound when the bucket lacks it."""
@@ -269,8 +275,7 @@ class S3ArtifactStore:
             raise self._failure(exc, f"refreshing {self.location.uri(key)}") from exc
         return True
 
-    def _put_chunks(self, chunks: Iterable[bytes]) -> str:
-        tmp, digest = write_temp(self.cache.root, chunks, fsync=False)
+    def _put_staged(self, tmp: Path, digest: str) -> str:
         try:
             return self.adopt(tmp, digest)
         finally:
@@ -290,10 +295,10 @@ class S3ArtifactStore:
             return cached
         key = self.location.key(digest)
         fd, tmp = self.cache.open_temp()
-        os.close(fd)
         try:
-            self._download(digest, key, tmp)
-            actual = sha256_file(tmp)
+            with os.fdopen(fd, "wb") as out, HashingWriter(out) as writer:
+                self._download(digest, key, writer)
+            actual = writer.hexdigest()
             if actual != digest:
                 raise CorruptArtifact(
                     f"Artifact {self.location.uri(key)} changed behind modelpilot's back: its "
@@ -305,11 +310,13 @@ class S3ArtifactStore:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _download(self, digest: str, key: str, tmp: Path) -> None:
+    def _download(self, digest: str, key: str, writer: HashingWriter) -> None:
+        """boto3's managed download (parallel ranged GETs past ``part_bytes``) into ``writer``,
+        which hashes the bytes in order as they land."""
         client = self._s3()
         try:
-            client.download_file(
-                Bucket=self.location.bucket, Key=key, Filename=str(tmp), Config=self._transfer()
+            client.download_fileobj(
+                Bucket=self.location.bucket, Key=key, Fileobj=writer, Config=self._transfer()
             )
         except Exception as exc:
             if _status(exc) == 404:

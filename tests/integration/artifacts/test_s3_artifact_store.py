@@ -49,6 +49,32 @@ def test_a_large_blob_goes_up_in_parts(
     assert head["Metadata"] == {"sha256": digest}
 
 
+def test_a_large_blob_comes_down_in_ranges_verified_and_linked_from_the_cache(
+    location: S3Location, tmp_path: Path
+) -> None:
+    data = uuid.uuid4().bytes * (18 * 2**20 // 16)  # four ranged GETs of 5 MiB in parallel
+    digest = _store(location, tmp_path / "writer", part_bytes=PART_BYTES).put_bytes(data)
+    replica = _store(location, tmp_path / "replica", part_bytes=PART_BYTES)
+    target = replica.fetch_to(digest, tmp_path / "package" / "model.bin")
+    assert target.read_bytes() == data
+    assert target.stat().st_ino == replica.cache.path_for(digest).stat().st_ino
+    assert [p.name for p in target.parent.iterdir()] == ["model.bin"]
+
+
+def test_a_large_blob_changed_in_the_bucket_is_refused_and_nothing_is_kept(
+    s3_env: RunningS3, location: S3Location, tmp_path: Path
+) -> None:
+    data = uuid.uuid4().bytes * (12 * 2**20 // 16)
+    digest = _store(location, tmp_path / "writer").put_bytes(data)
+    changed = data[:-1] + bytes([data[-1] ^ 1])  # the last byte of the last range
+    s3_env.client().put_object(Bucket=s3_env.bucket, Key=location.key(digest), Body=changed)
+    replica = _store(location, tmp_path / "replica", part_bytes=PART_BYTES)
+    with pytest.raises(CorruptArtifact, match="changed behind modelpilot's back"):
+        replica.fetch_to(digest, tmp_path / "package" / "model.bin")
+    assert not (tmp_path / "package" / "model.bin").exists()
+    assert [p for p in (tmp_path / "replica").rglob("*") if p.is_file()] == []
+
+
 def test_a_second_read_is_served_from_the_local_cache(
     s3_env: RunningS3, location: S3Location, tmp_path: Path
 ) -> None:
