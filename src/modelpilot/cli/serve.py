@@ -16,6 +16,7 @@ from modelpilot.serving.autoscale import ReplicaRange, ScalingRule, parse_replic
 if TYPE_CHECKING:
     from modelpilot.predictions import PredictionReader
     from modelpilot.predictions.bucket import LogBucket
+    from modelpilot.serving.replicas import ReplicaLauncher
     from modelpilot.serving.settings import ServingSettings
     from modelpilot.serving.sources import ControlPlane
     from modelpilot.workspace import Workspace
@@ -193,6 +194,18 @@ def serve_command(
         "Prometheus can scrape each replica's /metrics.",
         envvar="MODELPILOT_SERVE_REPLICA_PORTS",
     ),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="Where the replicas run: local (processes of this machine) or ray (one Ray "
+        "actor per replica, each running this data plane on its node).",
+        envvar="MODELPILOT_SERVE_EXECUTOR",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster for --executor ray (default: MODELPILOT_RAY_ADDRESS, else a local one).",
+    ),
     replica_index: int | None = typer.Option(None, "--replica-index", hidden=True, min=0),
 ) -> None:
     """Serve models over HTTP (Open Inference Protocol v2 and /predict)."""
@@ -204,7 +217,10 @@ def serve_command(
         raise InvalidInput(
             f"--durability must be async or sync; got {durability!r}.", field="durability"
         )
-    if replicas.max_replicas > 1 and replica_index is None:
+    if executor not in ("local", "ray"):
+        raise InvalidInput(f"Unknown --executor {executor!r}; use local or ray.", field="executor")
+    supervised = replicas.max_replicas > 1 or executor == "ray"
+    if supervised and replica_index is None:
         rule = ScalingRule(
             replicas.min_replicas,
             replicas.max_replicas,
@@ -212,7 +228,7 @@ def serve_command(
             scale_up_delay_s=scale_up_delay_s,
             scale_down_delay_s=scale_down_delay_s,
         )
-        supervise_replicas(ctx, rule, token, replica_ports)
+        supervise_replicas(ctx, rule, token, replica_ports, ray_address)
         return
     mode: Literal["async", "sync"] = "sync" if durability == "sync" else "async"
     settings = ServingSettings(
@@ -311,11 +327,16 @@ def serve_announced(
 
 
 def supervise_replicas(
-    ctx: typer.Context, rule: ScalingRule, token: str | None, replica_ports: int | None
+    ctx: typer.Context,
+    rule: ScalingRule,
+    token: str | None,
+    replica_ports: int | None,
+    ray_address: str | None = None,
 ) -> None:
     """``--replicas N``: run N replica processes of this very command until SIGTERM/SIGINT;
     ``--replicas MIN:MAX``: start MIN and scale on the queue depth read from each replica's
-    own port (``--replica-ports``).
+    own port (``--replica-ports``). With ``--executor ray`` each replica is a Ray actor
+    running the same process on a node of the cluster.
 
     Each replica gets the options given on this command line (the environment it inherits
     carries the rest), plus its index; the token travels in the environment, never in a
@@ -325,20 +346,17 @@ def supervise_replicas(
     from modelpilot.serving.replicas import ReplicasFailed, Supervisor
 
     base = replica_arguments(ctx, skip=_SUPERVISOR_ONLY)
-    env = {"MODELPILOT_TOKEN": token} if token else {}
-    command = [sys.executable, "-m", "modelpilot.cli.main", "serve"]
+    on_ray = ctx.params["executor"] == "ray"
+    launcher = replica_launcher(rule, base, token, ray_address if on_ray else None, on_ray)
     scaling = autoscaling(rule, token, replica_ports, ctx.params["host"])
+    where = " on Ray" if on_ray else ""
     console.print(
-        f"Starting {rule.min_replicas} replicas sharing the port"
+        f"Starting {rule.min_replicas} replica{'s' if rule.min_replicas > 1 else ''}{where} "
+        "sharing the port"
         + (f", scaling up to {rule.max_replicas}" if scaling else "")
         + " (Ctrl-C to stop)"
     )
-    supervisor = Supervisor(
-        lambda index: [*command, *base, "--replica-index", str(index)],
-        rule.min_replicas,
-        env=env,
-        **scaling,
-    )
+    supervisor = Supervisor(launcher, rule.min_replicas, **scaling)
     try:
         supervisor.run()
     except ReplicasFailed as exc:
@@ -347,7 +365,35 @@ def supervise_replicas(
         raise Unavailable(f"{exc} Its output above says why.") from None
 
 
+def replica_launcher(
+    rule: ScalingRule, base: list[str], token: str | None, ray_address: str | None, on_ray: bool
+) -> ReplicaLauncher:
+    """Child processes of this one, or (``--executor ray``) Ray actors that each start the
+    same command on a node; Ray missing is said before anything starts."""
+    from modelpilot.serving.replicas import LocalProcesses
+
+    env = {"MODELPILOT_TOKEN": token} if token else {}
+    if not on_ray:
+        command = [sys.executable, "-m", "modelpilot.cli.main", "serve", *base]
+        return LocalProcesses(lambda index: [*command, "--replica-index", str(index)], env=env)
+    import os
+
+    from modelpilot.config import Settings
+    from modelpilot.ray_cluster import import_ray
+    from modelpilot.serving.ray_replicas import OPTION, RayActors, forwarded_environment
+
+    import_ray(OPTION)
+    return RayActors(
+        lambda index: [*base, "--replica-index", str(index)],
+        env={**forwarded_environment(os.environ), **env},
+        address=ray_address or Settings().ray_address,
+        num_cpus=max(rule.max_replicas, os.cpu_count() or 1),  # a local cluster: a CPU each
+    )
+
+
 _SUPERVISOR_ONLY = {
+    "executor",
+    "ray_address",
     "replicas",
     "replica_index",
     "token",
@@ -378,8 +424,11 @@ def autoscaling(
         )
     where = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
-    def queue_depth(index: int) -> float | None:
-        return read_queue_depth(f"http://{where}:{replica_ports + index}/metrics", token=token)
+    def queue_depth(index: int, node_ip: str | None) -> float | None:
+        # a replica on another node (Ray) is read at that node's address when it listens on
+        # every interface; a specific --host is the address on whichever node serves it
+        at = node_ip if node_ip is not None and where != host else where
+        return read_queue_depth(f"http://{at}:{replica_ports + index}/metrics", token=token)
 
     return {
         "autoscaler": Autoscaler(rule, replicas=rule.min_replicas),

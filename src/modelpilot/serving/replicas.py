@@ -10,6 +10,10 @@ that dies (a bounded number of times in a window, each restart logged) and gives
 the others, when replicas keep dying. Given an :class:`~modelpilot.serving.autoscale.Autoscaler`
 it also adds and drains replicas on their queue depth (``--replicas MIN:MAX``).
 
+How a replica is started, signalled and checked is a :class:`ReplicaLauncher`: child
+processes here (:class:`LocalProcesses`), or Ray actors each running the same process on a
+cluster node (:mod:`modelpilot.serving.ray_replicas`, ``--executor ray``); the loop is one.
+
 Why processes that bind their own sockets, not one socket shared by forked workers: a
 replica is then exactly a ``modelpilot serve`` (same code path, restartable alone), and a
 replacement binds again without any file descriptor passing. The kernel keeps each
@@ -30,12 +34,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import count
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from modelpilot.serving.autoscale import Autoscaler
@@ -45,7 +50,8 @@ log = logging.getLogger(__name__)
 # Exit codes of modelpilot errors raised while a replica starts (bad input, a missing model,
 # a conflict, a refused token, a corrupt artifact): every restart would fail the same way.
 CONFIG_EXIT_CODES = frozenset({2, 3, 4, 5, 7})
-_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_SIGNALS = (*_STOP_SIGNALS, signal.SIGCHLD)
 
 
 def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -71,6 +77,97 @@ def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+class ReplicaProcess(Protocol):
+    """One running replica as the supervisor sees it: a process here, or a Ray actor's.
+
+    ``name`` says which in logs ("pid 4242"); ``node_ip`` is the address of the machine it
+    runs on (None: this one), where its own port (``--replica-ports``) is read.
+    """
+
+    name: str
+    node_ip: str | None
+
+    def poll(self) -> int | None:
+        """None while it runs; its return code once it has ended (negative: the signal)."""
+        ...
+
+    def send_signal(self, sig: int) -> None:
+        """Deliver ``sig`` to the replica (SIGTERM: drain and stop); no error if it ended."""
+        ...
+
+    def kill(self) -> None:
+        """Stop it at once and wait until it is gone (the supervisor itself failed)."""
+        ...
+
+
+class ReplicaLauncher(Protocol):
+    """How the supervisor starts replicas: :class:`LocalProcesses` (child processes) or
+    :class:`~modelpilot.serving.ray_replicas.RayActors` (one actor per replica).
+
+    ``poll_s``: how often the supervisor must :meth:`ReplicaProcess.poll` to notice a
+    replica that ended; None when SIGCHLD says so (children of this process).
+    ``open`` runs once in :meth:`Supervisor.run` before the first start (a connection),
+    ``close`` once after the last replica ended.
+    """
+
+    poll_s: float | None
+
+    def open(self) -> None: ...
+
+    def start(self, index: int) -> ReplicaProcess: ...
+
+    def close(self) -> None: ...
+
+
+class LocalProcess:
+    """A replica that is a child process of the supervisor."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.name = f"pid {process.pid}"
+        self.node_ip: str | None = None
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def send_signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+
+class LocalProcesses:
+    """Replicas as child processes of this one: ``command(index)`` is replica ``index``'s
+    argument list, ``env`` is added to this process's environment."""
+
+    poll_s: float | None = None  # a child that ends raises SIGCHLD
+
+    def __init__(
+        self, command: Callable[[int], list[str]], *, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.command = command
+        self.env = dict(env or {})
+
+    def open(self) -> None:
+        pass
+
+    def start(self, index: int) -> LocalProcess:
+        return LocalProcess(
+            subprocess.Popen(
+                self.command(index),
+                env={**os.environ, **self.env},
+                start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor only
+                preexec_fn=replica_preexec,  # safe: the supervisor starts no threads
+            )
+        )
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -107,7 +204,7 @@ class Replica:
 
     index: int
     budget: RestartBudget
-    process: subprocess.Popen[bytes] | None = None
+    process: ReplicaProcess | None = None
     restarts: int = 0
     start_at: float | None = None  # a pending (delayed) restart
     is_draining: bool = False  # removed by a scale-down: SIGTERM sent, not restarted
@@ -122,34 +219,31 @@ class ReplicasFailed(Exception):
 
 
 class Supervisor:
-    """Starts ``replicas`` processes, keeps them running, stops them together.
+    """Starts ``replicas`` replicas with ``launcher``, keeps them running, stops them together.
 
-    ``command(index)`` is the argument list of replica ``index``; ``env`` is added to this
-    process's environment. :meth:`run` blocks until every replica has exited; signals are
-    taken synchronously (``sigtimedwait``), so no handler runs between two statements.
+    :meth:`run` blocks until every replica has exited; signals are taken synchronously
+    (``sigtimedwait``), so no handler runs between two statements.
 
     With an ``autoscaler``, ``replicas`` is the starting count, and every ``rule.poll_s``
-    the supervisor reads ``queue_depth(index)`` of each serving replica (None: unreadable,
-    left out), feeds the mean to the autoscaler, starts a replica at the lowest free index
-    or drains the highest one (SIGTERM once: it answers what it queued, then exits).
+    the supervisor reads ``queue_depth(index, node_ip)`` of each serving replica (None:
+    unreadable, left out), feeds the mean to the autoscaler, starts a replica at the lowest
+    free index or drains the highest one (SIGTERM once: it answers what it queued, then exits).
     """
 
     def __init__(
         self,
-        command: Callable[[int], list[str]],
+        launcher: ReplicaLauncher,
         replicas: int,
         *,
-        env: Mapping[str, str] | None = None,
         max_restarts: int = 5,
         window_s: float = 60.0,
         autoscaler: Autoscaler | None = None,
-        queue_depth: Callable[[int], float | None] | None = None,
+        queue_depth: Callable[[int, str | None], float | None] | None = None,
     ) -> None:
-        self.command = command
+        self.launcher = launcher
         self.max_restarts = max_restarts
         self.window_s = window_s
         self.slots = [self._slot(i) for i in range(replicas)]
-        self.env = dict(env or {})
         self.stopping = False
         self.failure: ReplicasFailed | None = None
         self.autoscaler = autoscaler
@@ -161,7 +255,9 @@ class Supervisor:
 
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT (then drain) or until replicas keep dying (raises)."""
+        self.launcher.open()  # before the mask: processes it may start keep their signals
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        old_handlers = {sig: signal.signal(sig, _to_main_thread) for sig in _STOP_SIGNALS}
         try:
             for slot in self.slots:
                 self._start(slot)
@@ -174,7 +270,10 @@ class Supervisor:
             self._signal_all(signal.SIGKILL)
             raise
         finally:
+            for sig, handler in old_handlers.items():  # first: a pending one must not loop
+                signal.signal(sig, handler)
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            self.launcher.close()
         if self.failure is not None:
             raise self.failure
 
@@ -182,6 +281,8 @@ class Supervisor:
         due = [s.start_at for s in self.slots if s.start_at is not None]
         if self.autoscaler is not None and not self.stopping:
             due.append(self.next_poll)
+        if self.launcher.poll_s is not None:
+            due.append(time.monotonic() + self.launcher.poll_s)
         timeout = max(0.0, min(due) - time.monotonic()) if due else 5.0
         info = signal.sigtimedwait(_SIGNALS, timeout)
         if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
@@ -192,22 +293,23 @@ class Supervisor:
     def _reap(self) -> None:
         for slot in list(self.slots):  # a drained replica's slot is removed
             process = slot.process
-            if process is None or process.poll() is None:
+            code = None if process is None else process.poll()
+            if process is None or code is None:
                 continue
             slot.process = None
             if slot.is_draining:
                 self.slots.remove(slot)
                 log.warning(
-                    "replica %d (pid %d) drained and stopped (%s); %d serving",
+                    "replica %d (%s) drained and stopped (%s); %d serving",
                     slot.index,
-                    process.pid,
-                    _how(process.returncode),
+                    process.name,
+                    _how(code),
                     len(self._serving()),
                 )
             elif not self.stopping:
-                self._replace(slot, process.pid, process.returncode)
+                self._replace(slot, process.name, code)
 
-    def _replace(self, slot: Replica, pid: int, code: int) -> None:
+    def _replace(self, slot: Replica, name: str, code: int) -> None:
         how = _how(code)
         if code in CONFIG_EXIT_CODES:
             self._give_up(f"replica {slot.index} failed to start ({how})", code)
@@ -223,9 +325,9 @@ class Supervisor:
         slot.restarts += 1
         delay = slot.budget.backoff_s()
         log.error(
-            "replica %d (pid %d) died (%s); restart %d in %.2f s",
+            "replica %d (%s) died (%s); restart %d in %.2f s",
             slot.index,
-            pid,
+            name,
             how,
             slot.restarts,
             delay,
@@ -258,7 +360,7 @@ class Supervisor:
             return
         self.next_poll = now + self.autoscaler.rule.poll_s
         serving = self._serving()
-        read = [self.queue_depth(s.index) for s in serving if s.process is not None]
+        read = [self.queue_depth(s.index, s.process.node_ip) for s in serving if s.process]
         depths = [d for d in read if d is not None]
         mean = sum(depths) / len(depths) if depths else None
         wanted = self.autoscaler.observe(now, mean)
@@ -279,8 +381,7 @@ class Supervisor:
             self.slots.remove(slot)  # not running (a pending restart): nothing to drain
             return
         slot.is_draining = True
-        with contextlib.suppress(ProcessLookupError):
-            slot.process.send_signal(signal.SIGTERM)
+        slot.process.send_signal(signal.SIGTERM)
 
     def _start_due(self) -> None:
         now = time.monotonic()
@@ -290,13 +391,8 @@ class Supervisor:
                 self._start(slot)
 
     def _start(self, slot: Replica) -> None:
-        slot.process = subprocess.Popen(
-            self.command(slot.index),
-            env={**os.environ, **self.env},
-            start_new_session=True,  # a terminal's Ctrl-C reaches the supervisor only
-            preexec_fn=_replica_preexec,  # safe: the supervisor starts no threads
-        )
-        log.info("replica %d started (pid %d)", slot.index, slot.process.pid)
+        slot.process = self.launcher.start(slot.index)
+        log.info("replica %d started (%s)", slot.index, slot.process.name)
 
     def _signal_all(self, sig: int, *, skip_draining: bool = False) -> None:
         for slot in self.slots:
@@ -305,10 +401,10 @@ class Supervisor:
                 continue
             if skip_draining and slot.is_draining:
                 continue
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(sig)
             if sig == signal.SIGKILL:
-                process.wait()
+                process.kill()
+            else:
+                process.send_signal(sig)
 
 
 def _how(code: int) -> str:
@@ -317,7 +413,14 @@ def _how(code: int) -> str:
     return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
-def _replica_preexec() -> None:
+def _to_main_thread(signum: int, frame: object) -> None:
+    """A stop signal that reached another thread (one a library such as Ray started before
+    the mask was set, with signals unblocked) runs this handler in the main thread: sent
+    again to that thread, where it is blocked, it waits for the next ``sigtimedwait``."""
+    signal.pthread_kill(threading.main_thread().ident or 0, signum)
+
+
+def replica_preexec() -> None:
     """In the replica, before exec: signals unblocked again (the mask is inherited), and on
     Linux a SIGTERM when the supervisor dies, so no replica outlives it unsupervised."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)

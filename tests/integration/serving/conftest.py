@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from modelpilot.config import Settings
 from modelpilot.identity import Role, create_token
 from modelpilot.workspace import Workspace
-from mp_server import wait_ready
+from mp_server import copy_home, wait_ready
 
 HERE = Path(__file__).parent
 FEATURES = ["age", "income", "calls"]
@@ -161,3 +161,11 @@ def home_token(home: Path, name: str, role: Role) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def replica_home(home: Path, tmp_path: Path) -> Path:
+    """A copy of ``home`` for one test's replicas (their prediction log its own)."""
+    copy = tmp_path / "home"
+    copy_home(home, copy)
+    return copy

@@ -8,89 +8,30 @@ listens on its own port (``--replica-ports``) so a test can ask one replica for 
 from __future__ import annotations
 
 import os
-import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from replica_load import (
+    RECORD,
+    Load,
+    Replicas,
+    assert_logged_once,
+    free_port_pair,
+    is_alive,
+    kill_under_load,
+    wait_for,
+)
 
 from conftest import HERE, free_port, wait_ready
 from modelpilot import release
 from modelpilot.config import Settings
 from modelpilot.predictions import read_predictions, recover_wal_files
 from modelpilot.workspace import Workspace
-from mp_server import copy_home
-
-RECORD = {"age": 40, "income": 52.5, "calls": 3}
-
-
-def _free_port_pair() -> int:
-    """A port p with p and p + 1 both free now (the replicas' own ports)."""
-    for _ in range(50):
-        base = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", base + 1))
-            except OSError:
-                continue
-            return base
-    raise RuntimeError("no two consecutive free loopback ports")
-
-
-@dataclass
-class Replicas:
-    """A running `modelpilot serve --replicas 2` supervisor and its ports."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    own_ports: list[int]
-    stderr_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def own_url(self, index: int) -> str:
-        return f"http://127.0.0.1:{self.own_ports[index]}"
-
-    def metrics(self, index: int) -> str:
-        return httpx.get(f"{self.own_url(index)}/metrics", timeout=10).text
-
-    def pid(self, index: int) -> int:
-        found = re.search(
-            r'modelpilot_replica_info\{pid="(\d+)",replica="(\d+)"\}', self.metrics(index)
-        )
-        assert found is not None and int(found.group(2)) == index
-        return int(found.group(1))
-
-    def requests_answered(self, index: int) -> float:
-        return sum(
-            float(v)
-            for v in re.findall(
-                r"^modelpilot_requests_total\{[^}]*\} (\S+)$", self.metrics(index), re.M
-            )
-        )
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=90)
-
-
-@pytest.fixture
-def replica_home(home: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "home"
-    copy_home(home, copy)
-    return copy
 
 
 @pytest.fixture
@@ -98,7 +39,7 @@ def start_replicas(replica_home: Path, tmp_path: Path) -> Iterator[Callable[...,
     started: list[Replicas] = []
 
     def start(*args: str, count: str = "2") -> Replicas:
-        port, base = free_port(), _free_port_pair()
+        port, base = free_port(), free_port_pair()
         env = {
             **os.environ,
             "MODELPILOT_HOME": str(replica_home),
@@ -137,23 +78,6 @@ def start_replicas(replica_home: Path, tmp_path: Path) -> Iterator[Callable[...,
             replicas.process.wait()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _wait_for(condition: Callable[[], bool], what: str, deadline_s: float = 120) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)  # polling another process's state, bounded by the deadline
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_two_replicas_share_one_port_follow_one_deployment_and_stop_together(
     start_replicas: Callable[..., Replicas], replica_home: Path
 ) -> None:
@@ -177,63 +101,10 @@ def test_two_replicas_share_one_port_follow_one_deployment_and_stop_together(
         views = [httpx.get(f"{replicas.own_url(i)}/deployments/churn-rep").json() for i in (0, 1)]
         return all(v["revision"] == revision for v in views)
 
-    _wait_for(both_follow, f"both replicas at revision {revision}")
+    wait_for(both_follow, f"both replicas at revision {revision}")
 
     assert replicas.stop() == 0
-    assert not any(_alive(pid) for pid in pids)
-
-
-@dataclass
-class Load:
-    """Bounded request loops: one on the shared port, one on replica 0's own port."""
-
-    shared_url: str
-    survivor_url: str
-    rows: int = 1
-    acknowledged: list[str] = field(default_factory=list)
-    survivor_failures: list[str] = field(default_factory=list)
-    survivor_answered: int = 0
-    changed: threading.Condition = field(default_factory=threading.Condition)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def shared(self, max_requests: int = 20_000) -> None:
-        with httpx.Client(timeout=30) as client:
-            for _ in range(max_requests):
-                if self.stop.is_set():
-                    return
-                try:
-                    reply = client.post(
-                        f"{self.shared_url}/predict/churn", json=[RECORD] * self.rows
-                    )
-                except httpx.TransportError:
-                    continue  # its replica was killed: a new connection goes to a live one
-                if reply.status_code == 200:
-                    with self.changed:
-                        self.acknowledged.append(reply.json()["request_id"])
-                        self.changed.notify_all()
-
-    def survivor(self, max_requests: int = 20_000) -> None:
-        with httpx.Client(timeout=30) as client:
-            for _ in range(max_requests):
-                if self.stop.is_set():
-                    return
-                try:
-                    reply = client.post(f"{self.survivor_url}/predict/churn", json=[RECORD])
-                except httpx.TransportError as exc:
-                    self.survivor_failures.append(repr(exc))
-                    continue
-                if reply.status_code != 200:
-                    self.survivor_failures.append(f"{reply.status_code}: {reply.text}")
-                    continue
-                with self.changed:
-                    self.acknowledged.append(reply.json()["request_id"])
-                    self.survivor_answered += 1
-                    self.changed.notify_all()
-
-    def wait_for(self, count: int, timeout_s: float = 120) -> None:
-        with self.changed:
-            reached = self.changed.wait_for(lambda: len(self.acknowledged) >= count, timeout_s)
-        assert reached, f"only {len(self.acknowledged)} of {count} requests acknowledged"
+    assert not any(is_alive(pid) for pid in pids)
 
 
 @pytest.mark.slow  # three servers started, one killed and replaced under load
@@ -242,45 +113,13 @@ def test_a_killed_replica_is_replaced_and_no_acknowledged_prediction_is_lost(
 ) -> None:
     replicas = start_replicas("churn@champion", "--durability", "sync")
     victim = replicas.pid(1)
-    load = Load(replicas.url, replicas.own_url(0))
-    threads = [
-        threading.Thread(target=load.shared),
-        threading.Thread(target=load.shared),
-        threading.Thread(target=load.survivor),
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        load.wait_for(150)
-        os.kill(victim, signal.SIGKILL)  # no drain, no flush: only its WAL holds its rows
-        _wait_for(lambda: not _alive(victim), "the killed replica to be reaped")
-
-        def replaced() -> bool:
-            try:
-                return replicas.pid(1) != victim
-            except httpx.TransportError:
-                return False
-
-        _wait_for(replaced, "a replacement replica on the own port")
-        load.wait_for(len(load.acknowledged) + 150)
-    finally:
-        load.stop.set()
-        for thread in threads:
-            thread.join()
+    load = kill_under_load(replicas, victim, victim)
     assert load.survivor_failures == []  # the other replica's requests never noticed
     assert load.survivor_answered > 0
     assert replicas.stop() == 0
     assert "replica 1" in replicas.stderr_path.read_text()  # the restart is logged
 
-    folder = replica_home / "predictions"
-    recover_wal_files(folder)  # anything left, as the next start would
-    assert list(folder.glob("wal-*")) == []
-    logged = Counter(read_predictions(folder, model="churn")["request_id"])
-    missing = [r for r in load.acknowledged if logged[r] == 0]
-    twice = [r for r in load.acknowledged if logged[r] > 1]
-    assert (len(missing), len(twice)) == (0, 0), (
-        f"of {len(load.acknowledged)} acknowledged, {len(missing)} missing, {len(twice)} twice"
-    )
+    assert_logged_once(replica_home / "predictions", load.acknowledged)
 
 
 def _answers(url: str) -> bool:
@@ -317,13 +156,13 @@ def test_replicas_scale_up_under_load_and_drain_back_when_idle(
     for thread in threads:
         thread.start()
     try:
-        _wait_for(lambda: _answers(replicas.own_url(1)), "a second replica under load")
+        wait_for(lambda: _answers(replicas.own_url(1)), "a second replica under load")
         added = replicas.pid(1)
     finally:
         load.stop.set()
         for thread in threads:
             thread.join()
-    _wait_for(lambda: not _alive(added), "the added replica to drain and stop once idle")
+    wait_for(lambda: not is_alive(added), "the added replica to drain and stop once idle")
     assert _answers(replicas.own_url(0))
     assert replicas.stop() == 0
     err = replicas.stderr_path.read_text()

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelpilot.serving.autoscale import Autoscaler, ScalingRule
-from modelpilot.serving.replicas import ReplicasFailed, RestartBudget, Supervisor
+from modelpilot.serving.replicas import LocalProcesses, ReplicasFailed, RestartBudget, Supervisor
 
 
 @given(
@@ -62,7 +62,7 @@ def _counting(tmp_path: Path, exit_code: int) -> list[str]:
 def test_a_replica_that_keeps_dying_stops_the_supervisor_after_its_restarts(
     tmp_path: Path,
 ) -> None:
-    supervisor = Supervisor(lambda index: _counting(tmp_path, 1), 1, max_restarts=2)
+    supervisor = Supervisor(LocalProcesses(lambda index: _counting(tmp_path, 1)), 1, max_restarts=2)
     with pytest.raises(
         ReplicasFailed, match=r"replica 0 died 3 times within 60 s \(last: exit code 1\)"
     ) as failed:
@@ -72,7 +72,7 @@ def test_a_replica_that_keeps_dying_stops_the_supervisor_after_its_restarts(
 
 
 def test_a_start_up_error_is_not_restarted_and_keeps_its_exit_code(tmp_path: Path) -> None:
-    supervisor = Supervisor(lambda index: _counting(tmp_path, 3), 2)
+    supervisor = Supervisor(LocalProcesses(lambda index: _counting(tmp_path, 3)), 2)
     with pytest.raises(ReplicasFailed, match=r"failed to start \(exit code 3\)") as failed:
         supervisor.run()
     assert failed.value.exit_code == 3
@@ -105,7 +105,8 @@ def test_the_supervisor_adds_replicas_under_load_and_drains_them_when_idle(
     supervisor: Supervisor
     readings = []
 
-    def queue_depth(index: int) -> float | None:
+    def queue_depth(index: int, node_ip: str | None) -> float | None:
+        assert node_ip is None  # a local process: on this machine
         lines = events.read_text().splitlines()
         readings.append(index)
         assert len(readings) < 2_000, f"no progress: {lines}"
@@ -118,7 +119,9 @@ def test_the_supervisor_adds_replicas_under_load_and_drains_them_when_idle(
         return 0.0
 
     supervisor = Supervisor(
-        lambda index: [sys.executable, "-c", _WAITS_FOR_SIGTERM, str(events), str(index)],
+        LocalProcesses(
+            lambda index: [sys.executable, "-c", _WAITS_FOR_SIGTERM, str(events), str(index)]
+        ),
         1,
         autoscaler=Autoscaler(rule, replicas=1),
         queue_depth=queue_depth,
