@@ -218,7 +218,8 @@ class DataPlane:
         """Worker thread: metrics, then the prediction log (fsynced in sync mode before answers)."""
         size = sum(len(p.rows) for p in batch)
         self.metrics.predicted(*runtime.labels, size, seconds)
-        flags = flag_batch(runtime, batch)  # None without a recorded input domain
+        matrix = output.matrix if output is not None else None
+        flags = flag_batch(runtime, batch, matrix)  # None without a recorded input domain
         if flags is not None and flags.count:
             self.metrics.out_of_domain(*runtime.labels, flags.count, flags.values)
         if self.predlog is None or not self.settings.log_predictions:

@@ -47,13 +47,16 @@ class DomainFlags:
     values: tuple[tuple[str, DomainFlagKind, int], ...] = ()  # (column, kind, values flagged)
 
 
-def flag_batch(runtime: ModelRuntime, batch: list[Pending]) -> DomainFlags | None:
-    """Flags for every row of a predict call (None when the signature records no domain)."""
+def flag_batch(
+    runtime: ModelRuntime, batch: list[Pending], matrix: np.ndarray | None = None
+) -> DomainFlags | None:
+    """Flags for every row of a predict call (None when the signature records no domain);
+    ``matrix`` is the batch as float64 when the model already took it as one."""
     domain = runtime.model.signature.domain
     if domain is None:
         return None
     rows = [row for pending in batch for row in pending.rows]
-    return flag_rows(domain, rows, all_numeric=runtime.all_numeric)
+    return flag_rows(domain, rows, all_numeric=runtime.all_numeric, matrix=matrix)
 
 
 # One check's result: (row positions it covers, its kind, outside per row and position, and
@@ -62,7 +65,11 @@ _Part = tuple[tuple[int, ...], DomainFlagKind, np.ndarray, np.ndarray | None]
 
 
 def flag_rows(
-    domain: InputDomain, rows: Sequence[Sequence[Any]], *, all_numeric: bool
+    domain: InputDomain,
+    rows: Sequence[Sequence[Any]],
+    *,
+    all_numeric: bool,
+    matrix: np.ndarray | None = None,
 ) -> DomainFlags:
     """Flags for rows whose values are in signature order.
 
@@ -81,7 +88,10 @@ def flag_rows(
     """
     if not rows:
         return DomainFlags(np.zeros(0, dtype=bool), [], 0, None)
-    matrix = np.array(rows, dtype=np.float64) if all_numeric else None
+    if matrix is None and all_numeric:
+        matrix = np.array(rows, dtype=np.float64)
+    elif not all_numeric:
+        matrix = None
     columns = None if matrix is not None else list(zip(*rows, strict=True))  # one transpose
     parts: list[_Part] = []
     positions, low, high = domain.numeric_limits

@@ -74,6 +74,35 @@ def _plain_finite(row: Row) -> bool:
         return False
 
 
+def _plain_records_reader(
+    values_of: Callable[[Any], tuple[Any, ...]], width: int
+) -> Callable[[Sequence[Any]], list[Row] | None]:
+    """The all-float signature's fast path: rows when every record is a dict with exactly the
+    signature's columns and plain finite numbers, else None (the checked path then names what
+    is wrong).
+
+    Exactly the columns: as many keys as names and every name found (dict keys are unique).
+    Measured on 20 columns: ~2 us a record against ~4.4 us through the general loop, which
+    matters at the data plane's 15,000+ requests/s on one core (benchmarks/serving.py).
+    """
+
+    def read(records: Sequence[Any]) -> list[Row] | None:
+        rows: list[Row] = []
+        for record in records:
+            if type(record) is not dict or len(record) != width:
+                return None
+            try:
+                row = list(values_of(record))
+            except KeyError:
+                return None
+            if not _plain_finite(row):
+                return None
+            rows.append(row)
+        return rows or None
+
+    return read
+
+
 def _bool(value: Any) -> Any:
     if type(value) is bool:
         return value
@@ -123,9 +152,18 @@ class RequestValidator:
         # All-float signatures (the common tabular case) take a C-speed path per record.
         self.all_float = all(s.dtype in ("float64", "float32") for s in self.specs)
         self._values_of = operator.itemgetter(*self.names) if len(self.names) > 1 else None
+        self._plain_records = (
+            _plain_records_reader(self._values_of, len(self.names))
+            if self.all_float and self._values_of is not None
+            else None
+        )
 
     def from_records(self, records: Sequence[Any]) -> list[Row]:
         """Validate a list of ``{column: value}`` objects."""
+        if self._plain_records is not None:
+            plain = self._plain_records(records)
+            if plain is not None:
+                return plain
         if not records:
             raise InvalidInput(
                 "The request has no rows; send at least one record.", field="records"
