@@ -289,6 +289,18 @@ def _connect(server: Server) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=10)
 
 
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole response (head and Content-Length body) from a kept-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += sock.recv(4096)
+    return data
+
+
 def _bytes(data: bytes) -> Iterator[bytes]:
     return (data[i : i + 1] for i in range(len(data)))
 
@@ -338,6 +350,21 @@ def test_a_client_trickling_its_headers_gets_408_and_is_disconnected(strict: Ser
     assert b'"type":"RequestTimeout"' in answer
     assert 1 <= time.monotonic() - started < 8  # cut at 1 s; slack for a busy machine
     assert httpx.get(f"{strict.url}/v2/health/live").status_code == 200
+
+
+def test_a_kept_alive_client_trickling_its_next_request_gets_408_after_the_deadline(
+    strict: Server,
+) -> None:
+    # The deadline moves with each request on a connection: the first is answered, then the
+    # second's head trickles and is cut read_timeout_s (1 s) after the first answer.
+    with _connect(strict) as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = _read_response(sock)
+        assert first.startswith(b"HTTP/1.1 200")
+        answered = time.monotonic()
+        answer = _trickle_until_closed(sock, _bytes(b"GET /v2/health/live HTTP/1.1\r\nX-A: "), 10)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
+    assert 1 <= time.monotonic() - answered < 8  # cut at 1 s; slack for a busy machine
 
 
 def test_a_request_head_over_64_kib_is_refused_and_the_connection_closed(
