@@ -34,7 +34,7 @@ from sqlalchemy import (
 
 _log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 # Our own name, not Alembic's default: Optuna (tuning) keeps its tables in the same database
 # and runs its own Alembic migrations against "alembic_version".
 VERSION_TABLE = "modelpilot_alembic_version"

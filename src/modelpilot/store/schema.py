@@ -62,6 +62,10 @@ runs = Table(
     Column("owner_start_ms", BigInteger, nullable=True),
     # Who created it: the authenticated actor through the server (token:<name>), else null.
     Column("created_by", String(256), nullable=True),
+    # The owner's boot id and start in clock ticks decide whether it is alive (a stepped wall
+    # clock moves owner_start_ms, tracking/owner.py); null in rows written before 0012.
+    Column("owner_boot_id", String(64), nullable=True),
+    Column("owner_start_ticks", BigInteger, nullable=True),
     # Search's default order (newest first) and its tie-breaker, within an experiment.
     Index("ix_runs_experiment_start", "experiment_id", "start_ms", "id"),
 )

@@ -117,6 +117,8 @@ def create_run(
                 owner_host=owner.host if owner else None,
                 owner_pid=owner.pid if owner else None,
                 owner_start_ms=owner.start_ms if owner else None,
+                owner_boot_id=owner.boot_id if owner else None,
+                owner_start_ticks=owner.start_ticks if owner else None,
                 created_by=actor,
             )
         )
@@ -157,13 +159,20 @@ def mark_abandoned_runs(store: Store) -> list[str]:
     host = current_owner().host
     with store.read() as conn:
         rows = conn.execute(
-            select(runs.c.id, runs.c.owner_pid, runs.c.owner_start_ms).where(
+            select(
+                runs.c.id,
+                runs.c.owner_pid,
+                runs.c.owner_start_ms,
+                runs.c.owner_boot_id,
+                runs.c.owner_start_ticks,
+            ).where(
                 runs.c.status == RunStatus.RUNNING.value,
                 runs.c.owner_host == host,
                 runs.c.owner_pid.is_not(None),
             )
         ).all()
-    dead = [r.id for r in rows if not is_alive(ProcessOwner(host, r.owner_pid, r.owner_start_ms))]
+    owners = {r.id: ProcessOwner(host, *r[1:]) for r in rows}
+    dead = [run_id for run_id, owner in owners.items() if not is_alive(owner)]
     if dead:
         with store.write() as conn:
             conn.execute(

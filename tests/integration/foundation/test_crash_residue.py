@@ -10,9 +10,12 @@ import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+
+import pytest
 
 from modelpilot.config import Settings
-from modelpilot.tracking import RunStatus, service
+from modelpilot.tracking import RunStatus, owner, service
 from modelpilot.tracking.owner import ProcessOwner, current_owner, is_alive
 from modelpilot.workspace import Workspace
 
@@ -74,19 +77,45 @@ def test_run_of_a_sigkilled_process_is_killed_when_next_seen(settings: Settings)
         listing.close()
 
 
+def test_live_runs_stay_running_when_the_wall_clock_is_stepped(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NTP, or a virtual machine resumed after a pause, moves the boot time the kernel reports
+    by the step; a process's start in wall-clock time moves with it. Its start in ticks does
+    not, and that decides (a CI machine once marked every live run KILLED here)."""
+    Workspace(settings).close()
+    with _running_child(settings) as (_, live_run):
+        stepped = owner._boot_ms()
+        assert stepped is not None
+        monkeypatch.setattr(owner, "_boot_ms", lambda: stepped + 30_000)  # 30 s forward
+        ws = Workspace(settings)
+        try:
+            assert ws.get_run(live_run).status is RunStatus.RUNNING
+            assert service.mark_abandoned_runs(ws.store) == []
+        finally:
+            ws.close()
+
+
 def test_a_reused_pid_is_not_mistaken_for_the_run_owner(ws: Workspace) -> None:
     me = current_owner()
-    impostor = ProcessOwner(me.host, me.pid, (me.start_ms or 0) - 3_600_000)
-    assert is_alive(me) and not is_alive(impostor)
+    assert me.boot_id is not None and me.start_ticks is not None  # Linux: /proc tells
+    impostor = replace(me, start_ticks=me.start_ticks - 100)  # another process, same pid
+    rebooted = replace(me, boot_id="0" * 36)  # the same pid and ticks in an earlier boot
+    legacy = ProcessOwner(me.host, me.pid, me.start_ms)  # a row written before ticks were
+    legacy_impostor = ProcessOwner(me.host, me.pid, (me.start_ms or 0) - 3_600_000)
+    assert is_alive(me) and is_alive(legacy)
+    assert not any(map(is_alive, (impostor, rebooted, legacy_impostor)))
     exp = service.get_or_create_experiment(ws.store, "crash")
     mine = service.create_run(ws.store, exp, owner=me)
     earlier = service.create_run(ws.store, exp, owner=impostor)
+    before_boot = service.create_run(ws.store, exp, owner=rebooted)
     unowned = service.create_run(ws.store, exp)  # e.g. started through an API: never guessed
-    assert service.mark_abandoned_runs(ws.store) == [earlier.id]
+    assert sorted(service.mark_abandoned_runs(ws.store)) == sorted([earlier.id, before_boot.id])
     statuses = {r.id: r.status for r in service.get_runs(ws.store)}
     assert statuses == {
         mine.id: RunStatus.RUNNING,
         earlier.id: RunStatus.KILLED,
+        before_boot.id: RunStatus.KILLED,
         unowned.id: RunStatus.RUNNING,
     }
 
