@@ -62,6 +62,7 @@ class Batcher:
         executor: ThreadPoolExecutor,
         after_batch: AfterBatch,
         inline_below_ms: float = 0.0,
+        failed: Callable[[ModelRuntime, BaseException, Any], BaseException] = lambda r, e, c: e,
     ) -> None:
         self.runtime = runtime
         self.inline_below_s = inline_below_ms / 1000
@@ -71,6 +72,7 @@ class Batcher:
         self.queue_limit = queue_limit
         self.executor = executor
         self.after_batch = after_batch
+        self.failed = failed  # what a request whose predict raised gets (its error, context)
         # A deque and one wake-up future instead of asyncio.Queue: the queue's Python-level
         # put/get and getter bookkeeping cost ~1.5 us a request on the hot path, and only the
         # collector ever waits here.
@@ -86,8 +88,12 @@ class Batcher:
             self._collect(), name=f"batcher {self.runtime.key}"
         )
 
-    async def submit(self, rows: list[Row], context: Any) -> tuple[BatchOutput, int, int]:
-        """Queue rows; resolves to (batch output, start offset, row count) for this request."""
+    def submit(self, rows: list[Row], context: Any) -> asyncio.Future[tuple[BatchOutput, int, int]]:
+        """Queue rows; the future resolves to (batch output, start offset, row count).
+
+        A plain function returning the future, not a coroutine: the caller awaits the future
+        itself, one coroutine level fewer to create and resume per request (~1 us).
+        """
         if self.closing:
             raise Unavailable(
                 f"Model {self.runtime.key} is shutting down or being unloaded. Retry: another "
@@ -102,7 +108,7 @@ class Batcher:
         pending = Pending(rows, loop.create_future(), context, time.perf_counter())
         self.queued_rows += len(rows)
         self._put(pending)
-        return await pending.future
+        return pending.future
 
     def _put(self, item: Pending | None) -> None:
         self.queue.append(item)
@@ -187,7 +193,7 @@ class Batcher:
             if item.future.done():
                 continue
             if isinstance(outcome, BaseException):
-                item.future.set_exception(outcome)
+                item.future.set_exception(self.failed(self.runtime, outcome, item.context))
             else:
                 item.future.set_result(outcome)
         return stopping
