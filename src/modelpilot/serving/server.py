@@ -387,7 +387,22 @@ def serve(
     app = TokenGuard(
         plane.build_app(repository.routes()), tokens, require_token=settings.require_token
     )
-    config = uvicorn.Config(
+    config = http_config(app, settings, host=host, port=port, log_level=log_level)
+    sockets = None
+    if settings.replica is not None:
+        sockets = [replica_socket(host, port, reuse_port=True)]
+        if replica_port is not None:
+            sockets.append(replica_socket(host, replica_port, reuse_port=False))
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def http_config(
+    app: Any, settings: ServingSettings, *, host: str, port: int, log_level: str = "warning"
+) -> uvicorn.Config:
+    """The HTTP stack every model server runs on: uvloop, the guarded httptools protocol,
+    keep-alive and connection limits from ``settings``. benchmarks/serving.py's no-op ceiling
+    runs on this same stack, so the ceiling differs from a server only in the model's work."""
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -400,12 +415,6 @@ def serve(
         lifespan="on",
         timeout_graceful_shutdown=30,
     )
-    sockets = None
-    if settings.replica is not None:
-        sockets = [replica_socket(host, port, reuse_port=True)]
-        if replica_port is not None:
-            sockets.append(replica_socket(host, replica_port, reuse_port=False))
-    uvicorn.Server(config).run(sockets=sockets)
 
 
 def replica_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
