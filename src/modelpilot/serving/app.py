@@ -292,7 +292,8 @@ class DataPlane:
             served, context, route = self._target(name, None, request_id, key)
             labels = served.runtime.labels
             key_field = snapshot.routing_key if snapshot is not None and route is not None else None
-            rows = _rows_from_json(doc, served, key_field, self.settings.max_rows)
+            bool_free = b"true" not in body and b"false" not in body  # in a string too: safe
+            rows = _rows_from_json(doc, served, key_field, self.settings.max_rows, bool_free)
             output, offset, count = await self._prediction(served, rows, context)
             if route is not None:
                 self._shadow(route, rows, context, name)
@@ -810,13 +811,18 @@ def _routing_key(doc: Any, headers: dict[bytes, bytes], snapshot: RoutingSnapsho
     return None
 
 
-def _rows_from_json(doc: Any, served: Served, key_field: str | None, max_rows: int) -> list[Row]:
+def _rows_from_json(
+    doc: Any, served: Served, key_field: str | None, max_rows: int, bool_free: bool = False
+) -> list[Row]:
+    """The rows of a /predict body (``bool_free``: see ``RequestValidator.from_records``)."""
     validator = served.runtime.validator
     _check_rows(doc, max_rows)
     if isinstance(doc, list):
-        return validator.from_records(_strip_key(doc, validator.names, key_field))
+        records = _strip_key(doc, validator.names, key_field)
+        return validator.from_records(records, bool_free=bool_free)
     if isinstance(doc, dict) and isinstance(doc.get("records"), list):
-        return validator.from_records(_strip_key(doc["records"], validator.names, key_field))
+        records = _strip_key(doc["records"], validator.names, key_field)
+        return validator.from_records(records, bool_free=bool_free)
     if isinstance(doc, dict) and isinstance(doc.get("columns"), dict):
         return validator.from_columns(doc["columns"])
     if isinstance(doc, dict) and isinstance(doc.get("inputs"), list):

@@ -74,9 +74,21 @@ def _plain_finite(row: Row) -> bool:
         return False
 
 
+def _summable_finite(row: Row) -> bool:
+    """``_plain_finite`` for rows known to hold no bool: ``sum`` (in C) raises for a string,
+    null, list or object and stays finite for plain numbers, at ~40% of the type check's cost.
+
+    Only for values parsed by orjson, whose integers fit in 64 bits (larger ones arrive as
+    floats), so no sum of a row's integers can overflow a float."""
+    try:
+        return math.isfinite(sum(row))
+    except (TypeError, OverflowError):
+        return False
+
+
 def _plain_records_reader(
     values_of: Callable[[Any], tuple[Any, ...]], width: int
-) -> Callable[[Sequence[Any]], list[Row] | None]:
+) -> Callable[[Sequence[Any], bool], list[Row] | None]:
     """The all-float signature's fast path: rows when every record is a dict with exactly the
     signature's columns and plain finite numbers, else None (the checked path then names what
     is wrong).
@@ -86,7 +98,8 @@ def _plain_records_reader(
     matters at the data plane's 15,000+ requests/s on one core (benchmarks/serving.py).
     """
 
-    def read(records: Sequence[Any]) -> list[Row] | None:
+    def read(records: Sequence[Any], bool_free: bool) -> list[Row] | None:
+        finite = _summable_finite if bool_free else _plain_finite
         rows: list[Row] = []
         for record in records:
             if type(record) is not dict or len(record) != width:
@@ -95,7 +108,7 @@ def _plain_records_reader(
                 row = list(values_of(record))
             except KeyError:
                 return None
-            if not _plain_finite(row):
+            if not finite(row):
                 return None
             rows.append(row)
         return rows or None
@@ -158,10 +171,14 @@ class RequestValidator:
             else None
         )
 
-    def from_records(self, records: Sequence[Any]) -> list[Row]:
-        """Validate a list of ``{column: value}`` objects."""
+    def from_records(self, records: Sequence[Any], *, bool_free: bool = False) -> list[Row]:
+        """Validate a list of ``{column: value}`` objects.
+
+        ``bool_free``: the records were parsed by orjson from a body without a ``true`` or
+        ``false`` literal (a byte search the caller makes), so the all-float fast path can skip
+        its per-value type check."""
         if self._plain_records is not None:
-            plain = self._plain_records(records)
+            plain = self._plain_records(records, bool_free)
             if plain is not None:
                 return plain
         if not records:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -157,3 +158,30 @@ def test_numbers_a_model_input_cannot_hold_are_refused_by_name() -> None:
         InvalidInput, match=r"Input 'a' \(row 0\): expected a finite number within float64"
     ):
         RequestValidator(FLOATS).from_records([{"a": 10**400, "b": 1.0, "c": 1.0}])
+
+
+JSON_SCALAR = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.sampled_from([None, True, False, "1.5", "true", 1e308, -1e308, [1.0], {"x": 1}])
+)
+
+
+@given(st.lists(st.fixed_dictionaries({"a": JSON_SCALAR, "b": JSON_SCALAR, "c": JSON_SCALAR})))
+def test_a_body_without_bool_literals_takes_the_summing_path_with_the_same_outcome(
+    records: list[dict[str, object]],
+) -> None:
+    """The data plane skips the per-value type check when the body has no true/false literal
+    (a byte search); whatever the body, the rows or the error are the checkers' own."""
+    body = orjson.dumps(records)
+    parsed = orjson.loads(body)
+    bool_free = b"true" not in body and b"false" not in body
+    slow = RequestValidator(FLOATS)
+    slow.all_float = False
+    outcomes = []
+    for validator, free in ((RequestValidator(FLOATS), bool_free), (slow, False)):
+        try:
+            outcomes.append(("rows", repr(validator.from_records(parsed, bool_free=free))))
+        except InvalidInput as exc:
+            outcomes.append(("error", exc.message))
+    assert outcomes[0] == outcomes[1]
