@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -114,10 +115,16 @@ class RayReplica:
     """One replica as the supervisor sees it (a :class:`~modelpilot.serving.replicas.
     ReplicaProcess`): its actor, polled without blocking (one call in flight at a time)."""
 
+    # How long a replica may wait for Ray to place its actor before the supervisor says why
+    # (a cluster with no free CPU keeps it pending, silently, for as long as that lasts).
+    placement_warning_s: float = 30.0
+
     def __init__(self, ray: ModuleType, actor: Any, index: int) -> None:
         self.ray = ray
         self.actor = actor
         self.index = index
+        self.created = time.monotonic()
+        self.warned = False
         self.name = f"Ray actor {actor._actor_id.hex()[:12]}, not placed yet"
         self.node_ip: str | None = None
         self.code: int | None = None
@@ -138,6 +145,7 @@ class RayReplica:
             return True
         ready, _ = self.ray.wait([self.starting], timeout=0)
         if not ready:
+            self._warn_if_unplaced()
             return False
         starting, self.starting = self.starting, None
         try:
@@ -148,6 +156,23 @@ class RayReplica:
         self.name = f"pid {pid} on {self.node_ip}, {self.name.split(',')[0]}"
         log.info("replica %d started (%s)", self.index, self.name)
         return True
+
+    def _warn_if_unplaced(self) -> None:
+        waited = time.monotonic() - self.created
+        if self.warned or waited < self.placement_warning_s:
+            return
+        self.warned = True
+        free = self.ray.available_resources().get("CPU", 0.0)
+        total = self.ray.cluster_resources().get("CPU", 0.0)
+        log.warning(
+            "replica %d has waited %.0f s for Ray to place it: it needs 1 CPU and the cluster "
+            "has %g of %g CPUs free. It starts once one is free; add a node (or CPUs), or "
+            "lower --replicas (or the autoscaling maximum).",
+            self.index,
+            waited,
+            free,
+            total,
+        )
 
     def _check(self, reply: Any) -> None:
         try:

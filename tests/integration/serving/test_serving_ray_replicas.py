@@ -118,3 +118,33 @@ def test_without_ray_serve_on_ray_says_how_to_install_it(
     )
     assert done.returncode == 2
     assert "--executor ray needs Ray: pip install 'modelpilot[ray]'" in done.stderr
+
+
+@pytest.mark.slow  # three Ray actors on the session cluster's two CPUs
+def test_a_replica_the_cluster_has_no_cpu_for_says_so(
+    ray_address: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray keeps an actor it cannot place pending without a word; the supervisor names the
+    wait and the cluster's free CPUs instead of leaving a replica silently missing."""
+    from modelpilot.serving.ray_replicas import RayActors, RayReplica
+
+    monkeypatch.setattr(RayReplica, "placement_warning_s", 0.0)
+    launcher = RayActors(lambda index: ["--help"], env={}, address=ray_address, num_cpus=2)
+    launcher.open()
+    replicas = [launcher.start(index) for index in range(3)]
+    try:
+        ray = launcher.ray
+        assert ray is not None
+        placed, _ = ray.wait([r.starting for r in replicas], num_returns=2, timeout=120)
+        assert len(placed) == 2  # both CPUs taken (the actors stay while not polled)
+        waiting = next(r for r in replicas if r.starting not in placed)
+        with caplog.at_level("WARNING", logger="modelpilot.serving.ray_replicas"):
+            assert waiting.poll() is None
+            waiting.poll()  # said once, not at every poll
+        said = [r.getMessage() for r in caplog.records if "waited" in r.getMessage()]
+        assert len(said) == 1
+        assert f"replica {waiting.index} has waited" in said[0]
+        assert "needs 1 CPU and the cluster has 0 of 2 CPUs free" in said[0]
+    finally:
+        for replica in replicas:
+            replica.kill()
