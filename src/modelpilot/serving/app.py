@@ -292,7 +292,8 @@ class DataPlane:
             served, context, route = self._target(name, None, request_id, key)
             labels = served.runtime.labels
             key_field = snapshot.routing_key if snapshot is not None and route is not None else None
-            bool_free = b"true" not in body and b"false" not in body  # in a string too: safe
+            # no JSON true/false literal (one inside a string only means the checked path)
+            bool_free = b"true" not in body and b"false" not in body
             rows = _rows_from_json(doc, served, key_field, self.settings.max_rows, bool_free)
             output, offset, count = await self._prediction(served, rows, context)
             if route is not None:
