@@ -171,7 +171,12 @@ def mark_abandoned_runs(store: Store) -> list[str]:
                 runs.c.owner_pid.is_not(None),
             )
         ).all()
-    owners = {r.id: ProcessOwner(host, *r[1:]) for r in rows}
+    owners = {
+        r.id: ProcessOwner(
+            host, r.owner_pid, r.owner_start_ms, r.owner_boot_id, r.owner_start_ticks
+        )
+        for r in rows
+    }
     dead = [run_id for run_id, owner in owners.items() if not is_alive(owner)]
     if dead:
         with store.write() as conn:
