@@ -5,9 +5,11 @@
 Prints rows/s next to the in-process limit (one predict_proba call over 100,000 rows on one
 core, times the cores used) and the peak resident memory of the whole process tree, sampled
 every 100 ms from /proc (target: under 1 GiB). With ``--executor ray`` (or ``both``) the same
-file is scored by `modelpilot score --executor ray` on the same 2 cores (a local Ray cluster
-the command starts, so its start-up is in the time; a 1,000-row run measures that fixed cost
-alone), with the peak memory of each Ray scoring actor, and the outputs are compared.
+file is scored by `modelpilot score --executor ray` on the same 2 cores twice: on a local Ray
+cluster the command starts itself (its start-up in the time; a 1,000-row run measures that
+fixed cost alone), and on a running cluster (`ray start --head --num-cpus 2`, as a team with a
+cluster runs it: `--ray-address`), with the peak memory of each Ray scoring actor; the outputs
+are compared with the local scorer's.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import pyarrow.parquet as pq
 
 
 def process_rss(root: int) -> dict[int, tuple[str, int]]:
-    """(name, resident bytes) of a process and each of its descendants."""
+    """(name, resident bytes) of a process, each of its descendants and every Ray scoring
+    actor of this machine."""
     out: dict[int, tuple[str, int]] = {}
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -47,6 +50,8 @@ def process_rss(root: int) -> dict[int, tuple[str, int]]:
         if pid in out:
             tree[pid] = out[pid]
         stack.extend(child for child, parent in parents.items() if parent == pid)
+    # scoring actors of a running cluster are the raylet's children, not the command's
+    tree.update({pid: item for pid, item in out.items() if "ScoreActor" in item[0]})
     return tree
 
 
@@ -117,31 +122,57 @@ def main() -> None:
         f"in-process limit: {limit:,.0f} rows/s on one core, {2 * limit:,.0f} on two (predict only)"
     )
     rates: dict[str, float] = {}
-    for executor in ["local", "ray"] if args.executor == "both" else [args.executor]:
-        target = work / f"scored-{executor}.parquet"
-        extra = ["--executor", executor]
-        if executor == "ray":
+    running: dict[str, float] = {}  # rows / (time - the 1,000-row run's time)
+    runs = {"local": ["--executor", "local"]}
+    if args.executor in ("ray", "both"):
+        runs["ray (cluster started by the command)"] = ["--executor", "ray"]
+        runs["ray (running cluster)"] = ["--executor", "ray", "--ray-address", "127.0.0.1:6389"]
+    # `ray start` turns token authentication on when ~/.ray/auth_token exists (a local cluster
+    # writes it), and a client of an explicit address sends the token only in token mode.
+    token_mode = {**env, "RAY_AUTH_MODE": "token"}
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    if args.executor == "ray":
+        del runs["local"]
+    try:
+        for label, extra in runs.items():
+            target = work / f"scored-{len(rates)}.parquet"
+            if "running" in label:  # after the run without an address: ray.init() would join it
+                subprocess.run(
+                    [ray_cli, "start", "--head", "--port", "6389", "--num-cpus", "2",
+                     "--include-dashboard", "false", "--disable-usage-stats"],
+                    env=token_mode, check=True, capture_output=True,
+                )  # fmt: skip
+                env = token_mode
             tiny = work / "tiny.parquet"
             first = next(pq.ParquetFile(source).iter_batches(batch_size=1_000))
             pq.write_table(pa.Table.from_batches([first]), tiny)
             _, fixed, _, _ = run_score(env, tiny, work / "tiny-out.parquet", extra)
-            print(f"ray: 1,000 rows (cluster start-up, actors, model loads) took {fixed:.1f} s")
-        code, seconds, peak, each = run_score(env, source, target, extra)
-        scored = pq.ParquetFile(target).metadata.num_rows if code == 0 else 0
-        rates[executor] = scored / seconds
-        print(
-            f"{executor}: {scored:,} of {args.rows:,} rows (exit {code}) in {seconds:.1f} s = "
-            f"{scored / seconds:,.0f} rows/s; peak RSS of the process tree {peak / 2**20:,.0f} MiB"
-        )
-        actors = sorted(rss for name, rss in each.values() if "ScoreActor" in name)
-        if actors:
-            shown = ", ".join(f"{r / 2**20:,.0f} MiB" for r in actors)
-            print(f"  peak RSS per scoring actor: {shown}")
-    if len(rates) == 2:
-        same = pq.read_table(work / "scored-local.parquet").equals(
-            pq.read_table(work / "scored-ray.parquet")
-        )
-        print(f"ray / local rows/s: {rates['ray'] / rates['local']:.2f}; same output: {same}")
+            print(f"{label}: 1,000 rows (the fixed cost: start-up, actors, model loads) "
+                  f"took {fixed:.1f} s")  # fmt: skip
+            code, seconds, peak, each = run_score(env, source, target, extra)
+            scored = pq.ParquetFile(target).metadata.num_rows if code == 0 else 0
+            rates[label] = scored / seconds
+            running[label] = scored / max(seconds - fixed, 1e-9)
+            print(
+                f"{label}: {scored:,} of {args.rows:,} rows (exit {code}) in {seconds:.1f} s = "
+                f"{scored / seconds:,.0f} rows/s ({running[label]:,.0f} once running); peak "
+                f"RSS of the process tree and actors {peak / 2**20:,.0f} MiB"
+            )
+            actors = sorted(rss for name, rss in each.values() if "ScoreActor" in name)
+            if actors:
+                shown = ", ".join(f"{r / 2**20:,.0f} MiB" for r in actors)
+                print(f"  peak RSS per scoring actor: {shown}")
+    finally:
+        if "ray (running cluster)" in runs:  # stops every Ray of this machine, as `ray stop` does
+            subprocess.run([ray_cli, "stop"], env=env, capture_output=True, check=False)
+    if "local" in rates:
+        expected = pq.read_table(work / "scored-0.parquet")
+        for index, label in enumerate(rates):
+            if index:
+                same = pq.read_table(work / f"scored-{index}.parquet").equals(expected)
+                print(f"{label} / local rows/s: {rates[label] / rates['local']:.2f} end to end, "
+                      f"{running[label] / running['local']:.2f} once running; "
+                      f"same output: {same}")  # fmt: skip
 
 
 if __name__ == "__main__":

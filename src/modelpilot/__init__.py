@@ -364,7 +364,7 @@ def score(
     """Score a .parquet or .csv file with ``churn@champion`` into ``output`` (the input's
     columns, then ``prediction`` and ``proba_<class>``); returns the row count.
 
-    ``executor="ray"`` runs it on Ray Data (the cluster at ``ray_address`` or
+    ``executor="ray"`` runs it on Ray actors (the cluster at ``ray_address`` or
     ``MODELPILOT_RAY_ADDRESS``, else a local one) and writes the same output.
     """
     return workspace().score(

@@ -827,7 +827,7 @@ class Workspace:
         if executor not in ("local", "ray"):
             raise InvalidInput(
                 f"Unknown executor {executor!r}; use 'local' (threads in this process) or "
-                "'ray' (Ray Data actors).",
+                "'ray' (Ray actors).",
                 field="executor",
             )
         check_score_paths(source, output)

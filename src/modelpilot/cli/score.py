@@ -25,7 +25,7 @@ def score_command(
         0, "--workers", min=0, help="Threads, or Ray actors (0 = one per core of the cluster)."
     ),
     executor: str = typer.Option(
-        "local", "--executor", help="local (threads in this process) or ray (Ray Data actors)."
+        "local", "--executor", help="local (threads in this process) or ray (Ray actors)."
     ),
     ray_address: str | None = typer.Option(
         None,

@@ -1,28 +1,35 @@
-"""Batch scoring on Ray Data (``modelpilot score --executor ray``): the same output as
-:func:`~modelpilot.serving.scoring.score_file`, computed by a pool of Ray actors.
+"""Batch scoring on Ray (``modelpilot score --executor ray``): the local scorer's output,
+with the model's predictions computed by a pool of Ray actors.
 
-``read_parquet`` (or ``read_csv``) streams the input, a streaming ``repartition`` cuts it
-into blocks of ``batch_rows`` rows, and ``map_batches`` hands
-``batch_rows`` rows at a time to a fixed pool of actors, each of which loaded the model once
-in its constructor (:meth:`PackageRef.load`: the package fetched by digest and every file
+This process reads the input in chunks (the local scorer's reader), sends each chunk's
+model columns to the least busy actor, and attaches the predictions that come back to the
+chunk it kept, in input order, through the local scorer's writer
+(:func:`~modelpilot.serving.scoring.write_scored`). So the output is the local scorer's,
+column for column, and a failure leaves no output file. Each actor loaded the model once in
+its constructor (:meth:`PackageRef.load`: the package fetched by digest and every file
 re-hashed, trust decided by this side exactly as ``mp.load_model`` decides it, never by the
-package); the results come back to this process in input order and go through the local
-scorer's writer (:func:`~modelpilot.serving.scoring.write_scored`), so the columns, their
-order and their types are the local scorer's, and a failure leaves no output file.
+package).
 
-Memory: an actor holds one model and one batch at a time; Ray Data's streaming executor
-bounds the blocks in flight (its object-store budget) and this process writes each result
-as it arrives. Actors are not restarted and batches are not retried: a worker that dies fails
-the job (Unavailable), and a bad value fails it at once (InvalidInput naming the column).
+Why Ray actors and not Ray Data's ``map_batches``: measured on 2 cores with 2,000,000 rows
+(benchmarks/scoring.py), Ray Data returned the rows of a multi-row-group file out of order
+despite ``preserve_order`` (the second half first), ran at 0.22x of the local scorer (every
+row crossed the object store both ways, plus a read task and a repartition), and waits
+forever on a dead actor of its fixed pool after other jobs on the cluster (ray-project/ray
+#62746). Here only the model's columns go out and three columns come back, the order is this
+process's, and a dead actor fails the job at once.
 
->>> cpus_per_actor(cluster_cpus=2, actors=2), cpus_per_actor(cluster_cpus=64, actors=32)
-(0.5, 1.0)
+Memory: at most two chunks per actor are in flight; an actor holds its model and one chunk.
+Actors are not restarted and calls are not retried: a worker that dies fails the job
+(Unavailable), and a bad value fails it at once (InvalidInput naming the column and the file
+row).
+
+>>> cpus_per_actor(cluster_cpus=2, actors=2), cpus_per_actor(cluster_cpus=2, actors=8)
+(1.0, 0.25)
 """
 
 from __future__ import annotations
 
-import logging
-import warnings
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,17 +41,21 @@ from modelpilot.artifacts.configured import open_artifact_store
 from modelpilot.config import Settings
 from modelpilot.errors import ModelpilotError, Unavailable
 from modelpilot.models import LoadedModel, TrustPolicy, load_package
-from modelpilot.ray_cluster import connect, driver_import_path
+from modelpilot.ray_cluster import connect, driver_folders, use_folders
 from modelpilot.serving.app import limit_native_threads
 from modelpilot.serving.scoring import (
+    attach_predictions,
     check_score_paths,
     empty_output,
     input_schema,
-    score_chunk,
+    model_inputs,
+    predict_columns,
+    read_chunks,
     write_scored,
 )
 
 OPTION = "--executor ray"
+IN_FLIGHT_PER_ACTOR = 2  # one chunk computing, one waiting: an actor never idles on the driver
 
 
 @dataclass(frozen=True)
@@ -72,21 +83,22 @@ class PackageRef:
 
 
 class ScoreActor:
-    """One Ray actor of the pool: loads the model once, then scores batch after batch."""
+    """One Ray actor of the pool: loads the model once, then predicts chunk after chunk."""
 
-    def __init__(self, package: PackageRef) -> None:
+    def __init__(self, package: PackageRef, folders: list[str]) -> None:
+        use_folders(folders)  # the caller's import path: python_function models' code
         limit_native_threads(1)  # one core per actor, as one thread of the local scorer
         self.model = package.load()
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        """The batch scored (its rows are not numbered in the file: ``offset`` None)."""
-        return score_chunk(self.model, batch, None)
+    def predict(self, inputs: pa.Table, offset: int) -> pa.Table:
+        """The prediction columns for ``inputs`` (the file's rows from ``offset``)."""
+        return predict_columns(self.model, inputs, offset)
 
 
 def cpus_per_actor(*, cluster_cpus: float, actors: int) -> float:
-    """The CPUs each actor asks Ray for: one, or less when the pool would otherwise take every
-    CPU and leave none for the read tasks (which would then never run: a deadlock)."""
-    return min(1.0, max(0.01, (cluster_cpus - 1) / actors)) if actors else 1.0
+    """The CPUs each actor asks Ray for: one, or a share when there are more actors than
+    CPUs (a pool that asked for more than the cluster has would never start)."""
+    return min(1.0, max(0.01, cluster_cpus / actors)) if actors else 1.0
 
 
 def score_file_on_ray(
@@ -107,44 +119,52 @@ def score_file_on_ray(
     the cluster's CPUs)."""
     check_score_paths(source, target)
     ray = connect(address, option=OPTION)
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
-    actors = workers or max(1, int(cluster_cpus))
-    read = ray.data.read_parquet if source.suffix.lower() == ".parquet" else ray.data.read_csv
-    dataset = read(str(source))
-    context = dataset.context
-    context.execution_options.preserve_order = True  # rows come back in input order
-    context.enable_progress_bars = False  # the CLI draws its own
-    context.print_on_execution_start = False
-    context.raise_original_map_exception = True  # InvalidInput, not "UDF failed"
-    # One file is one read task, whose output reaches the next operator as one bundle (one
-    # actor's work); a streaming repartition into blocks of one batch each lets every actor
-    # share a single large file, holding one batch at a time.
-    dataset = dataset.repartition(target_num_rows_per_block=batch_rows)
-    with warnings.catch_warnings():
-        # Ray 2.60 has no named parameter for max_restarts / max_task_retries and warns
-        # about passing them; its default (restart and retry forever) would rerun a batch
-        # that kills its worker forever, so they are passed anyway.
-        warnings.simplefilter("ignore", ray.util.annotations.RayDeprecationWarning)
-        scored = dataset.map_batches(
-            ScoreActor,
-            fn_constructor_args=(package,),
-            batch_size=batch_rows,
-            batch_format="pyarrow",
-            zero_copy_batch=True,
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=cpus_per_actor(cluster_cpus=cluster_cpus, actors=actors),
-            runtime_env={"env_vars": driver_import_path()},  # python_function models' code
-            max_restarts=0,
-            max_task_retries=0,
-        )
-    tables: Iterator[pa.Table] = scored.iter_batches(batch_size=None, batch_format="pyarrow")
+    size = workers or max(1, int(cluster_cpus))
+    actor_class = ray.remote(ScoreActor).options(
+        num_cpus=cpus_per_actor(cluster_cpus=cluster_cpus, actors=size),
+        max_restarts=0,
+        max_task_retries=0,
+    )
+    actors = [actor_class.remote(package, driver_folders()) for _ in range(size)]
+    chunks, _total = read_chunks(source, batch_rows)
     try:
         return write_scored(
-            target, tables, lambda: empty_output(model, input_schema(source)), progress
+            target,
+            _scored(ray, actors, chunks, model),
+            lambda: empty_output(model, input_schema(source)),
+            progress,
         )
     except Exception as exc:
         raise _job_error(exc, source) from exc
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+
+
+def _scored(
+    ray: Any, actors: list[Any], chunks: Iterator[pa.Table], model: LoadedModel
+) -> Iterator[pa.Table]:
+    """Scored chunks in input order; each chunk goes to the actor with the fewest in flight."""
+    busy = dict.fromkeys(range(len(actors)), 0)
+    in_flight: deque[tuple[pa.Table, Any, int]] = deque()
+    offset = 0
+    for chunk in chunks:
+        index = min(busy, key=busy.__getitem__)
+        call = actors[index].predict.remote(model_inputs(model, chunk), offset)
+        in_flight.append((chunk, call, index))
+        busy[index] += 1
+        offset += chunk.num_rows
+        while len(in_flight) >= IN_FLIGHT_PER_ACTOR * len(actors):
+            yield _attach(ray, busy, *in_flight.popleft())
+    while in_flight:
+        yield _attach(ray, busy, *in_flight.popleft())
+
+
+def _attach(ray: Any, busy: dict[int, int], chunk: pa.Table, call: Any, index: int) -> pa.Table:
+    predictions = ray.get(call)
+    busy[index] -= 1
+    return attach_predictions(chunk, predictions)
 
 
 def _job_error(exc: BaseException, source: Path) -> BaseException:

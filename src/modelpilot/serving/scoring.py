@@ -10,6 +10,7 @@ cost ~300 MB of imports (measured with benchmarks/scoring.py), against the 1 GiB
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,44 +18,108 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from modelpilot.errors import InvalidInput
+from modelpilot.errors import InvalidInput, shown
 from modelpilot.models import LoadedModel
+from modelpilot.models.signature import NUMERIC_DTYPES
 from modelpilot.serving.app import limit_native_threads
 
 
-def score_chunk(model: LoadedModel, table: pa.Table, offset: int | None) -> pa.Table:
-    """The chunk's columns, then ``prediction`` (and ``proba_<class>`` for classifiers).
+def score_chunk(model: LoadedModel, table: pa.Table, offset: int) -> pa.Table:
+    """The chunk's columns as they came, then ``prediction`` (and ``proba_<class>`` for
+    classifiers). ``offset`` is the chunk's first row in the file: a bad value names its
+    file row."""
+    return attach_predictions(table, predict_columns(model, model_inputs(model, table), offset))
 
-    ``offset`` is the chunk's first row in the file, so a bad value names its file row; None
-    when it is unknown (a Ray batch), and then the row counts from the batch's start."""
-    frame = table.to_pandas()
-    try:
-        inputs = model.signature.coerce(frame[model.signature.column_names], where="input")
-    except KeyError as exc:
+
+def model_inputs(model: LoadedModel, table: pa.Table) -> pa.Table:
+    """The columns of ``table`` the model reads, in its order; refuses a chunk that lacks any
+    (before a Ray worker would receive it)."""
+    missing = [name for name in model.signature.column_names if name not in table.column_names]
+    if missing:
         raise InvalidInput(
-            f"The input file lacks column(s) the model needs: {exc}. Expected: "
+            f"The input file lacks column(s) the model needs: {', '.join(missing)}. Expected: "
             f"{', '.join(model.signature.column_names)}.",
             field="input",
-        ) from None
+        )
+    return table.select(model.signature.column_names)
+
+
+def predict_columns(model: LoadedModel, inputs: pa.Table, offset: int) -> pa.Table:
+    """``prediction`` (and one ``proba_<class>`` per class) for the rows of ``inputs`` (the
+    model's columns only, :func:`model_inputs`): all a Ray worker sends back."""
+    inputs = numbers_from_text(model, inputs, offset)
+    try:
+        frame = model.signature.coerce(inputs.to_pandas(), where="input")
     except InvalidInput as exc:
-        if offset is None:
-            message = exc.message.replace("(row ", "(row of a Ray batch: ")
-        else:
-            message = _shift_row(exc.message.replace("(row ", "(file row "), offset)
+        message = _shift_row(exc.message.replace("(row ", "(file row "), offset)
         raise InvalidInput(message, field=exc.field) from None
-    out = frame.copy()
+    columns: dict[str, pa.Array] = {}
     if model.signature.is_classifier:
-        proba = model.predict_proba_prepared(inputs)
+        proba = model.predict_proba_prepared(frame)
         classes = model.classes or list(range(proba.shape[1]))
-        out["prediction"] = np.asarray(classes)[np.argmax(proba, axis=1)]
+        columns["prediction"] = pa.array(np.asarray(classes)[np.argmax(proba, axis=1)])
         for index, label in enumerate(classes):
-            out[f"proba_{label}"] = proba[:, index]
+            columns[f"proba_{label}"] = pa.array(np.ascontiguousarray(proba[:, index]))
     else:
-        out["prediction"] = model.predict_prepared(inputs)
-    return pa.Table.from_pandas(out, preserve_index=False)
+        columns["prediction"] = pa.array(np.asarray(model.predict_prepared(frame)))
+    return pa.table(columns)
+
+
+def numbers_from_text(model: LoadedModel, inputs: pa.Table, offset: int) -> pa.Table:
+    """Numeric model columns that a CSV reader typed as text (one bad value among numbers
+    makes a whole block text) parsed as numbers; InvalidInput naming the first value that is
+    not one and its file row. Only a text file's columns are text here: the data plane's JSON
+    keeps refusing a number sent as a string."""
+    for index, spec in enumerate(model.signature.inputs):
+        column = inputs.column(index)
+        if spec.dtype not in NUMERIC_DTYPES or not pa.types.is_string(column.type):
+            continue
+        trimmed = pc.utf8_trim_whitespace(column)
+        text = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        try:  # Arrow's parser reads every float exactly (pandas' fast one may not)
+            numbers = pc.cast(text, pa.float64())
+        except pa.ArrowInvalid:
+            row = _first_not_a_number(text)
+            raise InvalidInput(
+                f"Input column {spec.name!r} (file row {offset + row}): expected a number "
+                f"({spec.dtype}); got {shown(column[row].as_py())}.",
+                field=spec.name,
+            ) from None
+        inputs = inputs.set_column(index, spec.name, numbers)
+    return inputs
+
+
+def _first_not_a_number(text: pa.ChunkedArray) -> int:
+    """The position of the first value Arrow cannot cast to a number (one exists): a
+    bisection over slices, so the answer is Arrow's own, in about log2(rows) casts."""
+    low, high = 0, len(text)  # the first bad value is in text[low:high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            pc.cast(text.slice(low, middle - low), pa.float64())
+            low = middle
+        except pa.ArrowInvalid:
+            high = middle
+    return low
+
+
+def attach_predictions(table: pa.Table, predictions: pa.Table) -> pa.Table:
+    """``table`` with the prediction columns after its own (one of the same name replaced).
+
+    The input's columns keep their Arrow types exactly (an integer column with missing
+    values stays integer); the input's pandas metadata is dropped, as it describes only the
+    input's columns."""
+    out = table.replace_schema_metadata(None)
+    for name, column in zip(predictions.column_names, predictions.columns, strict=True):
+        if name in out.column_names:
+            out = out.set_column(out.column_names.index(name), name, column)
+        else:
+            out = out.append_column(name, column)
+    return out
 
 
 def _shift_row(message: str, offset: int) -> str:
@@ -91,8 +156,45 @@ def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pa.Table], int | 
         return (pa.Table.from_batches([b]) for b in batches), parquet.metadata.num_rows
     if suffix == ".csv":
         reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=chunk_rows * 200))
-        return (pa.Table.from_batches([b]) for b in reader), None
+        return _csv_chunks(reader), None
     raise InvalidInput(f"Cannot score {path.name}: use a .parquet or .csv file.", field="input")
+
+
+def _csv_chunks(reader: pacsv.CSVStreamingReader) -> Iterator[pa.Table]:
+    """The reader's blocks as tables; a value its column's type cannot hold (the type comes
+    from the file's first block) as InvalidInput naming the column, the value and the rows."""
+    rows = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise InvalidInput(_csv_error(str(exc), reader.schema, rows), field="input") from None
+        rows += batch.num_rows
+        yield pa.Table.from_batches([batch])
+
+
+def _csv_error(message: str, schema: pa.Schema, rows: int) -> str:
+    """Arrow's "In CSV column #0: CSV conversion error to double: invalid value 'oops'" in
+    the file's terms.
+
+    >>> schema = pa.schema([("a", pa.int64()), ("b", pa.float64())])
+    >>> _csv_error("In CSV column #1: CSV conversion error to double: invalid value 'x'",
+    ...            schema, 5000)[:58]
+    "Input column 'b' (a file row after 5,000): expected double"
+    """
+    found = re.match(
+        r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value (.*)", message
+    )
+    if found is None or int(found.group(1)) >= len(schema):
+        return f"Cannot read the CSV input after file row {rows:,}: {message}"
+    name = schema.names[int(found.group(1))]
+    return (
+        f"Input column {name!r} (a file row after {rows:,}): expected {found.group(2)}, the "
+        f"type of its first rows; got {found.group(3)}. Fix the value (or give the column one "
+        "type throughout)."
+    )
 
 
 class _Writer:

@@ -75,6 +75,14 @@ class Replicas:
         return self.process.wait(timeout=90)
 
 
+def answers(url: str) -> bool:
+    """Whether a server answers ready at ``url`` now."""
+    try:
+        return httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def is_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

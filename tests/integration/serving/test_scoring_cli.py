@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -54,17 +55,49 @@ def test_scores_every_row_in_order_matching_the_sdk(
     assert scored["age"].tolist() == data["age"].tolist()  # input order kept across chunks
 
 
-def test_a_bad_value_names_its_row_in_the_file_and_leaves_no_output(
-    cli_home: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("bad_row", "chunk_rows", "expected"),
+    [
+        # in the reader's first block: the whole column arrives as text
+        (777, "100000", "Input column 'income' (file row 777): expected a number (float64); "
+         "got 'oops'."),
+        # past it: the reader typed the column from the first block and cannot convert
+        (9_000, "100", "Input column 'income' (a file row after 8,"),
+    ],
+)  # fmt: skip
+def test_a_bad_csv_value_names_its_column_and_row_and_leaves_no_output(
+    cli_home: Path, tmp_path: Path, exe: str, bad_row: int, chunk_rows: str, expected: str
 ) -> None:
-    data = frame(1_000, seed=1).astype({"income": object})
-    data.loc[777, "income"] = "oops"
+    data = frame(10_000, seed=1).astype({"income": object})
+    data.loc[bad_row, "income"] = "oops"
     source = tmp_path / "in.csv"
     data.to_csv(source, index=False)
     target = tmp_path / "out.parquet"
-    from modelpilot.cli.main import main
-
-    with pytest.raises(SystemExit) as info:
-        main(["score", "churn@champion", str(source), "-o", str(target), "--chunk-rows", "100"])
-    assert info.value.code == 2
+    done = subprocess.run(
+        [exe, "score", "churn@champion", str(source), "-o", str(target), "--chunk-rows",
+         chunk_rows],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr and "Traceback" not in done.stderr
+    assert "'oops'" in done.stderr
     assert not target.exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_a_csv_column_of_numbers_typed_as_text_is_scored_as_numbers(
+    cli_home: Path, tmp_path: Path
+) -> None:
+    """A column whose every value is a number but which the reader typed as text (quoted
+    numbers with spaces) scores as the numbers it holds."""
+    data = frame(300, seed=3)
+    source = tmp_path / "in.csv"
+    text = data.assign(income=[f" {v!r} " for v in data["income"]])
+    text.to_csv(source, index=False)
+    ws = Workspace(Settings(home=cli_home))
+    try:
+        assert ws.score("churn@champion", source, tmp_path / "out.parquet") == 300
+        expected = ws.load_model("churn@champion").predict_proba(data)[:, 1]
+    finally:
+        ws.close()
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    np.testing.assert_allclose(scored["proba_1"].to_numpy(), expected, rtol=1e-12)

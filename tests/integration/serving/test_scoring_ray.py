@@ -1,4 +1,4 @@
-"""``modelpilot score --executor ray``: Ray Data actors write the local scorer's output.
+"""``modelpilot score --executor ray``: Ray actors predict, the local scorer's output.
 
 The Ray cases use the session's one local Ray cluster (``ray_address`` in tests/conftest.py)
 and are ``slow`` (actors start in seconds each on 2 busy cores); the bad-input cases without a
@@ -119,12 +119,7 @@ def test_the_cli_scores_on_the_cluster_at_ray_address(
     ray_address: str, home: Path, ws: Workspace, tmp_path: Path
 ) -> None:
     source = _input(tmp_path / "in.parquet", rows=300)
-    env = {**os.environ, "MODELPILOT_HOME": str(home)}
-    done = subprocess.run(
-        [MODELPILOT, "score", "mixed/1", str(source), "-o", str(tmp_path / "out.parquet"),
-         "--executor", "ray", "--ray-address", ray_address, "--chunk-rows", "100"],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
-    )  # fmt: skip
+    done = _score_on(ray_address, home, "mixed/1", source, tmp_path / "out.parquet", "100")
     assert done.returncode == 0, done.stderr
     assert "Scored 300 rows with mixed/1 on Ray into" in done.stdout
     ws.score("mixed/1", source, tmp_path / "local.parquet")
@@ -139,16 +134,50 @@ def test_a_bad_value_fails_the_job_naming_its_column_and_leaves_no_output(
     data.loc[433, "usage"] = "oops"
     bad = tmp_path / "bad.csv"
     data.to_csv(bad, index=False)
-    expected = r"column 'usage' \(row of a Ray batch: \d+\): expected a number"
-    with pytest.raises(mp.InvalidInput, match=expected):
+    with pytest.raises(mp.InvalidInput) as local:
+        ws.score("mixed/1", bad, tmp_path / "out.parquet", chunk_rows=100)
+    with pytest.raises(mp.InvalidInput) as on_ray:
         ws.score("mixed/1", bad, tmp_path / "out.parquet", executor="ray", chunk_rows=100)
+    assert "column 'usage' (file row 433): expected a number" in on_ray.value.message
+    assert on_ray.value.message == local.value.message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
-# A worker killed mid-job (dies/1 on age -1) fails the job with Unavailable and no output
-# when the job runs on a fresh cluster (33 s here), but after other jobs on the same cluster
-# Ray Data 2.60 can wait forever on the dead actor of its fixed-size pool
-# (ray-project/ray#62746, fix proposed in #65543), so it is not in the suite yet.
+@pytest.mark.slow
+def test_a_worker_killed_mid_job_fails_it_with_exit_6_and_no_output(
+    ray_address: str, home: Path, ws: Workspace, tmp_path: Path
+) -> None:
+    """dies/1 ends its process on age -1, in the second of several chunks: the job ends (no
+    wait on the dead actor), says a worker failed, and leaves no output; the next job on the
+    same cluster still runs."""
+    data = _mixed(2_000, 2)
+    data.loc[1_500, "age"] = -1
+    source = tmp_path / "dies.parquet"
+    data.to_parquet(source, row_group_size=250)
+    done = _score_on(ray_address, home, "dies/1", source, tmp_path / "out.parquet", "250")
+    assert done.returncode == 6, done.stderr
+    assert "on Ray failed: a worker or the cluster failed" in done.stderr
+    assert "No output was written" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dies.parquet"]
+    assert ws.score("mixed/1", _input(tmp_path / "in.parquet"), tmp_path / "ok.parquet",
+                    executor="ray") == 1_000  # fmt: skip
+
+
+def _score_on(
+    ray_address: str, home: Path, ref: str, source: Path, target: Path, chunk_rows: str
+) -> subprocess.CompletedProcess[str]:
+    """The installed `modelpilot score --executor ray` joining the session's cluster (with
+    this folder importable: dies/1's code)."""
+    env = {
+        **os.environ,
+        "MODELPILOT_HOME": str(home),
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [MODELPILOT, "score", ref, str(source), "-o", str(target), "--executor", "ray",
+         "--ray-address", ray_address, "--chunk-rows", chunk_rows],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
 
 
 def _cli(

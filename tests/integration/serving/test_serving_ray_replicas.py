@@ -9,9 +9,11 @@ replica's process, and through its parent, the actor that holds it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pytest
 import replica_load as rl
 
 from conftest import HERE, free_port, wait_ready
+from modelpilot.predictions import read_predictions, recover_wal_files
 
 
 def _serve(home: Path, tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -37,25 +40,34 @@ def _serve(home: Path, tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
         )
 
 
-@pytest.fixture
-def ray_replicas(ray_address: str, replica_home: Path, tmp_path: Path) -> Iterator[rl.Replicas]:
+@contextlib.contextmanager
+def _supervisor(
+    ray_address: str, home: Path, tmp_path: Path, count: str, *extra: str
+) -> Iterator[rl.Replicas]:
+    """``serve --executor ray --replicas COUNT`` joining the session's cluster; killed at
+    the end if still running (Ray kills its actors, and the kernel their replicas)."""
     port, base = free_port(), rl.free_port_pair()
     process = _serve(
-        replica_home,
+        home,
         tmp_path,
-        *("churn@champion", "--durability", "sync", "--executor", "ray"),
-        *("--ray-address", ray_address, "--replicas", "2"),
+        *("churn@champion", "--durability", "sync", "--executor", "ray", *extra),
+        *("--ray-address", ray_address, "--replicas", count),
         *("--port", str(port), "--replica-ports", str(base)),
     )
-    replicas = rl.Replicas(process, port, [base, base + 1], tmp_path / "supervisor.err")
     try:
-        for index in (0, 1):
-            wait_ready(replicas.own_url(index), process)
-        yield replicas
+        yield rl.Replicas(process, port, [base, base + 1], tmp_path / "supervisor.err")
     finally:
         if process.poll() is None:
-            process.kill()  # Ray kills its actors, and the kernel their replicas
+            process.kill()
             process.wait()
+
+
+@pytest.fixture
+def ray_replicas(ray_address: str, replica_home: Path, tmp_path: Path) -> Iterator[rl.Replicas]:
+    with _supervisor(ray_address, replica_home, tmp_path, "2") as replicas:
+        for index in (0, 1):
+            wait_ready(replicas.own_url(index), replicas.process)
+        yield replicas
 
 
 def _parent(pid: int) -> int:
@@ -85,6 +97,43 @@ def test_ray_replicas_share_the_port_and_a_killed_actor_is_replaced_losing_nothi
     assert "replica 1" in err and "its actor died" in err
     assert not any(rl.is_alive(pid) for pid in (pids[0], replacement))
     rl.assert_logged_once(replica_home / "predictions", load.acknowledged)
+
+
+@pytest.mark.slow  # Ray actors started and drained in turn (about 30 s)
+def test_ray_replicas_scale_up_under_load_and_drain_back_when_idle(
+    ray_address: str, replica_home: Path, tmp_path: Path
+) -> None:
+    """--replicas 1:2 on Ray with short delays: the queue under load adds a second actor's
+    replica, which is drained once idle; every prediction it acknowledged is in the log."""
+    delays = ("--scale-up-delay-s", "1", "--scale-down-delay-s", "2")
+    with _supervisor(
+        ray_address, replica_home, tmp_path, "1:2",
+        "--max-wait-ms", "100", "--target-queue", "50", *delays,
+    ) as replicas:  # fmt: skip
+        wait_ready(replicas.own_url(0), replicas.process)
+        assert not rl.answers(replicas.own_url(1))
+        load = rl.Load(replicas.url, replicas.own_url(0), rows=200)
+        threads = [threading.Thread(target=load.shared, args=(2_000,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            rl.wait_for(lambda: rl.answers(replicas.own_url(1)), "a second replica under load")
+            added = replicas.pid(1)
+            assert _parent(added) != replicas.process.pid  # started by a Ray actor
+        finally:
+            load.stop.set()
+            for thread in threads:
+                thread.join()
+        rl.wait_for(lambda: not rl.is_alive(added), "the added replica to drain once idle")
+        assert rl.answers(replicas.own_url(0))
+        assert replicas.stop() == 0
+    err = replicas.stderr_path.read_text()
+    assert "scaling up to 2 replicas" in err and "scaling down to 1 replicas" in err
+    folder = replica_home / "predictions"
+    recover_wal_files(folder)
+    logged = set(read_predictions(folder, model="churn")["request_id"])  # 200 rows a request
+    missing = [r for r in load.acknowledged if r not in logged]
+    assert load.acknowledged and missing == []
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from replica_load import (
     RECORD,
     Load,
     Replicas,
+    answers,
     assert_logged_once,
     free_port_pair,
     is_alive,
@@ -122,13 +123,6 @@ def test_a_killed_replica_is_replaced_and_no_acknowledged_prediction_is_lost(
     assert_logged_once(replica_home / "predictions", load.acknowledged)
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 @pytest.mark.slow  # three servers started in turn (about 15 s)
 def test_replicas_scale_up_under_load_and_drain_back_when_idle(
     start_replicas: Callable[..., Replicas], replica_home: Path
@@ -150,20 +144,20 @@ def test_replicas_scale_up_under_load_and_drain_back_when_idle(
         "2",
         count="1:2",
     )
-    assert not _answers(replicas.own_url(1))
+    assert not answers(replicas.own_url(1))
     load = Load(replicas.url, replicas.own_url(0), rows=200)
     threads = [threading.Thread(target=load.shared, args=(2_000,)) for _ in range(4)]
     for thread in threads:
         thread.start()
     try:
-        wait_for(lambda: _answers(replicas.own_url(1)), "a second replica under load")
+        wait_for(lambda: answers(replicas.own_url(1)), "a second replica under load")
         added = replicas.pid(1)
     finally:
         load.stop.set()
         for thread in threads:
             thread.join()
     wait_for(lambda: not is_alive(added), "the added replica to drain and stop once idle")
-    assert _answers(replicas.own_url(0))
+    assert answers(replicas.own_url(0))
     assert replicas.stop() == 0
     err = replicas.stderr_path.read_text()
     assert "scaling up to 2 replicas" in err and "scaling down to 1 replicas" in err
