@@ -818,9 +818,9 @@ class Workspace:
         ``MODELPILOT_RAY_ADDRESS``, else a local one) into the same output; ``chunk_rows``
         is then the batch each Ray actor scores and ``workers`` the actor pool's size.
 
-        The model is loaded here first (trust as in :meth:`load_model`), so an untrusted
-        package is refused before any worker starts; each Ray actor loads it again by digest
-        under the same trust."""
+        The model is loaded here (trust as in :meth:`load_model`); on Ray each actor loads
+        it too, by digest and under the same trust, while this side loads it, so an
+        untrusted package is refused on both sides before any of its code runs."""
         from modelpilot.serving.scoring import check_score_paths, score_file
 
         source, output = Path(source), Path(output)
@@ -838,17 +838,20 @@ class Workspace:
                 "MODELPILOT_SERVER_URI; unset it or score without --executor ray.",
                 field="executor",
             )
-        model = self.load_model(
-            ref, trusted_types=trusted_types, allow_untrusted=allow_untrusted,
-            trusted_code=trusted_code,
-        )  # fmt: skip
+        def load(reference: str) -> LoadedModel:
+            return self.load_model(
+                reference, trusted_types=trusted_types, allow_untrusted=allow_untrusted,
+                trusted_code=trusted_code,
+            )  # fmt: skip
+
         if executor == "local":
+            model = load(ref)
             return score_file(
                 model, source, output, chunk_rows=chunk_rows, workers=workers, progress=progress
             )
-        from modelpilot.serving.ray_scoring import PackageRef, score_file_on_ray
+        from modelpilot.serving.ray_scoring import PackageRef, score_file_on_ray, start_pool
 
-        mv = self.registry.get_version(f"{model.name}/{model.version}")
+        mv = self.registry.get_version(ref)
         package = PackageRef(
             self.settings,
             mv.package_digest,
@@ -856,15 +859,17 @@ class Workspace:
             mv.name,
             mv.version,
         )
+        # the actors start loading while this side loads and decides trust (they apply the
+        # same policy, so an untrusted package is refused there too, before any of its code)
+        pool = start_pool(package, address=ray_address or self.settings.ray_address,
+                          workers=workers)  # fmt: skip
+        try:
+            model = load(f"{mv.name}/{mv.version}")
+        except BaseException:
+            pool.close()
+            raise
         return score_file_on_ray(
-            model,
-            package,
-            source,
-            output,
-            address=ray_address or self.settings.ray_address,
-            batch_rows=chunk_rows,
-            workers=workers,
-            progress=progress,
+            model, pool, source, output, batch_rows=chunk_rows, progress=progress
         )
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:

@@ -101,23 +101,23 @@ def cpus_per_actor(*, cluster_cpus: float, actors: int) -> float:
     return min(1.0, max(0.01, cluster_cpus / actors)) if actors else 1.0
 
 
-def score_file_on_ray(
-    model: LoadedModel,
-    package: PackageRef,
-    source: Path,
-    target: Path,
-    *,
-    address: str | None = None,
-    batch_rows: int = 100_000,
-    workers: int | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Score ``source`` into ``target`` on Ray; returns the number of rows.
+@dataclass
+class ScoringPool:
+    """The actors of one scoring job, started before the caller's own load of the model so
+    that the two overlap (each actor loads under the caller's trust, so nothing untrusted
+    runs either way); :meth:`close` kills them."""
 
-    ``model`` is this side's load of ``package`` (it proves trust before any worker starts
-    and gives the columns of an empty output); ``workers`` is the actor pool's size (default:
-    the cluster's CPUs)."""
-    check_score_paths(source, target)
+    ray: Any
+    actors: list[Any]
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+
+
+def start_pool(package: PackageRef, *, address: str | None, workers: int | None) -> ScoringPool:
+    """Join (or start) the cluster and start ``workers`` actors (default: one per CPU of the
+    cluster) loading ``package``; returns at once, the actors load in the background."""
     ray = connect(address, option=OPTION)
     cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
     size = workers or max(1, int(cluster_cpus))
@@ -126,20 +126,36 @@ def score_file_on_ray(
         max_restarts=0,
         max_task_retries=0,
     )
-    actors = [actor_class.remote(package, driver_folders()) for _ in range(size)]
-    chunks, _total = read_chunks(source, batch_rows)
+    return ScoringPool(ray, [actor_class.remote(package, driver_folders()) for _ in range(size)])
+
+
+def score_file_on_ray(
+    model: LoadedModel,
+    pool: ScoringPool,
+    source: Path,
+    target: Path,
+    *,
+    batch_rows: int = 100_000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Score ``source`` into ``target`` with ``pool``'s actors; returns the number of rows,
+    and closes the pool either way.
+
+    ``model`` is this side's load of the package (it proves trust and gives the columns of
+    an empty output)."""
     try:
+        check_score_paths(source, target)
+        chunks, _total = read_chunks(source, batch_rows)
         return write_scored(
             target,
-            _scored(ray, actors, chunks, model),
+            _scored(pool.ray, pool.actors, chunks, model),
             lambda: empty_output(model, input_schema(source)),
             progress,
         )
     except Exception as exc:
         raise _job_error(exc, source) from exc
     finally:
-        for actor in actors:
-            ray.kill(actor)
+        pool.close()
 
 
 def _scored(
@@ -187,4 +203,11 @@ def _job_error(exc: BaseException, source: Path) -> BaseException:
     )
 
 
-__all__ = ["PackageRef", "ScoreActor", "cpus_per_actor", "score_file_on_ray"]
+__all__ = [
+    "PackageRef",
+    "ScoreActor",
+    "ScoringPool",
+    "cpus_per_actor",
+    "score_file_on_ray",
+    "start_pool",
+]

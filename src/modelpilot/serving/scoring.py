@@ -123,8 +123,7 @@ def attach_predictions(table: pa.Table, predictions: pa.Table) -> pa.Table:
 
 
 def _shift_row(message: str, offset: int) -> str:
-    import re
-
+    """A chunk's "(file row N)" counted from the file's start."""
     return re.sub(
         r"\(file row (\d+)\)", lambda m: f"(file row {int(m.group(1)) + offset})", message
     )
