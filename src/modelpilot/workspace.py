@@ -838,6 +838,7 @@ class Workspace:
                 "MODELPILOT_SERVER_URI; unset it or score without --executor ray.",
                 field="executor",
             )
+
         def load(reference: str) -> LoadedModel:
             return self.load_model(
                 reference, trusted_types=trusted_types, allow_untrusted=allow_untrusted,
