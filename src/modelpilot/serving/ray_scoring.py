@@ -111,6 +111,7 @@ class ScoringPool:
     actors: list[Any]
 
     def close(self) -> None:
+        """Kill the pool's actors (idempotent: Ray ignores an actor already gone)."""
         for actor in self.actors:
             self.ray.kill(actor)
 
