@@ -149,7 +149,7 @@ def score_file_on_ray(
         chunks, _total = read_chunks(source, batch_rows)
         return write_scored(
             target,
-            _scored(pool.ray, pool.actors, chunks, model),
+            _scored(pool, chunks, model),
             lambda: empty_output(model, input_schema(source)),
             progress,
         )
@@ -160,28 +160,30 @@ def score_file_on_ray(
 
 
 def _scored(
-    ray: Any, actors: list[Any], chunks: Iterator[pa.Table], model: LoadedModel
+    pool: ScoringPool, chunks: Iterator[pa.Table], model: LoadedModel
 ) -> Iterator[pa.Table]:
     """Scored chunks in input order; each chunk goes to the actor with the fewest in flight."""
-    busy = dict.fromkeys(range(len(actors)), 0)
-    in_flight: deque[tuple[pa.Table, Any, int]] = deque()
+    busy = [0] * len(pool.actors)
+    in_flight: deque[tuple[pa.Table, Any, int]] = deque()  # (chunk, its call, the actor)
+
+    def oldest() -> pa.Table:
+        chunk, call, index = in_flight.popleft()
+        predictions = pool.ray.get(call)
+        busy[index] -= 1
+        return attach_predictions(chunk, predictions)
+
     offset = 0
     for chunk in chunks:
-        index = min(busy, key=busy.__getitem__)
-        call = actors[index].predict.remote(model_inputs(model, chunk), offset)
-        in_flight.append((chunk, call, index))
+        index = busy.index(min(busy))
+        in_flight.append(
+            (chunk, pool.actors[index].predict.remote(model_inputs(model, chunk), offset), index)
+        )
         busy[index] += 1
         offset += chunk.num_rows
-        while len(in_flight) >= IN_FLIGHT_PER_ACTOR * len(actors):
-            yield _attach(ray, busy, *in_flight.popleft())
+        while len(in_flight) >= IN_FLIGHT_PER_ACTOR * len(busy):
+            yield oldest()
     while in_flight:
-        yield _attach(ray, busy, *in_flight.popleft())
-
-
-def _attach(ray: Any, busy: dict[int, int], chunk: pa.Table, call: Any, index: int) -> pa.Table:
-    predictions = ray.get(call)
-    busy[index] -= 1
-    return attach_predictions(chunk, predictions)
+        yield oldest()
 
 
 def _job_error(exc: BaseException, source: Path) -> BaseException:
