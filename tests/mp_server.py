@@ -7,6 +7,7 @@ SQLite file or a fresh PostgreSQL schema, and is stopped by the fixture that sta
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -47,11 +48,42 @@ def copy_home(source: Path, target: Path) -> Path:
     return target
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
+def _first_ephemeral_port() -> int:
+    """The lowest port the kernel hands to outgoing connections (Linux's default 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS = random.Random()  # its own generator: tests that seed `random` must not pick the same ports
+
+
+def free_port(count: int = 1) -> int:
+    """A loopback port p with p .. p + count - 1 free now, below the ephemeral range.
+
+    A port the kernel picked (bind to 0) is an ephemeral one, and every outgoing connection
+    of the other test worker (PostgreSQL, HTTP clients) draws from that same range, so one
+    could take it before the server under test binds it: CI saw a replica fail with
+    "Cannot listen" that way. Ports below the range are never handed out by the kernel;
+    a random draw from ~12,000 of them keeps two servers of the other worker apart.
+    """
+    high = _first_ephemeral_port()
+    low = max(1024, high - 12_000)
+    for _ in range(200):
+        base = _PORTS.randrange(low, high - count)
+        if all(_can_bind(base + offset) for offset in range(count)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free loopback ports in {low}-{high}")
+
+
+def _can_bind(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_ready(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from modelpilot.config import Settings
 from modelpilot.identity import Role, create_token
 from modelpilot.workspace import Workspace
-from mp_server import copy_home, wait_ready
+from mp_server import copy_home, free_port, wait_ready
 
 HERE = Path(__file__).parent
 FEATURES = ["age", "income", "calls"]
@@ -69,12 +68,6 @@ def _register_models(home: Path) -> None:
     finally:
         sys.path.remove(str(HERE))
     ws.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,23 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from conftest import free_port
 from modelpilot.predictions import read_predictions, recover_wal_files
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
-
-
-def free_port_pair() -> int:
-    """A port p with p and p + 1 both free now (the replicas' own ports)."""
-    for _ in range(50):
-        base = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", base + 1))
-            except OSError:
-                continue
-            return base
-    raise RuntimeError("no two consecutive free loopback ports")
 
 
 @dataclass

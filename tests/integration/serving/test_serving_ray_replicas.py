@@ -21,8 +21,9 @@ import httpx
 import pytest
 import replica_load as rl
 
-from conftest import HERE, free_port, wait_ready
+from conftest import HERE, wait_ready
 from modelpilot.predictions import read_predictions, recover_wal_files
+from mp_server import free_port
 
 
 def _serve(home: Path, tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -46,7 +47,7 @@ def _supervisor(
 ) -> Iterator[rl.Replicas]:
     """``serve --executor ray --replicas COUNT`` joining the session's cluster; killed at
     the end if still running (Ray kills its actors, and the kernel their replicas)."""
-    port, base = free_port(), rl.free_port_pair()
+    port, base = free_port(), free_port(2)
     process = _serve(
         home,
         tmp_path,

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from conftest import HERE, bearer, frame, free_port, wait_ready
+from conftest import HERE, bearer, frame, wait_ready
 from modelpilot.config import Settings
 from modelpilot.identity import Role
 from modelpilot.predictions import read_predictions
@@ -30,7 +30,7 @@ from modelpilot.serving.settings import ServingSettings
 from modelpilot.store import Store
 from modelpilot.store.events import list_events
 from modelpilot.workspace import Workspace
-from mp_server import RunningServer, make_token, start_server
+from mp_server import RunningServer, free_port, make_token, start_server
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 TOKEN_CACHE_S = 1.0

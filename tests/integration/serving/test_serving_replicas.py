@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -22,17 +23,17 @@ from replica_load import (
     Replicas,
     answers,
     assert_logged_once,
-    free_port_pair,
     is_alive,
     kill_under_load,
     wait_for,
 )
 
-from conftest import HERE, free_port, wait_ready
+from conftest import HERE, wait_ready
 from modelpilot import release
 from modelpilot.config import Settings
 from modelpilot.predictions import read_predictions, recover_wal_files
 from modelpilot.workspace import Workspace
+from mp_server import free_port
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def start_replicas(replica_home: Path, tmp_path: Path) -> Iterator[Callable[...,
     started: list[Replicas] = []
 
     def start(*args: str, count: str = "2") -> Replicas:
-        port, base = free_port(), free_port_pair()
+        port, base = free_port(), free_port(2)
         env = {
             **os.environ,
             "MODELPILOT_HOME": str(replica_home),
@@ -68,8 +69,11 @@ def start_replicas(replica_home: Path, tmp_path: Path) -> Iterator[Callable[...,
             )
         replicas = Replicas(process, port, [base, base + 1], stderr_path)
         started.append(replicas)
-        for index in range(int(count.split(":")[0])):  # the replicas started at once
-            wait_ready(replicas.own_url(index), process)
+        try:
+            for index in range(int(count.split(":")[0])):  # the replicas started at once
+                wait_ready(replicas.own_url(index), process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; its stderr:\n{stderr_path.read_text()}") from exc
         return replicas
 
     yield start
@@ -82,8 +86,8 @@ def start_replicas(replica_home: Path, tmp_path: Path) -> Iterator[Callable[...,
 def test_two_replicas_share_one_port_follow_one_deployment_and_stop_together(
     start_replicas: Callable[..., Replicas], replica_home: Path
 ) -> None:
-    ws = Workspace(Settings(home=replica_home))
-    release.create_deployment(ws.store, "churn-rep", "churn/1")
+    with closing(Workspace(Settings(home=replica_home))) as ws:
+        release.create_deployment(ws.store, "churn-rep", "churn/1")
     replicas = start_replicas("churn-rep", "--no-log")
     pids = [replicas.pid(0), replicas.pid(1)]
     assert len(set(pids)) == 2
@@ -95,8 +99,8 @@ def test_two_replicas_share_one_port_follow_one_deployment_and_stop_together(
     assert sum(answered) == 40
     assert min(answered) > 0, f"one replica got every request: {answered}"
 
-    revision = release.set_canary(ws.store, "churn-rep", "churn/2", 20).revision
-    ws.close()
+    with closing(Workspace(Settings(home=replica_home))) as ws:
+        revision = release.set_canary(ws.store, "churn-rep", "churn/2", 20).revision
 
     def both_follow() -> bool:
         views = [httpx.get(f"{replicas.own_url(i)}/deployments/churn-rep").json() for i in (0, 1)]

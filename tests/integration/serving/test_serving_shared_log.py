@@ -20,9 +20,9 @@ from pathlib import Path
 
 import httpx
 
-from conftest import HERE, free_port, wait_ready
+from conftest import HERE, wait_ready
 from modelpilot.predictions import read_predictions, recover_wal_files
-from mp_server import copy_home
+from mp_server import copy_home, free_port
 
 RECORD = {"age": 40, "income": 52.5, "calls": 3}
 RESTARTS = 3
