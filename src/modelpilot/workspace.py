@@ -818,9 +818,9 @@ class Workspace:
         ``MODELPILOT_RAY_ADDRESS``, else a local one) into the same output; ``chunk_rows``
         is then the batch each Ray actor scores and ``workers`` the actor pool's size.
 
-        The model is loaded here (trust as in :meth:`load_model`); on Ray each actor loads
-        it too, by digest and under the same trust, while this side loads it, so an
-        untrusted package is refused on both sides before any of its code runs."""
+        The model is loaded here (trust as in :meth:`load_model`); on Ray only the actors
+        load it, by digest and under the same trust, so an untrusted or altered package
+        fails the job with the error :meth:`load_model` raises, before any of its code runs."""
         from modelpilot.serving.scoring import check_score_paths, score_file
 
         source, output = Path(source), Path(output)
@@ -839,14 +839,11 @@ class Workspace:
                 field="executor",
             )
 
-        def load(reference: str) -> LoadedModel:
-            return self.load_model(
-                reference, trusted_types=trusted_types, allow_untrusted=allow_untrusted,
+        if executor == "local":
+            model = self.load_model(
+                ref, trusted_types=trusted_types, allow_untrusted=allow_untrusted,
                 trusted_code=trusted_code,
             )  # fmt: skip
-
-        if executor == "local":
-            model = load(ref)
             return score_file(
                 model, source, output, chunk_rows=chunk_rows, workers=workers, progress=progress
             )
@@ -860,18 +857,12 @@ class Workspace:
             mv.name,
             mv.version,
         )
-        # the actors start loading while this side loads and decides trust (they apply the
-        # same policy, so an untrusted package is refused there too, before any of its code)
         pool = start_pool(package, address=ray_address or self.settings.ray_address,
                           workers=workers)  # fmt: skip
-        try:
-            model = load(f"{mv.name}/{mv.version}")
-        except BaseException:
-            pool.close()
-            raise
         return score_file_on_ray(
-            model, pool, source, output, batch_rows=chunk_rows, progress=progress
-        )
+            Signature.from_dict(mv.signature), pool, source, output, batch_rows=chunk_rows,
+            progress=progress,
+        )  # fmt: skip
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point an alias at a version."""

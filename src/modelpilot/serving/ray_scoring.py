@@ -8,7 +8,9 @@ chunk it kept, in input order, through the local scorer's writer
 column for column, and a failure leaves no output file. Each actor loaded the model once in
 its constructor (:meth:`PackageRef.load`: the package fetched by digest and every file
 re-hashed, trust decided by this side exactly as ``mp.load_model`` decides it, never by the
-package).
+package). This process never loads the model: the registry's signature says which columns
+to send and which come back, so it neither imports the model's framework nor runs its code
+(on 2 cores that load, competing with the actors' own, cost ~1.5 s of a job's start).
 
 Why Ray actors and not Ray Data's ``map_batches``: measured on 2 cores with 2,000,000 rows
 (benchmarks/scoring.py), Ray Data returned the rows of a multi-row-group file out of order
@@ -41,6 +43,7 @@ from modelpilot.artifacts.configured import open_artifact_store
 from modelpilot.config import Settings
 from modelpilot.errors import ModelpilotError, Unavailable
 from modelpilot.models import LoadedModel, TrustPolicy, load_package
+from modelpilot.models.signature import Signature
 from modelpilot.ray_cluster import connect, driver_folders, use_folders
 from modelpilot.serving.app import limit_native_threads
 from modelpilot.serving.scoring import (
@@ -88,10 +91,19 @@ class ScoreActor:
     def __init__(self, package: PackageRef, folders: list[str]) -> None:
         use_folders(folders)  # the caller's import path: python_function models' code
         limit_native_threads(1)  # one core per actor, as one thread of the local scorer
-        self.model = package.load()
+        self.model: LoadedModel | None = None
+        self.load_error: ModelpilotError | None = None
+        try:
+            self.model = package.load()
+        except ModelpilotError as exc:
+            # kept for the first call: Ray reports a constructor's error as ActorDiedError
+            # with its text only, and the caller must see UnsafeModel, CorruptArtifact, ...
+            self.load_error = exc
 
     def predict(self, inputs: pa.Table, offset: int) -> pa.Table:
         """The prediction columns for ``inputs`` (the file's rows from ``offset``)."""
+        if self.model is None:
+            raise self.load_error or Unavailable("The scoring actor has no model.")
         return predict_columns(self.model, inputs, offset)
 
 
@@ -103,9 +115,9 @@ def cpus_per_actor(*, cluster_cpus: float, actors: int) -> float:
 
 @dataclass
 class ScoringPool:
-    """The actors of one scoring job, started before the caller's own load of the model so
-    that the two overlap (each actor loads under the caller's trust, so nothing untrusted
-    runs either way); :meth:`close` kills them."""
+    """The actors of one scoring job, loading the model under the caller's trust (an
+    untrusted or altered package fails the job with the error ``mp.load_model`` raises);
+    :meth:`close` kills them."""
 
     ray: Any
     actors: list[Any]
@@ -131,7 +143,7 @@ def start_pool(package: PackageRef, *, address: str | None, workers: int | None)
 
 
 def score_file_on_ray(
-    model: LoadedModel,
+    signature: Signature,
     pool: ScoringPool,
     source: Path,
     target: Path,
@@ -140,17 +152,15 @@ def score_file_on_ray(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Score ``source`` into ``target`` with ``pool``'s actors; returns the number of rows,
-    and closes the pool either way.
-
-    ``model`` is this side's load of the package (it proves trust and gives the columns of
-    an empty output)."""
+    and closes the pool either way. ``signature`` is the version's (the registry's copy):
+    the columns sent to the actors and those of an empty output."""
     try:
         check_score_paths(source, target)
         chunks, _total = read_chunks(source, batch_rows)
         return write_scored(
             target,
-            _scored(pool, chunks, model),
-            lambda: empty_output(model, input_schema(source)),
+            _scored(pool, chunks, signature),
+            lambda: empty_output(signature, input_schema(source)),
             progress,
         )
     except Exception as exc:
@@ -160,7 +170,7 @@ def score_file_on_ray(
 
 
 def _scored(
-    pool: ScoringPool, chunks: Iterator[pa.Table], model: LoadedModel
+    pool: ScoringPool, chunks: Iterator[pa.Table], signature: Signature
 ) -> Iterator[pa.Table]:
     """Scored chunks in input order; each chunk goes to the actor with the fewest in flight."""
     busy = [0] * len(pool.actors)
@@ -175,9 +185,8 @@ def _scored(
     offset = 0
     for chunk in chunks:
         index = busy.index(min(busy))
-        in_flight.append(
-            (chunk, pool.actors[index].predict.remote(model_inputs(model, chunk), offset), index)
-        )
+        call = pool.actors[index].predict.remote(model_inputs(signature, chunk), offset)
+        in_flight.append((chunk, call, index))
         busy[index] += 1
         offset += chunk.num_rows
         while len(in_flight) >= IN_FLIGHT_PER_ACTOR * len(busy):

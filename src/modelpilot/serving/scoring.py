@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.models import LoadedModel
-from modelpilot.models.signature import NUMERIC_DTYPES
+from modelpilot.models.signature import NUMERIC_DTYPES, Signature
 from modelpilot.serving.app import limit_native_threads
 
 
@@ -32,20 +32,21 @@ def score_chunk(model: LoadedModel, table: pa.Table, offset: int) -> pa.Table:
     """The chunk's columns as they came, then ``prediction`` (and ``proba_<class>`` for
     classifiers). ``offset`` is the chunk's first row in the file: a bad value names its
     file row."""
-    return attach_predictions(table, predict_columns(model, model_inputs(model, table), offset))
+    inputs = model_inputs(model.signature, table)
+    return attach_predictions(table, predict_columns(model, inputs, offset))
 
 
-def model_inputs(model: LoadedModel, table: pa.Table) -> pa.Table:
+def model_inputs(signature: Signature, table: pa.Table) -> pa.Table:
     """The columns of ``table`` the model reads, in its order; refuses a chunk that lacks any
     (before a Ray worker would receive it)."""
-    missing = [name for name in model.signature.column_names if name not in table.column_names]
+    missing = [name for name in signature.column_names if name not in table.column_names]
     if missing:
         raise InvalidInput(
             f"The input file lacks column(s) the model needs: {', '.join(missing)}. Expected: "
-            f"{', '.join(model.signature.column_names)}.",
+            f"{', '.join(signature.column_names)}.",
             field="input",
         )
-    return table.select(model.signature.column_names)
+    return table.select(signature.column_names)
 
 
 def predict_columns(model: LoadedModel, inputs: pa.Table, offset: int) -> pa.Table:
@@ -251,7 +252,7 @@ def score_file(
                 yield in_flight.popleft().result()
 
     return write_scored(
-        target, scored(), lambda: empty_output(model, input_schema(source)), progress
+        target, scored(), lambda: empty_output(model.signature, input_schema(source)), progress
     )
 
 
@@ -297,12 +298,12 @@ def input_schema(path: Path) -> pa.Schema:
         return reader.schema
 
 
-def empty_output(model: LoadedModel, schema: pa.Schema) -> pa.Table:
+def empty_output(signature: Signature, schema: pa.Schema) -> pa.Table:
     """The zero-row result of scoring an input with ``schema``: its columns, then
     ``prediction`` and (for classifiers) one ``proba_<class>`` per class, as for any chunk."""
     columns = {name: pa.array([], schema.field(name).type) for name in schema.names}
-    if model.signature.is_classifier:
-        classes = model.classes or []
+    if signature.is_classifier:
+        classes = list(signature.classes or [])
         columns["prediction"] = pa.array(np.asarray(classes)[:0])
         for label in classes:
             columns[f"proba_{label}"] = pa.array([], pa.float64())

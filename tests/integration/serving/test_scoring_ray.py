@@ -6,7 +6,9 @@ cluster run in the default suite."""
 
 from __future__ import annotations
 
+import operator
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +23,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 import modelpilot as mp
 from modelpilot.config import Settings
@@ -141,6 +143,48 @@ def test_a_bad_value_fails_the_job_naming_its_column_and_leaves_no_output(
     assert "column 'usage' (file row 433): expected a number" in on_ray.value.message
     assert on_ray.value.message == local.value.message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+@pytest.mark.slow
+def test_an_untrusted_model_is_refused_on_ray_as_locally_and_scores_once_trusted(
+    ray_address: str, ws: Workspace, tmp_path: Path
+) -> None:
+    """Only the actors load the model on Ray: they refuse a type nobody trusted with the
+    error and message ``mp.load_model`` gives (exit 2), write nothing, and score the same
+    rows as the local scorer once the caller trusts the type."""
+    x = _mixed(200, 3)[["usage", "age"]].fillna(0.0)
+    model = make_pipeline(FunctionTransformer(operator.neg), LogisticRegression())
+    ref = ws.log_model(model.fit(x, x["age"] > 40), "negated", input_example=x.head()).ref
+    source = tmp_path / "in.parquet"
+    x.to_parquet(source)
+    with pytest.raises(mp.UnsafeModel) as local:
+        ws.score(ref, source, tmp_path / "out.parquet")
+    with pytest.raises(mp.UnsafeModel) as on_ray:
+        ws.score(ref, source, tmp_path / "out.parquet", executor="ray", workers=1)
+    assert "not trusted: _operator.neg" in on_ray.value.message
+    assert on_ray.value.message == local.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+    trust = {"trusted_types": ["_operator.neg"]}
+    ws.score(ref, source, tmp_path / "local.parquet", **trust)
+    ws.score(ref, source, tmp_path / "ray.parquet", executor="ray", workers=1, **trust)
+    assert pq.read_table(tmp_path / "ray.parquet").equals(pq.read_table(tmp_path / "local.parquet"))
+
+
+@pytest.mark.slow
+def test_an_altered_package_fails_the_job_with_exit_7_and_no_output(
+    ray_address: str, home: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    for blob in (p for p in (copy / "artifacts").rglob("*") if p.is_file()):
+        blob.write_bytes(blob.read_bytes() + b"altered")
+    shutil.rmtree(copy / "cache", ignore_errors=True)  # no verified copy to fall back on
+    source = _input(tmp_path / "in.parquet", rows=100)
+    done = _score_on(ray_address, copy, "mixed/1", source, tmp_path / "out.parquet", "50")
+    assert done.returncode == 7, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out.parquet").exists()
 
 
 @pytest.mark.slow
