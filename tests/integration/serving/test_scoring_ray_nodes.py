@@ -1,0 +1,183 @@
+"""`modelpilot score --executor ray` on two machines: the actors on a node that shares no
+folder with the caller.
+
+The second machine is a container (Debian's Docker, ``--network host``) that runs
+``ray start --address`` with this Python and this checkout mounted read-only and nothing else
+of this machine: no home, no artifact folder, its own /tmp. The head runs here without CPUs
+(a Ray driver runs on a node of its cluster, as the caller does), so every actor lands in the
+container and loads the package from where the settings say: an S3-compatible bucket (the
+session's SeaweedFS) works; a local artifact folder cannot, and the error says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from modelpilot.config import Settings
+from modelpilot.workspace import Workspace
+from mp_server import free_port
+from s3_server import RunningS3
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
+
+BASE = f"modelpilot-test-base:py{sys.version_info.major}.{sys.version_info.minor}"
+REPOSITORY = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+NO_AUTH = {"RAY_AUTH_MODE": "disabled"}  # token auth is another test's (the hint on failure)
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster(s3_server: RunningS3) -> Iterator[tuple[str, str]]:
+    """(the head's address, the worker container's name): a head here with no CPUs, and a
+    node of 2 CPUs in a container holding the S3 credentials, as each node of a team's
+    cluster holds its own."""
+    assert _docker("image", "inspect", BASE).returncode == 0, (
+        f"the base image {BASE} is missing: run .ci/image-base (as .ci/run does)"
+    )
+    # a short path of its own: Ray's socket paths must fit in 107 bytes, and `ray start`
+    # writes its address file there (a later `ray.init()` elsewhere must not join this one)
+    temp = Path(tempfile.mkdtemp(prefix="mp-rn-", dir="/tmp"))
+    port = free_port()
+    env = {**os.environ, **NO_AUTH}
+    name = f"modelpilot-ray-node-{uuid.uuid4().hex[:8]}"
+    try:
+        subprocess.run(
+            [str(BIN / "ray"), "start", "--head", "--port", str(port), "--num-cpus", "0",
+             "--include-dashboard", "false", "--dashboard-port", str(free_port()),
+             "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
+             "--temp-dir", str(temp)],
+            env=env, check=True, capture_output=True, timeout=180,
+        )  # fmt: skip
+        python = Path(sys.base_prefix).resolve()
+        variables = [f"{k}={v}" for k, v in {**NO_AUTH, **s3_server.env()}.items()]
+        started = _docker(
+            "run", "-d", "--name", name, "--network", "host", "--shm-size", "512m",
+            *(arg for variable in variables for arg in ("-e", variable)),
+            "-v", f"{python}:{python}:ro", "-v", f"{REPOSITORY}:{REPOSITORY}:ro", BASE,
+            str(BIN / "ray"), "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "2",
+            "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
+            "--block",
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        _wait_for_cpus(f"127.0.0.1:{port}", env, name)
+        yield f"127.0.0.1:{port}", name
+    finally:
+        _docker("rm", "--force", name)
+        _stop_processes_under(temp)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _wait_for_cpus(address: str, env: dict[str, str], container: str) -> None:
+    """Until the cluster counts the container's 2 CPUs (bounded: 180 s)."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status = subprocess.run(
+            [str(BIN / "ray"), "status", "--address", address],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if "/2.0 CPU" in status.stdout:
+            return
+        time.sleep(1)  # polling a node that is joining; bounded by the deadline
+    raise AssertionError(f"the node never joined: {_docker('logs', container).stderr[-3000:]}")
+
+
+def _stop_processes_under(temp: Path) -> None:
+    """Stop this head's processes only (``ray stop`` would stop every Ray of the machine,
+    the session's cluster too): those whose command line names its temp folder."""
+
+    def ours() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and str(temp) in (entry / "cmdline").read_text():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
+
+    for pid in ours():
+        os.kill(pid, signal.SIGKILL)  # the head's state goes with its folder
+
+
+def _frame(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(rows, 4)), columns=["a", "b", "c", "d"])
+
+
+def _home(path: Path, artifacts_uri: str | None) -> Path:
+    x = _frame(500, 0)
+    model = HistGradientBoostingClassifier(max_iter=20).fit(x, x["a"] + x["b"] > 0)
+    with closing(Workspace(Settings(home=path, artifacts_uri=artifacts_uri))) as ws:
+        ws.log_model(model, "hgb", input_example=x.head())
+    return path
+
+
+def _score(
+    address: str, env: dict[str, str], source: Path, target: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "modelpilot"), "score", "hgb/1", str(source), "-o", str(target),
+         "--executor", "ray", "--ray-address", address, "--chunk-rows", "500"],
+        env={**os.environ, **NO_AUTH, **env}, capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+
+
+def test_actors_on_another_machine_load_the_model_from_s3_and_write_the_local_output(
+    cluster: tuple[str, str], s3_server: RunningS3, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    address, container = cluster
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    uri = f"s3://{s3_server.bucket}/ray-nodes-{uuid.uuid4().hex[:8]}"
+    home = _home(tmp_path / "home", uri)
+    source = tmp_path / "in.parquet"
+    _frame(3_000, 1).to_parquet(source, row_group_size=700)
+    env = {"MODELPILOT_HOME": str(home), "MODELPILOT_ARTIFACTS_URI": uri}
+
+    done = _score(address, env, source, tmp_path / "ray.parquet")
+    assert done.returncode == 0, done.stderr
+    with closing(Workspace(Settings(home=home, artifacts_uri=uri))) as ws:
+        ws.score("hgb/1", source, tmp_path / "local.parquet")
+    assert pq.read_table(tmp_path / "ray.parquet").equals(pq.read_table(tmp_path / "local.parquet"))
+    # the actors ran in the container: its own cache holds the blobs they fetched from S3
+    cached = _docker("exec", container, "find", str(home / "cache" / "blobs"), "-type", "f")
+    assert cached.returncode == 0 and cached.stdout.strip(), cached.stderr
+
+
+def test_a_local_artifact_folder_the_node_cannot_see_is_named_with_the_fix(
+    cluster: tuple[str, str], tmp_path: Path
+) -> None:
+    address, _ = cluster
+    home = _home(tmp_path / "home", None)
+    source = tmp_path / "in.parquet"
+    _frame(100, 2).to_parquet(source)
+    done = _score(address, {"MODELPILOT_HOME": str(home)}, source, tmp_path / "out.parquet")
+    assert done.returncode == 2, done.stderr
+    assert f"cannot see the artifact folder {home / 'artifacts'}" in done.stderr
+    assert "MODELPILOT_ARTIFACTS_URI=s3://" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out.parquet").exists()
