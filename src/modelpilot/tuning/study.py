@@ -420,13 +420,17 @@ def _objective_value(result: object, metric: str) -> float:
 
 def _worker(job: _Job, n_trials: int, seed_offset: int = 0) -> None:
     assert job.new_runs is not None  # tune() refused n_jobs > 1 and Ray without it
-    runs = job.new_runs()
+    # the study first: on a Ray node without the store's SQLite file it refuses, where a
+    # workspace would create an empty store there
     storage = job.storage.open()
     try:
-        job.run(runs, storage, n_trials, seed_offset)
+        runs = job.new_runs()
+        try:
+            job.run(runs, storage, n_trials, seed_offset)
+        finally:
+            runs.close()
     finally:
         close_storage(storage)
-        runs.close()
 
 
 def _run_in_processes(job: _Job, remaining: int, n_jobs: int) -> None:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import closing
 from pathlib import Path
 
@@ -30,6 +30,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from modelpilot.config import Settings
+from modelpilot.errors import InvalidInput
 from modelpilot.workspace import Workspace
 from mp_server import free_port
 from s3_server import RunningS3
@@ -181,3 +182,36 @@ def test_a_local_artifact_folder_the_node_cannot_see_is_named_with_the_fix(
     assert "MODELPILOT_ARTIFACTS_URI=s3://" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out.parquet").exists()
+
+
+def in_container(params: Mapping[str, object]) -> dict[str, float]:
+    """A trial that says where it ran (Docker puts /.dockerenv in every container)."""
+    x = float(params["x"])  # type: ignore[arg-type]
+    return {"score": -((x - 1.0) ** 2), "in_container": float(Path("/.dockerenv").exists())}
+
+
+def test_trials_on_another_machine_record_their_runs_in_postgresql(
+    cluster: tuple[str, str], pg_schema_uri: str, tmp_path: Path
+) -> None:
+    address, _ = cluster
+    with closing(Workspace(Settings(home=tmp_path / "home", store_uri=pg_schema_uri))) as ws:
+        result = ws.tune(in_container, {"x": (-3.0, 3.0)}, n_trials=4, n_jobs=2,
+                         executor="ray", ray_address=address, study_name="nodes")  # fmt: skip
+        runs = ws.search_runs("tuning")
+    children = runs[runs["parent_run_id"] == result.parent_run_id]
+    assert len(children) == 4
+    assert set(children["metrics.in_container"]) == {1.0}  # every trial ran on the other node
+
+
+def test_trials_on_a_machine_without_the_sqlite_store_are_refused_naming_the_fix(
+    cluster: tuple[str, str], tmp_path: Path
+) -> None:
+    address, _ = cluster
+    ws = Workspace(Settings(home=tmp_path / "home"))
+    with closing(ws), pytest.raises(InvalidInput) as refused:
+        ws.tune(in_container, {"x": (-3.0, 3.0)}, n_trials=2, n_jobs=2,
+                executor="ray", ray_address=address)  # fmt: skip
+    assert f"SQLite file {tmp_path / 'home' / 'modelpilot.db'} is not on this machine" in (
+        refused.value.message
+    )
+    assert "PostgreSQL (MODELPILOT_STORE_URI=postgresql://" in refused.value.message
