@@ -19,8 +19,10 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from pathlib import Path
 from types import ModuleType
 
+from modelpilot.config import Settings
 from modelpilot.errors import InvalidInput, Unavailable
 
 PROBE_TIMEOUT_S = 5.0
@@ -92,6 +94,36 @@ def driver_folders() -> list[str]:
 def use_folders(folders: list[str]) -> None:
     """Put ``folders`` (a driver's :func:`driver_folders`) ahead of this worker's path."""
     sys.path[:0] = [folder for folder in folders if folder not in sys.path]
+
+
+def refuse_unshared_store(url: str) -> None:
+    """On a Ray node: refuse, naming the fix, a SQLite store whose file this machine does
+    not have (SQLite would create an empty one here, and the work would be recorded in it)."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if database and database != ":memory:" and not Path(database).is_file():
+        raise InvalidInput(
+            f"The store's SQLite file {database} is not on this machine "
+            f"({socket.gethostname()}): work on the other machines of a Ray cluster needs a "
+            "store every node reaches, PostgreSQL (MODELPILOT_STORE_URI=postgresql://...).",
+            field="store",
+        )
+
+
+def refuse_unshared_artifacts(settings: Settings) -> None:
+    """On a Ray node: refuse, naming the fix, a local artifact folder this machine does not
+    have (a blob would otherwise be reported missing, which reads like a deleted model).
+    The folder's parent is enough: a home where nothing was logged yet has no folder."""
+    root = settings.resolved_artifact_root()
+    if not settings.artifacts_uri and not root.is_dir() and not root.parent.is_dir():
+        raise InvalidInput(
+            f"A Ray worker on {socket.gethostname()} cannot see the artifact folder {root}: "
+            "on a cluster of several machines keep artifacts in an S3-compatible bucket "
+            "(MODELPILOT_ARTIFACTS_URI=s3://bucket/prefix, credentials on every node) or in a "
+            "folder every node mounts at the same path (MODELPILOT_ARTIFACT_ROOT).",
+            field="artifacts",
+        )
 
 
 def _token_hint(address: str | None) -> str:

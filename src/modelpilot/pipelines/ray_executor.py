@@ -31,6 +31,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from modelpilot.config import Settings
+from modelpilot.errors import InvalidInput
 from modelpilot.pipelines.executor import (
     START_LIMIT_S,
     StepOutcome,
@@ -43,7 +45,13 @@ from modelpilot.pipelines.executor import (
 )
 from modelpilot.pipelines.loader import step_location
 from modelpilot.pipelines.step import Step
-from modelpilot.ray_cluster import connect, import_ray, ray_missing
+from modelpilot.ray_cluster import (
+    connect,
+    import_ray,
+    ray_missing,
+    refuse_unshared_artifacts,
+    refuse_unshared_store,
+)
 
 RAY_MISSING = ray_missing("--executor ray")
 _WORKER_MODULE = "modelpilot.pipeline_worker"  # imported by name in the task: an entry point
@@ -131,6 +139,13 @@ def _step_task(task: dict[str, Any]) -> Iterator[Any]:
     log_file = Path(task["log_file"])
     if not log_file.parent.is_dir():  # another machine than the engine's
         log_file = Path(tempfile.mkdtemp(prefix="modelpilot-ray-step-")) / "log"
+    try:  # on another machine than the engine's, the store and blobs must be shared ones
+        settings = Settings()
+        refuse_unshared_store(settings.resolved_store_uri())
+        refuse_unshared_artifacts(settings)
+    except InvalidInput as exc:
+        yield {"result": {"error": exc.message, "retryable": False}, "log": ""}
+        return
     result: dict[str, Any] = {}
     with _output_to(log_file):
         for event in worker.step_attempt(task):

@@ -31,7 +31,6 @@ row).
 
 from __future__ import annotations
 
-import socket
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,10 +41,15 @@ import pyarrow as pa
 
 from modelpilot.artifacts.configured import open_artifact_store
 from modelpilot.config import Settings
-from modelpilot.errors import InvalidInput, ModelpilotError, Unavailable
+from modelpilot.errors import ModelpilotError, Unavailable
 from modelpilot.models import LoadedModel, TrustPolicy, load_package
 from modelpilot.models.signature import Signature
-from modelpilot.ray_cluster import connect, driver_folders, use_folders
+from modelpilot.ray_cluster import (
+    connect,
+    driver_folders,
+    refuse_unshared_artifacts,
+    use_folders,
+)
 from modelpilot.serving.app import limit_native_threads
 from modelpilot.serving.scoring import (
     attach_predictions,
@@ -95,7 +99,7 @@ class ScoreActor:
         self.model: LoadedModel | None = None
         self.load_error: ModelpilotError | None = None
         try:
-            _check_artifacts_visible(package.settings)
+            refuse_unshared_artifacts(package.settings)
             self.model = package.load()
         except ModelpilotError as exc:
             # kept for the first call: Ray reports a constructor's error as ActorDiedError
@@ -107,21 +111,6 @@ class ScoreActor:
         if self.model is None:
             raise self.load_error or Unavailable("The scoring actor has no model.")
         return predict_columns(self.model, inputs, offset)
-
-
-def _check_artifacts_visible(settings: Settings) -> None:
-    """Refuse, naming the fix, a local artifact folder this node does not have: the caller's
-    folder is not on the other machines of a cluster (the blob would otherwise be reported
-    missing, which reads like a deleted model)."""
-    root = settings.resolved_artifact_root()
-    if not settings.artifacts_uri and not root.is_dir():
-        raise InvalidInput(
-            f"A Ray worker on {socket.gethostname()} cannot see the artifact folder {root}: "
-            "on a cluster of several machines keep artifacts in an S3-compatible bucket "
-            "(MODELPILOT_ARTIFACTS_URI=s3://bucket/prefix, credentials on every node) or in a "
-            "folder every node mounts at the same path (MODELPILOT_ARTIFACT_ROOT).",
-            field="artifacts",
-        )
 
 
 def cpus_per_actor(*, cluster_cpus: float, actors: int) -> float:

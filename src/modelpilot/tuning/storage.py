@@ -9,16 +9,14 @@ server. Resuming then works from the same client home; parallel workers share th
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
-from sqlalchemy.engine import make_url
 
-from modelpilot.errors import InvalidInput
+from modelpilot.ray_cluster import refuse_unshared_store
 
 
 @dataclass(frozen=True)
@@ -39,22 +37,9 @@ class StudyStorage:
             raise ValueError("StudyStorage needs a url or a journal path")  # programming error
         engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if self.url.startswith("sqlite"):
-            _check_sqlite_file_here(self.url)
+            refuse_unshared_store(self.url)  # a trial on another node of a Ray cluster
             engine_kwargs["connect_args"] = {"timeout": self.sqlite_timeout_s}
         return optuna.storages.RDBStorage(self.url, engine_kwargs=engine_kwargs)
-
-
-def _check_sqlite_file_here(url: str) -> None:
-    """Refuse, naming the fix, a SQLite store this machine does not have: a trial on another
-    node of a Ray cluster would otherwise fail on "unable to open database file"."""
-    database = make_url(url).database
-    if database and database != ":memory:" and not Path(database).is_file():
-        raise InvalidInput(
-            f"The store's SQLite file {database} is not on this machine "
-            f"({socket.gethostname()}): trials on other machines of a Ray cluster need a "
-            "store every node reaches, PostgreSQL (MODELPILOT_STORE_URI=postgresql://...).",
-            field="store",
-        )
 
 
 def close_storage(storage: optuna.storages.BaseStorage) -> None:

@@ -11,6 +11,7 @@ session's SeaweedFS) works; a local artifact folder cannot, and the error says s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,9 +20,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +32,6 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from modelpilot.config import Settings
-from modelpilot.errors import InvalidInput
 from modelpilot.workspace import Workspace
 from mp_server import free_port
 from s3_server import RunningS3
@@ -184,34 +185,70 @@ def test_a_local_artifact_folder_the_node_cannot_see_is_named_with_the_fix(
     assert not (tmp_path / "out.parquet").exists()
 
 
-def in_container(params: Mapping[str, object]) -> dict[str, float]:
-    """A trial that says where it ran (Docker puts /.dockerenv in every container)."""
-    x = float(params["x"])  # type: ignore[arg-type]
-    return {"score": -((x - 1.0) ** 2), "in_container": float(Path("/.dockerenv").exists())}
+def _tune(address: str, home: Path, store_uri: str) -> dict[str, Any]:
+    """tune() with 4 trials, 2 at once, on the cluster (two_machine_trials.py, its own Ray
+    driver): the in_container metric of each child run, or the error's message."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("two_machine_trials.py")), str(home),
+         store_uri, address],
+        env={**os.environ, **NO_AUTH}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def test_trials_on_another_machine_record_their_runs_in_postgresql(
     cluster: tuple[str, str], pg_schema_uri: str, tmp_path: Path
 ) -> None:
-    address, _ = cluster
-    with closing(Workspace(Settings(home=tmp_path / "home", store_uri=pg_schema_uri))) as ws:
-        result = ws.tune(in_container, {"x": (-3.0, 3.0)}, n_trials=4, n_jobs=2,
-                         executor="ray", ray_address=address, study_name="nodes")  # fmt: skip
-        runs = ws.search_runs("tuning")
-    children = runs[runs["parent_run_id"] == result.parent_run_id]
-    assert len(children) == 4
-    assert set(children["metrics.in_container"]) == {1.0}  # every trial ran on the other node
+    result = _tune(cluster[0], tmp_path / "home", pg_schema_uri)
+    assert result == {"children": [1.0] * 4}  # every trial ran on the other node, and is kept
 
 
 def test_trials_on_a_machine_without_the_sqlite_store_are_refused_naming_the_fix(
     cluster: tuple[str, str], tmp_path: Path
 ) -> None:
+    message = _tune(cluster[0], tmp_path / "home", "-")["error"]
+    assert f"SQLite file {tmp_path / 'home' / 'modelpilot.db'} is not on this machine" in message
+    assert "PostgreSQL (MODELPILOT_STORE_URI=postgresql://" in message
+
+
+TINY = REPOSITORY / "tests" / "integration" / "pipelines" / "tiny_pipeline.py"  # on both nodes
+
+
+def _pipeline(address: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "modelpilot"), "pipelines", "run", f"{TINY}:tiny", "--param", "x=21",
+         "--executor", "ray", "--ray-address", address],
+        env={**os.environ, **NO_AUTH, **env}, cwd=cwd, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+
+
+def test_a_pipeline_step_on_another_machine_records_to_postgresql_and_s3(
+    cluster: tuple[str, str], pg_schema_uri: str, s3_server: RunningS3, tmp_path: Path
+) -> None:
     address, _ = cluster
-    ws = Workspace(Settings(home=tmp_path / "home"))
-    with closing(ws), pytest.raises(InvalidInput) as refused:
-        ws.tune(in_container, {"x": (-3.0, 3.0)}, n_trials=2, n_jobs=2,
-                executor="ray", ray_address=address)  # fmt: skip
-    assert f"SQLite file {tmp_path / 'home' / 'modelpilot.db'} is not on this machine" in (
-        refused.value.message
-    )
-    assert "PostgreSQL (MODELPILOT_STORE_URI=postgresql://" in refused.value.message
+    env = {
+        "MODELPILOT_HOME": str(tmp_path / "home"),
+        "MODELPILOT_STORE_URI": pg_schema_uri,
+        "MODELPILOT_ARTIFACTS_URI": f"s3://{s3_server.bucket}/pipe-{uuid.uuid4().hex[:8]}",
+        **s3_server.env(),
+    }
+    done = _pipeline(address, env, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "succeeded" in done.stdout
+
+
+def test_a_pipeline_step_on_a_machine_without_the_sqlite_store_fails_naming_the_fix(
+    cluster: tuple[str, str], tmp_path: Path
+) -> None:
+    address, _ = cluster
+    home = tmp_path / "home"
+    with closing(Workspace(Settings(home=home))):
+        pass  # the store exists here, not on the other machine
+    done = _pipeline(address, {"MODELPILOT_HOME": str(home)}, tmp_path)
+    assert done.returncode == 11, done.stdout + done.stderr
+    output = " ".join((done.stdout + done.stderr).split())  # Rich wraps long lines
+    assert f"SQLite file {home / 'modelpilot.db'} is not on this machine" in output
+    assert "PostgreSQL (MODELPILOT_STORE_URI=postgresql://" in output
