@@ -11,6 +11,7 @@ what was wrong, where, what was expected, what arrived, and how to fix it.
 
 from __future__ import annotations
 
+import math
 import reprlib
 from typing import ClassVar
 
@@ -101,6 +102,12 @@ class UnsafeModel(ModelpilotError):
     exit_code = 2
 
 
+class ModelFailed(ModelpilotError):
+    """The model's own code raised while predicting (a request's 500 with its request id; a
+    scoring job's failure naming the file rows). Exit code 1: neither the input's fault for
+    certain nor ours."""
+
+
 class CorruptArtifact(ModelpilotError):
     """Stored bytes no longer match their content hash."""
 
@@ -143,9 +150,15 @@ def shown(value: object, limit: int = _MAX_SHOWN_CHARS) -> str:
     "'xxxxxxxxxx…'"
     >>> shown([[[[[1]]]]])
     '[[[[...]]]]'
+    >>> shown(float("nan"))
+    'a missing value'
     """
     if isinstance(value, str):
         return repr(value if len(value) <= limit else value[:limit] + "…")
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # np.float64(1.5) reads as 1.5
+    if isinstance(value, float) and math.isnan(value):
+        return "a missing value"
     text = _REPR.repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
 

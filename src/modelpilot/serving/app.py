@@ -30,6 +30,7 @@ from starlette.routing import Route as HttpRoute
 from modelpilot.errors import (
     InvalidInput,
     MalformedRequest,
+    ModelFailed,
     ModelpilotError,
     NotFound,
     PayloadTooLarge,
@@ -704,10 +705,6 @@ async def _send(send: Any, status: int, payload: bytes, request_id: bytes) -> No
         headers.append((b"x-request-id", request_id))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
-
-
-class ModelFailed(ModelpilotError):
-    """The model raised while predicting (500 with the request id)."""
 
 
 class InternalError(ModelpilotError):

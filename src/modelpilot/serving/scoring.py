@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from modelpilot.errors import InvalidInput, shown
+from modelpilot.errors import InvalidInput, ModelFailed, ModelpilotError, shown
 from modelpilot.models import LoadedModel
 from modelpilot.models.signature import NUMERIC_DTYPES, Signature
 from modelpilot.serving.app import limit_native_threads
@@ -59,14 +59,23 @@ def predict_columns(model: LoadedModel, inputs: pa.Table, offset: int) -> pa.Tab
         message = _shift_row(exc.message.replace("(row ", "(file row "), offset)
         raise InvalidInput(message, field=exc.field) from None
     columns: dict[str, pa.Array] = {}
-    if model.signature.is_classifier:
-        proba = model.predict_proba_prepared(frame)
-        classes = model.classes or list(range(proba.shape[1]))
-        columns["prediction"] = pa.array(np.asarray(classes)[np.argmax(proba, axis=1)])
-        for index, label in enumerate(classes):
-            columns[f"proba_{label}"] = pa.array(np.ascontiguousarray(proba[:, index]))
-    else:
-        columns["prediction"] = pa.array(np.asarray(model.predict_prepared(frame)))
+    try:
+        if model.signature.is_classifier:
+            proba = model.predict_proba_prepared(frame)
+            classes = model.classes or list(range(proba.shape[1]))
+            columns["prediction"] = pa.array(np.asarray(classes)[np.argmax(proba, axis=1)])
+            for index, label in enumerate(classes):
+                columns[f"proba_{label}"] = pa.array(np.ascontiguousarray(proba[:, index]))
+        else:
+            columns["prediction"] = pa.array(np.asarray(model.predict_prepared(frame)))
+    except ModelpilotError:
+        raise
+    except Exception as exc:  # the model's own (an unseen category, a bug in its code)
+        last = offset + max(inputs.num_rows - 1, 0)
+        raise ModelFailed(
+            f"The model raised on file rows {offset:,}-{last:,}: {type(exc).__name__}: "
+            f"{str(exc)[:300]}. No output was written."
+        ) from exc
     return pa.table(columns)
 
 

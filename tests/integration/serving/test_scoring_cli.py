@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import frame
+from conftest import HERE, frame
 from modelpilot.cli.main import app
 from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
@@ -101,3 +102,42 @@ def test_a_csv_column_of_numbers_typed_as_text_is_scored_as_numbers(
         ws.close()
     scored = pd.read_parquet(tmp_path / "out.parquet")
     np.testing.assert_allclose(scored["proba_1"].to_numpy(), expected, rtol=1e-12)
+
+
+def _score_file(exe: str, ref: str, data: pd.DataFrame, source: Path) -> tuple[int, str, Path]:
+    target = source.with_name("out.parquet")
+    if source.suffix == ".csv":
+        data.to_csv(source, index=False)
+    else:
+        data.to_parquet(source)
+    done = subprocess.run(
+        [exe, "score", ref, str(source), "-o", str(target), "--chunk-rows", "100"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(HERE)},  # flaky/1's code
+    )  # fmt: skip
+    return done.returncode, done.stderr, target
+
+
+def test_a_missing_value_in_an_integer_column_is_called_missing(
+    cli_home: Path, tmp_path: Path, exe: str
+) -> None:
+    data = frame(300, seed=4).astype({"age": object})
+    data.loc[120, "age"] = "n/a"  # the CSV reader's null: the column stays integer otherwise
+    code, stderr, target = _score_file(exe, "churn@champion", data, tmp_path / "in.csv")
+    assert code == 2, stderr
+    assert "Input column 'age' (file row 120): expected a finite int64" in stderr
+    assert "got a missing value." in stderr and "np.float64" not in stderr
+    assert not target.exists()
+
+
+def test_a_model_that_raises_fails_the_job_naming_the_rows_without_a_traceback(
+    cli_home: Path, tmp_path: Path, exe: str
+) -> None:
+    data = frame(300, seed=5)
+    data.loc[250, "age"] = -3
+    code, stderr, target = _score_file(exe, "flaky/1", data, tmp_path / "in.parquet")
+    assert code == 1, stderr
+    assert "The model raised on file rows 200-299: RuntimeError: age must not be negative" in (
+        " ".join(stderr.split())
+    )
+    assert "Traceback" not in stderr and not target.exists()
