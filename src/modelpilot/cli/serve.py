@@ -14,6 +14,7 @@ from modelpilot.cli.log_policy import logs_purge, policy_app
 from modelpilot.serving.autoscale import ReplicaRange, ScalingRule, parse_replica_range
 
 if TYPE_CHECKING:
+    from modelpilot.config import Settings
     from modelpilot.predictions import PredictionReader
     from modelpilot.predictions.bucket import LogBucket
     from modelpilot.serving.replicas import ReplicaLauncher
@@ -263,6 +264,8 @@ def serve_command(
 
     overrides: dict[str, Any] = {"server_uri": server} if server else {}
     overrides |= {"token": token} if token else {}
+    if replica_index is not None:
+        refuse_unshared_state(Settings(**overrides))
     ws = Workspace(Settings(**overrides)) if overrides else get_workspace()
     try:
         serve_announced(
@@ -271,6 +274,18 @@ def serve_command(
     finally:
         if ws is not get_workspace():
             ws.close()
+
+
+def refuse_unshared_state(settings: Settings) -> None:
+    """A replica (on a Ray node, perhaps another machine) that reads the store directly
+    refuses a SQLite file or artifact folder its machine lacks, naming the fix, where it
+    would open an empty store of its own and find no deployment."""
+    if settings.server_uri:
+        return
+    from modelpilot.ray_cluster import refuse_unshared_artifacts, refuse_unshared_store
+
+    refuse_unshared_store(settings.resolved_store_uri())
+    refuse_unshared_artifacts(settings)
 
 
 def check_bundle_targets(bundle: Path | None, targets: list[str]) -> None:

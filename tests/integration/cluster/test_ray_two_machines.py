@@ -252,3 +252,22 @@ def test_a_pipeline_step_on_a_machine_without_the_sqlite_store_fails_naming_the_
     output = " ".join((done.stdout + done.stderr).split())  # Rich wraps long lines
     assert f"SQLite file {home / 'modelpilot.db'} is not on this machine" in output
     assert "PostgreSQL (MODELPILOT_STORE_URI=postgresql://" in output
+
+
+def test_a_serving_replica_on_a_machine_without_the_sqlite_store_stops_naming_the_fix(
+    cluster: tuple[str, str], tmp_path: Path
+) -> None:
+    """`serve --executor ray`: the replica lands on the other node, refuses there (where it
+    would open an empty store and find no model), and the supervisor ends with its exit
+    code and its words."""
+    address, _ = cluster
+    home = _home(tmp_path / "home", None)
+    done = subprocess.run(
+        [str(BIN / "modelpilot"), "serve", "hgb/1", "--executor", "ray", "--ray-address",
+         address, "--replicas", "1", "--port", str(free_port())],
+        env={**os.environ, **NO_AUTH, "MODELPILOT_HOME": str(home)}, capture_output=True,
+        text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    output = " ".join((done.stdout + done.stderr).split())
+    assert f"SQLite file {home / 'modelpilot.db'} is not on this machine" in output
