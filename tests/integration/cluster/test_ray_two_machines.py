@@ -25,6 +25,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -33,7 +34,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from modelpilot.config import Settings
 from modelpilot.workspace import Workspace
-from mp_server import free_port
+from mp_server import free_port, wait_ready
 from s3_server import RunningS3
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -128,10 +129,11 @@ def _frame(rows: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rng.normal(size=(rows, 4)), columns=["a", "b", "c", "d"])
 
 
-def _home(path: Path, artifacts_uri: str | None) -> Path:
+def _home(path: Path, artifacts_uri: str | None, store_uri: str | None = None) -> Path:
     x = _frame(500, 0)
     model = HistGradientBoostingClassifier(max_iter=20).fit(x, x["a"] + x["b"] > 0)
-    with closing(Workspace(Settings(home=path, artifacts_uri=artifacts_uri))) as ws:
+    settings = Settings(home=path, artifacts_uri=artifacts_uri, store_uri=store_uri)
+    with closing(Workspace(settings)) as ws:
         ws.log_model(model, "hgb", input_example=x.head())
     return path
 
@@ -271,3 +273,48 @@ def test_a_serving_replica_on_a_machine_without_the_sqlite_store_stops_naming_th
     assert done.returncode == 2, done.stdout + done.stderr
     output = " ".join((done.stdout + done.stderr).split())
     assert f"SQLite file {home / 'modelpilot.db'} is not on this machine" in output
+
+
+def test_a_serving_replica_on_another_machine_answers_and_its_log_reaches_s3(
+    cluster: tuple[str, str], pg_schema_uri: str, s3_server: RunningS3, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """`serve --executor ray` with the store in PostgreSQL and the blobs and prediction log
+    in S3: the replica on the other node answers on this machine's port (host network), and
+    after a drain every acknowledged prediction is readable here from the bucket."""
+    address, _ = cluster
+    prefix = f"s3://{s3_server.bucket}/serve-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ, **NO_AUTH, **s3_server.env(),
+        "MODELPILOT_HOME": str(tmp_path / "home"), "MODELPILOT_STORE_URI": pg_schema_uri,
+        "MODELPILOT_ARTIFACTS_URI": f"{prefix}/artifacts",
+        "MODELPILOT_PREDICTIONS_URI": f"{prefix}/predictions",
+    }  # fmt: skip
+    settings = Settings(home=tmp_path / "home", store_uri=pg_schema_uri,
+                        artifacts_uri=f"{prefix}/artifacts")  # fmt: skip
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)  # boto3 here, for the registration below
+    _home(settings.home, settings.artifacts_uri, store_uri=pg_schema_uri)
+    port = free_port()
+    with (tmp_path / "serve.err").open("wb") as stderr:
+        supervisor = subprocess.Popen(
+            [str(BIN / "modelpilot"), "serve", "hgb/1", "--executor", "ray", "--ray-address",
+             address, "--replicas", "1", "--port", str(port), "--durability", "sync"],
+            env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", supervisor)
+        rows = _frame(20, 3).to_dict(orient="records")
+        for row in rows:
+            reply = httpx.post(f"http://127.0.0.1:{port}/predict/hgb", json=[row], timeout=30)
+            assert reply.status_code == 200, reply.text
+    finally:
+        supervisor.send_signal(signal.SIGTERM)  # drain: the replica ships its log and ends
+        code = supervisor.wait(timeout=120)
+    assert code == 0, (tmp_path / "serve.err").read_text()
+    read = subprocess.run(
+        [sys.executable, "-c", "import modelpilot as mp; print(len(mp.read_predictions('hgb')))"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert read.returncode == 0, read.stderr
+    assert int(read.stdout.strip().splitlines()[-1]) == 20
