@@ -75,6 +75,7 @@ EXPECTED = {
     "verify_audit",
     "Pipeline",
     "PipelineFailed",
+    "ModelFailed",
     "PipelineRun",
     "StepRun",
     "get_pipeline_run",
