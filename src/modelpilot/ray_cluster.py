@@ -126,6 +126,15 @@ def refuse_unshared_artifacts(settings: Settings) -> None:
         )
 
 
+def refuse_unshared_state(settings: Settings) -> None:
+    """On a Ray node: both checks below for a worker that reads the store and blobs
+    directly (not through ``MODELPILOT_SERVER_URI``)."""
+    if settings.server_uri:
+        return
+    refuse_unshared_store(settings.resolved_store_uri())
+    refuse_unshared_artifacts(settings)
+
+
 def _token_hint(address: str | None) -> str:
     """A hint for a cluster with token authentication: Ray joins an explicit address without
     its token unless RAY_AUTH_MODE=token is set (by design, ray/_private/worker.py), and the

@@ -14,7 +14,6 @@ from modelpilot.cli.log_policy import logs_purge, policy_app
 from modelpilot.serving.autoscale import ReplicaRange, ScalingRule, parse_replica_range
 
 if TYPE_CHECKING:
-    from modelpilot.config import Settings
     from modelpilot.predictions import PredictionReader
     from modelpilot.predictions.bucket import LogBucket
     from modelpilot.serving.replicas import ReplicaLauncher
@@ -264,7 +263,9 @@ def serve_command(
 
     overrides: dict[str, Any] = {"server_uri": server} if server else {}
     overrides |= {"token": token} if token else {}
-    if replica_index is not None:
+    if replica_index is not None:  # on a Ray node, perhaps another machine
+        from modelpilot.ray_cluster import refuse_unshared_state
+
         refuse_unshared_state(Settings(**overrides))
     ws = Workspace(Settings(**overrides)) if overrides else get_workspace()
     try:
@@ -274,18 +275,6 @@ def serve_command(
     finally:
         if ws is not get_workspace():
             ws.close()
-
-
-def refuse_unshared_state(settings: Settings) -> None:
-    """A replica (on a Ray node, perhaps another machine) that reads the store directly
-    refuses a SQLite file or artifact folder its machine lacks, naming the fix, where it
-    would open an empty store of its own and find no deployment."""
-    if settings.server_uri:
-        return
-    from modelpilot.ray_cluster import refuse_unshared_artifacts, refuse_unshared_store
-
-    refuse_unshared_store(settings.resolved_store_uri())
-    refuse_unshared_artifacts(settings)
 
 
 def check_bundle_targets(bundle: Path | None, targets: list[str]) -> None:

@@ -49,8 +49,7 @@ from modelpilot.ray_cluster import (
     connect,
     import_ray,
     ray_missing,
-    refuse_unshared_artifacts,
-    refuse_unshared_store,
+    refuse_unshared_state,
 )
 
 RAY_MISSING = ray_missing("--executor ray")
@@ -140,9 +139,7 @@ def _step_task(task: dict[str, Any]) -> Iterator[Any]:
     if not log_file.parent.is_dir():  # another machine than the engine's
         log_file = Path(tempfile.mkdtemp(prefix="modelpilot-ray-step-")) / "log"
     try:  # on another machine than the engine's, the store and blobs must be shared ones
-        settings = Settings()
-        refuse_unshared_store(settings.resolved_store_uri())
-        refuse_unshared_artifacts(settings)
+        refuse_unshared_state(Settings())
     except InvalidInput as exc:
         yield {"result": {"error": exc.message, "retryable": False}, "log": ""}
         return
