@@ -45,6 +45,7 @@ from modelpilot.serving.metrics import ServingMetrics
 from modelpilot.serving.routing import Route, RoutingSnapshot
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 from modelpilot.serving.settings import ServingSettings
+from modelpilot.serving.threads import limit_native_threads
 from modelpilot.serving.validation import Row
 from modelpilot.version import __version__
 
@@ -589,13 +590,6 @@ class DataPlane:
         handlers = {HTTPException: _http_error, Exception: _unexpected_error}
         app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
         return FastPredictPath(self, app)
-
-
-def limit_native_threads(threads: int) -> None:
-    """Cap OpenMP/BLAS threads for the calling thread's predict calls (a thread initializer)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=threads)
 
 
 class FastPredictPath:

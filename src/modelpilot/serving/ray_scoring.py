@@ -20,13 +20,21 @@ forever on a dead actor of its fixed pool after other jobs on the cluster (ray-p
 #62746). Here only the model's columns go out and three columns come back, the order is this
 process's, and a dead actor fails the job at once.
 
-Memory: at most two chunks per actor are in flight; an actor holds its model and one chunk.
-Actors are not restarted and calls are not retried: a worker that dies fails the job
-(Unavailable), and a bad value fails it at once (InvalidInput naming the column and the file
-row).
+One actor per node, running as many threads as the node has CPUs (the local scorer's threads
+sharing one model): one Ray worker start and one model load per node rather than per CPU.
+Measured on 2 cores, each actor's start (worker boot, modelpilot and the model's framework
+imported, the package loaded) costs ~4.5 CPU-seconds; two of them competing with this process
+for the same cores were most of the job's fixed cost. Each node keeps one copy of the model.
 
->>> cpus_per_actor(cluster_cpus=2, actors=2), cpus_per_actor(cluster_cpus=2, actors=8)
-(1.0, 0.25)
+Memory: at most two chunks per thread are in flight; an actor holds its model and the chunks
+its threads work on. Actors are not restarted and calls are not retried: a worker that dies
+fails the job (Unavailable), and a bad value fails it at once (InvalidInput naming the column
+and the file row).
+
+>>> threads_per_node([2.0, 0.0, 4.0], workers=None)
+[2, 0, 4]
+>>> threads_per_node([2.0, 4.0], workers=3)
+[1, 2]
 """
 
 from __future__ import annotations
@@ -50,7 +58,6 @@ from modelpilot.ray_cluster import (
     refuse_unshared_artifacts,
     use_folders,
 )
-from modelpilot.serving.app import limit_native_threads
 from modelpilot.serving.scoring import (
     attach_predictions,
     check_score_paths,
@@ -61,9 +68,10 @@ from modelpilot.serving.scoring import (
     read_chunks,
     write_scored,
 )
+from modelpilot.serving.threads import limit_native_threads
 
 OPTION = "--executor ray"
-IN_FLIGHT_PER_ACTOR = 2  # one chunk computing, one waiting: an actor never idles on the driver
+IN_FLIGHT_PER_THREAD = 2  # one chunk computing, one waiting: a thread never idles on the driver
 
 
 @dataclass(frozen=True)
@@ -91,11 +99,12 @@ class PackageRef:
 
 
 class ScoreActor:
-    """One Ray actor of the pool: loads the model once, then predicts chunk after chunk."""
+    """One Ray actor of the pool, one per node: loads the model once, then predicts chunks on
+    as many threads as Ray gives it (``max_concurrency``), like the local scorer's threads."""
 
     def __init__(self, package: PackageRef, folders: list[str]) -> None:
         use_folders(folders)  # the caller's import path: python_function models' code
-        limit_native_threads(1)  # one core per actor, as one thread of the local scorer
+        limit_native_threads(1)  # one core per thread, as one thread of the local scorer
         self.model: LoadedModel | None = None
         self.load_error: ModelpilotError | None = None
         try:
@@ -113,20 +122,31 @@ class ScoreActor:
         return predict_columns(self.model, inputs, offset)
 
 
-def cpus_per_actor(*, cluster_cpus: float, actors: int) -> float:
-    """The CPUs each actor asks Ray for: one, or a share when there are more actors than
-    CPUs (a pool that asked for more than the cluster has would never start)."""
-    return min(1.0, max(0.01, cluster_cpus / actors)) if actors else 1.0
+def threads_per_node(node_cpus: list[float], *, workers: int | None) -> list[int]:
+    """How many scoring threads each node runs: its whole CPUs by default, or ``workers``
+    threads in all, shared out in proportion to the nodes' CPUs (largest remainders first).
+    A node with no whole CPU (a head started with ``--num-cpus 0``) gets none."""
+    whole = [int(cpus) for cpus in node_cpus]
+    total = sum(whole)
+    if not workers or not total:
+        return whole
+    shares = [workers * cpus / total for cpus in whole]
+    threads = [int(share) for share in shares]
+    by_remainder = sorted(range(len(whole)), key=lambda i: threads[i] - shares[i])
+    for index in by_remainder[: workers - sum(threads)]:
+        threads[index] += 1
+    return threads
 
 
 @dataclass
 class ScoringPool:
-    """The actors of one scoring job, loading the model under the caller's trust (an
-    untrusted or altered package fails the job with the error ``mp.load_model`` raises);
-    :meth:`close` kills them."""
+    """The actors of one scoring job (one per node) and the threads each runs, loading the
+    model under the caller's trust (an untrusted or altered package fails the job with the
+    error ``mp.load_model`` raises); :meth:`close` kills them."""
 
     ray: Any
     actors: list[Any]
+    threads: list[int]
 
     def close(self) -> None:
         """Kill the pool's actors (idempotent: Ray ignores an actor already gone)."""
@@ -135,17 +155,35 @@ class ScoringPool:
 
 
 def start_pool(package: PackageRef, *, address: str | None, workers: int | None) -> ScoringPool:
-    """Join (or start) the cluster and start ``workers`` actors (default: one per CPU of the
-    cluster) loading ``package``; returns at once, the actors load in the background."""
+    """Join (or start) the cluster and start one actor per node with CPUs, pinned to it and
+    asking for the CPUs its threads use (``workers`` threads in all, default one per CPU of
+    the cluster); returns at once, the actors load in the background."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     ray = connect(address, option=OPTION)
-    cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
-    size = workers or max(1, int(cluster_cpus))
-    actor_class = ray.remote(ScoreActor).options(
-        num_cpus=cpus_per_actor(cluster_cpus=cluster_cpus, actors=size),
-        max_restarts=0,
-        max_task_retries=0,
-    )
-    return ScoringPool(ray, [actor_class.remote(package, driver_folders()) for _ in range(size)])
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    cpus = [float(node.get("Resources", {}).get("CPU", 0)) for node in nodes]
+    plan = threads_per_node(cpus, workers=workers)
+    if not any(plan):
+        raise Unavailable(
+            f"The Ray cluster has no node with a whole CPU to score on (CPUs per node: "
+            f"{cpus}). Start a node with CPUs (`ray start --address ... --num-cpus N`) or "
+            "score without --executor ray."
+        )
+    actors, threads = [], []
+    for node, node_cpus, count in zip(nodes, cpus, plan, strict=True):
+        if not count:
+            continue
+        options = ray.remote(ScoreActor).options(
+            num_cpus=min(count, int(node_cpus)),
+            max_concurrency=count,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+            max_restarts=0,
+            max_task_retries=0,
+        )
+        actors.append(options.remote(package, driver_folders()))
+        threads.append(count)
+    return ScoringPool(ray, actors, threads)
 
 
 def score_file_on_ray(
@@ -178,9 +216,10 @@ def score_file_on_ray(
 def _scored(
     pool: ScoringPool, chunks: Iterator[pa.Table], signature: Signature
 ) -> Iterator[pa.Table]:
-    """Scored chunks in input order; each chunk goes to the actor with the fewest in flight."""
+    """Scored chunks in input order; each chunk goes to the actor with the most free threads."""
     busy = [0] * len(pool.actors)
     in_flight: deque[tuple[pa.Table, Any, int]] = deque()  # (chunk, its call, the actor)
+    capacity = IN_FLIGHT_PER_THREAD * sum(pool.threads)
 
     def oldest() -> pa.Table:
         chunk, call, index = in_flight.popleft()
@@ -190,12 +229,12 @@ def _scored(
 
     offset = 0
     for chunk in chunks:
-        index = busy.index(min(busy))
+        index = min(range(len(busy)), key=lambda i: busy[i] / pool.threads[i])
         call = pool.actors[index].predict.remote(model_inputs(signature, chunk), offset)
         in_flight.append((chunk, call, index))
         busy[index] += 1
         offset += chunk.num_rows
-        while len(in_flight) >= IN_FLIGHT_PER_ACTOR * len(busy):
+        while len(in_flight) >= capacity:
             yield oldest()
     while in_flight:
         yield oldest()
@@ -225,7 +264,7 @@ __all__ = [
     "PackageRef",
     "ScoreActor",
     "ScoringPool",
-    "cpus_per_actor",
     "score_file_on_ray",
     "start_pool",
+    "threads_per_node",
 ]

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from modelpilot.errors import InvalidInput, ModelFailed, ModelpilotError, shown
 from modelpilot.models import LoadedModel
 from modelpilot.models.signature import NUMERIC_DTYPES, Signature
-from modelpilot.serving.app import limit_native_threads
+from modelpilot.serving.threads import limit_native_threads
 
 
 def score_chunk(model: LoadedModel, table: pa.Table, offset: int) -> pa.Table:
