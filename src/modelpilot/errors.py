@@ -150,8 +150,8 @@ def shown(value: object, limit: int = _MAX_SHOWN_CHARS) -> str:
     "'xxxxxxxxxx…'"
     >>> shown([[[[[1]]]]])
     '[[[[...]]]]'
-    >>> shown(float("nan"))
-    'a missing value'
+    >>> shown(float("nan")), shown(None)
+    ('a missing value', 'a missing value (null)')
     """
     if isinstance(value, str):
         return repr(value if len(value) <= limit else value[:limit] + "…")
@@ -159,6 +159,8 @@ def shown(value: object, limit: int = _MAX_SHOWN_CHARS) -> str:
         value = value.item()  # np.float64(1.5) reads as 1.5
     if isinstance(value, float) and math.isnan(value):
         return "a missing value"
+    if value is None:  # JSON's null, or an empty cell of a column with no other value
+        return "a missing value (null)"
     text = _REPR.repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
 

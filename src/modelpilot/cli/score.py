@@ -22,7 +22,10 @@ def score_command(
         100_000, "--chunk-rows", min=1, help="Rows per chunk, or per Ray batch (bounds memory)."
     ),
     workers: int = typer.Option(
-        0, "--workers", min=0, help="Threads (on Ray: in all, shared out over the nodes; 0 = one per core)."
+        0,
+        "--workers",
+        min=0,
+        help="Threads (on Ray: in all, shared out over the nodes; 0 = one per core).",
     ),
     executor: str = typer.Option(
         "local", "--executor", help="local (threads in this process) or ray (Ray actors)."

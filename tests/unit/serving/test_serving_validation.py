@@ -67,7 +67,7 @@ def test_bad_values_name_column_row_expected_and_got(
 def test_nullable_floats_become_nan_and_others_refuse_null() -> None:
     (row,) = V.from_records([{**GOOD, "income": None}])
     assert math.isnan(row[1])
-    with pytest.raises(InvalidInput, match=r"Input 'age' \(row 0\).*got None"):
+    with pytest.raises(InvalidInput, match=r"Input 'age' \(row 0\).*got a missing value \(null\)"):
         V.from_records([{**GOOD, "age": None}])
 
 
