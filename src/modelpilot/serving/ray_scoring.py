@@ -154,6 +154,40 @@ class ScoringPool:
             self.ray.kill(actor)
 
 
+@dataclass(frozen=True)
+class NodeShare:
+    """One actor of the plan: the node it is pinned to, its threads and the CPUs it asks for."""
+
+    node_id: str
+    threads: int
+    cpus: int
+
+
+def plan_actors(nodes: list[dict[str, Any]], *, workers: int | None) -> list[NodeShare]:
+    """One actor per alive node that gets threads (``ray.nodes()``'s records); Unavailable
+    when no node has a whole CPU, rather than actors that would wait for CPUs forever.
+
+    >>> nodes = [{"NodeID": "head", "Alive": True, "Resources": {}},
+    ...          {"NodeID": "w1", "Alive": True, "Resources": {"CPU": 2.0}}]
+    >>> plan_actors(nodes, workers=None)
+    [NodeShare(node_id='w1', threads=2, cpus=2)]
+    """
+    alive = [node for node in nodes if node.get("Alive")]
+    cpus = [float(node.get("Resources", {}).get("CPU", 0)) for node in alive]
+    plan = threads_per_node(cpus, workers=workers)
+    if not any(plan):
+        raise Unavailable(
+            f"The Ray cluster has no node with a whole CPU to score on (CPUs per alive node: "
+            f"{cpus}). Start a node with CPUs (`ray start --address ... --num-cpus N`) or "
+            "score without --executor ray."
+        )
+    return [
+        NodeShare(node["NodeID"], count, min(count, int(node_cpus)))
+        for node, node_cpus, count in zip(alive, cpus, plan, strict=True)
+        if count
+    ]
+
+
 def start_pool(package: PackageRef, *, address: str | None, workers: int | None) -> ScoringPool:
     """Join (or start) the cluster and start one actor per node with CPUs, pinned to it and
     asking for the CPUs its threads use (``workers`` threads in all, default one per CPU of
@@ -161,29 +195,20 @@ def start_pool(package: PackageRef, *, address: str | None, workers: int | None)
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     ray = connect(address, option=OPTION)
-    nodes = [node for node in ray.nodes() if node.get("Alive")]
-    cpus = [float(node.get("Resources", {}).get("CPU", 0)) for node in nodes]
-    plan = threads_per_node(cpus, workers=workers)
-    if not any(plan):
-        raise Unavailable(
-            f"The Ray cluster has no node with a whole CPU to score on (CPUs per node: "
-            f"{cpus}). Start a node with CPUs (`ray start --address ... --num-cpus N`) or "
-            "score without --executor ray."
-        )
-    actors, threads = [], []
-    for node, node_cpus, count in zip(nodes, cpus, plan, strict=True):
-        if not count:
-            continue
-        options = ray.remote(ScoreActor).options(
-            num_cpus=min(count, int(node_cpus)),
-            max_concurrency=count,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+    shares = plan_actors(ray.nodes(), workers=workers)
+    actors = [
+        ray.remote(ScoreActor)
+        .options(
+            num_cpus=share.cpus,
+            max_concurrency=share.threads,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(share.node_id, soft=False),
             max_restarts=0,
             max_task_retries=0,
         )
-        actors.append(options.remote(package, driver_folders()))
-        threads.append(count)
-    return ScoringPool(ray, actors, threads)
+        .remote(package, driver_folders())
+        for share in shares
+    ]
+    return ScoringPool(ray, actors, [share.threads for share in shares])
 
 
 def score_file_on_ray(
@@ -261,9 +286,11 @@ def _job_error(exc: BaseException, source: Path) -> BaseException:
 
 
 __all__ = [
+    "NodeShare",
     "PackageRef",
     "ScoreActor",
     "ScoringPool",
+    "plan_actors",
     "score_file_on_ray",
     "start_pool",
     "threads_per_node",
