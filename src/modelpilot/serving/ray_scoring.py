@@ -63,6 +63,7 @@ from modelpilot.serving.scoring import (
     check_score_paths,
     empty_output,
     input_schema,
+    missing_text_of,
     model_inputs,
     predict_columns,
     read_chunks,
@@ -115,11 +116,11 @@ class ScoreActor:
             # with its text only, and the caller must see UnsafeModel, CorruptArtifact, ...
             self.load_error = exc
 
-    def predict(self, inputs: pa.Table, offset: int) -> pa.Table:
+    def predict(self, inputs: pa.Table, offset: int, missing_text: float | None) -> pa.Table:
         """The prediction columns for ``inputs`` (the file's rows from ``offset``)."""
         if self.model is None:
             raise self.load_error or Unavailable("The scoring actor has no model.")
-        return predict_columns(self.model, inputs, offset)
+        return predict_columns(self.model, inputs, offset, missing_text)
 
 
 def threads_per_node(node_cpus: list[float], *, workers: int | None) -> list[int]:
@@ -225,11 +226,11 @@ def score_file_on_ray(
     the columns sent to the actors and those of an empty output."""
     try:
         check_score_paths(source, target)
-        chunks, _total = read_chunks(source, batch_rows)
+        chunks, _total = read_chunks(source, batch_rows, signature)
         return write_scored(
             target,
-            _scored(pool, chunks, signature),
-            lambda: empty_output(signature, input_schema(source)),
+            _scored(pool, chunks, signature, missing_text_of(source)),
+            lambda: empty_output(signature, input_schema(source, signature)),
             progress,
         )
     except Exception as exc:
@@ -239,7 +240,7 @@ def score_file_on_ray(
 
 
 def _scored(
-    pool: ScoringPool, chunks: Iterator[pa.Table], signature: Signature
+    pool: ScoringPool, chunks: Iterator[pa.Table], signature: Signature, missing: float | None
 ) -> Iterator[pa.Table]:
     """Scored chunks in input order; each chunk goes to the actor with the most free threads."""
     busy = [0] * len(pool.actors)
@@ -255,7 +256,7 @@ def _scored(
     offset = 0
     for chunk in chunks:
         index = min(range(len(busy)), key=lambda i: busy[i] / pool.threads[i])
-        call = pool.actors[index].predict.remote(model_inputs(signature, chunk), offset)
+        call = pool.actors[index].predict.remote(model_inputs(signature, chunk), offset, missing)
         in_flight.append((chunk, call, index))
         busy[index] += 1
         offset += chunk.num_rows

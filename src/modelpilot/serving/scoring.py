@@ -9,6 +9,7 @@ cost ~300 MB of imports (measured with benchmarks/scoring.py), against the 1 GiB
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import deque
@@ -28,12 +29,25 @@ from modelpilot.models.signature import NUMERIC_DTYPES, Signature
 from modelpilot.serving.threads import limit_native_threads
 
 
-def score_chunk(model: LoadedModel, table: pa.Table, offset: int) -> pa.Table:
+def score_chunk(
+    model: LoadedModel, table: pa.Table, offset: int, missing_text: float | None = None
+) -> pa.Table:
     """The chunk's columns as they came, then ``prediction`` (and ``proba_<class>`` for
     classifiers). ``offset`` is the chunk's first row in the file: a bad value names its
-    file row."""
+    file row; ``missing_text`` is :func:`missing_text_of` the file."""
     inputs = model_inputs(model.signature, table)
-    return attach_predictions(table, predict_columns(model, inputs, offset))
+    return attach_predictions(table, predict_columns(model, inputs, offset, missing_text))
+
+
+def missing_text_of(path: Path) -> float | None:
+    """What a missing value in a text column is to the model: what pandas reads from that
+    file, since that is what the model was trained on from such a file. ``pandas.read_csv``
+    gives NaN (which scikit-learn's SimpleImputer imputes), ``pandas.read_parquet`` None.
+
+    >>> missing_text_of(Path("in.csv")), missing_text_of(Path("in.parquet"))
+    (nan, None)
+    """
+    return math.nan if path.suffix.lower() == ".csv" else None
 
 
 def model_inputs(signature: Signature, table: pa.Table) -> pa.Table:
@@ -49,12 +63,21 @@ def model_inputs(signature: Signature, table: pa.Table) -> pa.Table:
     return table.select(signature.column_names)
 
 
-def predict_columns(model: LoadedModel, inputs: pa.Table, offset: int) -> pa.Table:
+def predict_columns(
+    model: LoadedModel, inputs: pa.Table, offset: int, missing_text: float | None = None
+) -> pa.Table:
     """``prediction`` (and one ``proba_<class>`` per class) for the rows of ``inputs`` (the
-    model's columns only, :func:`model_inputs`): all a Ray worker sends back."""
+    model's columns only, :func:`model_inputs`): all a Ray worker sends back. A missing
+    value in a text column reaches the model as ``missing_text`` (:func:`missing_text_of`)."""
     inputs = numbers_from_text(model, inputs, offset)
+    frame = inputs.to_pandas()
+    if missing_text is not None:
+        for spec in model.signature.inputs:
+            if spec.dtype == "string" and spec.name in frame:
+                column = frame[spec.name]
+                frame[spec.name] = column.astype(object).where(column.notna(), missing_text)
     try:
-        frame = model.signature.coerce(inputs.to_pandas(), where="input")
+        frame = model.signature.coerce(frame, where="input")
     except InvalidInput as exc:
         message = _shift_row(exc.message.replace("(row ", "(file row "), offset)
         raise InvalidInput(message, field=exc.field) from None
@@ -154,8 +177,30 @@ def check_score_paths(source: Path, target: Path) -> None:
         )
 
 
-def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pa.Table], int | None]:
-    """Chunks of the input and the total row count when the format knows it."""
+# pandas.read_csv's default missing-value strings (pandas._libs.parsers.STR_NA_VALUES):
+# models are trained on frames pandas read, so "n/a" or "" in a text column must reach the
+# model as missing, as in training, not as a category never seen (a silently different score).
+PANDAS_NA_STRINGS = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+
+def csv_options(signature: Signature) -> pacsv.ConvertOptions:
+    """How a scored CSV is read: pandas' missing values, in text columns too, and the
+    signature's text columns as text even where a block holds only missing values (Arrow
+    would call such a column null-typed and refuse the first value of a later block)."""
+    text = {c.name: pa.string() for c in signature.inputs if c.dtype == "string"}
+    return pacsv.ConvertOptions(
+        null_values=list(PANDAS_NA_STRINGS), strings_can_be_null=True, column_types=text
+    )
+
+
+def read_chunks(
+    path: Path, chunk_rows: int, signature: Signature
+) -> tuple[Iterator[pa.Table], int | None]:
+    """Chunks of the input and the total row count when the format knows it; a CSV is read
+    with :func:`csv_options`."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise InvalidInput(f"No input file at {path}.", field="input")
@@ -164,7 +209,11 @@ def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pa.Table], int | 
         batches = parquet.iter_batches(batch_size=chunk_rows)
         return (pa.Table.from_batches([b]) for b in batches), parquet.metadata.num_rows
     if suffix == ".csv":
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=chunk_rows * 200))
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=chunk_rows * 200),
+            convert_options=csv_options(signature),
+        )
         return _csv_chunks(reader), None
     raise InvalidInput(f"Cannot score {path.name}: use a .parquet or .csv file.", field="input")
 
@@ -240,7 +289,8 @@ def score_file(
 ) -> int:
     """Score ``source`` into ``target`` (.parquet or .csv); returns the number of rows."""
     check_score_paths(source, target)
-    chunks, _total = read_chunks(source, chunk_rows)
+    chunks, _total = read_chunks(source, chunk_rows, model.signature)
+    missing = missing_text_of(source)
     workers = workers or max(1, len(os.sched_getaffinity(0)))
 
     def scored() -> Iterator[pa.Table]:
@@ -253,7 +303,7 @@ def score_file(
             in_flight: deque[Future[pa.Table]] = deque()
             offset = 0
             for chunk in chunks:
-                in_flight.append(pool.submit(score_chunk, model, chunk, offset))
+                in_flight.append(pool.submit(score_chunk, model, chunk, offset, missing))
                 offset += chunk.num_rows
                 while len(in_flight) >= 2 * workers:
                     yield in_flight.popleft().result()
@@ -261,7 +311,10 @@ def score_file(
                 yield in_flight.popleft().result()
 
     return write_scored(
-        target, scored(), lambda: empty_output(model.signature, input_schema(source)), progress
+        target,
+        scored(),
+        lambda: empty_output(model.signature, input_schema(source, model.signature)),
+        progress,
     )
 
 
@@ -299,11 +352,12 @@ def write_scored(
     return rows
 
 
-def input_schema(path: Path) -> pa.Schema:
-    """The columns of a .parquet or .csv input, read from its metadata or header."""
+def input_schema(path: Path, signature: Signature) -> pa.Schema:
+    """The columns of a .parquet or .csv input, read from its metadata or header (a CSV as
+    :func:`read_chunks` reads it)."""
     if path.suffix.lower() == ".parquet":
         return pq.ParquetFile(path).schema_arrow
-    with pacsv.open_csv(path) as reader:
+    with pacsv.open_csv(path, convert_options=csv_options(signature)) as reader:
         return reader.schema
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,3 +143,79 @@ def test_a_model_that_raises_fails_the_job_naming_the_rows_without_a_traceback(
         " ".join(stderr.split())
     )
     assert "Traceback" not in stderr and not target.exists()
+
+
+def _imputed_pipeline(rows: int) -> tuple[Any, pd.DataFrame]:
+    """A pipeline trained the usual way, on a CSV read by pandas: its text column's empty
+    and "n/a" cells arrive as NaN, which SimpleImputer fills before OneHotEncoder."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(11)
+    plan = rng.choice(["basic", "pro", "n/a", ""], rows).astype(object)
+    plan[: rows // 2] = ""  # the reader's whole first block holds no text in this column
+    data = pd.DataFrame({"plan": plan, "x": rng.normal(size=rows)})
+    text = pd.read_csv(io.StringIO(data.to_csv(index=False)))  # as the user trained on it
+    target = ((text["plan"].fillna("pro") == "pro") ^ (text["x"] > 0)).astype(int)
+    categorical = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="pro"), OneHotEncoder(handle_unknown="ignore")
+    )
+    model = make_pipeline(
+        make_column_transformer((categorical, ["plan"]), ("passthrough", ["x"])),
+        LogisticRegression(),
+    ).fit(text, target)
+    return model, text
+
+
+@pytest.mark.parametrize("executor", ["local", pytest.param("ray", marks=pytest.mark.slow)])
+def test_missing_text_in_a_csv_reaches_the_model_as_pandas_reads_it(
+    cli_home: Path, tmp_path: Path, exe: str, executor: str
+) -> None:
+    """ "n/a" and empty cells of a text column are missing values, as pandas.read_csv (and so
+    the training) had them, not categories the model never saw (a silently different score)."""
+    model, text = _imputed_pipeline(3_000)
+    source = tmp_path / "in.csv"
+    text.to_csv(source, index=False)
+    ws = Workspace(Settings(home=cli_home))
+    try:
+        example = text.iloc[[2_000, 2_001, 0]]  # one missing plan: the column is nullable
+        ws.log_model(model, "imputed", input_example=example)
+    finally:
+        ws.close()
+    target = tmp_path / "out.parquet"
+    done = subprocess.run(
+        [exe, "score", "imputed/1", str(source), "-o", str(target), "--chunk-rows", "100",
+         "--executor", executor],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    scored = pd.read_parquet(target)
+    expected = model.predict_proba(pd.read_csv(source))[:, 1]
+    np.testing.assert_allclose(scored["proba_1"].to_numpy(), expected, rtol=1e-12)
+    assert scored["plan"].isna().sum() == pd.read_csv(source)["plan"].isna().sum() > 1_500
+
+
+def test_missing_text_where_the_version_accepts_none_is_refused_by_column_and_row(
+    cli_home: Path, tmp_path: Path, exe: str
+) -> None:
+    model, text = _imputed_pipeline(400)
+    ws = Workspace(Settings(home=cli_home))
+    try:
+        clean = text.dropna().head(5)  # an example without missing values: plan not nullable
+        ws.log_model(model, "strict", input_example=clean)
+    finally:
+        ws.close()
+    source = tmp_path / "in.csv"
+    text.iloc[200:].to_csv(source, index=False)
+    first_missing = int(np.flatnonzero(text["plan"].iloc[200:].isna().to_numpy())[0])
+    target = tmp_path / "out.parquet"
+    done = subprocess.run(
+        [exe, "score", "strict/1", str(source), "-o", str(target)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"Input column 'plan' (file row {first_missing}): expected a string" in done.stderr
+    assert "got a missing value" in done.stderr and not target.exists()
