@@ -410,7 +410,9 @@ def coerce_column(
         return converted
     # string columns: anything printable goes, but a missing value only where allowed
     if not spec.nullable and series.isna().any():
-        _fail(series, series.notna(), spec, where, "a string (no missing values)")
+        # the one way a text column becomes nullable is an example with a missing value
+        hint = "no missing values: the version's input example had none in this column"
+        _fail(series, series.notna(), spec, where, f"a string ({hint})")
     return series.astype(object).where(series.isna(), series.astype(str))
 
 

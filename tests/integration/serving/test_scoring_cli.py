@@ -218,4 +218,5 @@ def test_missing_text_where_the_version_accepts_none_is_refused_by_column_and_ro
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert f"Input column 'plan' (file row {first_missing}): expected a string" in done.stderr
+    assert "the version's input example had none in this column" in done.stderr
     assert "got a missing value" in done.stderr and not target.exists()
