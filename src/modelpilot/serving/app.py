@@ -94,6 +94,9 @@ class DataPlane:
         self.plain: dict[str, Served] = {}
         self.rng = random.Random()
         self.started = False
+        # The serving loop, kept at startup: on Python 3.11 asyncio.get_running_loop() makes
+        # a getpid() system call (a fork check), which the per-request path avoids.
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.loops: list[Callable[[], Coroutine[Any, Any, None]]] = []  # run while serving
         self._loop_tasks: list[asyncio.Task[None]] = []
@@ -207,9 +210,8 @@ class DataPlane:
         """Predict rows through the batcher (or directly when batching is off)."""
         if served.batcher is not None:
             return await served.batcher.submit(rows, context)
-        pending = Pending(
-            rows, asyncio.get_running_loop().create_future(), context, time.perf_counter()
-        )
+        loop = self.loop or asyncio.get_running_loop()
+        pending = Pending(rows, loop.create_future(), context, time.perf_counter())
         batch = [pending]
         started = time.perf_counter()
 
@@ -223,7 +225,7 @@ class DataPlane:
             return out
 
         try:
-            output = await asyncio.get_running_loop().run_in_executor(self.executor, work)
+            output = await loop.run_in_executor(self.executor, work)
         except Exception as exc:
             failure = self._model_failed(served.runtime, exc, context)
             if failure is exc:
@@ -552,6 +554,7 @@ class DataPlane:
     # -- lifecycle ----------------------------------------------------------------------------
     async def startup(self) -> None:
         """Start batchers and the prediction log."""
+        self.loop = asyncio.get_running_loop()
         if self.predlog is not None:
             self.predlog.start()
         for versions in self.models.values():
@@ -570,6 +573,7 @@ class DataPlane:
     async def shutdown(self) -> None:
         """Answer everything queued, then flush the log."""
         self.started = False
+        self.loop = None
         for task in self._loop_tasks:
             task.cancel()
         for versions in self.models.values():

@@ -81,12 +81,14 @@ class Batcher:
         self.queued_rows = 0
         self.closing = False
         self.task: asyncio.Task[None] | None = None
+        # The serving loop, kept at start: on Python 3.11 every asyncio.get_running_loop()
+        # makes a getpid() system call (a fork check), once per request here otherwise.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
         """Start the collector task on the running loop."""
-        self.task = asyncio.get_running_loop().create_task(
-            self._collect(), name=f"batcher {self.runtime.key}"
-        )
+        self.loop = asyncio.get_running_loop()
+        self.task = self.loop.create_task(self._collect(), name=f"batcher {self.runtime.key}")
 
     def submit(self, rows: list[Row], context: Any) -> asyncio.Future[tuple[BatchOutput, int, int]]:
         """Queue rows; the future resolves to (batch output, start offset, row count).
@@ -104,7 +106,7 @@ class Batcher:
                 f"Model {self.runtime.key} is overloaded: {self.queued_rows} rows are already "
                 "queued. Retry shortly, or add replicas."
             )
-        loop = asyncio.get_running_loop()
+        loop = self.loop or asyncio.get_running_loop()
         pending = Pending(rows, loop.create_future(), context, time.perf_counter())
         self.queued_rows += len(rows)
         self._put(pending)
@@ -118,7 +120,7 @@ class Batcher:
 
     async def _wait(self) -> None:
         """Until something is queued (the caller checked that nothing is)."""
-        self._wakeup = asyncio.get_running_loop().create_future()
+        self._wakeup = (self.loop or asyncio.get_running_loop()).create_future()
         try:
             await self._wakeup
         finally:
@@ -174,7 +176,7 @@ class Batcher:
             size += len(item.rows)
         self.queued_rows -= size
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
+        loop = self.loop or asyncio.get_running_loop()
         outcome: BatchOutput | list[Outcome]
         try:
             if self.predict_s is not None and self.predict_s < self.inline_below_s:
