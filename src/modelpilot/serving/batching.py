@@ -6,7 +6,8 @@ requests whose bytes were read in the same tick reach the queue one or two ticks
 would otherwise start a second, half-sized batch. The collector waits on the queue with a
 deadline (an event, never a sleep). A batch whose predict is known to be quick (recent average
 under ``inline_below_ms``) runs on the event loop itself; a slower one runs in the worker
-thread so the loop keeps parsing requests meanwhile. Results fan back out through futures. A
+thread so the loop keeps parsing requests meanwhile, and is timed on the loop again now and
+then (``Batcher._inline``). Results fan back out through futures. A
 full queue refuses new work with 503 at once.
 """
 
@@ -32,6 +33,11 @@ SETTLE_TICKS = 3
 
 # How fast the average predict time follows the latest batch.
 _EWMA_WEIGHT = 0.2
+
+# A model whose batches run in the worker thread predicts one batch on the event loop again
+# after this long, doubling each time it is still slow, up to REPROBE_MAX_S (see _inline).
+REPROBE_FIRST_S = 1.0
+REPROBE_MAX_S = 60.0
 
 Outcome = tuple[BatchOutput, int, int] | BaseException
 AfterBatch = Callable[
@@ -66,7 +72,10 @@ class Batcher:
     ) -> None:
         self.runtime = runtime
         self.inline_below_s = inline_below_ms / 1000
-        self.predict_s: float | None = None  # moving average of one batch's predict time
+        # Moving average of one batch's predict time, measured on the event loop (see _inline).
+        self.predict_s: float | None = None
+        self._reprobe_at = 0.0  # perf_counter time after which a worker-thread batch re-probes
+        self._reprobe_wait_s = REPROBE_FIRST_S
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000
         self.queue_limit = queue_limit
@@ -175,16 +184,13 @@ class Batcher:
             batch.append(item)
             size += len(item.rows)
         self.queued_rows -= size
-        started = time.perf_counter()
         loop = self.loop or asyncio.get_running_loop()
         outcome: BatchOutput | list[Outcome]
         try:
-            if self.predict_s is not None and self.predict_s < self.inline_below_s:
-                outcome = self._predict_and_log(batch, started)
+            if self._inline():
+                outcome = self._predict_and_log(batch, on_loop=True)
             else:
-                outcome = await loop.run_in_executor(
-                    self.executor, self._predict_and_log, batch, started
-                )
+                outcome = await loop.run_in_executor(self.executor, self._predict_and_log, batch)
         except Exception as exc:  # predict errors are outcomes; this is the log or metrics
             failure = Unavailable(
                 f"Model {self.runtime.key}: the batch was predicted but could not be recorded "
@@ -208,6 +214,32 @@ class Batcher:
                 item.future.set_result(result)
         return stopping
 
+    def _inline(self) -> bool:
+        """Whether this batch predicts on the event loop: when the model's batches are known
+        to be quick (``predict_s`` under ``inline_below_s``), and now and then for a model
+        known to be slow, to measure it again.
+
+        Only a batch predicted on the loop measures what matters here (how long it holds the
+        loop): in the worker thread the wall time includes the waits for the GIL while the
+        loop runs (up to its 5 ms switch interval each), so a model whose first batch was slow
+        (a runtime warming up) used to stay in the worker thread for good, its times inflated
+        by the very hand-off it was measured in. A slow model is re-measured after 1 s, then
+        after twice as long each time it is still slow (at most every 60 s): a 50 ms model
+        then holds the loop 50 ms once a minute.
+        """
+        if self.predict_s is None or not self.inline_below_s:  # 0: always the worker thread
+            return False
+        if self.predict_s < self.inline_below_s:
+            return True
+        now = time.perf_counter()
+        if now < self._reprobe_at:
+            return False
+        if self._reprobe_at:  # a re-probe: the next one waits twice as long if it is slow
+            self._reprobe_wait_s = min(self._reprobe_wait_s * 2, REPROBE_MAX_S)
+        self._reprobe_at = now + self._reprobe_wait_s
+        self.predict_s = None  # the probe's own time replaces the stale average
+        return True
+
     async def _settle(self) -> None:
         """Yield up to SETTLE_TICKS loop ticks, stopping as soon as something is queued."""
         for _ in range(SETTLE_TICKS):
@@ -215,14 +247,18 @@ class Batcher:
             if self.queue:
                 return
 
-    def _predict_and_log(self, batch: list[Pending], started: float) -> BatchOutput | list[Outcome]:
-        """Worker thread: one predict for the batch (its output); if it fails, each request
-        alone (an outcome each).
+    def _predict_and_log(
+        self, batch: list[Pending], on_loop: bool = False
+    ) -> BatchOutput | list[Outcome]:
+        """Worker thread (or the loop, ``on_loop``): one predict for the batch (its output); if
+        it fails, each request alone (an outcome each).
 
         Retrying one by one keeps a single bad request from failing the others that happened
         to share its batch. Results and errors are logged (and fsynced in sync mode) here,
-        before any future resolves.
+        before any future resolves. The predict time feeds ``predict_s`` when measured on the
+        loop, or when nothing is known yet (see _inline).
         """
+        started = time.perf_counter()
         rows = [row for item in batch for row in item.rows]
         try:
             output = self.runtime.predict_rows(rows)
@@ -232,15 +268,16 @@ class Batcher:
                 return [exc]
             return [self._alone(item) for item in batch]
         seconds = time.perf_counter() - started
-        self.predict_s = (
-            seconds
-            if self.predict_s is None
-            else self.predict_s + _EWMA_WEIGHT * (seconds - self.predict_s)
-        )
+        if self.predict_s is None:
+            self.predict_s = seconds
+        elif on_loop:
+            self.predict_s += _EWMA_WEIGHT * (seconds - self.predict_s)
+        if on_loop and self.predict_s < self.inline_below_s:
+            self._reprobe_at, self._reprobe_wait_s = 0.0, REPROBE_FIRST_S  # quick again
         self.after_batch(self.runtime, batch, output, None, seconds)
         return output
 
     def _alone(self, item: Pending) -> Outcome:
         """One request of a failed batch, predicted (and logged) on its own."""
-        outcome = self._predict_and_log([item], time.perf_counter())
+        outcome = self._predict_and_log([item])
         return (outcome, 0, len(item.rows)) if isinstance(outcome, BatchOutput) else outcome[0]

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from serving_stubs import Doubler, runtime
 
 from modelpilot.errors import Unavailable
+from modelpilot.serving import batching
 from modelpilot.serving.batching import Batcher, Pending
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 
@@ -256,3 +258,55 @@ def test_quick_models_predict_on_the_event_loop_once_timed_and_others_in_the_wor
     first, *later = recorder.threads
     assert first != loop_thread  # the first batch has no timing yet: the worker thread
     assert later == [loop_thread if on_loop else first] * 2
+
+
+class WarmingUp(ThreadRecorder):
+    """Slow on its first batch only, as a runtime that compiles or allocates on first use."""
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        if not self.threads:
+            time.sleep(0.05)  # the model's own cost, not a wait for anything
+        return super().predict(frame)
+
+
+def test_a_model_slow_only_at_first_predicts_on_the_event_loop_from_its_second_batch() -> None:
+    """The first batch (50 ms, no timing yet) runs in the worker; the next is timed on the loop
+    (a worker-thread time would include the waits for the GIL) and, quick, stays there."""
+    recorder, hook = WarmingUp(), Logged()
+
+    async def main() -> str:
+        batcher = _batcher(recorder, hook, inline_below_ms=20.0)
+        batcher.start()
+        for age in range(4):  # one batch each
+            assert await _ask(batcher, age) == 2.0 * age
+        await batcher.drain()
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(main())
+    assert recorder.threads[0] != loop_thread
+    assert recorder.threads[1:] == [loop_thread] * 3
+
+
+def test_a_slow_model_is_timed_on_the_loop_again_after_a_wait_that_doubles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(batching, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    batcher = _batcher(Doubler(), Logged(), inline_below_ms=2.0)
+    batcher.predict_s = 0.010  # 10 ms a batch: the worker thread's
+    decisions = []
+    for now in (100.0, 100.5, 101.0, 102.0, 103.0, 105.0, 200.0):
+        clock[0] = now
+        probe = batcher._inline()
+        decisions.append(probe)
+        if probe:
+            batcher.predict_s = 0.010  # the probe measured it slow again
+    # at once, then after 1 s, 2 s, 4 s ... each probe finding it slow
+    assert decisions == [True, False, True, False, True, False, True]
+    assert batcher._reprobe_wait_s == 8.0
+
+
+def test_worker_thread_only_never_predicts_on_the_loop_even_to_re_time_a_model() -> None:
+    batcher = _batcher(Doubler(), Logged(), inline_below_ms=0.0)  # `--inline-predict-ms 0`
+    batcher.predict_s = 0.010
+    assert [batcher._inline() for _ in range(3)] == [False] * 3
