@@ -47,6 +47,7 @@ from modelpilot.serving.runtime import BatchOutput, ModelRuntime
 from modelpilot.serving.settings import ServingSettings
 from modelpilot.serving.threads import limit_native_threads
 from modelpilot.serving.validation import Row
+from modelpilot.serving.wire import write_whole
 from modelpilot.version import __version__
 
 log = logging.getLogger(__name__)
@@ -712,6 +713,9 @@ async def _receive_body(receive: Any, declared: bytes | None, limit: int) -> byt
 
 
 async def _send(send: Any, status: int, payload: bytes, request_id: bytes) -> None:
+    head = [_JSON_HEAD, b"x-request-id: " + request_id + b"\r\n"] if request_id else [_JSON_HEAD]
+    if write_whole(send, status, head, payload):
+        return
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
@@ -720,6 +724,9 @@ async def _send(send: Any, status: int, payload: bytes, request_id: bytes) -> No
         headers.append((b"x-request-id", request_id))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+_JSON_HEAD = b"content-type: application/json\r\n"
 
 
 class InternalError(ModelpilotError):

@@ -195,6 +195,46 @@ def test_a_valid_request_id_is_echoed_and_an_oip_id_too(server: Server) -> None:
     assert oip.status_code == 200 and oip.json()["id"] == "r-1"
 
 
+def _request(body: bytes, *extra: str, version: str = "1.1") -> bytes:
+    head = [f"POST /predict/churn HTTP/{version}", "Host: x", "Content-Type: application/json"]
+    head += [f"Content-Length: {len(body)}", *extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def _parsed(response: bytes) -> tuple[str, dict[str, str], bytes]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines)
+    return status, headers, body
+
+
+def test_answers_are_whole_http_responses_kept_alive_pipelined_and_closed_on_request(
+    server: Server,
+) -> None:
+    """Each answer is written in one piece (serving/wire.py): status line, uvicorn's date
+    header, the JSON headers with an exact length, the body; on a kept-alive connection,
+    pipelined requests are answered in order; Connection: close and HTTP/1.0 close it."""
+    body = orjson.dumps([RECORD])
+    with _connect(server) as sock:
+        sock.sendall(_request(body, "X-Request-Id: first") + _request(body, "X-Request-Id: 2nd"))
+        for rid in ("first", "2nd"):
+            status, headers, answer = _parsed(_read_response(sock))
+            assert status == "HTTP/1.1 200 OK"
+            assert headers["content-type"] == "application/json" and "date" in headers
+            assert headers["x-request-id"] == rid and int(headers["content-length"]) == len(answer)
+            assert orjson.loads(answer)["request_id"] == rid
+            assert len(orjson.loads(answer)["predictions"]) == 1
+        sock.sendall(_request(body, "Connection: close"))
+        status, headers, answer = _parsed(_read_response(sock))
+        assert status == "HTTP/1.1 200 OK" and headers["connection"] == "close"
+        assert sock.recv(4096) == b""  # closed after the answer
+    with _connect(server) as sock:
+        sock.sendall(_request(body, version="1.0"))
+        status, headers, answer = _parsed(_read_response(sock))
+        assert status == "HTTP/1.1 200 OK" and headers["connection"] == "close"
+        assert orjson.loads(answer)["model"] == "churn" and sock.recv(4096) == b""
+
+
 @pytest.fixture(scope="module")
 def strict(start_server: Callable[..., Server], home: Path) -> Server:
     """churn@champion, `scalar` (a model that breaks its output contract) and an A/B deployment
