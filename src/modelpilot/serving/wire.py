@@ -12,7 +12,7 @@ This writes what uvicorn's ``RequestResponseCycle.send`` would have written for 
 messages (its default ``date``/``server`` headers included) and leaves the cycle in the state
 ``send`` leaves it in. Where that cannot be done exactly (another ASGI server, an access log
 to write, a client that stopped reading so the write must wait) it returns False and the
-caller sends the two ASGI messages.
+caller sends the two ASGI messages, as it does for a HEAD request, whose answer has no body.
 
 >>> write_whole(print, 200, [], b"{}")  # not uvicorn's httptools cycle: the caller sends
 False
@@ -37,6 +37,8 @@ def write_whole(send: Any, status: int, headers: list[bytes], body: bytes) -> bo
         return True  # as send() does: the answer has nobody to go to
     if cycle.response_started or cycle.access_log or cycle.flow.write_paused:
         return False  # send() logs, or waits for the client to drain first
+    if cycle.scope["method"] == "HEAD":
+        return False  # send() writes no body for HEAD (an answer to it is a 405)
     parts = [STATUS_LINE[status]]
     for name, value in cycle.default_headers:
         parts += (name, b": ", value, b"\r\n")

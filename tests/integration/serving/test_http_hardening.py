@@ -228,6 +228,14 @@ def test_answers_are_whole_http_responses_kept_alive_pipelined_and_closed_on_req
         status, headers, answer = _parsed(_read_response(sock))
         assert status == "HTTP/1.1 200 OK" and headers["connection"] == "close"
         assert sock.recv(4096) == b""  # closed after the answer
+    with _connect(server) as sock:  # HEAD (a 405): its head only, then the next answer
+        sock.sendall(_request(b"").replace(b"POST", b"HEAD", 1) + _request(body))
+        data = b""
+        while data.count(b"HTTP/1.1 ") < 2 or not data.endswith(b"}"):
+            data += sock.recv(4096)
+        head_only, _, rest = data.partition(b"\r\n\r\n")
+        assert head_only.startswith(b"HTTP/1.1 405 ") and rest.startswith(b"HTTP/1.1 200 OK")
+        assert orjson.loads(_parsed(rest)[2])["model"] == "churn"
     with _connect(server) as sock:
         sock.sendall(_request(body, version="1.0"))
         status, headers, answer = _parsed(_read_response(sock))
