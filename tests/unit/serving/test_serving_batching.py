@@ -240,21 +240,26 @@ class ThreadRecorder(Doubler):
         return super().predict(frame)
 
 
-@pytest.mark.parametrize(("inline_below_ms", "on_loop"), [(60_000.0, True), (0.0, False)])
-def test_quick_models_predict_on_the_event_loop_once_timed_and_others_in_the_worker(
-    inline_below_ms: float, on_loop: bool
-) -> None:
-    recorder, hook = ThreadRecorder(), Logged()
+def _one_batch_each(recorder: ThreadRecorder, batches: int, inline_below_ms: float) -> str:
+    """Ask ``batches`` requests one after the other (a batch each); the loop thread's name."""
 
     async def main() -> str:
-        batcher = _batcher(recorder, hook, inline_below_ms=inline_below_ms)
+        batcher = _batcher(recorder, Logged(), inline_below_ms=inline_below_ms)
         batcher.start()
-        for age in range(3):  # one batch each
+        for age in range(batches):
             assert await _ask(batcher, age) == 2.0 * age
         await batcher.drain()
         return threading.current_thread().name
 
-    loop_thread = asyncio.run(main())
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(("inline_below_ms", "on_loop"), [(60_000.0, True), (0.0, False)])
+def test_quick_models_predict_on_the_event_loop_once_timed_and_others_in_the_worker(
+    inline_below_ms: float, on_loop: bool
+) -> None:
+    recorder = ThreadRecorder()
+    loop_thread = _one_batch_each(recorder, 3, inline_below_ms)
     first, *later = recorder.threads
     assert first != loop_thread  # the first batch has no timing yet: the worker thread
     assert later == [loop_thread if on_loop else first] * 2
@@ -272,17 +277,8 @@ class WarmingUp(ThreadRecorder):
 def test_a_model_slow_only_at_first_predicts_on_the_event_loop_from_its_second_batch() -> None:
     """The first batch (50 ms, no timing yet) runs in the worker; the next is timed on the loop
     (a worker-thread time would include the waits for the GIL) and, quick, stays there."""
-    recorder, hook = WarmingUp(), Logged()
-
-    async def main() -> str:
-        batcher = _batcher(recorder, hook, inline_below_ms=20.0)
-        batcher.start()
-        for age in range(4):  # one batch each
-            assert await _ask(batcher, age) == 2.0 * age
-        await batcher.drain()
-        return threading.current_thread().name
-
-    loop_thread = asyncio.run(main())
+    recorder = WarmingUp()
+    loop_thread = _one_batch_each(recorder, 4, inline_below_ms=20.0)
     assert recorder.threads[0] != loop_thread
     assert recorder.threads[1:] == [loop_thread] * 3
 
