@@ -306,17 +306,24 @@ class DataPlane:
         try:
             if given_id:
                 request_id = _header_id(given_id)
-            doc = _json(body)
             served = self.plain.get(name)
-            if served is not None:  # a model, not a deployment: no routing
-                context, route, key_field = RequestContext(request_id, None, None), None, None
+            rows = None
+            if served is not None and served.runtime.decode_records is not None:
+                rows = served.runtime.decode_records(body, self.settings.max_rows)
+            if rows is not None and served is not None:  # the usual body, checked as parsed
+                context, route = RequestContext(request_id, None, None), None
+                labels = served.runtime.labels
             else:
-                snapshot = self.deployments.get(name)
-                key = _routing_key(doc, headers, snapshot) if snapshot is not None else None
-                served, context, route = self._target(name, None, request_id, key)
-                key_field = None if snapshot is None or route is None else snapshot.routing_key
-            labels = served.runtime.labels
-            rows = _rows_from_json(doc, served, key_field, self.settings.max_rows)
+                doc = _json(body)
+                if served is not None:  # a model, not a deployment: no routing
+                    context, route, key_field = RequestContext(request_id, None, None), None, None
+                else:
+                    snapshot = self.deployments.get(name)
+                    key = _routing_key(doc, headers, snapshot) if snapshot is not None else None
+                    served, context, route = self._target(name, None, request_id, key)
+                    key_field = None if snapshot is None or route is None else snapshot.routing_key
+                labels = served.runtime.labels
+                rows = _rows_from_json(doc, served, key_field, self.settings.max_rows)
             output, offset, count = await self._prediction(served, rows, context)
             if route is not None:
                 self._shadow(route, rows, context, name)

@@ -55,6 +55,8 @@ def flag_batch(
     domain = runtime.model.signature.domain
     if domain is None:
         return None
+    if matrix is not None and runtime.all_numeric:  # the matrix is the rows
+        return flag_rows(domain, matrix, all_numeric=True, matrix=matrix)
     rows = [row for pending in batch for row in pending.rows]
     return flag_rows(domain, rows, all_numeric=runtime.all_numeric, matrix=matrix)
 
@@ -66,7 +68,7 @@ _Part = tuple[tuple[int, ...], DomainFlagKind, np.ndarray, np.ndarray | None]
 
 def flag_rows(
     domain: InputDomain,
-    rows: Sequence[Sequence[Any]],
+    rows: Sequence[Sequence[Any]] | np.ndarray,
     *,
     all_numeric: bool,
     matrix: np.ndarray | None = None,
@@ -86,7 +88,7 @@ def flag_rows(
     >>> flags.values
     (('age', 'out_of_range', 1), ('age', 'unexpected_null', 1), ('plan', 'unseen_category', 1))
     """
-    if not rows:
+    if not len(rows):  # (rows may be the batch's matrix)
         return DomainFlags(np.zeros(0, dtype=bool), [], 0, None)
     if matrix is None and all_numeric:
         matrix = np.array(rows, dtype=np.float64)

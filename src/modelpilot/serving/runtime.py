@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.models import LoadedModel
+from modelpilot.serving.records_decoder import RecordsDecoder, records_decoder
 from modelpilot.serving.validation import RequestValidator, Row
 
 _NUMERIC = ("float64", "float32", "int64", "int32")
@@ -59,9 +60,15 @@ class ModelRuntime:
     takes_matrix: bool = field(init=False)
 
     matrix_predictor: Any = field(init=False)
+    # The usual /predict body of an all-float model, parsed and checked in one pass (None:
+    # other signatures, which orjson and the validator handle).
+    decode_records: RecordsDecoder | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.validator = RequestValidator(self.model.signature)
+        self.decode_records = (
+            records_decoder(self.validator.names) if self.validator.all_float else None
+        )
         self.all_numeric = all(s.dtype in _NUMERIC for s in self.model.signature.inputs)
         self.takes_matrix = self.all_numeric and accepts_matrix(self.model)
         self.matrix_predictor = nameless(self.model.predictor) if self.takes_matrix else None
