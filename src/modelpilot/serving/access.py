@@ -17,6 +17,7 @@ check in a worker thread; revocation takes effect within the cache's TTL.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from modelpilot.errors import Forbidden, ModelpilotError
@@ -55,18 +56,25 @@ class TokenGuard:
         self.tokens = tokens
         self.require_token = require_token
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+        """The wrapped app's own coroutine when the route is open, else the checked one.
+
+        A plain function returning what the server awaits, not a coroutine: a request that
+        waits for its batch suspends and resumes through every coroutine between it and the
+        server, and on the open inference path this level then costs nothing.
+        """
+        if scope["type"] == "http":
+            role = required_role(scope["path"], require_token=self.require_token)
+            if role is not None:
+                return self._checked(scope, receive, send, role)
+        return self.app(scope, receive, send)  # type: ignore[no-any-return]
+
+    async def _checked(self, scope: dict[str, Any], receive: Any, send: Any, role: Role) -> None:
+        try:
+            await self._check(scope, role)
+        except ModelpilotError as exc:
+            await _refuse(send, scope["path"], exc)
             return
-        path = scope["path"]
-        role = required_role(path, require_token=self.require_token)
-        if role is not None:
-            try:
-                await self._check(scope, role)
-            except ModelpilotError as exc:
-                await _refuse(send, path, exc)
-                return
         await self.app(scope, receive, send)
 
     async def _check(self, scope: dict[str, Any], role: Role) -> None:

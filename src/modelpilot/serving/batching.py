@@ -14,12 +14,14 @@ full queue refuses new work with 503 at once.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
+import operator
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelpilot.errors import Unavailable
 from modelpilot.serving.runtime import BatchOutput, ModelRuntime
@@ -45,14 +47,21 @@ AfterBatch = Callable[
 ]
 
 
-@dataclass(slots=True)
-class Pending:
-    """One request's rows waiting for their batch."""
+class Pending(NamedTuple):
+    """One request's rows waiting for their batch.
+
+    A tuple, made on the hot path with ``_new_pending((rows, future, context, enqueued))``:
+    ``tuple.__new__`` called from C, without the Python-level ``__new__`` (or a dataclass's
+    ``__init__``) that a call to the class runs, once per request."""
 
     rows: list[Row]
     future: asyncio.Future[tuple[BatchOutput, int, int]]
     context: Any
     enqueued: float
+
+
+_new_pending = functools.partial(tuple.__new__, Pending)
+_rows_of = operator.attrgetter("rows")  # (in C: the batch loops below run per request)
 
 
 class Batcher:
@@ -105,21 +114,27 @@ class Batcher:
         A plain function returning the future, not a coroutine: the caller awaits the future
         itself, one coroutine level fewer to create and resume per request (~1 us).
         """
+        count = len(rows)
+        if self.closing or self.queued_rows + count > self.queue_limit:
+            raise self._refusal()
+        future = (self.loop or asyncio.get_running_loop()).create_future()
+        self.queue.append(_new_pending((rows, future, context, time.perf_counter())))
+        self.queued_rows += count
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+        return future
+
+    def _refusal(self) -> Unavailable:
         if self.closing:
-            raise Unavailable(
+            return Unavailable(
                 f"Model {self.runtime.key} is shutting down or being unloaded. Retry: another "
                 "version or replica answers."
             )
-        if self.queued_rows + len(rows) > self.queue_limit:
-            raise Unavailable(
-                f"Model {self.runtime.key} is overloaded: {self.queued_rows} rows are already "
-                "queued. Retry shortly, or add replicas."
-            )
-        loop = self.loop or asyncio.get_running_loop()
-        pending = Pending(rows, loop.create_future(), context, time.perf_counter())
-        self.queued_rows += len(rows)
-        self._put(pending)
-        return pending.future
+        return Unavailable(
+            f"Model {self.runtime.key} is overloaded: {self.queued_rows} rows are already "
+            "queued. Retry shortly, or add replicas."
+        )
 
     def _put(self, item: Pending | None) -> None:
         self.queue.append(item)
@@ -177,6 +192,13 @@ class Batcher:
                     await asyncio.wait_for(self._wait(), remaining)
                 except TimeoutError:
                     break
+            if self.queued_rows <= self.max_batch_size and not self.closing:
+                # Everything queued fits (queued_rows counts this batch's rows too, and no stop
+                # marker is queued before closing): take it at once, not request by request.
+                batch.extend(self.queue)  # type: ignore[arg-type]
+                self.queue.clear()
+                size = self.queued_rows
+                continue
             item = self.queue.popleft()
             if item is None:
                 stopping = True
@@ -198,12 +220,12 @@ class Batcher:
             )
             outcome = [failure] * len(batch)
         if isinstance(outcome, BatchOutput):  # the whole batch predicted: each its own slice
-            offset = 0
-            for item in batch:
-                count = len(item.rows)
-                if not item.future.done():
-                    item.future.set_result((outcome, offset, count))
-                offset += count
+            counts = list(map(len, map(_rows_of, batch)))
+            offsets = itertools.accumulate(counts, initial=0)
+            for item, offset, count in zip(batch, offsets, counts, strict=False):  # offsets: +1
+                future = item.future
+                if not future.done():  # (a request whose client left is cancelled)
+                    future.set_result((outcome, offset, count))
             return stopping
         for item, result in zip(batch, outcome, strict=True):
             if item.future.done():
@@ -259,7 +281,7 @@ class Batcher:
         loop, or when nothing is known yet (see _inline).
         """
         started = time.perf_counter()
-        rows = [row for item in batch for row in item.rows]
+        rows = list(itertools.chain.from_iterable(map(_rows_of, batch)))
         try:
             output = self.runtime.predict_rows(rows)
         except Exception as exc:

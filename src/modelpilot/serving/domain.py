@@ -33,7 +33,7 @@ import numpy as np
 from modelpilot.models.signature import InputDomain
 from modelpilot.predictions.domain_fields import DomainFlagKind, format_domain_fields
 from modelpilot.serving.batching import Pending
-from modelpilot.serving.runtime import ModelRuntime
+from modelpilot.serving.runtime import ModelRuntime, float_matrix
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,31 @@ def flag_batch(
     if domain is None:
         return None
     if matrix is not None and runtime.all_numeric:  # the matrix is the rows
-        return flag_rows(domain, matrix, all_numeric=True, matrix=matrix)
+        return _all_inside(domain, matrix) or flag_rows(
+            domain, matrix, all_numeric=True, matrix=matrix
+        )
     rows = [row for pending in batch for row in pending.rows]
     return flag_rows(domain, rows, all_numeric=runtime.all_numeric, matrix=matrix)
+
+
+def _all_inside(domain: InputDomain, matrix: np.ndarray) -> DomainFlags | None:
+    """The usual batch of an all-numeric model, every value within range and none missing,
+    in four array operations; None when that does not hold or this shortcut does not cover
+    the domain's checks, and :func:`flag_rows` decides.
+
+    A NaN fails both comparisons, so a batch with a missing value goes to flag_rows, which
+    knows whether the column may be missing."""
+    positions, low, high = domain.numeric_limits
+    _, null_positions = domain.null_plan  # the null checks a range check does not cover
+    if not positions or null_positions or domain.category_positions:
+        return None
+    values = matrix if len(positions) == matrix.shape[1] else matrix[:, positions]
+    inside = values >= low
+    inside &= values <= high
+    if not inside.all():
+        return None
+    rows = len(matrix)
+    return DomainFlags(np.zeros(rows, dtype=bool), [None] * rows, 0, matrix)
 
 
 # One check's result: (row positions it covers, its kind, outside per row and position, and
@@ -91,7 +113,7 @@ def flag_rows(
     if not len(rows):  # (rows may be the batch's matrix)
         return DomainFlags(np.zeros(0, dtype=bool), [], 0, None)
     if matrix is None and all_numeric:
-        matrix = np.array(rows, dtype=np.float64)
+        matrix = rows if isinstance(rows, np.ndarray) else float_matrix(rows)
     elif not all_numeric:
         matrix = None
     columns = None if matrix is not None else list(zip(*rows, strict=True))  # one transpose

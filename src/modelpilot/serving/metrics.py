@@ -7,7 +7,7 @@ reached; on ``--replica-ports`` base + index, that replica), labelled by
 prometheus_client's multiprocess mode: it writes every increment to a memory-mapped file
 (measured on this machine: 2.2 us per ``Counter.inc`` against 0.8 us in memory, 4.9 against
 1.7 us per ``Histogram.observe``), cannot carry the custom collectors here
-(:class:`LatencyHistogram`, :class:`LogFlushErrors`), and on Kubernetes each pod is scraped
+(:class:`BulkHistogram`, :class:`LogFlushErrors`), and on Kubernetes each pod is scraped
 on its own anyway (see docs/scale-out.md).
 
 Names follow Prometheus conventions: ``_total`` counters, ``_seconds`` histograms, base units.
@@ -16,11 +16,12 @@ Names follow Prometheus conventions: ``_total`` counters, ``_seconds`` histogram
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -31,14 +32,14 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 FOLD_EVERY = 1024  # request durations held before they are folded into bucket counts
 
 
-class LatencyHistogram(Collector):
-    """Request durations per (model, version), folded into buckets in bulk.
+class BulkHistogram(Collector):
+    """A histogram per (model, version) whose observations are folded into buckets in bulk.
 
     prometheus_client's ``Histogram.observe`` takes two locks and walks the buckets on every
     call (~1.5 us); at 10,000+ requests/s on one core that is a measurable share of each
-    request (benchmarks/serving.py). Here a request appends its duration to a list, and lists
-    are folded into bucket counts with one ``np.searchsorted`` every FOLD_EVERY requests and
-    before every scrape. Called from the event loop thread only.
+    request (benchmarks/serving.py). Here the caller keeps a list of observations (a request's
+    duration, a batch's size) and folds it with one ``np.searchsorted`` every FOLD_EVERY
+    observations and before every scrape (see :class:`ServingMetrics`).
     """
 
     def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
@@ -47,9 +48,9 @@ class LatencyHistogram(Collector):
         self.counts: dict[tuple[str, str], np.ndarray] = {}
         self.sums: dict[tuple[str, str], float] = {}
 
-    def add(self, key: tuple[str, str], seconds: list[float]) -> None:
-        """Fold durations into the series of ``key``."""
-        values = np.asarray(seconds, dtype=np.float64)
+    def add(self, key: tuple[str, str], observed: list[float]) -> None:
+        """Fold observations into the series of ``key``."""
+        values = np.asarray(observed, dtype=np.float64)
         slots = np.searchsorted(self.bounds, values, side="left")  # le: value <= bound
         counts = np.bincount(slots, minlength=len(self.bounds) + 1)
         if key in self.counts:
@@ -118,24 +119,17 @@ class ServingMetrics:
             (*labels, "kind"),
             registry=self.registry,
         )
-        self.latency = LatencyHistogram(
+        self.latency = BulkHistogram(
             "modelpilot_request_duration_seconds", "Time from request to response.", LATENCY_BUCKETS
         )
-        self.registry.register(self.latency)
-        self.batch_size = Histogram(
-            "modelpilot_batch_size_rows",
-            "Rows per predict call.",
-            labels,
-            buckets=BATCH_BUCKETS,
-            registry=self.registry,
+        self.batch_size = BulkHistogram(
+            "modelpilot_batch_size_rows", "Rows per predict call.", BATCH_BUCKETS
         )
-        self.predict_seconds = Histogram(
-            "modelpilot_predict_duration_seconds",
-            "Time in one predict call.",
-            labels,
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+        self.predict_seconds = BulkHistogram(
+            "modelpilot_predict_duration_seconds", "Time in one predict call.", LATENCY_BUCKETS
         )
+        for histogram in (self.latency, self.batch_size, self.predict_seconds):
+            self.registry.register(histogram)
         self.out_of_domain_rows = Counter(
             "modelpilot_out_of_domain_rows",
             "Rows answered although a value was outside the model's recorded input domain "
@@ -162,9 +156,11 @@ class ServingMetrics:
         self._answered: dict[tuple[str, str, str], list[float]] = {}
         # The same lists of the 200s by (model, version): the hot path's one lookup.
         self._answered_ok: dict[tuple[str, str], list[float]] = {}
-        # Children by label values: prometheus_client's labels() takes a lock and rebuilds the
-        # key on every call (~1.5 us); the batch path looks them up here instead.
-        self._batch_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        # Sizes and durations of predict calls by (model, version), not yet folded. Unlike the
+        # request durations these also arrive from the predict thread (a slow model's batches
+        # run there), hence the lock: one acquisition per batch, not per request.
+        self._batches: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+        self._batch_lock = threading.Lock()
 
     def answered(
         self, model: str, version: str, code: str, seconds: float, error: str | None = None
@@ -180,17 +176,25 @@ class ServingMetrics:
         if error is not None:
             self.errors.labels(model, version, error).inc()
 
-    def answered_ok(self, labels: tuple[str, str], seconds: float) -> None:
-        """``answered(*labels, "200", seconds)`` for the hot path, keyed by the runtime's own
-        labels tuple: ~0.1 us instead of ~0.35 us a request with the call's argument
-        unpacking and key building (the data plane answers 20,000+ requests/s on one core)."""
+    def ok_durations(self, labels: tuple[str, str]) -> list[float]:
+        """The list the hot path appends a 200's duration to, for (model, version) ``labels``:
+        one append a request, then :meth:`fold_ok` once it holds FOLD_EVERY (on the event loop
+        thread only, like every other call here but :meth:`predicted`)."""
         pending = self._answered_ok.get(labels)
         if pending is None:
-            key = (*labels, "200")
-            pending = self._answered_ok[labels] = self._answered.setdefault(key, [])
+            pending = self._answered_ok[labels] = self._answered.setdefault((*labels, "200"), [])
+        return pending
+
+    def answered_ok(self, labels: tuple[str, str], seconds: float) -> None:
+        """``answered(*labels, "200", seconds)``, keyed by a runtime's own labels tuple."""
+        pending = self.ok_durations(labels)
         pending.append(seconds)
         if len(pending) >= FOLD_EVERY:
-            self._fold((*labels, "200"), pending)
+            self.fold_ok(labels)
+
+    def fold_ok(self, labels: tuple[str, str]) -> None:
+        """Fold the 200s of ``labels`` appended so far into the counter and histogram."""
+        self._fold((*labels, "200"), self.ok_durations(labels))
 
     def _fold(self, key: tuple[str, str, str], pending: list[float]) -> None:
         self.requests.labels(*key).inc(len(pending))
@@ -198,14 +202,22 @@ class ServingMetrics:
         pending.clear()
 
     def predicted(self, model: str, version: str, rows: int, seconds: float) -> None:
-        """Record one predict call: its batch size and duration."""
+        """Record one predict call: its batch size and duration (any thread)."""
         key = (model, version)
-        children = self._batch_children.get(key)
-        if children is None:
-            children = (self.batch_size.labels(*key), self.predict_seconds.labels(*key))
-            self._batch_children[key] = children
-        children[0].observe(rows)
-        children[1].observe(seconds)
+        with self._batch_lock:
+            pending = self._batches.get(key)
+            if pending is None:
+                pending = self._batches[key] = ([], [])
+            pending[0].append(rows)
+            pending[1].append(seconds)
+            if len(pending[0]) >= FOLD_EVERY:
+                self._fold_batches(key, pending)
+
+    def _fold_batches(self, key: tuple[str, str], pending: tuple[list[float], list[float]]) -> None:
+        self.batch_size.add(key, pending[0])
+        self.predict_seconds.add(key, pending[1])
+        pending[0].clear()
+        pending[1].clear()
 
     def out_of_domain(
         self,
@@ -226,4 +238,8 @@ class ServingMetrics:
         for key, pending in self._answered.items():
             if pending:
                 self._fold(key, pending)
+        with self._batch_lock:
+            for labels, batches in self._batches.items():
+                if batches[0]:
+                    self._fold_batches(labels, batches)
         return generate_latest(self.registry)

@@ -28,12 +28,12 @@ RecordsDecoder = Callable[[bytes, int], list[Row] | None]
 def records_decoder(names: Sequence[str]) -> RecordsDecoder:
     """A decoder for bodies that are a list of records with exactly ``names``, all numbers.
 
-    The decoder returns the rows (values as floats, in ``names`` order), or None for anything
+    The decoder returns the rows (tuples of floats, in ``names`` order), or None for anything
     else, including an empty list and more than ``max_rows`` records.
 
     >>> decode = records_decoder(["age", "income"])
     >>> decode(b'[{"income": 5.5, "age": 31}]', 100)
-    [[31.0, 5.5]]
+    [(31.0, 5.5)]
     >>> decode(b'[{"age": true, "income": 5.5}]', 100) is None  # the checked path names it
     True
     """
@@ -58,6 +58,6 @@ def records_decoder(names: Sequence[str]) -> RecordsDecoder:
             return None
         # Every value is finite: JSON has no NaN or Infinity, and msgspec refuses a number
         # beyond float64 ("1e999") instead of reading it as inf.
-        return [list(astuple(r)) for r in records]
+        return [astuple(r) for r in records]  # rows as tuples: read, never changed
 
     return decode

@@ -17,7 +17,7 @@ from typing import Any
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.models.signature import ColumnSpec, Signature
 
-Row = list[Any]
+Row = Sequence[Any]  # one record's values in signature order (a list, or a tuple read by msgspec)
 Checker = Callable[[Any], Any]  # returns the cleaned value or raises ValueError(expected)
 
 
@@ -259,7 +259,7 @@ class RequestValidator:
                 f"[rows, {width}] with columns in the order {', '.join(self.names)}.",
                 field=field,
             )
-        rows = []
+        rows: list[Row] = []
         for r in range(shape[0]):
             row = []
             for c, check in enumerate(self.checkers):

@@ -32,6 +32,12 @@ CHECKED = RequestValidator(SIGNATURE)
 MAX_ROWS = 8
 
 
+def taken(body: bytes) -> list[list[float]] | None:
+    """What the one-pass decoder makes of a body, its rows (tuples) as lists to compare."""
+    rows = DECODE(body, MAX_ROWS)
+    return None if rows is None else [list(row) for row in rows]
+
+
 def checked_rows(body: bytes) -> list[list[float]] | None:
     """What orjson and the validator make of a list-of-records body (None: refused)."""
     try:
@@ -63,7 +69,7 @@ def test_what_it_takes_the_checked_path_takes_with_the_same_rows(
     docs: list[dict[str, Any]], spaced: bool
 ) -> None:
     body = json.dumps(docs, indent=1 if spaced else None).encode()
-    fast = DECODE(body, MAX_ROWS)
+    fast = taken(body)
     if fast is not None:
         assert fast == checked_rows(body)
 
@@ -75,7 +81,7 @@ numbers = st.one_of(finite, st.integers(min_value=-(2**63), max_value=2**64 - 1)
 @given(st.lists(st.fixed_dictionaries({n: numbers for n in NAMES}), min_size=1, max_size=MAX_ROWS))
 def test_the_usual_body_is_taken_in_one_pass(docs: list[dict[str, Any]]) -> None:
     body = orjson.dumps([dict(reversed(d.items())) for d in docs])  # key order does not matter
-    rows = DECODE(body, MAX_ROWS)
+    rows = taken(body)
     assert rows is not None
     assert rows == checked_rows(body)
     assert all(type(v) is float for row in rows for v in row)
@@ -91,7 +97,7 @@ def test_the_usual_body_is_taken_in_one_pass(docs: list[dict[str, Any]]) -> None
     ],
 )
 def test_edge_numbers_and_keys_read_as_orjson_reads_them(body: bytes) -> None:
-    assert DECODE(body, MAX_ROWS) == checked_rows(body)
+    assert taken(body) == checked_rows(body)
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,7 +19,8 @@ from modelpilot.models.signature import (
     infer_signature,
 )
 from modelpilot.predictions.domain_fields import parse_domain_fields
-from modelpilot.serving.domain import flag_rows
+from modelpilot.serving.domain import flag_batch, flag_rows
+from modelpilot.serving.runtime import float_matrix
 
 EXAMPLE = pd.DataFrame({"age": [20, 60, 35], "income": [1.0, 3.0, 2.0], "plan": ["a", "b", "a"]})
 
@@ -188,3 +193,60 @@ def test_values_beyond_the_margin_unseen_or_unexpectedly_missing_are_always_flag
     assert flags.is_outside.tolist() == [i == target for i in range(len(rows))]
     assert parse_domain_fields(flags.fields[target]) == [(name, kind)]
     assert flags.count == 1 and flags.values == ((name, kind, 1),)
+
+
+@given(domains(), st.data())
+def test_a_batchs_flags_from_its_matrix_are_the_rows_flags(
+    domain: InputDomain, data: st.DataObject
+) -> None:
+    """The data plane flags an all-numeric model's batch from the matrix it predicted on, with
+    a shortcut for the usual all-inside batch: the same flags as flag_rows on the rows,
+    whether the rows are inside, outside, or missing values."""
+    if "cat" in domain.columns:
+        return
+    rows = [_inside(domain, data) for _ in range(data.draw(st.integers(1, 6)))]
+    if data.draw(st.booleans()):  # one value somewhere far outside, or missing
+        row, column = (
+            data.draw(st.integers(0, len(rows) - 1)),
+            data.draw(st.integers(0, len(domain.columns) - 1)),
+        )
+        low, high = _limits(domain, domain.columns[column])
+        rows[row][column] = data.draw(
+            st.sampled_from([math.nan, high + abs(high) + 1, low - abs(low) - 1])
+        )
+    runtime: Any = SimpleNamespace(
+        model=SimpleNamespace(signature=SimpleNamespace(domain=domain)), all_numeric=True
+    )
+    batch: Any = [SimpleNamespace(rows=[row]) for row in rows]
+    matrix = float_matrix(rows)
+    got, expected = flag_batch(runtime, batch, matrix), flag_rows(domain, rows, all_numeric=True)
+    assert got is not None
+    assert got.is_outside.tolist() == expected.is_outside.tolist()
+    assert (got.fields, got.count, got.values) == (expected.fields, expected.count, expected.values)
+    assert got.matrix is matrix  # the log reuses it
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.floats(allow_nan=True), st.integers(-(2**62), 2**62), st.booleans()),
+            min_size=3,
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_float_matrix_is_what_numpy_makes_of_the_rows(rows: list[list[Any]]) -> None:
+    expected = np.array(rows, dtype=np.float64)
+    got = float_matrix(rows)
+    assert got.dtype == np.float64 and got.shape == expected.shape and got.flags.writeable
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.array_equal(float_matrix([tuple(r) for r in rows]), expected, equal_nan=True)
+
+
+def test_float_matrix_reads_a_missing_number_and_refuses_ragged_rows() -> None:
+    assert np.isnan(float_matrix([[None, 1.0]])[0, 0])  # as np.array reads None
+    for ragged in ([[1.0, 2.0], [3.0]], [[1.0], [2.0, 3.0]]):
+        with pytest.raises(ValueError):
+            float_matrix(ragged)
