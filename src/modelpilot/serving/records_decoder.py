@@ -58,6 +58,8 @@ def records_decoder(names: Sequence[str]) -> RecordsDecoder:
             return None
         # Every value is finite: JSON has no NaN or Infinity, and msgspec refuses a number
         # beyond float64 ("1e999") instead of reading it as inf.
+        if len(records) == 1:  # the usual request: no list comprehension to run
+            return [astuple(records[0])]
         return [astuple(r) for r in records]  # rows as tuples: read, never changed
 
     return decode

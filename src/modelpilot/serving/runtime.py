@@ -142,17 +142,19 @@ class ModelRuntime:
             matrix = float_matrix(rows)
             if classifier:
                 proba = np.asarray(self.matrix_predictor.predict_proba(matrix))
-                return BatchOutput(self.class_labels[np.argmax(proba, axis=1)], proba, matrix)
+                return BatchOutput(self.class_labels[proba.argmax(axis=1)], proba, matrix)
             return BatchOutput(np.asarray(self.matrix_predictor.predict(matrix)), None, matrix)
         if classifier:
             proba = self.model.predict_proba_prepared(self.frame(rows))
-            return BatchOutput(self.class_labels[np.argmax(proba, axis=1)], proba)
+            return BatchOutput(self.class_labels[proba.argmax(axis=1)], proba)
         return BatchOutput(self.model.predict_prepared(self.frame(rows)), None)
 
     @functools.cached_property
     def answer_head(self) -> bytes:
-        """What follows the request id in every answer: ``,"model":..,"version":..,``."""
-        return b',"model":%s,"version":%d,' % (orjson.dumps(self.name), self.version)
+        """What follows the request id in a one-row answer, up to its prediction:
+        ``,"model":..,"version":..,"predictions":[``."""
+        name = orjson.dumps(self.name)
+        return b',"model":%s,"version":%d,"predictions":[' % (name, self.version)
 
     @functools.cached_property
     def answer_tail(self) -> bytes:

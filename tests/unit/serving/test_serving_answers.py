@@ -24,7 +24,8 @@ class Runtime:
 
     def __init__(self, name: str, version: int, classes: list[Any] | None) -> None:
         self.name, self.version, self.classes = name, version, classes
-        self.answer_head = b',"model":%s,"version":%d,' % (orjson.dumps(name), version)
+        head = b',"model":%s,"version":%d,"predictions":[' % (orjson.dumps(name), version)
+        self.answer_head = head
         self.answer_tail = b']],"classes":' + orjson.dumps(classes) + b"}"
 
 
