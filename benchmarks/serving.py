@@ -195,6 +195,7 @@ def wrk(url: str, body: Path, connections: int, seconds: float, server: int) -> 
         data[k] for k in ("err_connect", "err_read", "err_write", "err_status", "err_timeout")
     )
     return {
+        "requests": data["requests"],
         "rps": data["requests"] / (data["duration_us"] / 1e6),
         "p50_ms": data["p50_us"] / 1000,
         "p99_ms": data["p99_us"] / 1000,
