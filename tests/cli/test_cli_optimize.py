@@ -50,9 +50,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(
-    exe: str, home: Path, *args: str, path: str | None = None
+    exe: str, home: Path, *args: str, path: str | None = None, columns: str | None = "250"
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MODELPILOT_HOME": str(home), "COLUMNS": "250"}
+    env = {**os.environ, "MODELPILOT_HOME": str(home)}
+    env.pop("COLUMNS", None)
+    if columns is not None:
+        env["COLUMNS"] = columns
     if path is not None:
         env["PATH"] = path
     return subprocess.run(
@@ -69,6 +72,17 @@ def test_optimize_prints_the_table_and_registers_the_candidate(exe: str, home: P
     assert "Registered churn/2 (onnx): passed" in result.stdout
     shown = _run(exe, home, "models", "show", "churn/2")
     assert shown.returncode == 0 and "onnx" in shown.stdout
+
+
+def test_piped_output_shows_the_tables_cells_whole(exe: str, home: Path) -> None:
+    """Captured as a script or `| less` would (no terminal, no COLUMNS): Rich's 80 columns
+    used to cut every cell of the 18-column table to "…"."""
+    result = _run(exe, home, "optimize", "trees/1", "--to", "onnx", columns=None)
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout, result.stdout
+    header = next(line for line in result.stdout.splitlines() if "version" in line)
+    assert "target" in header and "status" in header and "Pareto" in header
+    assert any("trees/1" in line and "source" in line for line in result.stdout.splitlines())
 
 
 def test_a_candidate_failing_fidelity_exits_9_and_is_kept(exe: str, home: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,20 @@ if TYPE_CHECKING:
     # builds one, so the model image's entry point does not import them
     from modelpilot.workspace import Workspace
 
-console = Console()
+PIPED_WIDTH = 200
+
+
+def _output_width() -> int | None:
+    """The width to lay output out at: the terminal's (None), or PIPED_WIDTH when stdout is not
+    a terminal. Rich then assumes 80 columns, which cuts every cell of a wide table (the
+    candidate table of ``modelpilot optimize`` has 18 columns) to "…" in piped or captured
+    output; COLUMNS, when set, still decides."""
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return None
+    return PIPED_WIDTH
+
+
+console = Console(width=_output_width())
 err_console = Console(stderr=True)
 _workspace: Workspace | None = None
 
