@@ -74,15 +74,24 @@ def test_optimize_prints_the_table_and_registers_the_candidate(exe: str, home: P
     assert shown.returncode == 0 and "onnx" in shown.stdout
 
 
-def test_piped_output_shows_the_tables_cells_whole(exe: str, home: Path) -> None:
+def test_piped_output_shows_the_tables_cells_whole(exe: str, tmp_path: Path) -> None:
     """Captured as a script or `| less` would (no terminal, no COLUMNS): Rich's 80 columns
-    used to cut every cell of the 18-column table to "…"."""
-    result = _run(exe, home, "optimize", "trees/1", "--to", "onnx", columns=None)
+    used to cut every cell of the 18-column table to "…". (Its own home: the module's
+    versions are numbered by the tests above and below.)"""
+    home = tmp_path / "home"
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
+    y = (x["a"] > 0).astype(int)
+    ws = Workspace(Settings(home=home))
+    data = ws.log_dataset(x.assign(y=y), "piped")
+    ws.log_model(LogisticRegression().fit(x, y), "piped", input_example=x.head(), datasets=[data])
+    ws.close()
+    result = _run(exe, home, "optimize", "piped/1", "--to", "onnx", columns=None)
     assert result.returncode == 0, result.stderr
     assert "…" not in result.stdout, result.stdout
     header = next(line for line in result.stdout.splitlines() if "version" in line)
     assert "target" in header and "status" in header and "Pareto" in header
-    assert any("trees/1" in line and "source" in line for line in result.stdout.splitlines())
+    assert any("piped/1" in line and "source" in line for line in result.stdout.splitlines())
 
 
 def test_a_candidate_failing_fidelity_exits_9_and_is_kept(exe: str, home: Path) -> None:
