@@ -118,6 +118,7 @@ class Batcher:
         if self.closing or self.queued_rows + count > self.queue_limit:
             raise self._refusal()
         future = (self.loop or asyncio.get_running_loop()).create_future()
+        # _put, inlined: this runs once per request
         self.queue.append(_new_pending((rows, future, context, time.perf_counter())))
         self.queued_rows += count
         wakeup = self._wakeup

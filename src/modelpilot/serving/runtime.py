@@ -25,7 +25,7 @@ import pandas as pd
 
 from modelpilot.models import LoadedModel
 from modelpilot.serving.records_decoder import RecordsDecoder, records_decoder
-from modelpilot.serving.validation import RequestValidator, Row
+from modelpilot.serving.validation import NUMBER_TYPES, RequestValidator, Row
 
 _NUMERIC = ("float64", "float32", "int64", "int32")
 
@@ -62,15 +62,12 @@ class BatchOutput:
         (see DataPlane.predict_payload).
         """
         predictions = self.prediction_list
-        if not _NUMBERS.issuperset(map(type, predictions)):
+        if not NUMBER_TYPES.issuperset(map(type, predictions)):  # (bool is neither)
             return None
         labels = orjson.dumps(predictions)[1:-1].split(b",")
         if self.probability_list is None:
             return labels, None
         return labels, orjson.dumps(self.probability_list)[2:-2].split(b"],[")
-
-
-_NUMBERS = frozenset((int, float))  # bool is neither: True is not a number in an answer
 
 
 @dataclass
