@@ -57,6 +57,10 @@ def _first_ephemeral_port() -> int:
 
 
 _PORTS = random.Random()  # its own generator: tests that seed `random` must not pick the same ports
+# Ports this process handed out: a port is free until its server binds it, so two draws for
+# one server (SeaweedFS takes eight) could both return it; CI saw weed's master and volume
+# get the same gRPC port that way ("bind: address already in use").
+_HANDED_OUT: set[int] = set()
 
 
 def free_port(count: int = 1) -> int:
@@ -66,13 +70,16 @@ def free_port(count: int = 1) -> int:
     of the other test worker (PostgreSQL, HTTP clients) draws from that same range, so one
     could take it before the server under test binds it: CI saw a replica fail with
     "Cannot listen" that way. Ports below the range are never handed out by the kernel;
-    a random draw from ~12,000 of them keeps two servers of the other worker apart.
+    a random draw from ~12,000 of them keeps two servers of the other worker apart, and a
+    port is never handed out twice in one process.
     """
     high = _first_ephemeral_port()
     low = max(1024, high - 12_000)
     for _ in range(200):
         base = _PORTS.randrange(low, high - count)
-        if all(_can_bind(base + offset) for offset in range(count)):
+        block = range(base, base + count)
+        if _HANDED_OUT.isdisjoint(block) and all(_can_bind(port) for port in block):
+            _HANDED_OUT.update(block)
             return base
     raise RuntimeError(f"no {count} consecutive free loopback ports in {low}-{high}")
 

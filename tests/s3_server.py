@@ -82,8 +82,10 @@ def running_s3(folder: Path) -> Iterator[RunningS3]:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "s3.json"
     config.write_text(json.dumps({"identities": [_identity()]}))
-    ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
-    grpc = {name: free_port() for name in ports}
+    names = ("master", "volume", "filer", "s3")
+    base = free_port(2 * len(names))
+    ports = {name: base + index for index, name in enumerate(names)}
+    grpc = {name: base + len(names) + index for index, name in enumerate(names)}
     command = [
         str(weed),
         "server",
