@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serving  # the shared model, bodies and server commands (benchmarks/serving.py)
 
 TARGET = 0.75
+DEFAULT_SERVERS = (serving.ONNX, serving.CEILING, "modelpilot (batching)")
 
 
 def count(system: serving.System, work: Path, warm_s: float, seconds: float) -> dict[str, float]:
@@ -87,6 +88,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured wrk window")
     parser.add_argument("--warm", type=float, default=5.0, help="wrk before counting")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--keep", type=Path, help="copy the callgrind dumps here (for callgrind_annotate)"
+    )
+    parser.add_argument(
+        "--only", help="comma-separated server names (default: onnx, ceiling, scikit-learn)"
+    )
     args = parser.parse_args()
     if args.setup or not (shutil.which("valgrind") and shutil.which("wrk")):
         subprocess.run(["apt-get", "install", "-y", "-q", "valgrind", "wrk"], check=True)
@@ -94,12 +101,16 @@ def main() -> None:
         work = Path(tmp)
         serving.train(work)
         chosen = {s.name: s for s in serving.systems(work, skip_peers=True)}
-        results = {
-            name: count(chosen[name], work, args.warm, args.seconds)
-            for name in (serving.ONNX, serving.CEILING, "modelpilot (batching)")
-        }
+        names = args.only.split(",") if args.only else list(DEFAULT_SERVERS)
+        results = {name: count(chosen[name], work, args.warm, args.seconds) for name in names}
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for dump in work.glob("callgrind.*"):
+                shutil.copy2(dump, args.keep / dump.name)
     for name, result in results.items():
         print(f"  {name:38s} {result['instructions_per_request']:10,.0f} instructions a request")
+    if serving.CEILING not in results or serving.ONNX not in results:
+        return
     share = (
         results[serving.CEILING]["instructions_per_request"]
         / results[serving.ONNX]["instructions_per_request"]
