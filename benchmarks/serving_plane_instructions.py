@@ -5,8 +5,9 @@
 
 Why: benchmarks/serving_instructions.py counts whole servers under wrk (the figure issue 16's
 target is read from), but it takes ~5 minutes and its batch composition varies by ~1%. This
-counts :meth:`DataPlane.predict_payload` only, in process, on uvloop: 32 concurrent callers
-per round (one batch of 32 rows, as at c=32), the same model and one-row body as
+counts :meth:`DataPlane.predict_payload` only, in process, on uvloop: 32 concurrent requests
+per round, each a task awaiting it from one coroutine as the server's ASGI path does (one
+batch of 32 rows, as at c=32), the same model and one-row body as
 benchmarks/serving.py. The process runs under ``valgrind --tool=callgrind`` twice, for
 --rounds and 4 x --rounds rounds; the difference of the two totals over the difference of the
 requests is the plane's cost a request (start-up, imports and loading cancel out). Two runs
@@ -46,12 +47,13 @@ def child(work: Path, model: str, rounds: int) -> None:
     name = model.split("/")[0].split("@")[0]
     body = (work / "records.json").read_bytes()
 
+    async def request() -> tuple[int, bytes, str]:  # as FastPredictPath awaits it in a task
+        return await plane.predict_payload(name, body, {})
+
     async def run() -> None:
         await plane.startup()
         for _ in range(rounds):
-            answers = await asyncio.gather(
-                *(plane.predict_payload(name, body, {}) for _ in range(CALLERS))
-            )
+            answers = await asyncio.gather(*(request() for _ in range(CALLERS)))
             if answers[0][0] != 200:
                 raise SystemExit(f"the plane answered {answers[0]}")
         await plane.shutdown()
