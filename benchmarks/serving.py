@@ -528,7 +528,12 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--only", default="", help="comma-separated name prefixes to run")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--levels", default="1,8,32", help="concurrency levels; the targets are read at 32"
+    )
     args = parser.parse_args()
+    global LEVELS  # (read by measure, measure_interleaved and report)
+    LEVELS = tuple(sorted({int(c) for c in args.levels.split(",")} | {32}))
     if args.setup:
         setup()
         return
