@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from modelpilot.cards.markdown import markdown_table
 from modelpilot.cards.model_card import STYLE, Card, iso, profile_table
 from modelpilot.data import get_dataset
 from modelpilot.data.risks import DataRisks
@@ -32,10 +33,11 @@ class DatasetCard(Card):
             "",
             "## Schema",
             "",
-            "| column | dtype | nullable |",
-            "|---|---|---|",
         ]
-        lines += [f"| {c['name']} | {c['dtype']} | {c['nullable']} |" for c in d["schema"]]
+        lines += markdown_table(
+            ["column", "dtype", "nullable"],
+            [[c["name"], c["dtype"], c["nullable"]] for c in d["schema"]],
+        )
         lines += ["", "## Data risks", ""]
         lines += [f"- {line}" for line in d["risks"]] or ["_Not assessed._"]
         lines += ["", "## Used by", ""]

@@ -16,6 +16,7 @@ from typing import Any
 
 from modelpilot.artifacts import ArtifactStore
 from modelpilot.cards import svg
+from modelpilot.cards.markdown import markdown_table
 from modelpilot.data import get_dataset
 from modelpilot.errors import InvalidInput
 from modelpilot.lineage import lineage
@@ -290,11 +291,13 @@ def _markdown(data: dict[str, Any]) -> str:
     lines += ["", "## Evaluation", ""]
     rows = metric_rows(data["evaluation"])
     if rows:
-        lines += ["| metric | value | 95% interval |", "|---|---|---|"]
-        lines += [
-            f"| {n} | {v:.4g} | {'' if lo is None else f'{lo:.4g} – {hi:.4g}'} |"
-            for n, v, lo, hi in rows
-        ]
+        lines += markdown_table(
+            ["metric", "value", "95% interval"],
+            [
+                [n, f"{v:.4g}", "" if lo is None else f"{lo:.4g} – {hi:.4g}"]
+                for n, v, lo, hi in rows
+            ],
+        )
     else:
         lines.append("_No evaluation recorded. Run `mp.evaluate(...)` to add one._")
     if data["training_metrics"]:
@@ -323,8 +326,7 @@ def _markdown(data: dict[str, Any]) -> str:
             "Measured by `modelpilot optimize` on this machine.",
             "",
         ]
-        lines += [f"| {' | '.join(table[0])} |", "|" + "---|" * len(table[0])]
-        lines += [f"| {' | '.join(row)} |" for row in table[1:]]
+        lines += markdown_table(table[0], table[1:])
     profile = profile_rows(data.get("profile"))
     if profile:
         recorded = (data.get("profile") or {}).get("recorded")
@@ -335,8 +337,7 @@ def _markdown(data: dict[str, Any]) -> str:
             f"Measured by `modelpilot profile`, {recorded}.",
             "",
         ]
-        lines += [f"| {' | '.join(profile[0])} |", "|" + "---|" * len(profile[0])]
-        lines += [f"| {' | '.join(row)} |" for row in profile[1:]]
+        lines += markdown_table(profile[0], profile[1:])
     images = image_lines(data.get("images"))
     if images:
         lines += ["", "## Container images", ""] + [f"- {line}" for line in images]
