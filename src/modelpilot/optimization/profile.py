@@ -49,6 +49,7 @@ _EDGE_CALLS = 200
 _CLOUD_REQUESTS = 4000
 _CLOUD_WARMUP = 400  # first requests, not timed: connections, the runtime's first batches
 _CONCURRENCY = 16
+_CLOUD_DEADLINE_S = 300.0  # for all the requests of one phase: a server that hangs fails it
 _READY_DEADLINE_S = 120.0
 
 
@@ -319,7 +320,7 @@ async def _load(
         + body
         for body in bodies
     ]
-    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(concurrency)]
+    connections: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     timings: list[float] = []
 
     async def worker(
@@ -328,7 +329,12 @@ async def _load(
         for i in remaining:
             start = time.perf_counter()
             writer.write(messages[i % len(messages)])
-            status, body = await _response(reader)
+            try:
+                status, body = await _response(reader)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                raise ModelpilotError(
+                    f"The server closed a connection instead of answering ({exc!r})."
+                ) from exc
             if status != 200:
                 raise ModelpilotError(f"The server answered {status}: {body[:200]!r}")
             if timed:
@@ -339,7 +345,12 @@ async def _load(
         started = time.perf_counter()
         tasks = [asyncio.create_task(worker(r, w, remaining, timed)) for r, w in connections]
         try:
-            await asyncio.gather(*tasks)
+            async with asyncio.timeout(_CLOUD_DEADLINE_S):
+                await asyncio.gather(*tasks)
+        except TimeoutError as exc:
+            raise ModelpilotError(
+                f"The server did not answer {count} requests within {_CLOUD_DEADLINE_S:.0f} s."
+            ) from exc
         finally:  # one connection's error stops the others before the sockets close
             for task in tasks:
                 task.cancel()
@@ -347,6 +358,8 @@ async def _load(
         return time.perf_counter() - started
 
     try:
+        for _ in range(concurrency):
+            connections.append(await asyncio.open_connection("127.0.0.1", port))
         await phase(warmup, timed=False)
         wall = await phase(requests, timed=True)
     finally:

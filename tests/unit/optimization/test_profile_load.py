@@ -40,7 +40,11 @@ async def _server(answer: Answer, seen: list[bytes]) -> AsyncIterator[int]:
                 length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
                 body = await reader.readexactly(length)
                 seen.append(body)
-                writer.write(answer(body))
+                answered = answer(body)
+                if not answered:
+                    writer.close()
+                    return
+                writer.write(answered)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client closed the connection
 
@@ -73,6 +77,7 @@ def test_every_request_is_sent_and_only_those_after_the_warm_up_are_timed() -> N
     [
         (lambda body: b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy", "503"),
         (lambda body: b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", "content-length"),
+        (lambda body: b"", "closed a connection"),  # (the test server hangs up)
     ],
 )
 def test_an_answer_it_cannot_count_stops_the_profile_naming_it(answer: Answer, says: str) -> None:
