@@ -11,7 +11,7 @@ batch of 32 rows, as at c=32), the same model and one-row body as
 benchmarks/serving.py. The process runs under ``valgrind --tool=callgrind`` twice, for
 --rounds and 4 x --rounds rounds; the difference of the two totals over the difference of the
 requests is the plane's cost a request (start-up, imports and loading cancel out). Two runs
-of the same code agree to ~300 instructions, enough to see a 1% change of a server's cost.
+of the same code agree to ~1,000 instructions (~1%): a cut must be bigger than that to show.
 """
 
 from __future__ import annotations
