@@ -124,7 +124,7 @@ def test_distilled_student_is_printed_registered_and_its_exit_code_follows_the_b
     [
         (("odd/1",), "step 'pre.abs' is a FunctionTransformer calling absolute"),
         (("churn/1", "--to", "compiled"), "--to compiled applies to tree ensembles"),
-        (("churn/1", "--to", "onnx-int8"), "onnx-int8 does not apply"),
+        (("trees/1", "--to", "onnx-int8"), "onnx-int8 does not apply"),
         (("churn/1", "--to", "distilled", "--student", "tree"), "Unknown student kind 'tree'"),
     ],
 )

@@ -62,13 +62,15 @@ def quantise_int8(candidate: OnnxPredictor, where: str) -> OnnxPredictor:
     """Dynamic int8 quantisation of the graph's MatMul/Gemm weights (ONNX Runtime).
 
     Refused where it does not apply: tree ensembles keep thresholds and leaf values as
-    operator attributes (quantising them would move splits, and they are not weights), and
-    skl2onnx writes linear models as ai.onnx.ml Linear* operators with attribute coefficients.
+    operator attributes (quantising them would move splits, and they are not weights). Linear
+    models, which skl2onnx writes as ai.onnx.ml Linear* operators with attribute coefficients,
+    are first rewritten as MatMul + Add (see :func:`_linear_as_matmul`), so their weights are
+    quantised like a network's.
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = onnx.load_from_string(candidate.model_bytes)
+    graph = _linear_as_matmul(onnx.load_from_string(candidate.model_bytes))
     ops = {node.op_type for node in graph.graph.node}
     if not ops & set(_QUANTISABLE):
         if ops & set(_TREE_OPS):
@@ -83,7 +85,7 @@ def quantise_int8(candidate: OnnxPredictor, where: str) -> OnnxPredictor:
         )
     with tempfile.TemporaryDirectory(prefix="modelpilot-int8-") as tmp:
         source, target = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
-        source.write_bytes(candidate.model_bytes)
+        source.write_bytes(graph.SerializeToString())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             quantize_dynamic(source, target, weight_type=QuantType.QInt8)
@@ -91,6 +93,75 @@ def quantise_int8(candidate: OnnxPredictor, where: str) -> OnnxPredictor:
     info = {**candidate.info, "quantised": "int8 (dynamic, MatMul/Gemm weights)"}
     classes = None if candidate.classes_ is None else list(candidate.classes_)
     return OnnxPredictor.from_bytes(data, candidate.inputs, classes, info)
+
+
+_LINEAR_OPS = ("LinearClassifier", "LinearRegressor")
+_POST_TRANSFORMS = {"NONE": None, "LOGISTIC": "Sigmoid", "SOFTMAX": "Softmax"}
+
+
+def _linear_as_matmul(model: Any) -> Any:
+    """``model`` with each ai.onnx.ml LinearClassifier / LinearRegressor on a float32 input
+    replaced by the standard operators it computes: ``scores = post(X @ W.T + b)`` (post:
+    none, Sigmoid or Softmax) and, for a classifier, ``label = classlabels[argmax(scores)]``.
+
+    The weights then sit in a MatMul's initializer, which ONNX Runtime's dynamic quantiser
+    rewrites to int8; nodes it does not know how to rewrite exactly (another post transform,
+    one coefficient row for two classes, a float64 input) are left as they are.
+    """
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    float32 = {
+        v.name
+        for v in [*inferred.graph.value_info, *inferred.graph.input]
+        if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    }
+    nodes, initializers = [], []
+    for index, node in enumerate(model.graph.node):
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        post = _POST_TRANSFORMS.get(attrs.get("post_transform", b"NONE").decode(), "?")
+        if node.op_type not in _LINEAR_OPS or node.input[0] not in float32 or post == "?":
+            nodes.append(node)
+            continue
+        intercepts = np.asarray(attrs.get("intercepts", [0.0]), dtype=np.float32)
+        weights = np.asarray(attrs["coefficients"], dtype=np.float32).reshape(len(intercepts), -1)
+        labels = list(attrs.get("classlabels_ints") or attrs.get("classlabels_strings") or [])
+        if node.op_type == "LinearClassifier" and len(labels) != len(intercepts):
+            nodes.append(node)
+            continue
+        name = f"linear{index}"
+        initializers += [
+            numpy_helper.from_array(weights.T.copy(), f"{name}_W"),
+            numpy_helper.from_array(intercepts, f"{name}_b"),
+        ]
+        scores = node.output[1] if node.op_type == "LinearClassifier" else node.output[0]
+        raw = f"{name}_raw" if post else scores
+        nodes += [
+            helper.make_node("MatMul", [node.input[0], f"{name}_W"], [f"{name}_xw"]),
+            helper.make_node("Add", [f"{name}_xw", f"{name}_b"], [raw]),
+        ]
+        if post == "Sigmoid":
+            nodes.append(helper.make_node("Sigmoid", [raw], [scores]))
+        elif post == "Softmax":
+            nodes.append(helper.make_node("Softmax", [raw], [scores], axis=1))
+        if node.op_type == "LinearClassifier":
+            classes = (
+                np.asarray([c.decode() for c in labels], dtype=object)  # classlabels_strings
+                if isinstance(labels[0], bytes)
+                else np.asarray(labels, dtype=np.int64)
+            )
+            initializers.append(numpy_helper.from_array(classes, f"{name}_labels"))
+            nodes += [
+                helper.make_node("ArgMax", [scores], [f"{name}_best"], axis=1, keepdims=0),
+                helper.make_node("Gather", [f"{name}_labels", f"{name}_best"], [node.output[0]]),
+            ]
+    rewritten = copy.deepcopy(model)
+    del rewritten.graph.node[:]
+    rewritten.graph.node.extend(nodes)
+    rewritten.graph.initializer.extend(initializers)
+    return rewritten
 
 
 def _inputs(signature: Signature, *, by_column: bool) -> list[OnnxInput]:
