@@ -121,12 +121,19 @@ def _linear_as_matmul(model: Any) -> Any:
     nodes, initializers = [], []
     for index, node in enumerate(model.graph.node):
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        post = _POST_TRANSFORMS.get(attrs.get("post_transform", b"NONE").decode(), "?")
-        if node.op_type not in _LINEAR_OPS or node.input[0] not in float32 or post == "?":
+        transform = attrs.get("post_transform", b"NONE").decode()
+        if (
+            node.op_type not in _LINEAR_OPS
+            or node.input[0] not in float32
+            or transform not in _POST_TRANSFORMS
+        ):
             nodes.append(node)
             continue
-        intercepts = np.asarray(attrs.get("intercepts", [0.0]), dtype=np.float32)
-        weights = np.asarray(attrs["coefficients"], dtype=np.float32).reshape(len(intercepts), -1)
+        post = _POST_TRANSFORMS[transform]
+        coefficients = np.asarray(attrs["coefficients"], dtype=np.float32)
+        rows = len(attrs["intercepts"]) if "intercepts" in attrs else attrs.get("targets", 1)
+        intercepts = np.asarray(attrs.get("intercepts", [0.0] * rows), dtype=np.float32)
+        weights = coefficients.reshape(rows, -1)
         labels = list(attrs.get("classlabels_ints") or attrs.get("classlabels_strings") or [])
         if node.op_type == "LinearClassifier" and len(labels) != len(intercepts):
             nodes.append(node)
