@@ -70,7 +70,7 @@ def quantise_int8(candidate: OnnxPredictor, where: str) -> OnnxPredictor:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = _linear_as_matmul(onnx.load_from_string(candidate.model_bytes))
+    graph = _one_opset_per_domain(_linear_as_matmul(onnx.load_from_string(candidate.model_bytes)))
     ops = {node.op_type for node in graph.graph.node}
     if not ops & set(_QUANTISABLE):
         if ops & set(_TREE_OPS):
@@ -88,11 +88,34 @@ def quantise_int8(candidate: OnnxPredictor, where: str) -> OnnxPredictor:
         source.write_bytes(graph.SerializeToString())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+            try:
+                quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+            except Exception as exc:  # the quantiser's own refusals: say whose, and why
+                raise InvalidInput(
+                    f"onnx-int8 failed for {where}: ONNX Runtime's quantiser refused the graph "
+                    f"({type(exc).__name__}: {exc}). Use --to onnx.",
+                    field="to",
+                ) from exc
         data = target.read_bytes()
     info = {**candidate.info, "quantised": "int8 (dynamic, MatMul/Gemm weights)"}
     classes = None if candidate.classes_ is None else list(candidate.classes_)
     return OnnxPredictor.from_bytes(data, candidate.inputs, classes, info)
+
+
+def _one_opset_per_domain(model: Any) -> Any:
+    """``model`` importing each operator domain once, at the highest version it names.
+
+    skl2onnx can import the standard domain twice (a LinearSVC's graph did), which ONNX
+    Runtime runs but its quantiser refuses ("Failed to find proper ai.onnx domain")."""
+    versions: dict[str, int] = {}
+    for opset in model.opset_import:
+        versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
+    if len(versions) < len(model.opset_import):
+        from onnx import helper
+
+        del model.opset_import[:]
+        model.opset_import.extend(helper.make_opsetid(d, v) for d, v in versions.items())
+    return model
 
 
 _LINEAR_OPS = ("LinearClassifier", "LinearRegressor")
@@ -168,6 +191,9 @@ def _linear_as_matmul(model: Any) -> Any:
     del rewritten.graph.node[:]
     rewritten.graph.node.extend(nodes)
     rewritten.graph.initializer.extend(initializers)
+    if initializers and not any(o.domain in ("", "ai.onnx") for o in rewritten.opset_import):
+        # a graph of ai.onnx.ml operators only (a LinearSVC's) imports no standard opset
+        rewritten.opset_import.append(helper.make_opsetid("", _SKLEARN_OPSET[""]))
     return rewritten
 
 

@@ -19,6 +19,7 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
 import modelpilot as mp
 from modelpilot.optimization.convert import _linear_as_matmul
@@ -32,6 +33,7 @@ MODELS: dict[str, tuple[Any, np.ndarray]] = {
     "binary, text labels": (LogisticRegression(), np.array(["no", "yes"])[(X[:, 1] > 0) * 1]),
     "three classes (softmax)": (LogisticRegression(), THIRDS),
     "three text classes": (LogisticRegression(), np.array(["a", "b", "c"])[THIRDS]),
+    "no probabilities (LinearSVC)": (LinearSVC(), (X[:, 0] > 0).astype(int)),
     "regression": (LinearRegression(), X @ [1.0, 2.0, 3.0, 4.0] + 1),
     "two targets": (Ridge(), np.c_[X @ [1.0, 2.0, 3.0, 4.0], X @ [4.0, 3.0, 2.0, 1.0]]),
 }
@@ -83,3 +85,16 @@ def test_a_logistic_regression_gets_an_int8_candidate_with_its_fidelity(home: Pa
     assert row["agreement_data"] >= 0.99 and row["max_abs_proba_diff_data"] > 0  # int8 moves p
     loaded = mp.load_model(int8.ref)
     assert (loaded.predict(frame) == model.predict(frame)).mean() >= 0.99
+
+
+def test_a_graph_importing_the_standard_domain_twice_is_still_quantised(home: Path) -> None:
+    """A LinearSVC's graph imported the standard opset twice: ONNX Runtime ran it, but its
+    quantiser stopped optimize with a traceback ("Failed to find proper ai.onnx domain")."""
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"]).astype(float)
+    data = mp.log_dataset(frame.assign(y=X[:, 0] > 0), "svc-train")
+    model = LinearSVC().fit(frame, X[:, 0] > 0)
+    source = mp.log_model(model, "svc", input_example=frame.head(), datasets=[data]).ref
+    result = mp.optimize(source, to="onnx,onnx-int8", max_abs_proba_diff=1.0)
+    assert {c.target for c in result.candidates} == {"onnx", "onnx-int8"}
+    int8 = mp.load_model({c.target: c for c in result.candidates}["onnx-int8"].ref)
+    assert (int8.predict(frame) == model.predict(frame)).mean() >= 0.99
