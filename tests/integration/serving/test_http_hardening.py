@@ -386,7 +386,9 @@ def test_a_client_trickling_its_body_is_disconnected_while_others_are_served(
             assert client.post("/predict/churn", json=[RECORD]).status_code == 200
         answer = _trickle_until_closed(slow, _bytes(body), 10)
     assert answer == b""  # closed, no answer: the app saw a disconnect mid-body
-    assert 1 <= time.monotonic() - started < 8  # cut at 1 s; slack for a busy machine
+    # cut at 1 s: libuv times in whole milliseconds (a cut measured 0.99993 s here), and a
+    # busy machine may take seconds more
+    assert 0.99 <= time.monotonic() - started < 8
 
 
 def test_a_client_trickling_its_headers_gets_408_and_is_disconnected(strict: Server) -> None:
@@ -396,7 +398,9 @@ def test_a_client_trickling_its_headers_gets_408_and_is_disconnected(strict: Ser
         answer = _trickle_until_closed(slow, _bytes(head), 10)
     assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
     assert b'"type":"RequestTimeout"' in answer
-    assert 1 <= time.monotonic() - started < 8  # cut at 1 s; slack for a busy machine
+    # cut at 1 s: libuv times in whole milliseconds (a cut measured 0.99993 s here), and a
+    # busy machine may take seconds more
+    assert 0.99 <= time.monotonic() - started < 8
     assert httpx.get(f"{strict.url}/v2/health/live").status_code == 200
 
 
