@@ -187,11 +187,13 @@ def _linear_as_matmul(model: Any) -> Any:
                 helper.make_node("ArgMax", [scores], [f"{name}_best"], axis=1, keepdims=0),
                 helper.make_node("Gather", [f"{name}_labels", f"{name}_best"], [node.output[0]]),
             ]
+    if not initializers:  # nothing rewritten
+        return model
     rewritten = copy.deepcopy(model)
     del rewritten.graph.node[:]
     rewritten.graph.node.extend(nodes)
     rewritten.graph.initializer.extend(initializers)
-    if initializers and not any(o.domain in ("", "ai.onnx") for o in rewritten.opset_import):
+    if not any(o.domain in ("", "ai.onnx") for o in rewritten.opset_import):
         # a graph of ai.onnx.ml operators only (a LinearSVC's) imports no standard opset
         rewritten.opset_import.append(helper.make_opsetid("", _SKLEARN_OPSET[""]))
     return rewritten
