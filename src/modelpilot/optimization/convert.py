@@ -9,6 +9,7 @@ which an ONNX graph cannot express), not with a converter's traceback.
 from __future__ import annotations
 
 import copy
+import logging
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -86,6 +87,8 @@ def quantise_int8(candidate: OnnxPredictor, where: str) -> OnnxPredictor:
     with tempfile.TemporaryDirectory(prefix="modelpilot-int8-") as tmp:
         source, target = Path(tmp) / "model.onnx", Path(tmp) / "model.int8.onnx"
         source.write_bytes(graph.SerializeToString())
+        root = logging.getLogger()  # the quantiser logs advice there, printed on stderr
+        root.addFilter(_quantiser_advice)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -96,10 +99,18 @@ def quantise_int8(candidate: OnnxPredictor, where: str) -> OnnxPredictor:
                     f"({type(exc).__name__}: {exc}). Use --to onnx.",
                     field="to",
                 ) from exc
+            finally:
+                root.removeFilter(_quantiser_advice)
         data = target.read_bytes()
     info = {**candidate.info, "quantised": "int8 (dynamic, MatMul/Gemm weights)"}
     classes = None if candidate.classes_ is None else list(candidate.classes_)
     return OnnxPredictor.from_bytes(data, candidate.inputs, classes, info)
+
+
+def _quantiser_advice(record: logging.LogRecord) -> bool:
+    """False for ONNX Runtime's "consider pre-processing before quantization" line, which it
+    logs on the root logger for every graph (a WARNING with a URL on the user's terminal)."""
+    return "pre-processing before quantization" not in record.getMessage()
 
 
 def _one_opset_per_domain(model: Any) -> Any:

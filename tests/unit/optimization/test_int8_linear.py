@@ -73,7 +73,9 @@ def test_the_rewrite_computes_what_the_linear_operator_did(case: str) -> None:
             np.testing.assert_allclose(after, before, atol=1e-6)
 
 
-def test_a_logistic_regression_gets_an_int8_candidate_with_its_fidelity(home: Path) -> None:
+def test_a_logistic_regression_gets_an_int8_candidate_with_its_fidelity(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"]).astype(float)
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, X[:, 0] > 0)
     data = mp.log_dataset(frame.assign(y=X[:, 0] > 0), "linear-train")
@@ -85,6 +87,8 @@ def test_a_logistic_regression_gets_an_int8_candidate_with_its_fidelity(home: Pa
     assert row["agreement_data"] >= 0.99 and row["max_abs_proba_diff_data"] > 0  # int8 moves p
     loaded = mp.load_model(int8.ref)
     assert (loaded.predict(frame) == model.predict(frame)).mean() >= 0.99
+    # ONNX Runtime's "consider pre-processing" advice stays off the user's terminal
+    assert not [r for r in caplog.records if "quantization" in r.getMessage()]
 
 
 def test_a_graph_importing_the_standard_domain_twice_is_still_quantised(home: Path) -> None:
