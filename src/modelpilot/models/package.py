@@ -99,7 +99,8 @@ def build_package(
         needed = flavor.untrusted_types(folder, meta)
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     example_digest = _store_example(artifacts, input_example)
-    requirements = pinned(list(dict.fromkeys((*flavor.requirements, "pandas", "modelpilot"))))
+    needs = (*flavor.requirements, *meta.get("requirements", ()), "pandas", "modelpilot")
+    requirements = pinned(list(dict.fromkeys(needs)))
     manifest = {
         "format": PACKAGE_FORMAT,
         "flavor": flavor.name,

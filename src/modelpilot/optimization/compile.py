@@ -83,7 +83,7 @@ def to_compiled(model: LoadedModel, *, search_path: str | None = None) -> Compil
     trees, kind = _trees(model)
     compiler = find_compiler(search_path)
     with _quiet():
-        ensemble = _treelite(model.flavor, trees, kind, where)
+        ensemble = _treelite(trees, kind, where)
         library = _build(ensemble, compiler, where)
     info = {
         "source_flavor": model.flavor,
@@ -148,6 +148,11 @@ def _trees(model: LoadedModel) -> tuple[Any, str]:
                 )
         path += native.steps[-1][0] + "."
         native = native.steps[-1][1]
+    library = type(native).__module__.split(".")[0]
+    if library == "xgboost" and hasattr(native, "get_booster"):  # at the end of a pipeline
+        return native.get_booster(), "xgboost"
+    if library == "lightgbm" and hasattr(native, "booster_"):
+        return native.booster_, "lightgbm"
     kind = type(native).__name__
     if kind not in _SKLEARN_TREES:
         step = f"step {path[:-1]!r}, " if path else ""
@@ -171,13 +176,13 @@ def _not_trees(model: LoadedModel, what: str) -> InvalidInput:
     )
 
 
-def _treelite(flavor: str, trees: Any, kind: str, where: str) -> Any:
+def _treelite(trees: Any, kind: str, where: str) -> Any:
     import treelite
 
     try:
-        if flavor == "xgboost":
+        if kind == "xgboost":
             return treelite.frontend.from_xgboost(trees)
-        if flavor == "lightgbm":
+        if kind == "lightgbm":
             return treelite.frontend.from_lightgbm(trees)
         return treelite.sklearn.import_model(trees)
     except Exception as exc:  # Treelite raises its own, ValueError and NotImplementedError

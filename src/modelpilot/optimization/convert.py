@@ -9,10 +9,10 @@ which an ONNX graph cannot express), not with a converter's traceback.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from modelpilot.errors import InvalidInput
 from modelpilot.models import LoadedModel
 from modelpilot.models.flavors.onnx import OnnxInput, OnnxPredictor
 from modelpilot.models.signature import Signature
+from modelpilot.models.steps import estimator_steps
 
 # skl2onnx's tested opsets for its own and ai.onnx.ml operators; onnxmltools' XGBoost and
 # LightGBM converters stop at 15.
@@ -232,34 +233,78 @@ def _selects_by_name(native: Any, signature: Signature) -> bool:
 
     if any(s.dtype == "string" for s in signature.inputs):
         return True
-    return any(isinstance(step, ColumnTransformer) for _, step in _steps(native, ""))
+    return any(isinstance(step, ColumnTransformer) for _, step in estimator_steps(native))
 
 
-def _steps(estimator: Any, path: str) -> Iterator[tuple[str, Any]]:
-    """Every estimator inside ``estimator`` (itself included), with its path in the model."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import FeatureUnion, Pipeline
+@functools.cache
+def _register_booster_converters() -> None:
+    """Teach skl2onnx the scikit-learn estimators of XGBoost and LightGBM with onnxmltools'
+    converters (as skl2onnx documents), so a pipeline ending in one converts as a whole; once
+    per process, and only for the libraries installed."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
 
-    yield path or type(estimator).__name__, estimator
-    children: list[tuple[str, Any]] = []
-    if isinstance(estimator, Pipeline):
-        children = [(n, s) for n, s in estimator.steps]
-    elif isinstance(estimator, ColumnTransformer):
-        fitted = getattr(estimator, "transformers_", estimator.transformers)
-        children = [(n, t) for n, t, _ in fitted]
-    elif isinstance(estimator, FeatureUnion):
-        children = list(estimator.transformer_list)
-    for name, child in children:
-        if isinstance(child, str):  # "drop" / "passthrough"
-            continue
-        yield from _steps(child, f"{path}.{name}" if path else name)
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    try:
+        import xgboost
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    except ImportError:
+        pass
+    else:
+        for kind in (xgboost.XGBClassifier, xgboost.XGBRFClassifier):
+            update_registered_converter(
+                kind, f"XGBoost{kind.__name__}", calculate_linear_classifier_output_shapes,
+                convert_xgboost, options=classifier_options,
+            )  # fmt: skip
+        for kind in (xgboost.XGBRegressor, xgboost.XGBRFRegressor):
+            update_registered_converter(
+                kind, f"XGBoost{kind.__name__}", calculate_linear_regressor_output_shapes,
+                convert_xgboost,
+            )  # fmt: skip
+    try:
+        import lightgbm
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    except ImportError:
+        return
+    update_registered_converter(
+        lightgbm.LGBMClassifier, "LightGbmLGBMClassifier",
+        calculate_linear_classifier_output_shapes, convert_lightgbm, options=classifier_options,
+    )  # fmt: skip
+    update_registered_converter(
+        lightgbm.LGBMRegressor, "LightGbmLGBMRegressor",
+        calculate_linear_regressor_output_shapes, convert_lightgbm, options={"split": None},
+    )  # fmt: skip
+
+
+def _without_booster_names(native: Any) -> Any:
+    """``native`` itself, or a copy whose XGBoost steps forget their feature names: onnxmltools
+    reads splits on ``f0, f1, ...`` only, and a step fitted on a DataFrame (a pipeline with
+    ``set_output(transform="pandas")``) names its splits by column."""
+    named = [
+        path
+        for path, step in estimator_steps(native)
+        if type(step).__module__.startswith("xgboost")
+        and getattr(step.get_booster(), "feature_names", None)
+    ]
+    if not named:
+        return native
+    clone = copy.deepcopy(native)
+    for _, step in estimator_steps(clone):
+        if type(step).__module__.startswith("xgboost"):
+            step.get_booster().feature_names = None
+    return clone
 
 
 def _check_convertible(native: Any, where: str) -> None:
     from skl2onnx._supported_operators import sklearn_operator_name_map
     from sklearn.preprocessing import FunctionTransformer
 
-    for path, step in _steps(native, ""):
+    _register_booster_converters()
+
+    for path, step in estimator_steps(native):
         kind = type(step).__name__
         if isinstance(step, FunctionTransformer) and step.func is not None:
             func = getattr(step.func, "__name__", repr(step.func))
@@ -274,8 +319,8 @@ def _check_convertible(native: Any, where: str) -> None:
             raise InvalidInput(
                 f"Cannot convert {where} to ONNX: step {path!r} ({kind}) has no ONNX "
                 "converter in skl2onnx. Convertible are scikit-learn's own estimators and "
-                "transformers, and XGBoost and LightGBM models logged on their own (not inside "
-                "a scikit-learn pipeline); nothing was registered.",
+                "transformers, and XGBoost's and LightGBM's scikit-learn estimators; nothing "
+                "was registered.",
                 field="model",
             )
 
@@ -297,11 +342,12 @@ def _sklearn_graph(native: Any, inputs: list[OnnxInput], is_classifier: bool, wh
     # Scale in double, as scikit-learn does, before the tree operators cast to float32: a
     # float32 (x - mean) / scale can land on the other side of a split threshold.
     options: dict[Any, Any] = {StandardScaler: {"div": "div_cast"}}
+    model = _without_booster_names(native)
     if is_classifier:
-        options[id(native)] = {"zipmap": False}
+        options[id(model)] = {"zipmap": False}
     try:
         graph = convert_sklearn(
-            native, initial_types=types, options=options, target_opset=_SKLEARN_OPSET
+            model, initial_types=types, options=options, target_opset=_SKLEARN_OPSET
         )
     except Exception as exc:
         raise InvalidInput(

@@ -226,6 +226,9 @@ CATALOGUE: list[tuple[str, Callable[[], Any], int, bool, float]] = [
     ("lightgbm", lambda: lightgbm.LGBMClassifier(n_estimators=30, verbose=-1), 2, True, EXACT),
     ("lightgbm-3-classes", lambda: lightgbm.LGBMClassifier(n_estimators=20, verbose=-1), 3, True, EXACT),  # noqa: E501
     ("lightgbm-regressor", lambda: lightgbm.LGBMRegressor(n_estimators=30, verbose=-1), 0, True, EXACT),  # noqa: E501
+    # the boosters' scikit-learn estimators at the end of a scikit-learn pipeline
+    ("passthrough-then-xgboost", lambda: Pipeline([("keep", "passthrough"), ("trees", xgboost.XGBClassifier(n_estimators=20, max_depth=4))]), 2, True, FLOAT32),  # noqa: E501
+    ("passthrough-then-lightgbm-regressor", lambda: Pipeline([("keep", "passthrough"), ("trees", lightgbm.LGBMRegressor(n_estimators=20, verbose=-1))]), 0, True, EXACT),  # noqa: E501
 ]  # fmt: skip
 
 

@@ -21,6 +21,7 @@ float tensors; ONNX Runtime has no double kernels for several of them), the sour
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -89,6 +90,15 @@ def _pipe(estimator: Any) -> Pipeline:
     return Pipeline([("pre", _preprocess()), ("model", estimator)])
 
 
+def _booster_pipe(estimator: Any, *, imputed: bool = False) -> Pipeline:
+    """The usual pipeline for a gradient-boosting library: numbers as they are (NaN included,
+    which the booster handles itself) or mean-imputed, text one-hot encoded."""
+    numeric = SimpleImputer() if imputed else "passthrough"
+    encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    pre = ColumnTransformer([("num", numeric, NUMERIC), ("cat", encoder, ["plan"])])
+    return Pipeline([("pre", pre), ("model", estimator)])
+
+
 # (name, model factory, numeric columns only, classes: 0 for a regressor, leaf flips possible)
 CATALOGUE: list[tuple[str, Callable[[], Any], bool, int]] = [
     ("logistic", lambda: _pipe(LogisticRegression(max_iter=500)), False, 2),
@@ -103,6 +113,17 @@ CATALOGUE: list[tuple[str, Callable[[], Any], bool, int]] = [
     ("forest-regressor", lambda: _pipe(RandomForestRegressor(20, max_depth=8, random_state=0)), False, 0),  # noqa: E501
     ("xgboost", lambda: xgboost.XGBClassifier(n_estimators=40, max_depth=4), True, 2),
     ("lightgbm", lambda: lightgbm.LGBMClassifier(n_estimators=40, verbose=-1), True, 2),
+    # the boosters' scikit-learn estimators at the end of a pipeline (onnxmltools' converters
+    # registered with skl2onnx): NaN as it is or mean-imputed, text one-hot encoded
+    ("xgboost-in-pipeline", lambda: _booster_pipe(xgboost.XGBClassifier(n_estimators=40, max_depth=4)), False, 2),  # noqa: E501
+    ("xgboost-in-pipeline-3-classes", lambda: _booster_pipe(xgboost.XGBClassifier(n_estimators=40, max_depth=4)), False, 3),  # noqa: E501
+    ("lightgbm-in-pipeline", lambda: _booster_pipe(lightgbm.LGBMClassifier(n_estimators=40, verbose=-1)), False, 2),  # noqa: E501
+    ("xgboost-after-imputer", lambda: _booster_pipe(xgboost.XGBClassifier(n_estimators=40, max_depth=4), imputed=True), False, 2),  # noqa: E501
+    ("lightgbm-after-imputer", lambda: _booster_pipe(lightgbm.LGBMClassifier(n_estimators=40, verbose=-1), imputed=True), False, 2),  # noqa: E501
+    ("xgboost-regressor-in-pipeline", lambda: _booster_pipe(xgboost.XGBRegressor(n_estimators=40, max_depth=4)), False, 0),  # noqa: E501
+    ("lightgbm-regressor-in-pipeline", lambda: _booster_pipe(lightgbm.LGBMRegressor(n_estimators=40, verbose=-1)), False, 0),  # noqa: E501
+    # a pipeline that hands its boosters a DataFrame: XGBoost names its splits by column
+    ("xgboost-pandas-output", lambda: _booster_pipe(xgboost.XGBClassifier(n_estimators=40, max_depth=4)).set_output(transform="pandas"), False, 2),  # noqa: E501
 ]  # fmt: skip
 
 
@@ -127,7 +148,15 @@ def test_converted_model_agrees_with_its_source_on_nan_and_unseen_categories(
     model, columns = _fit(factory, numeric_only, classes)
     source = _loaded(model, _frame(600, seed=0)[columns].head())
     candidate = _loaded(to_onnx(source), _frame(600, seed=0)[columns].head())
-    assert candidate.flavor == "onnx" and candidate.signature == source.signature
+    assert candidate.flavor == "onnx" and candidate.signature.inputs == source.signature.inputs
+    # the same signature, except that a float32 regression (XGBoost's) is answered as float64
+    assert candidate.signature == dataclasses.replace(
+        source.signature, output_dtype=candidate.signature.output_dtype
+    )
+    assert (
+        np.dtype(candidate.signature.output_dtype).kind
+        == np.dtype(source.signature.output_dtype).kind
+    )
     test = _frame(400, seed=1, plans=("basic", "pro", "max", "unseen-plan"))[columns]
     assert test["income"].isna().any()
     inputs = source.prepare(test)

@@ -11,8 +11,14 @@ it (a file whose root calls ``posix.system`` would otherwise load and run).
 The fitted-tree types are on the list although skops warns that a crafted ``TreePredictor``
 can make ``predict`` read out of bounds: every (Hist)GradientBoosting and forest model holds
 one, they cannot call code, and refusing them would make the common models unloadable.
-Functions (``functools.partial``, ``PyFuncDistance``) and anything outside numpy and
-scikit-learn stay off the list.
+XGBoost's and LightGBM's scikit-learn estimators and their boosters are on the list too, so a
+pipeline ending in ``XGBClassifier`` or ``LGBMRegressor`` loads like any other: a booster's
+state is its model in the library's own format, read by the library's parser
+(``XGBoosterUnserializeFromBuffer``, ``LGBM_BoosterLoadModelFromString``), exactly what the
+xgboost and lightgbm flavors already load by default; whatever else the estimator holds is
+checked node by node (a custom objective function stays untrusted). Functions
+(``functools.partial``, ``PyFuncDistance``) and anything else outside numpy and scikit-learn
+stay off the list.
 """
 
 from __future__ import annotations
@@ -36,6 +42,24 @@ _SKLEARN_INTERNALS = (
     "sklearn.neighbors._ball_tree.BallTree",
 )
 _DISTANCE_MODULE = "sklearn.metrics._dist_metrics"
+# Gradient-boosting libraries' estimators inside a pipeline (found by saving pipelines ending in
+# each): the boosters hold their model in the library's own format, never pickle. OrderedDict
+# is LightGBM's container for its best scores.
+_BOOSTER_TYPES = {
+    "xgboost": (
+        "xgboost.core.Booster",
+        "xgboost.sklearn.XGBClassifier",
+        "xgboost.sklearn.XGBRegressor",
+        "xgboost.sklearn.XGBRFClassifier",
+        "xgboost.sklearn.XGBRFRegressor",
+    ),
+    "lightgbm": (
+        "lightgbm.basic.Booster",
+        "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor",
+        "collections.OrderedDict",
+    ),
+}
 
 
 @cache
@@ -63,7 +87,16 @@ def sklearn_safe_types() -> frozenset[str]:
         for n in distances
         if n.endswith(("Distance32", "Distance64")) and not n.startswith("PyFunc")
     }
-    return frozenset({"numpy.dtype", *scalars, *dtypes, *_SKLEARN_INTERNALS, *metrics})
+    boosters = {name for names in _BOOSTER_TYPES.values() for name in names}
+    return frozenset({"numpy.dtype", *scalars, *dtypes, *_SKLEARN_INTERNALS, *metrics, *boosters})
+
+
+def _booster_libraries(model: object) -> list[str]:
+    """The gradient-boosting libraries whose estimators ``model`` holds (a pipeline's steps)."""
+    from modelpilot.models.steps import estimator_steps
+
+    modules = {type(step).__module__.split(".")[0] for _, step in estimator_steps(model, "")}
+    return sorted(modules & set(_BOOSTER_TYPES))
 
 
 def _beyond_safe_list(found: list[str]) -> list[str]:
@@ -88,7 +121,11 @@ class SklearnFlavor:
         import skops.io
 
         skops.io.dump(model, folder / _FILE)
-        return {"file": _FILE, "class": f"{type(model).__module__}.{type(model).__qualname__}"}
+        meta = {"file": _FILE, "class": f"{type(model).__module__}.{type(model).__qualname__}"}
+        libraries = _booster_libraries(model)
+        if libraries:  # a served copy, a batch job or an image needs them installed
+            meta["requirements"] = libraries
+        return meta
 
     def untrusted_types(self, folder: Path, meta: dict[str, Any]) -> list[str]:
         """Types in the file that neither skops nor :func:`sklearn_safe_types` trusts."""
