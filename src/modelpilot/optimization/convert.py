@@ -279,6 +279,35 @@ def _register_booster_converters() -> None:
     )  # fmt: skip
 
 
+def _text_imputers_on_empty_string(native: Any) -> Any:
+    """``native`` itself, or a copy whose imputers of text columns look for ``""``.
+
+    A text column's missing values reach the graph as ``""`` (:class:`OnnxInput` feeds them
+    so), and skl2onnx converts a text imputer only when what it replaces is a string, while
+    ``SimpleImputer(strategy="most_frequent")``, the usual one, looks for NaN. The copy
+    imputes the same rows; only a value that is literally ``""`` differs (scikit-learn keeps
+    it as a category, the graph imputes it)."""
+    import numpy as np
+    from sklearn.impute import SimpleImputer
+
+    def on_text(step: Any) -> bool:
+        statistics = getattr(step, "statistics_", None)
+        missing = step.missing_values if isinstance(step, SimpleImputer) else ""
+        return (
+            statistics is not None
+            and statistics.dtype == object
+            and (missing is None or (isinstance(missing, float) and np.isnan(missing)))
+        )
+
+    if not any(on_text(step) for _, step in estimator_steps(native)):
+        return native
+    clone = copy.deepcopy(native)
+    for _, step in estimator_steps(clone):
+        if on_text(step):
+            step.missing_values = ""
+    return clone
+
+
 def _without_booster_names(native: Any) -> Any:
     """``native`` itself, or a copy whose XGBoost steps forget their feature names: onnxmltools
     reads splits on ``f0, f1, ...`` only, and a step fitted on a DataFrame (a pipeline with
@@ -298,11 +327,32 @@ def _without_booster_names(native: Any) -> Any:
     return clone
 
 
+def _ends_in_linear_svc(model: Any) -> bool:
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
+
+    while isinstance(model, Pipeline):
+        model = model.steps[-1][1]
+    return isinstance(model, LinearSVC)
+
+
 def _check_convertible(native: Any, where: str) -> None:
     from skl2onnx._supported_operators import sklearn_operator_name_map
+    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
     _register_booster_converters()
+    if isinstance(native, Pipeline) and _ends_in_linear_svc(native):
+        # skl2onnx asks every pipeline's final classifier for a zipmap option that its
+        # LinearSVC converter refuses (NameError), whatever options are passed
+        raise InvalidInput(
+            f"Cannot convert {where} to ONNX: skl2onnx cannot convert a pipeline that ends in "
+            "a LinearSVC (a LinearSVC on its own converts). Log the pipeline with "
+            "LogisticRegression or SGDClassifier(loss='hinge') as its last step, or wrap the "
+            "LinearSVC in CalibratedClassifierCV (which also gives probabilities); nothing "
+            "was registered.",
+            field="model",
+        )
 
     for path, step in estimator_steps(native):
         kind = type(step).__name__
@@ -313,6 +363,15 @@ def _check_convertible(native: Any, where: str) -> None:
                 f"calling {func}, arbitrary Python that an ONNX graph cannot express. Replace "
                 "it with a built-in transformer (e.g. SplineTransformer, PowerTransformer) or "
                 "apply it before the model; nothing was registered.",
+                field="model",
+            )
+        categorical = getattr(step, "is_categorical_", None)
+        if categorical is not None and bool(categorical.any()):
+            raise InvalidInput(
+                f"Cannot convert {where} to ONNX: step {path!r} ({kind}) encodes categorical "
+                "features itself (categorical_features, or pandas category columns), which "
+                "skl2onnx's converter does not support. Encode those columns before it (an "
+                "OrdinalEncoder in a ColumnTransformer) to convert it; nothing was registered.",
                 field="model",
             )
         if type(step) not in sklearn_operator_name_map:
@@ -342,8 +401,8 @@ def _sklearn_graph(native: Any, inputs: list[OnnxInput], is_classifier: bool, wh
     # Scale in double, as scikit-learn does, before the tree operators cast to float32: a
     # float32 (x - mean) / scale can land on the other side of a split threshold.
     options: dict[Any, Any] = {StandardScaler: {"div": "div_cast"}}
-    model = _without_booster_names(native)
-    if is_classifier:
+    model = _text_imputers_on_empty_string(_without_booster_names(native))
+    if is_classifier and not _ends_in_linear_svc(model):  # (LinearSVC takes no zipmap option)
         options[id(model)] = {"zipmap": False}
     try:
         graph = convert_sklearn(

@@ -210,3 +210,52 @@ def test_int8_applies_to_weights_and_is_refused_for_tree_ensembles() -> None:
     trees = _loaded(forest, _frame(600, seed=0)[columns].fillna(0).head())
     with pytest.raises(InvalidInput, match="onnx-int8 does not apply to forest/1: it is a tree"):
         quantise_int8(to_onnx(trees), "forest/1")
+
+
+@pytest.mark.parametrize(
+    "imputer",
+    [SimpleImputer(strategy="most_frequent"), SimpleImputer(strategy="constant", fill_value="n/a")],
+    ids=["most-frequent", "constant"],
+)
+def test_text_imputer_converts_and_imputes_missing_text_as_its_source(imputer: Any) -> None:
+    """The usual text branch (impute, then one-hot) looks for NaN, which skl2onnx refused
+    ("implemented when the missing values are string"); missing text reaches the graph as ""."""
+    train, test = _frame(600, seed=0), _frame(400, seed=1, plans=("basic", "pro", "unseen"))
+    rng = np.random.default_rng(2)
+    train.loc[rng.random(len(train)) < 0.1, "plan"] = np.nan  # as read_csv gives it
+    test.loc[rng.random(len(test)) < 0.1, "plan"] = np.nan
+    text = make_pipeline(imputer, OneHotEncoder(handle_unknown="ignore"))
+    pre = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), NUMERIC),
+            ("cat", text, ["plan"]),
+        ]
+    )
+    columns = [*NUMERIC, "plan"]
+    model = Pipeline([("pre", pre), ("model", LogisticRegression(max_iter=500))])
+    model.fit(train[columns], _label(train.fillna({"plan": "basic"})))
+    source = _loaded(model, train[columns].head())
+    candidate = _loaded(to_onnx(source), train[columns].head())
+    assert test["plan"].isna().sum() > 20
+    row_diff = np.abs(source.predict_proba(test) - candidate.predict_proba(test)).max(axis=1)
+    assert row_diff.max() <= MAX_DIFF
+    assert (candidate.predict(test) == source.predict(test)).mean() >= MIN_AGREEMENT
+
+
+def test_pipeline_ending_in_linear_svc_and_native_categories_are_refused_with_the_way_out() -> None:
+    from sklearn.preprocessing import OrdinalEncoder
+    from sklearn.svm import LinearSVC
+
+    train = _frame(300, seed=0).fillna(0)
+    svc = make_pipeline(StandardScaler(), LinearSVC()).fit(train[NUMERIC], _label(train))
+    with pytest.raises(InvalidInput, match=r"pipeline that ends in a LinearSVC .* wrap the "
+                       r"LinearSVC in CalibratedClassifierCV"):  # fmt: skip
+        to_onnx(_loaded(svc, train[NUMERIC].head()))
+    encode = ColumnTransformer([("cat", OrdinalEncoder(), ["plan"])], remainder="passthrough")
+    native = Pipeline([("pre", encode), ("model", HistGradientBoostingClassifier(
+        max_iter=10, categorical_features=[0]))])  # fmt: skip
+    columns = [*NUMERIC, "plan"]
+    native.fit(train[columns], _label(train))
+    with pytest.raises(InvalidInput, match=r"step 'model' \(HistGradientBoostingClassifier\) "
+                       r"encodes categorical features itself"):  # fmt: skip
+        to_onnx(_loaded(native, train[columns].head()))

@@ -16,9 +16,13 @@ pipeline ending in ``XGBClassifier`` or ``LGBMRegressor`` loads like any other: 
 state is its model in the library's own format, read by the library's parser
 (``XGBoosterUnserializeFromBuffer``, ``LGBM_BoosterLoadModelFromString``), exactly what the
 xgboost and lightgbm flavors already load by default; whatever else the estimator holds is
-checked node by node (a custom objective function stays untrusted). Functions
-(``functools.partial``, ``PyFuncDistance``) and anything else outside numpy and scikit-learn
-stay off the list.
+checked node by node (a custom objective function stays untrusted).
+
+Functions are on the list only where an estimator stores them as a parameter and they compute
+on the arrays they are given (SelectKBest's ``f_classif``, ``numpy.mean``), and so is
+``functools.partial``, whose callable is a node of its own, checked like any other. Any other
+function (``PyFuncDistance``, a ``FunctionTransformer``'s) and anything else outside numpy and
+scikit-learn stay off the list.
 """
 
 from __future__ import annotations
@@ -42,6 +46,41 @@ _SKLEARN_INTERNALS = (
     "sklearn.neighbors._ball_tree.BallTree",
 )
 _DISTANCE_MODULE = "sklearn.metrics._dist_metrics"
+# Private classes that public estimators store, off skops' list (found by saving every fitted
+# estimator of sklearn.utils.all_estimators: tests/unit/models/test_sklearn_estimator_trust.py):
+# calibrators, an MLP's optimiser state, a Gaussian process's fitted binary classifier, a
+# bisecting k-means tree, a spline transformer's B-splines. Data only.
+_SKLEARN_PRIVATE_CLASSES = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.gaussian_process._gpc._BinaryGaussianProcessClassifierLaplace",
+    "sklearn.cluster._bisect_k_means._BisectingTree",
+    "scipy.interpolate._bsplines.BSpline",
+)
+# Functions that estimators hold as parameters, each a pure computation on the arrays it is
+# given: univariate scores (SelectKBest's default f_classif ...), k-means' inner loops,
+# FeatureAgglomeration's pooling, the input check HistGradientBoosting applies to the columns
+# its categorical encoder passes through, and the array conversion a B-spline keeps.
+_PURE_FUNCTIONS = (
+    "sklearn.utils.validation.check_array",
+    "sklearn.feature_selection._univariate_selection.f_classif",
+    "sklearn.feature_selection._univariate_selection.f_regression",
+    "sklearn.feature_selection._univariate_selection.r_regression",
+    "sklearn.feature_selection._univariate_selection.chi2",
+    "sklearn.feature_selection._mutual_info.mutual_info_classif",
+    "sklearn.feature_selection._mutual_info.mutual_info_regression",
+    "sklearn.cluster._kmeans._kmeans_single_lloyd",
+    "sklearn.cluster._kmeans._kmeans_single_elkan",
+    "numpy.mean",
+    "numpy.median",
+    "scipy._lib.array_api_compat.numpy._aliases.asarray",
+    # HistGradientBoosting with categorical features keeps partial(check_array, ...): a partial
+    # only binds arguments to a callable that is a node of its own, checked against this list
+    # like any other, so it can call nothing the list does not already allow.
+    "functools.partial",
+)
 # Gradient-boosting libraries' estimators inside a pipeline (found by saving pipelines ending in
 # each): the boosters hold their model in the library's own format, never pickle. OrderedDict
 # is LightGBM's container for its best scores.
@@ -66,13 +105,14 @@ _BOOSTER_TYPES = {
 def sklearn_safe_types() -> frozenset[str]:
     """Types scikit-learn's own estimators need, trusted by the loader on top of skops' list.
 
-    Data types only (numpy dtypes and scalars, fitted trees, search trees, distance
-    metrics), never functions: none of them can call code when constructed.
+    Data types (numpy dtypes and scalars, fitted trees, search trees, distance metrics,
+    losses, kernels, boosters), none of which can call code when constructed, and the pure
+    functions estimators keep as parameters (module docstring).
 
     >>> {"numpy.dtype", "numpy.float64", "sklearn.tree._tree.Tree"} <= sklearn_safe_types()
     True
-    >>> "posix.system" in sklearn_safe_types() or "functools.partial" in sklearn_safe_types()
-    False
+    >>> {"posix.system", "builtins.eval", "builtins.getattr"} & sklearn_safe_types()
+    set()
     """
     import numpy as np
 
@@ -88,7 +128,38 @@ def sklearn_safe_types() -> frozenset[str]:
         if n.endswith(("Distance32", "Distance64")) and not n.startswith("PyFunc")
     }
     boosters = {name for names in _BOOSTER_TYPES.values() for name in names}
-    return frozenset({"numpy.dtype", *scalars, *dtypes, *_SKLEARN_INTERNALS, *metrics, *boosters})
+    return frozenset(
+        {
+            "numpy.dtype",
+            *scalars,
+            *dtypes,
+            *_SKLEARN_INTERNALS,
+            *_SKLEARN_PRIVATE_CLASSES,
+            *_PURE_FUNCTIONS,
+            *metrics,
+            *_subclasses("sklearn._loss.loss", "BaseLoss"),  # e.g. TweedieRegressor's loss
+            *_subclasses("sklearn.gaussian_process.kernels", "Kernel"),  # RBF, Product ...
+            *boosters,
+        }
+    )
+
+
+def _subclasses(module_name: str, base_name: str) -> set[str]:
+    """The classes of ``module_name`` derived from its ``base_name`` (scikit-learn data classes
+    that fitted estimators store), as skops names them; none if a private module moved in
+    another scikit-learn release (such models then need trusting)."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return set()
+    base = getattr(module, base_name, None)
+    if not isinstance(base, type):
+        return set()
+    return {
+        f"{module_name}.{name}"
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, base) and value.__module__ == module_name
+    }
 
 
 def _booster_libraries(model: object) -> list[str]:
@@ -121,7 +192,10 @@ class SklearnFlavor:
         import skops.io
 
         skops.io.dump(model, folder / _FILE)
-        meta = {"file": _FILE, "class": f"{type(model).__module__}.{type(model).__qualname__}"}
+        meta: dict[str, Any] = {
+            "file": _FILE,
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        }
         libraries = _booster_libraries(model)
         if libraries:  # a served copy, a batch job or an image needs them installed
             meta["requirements"] = libraries
