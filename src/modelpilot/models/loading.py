@@ -9,6 +9,7 @@ against their digests on every load.
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ from modelpilot.errors import InvalidInput, UnsafeModel
 from modelpilot.models.flavors import Flavor, Predictor, TrustPolicy, flavor_named
 from modelpilot.models.package import package_files, read_manifest
 from modelpilot.models.signature import Signature
+from modelpilot.models.steps import missing_text_marker
 
 
 class LoadedModel:
@@ -64,7 +66,27 @@ class LoadedModel:
 
     def prepare(self, data: object) -> Any:
         """Validate and convert caller data to the model's input."""
-        return self.signature.coerce(data)
+        return self.with_missing_text_as_trained(self.signature.coerce(data))
+
+    @functools.cached_property
+    def _missing_text(self) -> tuple[list[str], Any]:
+        """The nullable text columns and the missing marker the model was fitted with."""
+        if self.flavor != "sklearn" or self.signature.input_kind != "columns":
+            return [], None
+        columns = [s.name for s in self.signature.inputs if s.dtype == "string" and s.nullable]
+        return columns, missing_text_marker(self.predictor) if columns else None
+
+    def with_missing_text_as_trained(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with each missing text value (a JSON null arrives as None) written as the
+        marker the model was fitted with (:func:`missing_text_marker`): a pipeline fitted on
+        a CSV imputes NaN, and read None as a category it never saw (a wrong answer or 500)."""
+        columns, marker = self._missing_text
+        for name in columns:
+            values = frame[name]
+            missing = values.isna()
+            if missing.any():
+                frame[name] = values.where(~missing, marker).astype(object)
+        return frame
 
     def predict(self, data: object) -> np.ndarray:
         """Validated predictions for a batch."""

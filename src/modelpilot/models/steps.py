@@ -33,3 +33,30 @@ def estimator_steps(estimator: Any, path: str = "") -> Iterator[tuple[str, Any]]
         if isinstance(child, str):  # "drop" / "passthrough"
             continue
         yield from estimator_steps(child, f"{path}.{name}" if path else name)
+
+
+def missing_text_marker(model: Any) -> Any:
+    """The value ``model`` was fitted with for a missing text value: None when one of its
+    encoders learnt None as a category or an imputer looks for None, else NaN.
+
+    pandas writes a missing text value as NaN when it reads a CSV and as None when it reads
+    Parquet or SQL, and scikit-learn tells them apart: ``SimpleImputer()`` (``missing_values``
+    NaN) imputes NaN but passes None on, and an encoder fitted on NaN meets None as a category
+    it never saw. A request's null has to reach the model as the marker it was trained on.
+
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import OneHotEncoder
+    >>> missing_text_marker(OneHotEncoder().fit([["a"], [None]])) is None
+    True
+    >>> missing_text_marker(OneHotEncoder().fit([["a"], [np.nan]]))
+    nan
+    """
+    from sklearn.impute import SimpleImputer
+
+    for _, step in estimator_steps(model):
+        if isinstance(step, SimpleImputer) and step.missing_values is None:
+            return None
+        for categories in getattr(step, "categories_", None) or ():
+            if any(value is None for value in categories):
+                return None
+    return float("nan")

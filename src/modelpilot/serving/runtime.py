@@ -130,7 +130,7 @@ class ModelRuntime:
                 data[spec.name] = pd.to_datetime(pd.Series(values), utc=True)
             else:
                 data[spec.name] = np.asarray(values, dtype=object)
-        return pd.DataFrame(data)
+        return self.model.with_missing_text_as_trained(pd.DataFrame(data))
 
     def predict_rows(self, rows: list[Row]) -> BatchOutput:
         """One predict (and predict_proba for classifiers) for the whole batch."""

@@ -77,7 +77,7 @@ def predict_columns(
                 column = frame[spec.name]
                 frame[spec.name] = column.astype(object).where(column.notna(), missing_text)
     try:
-        frame = model.signature.coerce(frame, where="input")
+        frame = model.with_missing_text_as_trained(model.signature.coerce(frame, where="input"))
     except InvalidInput as exc:
         message = _shift_row(exc.message.replace("(row ", "(file row "), offset)
         raise InvalidInput(message, field=exc.field) from None

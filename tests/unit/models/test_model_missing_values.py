@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from modelpilot.errors import InvalidInput
+from modelpilot.serving.runtime import ModelRuntime
 from modelpilot.workspace import Workspace
 
 
@@ -56,3 +57,38 @@ def test_a_model_that_fails_on_missing_values_refuses_them_by_name(ws: Workspace
     holes.loc[holes.index[2], "usage"] = np.nan
     with pytest.raises(InvalidInput, match=r"column 'usage' \(row 2\).*no missing values"):
         ws.load_model(mv.ref).predict(holes)
+
+
+@pytest.mark.parametrize("unknown", ["ignore", "error"])
+@pytest.mark.parametrize("trained_with", [np.nan, None], ids=["nan-from-csv", "none-from-parquet"])
+def test_a_null_text_value_reaches_the_model_as_the_missing_value_it_was_fitted_with(
+    ws: Workspace, trained_with: object, unknown: str
+) -> None:
+    """A JSON null arrives as None. A pipeline fitted on a CSV saw NaN, which its imputer
+    replaces; None went past the imputer as a category it never saw: the wrong class with
+    ``handle_unknown="ignore"``, a 500 with ``"error"``."""
+    x, _ = _frame()
+    x["plan"] = x["plan"].astype(object)
+    x.loc[x.index[::4], "plan"] = trained_with
+    y = ((x["usage"] > 10) | x["plan"].isna()).astype(int)  # missing text matters
+    text = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="none"), OneHotEncoder(handle_unknown=unknown)
+    )
+    model = make_pipeline(
+        ColumnTransformer([("num", "passthrough", ["tenure", "usage"]), ("cat", text, ["plan"])]),
+        LogisticRegression(),
+    ).fit(x, y)
+    mv = ws.log_model(model, "texts", input_example=x.head(8))
+    loaded = ws.load_model(mv.ref)
+    request = [
+        {"tenure": 3.0, "usage": 1.0, "plan": None},
+        {"tenure": 3.0, "usage": 1.0, "plan": "pro"},
+    ]
+    as_trained = pd.DataFrame(request)
+    as_trained["plan"] = as_trained["plan"].where(as_trained["plan"].notna(), trained_with)
+    expected = model.predict_proba(as_trained)
+    np.testing.assert_allclose(loaded.predict_proba(request), expected)  # the SDK's records
+    np.testing.assert_allclose(loaded.predict_proba(request[:1]), expected[:1])  # a lone null
+    runtime = ModelRuntime("texts", mv.version, loaded)  # the data plane's batch
+    rows = [tuple(r.values()) for r in request]
+    np.testing.assert_allclose(runtime.predict_rows(rows).probabilities, expected)

@@ -224,6 +224,7 @@ def test_text_imputer_converts_and_imputes_missing_text_as_its_source(imputer: A
     rng = np.random.default_rng(2)
     train.loc[rng.random(len(train)) < 0.1, "plan"] = np.nan  # as read_csv gives it
     test.loc[rng.random(len(test)) < 0.1, "plan"] = np.nan
+    test.loc[rng.random(len(test)) < 0.05, "plan"] = None  # a JSON null (read as NaN's twin)
     text = make_pipeline(imputer, OneHotEncoder(handle_unknown="ignore"))
     pre = ColumnTransformer(
         [
