@@ -495,9 +495,29 @@ def infer_signature(
 
 
 def _column_dtype(series: pd.Series) -> DType:
-    dtype = np.dtype(series.dtype) if isinstance(series.dtype, np.dtype) else None
-    if dtype is None:
-        return "string"
+    """The signature's dtype of a column, pandas' own dtypes included: nullable ``Int64`` and
+    ``Float64``, ``boolean``, Arrow-backed columns (``int64[pyarrow]``) and categories are
+    read as the NumPy dtype of their values, a timezone-aware date/time as ``datetime``. A
+    nullable integer column is ``float64``: scikit-learn reads its missing values as NaN,
+    which an integer column cannot hold (the input checks still name a non-number).
+
+    >>> _column_dtype(pd.Series([1, None], dtype="Int64")), _column_dtype(pd.Series(["a"]))
+    ('float64', 'string')
+    >>> _column_dtype(pd.Series(pd.to_datetime(["2026-01-01"], utc=True)))
+    'datetime'
+    """
+    dtype: Any = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return "datetime"
+    if not isinstance(dtype, np.dtype):
+        numpy_dtype = getattr(dtype, "numpy_dtype", None)  # pandas' extension dtypes
+        if not isinstance(numpy_dtype, np.dtype):
+            return "string"
+        if numpy_dtype.kind in "iu":
+            return "float64"
+        dtype = numpy_dtype
     kind = dtype.kind
     if kind == "b":
         return "bool"
