@@ -188,7 +188,9 @@ def ray_address() -> Iterator[str]:
     (``--ray-address``)."""
     ray = pytest.importorskip("ray", reason="the ray extra: pip install 'modelpilot[ray]'")
     started = time.monotonic()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from modelpilot.ray_cluster import start_local
+
+    start_local(ray, num_cpus=2)  # (tries again when the node was slow to start)
     print(f"\nRay local cluster up in {time.monotonic() - started:.1f} s", file=sys.stderr)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()

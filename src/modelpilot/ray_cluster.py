@@ -26,6 +26,7 @@ from modelpilot.config import Settings
 from modelpilot.errors import InvalidInput, Unavailable
 
 PROBE_TIMEOUT_S = 5.0
+LOCAL_START_ATTEMPTS = 3
 
 
 def ray_missing(option: str) -> str:
@@ -57,13 +58,8 @@ def connect(
             _probe(address)
             ray.init(address=address, log_to_driver=False, configure_logging=False)
         else:
-            ray.init(
-                num_cpus=num_cpus,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
-    except (OSError, RuntimeError, ValueError) as exc:
+            start_local(ray, num_cpus)
+    except Exception as exc:  # Ray raises bare Exception too ("timed out during startup")
         where = f"at {address}" if address else "(a local one)"
         raise Unavailable(
             f"Cannot start or reach the Ray cluster {where}: {type(exc).__name__}: "
@@ -72,6 +68,29 @@ def connect(
             f"local cluster.{_token_hint(address)}"
         ) from exc
     return ray
+
+
+def start_local(ray: ModuleType, num_cpus: int) -> None:
+    """Start a local Ray cluster in this process, trying again when its node was slow to start.
+
+    Ray waits a fixed 30 s for its raylet to register (``ray/_private/node.py``) and then
+    raises "The current node timed out during startup": on a loaded two-core machine (two
+    test workers each starting a cluster while other tests run) that happened to all 15 Ray
+    tests of one worker. A second or third start, after shutting the first down, succeeds.
+    """
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+            return
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == LOCAL_START_ATTEMPTS:
+                raise
+            ray.shutdown()
 
 
 def driver_import_path() -> dict[str, str]:
