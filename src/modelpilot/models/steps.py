@@ -1,5 +1,6 @@
 """Every estimator inside a scikit-learn model, with its path: what the converters check step by
-step, and what the sklearn flavor reads to know which libraries a pipeline needs.
+step, what the sklearn flavor reads to know which libraries a pipeline needs, and how the
+fitted steps wrote a missing text value (:func:`missing_text_marker`).
 
 >>> from sklearn.pipeline import make_pipeline
 >>> from sklearn.preprocessing import StandardScaler

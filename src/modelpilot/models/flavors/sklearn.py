@@ -166,7 +166,7 @@ def _booster_libraries(model: object) -> list[str]:
     """The gradient-boosting libraries whose estimators ``model`` holds (a pipeline's steps)."""
     from modelpilot.models.steps import estimator_steps
 
-    modules = {type(step).__module__.split(".")[0] for _, step in estimator_steps(model, "")}
+    modules = {type(step).__module__.split(".")[0] for _, step in estimator_steps(model)}
     return sorted(modules & set(_BOOSTER_TYPES))
 
 
