@@ -13,6 +13,7 @@ import functools
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -279,52 +280,55 @@ def _register_booster_converters() -> None:
     )  # fmt: skip
 
 
-def _text_imputers_on_empty_string(native: Any) -> Any:
-    """``native`` itself, or a copy whose imputers of text columns look for ``""``.
+def _copy_changing(native: Any, needs: Callable[[Any], bool], change: Callable[[Any], None]) -> Any:
+    """``native`` itself when none of its steps ``needs`` a change, else a deep copy with
+    ``change`` applied to each step that does: the caller's model is never modified."""
+    if not any(needs(step) for _, step in estimator_steps(native)):
+        return native
+    clone = copy.deepcopy(native)
+    for _, step in estimator_steps(clone):
+        if needs(step):
+            change(step)
+    return clone
+
+
+def _imputes_text_nan(step: Any) -> bool:
+    """A fitted SimpleImputer of text columns that looks for NaN or None.
 
     A text column's missing values reach the graph as ``""`` (:class:`OnnxInput` feeds them
     so), and skl2onnx converts a text imputer only when what it replaces is a string, while
-    ``SimpleImputer(strategy="most_frequent")``, the usual one, looks for NaN. The copy
-    imputes the same rows; only a value that is literally ``""`` differs (scikit-learn keeps
-    it as a category, the graph imputes it)."""
-    import numpy as np
+    ``SimpleImputer(strategy="most_frequent")``, the usual one, looks for NaN. A copy looking
+    for ``""`` imputes the same rows; only a value that is literally ``""`` differs
+    (scikit-learn keeps it as a category, the graph imputes it)."""
     from sklearn.impute import SimpleImputer
 
-    def on_text(step: Any) -> bool:
-        statistics = getattr(step, "statistics_", None)
-        missing = step.missing_values if isinstance(step, SimpleImputer) else ""
-        return (
-            statistics is not None
-            and statistics.dtype == object
-            and (missing is None or (isinstance(missing, float) and np.isnan(missing)))
-        )
+    if not isinstance(step, SimpleImputer) or getattr(step, "statistics_", None) is None:
+        return False
+    missing = step.missing_values
+    is_nan = isinstance(missing, float) and missing != missing
+    return step.statistics_.dtype == object and (missing is None or is_nan)
 
-    if not any(on_text(step) for _, step in estimator_steps(native)):
-        return native
-    clone = copy.deepcopy(native)
-    for _, step in estimator_steps(clone):
-        if on_text(step):
+
+def _named_xgboost(step: Any) -> bool:
+    """An XGBoost step whose booster names its features: onnxmltools reads splits on ``f0, f1,
+    ...`` only, and a step fitted on a DataFrame (``set_output(transform="pandas")``) names
+    its splits by column."""
+    return type(step).__module__.startswith("xgboost") and bool(
+        getattr(step.get_booster(), "feature_names", None)
+    )
+
+
+def _convertible_copy(native: Any) -> Any:
+    """``native`` as skl2onnx can convert it: text imputers look for ``""`` and XGBoost steps
+    forget their feature names (one copy at most)."""
+
+    def change(step: Any) -> None:
+        if _imputes_text_nan(step):
             step.missing_values = ""
-    return clone
-
-
-def _without_booster_names(native: Any) -> Any:
-    """``native`` itself, or a copy whose XGBoost steps forget their feature names: onnxmltools
-    reads splits on ``f0, f1, ...`` only, and a step fitted on a DataFrame (a pipeline with
-    ``set_output(transform="pandas")``) names its splits by column."""
-    named = [
-        path
-        for path, step in estimator_steps(native)
-        if type(step).__module__.startswith("xgboost")
-        and getattr(step.get_booster(), "feature_names", None)
-    ]
-    if not named:
-        return native
-    clone = copy.deepcopy(native)
-    for _, step in estimator_steps(clone):
-        if type(step).__module__.startswith("xgboost"):
+        else:
             step.get_booster().feature_names = None
-    return clone
+
+    return _copy_changing(native, lambda s: _imputes_text_nan(s) or _named_xgboost(s), change)
 
 
 def _ends_in_linear_svc(model: Any) -> bool:
@@ -401,7 +405,7 @@ def _sklearn_graph(native: Any, inputs: list[OnnxInput], is_classifier: bool, wh
     # Scale in double, as scikit-learn does, before the tree operators cast to float32: a
     # float32 (x - mean) / scale can land on the other side of a split threshold.
     options: dict[Any, Any] = {StandardScaler: {"div": "div_cast"}}
-    model = _text_imputers_on_empty_string(_without_booster_names(native))
+    model = _convertible_copy(native)
     if is_classifier and not _ends_in_linear_svc(model):  # (LinearSVC takes no zipmap option)
         options[id(model)] = {"zipmap": False}
     try:
