@@ -24,6 +24,7 @@ from modelpilot.artifacts.base import check_digest
 from modelpilot.errors import InvalidInput, ModelpilotError, UnsafeModel, shown
 from modelpilot.models.flavors import Flavor, class_labels, detect_flavor
 from modelpilot.models.signature import InputDomain, Signature, infer_signature, to_frame
+from modelpilot.models.steps import missing_text_marker
 from modelpilot.tracking.environment import pinned
 
 PACKAGE_FORMAT = "modelpilot-package/1"
@@ -80,7 +81,9 @@ def build_package(
         _check_feature_names(model, input_example)
         output = _trial_predict(model, input_example, flavor)
         inferred = infer_signature(input_example, output, class_labels(model))
-        signature = signature or _nullable_where_the_model_copes(model, input_example, inferred)
+        signature = signature or _nullable_where_the_model_copes(
+            model, input_example, inferred, flavor
+        )
     assert signature is not None
     signature = _with_domain(signature, None if domain_from is None else domain_from(signature))
     with tempfile.TemporaryDirectory(prefix="modelpilot-pkg-") as tmp:
@@ -209,25 +212,37 @@ _MAX_PROBED_COLUMNS = 200  # one trial prediction per column when they cannot al
 
 
 def _nullable_where_the_model_copes(
-    model: object, example: object, signature: Signature
+    model: object, example: object, signature: Signature, flavor: Flavor
 ) -> Signature:
-    """Float inputs the model predicts through when missing are nullable.
+    """Float and text inputs the model predicts through when missing are nullable.
 
-    An example of five clean rows says nothing about missing values, while an imputer or a
-    tree ensemble handles them: refusing NaN there would refuse real traffic. So each float
-    column is tried missing on one row of the example (all at once first); where the model
-    still answers with finite numbers, callers may send null. A model that fails on NaN keeps
-    the clear refusal.
+    An example of five clean rows says nothing about missing values, while an imputer, a
+    tree ensemble or an encoder with ``handle_unknown`` handles them: refusing null there
+    would refuse real traffic (the model's own training data, often). So each such column is
+    tried missing on one row of the example (all at once first); where the model still
+    answers with finite numbers, callers may send null. A text column is tried with the
+    marker the model was fitted with (``steps.missing_text_marker``), as the data plane will
+    send it. A model that fails on a missing value keeps the clear refusal.
     """
     predict = getattr(model, "predict", None)
-    floats = [s.name for s in signature.inputs if s.dtype.startswith("float") and not s.nullable]
-    if predict is None or not isinstance(example, pd.DataFrame) or not floats:
+    candidates = [
+        s.name
+        for s in signature.inputs
+        if not s.nullable and (s.dtype.startswith("float") or s.dtype == "string")
+    ]
+    if predict is None or not isinstance(example, pd.DataFrame) or not candidates:
         return signature
+    text = {s.name for s in signature.inputs if s.dtype == "string"}
+    text_marker = missing_text_marker(model) if flavor.name == "sklearn" else None
     row = example.head(1)
 
     def copes(columns: list[str]) -> bool:
         trial = row.copy()
-        trial[columns] = np.nan
+        for name in columns:
+            if name in text:
+                trial[name] = pd.Series([text_marker], index=trial.index, dtype=object)
+            else:
+                trial[name] = np.nan
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -236,10 +251,10 @@ def _nullable_where_the_model_copes(
             return False
         return output.dtype.kind not in "fc" or bool(np.isfinite(output).all())
 
-    if copes(floats):
-        nullable = set(floats)
-    elif len(floats) <= _MAX_PROBED_COLUMNS:
-        nullable = {name for name in floats if copes([name])}
+    if copes(candidates):
+        nullable = set(candidates)
+    elif len(candidates) <= _MAX_PROBED_COLUMNS:
+        nullable = {name for name in candidates if copes([name])}
     else:
         nullable = set()
     if not nullable:

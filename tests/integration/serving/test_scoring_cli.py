@@ -201,11 +201,21 @@ def test_missing_text_in_a_csv_reaches_the_model_as_pandas_reads_it(
 def test_missing_text_where_the_version_accepts_none_is_refused_by_column_and_row(
     cli_home: Path, tmp_path: Path, exe: str
 ) -> None:
-    model, text = _imputed_pipeline(400)
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    _, text = _imputed_pipeline(400)
+    clean = text.dropna()
+    # no imputer, an encoder that fails on what it never saw: plan is not nullable
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["plan"]), ("passthrough", ["x"])),
+        LogisticRegression(),
+    ).fit(clean, clean["x"] > 0)
     ws = Workspace(Settings(home=cli_home))
     try:
-        clean = text.dropna().head(5)  # an example without missing values: plan not nullable
-        ws.log_model(model, "strict", input_example=clean)
+        ws.log_model(model, "strict", input_example=clean.head(5))
     finally:
         ws.close()
     source = tmp_path / "in.csv"

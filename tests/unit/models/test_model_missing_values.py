@@ -92,3 +92,45 @@ def test_a_null_text_value_reaches_the_model_as_the_missing_value_it_was_fitted_
     runtime = ModelRuntime("texts", mv.version, loaded)  # the data plane's batch
     rows = [tuple(r.values()) for r in request]
     np.testing.assert_allclose(runtime.predict_rows(rows).probabilities, expected)
+
+
+@pytest.mark.parametrize("trained_with", [np.nan, None], ids=["nan-from-csv", "none-from-parquet"])
+def test_a_text_imputer_accepts_null_text_its_clean_example_lacked(
+    ws: Workspace, trained_with: object
+) -> None:
+    """The README's way: ``input_example=df.head(5)``, five rows without a missing plan, from
+    a pipeline that imputes the plan. Null text must still reach it (its own training data
+    has some), as it does for a float column with an imputer."""
+    x, _ = _frame()
+    x["plan"] = x["plan"].astype(object)
+    x.loc[x.index[5::4], "plan"] = trained_with
+    y = ((x["usage"] > 10) | x["plan"].isna()).astype(int)
+    imputer = SimpleImputer(strategy="most_frequent", missing_values=trained_with)
+    model = make_pipeline(
+        ColumnTransformer(
+            [("num", "passthrough", ["tenure", "usage"]),
+             ("cat", make_pipeline(imputer, OneHotEncoder()), ["plan"])]
+        ),
+        LogisticRegression(),
+    ).fit(x, y)  # fmt: skip
+    assert x.head(5)["plan"].notna().all()
+    mv = ws.log_model(model, "texts", input_example=x.head(5))
+    loaded = ws.load_model(mv.ref)
+    np.testing.assert_allclose(loaded.predict_proba(x), model.predict_proba(x))
+    request = [{"tenure": 3.0, "usage": 1.0, "plan": None}]
+    as_trained = pd.DataFrame({"tenure": [3.0], "usage": [1.0], "plan": [trained_with]})
+    np.testing.assert_allclose(loaded.predict_proba(request), model.predict_proba(as_trained))
+
+
+def test_an_encoder_that_fails_on_missing_text_refuses_it_by_name(ws: Workspace) -> None:
+    x, y = _frame()
+    model = make_pipeline(
+        ColumnTransformer([("num", "passthrough", ["tenure", "usage"]),
+                           ("cat", OneHotEncoder(), ["plan"])]),
+        LogisticRegression(),
+    ).fit(x, y)  # fmt: skip
+    mv = ws.log_model(model, "strict", input_example=x.head(5))
+    holes = x.head(5).astype({"plan": object})
+    holes.loc[holes.index[3], "plan"] = None
+    with pytest.raises(InvalidInput, match=r"column 'plan' \(row 3\).*expected a string"):
+        ws.load_model(mv.ref).predict(holes)

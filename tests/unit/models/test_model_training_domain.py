@@ -45,7 +45,7 @@ def test_a_model_logged_with_training_data_records_that_data_s_domain(ws: Worksp
     assert domain.ranges["age"] == (float(x["age"].min()), float(x["age"].max()))
     assert domain.ranges["age"] != (float(example["age"].min()), float(example["age"].max()))
     assert domain.categories["plan"] == {"basic", "pro", "team"}
-    assert domain.never_null == {"income"}  # only nullable columns are checked for nulls
+    assert domain.never_null == {"income", "plan"}  # nullable columns only (age is not)
     loaded = ws.load_model(version.ref)
     assert loaded.signature.domain == domain  # what the data plane reads: the manifest's
 
@@ -99,7 +99,7 @@ def test_a_dataset_kept_by_reference_as_csv_gives_the_domain(ws: Workspace, tmp_
     domain = _domain(version.signature)
     assert domain.categories["plan"] == {"basic", "pro", "team"}
     assert domain.ranges["income"] == pytest.approx((x["income"].min(), x["income"].max()))
-    assert domain.never_null == {"income"}
+    assert domain.never_null == {"income", "plan"}
 
 
 def test_the_domain_is_part_of_the_package_manifest_and_so_of_its_digest(
