@@ -62,34 +62,62 @@ def cluster(s3_server: RunningS3) -> Iterator[tuple[str, str]]:
     # a short path of its own: Ray's socket paths must fit in 107 bytes, and `ray start`
     # writes its address file there (a later `ray.init()` elsewhere must not join this one)
     temp = Path(tempfile.mkdtemp(prefix="mp-rn-", dir="/tmp"))
-    port = free_port()
-    env = {**os.environ, **NO_AUTH}
+    variables = [f"{k}={v}" for k, v in {**NO_AUTH, **s3_server.env()}.items()]
     name = f"modelpilot-ray-node-{uuid.uuid4().hex[:8]}"
     try:
-        subprocess.run(
-            [str(BIN / "ray"), "start", "--head", "--port", str(port), "--num-cpus", "0",
-             "--include-dashboard", "false", "--dashboard-port", str(free_port()),
-             "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
-             "--temp-dir", str(temp)],
-            env=env, check=True, capture_output=True, timeout=180,
-        )  # fmt: skip
-        python = Path(sys.base_prefix).resolve()
-        variables = [f"{k}={v}" for k, v in {**NO_AUTH, **s3_server.env()}.items()]
-        started = _docker(
-            "run", "-d", "--name", name, "--network", "host", "--shm-size", "512m",
-            *(arg for variable in variables for arg in ("-e", variable)),
-            "-v", f"{python}:{python}:ro", "-v", f"{REPOSITORY}:{REPOSITORY}:ro", BASE,
-            str(BIN / "ray"), "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "2",
-            "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
-            "--block",
-        )  # fmt: skip
-        assert started.returncode == 0, started.stderr
-        _wait_for_cpus(f"127.0.0.1:{port}", env, name)
-        yield f"127.0.0.1:{port}", name
+        # Ray gives a node a fixed 30 s to register; on a loaded two-core CI host the head
+        # or the container's node sometimes misses it: a fresh start (3 at most) succeeds
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                address = _start_cluster(temp, variables, name)
+                break
+            except NodeTimedOut:
+                _docker("rm", "--force", name)
+                _stop_processes_under(temp)
+                if attempt == START_ATTEMPTS:
+                    raise
+        yield address, name
     finally:
         _docker("rm", "--force", name)
         _stop_processes_under(temp)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+START_ATTEMPTS = 3
+TIMED_OUT = "timed out during startup"
+
+
+class NodeTimedOut(Exception):
+    """Ray's "The current node timed out during startup" (the head's or the container's)."""
+
+
+def _start_cluster(temp: Path, variables: list[str], name: str) -> str:
+    """The head here and the container's node joined to it: the head's address."""
+    port = free_port()
+    env = {**os.environ, **NO_AUTH}
+    head = subprocess.run(
+        [str(BIN / "ray"), "start", "--head", "--port", str(port), "--num-cpus", "0",
+         "--include-dashboard", "false", "--dashboard-port", str(free_port()),
+         "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
+         "--temp-dir", str(temp)],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    if head.returncode != 0:
+        if TIMED_OUT in head.stderr + head.stdout:
+            raise NodeTimedOut(head.stderr[-2000:])
+        raise AssertionError(f"ray start --head failed: {head.stderr[-3000:]}")
+    python = Path(sys.base_prefix).resolve()
+    started = _docker(
+        "run", "-d", "--name", name, "--network", "host", "--shm-size", "512m",
+        *(arg for variable in variables for arg in ("-e", variable)),
+        "-v", f"{python}:{python}:ro", "-v", f"{REPOSITORY}:{REPOSITORY}:ro", BASE,
+        str(BIN / "ray"), "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "2",
+        "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
+        "--block",
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    _wait_for_cpus(f"127.0.0.1:{port}", env, name)
+    return f"127.0.0.1:{port}"
 
 
 def _wait_for_cpus(address: str, env: dict[str, str], container: str) -> None:
@@ -102,6 +130,9 @@ def _wait_for_cpus(address: str, env: dict[str, str], container: str) -> None:
         )  # fmt: skip
         if "/2.0 CPU" in status.stdout:
             return
+        logs = _docker("logs", container)
+        if TIMED_OUT in logs.stdout + logs.stderr:
+            raise NodeTimedOut(logs.stderr[-2000:])
         time.sleep(1)  # polling a node that is joining; bounded by the deadline
     raise AssertionError(f"the node never joined: {_docker('logs', container).stderr[-3000:]}")
 
