@@ -18,8 +18,10 @@ True
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
+import pyarrow as pa
 
 from modelpilot.errors import InvalidInput, shown
 from modelpilot.monitoring.drift.base import ColumnKind
@@ -151,6 +154,8 @@ def fit_profile(
 
     def summarise(name: str) -> ColumnSummary:
         series = frame[name]
+        if name not in forced and is_timestamp(series):
+            return CategoricalCounts({}, int(series.isna().sum()), timestamp=True)
         if name in forced or infer_kind(series) == "categorical":
             return CategoricalCounts.from_values(series)
         return NumericSummary.from_values(
@@ -159,6 +164,39 @@ def fit_profile(
 
     summaries = parallel_map(summarise, names, n_jobs)
     return ReferenceProfile(dict(zip(names, summaries, strict=True)), len(frame), max_points)
+
+
+# ISO 8601 dates and times as text (a CSV's date column): 2026-11-30, 2026-11-30T12:00:05Z
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
+_TIMESTAMP_PROBE = 1_000  # distinct values looked at to call a text column dates
+
+
+def is_timestamp(series: pd.Series) -> bool:
+    """Whether a column holds dates or times: a datetime dtype (Arrow's too), Python dates,
+    or text that is all ISO 8601 dates (how a CSV's date column reads).
+
+    Such a column is not tested for drift: its values move on with the calendar, so every
+    window is "new", and it would fire on every window of perfectly stable data. Features
+    derived from it (hour of day, weekday, age of an account) are what to monitor.
+
+    >>> is_timestamp(pd.Series(["2026-11-30", "2026-12-01 08:00"])), is_timestamp(pd.Series(["a"]))
+    (True, False)
+    """
+    dtype = series.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return True
+    if isinstance(dtype, pd.ArrowDtype):
+        arrow = dtype.pyarrow_dtype
+        return bool(pa.types.is_timestamp(arrow) or pa.types.is_date(arrow))
+    if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
+        return False
+    values = series.dropna()
+    values = values.drop_duplicates().head(_TIMESTAMP_PROBE) if len(values) else values
+    if values.empty:
+        return False
+    if all(isinstance(v, datetime.date) for v in values):
+        return True
+    return all(isinstance(v, str) and _ISO_TIME.fullmatch(v) for v in values)
 
 
 def infer_kind(series: pd.Series) -> ColumnKind:

@@ -254,8 +254,12 @@ def test_top_categories_keep_every_row(p: list[int], q: list[int], top: int) -> 
     size = min(len(p), len(q))
     names = [f"k{i}" for i in range(size)]
     kept, ref, cur = top_categories(names, np.array(p[:size]), np.array(q[:size]), top=top)
-    assert ref.sum() == sum(p[:size]) and cur.sum() == sum(q[:size])
+    assert cur.sum() == sum(q[:size])
     assert len(kept) <= top + 1 or len(kept) == size
+    if len(kept) == size:
+        assert ref.tolist() == p[:size]
+    else:  # compared on the half of the reference that did not choose the categories
+        assert 0 <= ref.sum() <= sum(p[:size])
 
 
 def test_share_difference_is_the_points_a_share_moved() -> None:

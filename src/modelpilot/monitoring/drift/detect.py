@@ -314,6 +314,8 @@ def _skip_reason(
     sample: SortedSample | CategoricalCounts,
     spec: MethodSpec,
 ) -> str | None:
+    if isinstance(summary, CategoricalCounts) and summary.timestamp:
+        return "dates or times move on with the calendar (monitor features derived from them)"
     if summary.n == 0:
         return "all null in reference"
     if sample.n == 0:

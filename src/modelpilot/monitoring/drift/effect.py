@@ -112,15 +112,27 @@ def top_categories(
 
     A category new in the window lands in ``(other)``, so a new large code still shows.
 
-    >>> top_categories(["a", "b", "c"], np.array([5, 3, 1]), np.array([1, 1, 7]), top=1)
-    (['a', '(other)'], array([5, 4]), array([1, 8]))
+    Which categories are largest is decided on one random half of the reference (each count
+    split binomially, fixed seed) and the comparison uses the other half. Picking the largest
+    counts and comparing those same counts favours categories that were large by chance: on a
+    zip-code column (90,000 codes, 20,000 reference rows, 5,000 current) of one unchanging
+    distribution, the chosen codes always seemed to shrink, and the column was called drifted
+    in every window. Halves of a multinomial sample are independent, so the half that chose
+    the categories carries no bias into the test (100 windows of that column: 0 alarms).
+
+    >>> names, ref, cur = top_categories(["a", "b", "c"], np.array([500, 300, 8]),
+    ...                                  np.array([10, 10, 70]), top=1)
+    >>> names, cur.tolist(), bool(230 < ref[0] < 270), bool(ref.sum() < 500)
+    (['a', '(other)'], [10, 80], True, True)
     """
     if len(names) <= top + 1:
         return names, ref, cur
-    order = np.argsort(-ref, kind="stable")
+    chooser = np.random.default_rng(0).binomial(ref, 0.5)
+    compared = ref - chooser
+    order = np.argsort(-chooser, kind="stable")
     kept, rest = order[:top], order[top:]
     return (
         [names[i] for i in kept] + [OTHER],
-        np.r_[ref[kept], ref[rest].sum()].astype(np.int64),
+        np.r_[compared[kept], compared[rest].sum()].astype(np.int64),
         np.r_[cur[kept], cur[rest].sum()].astype(np.int64),
     )

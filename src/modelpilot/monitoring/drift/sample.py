@@ -272,10 +272,14 @@ class SortedSample:
 
 @dataclass(frozen=True)
 class CategoricalCounts:
-    """How often each category occurs in a sample (categories are compared as strings)."""
+    """How often each category occurs in a sample (categories are compared as strings).
+
+    ``timestamp`` marks a reference column of dates or times: it is kept without counts and
+    not tested (see ``profile.is_timestamp``)."""
 
     counts: dict[str, int]
     n_null: int = 0
+    timestamp: bool = False
 
     @classmethod
     def from_values(cls, values: Any) -> CategoricalCounts:
@@ -313,7 +317,8 @@ class CategoricalCounts:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"kind": "categorical", "counts": dict(self.counts), "n_null": self.n_null}
+        data = {"kind": "categorical", "counts": dict(self.counts), "n_null": self.n_null}
+        return {**data, "timestamp": True} if self.timestamp else data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CategoricalCounts:
@@ -322,7 +327,8 @@ class CategoricalCounts:
         >>> CategoricalCounts.from_dict({"counts": {"a": 1}, "n_null": 0}).n
         1
         """
-        return cls({str(k): int(v) for k, v in data["counts"].items()}, int(data["n_null"]))
+        counts = {str(k): int(v) for k, v in data["counts"].items()}
+        return cls(counts, int(data["n_null"]), bool(data.get("timestamp", False)))
 
 
 def as_counts(values: Any) -> CategoricalCounts:
