@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -154,8 +155,9 @@ def fit_profile(
 
     def summarise(name: str) -> ColumnSummary:
         series = frame[name]
-        if name not in forced and is_timestamp(series):
-            return CategoricalCounts({}, int(series.isna().sum()), timestamp=True)
+        untested = "" if name in forced else untested_kind(series)
+        if untested:
+            return CategoricalCounts({}, int(series.isna().sum()), untested=untested)
         if name in forced or infer_kind(series) == "categorical":
             return CategoricalCounts.from_values(series)
         return NumericSummary.from_values(
@@ -169,6 +171,46 @@ def fit_profile(
 # ISO 8601 dates and times as text (a CSV's date column): 2026-11-30, 2026-11-30T12:00:05Z
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 _TIMESTAMP_PROBE = 1_000  # distinct values looked at to call a text column dates
+MIN_IDENTIFIER_ROWS = 1_000  # fewer distinct values than this prove nothing
+IDENTIFIER_SPAN = 10  # integer ids fill at most this many times their count of the range
+
+
+def untested_kind(series: pd.Series) -> str:
+    """Why a reference column is not tested for drift: ``"dates"``, ``"identifier"``, or
+    ``""`` (it is tested).
+
+    >>> untested_kind(pd.Series(range(5_000))), untested_kind(pd.Series([1.5, 2.5]))
+    ('identifier', '')
+    """
+    if is_timestamp(series):
+        return "dates"
+    return "identifier" if is_identifier(series) else ""
+
+
+def is_identifier(series: pd.Series) -> bool:
+    """Whether a column looks like row identifiers: at least 1,000 values, all distinct, and
+    either text (ids, free text) or integers packed into a range at most ten times their
+    count (auto-increment keys, with gaps).
+
+    Next month's ids are all new, or all larger: tested, such a column drifts in every window.
+    Integers spread thinly over a wide range (amounts in cents, hashed keys) are tested as
+    numbers: their distribution means something.
+
+    >>> is_identifier(pd.Series(range(10_000, 12_000)))
+    True
+    >>> is_identifier(pd.Series(range(0, 2_000_000, 1_000)))  # all distinct, spread out
+    False
+    """
+    values = series.dropna()
+    if len(values) < MIN_IDENTIFIER_ROWS or pd.api.types.is_bool_dtype(values.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        if not np.all(np.isfinite(numbers)) or not np.all(numbers == np.round(numbers)):
+            return False
+        span = float(numbers.max() - numbers.min()) + 1
+        return span <= IDENTIFIER_SPAN * len(numbers) and bool(values.is_unique)
+    return bool(values.astype(str).is_unique)
 
 
 def is_timestamp(series: pd.Series) -> bool:

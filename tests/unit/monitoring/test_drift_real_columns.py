@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelpilot.monitoring import detect_drift, fit_profile
-from modelpilot.monitoring.profile import ReferenceProfile, is_timestamp
+from modelpilot.monitoring.profile import ReferenceProfile, is_identifier, is_timestamp
 
 ZIPS = np.array([f"{code:05d}" for code in range(10_000, 100_000)])
 
@@ -48,10 +48,37 @@ def test_a_many_valued_column_that_concentrates_on_a_few_codes_drifts() -> None:
     assert report.drifted_columns == ["code"]
 
 
-def test_identifiers_new_in_every_window_do_not_drift() -> None:
-    ref = pd.DataFrame({"customer_id": [f"c{i}" for i in range(20_000)]})
-    cur = pd.DataFrame({"customer_id": [f"c{i}" for i in range(50_000, 55_000)]})
-    assert detect_drift(ref, cur).drifted_columns == []
+@pytest.mark.parametrize(
+    ("reference_ids", "current_ids"),
+    [
+        pytest.param([f"c{i}" for i in range(20_000)], [f"c{i}" for i in range(50_000, 55_000)],
+                     id="text"),
+        pytest.param(np.arange(20_000), np.arange(50_000, 55_000), id="auto-increment"),
+        pytest.param(np.arange(0, 60_000, 3).astype(float), np.arange(90_000, 105_000, 3.0),
+                     id="integers-as-float-with-gaps"),
+    ],
+)  # fmt: skip
+def test_identifiers_new_in_every_window_are_reported_not_tested(
+    reference_ids: object, current_ids: object
+) -> None:
+    """Tested as numbers, next month's larger ids drifted in every window."""
+    rng = np.random.default_rng(11)
+    ref = pd.DataFrame({"id": reference_ids, "x": rng.normal(size=20_000)})
+    cur = pd.DataFrame({"id": current_ids, "x": rng.normal(size=5_000)})
+    report = detect_drift(ref, cur, drift_share=0)
+    assert not report.dataset_drift
+    row = next(c for c in report.columns if c.column == "id")
+    assert row.status.startswith("skipped: every value in the reference is distinct")
+
+
+def test_numbers_that_are_all_distinct_but_spread_out_are_tested() -> None:
+    """Amounts in cents: distinct in a small reference, but a real distribution."""
+    rng = np.random.default_rng(12)
+    cents = pd.DataFrame({"cents": rng.choice(10**9, 2_000, replace=False)})
+    assert not is_identifier(cents["cents"]) and cents["cents"].is_unique
+    moved = pd.DataFrame({"cents": rng.choice(10**9, 1_000, replace=False) // 2})
+    assert detect_drift(cents, moved).drifted_columns == ["cents"]
+    assert not is_identifier(pd.Series(np.arange(500)))  # too few rows to say
 
 
 def _days(start: str, n: int, rng: np.random.Generator) -> pd.DataFrame:

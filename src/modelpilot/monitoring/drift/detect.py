@@ -309,13 +309,20 @@ def _exact_values(
     return check.fit(summary).score(sample)
 
 
+UNTESTED = {
+    "dates": "dates or times move on with the calendar (monitor features derived from them)",
+    "identifier": "every value in the reference is distinct: identifiers or free text, new "
+    "in every window (categorical=[...] tests it anyway)",
+}
+
+
 def _skip_reason(
     summary: NumericSummary | CategoricalCounts,
     sample: SortedSample | CategoricalCounts,
     spec: MethodSpec,
 ) -> str | None:
-    if isinstance(summary, CategoricalCounts) and summary.timestamp:
-        return "dates or times move on with the calendar (monitor features derived from them)"
+    if isinstance(summary, CategoricalCounts) and summary.untested:
+        return UNTESTED.get(summary.untested, f"not tested ({summary.untested})")
     if summary.n == 0:
         return "all null in reference"
     if sample.n == 0:

@@ -274,12 +274,12 @@ class SortedSample:
 class CategoricalCounts:
     """How often each category occurs in a sample (categories are compared as strings).
 
-    ``timestamp`` marks a reference column of dates or times: it is kept without counts and
-    not tested (see ``profile.is_timestamp``)."""
+    ``untested`` marks a reference column kept without counts and not tested, with why:
+    ``"dates"`` or ``"identifier"`` (see ``profile.untested_kind``)."""
 
     counts: dict[str, int]
     n_null: int = 0
-    timestamp: bool = False
+    untested: str = ""
 
     @classmethod
     def from_values(cls, values: Any) -> CategoricalCounts:
@@ -318,7 +318,7 @@ class CategoricalCounts:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         data = {"kind": "categorical", "counts": dict(self.counts), "n_null": self.n_null}
-        return {**data, "timestamp": True} if self.timestamp else data
+        return {**data, "untested": self.untested} if self.untested else data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CategoricalCounts:
@@ -328,7 +328,7 @@ class CategoricalCounts:
         1
         """
         counts = {str(k): int(v) for k, v in data["counts"].items()}
-        return cls(counts, int(data["n_null"]), bool(data.get("timestamp", False)))
+        return cls(counts, int(data["n_null"]), str(data.get("untested", "")))
 
 
 def as_counts(values: Any) -> CategoricalCounts:
