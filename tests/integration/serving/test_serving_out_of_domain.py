@@ -28,7 +28,7 @@ IN_DOMAIN = {"age": 40, "income": 52.5, "plan": "pro"}
 @pytest.fixture(scope="module")
 def plan_home(tmp_path_factory: pytest.TempPathFactory, module_store_uri: str | None) -> Path:
     """'plans' v1: a pipeline over two numbers (income imputed, so nullable) and a category
-    (basic, pro), logged with its 300-row training frame as a dataset and only five rows as
+    (basic, pro; encoded ignoring the unknown, so nullable too), logged with its 300-row training frame as a dataset and only five rows as
     the input example, so the signature records the training data's domain."""
     home = tmp_path_factory.mktemp("domain") / "home"
     home.mkdir()
@@ -50,7 +50,7 @@ def plan_home(tmp_path_factory: pytest.TempPathFactory, module_store_uri: str | 
     domain = Signature.from_dict(version.signature).domain
     assert domain is not None and domain.source == train.ref and domain.rows == 300
     assert domain.categories["plan"] == {"basic", "pro"}  # not the example's {"pro"}
-    assert domain.never_null == {"income"}  # the nullable column: age and plan refuse nulls
+    assert domain.never_null == {"income", "plan"}  # the nullable columns: age refuses nulls
     return home
 
 
