@@ -883,7 +883,7 @@ def _routing_key(doc: Any, headers: dict[bytes, bytes], snapshot: RoutingSnapsho
     if header:
         return header.decode("latin-1")  # any bytes route; UTF-8 was a 500 on others
     field = snapshot.routing_key
-    records = doc.get("records") if isinstance(doc, dict) else doc
+    records = doc.get("records", doc.get("dataframe_records")) if isinstance(doc, dict) else doc
     if (
         isinstance(records, list)
         and records
@@ -901,40 +901,91 @@ def _rows_from_json(doc: Any, served: Served, key_field: str | None, max_rows: i
     validator = served.runtime.validator
     if type(doc) is list and key_field is None and len(doc) <= max_rows:
         return validator.from_records(doc, from_json=True)  # the usual body, checked at once
-    _check_rows(doc, max_rows)
+    shape, payload, field = _body_shape(doc)
+    _check_rows(payload, max_rows, field)
+    if shape == "records":
+        records = _strip_key(payload, validator.names, key_field)
+        return validator.from_records(records, from_json=True)
+    if shape == "columns":
+        return validator.from_columns(payload)
+    if shape == "split":
+        return validator.from_columns(_split_columns(payload))
+    return validator.from_matrix(payload, [len(payload), len(validator.names)], field)
+
+
+PLAIN_BODIES = (
+    'Send a list of records ([{"age": 31, ...}]), {"records": [...]}, '
+    '{"columns": {"age": [31, ...], ...}} or {"inputs": [[...], ...]} (MLflow\'s '
+    '"dataframe_records" and "dataframe_split" and KServe v1\'s "instances" are read too).'
+)
+
+
+def _body_shape(doc: Any) -> tuple[str, Any, str]:
+    """(shape, payload, field) of a /predict body: records (a list of objects), columns
+    (``{name: [values]}``), split (MLflow's ``{"columns": [...], "data": [[...]]}``) or
+    matrix (rows of values in the signature's order).
+
+    Besides modelpilot's own shapes, MLflow's scoring server bodies (``dataframe_records``,
+    ``dataframe_split``) and KServe v1's / TF Serving's ``instances`` are read, so clients
+    written for those servers work unchanged.
+
+    >>> _body_shape({"instances": [{"age": 31}]})[0], _body_shape({"instances": [[31]]})[0]
+    ('records', 'matrix')
+    """
     if isinstance(doc, list):
-        records = _strip_key(doc, validator.names, key_field)
-        return validator.from_records(records, from_json=True)
-    if isinstance(doc, dict) and isinstance(doc.get("records"), list):
-        records = _strip_key(doc["records"], validator.names, key_field)
-        return validator.from_records(records, from_json=True)
-    if isinstance(doc, dict) and isinstance(doc.get("columns"), dict):
-        return validator.from_columns(doc["columns"])
-    if isinstance(doc, dict) and isinstance(doc.get("inputs"), list):
-        inputs = doc["inputs"]
-        return validator.from_matrix(inputs, [len(inputs), len(validator.names)], "inputs")
-    raise InvalidInput(
-        'Send a list of records ([{"age": 31, ...}]), {"records": [...]}, '
-        '{"columns": {"age": [31, ...], ...}} or {"inputs": [[...], ...]}.',
-        field="body",
-    )
+        return "records", doc, "records"
+    if isinstance(doc, dict):
+        for key in ("records", "dataframe_records"):
+            if isinstance(doc.get(key), list):
+                return "records", doc[key], key
+        if isinstance(doc.get("columns"), dict):
+            return "columns", doc["columns"], "columns"
+        if isinstance(doc.get("dataframe_split"), dict):
+            return "split", doc["dataframe_split"], "dataframe_split"
+        for key in ("inputs", "instances"):
+            rows = doc.get(key)
+            if isinstance(rows, list):
+                as_records = bool(rows) and all(isinstance(row, dict) for row in rows)
+                return ("records" if as_records else "matrix"), rows, key
+    raise InvalidInput(PLAIN_BODIES, field="body")
 
 
-def _check_rows(doc: Any, max_rows: int) -> None:
+def _split_columns(split: dict[str, Any]) -> dict[str, list[Any]]:
+    """MLflow's ``{"columns": [names], "data": [[row], ...]}`` as ``{name: [values]}``."""
+    names, data = split.get("columns"), split.get("data")
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise InvalidInput(
+            'dataframe_split needs "columns": a list of column names.', field="dataframe_split"
+        )
+    if not isinstance(data, list):
+        raise InvalidInput(
+            'dataframe_split needs "data": a list of rows.', field="dataframe_split.data"
+        )
+    for index, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != len(names):
+            raise InvalidInput(
+                f"dataframe_split row {index}: expected a list of {len(names)} values (one per "
+                f"column); got {orjson.dumps(row).decode()[:200]}.",
+                field=f"dataframe_split.data[{index}]",
+            )
+    if len(set(names)) != len(names):
+        raise InvalidInput(
+            f"dataframe_split names a column twice: {shown(names)}.",
+            field="dataframe_split.columns",
+        )
+    return {name: [row[i] for row in data] for i, name in enumerate(names)}
+
+
+def _check_rows(payload: Any, max_rows: int, field: str) -> None:
     """413 for more rows than ``max_rows``, counted from list lengths before any validation."""
-    if isinstance(doc, list):
-        rows, field = len(doc), "records"
-    elif not isinstance(doc, dict):
-        return
-    elif isinstance(doc.get("records"), list):
-        rows, field = len(doc["records"]), "records"
-    elif isinstance(doc.get("columns"), dict):
-        first = next(iter(doc["columns"].values()), None)
-        rows, field = (len(first) if isinstance(first, list) else 0), "columns"
-    elif isinstance(doc.get("inputs"), list):
-        rows, field = len(doc["inputs"]), "inputs"
+    if field == "columns":
+        first = next(iter(payload.values()), None)
+        rows = len(first) if isinstance(first, list) else 0
+    elif field == "dataframe_split":
+        data = payload.get("data")
+        rows = len(data) if isinstance(data, list) else 0
     else:
-        return
+        rows = len(payload)
     if rows > max_rows:
         raise PayloadTooLarge(
             f"The request has {rows:,} rows; at most {max_rows:,} are accepted per request "

@@ -297,7 +297,8 @@ def rows_from_tensors(request: InferRequest, validator: RequestValidator) -> lis
     return validator.from_columns(columns)
 
 
-_EXPECTED = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers"}
+_EXPECTED = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers (or null)"}
+NAN = float("nan")
 
 
 def _typed(tensor: Tensor) -> list[Any]:
@@ -313,7 +314,7 @@ def _typed(tensor: Tensor) -> list[Any]:
         ok = (
             (type(value) is bool)
             if kind == "b"
-            else (type(value) is int or (kind == "f" and type(value) is float))
+            else (type(value) is int or (kind == "f" and (type(value) is float or value is None)))
         )
         if not ok:
             raise InvalidInput(
@@ -321,8 +322,8 @@ def _typed(tensor: Tensor) -> list[Any]:
                 f"{_EXPECTED[kind]}; got {shown(value)}.",
                 field=tensor.name,
             )
-    if kind == "f":
-        return [float(v) for v in tensor.data]
+    if kind == "f":  # JSON has no NaN: null is a missing number (the signature decides)
+        return [NAN if v is None else float(v) for v in tensor.data]
     return tensor.data
 
 

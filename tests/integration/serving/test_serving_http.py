@@ -81,6 +81,43 @@ def test_json_endpoint_accepts_records_and_columns(server: Server) -> None:
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"dataframe_records": [RECORD, RECORD]}, id="mlflow-records"),
+        pytest.param(
+            {"dataframe_split": {"columns": ["calls", "age", "income"],
+                                 "data": [[3, 40, 52.5], [3, 40, 52.5]]}},
+            id="mlflow-split-in-another-order",
+        ),
+        pytest.param({"instances": [RECORD, RECORD]}, id="kserve-v1-objects"),
+        pytest.param({"instances": [[40, 52.5, 3], [40, 52.5, 3]]}, id="kserve-v1-rows"),
+    ],
+)  # fmt: skip
+def test_mlflow_and_kserve_v1_bodies_answer_as_records(server: Server, body: object) -> None:
+    """Clients written for MLflow's scoring server or KServe v1 work unchanged."""
+    expected = httpx.post(f"{server.url}/predict/churn", json=[RECORD, RECORD]).json()
+    reply = httpx.post(f"{server.url}/predict/churn", json=body)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["probabilities"] == expected["probabilities"]
+
+
+def test_oip_null_in_a_float_tensor_is_a_missing_value_the_signature_decides(
+    server: Server,
+) -> None:
+    """JSON cannot write NaN: null in an FP64 tensor is a missing number, refused here by
+    name because the model's income column takes none (not "expects numbers")."""
+    tensors = [
+        {"name": "age", "datatype": "INT64", "shape": [2], "data": [40, 41]},
+        {"name": "income", "datatype": "FP64", "shape": [2], "data": [52.5, None]},
+        {"name": "calls", "datatype": "INT64", "shape": [2], "data": [3, 3]},
+    ]
+    reply = httpx.post(f"{server.url}/v2/models/churn/infer", json={"inputs": tensors})
+    assert reply.status_code == 422, reply.text
+    assert "Input 'income' (row 1): expected a finite number" in reply.text
+    assert "got a missing value" in reply.text
+
+
+@pytest.mark.parametrize(
     ("body", "status", "message"),
     [
         ([{"age": 40, "income": 1.0}], 422, "missing 'calls'"),
@@ -101,6 +138,12 @@ def test_json_endpoint_accepts_records_and_columns(server: Server) -> None:
             "all of the same length",
         ),
         ({"something": 1}, 422, "Send a list of records"),
+        (
+            {"dataframe_split": {"columns": ["age", "income", "calls"], "data": [[1, 2.0]]}},
+            422,
+            r"dataframe_split row 0: expected a list of 3 values \(one per column\); got \[1,2.0\]",
+        ),
+        ({"dataframe_split": {"data": [[1, 2.0, 3]]}}, 422, 'needs "columns"'),
         ([], 422, "no rows"),
     ],
 )

@@ -113,7 +113,12 @@ def test_wrong_datatypes_names_and_row_counts_are_explained() -> None:
     with pytest.raises(InvalidInput, match=r"disagree on the number of rows: \[1, 2\]"):
         rows(age, score, income, {**plan, "shape": [2], "data": ["a", "b"]})
     with pytest.raises(InvalidInput, match=r"Input 'income' \(element 0\): datatype FP64 expects"):
+        rows(age, score, {**income, "data": ["1.0"]}, plan)
+    # null is a missing number, which the signature refuses where the column takes none
+    with pytest.raises(InvalidInput, match=r"Input 'income' \(row 0\): expected a finite number"):
         rows(age, score, {**income, "data": [None]}, plan)
+    with pytest.raises(InvalidInput, match=r"Input 'age' \(element 0\): datatype INT64 expects"):
+        rows({**age, "data": [None]}, score, income, plan)
 
 
 def test_binary_size_beyond_the_body_is_refused() -> None:
