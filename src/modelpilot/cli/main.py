@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -16,64 +18,98 @@ from modelpilot.cli.context import close_workspace, err_console
 from modelpilot.errors import ModelpilotError
 from modelpilot.version import __version__
 
-app = typer.Typer(
-    name="modelpilot",
-    help="Self-hosted MLOps: track, version, register, serve, release, monitor.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-
-# Each module exposes register(app). Adding a command group is one line here.
-_GROUPS: list[str] = [
-    "modelpilot.cli.runs",
-    "modelpilot.cli.models",
-    "modelpilot.cli.datasets",
-    "modelpilot.cli.db",
-    "modelpilot.cli.deploy",
-    "modelpilot.cli.serve",
-    "modelpilot.cli.score",
-    "modelpilot.cli.monitor",
-    "modelpilot.cli.data",
-    "modelpilot.cli.evaluate",
-    "modelpilot.cli.optimize",
-    "modelpilot.cli.profile",
-    "modelpilot.cli.audit",
-    "modelpilot.cli.alerts",
-    "modelpilot.cli.server",
-    "modelpilot.cli.tokens",
-    "modelpilot.cli.pipelines",
-    "modelpilot.cli.agent",
-    "modelpilot.cli.loop",
-    "modelpilot.cli.governance",
-    "modelpilot.cli.gc",
-    "modelpilot.cli.package",
-]
+# The module each command (or command group) is registered by. Adding a group is one line
+# here; tests/cli/test_cli_lazy_loading.py checks the table against what each module registers.
+COMMANDS: dict[str, str] = {
+    "runs": "modelpilot.cli.runs",
+    "models": "modelpilot.cli.models",
+    "datasets": "modelpilot.cli.datasets",
+    "db": "modelpilot.cli.db",
+    "deploy": "modelpilot.cli.deploy",
+    "serve": "modelpilot.cli.serve",
+    "logs": "modelpilot.cli.serve",
+    "score": "modelpilot.cli.score",
+    "monitor": "modelpilot.cli.monitor",
+    "data": "modelpilot.cli.data",
+    "evaluate": "modelpilot.cli.evaluate",
+    "gate": "modelpilot.cli.evaluate",
+    "optimize": "modelpilot.cli.optimize",
+    "profile": "modelpilot.cli.profile",
+    "audit": "modelpilot.cli.audit",
+    "alerts": "modelpilot.cli.alerts",
+    "server": "modelpilot.cli.server",
+    "tokens": "modelpilot.cli.tokens",
+    "pipelines": "modelpilot.cli.pipelines",
+    "agent": "modelpilot.cli.agent",
+    "approve": "modelpilot.cli.loop",
+    "loop": "modelpilot.cli.loop",
+    "governance": "modelpilot.cli.governance",
+    "gc": "modelpilot.cli.gc",
+    "package": "modelpilot.cli.package",
+}
+_GROUPS: list[str] = list(dict.fromkeys(COMMANDS.values()))
 
 _state = {"debug": False}
 
 
-@app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
     _state["debug"] = debug
 
 
-@app.command()
 def version() -> None:
     """Print the modelpilot version."""
     typer.echo(f"modelpilot {__version__}")
 
 
-for _module in _GROUPS:
-    importlib.import_module(_module).register(app)
+def build_app(modules: Iterable[str]) -> typer.Typer:
+    """The command line with the commands of ``modules`` (and ``version``)."""
+    built = typer.Typer(
+        name="modelpilot",
+        help="Self-hosted MLOps: track, version, register, serve, release, monitor.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    built.callback()(_root)
+    built.command()(version)
+    for module in modules:
+        importlib.import_module(module).register(built)
+    return built
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: every command, built on first use (``from modelpilot.cli.main import app``)."""
+    if name == "app":
+        built = build_app(_GROUPS)
+        globals()["app"] = built
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def modules_for(args: list[str]) -> list[str]:
+    """The command modules a command line needs: the named command's alone, since importing
+    all of them costs about a second at every start (pandas, the evaluation and serving
+    stacks); all of them for the root's help, no command or an unknown one (whose error
+    lists the commands).
+
+    >>> modules_for(["--debug", "models", "list"]), modules_for(["version"])
+    (['modelpilot.cli.models'], [])
+    >>> len(modules_for(["--help"])) == len(_GROUPS)
+    True
+    """
+    command = next((arg for arg in args if not arg.startswith("-")), None)
+    if command == "version":
+        return []
+    module = COMMANDS.get(command or "")
+    return [module] if module else _GROUPS
 
 
 def _run(args: list[str]) -> int:
     """Run one command; its exit code (click returns ``typer.Exit`` codes, not raises them)."""
     try:
-        result = app(args=args, standalone_mode=False)
+        result = build_app(modules_for(args))(args=args, standalone_mode=False)
     finally:
         close_workspace()
     return result if isinstance(result, int) else 0
