@@ -98,7 +98,8 @@ def test_a_candidate_failing_fidelity_exits_9_and_is_kept(exe: str, home: Path) 
     # float32 moves a logistic regression's probabilities by ~1e-8: a zero bound fails it
     result = _run(exe, home, "optimize", "churn/1", "--max-abs-proba-diff", "0")
     assert result.returncode == 9, result.stderr
-    assert "FAILED fidelity (kept, never aliased)" in result.stdout
+    assert "FAILED fidelity: max_abs_proba_diff = " in result.stdout
+    assert "required at most 0 (kept, never aliased)" in " ".join(result.stdout.split())
     alias = _run(exe, home, "models", "alias", "set", "churn", "champion", "3")
     assert alias.returncode != 0 and "failed its fidelity check" in alias.stderr
 
@@ -111,7 +112,8 @@ def test_distilled_student_is_printed_registered_and_its_exit_code_follows_the_b
                   "--max-abs-proba-diff", "0")  # fmt: skip
     assert strict.returncode == 9, strict.stderr
     assert "linear student: LogisticRegression" in strict.stdout
-    assert "FAILED fidelity (kept, never aliased)" in strict.stdout
+    assert "(kept, never aliased)" in " ".join(strict.stdout.split())
+    assert "FAILED fidelity: " in strict.stdout
     loose = _run(exe, home, "optimize", "odd/1", "--to", "distilled", "--min-agreement", "0.5",
                  "--max-abs-proba-diff", "1")  # fmt: skip
     assert loose.returncode == 0, loose.stderr
@@ -150,3 +152,24 @@ def test_compiled_without_a_c_compiler_says_what_to_install(exe: str, home: Path
     result = _run(exe, home, "optimize", "trees/1", "--to", "compiled", path=str(Path(exe).parent))
     assert result.returncode == 2 and result.stderr.startswith("Error: "), result.stderr
     assert "needs a C compiler" in result.stderr and "apt-get install gcc" in result.stderr
+
+
+def test_a_regressor_s_table_shows_relative_differences_and_no_agreement(
+    exe: str, tmp_path: Path
+) -> None:
+    """A regressor has no classes to agree on, and its differences are of predictions
+    relative to max(1, |prediction|): headed so, not as probabilities."""
+    from sklearn.linear_model import Ridge
+
+    home = tmp_path / "home"
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    y = 100 * x["a"] + rng.normal(size=300)
+    ws = Workspace(Settings(home=home))
+    data = ws.log_dataset(x.assign(y=y), "reg")
+    ws.log_model(Ridge().fit(x, y), "reg", input_example=x.head(), datasets=[data])
+    ws.close()
+    result = _run(exe, home, "optimize", "reg/1", "--to", "onnx", columns=None)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "max rel. |Δ|" in text and "|Δp|" not in text and "agreement" not in text

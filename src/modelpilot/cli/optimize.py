@@ -81,15 +81,24 @@ def optimize_command(
     frame = result.to_frame()
     metric = next((m for m in frame["metric"] if isinstance(m, str)), None)
     table = Table(title=f"Candidates of {result.source.ref}" + (f" ({metric})" if metric else ""))
-    for title in [*(title for title, _, _ in _COLUMNS), "Δ 95% CI"]:
+    # a regressor: no classes to agree on, and its differences are of predictions, relative
+    # to max(1, |prediction|), not of probabilities
+    regressor = frame["agreement_data"].isna().all()
+    columns = [
+        (title.replace("|Δp|", "rel. |Δ|"), key, spec)
+        for title, key, spec in _COLUMNS
+        if not (regressor and key.startswith("agreement"))
+    ] if regressor else list(_COLUMNS)  # fmt: skip
+    for title in [*(title for title, _, _ in columns), "Δ 95% CI"]:
         table.add_column(title)
     for row in frame.to_dict("records"):
-        table.add_row(*(_cell(row[key], spec) for _, key, spec in _COLUMNS), _interval(row))
+        table.add_row(*(_cell(row[key], spec) for _, key, spec in columns), _interval(row))
     console.print(table)
     for name, reason in result.table.skipped.items():
         console.print(f"Skipped {name}: {reason}")
     for candidate in result.candidates:
-        word = "passed" if candidate.passed else "FAILED fidelity (kept, never aliased)"
+        failed = f"FAILED fidelity: {'; '.join(candidate.failures)} (kept, never aliased)"
+        word = "passed" if candidate.passed else failed
         detail = f", {candidate.detail}" if candidate.detail else ""
         console.print(f"Registered {candidate.ref} ({candidate.target}{detail}): {word}")
     if not all(c.passed for c in result.candidates):

@@ -55,6 +55,7 @@ class Candidate:
     target: str
     passed: bool
     detail: str = ""
+    failures: tuple[str, ...] = ()  # the fidelity checks it failed, as sentences
 
     @property
     def ref(self) -> str:
@@ -224,6 +225,7 @@ class Measured:
     digest: str
     trusted_types: tuple[str, ...]
     row: CandidateRow
+    failures: tuple[str, ...] = ()
 
 
 Holdout = tuple[pd.DataFrame, pd.Series | None] | None
@@ -283,7 +285,8 @@ def _measure(
                     hold_out, hold_reference, hold[1], model.classes
                 )
         worst = measure.worst(fidelity, hold_fidelity)
-        passed = all(c.passed for c in fidelity_checks(rules, worst))
+        failures = tuple(c.message for c in fidelity_checks(rules, worst) if not c.passed)
+        passed = not failures
         row = CandidateRow(
             candidate.target,
             candidate.target,
@@ -303,7 +306,7 @@ def _measure(
                 lambda: load_package(artifacts, package.digest, trust=trust)  # noqa: B023
             ),
         )
-        measured.append(Measured(candidate, package.digest, package.trusted_types, row))
+        measured.append(Measured(candidate, package.digest, package.trusted_types, row, failures))
     return source_row, measured
 
 
@@ -339,7 +342,8 @@ def _register(
             trusted_types=item.trusted_types,
         )
         rows[index] = dataclasses.replace(row, ref=version.ref)
-        candidates.append(Candidate(version, name, row.status == "passed", item.built.detail))
+        passed = row.status == "passed"
+        candidates.append(Candidate(version, name, passed, item.built.detail, item.failures))
     final = dataclasses.replace(table, rows=rows)
     for candidate in candidates:
         payload = {**final.to_dict(), "candidate": candidate.ref, "target": candidate.target}
