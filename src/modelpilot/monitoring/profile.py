@@ -171,7 +171,12 @@ def fit_profile(
 # ISO 8601 dates and times as text (a CSV's date column): 2026-11-30, 2026-11-30T12:00:05Z
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 _TIMESTAMP_PROBE = 1_000  # distinct values looked at to call a text column dates
-MIN_IDENTIFIER_ROWS = 1_000  # fewer distinct values than this prove nothing
+# How many distinct values prove a column holds identifiers. Integers: 100 random values
+# packed in a range ten times their count are all distinct with probability exp(-100 / 20),
+# under 1 %, so all-distinct there means keys. Text: a code of thousands of values drawn 100
+# times is often all distinct; at 1,000 rows it takes about a million equally likely values.
+MIN_IDENTIFIER_INTEGERS = 100
+MIN_IDENTIFIER_TEXTS = 1_000
 IDENTIFIER_SPAN = 10  # integer ids fill at most this many times their count of the range
 
 
@@ -188,9 +193,9 @@ def untested_kind(series: pd.Series) -> str:
 
 
 def is_identifier(series: pd.Series) -> bool:
-    """Whether a column looks like row identifiers: at least 1,000 values, all distinct, and
-    either text (ids, free text) or integers packed into a range at most ten times their
-    count (auto-increment keys, with gaps).
+    """Whether a column looks like row identifiers: all values distinct, and either at least
+    1,000 texts (ids, free text) or at least 100 integers packed into a range at most ten
+    times their count (auto-increment keys, with gaps).
 
     Next month's ids are all new, or all larger: tested, such a column drifts in every window.
     Integers spread thinly over a wide range (amounts in cents, hashed keys) are tested as
@@ -202,7 +207,7 @@ def is_identifier(series: pd.Series) -> bool:
     False
     """
     values = series.dropna()
-    if len(values) < MIN_IDENTIFIER_ROWS or pd.api.types.is_bool_dtype(values.dtype):
+    if len(values) < MIN_IDENTIFIER_INTEGERS or pd.api.types.is_bool_dtype(values.dtype):
         return False
     if pd.api.types.is_numeric_dtype(values.dtype):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -210,7 +215,7 @@ def is_identifier(series: pd.Series) -> bool:
             return False
         span = float(numbers.max() - numbers.min()) + 1
         return span <= IDENTIFIER_SPAN * len(numbers) and bool(values.is_unique)
-    return bool(values.astype(str).is_unique)
+    return len(values) >= MIN_IDENTIFIER_TEXTS and bool(values.astype(str).is_unique)
 
 
 def is_timestamp(series: pd.Series) -> bool:

@@ -78,7 +78,17 @@ def test_numbers_that_are_all_distinct_but_spread_out_are_tested() -> None:
     assert not is_identifier(cents["cents"]) and cents["cents"].is_unique
     moved = pd.DataFrame({"cents": rng.choice(10**9, 1_000, replace=False) // 2})
     assert detect_drift(cents, moved).drifted_columns == ["cents"]
-    assert not is_identifier(pd.Series(np.arange(500)))  # too few rows to say
+    assert not is_identifier(pd.Series(np.arange(99)))  # too few rows to say
+    assert is_identifier(pd.Series(np.arange(10**6, 10**6 + 569)))  # a small table's keys
+    assert not is_identifier(pd.Series([f"c{i}" for i in range(500)]))  # a many-valued code?
+
+
+def test_random_integers_in_a_packed_range_are_not_called_identifiers() -> None:
+    """The 100-row bound: 100 random integers in a range ten times their count repeat a
+    value almost always (all distinct with probability about exp(-5))."""
+    rng = np.random.default_rng(13)
+    called = sum(is_identifier(pd.Series(rng.integers(0, 1_000, 100))) for _ in range(200))
+    assert called <= 4
 
 
 def _days(start: str, n: int, rng: np.random.Generator) -> pd.DataFrame:
