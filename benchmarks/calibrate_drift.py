@@ -146,6 +146,8 @@ def window(spec: dict[str, Callable[..., Year]], rng: np.random.Generator, n: in
 
 def check_of(row: ColumnDrift) -> str:
     """The minimum-effect key a row's main test is decided by."""
+    if row.check:
+        return row.check
     if row.method == "ks":
         return "ks"
     return "chi2_binary" if row.effect == "share_difference" else "chi2"
@@ -197,7 +199,7 @@ def main() -> None:
     minimum = {check: round_up(max(by_size.values())) for check, by_size in quantiles.items()}
     print(f"\nquantile {q:.5f}; largest over sizes {args.sizes}, rounded up to 2 digits:")
     print("MIN_EFFECT: dict[str, float] = {")
-    for check in ("ks", "chi2", "chi2_binary", "exact_values"):
+    for check in ("ks", "chi2", "chi2_binary", "chi2_many", "exact_values"):
         print(f'    "{check}": {minimum.get(check)},')
     print("}")
 

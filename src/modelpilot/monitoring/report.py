@@ -103,6 +103,7 @@ class ColumnDrift:
     min_effect_size: float | None = None
     effects: dict[str, float] = field(default_factory=dict)
     exact_values: ExactValuesCheck | None = None
+    check: str | None = None  # the minimum-effect key of the main test (minimum.MIN_EFFECT)
 
     @property
     def skipped(self) -> bool:
@@ -123,6 +124,7 @@ class ColumnDrift:
             "min_effect_size": self.min_effect_size,
             "effect": self.effect,
             "effects": dict(self.effects),
+            "check": self.check,
             "exact_values": None if self.exact_values is None else self.exact_values.to_dict(),
             "kind": self.kind,
             "role": self.role,

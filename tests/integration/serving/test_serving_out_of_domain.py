@@ -28,8 +28,9 @@ IN_DOMAIN = {"age": 40, "income": 52.5, "plan": "pro"}
 @pytest.fixture(scope="module")
 def plan_home(tmp_path_factory: pytest.TempPathFactory, module_store_uri: str | None) -> Path:
     """'plans' v1: a pipeline over two numbers (income imputed, so nullable) and a category
-    (basic, pro; encoded ignoring the unknown, so nullable too), logged with its 300-row training frame as a dataset and only five rows as
-    the input example, so the signature records the training data's domain."""
+    (basic, pro; encoded ignoring the unknown, so nullable too), logged with its 300-row
+    training frame as a dataset and only five rows as the input example, so the signature
+    records the training data's domain."""
     home = tmp_path_factory.mktemp("domain") / "home"
     home.mkdir()
     rng = np.random.default_rng(7)

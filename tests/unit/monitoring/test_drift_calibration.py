@@ -21,6 +21,7 @@ from scipy import stats
 
 from modelpilot.monitoring import detect_drift
 from modelpilot.monitoring.drift.effect import (
+    TAIL_BUCKETS,
     frequency_effects,
     normalised_wasserstein,
     share_difference,
@@ -255,11 +256,11 @@ def test_top_categories_keep_every_row(p: list[int], q: list[int], top: int) -> 
     names = [f"k{i}" for i in range(size)]
     kept, ref, cur = top_categories(names, np.array(p[:size]), np.array(q[:size]), top=top)
     assert cur.sum() == sum(q[:size])
-    assert len(kept) <= top + 1 or len(kept) == size
-    if len(kept) == size:
-        assert ref.tolist() == p[:size]
-    else:  # compared on the half of the reference that did not choose the categories
-        assert 0 <= ref.sum() <= sum(p[:size])
+    if size <= top + 1:
+        assert kept == names and ref.tolist() == p[:size]
+    else:  # compared on the part of the reference that did not choose the categories
+        assert len(kept) == top + TAIL_BUCKETS and 0 <= ref.sum() <= sum(p[:size])
+        assert kept[:top] == [n for n in kept[:top] if n in names]
 
 
 def test_share_difference_is_the_points_a_share_moved() -> None:

@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelpilot.monitoring import detect_drift, fit_profile
+from modelpilot.monitoring.drift.minimum import MIN_EFFECT
 from modelpilot.monitoring.profile import ReferenceProfile, is_identifier, is_timestamp
+from modelpilot.monitoring.report import DriftReport
 
 ZIPS = np.array([f"{code:05d}" for code in range(10_000, 100_000)])
 
@@ -46,6 +48,12 @@ def test_a_many_valued_column_that_concentrates_on_a_few_codes_drifts() -> None:
     cur = pd.DataFrame({"code": rng.choice(codes, 10_000, p=moved).astype(str)})
     report = detect_drift(ref, cur)
     assert report.drifted_columns == ["code"]
+    # decided against the many-category minimum, and the stored report says so
+    stored = DriftReport.from_dict(report.to_dict()).columns[0]
+    assert stored.check == report.columns[0].check == "chi2_many"
+    assert stored.min_effect_size == MIN_EFFECT["chi2_many"]
+    few = detect_drift(ref.assign(code=ref["code"].str[-1]), cur.assign(code=cur["code"].str[-1]))
+    assert few.columns[0].check == "chi2"
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,7 @@ class DriftResult:
     min_effect_size: float | None = None
     effect: str | None = None
     effects: dict[str, float] = field(default_factory=dict)
+    check: str | None = None  # the minimum-effect key that decided it (minimum.MIN_EFFECT)
 
     def with_p_value(self, p_value: float) -> DriftResult:
         """The same result re-decided at a corrected (multiple-testing) p-value.
@@ -63,6 +64,7 @@ class DriftResult:
             "min_effect_size": self.min_effect_size,
             "effect": self.effect,
             "effects": dict(self.effects),
+            "check": self.check,
         }
 
 

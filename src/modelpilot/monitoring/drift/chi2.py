@@ -25,7 +25,7 @@ import numpy as np
 from scipy import special
 
 from modelpilot.monitoring.drift.base import DriftResult, fitted
-from modelpilot.monitoring.drift.effect import frequency_effects, top_categories
+from modelpilot.monitoring.drift.effect import TOP_CATEGORIES, frequency_effects, top_categories
 from modelpilot.monitoring.drift.minimum import MinEffect, minimum_for
 from modelpilot.monitoring.drift.registry import register
 from modelpilot.monitoring.drift.sample import CategoricalCounts, IntArray, as_counts
@@ -54,8 +54,11 @@ class ChiSquare:
     def score(self, current: Any) -> DriftResult:
         """Chi-square statistic and p-value of ``current`` against the reference."""
         reference = fitted(self.reference, "chi2")
-        _, ref, cur = top_categories(*reference.aligned(as_counts(current)))
-        return frequency_result(ref, cur, self.threshold, self.min_effect_size)
+        names, ref, cur = reference.aligned(as_counts(current))
+        many = len(names) > TOP_CATEGORIES + 1
+        _, ref, cur = top_categories(names, ref, cur)
+        check = "chi2_many" if many else ""
+        return frequency_result(ref, cur, self.threshold, self.min_effect_size, check=check)
 
 
 def frequency_result(
@@ -64,7 +67,8 @@ def frequency_result(
     """Chi-square test plus effect sizes of two count vectors over the same bins.
 
     ``check`` picks the minimum (:mod:`.minimum`); by default ``chi2`` or, for two
-    categories, ``chi2_binary`` (decided on the difference in shares).
+    categories, ``chi2_binary`` (decided on the difference in shares); ``chi2_many`` for a
+    column of more than 51 categories compared on its 50 largest plus "(other)".
 
     >>> frequency_result(np.array([500, 500]), np.array([350, 650]), 0.05, None).effect
     'share_difference'
@@ -83,6 +87,7 @@ def frequency_result(
         min_effect_size=minimum_for(min_effect_size, check),
         effect=effect,
         effects=effects,
+        check=check,
     )
     return result.with_p_value(p_value)
 

@@ -283,6 +283,7 @@ def _score_column(
         min_effect_size=result.min_effect_size if result else None,
         effect=result.effect if result else None,
         effects=dict(result.effects) if result else {},
+        check=result.check if result else None,
         status="ok" if skip is None else f"skipped: {skip}",
         n_reference=ref_total,
         n_current=len(values),

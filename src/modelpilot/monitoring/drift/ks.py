@@ -76,6 +76,7 @@ class KolmogorovSmirnov:
             min_effect_size=minimum_for(self.min_effect_size, "ks"),
             effect="wasserstein",
             effects={} if effect is None else {"wasserstein": effect},
+            check="ks",
         )
         return result.with_p_value(p)
 
