@@ -49,6 +49,15 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def _home_with(home: Path, name: str, model: object, x: pd.DataFrame, y: pd.Series) -> Path:
+    """A home of its own holding ``name``/1, logged with its training data."""
+    ws = Workspace(Settings(home=home))
+    data = ws.log_dataset(x.assign(y=y), name)
+    ws.log_model(model, name, input_example=x.head(), datasets=[data])
+    ws.close()
+    return home
+
+
 def _run(
     exe: str, home: Path, *args: str, path: str | None = None, columns: str | None = "250"
 ) -> subprocess.CompletedProcess[str]:
@@ -78,14 +87,10 @@ def test_piped_output_shows_the_tables_cells_whole(exe: str, tmp_path: Path) -> 
     """Captured as a script or `| less` would (no terminal, no COLUMNS): Rich's 80 columns
     used to cut every cell of the 18-column table to "…". (Its own home: the module's
     versions are numbered by the tests above and below.)"""
-    home = tmp_path / "home"
     rng = np.random.default_rng(1)
     x = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
     y = (x["a"] > 0).astype(int)
-    ws = Workspace(Settings(home=home))
-    data = ws.log_dataset(x.assign(y=y), "piped")
-    ws.log_model(LogisticRegression().fit(x, y), "piped", input_example=x.head(), datasets=[data])
-    ws.close()
+    home = _home_with(tmp_path / "home", "piped", LogisticRegression().fit(x, y), x, y)
     result = _run(exe, home, "optimize", "piped/1", "--to", "onnx", columns=None)
     assert result.returncode == 0, result.stderr
     assert "…" not in result.stdout, result.stdout
@@ -161,14 +166,10 @@ def test_a_regressor_s_table_shows_relative_differences_and_no_agreement(
     relative to max(1, |prediction|): headed so, not as probabilities."""
     from sklearn.linear_model import Ridge
 
-    home = tmp_path / "home"
     rng = np.random.default_rng(2)
     x = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
     y = 100 * x["a"] + rng.normal(size=300)
-    ws = Workspace(Settings(home=home))
-    data = ws.log_dataset(x.assign(y=y), "reg")
-    ws.log_model(Ridge().fit(x, y), "reg", input_example=x.head(), datasets=[data])
-    ws.close()
+    home = _home_with(tmp_path / "home", "reg", Ridge().fit(x, y), x, y)
     result = _run(exe, home, "optimize", "reg/1", "--to", "onnx", columns=None)
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())

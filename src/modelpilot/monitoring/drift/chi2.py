@@ -55,9 +55,8 @@ class ChiSquare:
         """Chi-square statistic and p-value of ``current`` against the reference."""
         reference = fitted(self.reference, "chi2")
         names, ref, cur = reference.aligned(as_counts(current))
-        many = len(names) > TOP_CATEGORIES + 1
+        check = "chi2_many" if len(names) > TOP_CATEGORIES + 1 else ""
         _, ref, cur = top_categories(names, ref, cur)
-        check = "chi2_many" if many else ""
         return frequency_result(ref, cur, self.threshold, self.min_effect_size, check=check)
 
 
