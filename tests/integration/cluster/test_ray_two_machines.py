@@ -61,12 +61,13 @@ def cluster(s3_server: RunningS3) -> Iterator[tuple[str, str]]:
     )
     # a short path of its own: Ray's socket paths must fit in 107 bytes, and `ray start`
     # writes its address file there (a later `ray.init()` elsewhere must not join this one)
-    temp = Path(tempfile.mkdtemp(prefix="mp-rn-", dir="/tmp"))
     variables = [f"{k}={v}" for k, v in {**NO_AUTH, **s3_server.env()}.items()]
     name = f"modelpilot-ray-node-{uuid.uuid4().hex[:8]}"
+    temp = Path(tempfile.mkdtemp(prefix="mp-rn-", dir="/tmp"))
     try:
         # Ray gives a node a fixed 30 s to register; on a loaded two-core CI host the head
-        # or the container's node sometimes misses it: a fresh start (3 at most) succeeds
+        # or the container's node sometimes misses it: a fresh start (in a fresh folder, 3 at
+        # most) is tried; the last failure carries the head's own logs
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
                 address = _start_cluster(temp, variables, name)
@@ -76,6 +77,8 @@ def cluster(s3_server: RunningS3) -> Iterator[tuple[str, str]]:
                 _stop_processes_under(temp)
                 if attempt == START_ATTEMPTS:
                     raise
+                shutil.rmtree(temp, ignore_errors=True)
+                temp = Path(tempfile.mkdtemp(prefix="mp-rn-", dir="/tmp"))
         yield address, name
     finally:
         _docker("rm", "--force", name)
@@ -104,7 +107,7 @@ def _start_cluster(temp: Path, variables: list[str], name: str) -> str:
     )  # fmt: skip
     if head.returncode != 0:
         if TIMED_OUT in head.stderr + head.stdout:
-            raise NodeTimedOut(head.stderr[-2000:])
+            raise NodeTimedOut(head.stderr[-1000:] + _ray_logs(temp))
         raise AssertionError(f"ray start --head failed: {head.stderr[-3000:]}")
     python = Path(sys.base_prefix).resolve()
     started = _docker(
@@ -118,6 +121,22 @@ def _start_cluster(temp: Path, variables: list[str], name: str) -> str:
     assert started.returncode == 0, started.stderr
     _wait_for_cpus(f"127.0.0.1:{port}", env, name)
     return f"127.0.0.1:{port}"
+
+
+def _ray_logs(temp: Path) -> str:
+    """The ends of the head's own logs (raylet, GCS, agents): why its raylet did not register
+    is there, not in ``ray start``'s output."""
+    logs = temp / "session_latest" / "logs"
+    names = ("raylet.out", "raylet.err", "gcs_server.out", "gcs_server.err", "dashboard_agent.err",
+             "runtime_env_agent.err")  # fmt: skip
+    parts = []
+    for name in names:
+        path = logs / name
+        if path.is_file():
+            lines = path.read_text(errors="replace").splitlines()
+            kept = [line[:300] for line in lines if not line.startswith("[state-dump]")]
+            parts.append(f"\n--- {name} (end) ---\n" + "\n".join(kept[-20:]))
+    return "".join(parts) or f"\n(no Ray logs under {logs})"
 
 
 def _wait_for_cpus(address: str, env: dict[str, str], container: str) -> None:
