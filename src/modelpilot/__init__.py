@@ -362,8 +362,9 @@ def score(
     allow_untrusted: bool = False,
     trusted_code: bool = False,
 ) -> int:
-    """Score a .parquet or .csv file with ``churn@champion`` into ``output`` (the input's
-    columns, then ``prediction`` and ``proba_<class>``); returns the row count.
+    """Score a table file (.parquet, .csv, .tsv, .csv.gz or .tsv.gz) with ``churn@champion``
+    into ``output`` (the input's columns, then ``prediction`` and ``proba_<class>``); returns
+    the row count.
 
     ``executor="ray"`` runs it on Ray actors (the cluster at ``ray_address`` or
     ``MODELPILOT_RAY_ADDRESS``, else a local one) and writes the same output.

@@ -813,7 +813,7 @@ class Workspace:
         allow_untrusted: bool = False,
         trusted_code: bool = False,
     ) -> int:
-        """Score a .parquet or .csv file with a registered version into ``output``; returns
+        """Score a table file (:mod:`modelpilot.tables`) with a version into ``output``; returns
         the row count. ``executor="ray"`` scores on a Ray cluster (``ray_address``, else
         ``MODELPILOT_RAY_ADDRESS``, else a local one) into the same output; ``chunk_rows``
         is then the batch each Ray actor scores and ``workers`` the actor pool's size.

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -68,13 +67,3 @@ def fmt_ms(value: int | None) -> str:
 def print_json(data: Any) -> None:
     """Machine-readable output for ``--json``."""
     console.print_json(json.dumps(data, default=str))
-
-
-def require_table_file(path: Path, what: str, field: str) -> None:
-    """A .parquet or .csv file that exists, or an InvalidInput that says which it is not."""
-    from modelpilot.errors import InvalidInput
-
-    if path.suffix.lower() not in (".parquet", ".csv"):
-        raise InvalidInput(f"{what} {path} is not a .parquet or .csv file.", field=field)
-    if not path.is_file():
-        raise InvalidInput(f"{what} {path} does not exist (or is not a file).", field=field)

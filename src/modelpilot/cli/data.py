@@ -25,19 +25,19 @@ def validate_command(
     reference: str = typer.Argument(
         ..., help="Dataset reference (name or name@version) the rules come from."
     ),
-    data: Path = typer.Argument(..., help="New data: .parquet or .csv"),
+    data: Path = typer.Argument(..., help="New data: .parquet, .csv, .tsv, .csv.gz or .tsv.gz"),
     rules: Path | None = typer.Option(None, "--rules", help="YAML list of declared rules to add."),
 ) -> None:
     """List failed rules with examples; exit code 8 when any rule fails."""
-    from modelpilot.cli.context import require_table_file
     from modelpilot.data.validation import declared_rules, infer_rules, validate
+    from modelpilot.tables import read_frame, require_table
 
     ws = get_workspace()
-    require_table_file(data, "The data file", "data")
+    kind = require_table(data, "The data file", "data")
     checks = infer_rules(ws.load_dataset(reference))
     if rules is not None:
         checks += declared_rules(yaml.safe_load(rules.read_text()) or [])
-    frame = pd.read_parquet(data) if data.suffix.lower() == ".parquet" else pd.read_csv(data)
+    frame = read_frame(data, kind)
     result = validate(frame, checks, risks=_risks(ws, frame, checks))
     if result.passed:
         console.print(f"All {result.rules_checked} rules passed on {result.rows:,} rows.")

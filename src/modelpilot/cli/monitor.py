@@ -123,7 +123,9 @@ def report(
 
 @monitor_app.command("estimate")
 def estimate(
-    reference: Path = typer.Argument(..., help="Labelled reference data: .parquet or .csv"),
+    reference: Path = typer.Argument(
+        ..., help="Labelled reference data: .parquet, .csv, .tsv, .csv.gz or .tsv.gz"
+    ),
     analysis: Path = typer.Argument(..., help="Data to estimate on (labels optional)."),
     target: str = typer.Option("target", "--target", help="Label column."),
     pred: str = typer.Option(
@@ -184,10 +186,9 @@ def estimate(
 
 
 def _table(path: Path, role: str) -> pd.DataFrame:
-    from modelpilot.cli.context import require_table_file
+    from modelpilot.tables import read_frame, require_table
 
-    require_table_file(path, f"The {role}", role)
-    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    return read_frame(path, require_table(path, f"The {role}", role))
 
 
 def _proba_option(values: list[str]) -> str | dict[str, str] | list[str]:

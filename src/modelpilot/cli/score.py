@@ -1,4 +1,4 @@
-"""``modelpilot score``: batch scoring of Parquet or CSV files with a progress bar."""
+"""``modelpilot score``: batch scoring of Parquet, CSV or TSV files with a progress bar."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ _EXECUTORS: dict[str, Literal["local", "ray"]] = {"local": "local", "ray": "ray"
 
 def score_command(
     ref: str = typer.Argument(..., help="Model reference, e.g. churn@champion"),
-    source: Path = typer.Argument(..., help="Input .parquet or .csv"),
-    output: Path = typer.Option(..., "-o", "--output", help="Output .parquet or .csv"),
+    source: Path = typer.Argument(
+        ..., help="Input table: .parquet, .csv, .tsv, .csv.gz or .tsv.gz"
+    ),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="Output table: .parquet, .csv, .tsv, .csv.gz or .tsv.gz"
+    ),
     chunk_rows: int = typer.Option(
         100_000, "--chunk-rows", min=1, help="Rows per chunk, or per Ray batch (bounds memory)."
     ),

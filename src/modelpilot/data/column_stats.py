@@ -15,6 +15,7 @@ string columns (300 distinct values) stored by value, ~0.7 s.
 from __future__ import annotations
 
 import csv
+import gzip
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 from modelpilot.artifacts import ArtifactStore
 from modelpilot.data.entities import DatasetVersion
 from modelpilot.data.service import checked_file
+from modelpilot.tables import TableKind, delimiter, is_gzip, table_kind, text_stream
 
 ColumnKind = Literal["number", "category", "other"]
 BATCH_ROWS = 65_536
@@ -151,10 +153,11 @@ def _batches(
         yield from _parquet_batches(pq.ParquetFile(source), columns)
         return
     path = checked_file(version)
-    if path.suffix.lower() == ".parquet":
+    kind = table_kind(path)
+    if kind == "parquet":
         yield from _parquet_batches(pq.ParquetFile(path), columns)
     else:
-        yield from _csv_batches(path, columns)
+        yield from _csv_batches(path, kind or "csv", columns)
 
 
 def _parquet_batches(
@@ -165,11 +168,14 @@ def _parquet_batches(
         yield from file.iter_batches(batch_size=BATCH_ROWS, columns=present)
 
 
-def _csv_batches(path: Path, columns: Mapping[str, ColumnKind]) -> Iterator[pa.RecordBatch]:
-    """CSV read as text (types inferred from its first block could disagree with a later
+def _csv_batches(
+    path: Path, kind: TableKind, columns: Mapping[str, ColumnKind]
+) -> Iterator[pa.RecordBatch]:
+    """CSV/TSV read as text (types inferred from its first block could disagree with a later
     one); number columns are cast per batch, so a non-number marks the column unreadable."""
-    with path.open(newline="") as handle:
-        header: Sequence[str] = next(csv.reader(handle), [])
+    opener = gzip.open if is_gzip(path) else open
+    with opener(path, "rt", newline="") as handle:
+        header: Sequence[str] = next(csv.reader(handle, delimiter=delimiter(kind)), [])
     present = [name for name in header if name in columns]
     if not present:
         return
@@ -178,5 +184,6 @@ def _csv_batches(path: Path, columns: Mapping[str, ColumnKind]) -> Iterator[pa.R
         include_columns=present,
         strings_can_be_null=True,
     )
-    with pacsv.open_csv(path, convert_options=options) as reader:
+    parse = pacsv.ParseOptions(delimiter=delimiter(kind))
+    with pacsv.open_csv(text_stream(path), parse_options=parse, convert_options=options) as reader:
         yield from reader

@@ -23,6 +23,7 @@ from modelpilot.data.profile import compute_profile, infer_schema
 from modelpilot.errors import InvalidInput, NotFound, shown
 from modelpilot.store import Store
 from modelpilot.store.schema import datasets
+from modelpilot.tables import ACCEPTED, TableKind, delimiter, is_gzip, read_frame, table_kind
 from modelpilot.tracking.validation import check_key, check_text
 
 
@@ -70,7 +71,7 @@ def log_dataset(
     if isinstance(data, (str, Path)):
         return _log_reference(store, Path(data), name, source, risks)
     raise InvalidInput(
-        f"Dataset {name!r}: expected a pandas DataFrame or a path to a Parquet/CSV file; "
+        f"Dataset {name!r}: expected a pandas DataFrame or a path to a table file ({ACCEPTED}); "
         f"got {type(data).__name__}.",
         field="data",
     )
@@ -130,19 +131,20 @@ def _checked_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame.rename(columns=str)
 
 
-def _check_file(path: Path, name: str) -> None:
+def _check_file(path: Path, name: str) -> TableKind:
     if not path.is_file():
         raise InvalidInput(f"Dataset {name!r}: no file at {path}.", field="data")
-    if path.suffix.lower() not in (".parquet", ".csv"):
+    kind = table_kind(path)
+    if kind is None:
         raise InvalidInput(
-            f"Dataset {name!r}: {path.name} is neither .parquet nor .csv.", field="data"
+            f"Dataset {name!r}: {path.name} is not a table file: use {ACCEPTED}.", field="data"
         )
+    return kind
 
 
 def read_table(path: Path, name: str) -> pd.DataFrame:
-    """The rows of a Parquet/CSV file about to be logged as dataset ``name``."""
-    _check_file(path, name)
-    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    """The rows of a table file (:mod:`modelpilot.tables`) about to be logged as ``name``."""
+    return read_frame(path, _check_file(path, name))
 
 
 def frame_version(
@@ -162,10 +164,10 @@ def frame_version(
 
 
 def file_version(path: Path, name: str, source: str | None) -> DatasetVersion:
-    """Describe a Parquet/CSV file kept where it is (by reference); not recorded yet."""
-    _check_file(path, name)
+    """Describe a table file kept where it is (by reference); not recorded yet."""
+    kind = _check_file(path, name)
     digest = sha256_file(path)
-    schema, profile, num_rows = _duckdb_profile(path)
+    schema, profile, num_rows = _duckdb_profile(path, kind)
     where = str(path.absolute())
     return DatasetVersion(
         name, digest, 0, "reference", where, num_rows, schema, profile, source or where
@@ -203,7 +205,9 @@ _NUMERIC_TYPES = (
 )  # fmt: skip
 
 
-def _duckdb_profile(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+def _duckdb_profile(
+    path: Path, file_kind: TableKind
+) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
     """Schema and profile of a file logged by reference, in one streaming DuckDB pass.
 
     One aggregate query rather than ``SUMMARIZE``: numeric statistics skip non-finite values
@@ -212,8 +216,13 @@ def _duckdb_profile(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any], i
     """
     import duckdb
 
-    reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv_auto"
-    source = f"{reader}(?)"
+    # (the separator and compression are said, not sniffed, as pandas is told them)
+    compression = "gzip" if is_gzip(path) else "none"
+    source = (
+        "read_parquet(?)"
+        if file_kind == "parquet"
+        else f"read_csv_auto(?, delim='{delimiter(file_kind)}', compression='{compression}')"
+    )
     with duckdb.connect() as con:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}", [str(path)]).fetchall()
         kinds = [(str(col), str(ctype)) for col, ctype, *_ in described]
@@ -393,7 +402,7 @@ def read_dataset(artifacts: ArtifactStore, version: DatasetVersion) -> pd.DataFr
     if version.storage == "parquet":
         return pd.read_parquet(io.BytesIO(artifacts.get_bytes(version.location)))
     path = checked_file(version)
-    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    return read_frame(path, _check_file(path, version.name))
 
 
 def checked_file(version: DatasetVersion) -> Path:

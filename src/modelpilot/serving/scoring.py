@@ -1,4 +1,4 @@
-"""Batch scoring: stream a Parquet or CSV file through a model in chunks, on every core.
+"""Batch scoring: stream a Parquet, CSV or TSV file through a model in chunks, on every core.
 
 Memory stays bounded whatever the input size: the reader yields ``chunk_rows`` at a time, at
 most ``2 x workers`` chunks are in flight, and results are appended to the output in input
@@ -27,6 +27,7 @@ from modelpilot.errors import InvalidInput, ModelFailed, ModelpilotError, shown
 from modelpilot.models import LoadedModel
 from modelpilot.models.signature import NUMERIC_DTYPES, Signature
 from modelpilot.serving.threads import limit_native_threads
+from modelpilot.tables import ACCEPTED, TableKind, delimiter, is_gzip, table_kind, text_stream
 
 
 def score_chunk(
@@ -44,10 +45,10 @@ def missing_text_of(path: Path) -> float | None:
     file, since that is what the model was trained on from such a file. ``pandas.read_csv``
     gives NaN (which scikit-learn's SimpleImputer imputes), ``pandas.read_parquet`` None.
 
-    >>> missing_text_of(Path("in.csv")), missing_text_of(Path("in.parquet"))
+    >>> missing_text_of(Path("in.csv.gz")), missing_text_of(Path("in.parquet"))
     (nan, None)
     """
-    return math.nan if path.suffix.lower() == ".csv" else None
+    return None if table_kind(path) == "parquet" else math.nan
 
 
 def model_inputs(signature: Signature, table: pa.Table) -> pa.Table:
@@ -167,13 +168,11 @@ def check_score_paths(source: Path, target: Path) -> None:
     (the CLI calls it before loading the model or drawing a progress bar)."""
     if not source.is_file():
         raise InvalidInput(f"No input file at {source}.", field="input")
-    if source.suffix.lower() not in (".parquet", ".csv"):
+    if table_kind(source) is None:
+        raise InvalidInput(f"Cannot score {source.name}: use a {ACCEPTED} file.", field="input")
+    if table_kind(target) is None:
         raise InvalidInput(
-            f"Cannot score {source.name}: use a .parquet or .csv file.", field="input"
-        )
-    if target.suffix.lower() not in (".parquet", ".csv"):
-        raise InvalidInput(
-            f"Cannot write {target.name}: use a .parquet or .csv output file.", field="output"
+            f"Cannot write {target.name}: use a {ACCEPTED} output file.", field="output"
         )
 
 
@@ -184,6 +183,11 @@ PANDAS_NA_STRINGS = (
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 )  # fmt: skip
+
+
+def csv_parse_options(kind: TableKind) -> pacsv.ParseOptions:
+    """A text table's separator (a comma, or a tab for .tsv)."""
+    return pacsv.ParseOptions(delimiter=delimiter(kind))
 
 
 def csv_options(signature: Signature) -> pacsv.ConvertOptions:
@@ -201,21 +205,22 @@ def read_chunks(
 ) -> tuple[Iterator[pa.Table], int | None]:
     """Chunks of the input and the total row count when the format knows it; a CSV is read
     with :func:`csv_options`."""
-    suffix = path.suffix.lower()
+    kind = table_kind(path)
     if not path.is_file():
         raise InvalidInput(f"No input file at {path}.", field="input")
-    if suffix == ".parquet":
+    if kind is None:
+        raise InvalidInput(f"Cannot score {path.name}: use a {ACCEPTED} file.", field="input")
+    if kind == "parquet":
         parquet = pq.ParquetFile(path)
         batches = parquet.iter_batches(batch_size=chunk_rows)
         return (pa.Table.from_batches([b]) for b in batches), parquet.metadata.num_rows
-    if suffix == ".csv":
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=chunk_rows * 200),
-            convert_options=csv_options(signature),
-        )
-        return _csv_chunks(reader), None
-    raise InvalidInput(f"Cannot score {path.name}: use a .parquet or .csv file.", field="input")
+    reader = pacsv.open_csv(
+        text_stream(path),
+        read_options=pacsv.ReadOptions(block_size=chunk_rows * 200),
+        parse_options=csv_parse_options(kind),
+        convert_options=csv_options(signature),
+    )
+    return _csv_chunks(reader), None
 
 
 def _csv_chunks(reader: pacsv.CSVStreamingReader) -> Iterator[pa.Table]:
@@ -256,16 +261,24 @@ def _csv_error(message: str, schema: pa.Schema, rows: int) -> str:
 
 
 class _Writer:
-    def __init__(self, path: Path, csv: bool) -> None:
+    def __init__(self, path: Path, kind: TableKind, gzip: bool) -> None:
         self.path = path
-        self.as_csv = csv
+        self.kind = kind
+        self.gzip = gzip
         self.parquet: pq.ParquetWriter | None = None
         self.csv: pacsv.CSVWriter | None = None
+        self.stream: pa.NativeFile | None = None
 
     def write(self, table: pa.Table) -> None:
-        if self.as_csv:
+        if self.kind != "parquet":
             if self.csv is None:
-                self.csv = pacsv.CSVWriter(self.path, table.schema)
+                self.stream = (
+                    pa.CompressedOutputStream(str(self.path), "gzip")
+                    if self.gzip
+                    else pa.OSFile(str(self.path), "wb")
+                )
+                options = pacsv.WriteOptions(delimiter=delimiter(self.kind))
+                self.csv = pacsv.CSVWriter(self.stream, table.schema, write_options=options)
             self.csv.write_table(table)
         else:
             if self.parquet is None:
@@ -273,7 +286,10 @@ class _Writer:
             self.parquet.write_table(table.cast(self.parquet.schema))
 
     def close(self) -> None:
-        for writer in (self.parquet, self.csv):
+        """Close the writer, then the (gzip) stream under it; a second call does nothing."""
+        writers = (self.parquet, self.csv, self.stream)
+        self.parquet, self.csv, self.stream = None, None, None
+        for writer in writers:
             if writer is not None:
                 writer.close()
 
@@ -330,7 +346,9 @@ def write_scored(
     once every table arrived, so a failure (a bad value, a worker that died) leaves no output
     that looks complete. No table at all writes ``empty()``: an output with every column."""
     tmp = target.with_name(f".{target.name}.partial")
-    writer = _Writer(tmp, csv=target.suffix.lower() == ".csv")
+    kind = table_kind(target)
+    assert kind is not None  # (check_score_paths refused any other output)
+    writer = _Writer(tmp, kind, gzip=is_gzip(target))
     rows = 0
     try:
         for table in tables:
@@ -355,10 +373,14 @@ def write_scored(
 def input_schema(path: Path, signature: Signature) -> pa.Schema:
     """The columns of a .parquet or .csv input, read from its metadata or header (a CSV as
     :func:`read_chunks` reads it)."""
-    if path.suffix.lower() == ".parquet":
+    kind = table_kind(path)
+    if kind == "parquet":
         return pq.ParquetFile(path).schema_arrow
-    with pacsv.open_csv(path, convert_options=csv_options(signature)) as reader:
-        return reader.schema
+    parse = csv_parse_options(kind or "csv")
+    with pacsv.open_csv(
+        text_stream(path), parse_options=parse, convert_options=csv_options(signature)
+    ) as r:
+        return r.schema
 
 
 def empty_output(signature: Signature, schema: pa.Schema) -> pa.Table:
@@ -377,4 +399,4 @@ def empty_output(signature: Signature, schema: pa.Schema) -> pa.Table:
 
 def total_rows(path: Path) -> int | None:
     """Row count from Parquet metadata (None for CSV)."""
-    return pq.ParquetFile(path).metadata.num_rows if path.suffix.lower() == ".parquet" else None
+    return pq.ParquetFile(path).metadata.num_rows if table_kind(path) == "parquet" else None

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from conftest import HERE, frame
 from modelpilot.cli.main import app
 from modelpilot.config import Settings
+from modelpilot.tables import read_frame, table_kind
 from modelpilot.workspace import Workspace
 
 
@@ -25,13 +26,16 @@ def cli_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".TSV", ".csv.gz", ".TSV.GZ"])
 def test_scores_every_row_in_order_matching_the_sdk(
     cli_home: Path, tmp_path: Path, suffix: str
 ) -> None:
     data = frame(2_500, seed=9)
     source = tmp_path / f"in{suffix}"
-    data.to_parquet(source) if suffix == ".parquet" else data.to_csv(source, index=False)
+    if suffix == ".parquet":
+        data.to_parquet(source)
+    else:  # (pandas compresses a .gz named so)
+        data.to_csv(source, index=False, sep="\t" if "tsv" in suffix.lower() else ",")
     target = tmp_path / f"out{suffix}"
     result = CliRunner().invoke(
         app,
@@ -48,7 +52,9 @@ def test_scores_every_row_in_order_matching_the_sdk(
         ],
     )
     assert result.exit_code == 0, result.output
-    scored = pd.read_parquet(target) if suffix == ".parquet" else pd.read_csv(target)
+    kind = table_kind(target)
+    assert kind is not None
+    scored = read_frame(target, kind)
     ws = Workspace(Settings(home=cli_home))
     try:
         expected = ws.load_model("churn@champion").predict_proba(data)[:, 1]
@@ -56,6 +62,26 @@ def test_scores_every_row_in_order_matching_the_sdk(
         ws.close()
     np.testing.assert_allclose(scored["proba_1"].to_numpy(), expected, rtol=1e-9)
     assert scored["age"].tolist() == data["age"].tolist()  # input order kept across chunks
+
+
+@pytest.mark.parametrize(
+    ("source_name", "target_name", "field"),
+    [("in.xlsx", "out.parquet", "input"), ("in.csv", "out.json", "output")],
+)
+def test_a_file_of_another_kind_is_refused_naming_the_kinds_accepted(
+    cli_home: Path, tmp_path: Path, exe: str, source_name: str, target_name: str, field: str
+) -> None:
+    source = tmp_path / source_name
+    frame(10).to_csv(source, index=False)
+    done = subprocess.run(
+        [exe, "score", "churn@champion", str(source), "-o", str(tmp_path / target_name)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    named = source_name if field == "input" else target_name
+    assert named in done.stderr and ".parquet, .csv, .tsv, .csv.gz or .tsv.gz" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / target_name).exists()
 
 
 @pytest.mark.parametrize(

@@ -35,14 +35,16 @@ def test_stats_of_a_dataset_stored_by_value(ws: Workspace) -> None:
     assert column_stats(ws.artifacts, version, KINDS) == EXPECTED  # "gone" is left out
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".tsv", ".csv.gz", ".TSV.GZ"])
 def test_stats_of_a_file_kept_by_reference(ws: Workspace, tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"t{suffix}"
     frame = FRAME.replace(np.inf, 0.0)  # DuckDB's profile of a file refuses inf (its STDDEV)
-    if suffix == ".csv":
-        frame.to_csv(path, index=False)
-    else:
+    if suffix == ".parquet":
         frame.to_parquet(path, index=False)
+    else:
+        sep = "\t" if "tsv" in suffix.lower() else ","
+        gzip = "gzip" if suffix.lower().endswith(".gz") else None
+        frame.to_csv(path, index=False, sep=sep, compression=gzip)
     version = file_version(path, "t", None)
     stats = column_stats(ws.artifacts, version, KINDS)
     assert stats["n"] == EXPECTED["n"] and stats["s"] == EXPECTED["s"]

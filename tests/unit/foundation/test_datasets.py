@@ -51,7 +51,7 @@ def test_file_reference_is_hashed_and_profiled_without_copying(
         ws.load_dataset(version.ref)
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".tsv.gz"])
 def test_a_file_with_infinities_is_profiled_like_a_frame(
     ws: Workspace, tmp_path: Path, suffix: str
 ) -> None:
@@ -67,8 +67,11 @@ def test_a_file_with_infinities_is_profiled_like_a_frame(
         }
     )
     path = tmp_path / f"odd{suffix}"
-    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
-    version = ws.log_dataset(path, f"odd-{suffix[1:]}")
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    else:  # (pandas gzips a file named .gz)
+        frame.to_csv(path, index=False, sep="," if suffix == ".csv" else "\t")
+    version = ws.log_dataset(path, f"odd-{suffix[1:].replace('.', '-')}")
     cols, expected = version.profile["columns"], compute_profile(frame)["columns"]
     assert version.num_rows == 6
     for name in ("x", "n", "huge"):
