@@ -31,6 +31,8 @@ LAYERS: dict[str, int] = {
     "artifacts": 1,
     # joining or starting a Ray cluster (pipelines, scoring and tuning on Ray): errors only
     "ray_cluster": 1,
+    # which files are tables and how to read them (errors only; pandas/pyarrow on use)
+    "tables": 1,
     # 2 core records
     "tracking": 2,
     "data": 2,
