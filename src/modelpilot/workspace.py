@@ -11,33 +11,20 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from math import isfinite
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pandas as pd
 
 from modelpilot.artifacts import ArtifactStore, open_artifact_store, remove_stale_temp_files
 from modelpilot.audit.local import LocalAudit
 from modelpilot.audit.protocol import AuditService
-from modelpilot.client import (
-    HttpAlerts,
-    HttpArtifacts,
-    HttpArtifactStore,
-    HttpAudit,
-    HttpCards,
-    HttpDatasets,
-    HttpDeployments,
-    HttpLogPolicies,
-    HttpMonitoring,
-    HttpRegistry,
-    HttpTokens,
-)
-from modelpilot.client.http import HttpTracking
-from modelpilot.client.transport import HttpService
 from modelpilot.clock import now_ms
 from modelpilot.config import Settings
 from modelpilot.data import DatasetVersion
@@ -80,10 +67,22 @@ if TYPE_CHECKING:
 
     from modelpilot.alerting.protocol import AlertService
     from modelpilot.cards.protocol import CardService
+    from modelpilot.client import HttpArtifactStore
+    from modelpilot.client.http import HttpTracking
     from modelpilot.monitoring.service import MonitoringService
     from modelpilot.tuning import StudyStorage, TuneResult
 
 DEFAULT_EXPERIMENT = "Default"
+
+
+def _client() -> ModuleType:
+    """The HTTP client package, imported on first use: only a workspace with a server needs
+    it, and httpx with it costs every local command ~0.3 s of start-up (measured)."""
+    import modelpilot.client
+
+    return modelpilot.client
+
+
 _log = logging.getLogger(__name__)
 # Points per request when buffered metrics go to a server (about 400 KB of JSON).
 _HTTP_BATCH_POINTS = 10_000
@@ -162,7 +161,7 @@ class Workspace:
             with self._lock:
                 if self._tracking is None and self.is_remote:
                     assert self.settings.server_uri is not None  # is_remote checked it
-                    self._tracking = HttpTracking(
+                    self._tracking = _client().HttpTracking(
                         self.settings.server_uri, token=self.settings.token
                     )
             if self._tracking is None:
@@ -221,7 +220,7 @@ class Workspace:
             with self._lock:
                 if self._artifacts is None:
                     self._artifacts = (
-                        HttpArtifactStore(
+                        _client().HttpArtifactStore(
                             self._server_uri(),
                             token=self.settings.token,
                             chunk_bytes=self.settings.upload_chunk_bytes,
@@ -240,7 +239,7 @@ class Workspace:
         """The registry service: over HTTP when a server is configured, else in-process."""
         if self._registry is None:
             self._registry = (
-                HttpRegistry(self._server_uri(), token=self.settings.token)
+                _client().HttpRegistry(self._server_uri(), token=self.settings.token)
                 if self.is_remote
                 else LocalRegistry(self.local_store())
             )
@@ -251,7 +250,7 @@ class Workspace:
         """The deployment service: over HTTP when a server is configured, else in-process."""
         if self._deployments is None:
             self._deployments = (
-                HttpDeployments(self._server_uri(), token=self.settings.token)
+                _client().HttpDeployments(self._server_uri(), token=self.settings.token)
                 if self.is_remote
                 else LocalDeployments(self.local_store())
             )
@@ -262,7 +261,9 @@ class Workspace:
         """Prediction-log policies: over HTTP when a server is configured, else in-process."""
         if self._log_policies is None:
             if self.is_remote:
-                self._log_policies = HttpLogPolicies(self._server_uri(), token=self.settings.token)
+                self._log_policies = _client().HttpLogPolicies(
+                    self._server_uri(), token=self.settings.token
+                )
             else:
                 store = self.local_store()
                 self._log_policies = LocalLogPolicies(
@@ -276,8 +277,12 @@ class Workspace:
         if self._datasets is None:
             blobs = self.artifacts
             self._datasets = (
-                HttpDatasets(self._server_uri(), artifacts=blobs, token=self.settings.token)
-                if isinstance(blobs, HttpArtifactStore)
+                _client().HttpDatasets(
+                    self._server_uri(),
+                    artifacts=cast("HttpArtifactStore", blobs),
+                    token=self.settings.token,
+                )
+                if self.is_remote
                 else LocalDatasets(self.local_store(), blobs)
             )
         return self._datasets
@@ -288,7 +293,7 @@ class Workspace:
         token), else the local store's."""
         if self._audit is None:
             self._audit = (
-                HttpAudit(self._server_uri(), token=self.settings.token)
+                _client().HttpAudit(self._server_uri(), token=self.settings.token)
                 if self.is_remote
                 else LocalAudit(self.local_store())
             )
@@ -302,7 +307,7 @@ class Workspace:
             from modelpilot.alerting.local import LocalAlerts  # httpx sinks: on first use
 
             self._alerts = (
-                HttpAlerts(self._server_uri(), token=self.settings.token)
+                _client().HttpAlerts(self._server_uri(), token=self.settings.token)
                 if self.is_remote
                 else LocalAlerts(self.local_store())
             )
@@ -315,7 +320,7 @@ class Workspace:
             from modelpilot.cards.protocol import LocalCards  # on first use
 
             self._cards = (
-                HttpCards(self._server_uri(), token=self.settings.token)
+                _client().HttpCards(self._server_uri(), token=self.settings.token)
                 if self.is_remote
                 else LocalCards(self.local_store(), self.artifacts)
             )
@@ -330,7 +335,7 @@ class Workspace:
             from modelpilot.predictions.bucket import log_bucket
 
             self._monitoring = (
-                HttpMonitoring(self._server_uri(), token=self.settings.token)
+                _client().HttpMonitoring(self._server_uri(), token=self.settings.token)
                 if self.is_remote
                 else LocalMonitoring(
                     self.local_store(),
@@ -347,7 +352,7 @@ class Workspace:
         store's (how the first admin token is made before a server runs)."""
         if self._tokens is None:
             self._tokens = (
-                HttpTokens(self._server_uri(), token=self.settings.token)
+                _client().HttpTokens(self._server_uri(), token=self.settings.token)
                 if self.is_remote
                 else LocalTokens(self.local_store())
             )
@@ -374,8 +379,8 @@ class Workspace:
         if self._run_artifacts is None:
             blobs = self.artifacts
             self._run_artifacts = (
-                HttpArtifacts(blobs)
-                if isinstance(blobs, HttpArtifactStore)
+                _client().HttpArtifacts(cast("HttpArtifactStore", blobs))
+                if self.is_remote
                 else LocalArtifacts(self.local_store(), blobs)
             )
         return self._run_artifacts
@@ -405,8 +410,8 @@ class Workspace:
             while rows:
                 chunk = rows[:_HTTP_BATCH_POINTS]
                 tracking = self.tracking
-                if isinstance(tracking, HttpTracking):  # checked before they were buffered
-                    tracking.send_checked_metrics(run_id, chunk)
+                if self.is_remote:  # checked before they were buffered
+                    cast("HttpTracking", tracking).send_checked_metrics(run_id, chunk)
                 else:
                     tracking.log_metrics(run_id, chunk)
                 if isinstance(rows, list):
@@ -436,8 +441,9 @@ class Workspace:
             self._log_policies,
             self._tokens,
         )
+        transport = sys.modules.get("modelpilot.client.transport")  # (none: nothing to close)
         for remote in remotes:
-            if isinstance(remote, HttpService):
+            if transport is not None and isinstance(remote, transport.HttpService):
                 remote.close()
         if self._store is not None:
             self._store.close()
