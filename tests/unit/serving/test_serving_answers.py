@@ -35,9 +35,15 @@ def batches(draw: st.DrawFn) -> tuple[Runtime, BatchOutput]:
     name = draw(st.text(min_size=1, max_size=12))
     version = draw(st.integers(1, 10_000))
     kind = draw(st.sampled_from(["int", "str", "regression"]))
-    if kind == "regression":
+    if kind == "regression":  # float32 and ints too: written as the Python numbers they are
         values = draw(st.lists(st.floats(allow_nan=False), min_size=rows, max_size=rows))
-        return Runtime(name, version, None), BatchOutput(np.asarray(values), None)
+        dtype = draw(st.sampled_from([np.float64, np.float32, np.int64, np.uint8, object]))
+        if dtype is object:
+            array = np.asarray(values, dtype=object)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                array = np.asarray(values).astype(dtype)
+        return Runtime(name, version, None), BatchOutput(array, None)
     width = draw(st.integers(1, 4))
     classes: list[Any] = (
         list(range(width))
@@ -54,6 +60,8 @@ def batches(draw: st.DrawFn) -> tuple[Runtime, BatchOutput]:
         )
     )
     labels = np.asarray(classes)[np.argmax(proba, axis=1)]
+    if draw(st.booleans()):  # as a model may hand them over: column-major, or float32
+        proba = draw(st.sampled_from([np.asfortranarray, lambda p: p.astype(np.float32)]))(proba)
     return Runtime(name, version, classes), BatchOutput(labels, proba)
 
 
