@@ -35,12 +35,13 @@ from modelpilot.errors import (
     ModelpilotError,
     NotFound,
     PayloadTooLarge,
+    Unavailable,
     shown,
 )
 from modelpilot.predictions.batch_log import log_batch
 from modelpilot.predictions.writer import PredictionLog
 from modelpilot.serving import protocol_v2
-from modelpilot.serving.batching import Batcher, Pending
+from modelpilot.serving.batching import Batcher, Outcome, Pending
 from modelpilot.serving.domain import flag_batch
 from modelpilot.serving.metrics import FOLD_EVERY, ServingMetrics
 from modelpilot.serving.routing import Route, RoutingSnapshot
@@ -187,6 +188,9 @@ class DataPlane:
             after_batch=self._after_batch,
             inline_below_ms=self._inline_predict_ms(),
             failed=self._model_failed,
+            resolve=functools.partial(
+                self._resolve, runtime, self.metrics.ok_durations(runtime.labels)
+            ),
         )
 
     def _inline_predict_ms(self) -> float:
@@ -222,7 +226,8 @@ class DataPlane:
     ) -> tuple[BatchOutput, int, int]:
         """Predict rows through the batcher (or directly when batching is off)."""
         if served.batcher is not None:
-            return await served.batcher.submit(rows, context)
+            answer: tuple[BatchOutput, int, int] = await served.batcher.submit(rows, context)
+            return answer
         loop = self.loop or asyncio.get_running_loop()
         pending = Pending(rows, loop.create_future(), context, time.perf_counter())
         batch = [pending]
@@ -307,10 +312,35 @@ class DataPlane:
             error = {"error": failure.message, "request_id": request_id}
             return failure.http_status, orjson.dumps(error), request_id
 
-    async def predict_payload(
+    def predict_payload(
+        self, name: str, body: bytes, headers: dict[bytes, bytes]
+    ) -> Awaitable[tuple[int, bytes, str]]:
+        """Records or columns in, predictions out: (status, JSON body, request id).
+
+        The usual request (a served model's records, no request id of its own, batching on)
+        is decoded here and queued as a whole: the batch's fan-out (:meth:`_resolve`) makes
+        its answer and the awaiting request resumes with it, without a coroutine of its own
+        to create, suspend and resume, or code of its own to run after the batch (~5,000
+        instructions a request less, callgrind in process). Everything else (and a request
+        the batcher refuses, to be told why) takes :meth:`_predict_payload`.
+        """
+        served = self.plain.get(name)
+        if served is not None and b"x-request-id" not in headers:
+            decode, batcher = served.runtime.decode_records, served.batcher
+            if decode is not None and batcher is not None:
+                started = time.perf_counter()
+                rows = decode(body, self.settings.max_rows)
+                if rows is not None:
+                    context = _new_context((_new_id(), None, None))
+                    try:
+                        return batcher.submit(rows, context, started, True)
+                    except Unavailable:  # closing or full: the checked path says which
+                        pass
+        return self._predict_payload(name, body, headers)
+
+    async def _predict_payload(
         self, name: str, body: bytes, headers: dict[bytes, bytes]
     ) -> tuple[int, bytes, str]:
-        """Records or columns in, predictions out: (status, JSON body, request id)."""
         started = time.perf_counter()
         given_id = headers.get(b"x-request-id")
         request_id = _new_id() if not given_id else ""
@@ -364,6 +394,69 @@ class DataPlane:
                 orjson.dumps({**failure.to_dict(), "request_id": request_id}),
                 request_id,
             )
+
+    def _resolve(
+        self,
+        runtime: ModelRuntime,
+        durations: list[float],
+        batch: list[Pending],
+        outcome: BatchOutput | list[Outcome],
+    ) -> None:
+        """A batch's fan-out: a request queued whole gets its answer, made here in one loop
+        for the batch (its status, JSON and id, as :meth:`_predict_payload` would answer);
+        any other its slice of the output, or its own outcome."""
+        if not isinstance(outcome, BatchOutput):  # predicted one by one after a failure
+            for item, result in zip(batch, outcome, strict=True):
+                if not item.future.done():
+                    self._resolve_one(runtime, durations, item, result)
+            return
+        now = time.perf_counter()
+        offset = 0
+        for item in batch:
+            rows, future, context, enqueued, whole = item
+            count = len(rows)
+            if future.done():  # (a request whose client left is cancelled)
+                pass
+            elif not whole:
+                future.set_result((outcome, offset, count))
+            else:
+                row_json = outcome.row_json if count == 1 else None
+                request_id = context[0]
+                if row_json is not None:  # the usual answer, joined from the batch's JSON
+                    answer = _joined_answer(runtime, row_json, offset, request_id)
+                    future.set_result((200, answer, request_id))
+                    durations.append(now - enqueued)
+                else:
+                    self._resolve_one(runtime, durations, item, (outcome, offset, count))
+            offset += count
+        if len(durations) >= FOLD_EVERY:
+            self.metrics.fold_ok(runtime.labels)
+
+    def _resolve_one(
+        self, runtime: ModelRuntime, durations: list[float], item: Pending, result: Outcome
+    ) -> None:
+        """One request's outcome to its future: the answer (or the error's) when queued
+        whole, else as it is."""
+        if not item.whole:
+            if isinstance(result, BaseException):
+                item.future.set_exception(self._model_failed(runtime, result, item.context))
+            else:
+                item.future.set_result(result)
+            return
+        request_id = item.context.request_id
+        try:
+            if isinstance(result, BaseException):
+                raise self._model_failed(runtime, result, item.context)
+            output, offset, count = result
+            answer = _dict_answer(runtime, output, offset, count, request_id, item.context)
+            durations.append(time.perf_counter() - item.enqueued)
+            item.future.set_result((200, answer, request_id))
+        except Exception as exc:
+            failure = _failure(exc, request_id)
+            status = failure.http_status
+            self._count(runtime.labels, str(status), item.enqueued, type(failure).__name__)
+            error = orjson.dumps({**failure.to_dict(), "request_id": request_id})
+            item.future.set_result((status, error, request_id))
 
     def _count(
         self, labels: tuple[str, str], code: str, started: float, error: str | None = None

@@ -45,19 +45,25 @@ Outcome = tuple[BatchOutput, int, int] | BaseException
 AfterBatch = Callable[
     [ModelRuntime, list["Pending"], BatchOutput | None, BaseException | None, float], None
 ]
+# Fans a batch's output (or its requests' outcomes, one each) out to their futures.
+Resolve = Callable[[list["Pending"], BatchOutput | list[Outcome]], None]
 
 
 class Pending(NamedTuple):
     """One request's rows waiting for their batch.
 
-    A tuple, made on the hot path with ``_new_pending((rows, future, context, enqueued))``:
-    ``tuple.__new__`` called from C, without the Python-level ``__new__`` (or a dataclass's
-    ``__init__``) that a call to the class runs, once per request."""
+    A tuple, made on the hot path with ``_new_pending((rows, future, context, enqueued,
+    whole))``: ``tuple.__new__`` called from C, without the Python-level ``__new__`` (or a
+    dataclass's ``__init__``) that a call to the class runs, once per request.
+
+    ``whole``: the future resolves to the request's whole answer, made by the batcher's
+    ``resolve`` (see :meth:`Batcher.submit`), instead of (output, offset, count)."""
 
     rows: list[Row]
-    future: asyncio.Future[tuple[BatchOutput, int, int]]
+    future: asyncio.Future[Any]
     context: Any
     enqueued: float
+    whole: bool = False
 
 
 _new_pending = functools.partial(tuple.__new__, Pending)
@@ -78,6 +84,7 @@ class Batcher:
         after_batch: AfterBatch,
         inline_below_ms: float = 0.0,
         failed: Callable[[ModelRuntime, BaseException, Any], BaseException] = lambda r, e, c: e,
+        resolve: Resolve | None = None,
     ) -> None:
         self.runtime = runtime
         self.inline_below_s = inline_below_ms / 1000
@@ -91,6 +98,7 @@ class Batcher:
         self.executor = executor
         self.after_batch = after_batch
         self.failed = failed  # what a request whose predict raised gets (its error, context)
+        self.resolve = resolve or self._resolve
         # A deque and one wake-up future instead of asyncio.Queue: the queue's Python-level
         # put/get and getter bookkeeping cost ~1.5 us a request on the hot path, and only the
         # collector ever waits here.
@@ -108,8 +116,13 @@ class Batcher:
         self.loop = asyncio.get_running_loop()
         self.task = self.loop.create_task(self._collect(), name=f"batcher {self.runtime.key}")
 
-    def submit(self, rows: list[Row], context: Any) -> asyncio.Future[tuple[BatchOutput, int, int]]:
-        """Queue rows; the future resolves to (batch output, start offset, row count).
+    def submit(
+        self, rows: list[Row], context: Any, enqueued: float | None = None, whole: bool = False
+    ) -> asyncio.Future[Any]:
+        """Queue rows; the future resolves to (batch output, start offset, row count), or with
+        ``whole`` to what ``resolve`` answers the request with (the data plane's whole answer:
+        made in the batch's one fan-out loop, the request resumes with nothing left to do).
+        ``enqueued``: when the request started, if before now.
 
         A plain function returning the future, not a coroutine: the caller awaits the future
         itself, one coroutine level fewer to create and resume per request (~1 us).
@@ -118,8 +131,9 @@ class Batcher:
         if self.closing or self.queued_rows + count > self.queue_limit:
             raise self._refusal()
         future = (self.loop or asyncio.get_running_loop()).create_future()
+        started = time.perf_counter() if enqueued is None else enqueued
         # _put, inlined: this runs once per request
-        self.queue.append(_new_pending((rows, future, context, time.perf_counter())))
+        self.queue.append(_new_pending((rows, future, context, started, whole)))
         self.queued_rows += count
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
@@ -220,6 +234,16 @@ class Batcher:
                 f"({type(exc).__name__}: {exc}); nothing in it is acknowledged. Retry shortly."
             )
             outcome = [failure] * len(batch)
+        try:
+            self.resolve(batch, outcome)
+        except Exception as exc:  # a bug in resolve: no request may be left waiting
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+        return stopping
+
+    def _resolve(self, batch: list[Pending], outcome: BatchOutput | list[Outcome]) -> None:
+        """Each request its slice of the batch's output, or its own outcome."""
         if isinstance(outcome, BatchOutput):  # the whole batch predicted: each its own slice
             counts = list(map(len, map(_rows_of, batch)))
             offsets = itertools.accumulate(counts, initial=0)
@@ -227,7 +251,7 @@ class Batcher:
                 future = item.future
                 if not future.done():  # (a request whose client left is cancelled)
                     future.set_result((outcome, offset, count))
-            return stopping
+            return
         for item, result in zip(batch, outcome, strict=True):
             if item.future.done():
                 continue
@@ -235,7 +259,6 @@ class Batcher:
                 item.future.set_exception(self.failed(self.runtime, result, item.context))
             else:
                 item.future.set_result(result)
-        return stopping
 
     def _inline(self) -> bool:
         """Whether this batch predicts on the event loop: when the model's batches are known
