@@ -53,17 +53,18 @@ class Pending(NamedTuple):
     """One request's rows waiting for their batch.
 
     A tuple, made on the hot path with ``_new_pending((rows, future, context, enqueued,
-    whole))``: ``tuple.__new__`` called from C, without the Python-level ``__new__`` (or a
+    opening))``: ``tuple.__new__`` called from C, without the Python-level ``__new__`` (or a
     dataclass's ``__init__``) that a call to the class runs, once per request.
 
-    ``whole``: the future resolves to the request's whole answer, made by the batcher's
-    ``resolve`` (see :meth:`Batcher.submit`), instead of (output, offset, count)."""
+    ``opening``: for a request queued whole, the first bytes of its answer; its future then
+    resolves to the whole answer, made by the batcher's ``resolve`` (see
+    :meth:`Batcher.submit`). None: it resolves to (output, offset, count)."""
 
     rows: list[Row]
     future: asyncio.Future[Any]
     context: Any
     enqueued: float
-    whole: bool = False
+    opening: bytes | None = None
 
 
 _new_pending = functools.partial(tuple.__new__, Pending)
@@ -117,11 +118,16 @@ class Batcher:
         self.task = self.loop.create_task(self._collect(), name=f"batcher {self.runtime.key}")
 
     def submit(
-        self, rows: list[Row], context: Any, enqueued: float | None = None, whole: bool = False
+        self,
+        rows: list[Row],
+        context: Any,
+        enqueued: float | None = None,
+        opening: bytes | None = None,
     ) -> asyncio.Future[Any]:
-        """Queue rows; the future resolves to (batch output, start offset, row count), or with
-        ``whole`` to what ``resolve`` answers the request with (the data plane's whole answer:
-        made in the batch's one fan-out loop, the request resumes with nothing left to do).
+        """Queue rows; the future resolves to (batch output, start offset, row count), or,
+        given the ``opening`` of its answer, to what ``resolve`` answers the request with (the
+        data plane's whole answer: made in the batch's one fan-out loop, the request resumes
+        with nothing left to do).
         ``enqueued``: when the request started, if before now.
 
         A plain function returning the future, not a coroutine: the caller awaits the future
@@ -133,7 +139,7 @@ class Batcher:
         future = (self.loop or asyncio.get_running_loop()).create_future()
         started = time.perf_counter() if enqueued is None else enqueued
         # _put, inlined: this runs once per request
-        self.queue.append(_new_pending((rows, future, context, started, whole)))
+        self.queue.append(_new_pending((rows, future, context, started, opening)))
         self.queued_rows += count
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():

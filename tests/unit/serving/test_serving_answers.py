@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelpilot.serving.app import RequestContext, _dict_answer, _joined_answer
+from modelpilot.serving.app import RequestContext, _dict_answer, _id_block, _joined_answer
 from modelpilot.serving.runtime import BatchOutput
 
 request_ids = st.text(
@@ -78,9 +78,19 @@ def test_a_joined_answer_is_the_serialised_dict(
     assert (rows[1] is None) == (output.probabilities is None)
     offset = data.draw(st.integers(0, len(output.predictions) - 1))
     context = RequestContext(request_id, None, None)
-    joined = _joined_answer(runtime, rows, offset, request_id)  # type: ignore[arg-type]
+    opening = b'{"request_id":' + orjson.dumps(request_id)
+    joined = _joined_answer(runtime, rows, offset, opening)  # type: ignore[arg-type]
     assert joined == _dict_answer(runtime, output, offset, 1, request_id, context)  # type: ignore[arg-type]
     answer = orjson.loads(joined)
     assert answer["request_id"] == request_id and answer["version"] == runtime.version
     expected = orjson.loads(orjson.dumps(output.prediction_list[offset : offset + 1]))
     assert answer["predictions"] == expected  # (infinity and NaN are JSON nulls)
+
+
+@given(st.integers(0, 10**12))
+def test_each_request_id_comes_with_its_answers_opening(block: int) -> None:
+    ids = list(_id_block(block))
+    assert len({request_id for request_id, _ in ids}) == len(ids)  # unique within a block
+    for request_id, opening in ids[:3] + ids[-3:]:
+        assert opening == b'{"request_id":' + orjson.dumps(request_id)
+        assert request_id.endswith(f"-{block}-" + request_id.rsplit("-", 1)[1])
