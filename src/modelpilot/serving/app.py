@@ -213,7 +213,6 @@ class DataPlane:
             executor=self.executor,
             after_batch=self._after_batch,
             inline_below_ms=self._inline_predict_ms(),
-            failed=self._model_failed,
             resolve=functools.partial(
                 self._resolve, runtime, self.metrics.ok_durations(runtime.labels)
             ),

@@ -98,7 +98,7 @@ class Batcher:
         self.queue_limit = queue_limit
         self.executor = executor
         self.after_batch = after_batch
-        self.failed = failed  # what a request whose predict raised gets (its error, context)
+        self.failed = failed  # what a request whose predict raised gets (by the default resolve)
         self.resolve = resolve or self._resolve
         # A deque and one wake-up future instead of asyncio.Queue: the queue's Python-level
         # put/get and getter bookkeeping cost ~1.5 us a request on the hot path, and only the
