@@ -99,6 +99,32 @@ def test_piped_output_shows_the_tables_cells_whole(exe: str, tmp_path: Path) -> 
     assert any("piped/1" in line and "source" in line for line in result.stdout.splitlines())
 
 
+def test_a_narrow_terminal_gets_the_table_on_its_side_and_a_failed_forest_its_likely_cause(
+    exe: str, tmp_path: Path
+) -> None:
+    """At 80 columns the 18-column table used to print every cell as a letter and "…"; it is
+    now a row per measure and a column per model. The forest follows a scaler, so its
+    failure names the scaler as the likely cause and the ways out."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame(rng.normal(size=(300, 2)), columns=["a", "b"])
+    y = (x["a"] + rng.normal(scale=0.5, size=300) > 0).astype(int)
+    forest = Pipeline([("scale", StandardScaler()), ("trees", RandomForestClassifier(20))])
+    home = _home_with(tmp_path / "home", "narrow", forest.fit(x, y), x, y)
+    result = _run(exe, home, "optimize", "narrow/1", "--max-abs-proba-diff", "0", columns="80")
+    assert result.returncode == 9, result.stderr
+    assert "…" not in result.stdout, result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    lines = result.stdout.splitlines()
+    assert any("narrow/1" in line and "narrow/2" in line for line in lines), result.stdout
+    for measure in ("status", "rows/s @64", "max |Δp|", "Pareto", "Δ 95% CI"):
+        assert any(line.startswith(f"│ {measure} ") for line in lines), measure
+    said = " ".join(result.stdout.split())
+    assert "likely cause" in said and "'scale'" in said and "Trees need no scaling" in said
+
+
 def test_a_candidate_failing_fidelity_exits_9_and_is_kept(exe: str, home: Path) -> None:
     # float32 moves a logistic regression's probabilities by ~1e-8: a zero bound fails it
     result = _run(exe, home, "optimize", "churn/1", "--max-abs-proba-diff", "0")

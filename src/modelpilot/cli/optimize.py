@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 
 import typer
+from rich.measure import Measurement
 from rich.table import Table
 
 from modelpilot.cli.context import console, get_workspace
@@ -49,6 +50,22 @@ def _interval(row: Mapping[Hashable, object]) -> str:
     return "-" if "-" in (low, high) else f"[{low}, {high}]"
 
 
+def _by_measure(
+    title: object, columns: list[tuple[str, str, str]], rows: list[dict[Hashable, object]]
+) -> Table:
+    """The table turned on its side, a row per measure and a column per model: what a
+    terminal too narrow for the 18 columns shows (at 80-120 columns Rich would cut every cell
+    of the wide table to a letter and "…")."""
+    table = Table(title=str(title))
+    table.add_column("")
+    for row in rows:
+        table.add_column(f"{row['ref']}\n{row['target']}", justify="right")
+    for name, key, spec in columns[2:]:  # (version and target head the columns)
+        table.add_row(name, *(_cell(row[key], spec) for row in rows))
+    table.add_row("Δ 95% CI", *(_interval(row) for row in rows))
+    return table
+
+
 def optimize_command(
     ref: str = typer.Argument(..., help="Version to optimise, e.g. churn/4"),
     to: str = typer.Option(
@@ -89,10 +106,15 @@ def optimize_command(
         for title, key, spec in _COLUMNS
         if not (regressor and key.startswith("agreement"))
     ] if regressor else list(_COLUMNS)  # fmt: skip
+    rows = frame.to_dict("records")
     for title in [*(title for title, _, _ in columns), "Δ 95% CI"]:
         table.add_column(title)
-    for row in frame.to_dict("records"):
+    for row in rows:
         table.add_row(*(_cell(row[key], spec) for _, key, spec in columns), _interval(row))
+    # The narrowest the wide table gets with its words wrapped; under that Rich cuts cells.
+    unbounded = console.options.update(max_width=10_000)
+    if Measurement.get(console, unbounded, table).minimum > console.width:
+        table = _by_measure(table.title, columns, rows)  # one column a model: fits 80 columns
     console.print(table)
     for name, reason in result.table.skipped.items():
         console.print(f"Skipped {name}: {reason}")

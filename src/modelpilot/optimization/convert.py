@@ -61,6 +61,54 @@ def to_onnx(model: LoadedModel) -> OnnxPredictor:
     return OnnxPredictor.from_bytes(graph, inputs, classes, info)
 
 
+def float32_flip_hint(native: Any) -> str:
+    """Why an ONNX twin of ``native`` may fail its fidelity check, when its structure says so:
+    a tree ensemble after a scaler or a median imputer (docs/optimize.md, "Fidelity, and where
+    float32 differs"); "" otherwise. A user whose candidate failed reads this next to the
+    failed bound instead of guessing at the converter.
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> "'standardscaler'" in float32_flip_hint(
+    ...     make_pipeline(StandardScaler(), RandomForestClassifier()))
+    True
+    """
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+
+    steps = list(estimator_steps(native))
+    if not steps or not _is_tree_ensemble(steps[-1][1]):
+        return ""
+    scalers = (StandardScaler, MinMaxScaler, RobustScaler, MaxAbsScaler)
+    before = [
+        path
+        for path, step in steps[:-1]
+        if isinstance(step, scalers)
+        or (isinstance(step, SimpleImputer) and step.strategy in ("median", "mean"))
+    ]
+    if not before:
+        return ""
+    named = ", ".join(repr(p) for p in before)
+    return (
+        f"likely cause: the graph computes in float32, and the trees follow {named}: a value "
+        "that lands within a float32 step of a split threshold takes the other branch "
+        "(docs/optimize.md, Fidelity). Trees need no scaling: without the scaler, and with a "
+        "constant fill instead of a median or mean, the graph agrees to ~1e-7; or accept "
+        "the difference with --max-abs-proba-diff"
+    )
+
+
+def _is_tree_ensemble(step: Any) -> bool:
+    """scikit-learn forests and boosting, XGBoost and LightGBM estimators."""
+    name = type(step).__name__
+    module = type(step).__module__
+    return module.startswith(("xgboost", "lightgbm")) or (
+        module.startswith("sklearn.ensemble")
+        and any(word in name for word in ("Forest", "Trees", "GradientBoosting"))
+    )
+
+
 def quantise_int8(candidate: OnnxPredictor, where: str) -> OnnxPredictor:
     """Dynamic int8 quantisation of the graph's MatMul/Gemm weights (ONNX Runtime).
 
@@ -306,7 +354,8 @@ def _imputes_text_nan(step: Any) -> bool:
         return False
     missing = step.missing_values
     is_nan = isinstance(missing, float) and missing != missing
-    return step.statistics_.dtype == object and (missing is None or is_nan)
+    # (statistics_ is an object array for a numeric constant fill too: fill_value=-1)
+    return any(isinstance(v, str) for v in step.statistics_) and (missing is None or is_nan)
 
 
 def _named_xgboost(step: Any) -> bool:

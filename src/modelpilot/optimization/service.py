@@ -28,7 +28,7 @@ from modelpilot.models import LoadedModel, build_package, load_package, read_man
 from modelpilot.models.flavors.base import TrustPolicy
 from modelpilot.optimization import measure
 from modelpilot.optimization.compile import to_compiled
-from modelpilot.optimization.convert import quantise_int8, to_onnx
+from modelpilot.optimization.convert import float32_flip_hint, quantise_int8, to_onnx
 from modelpilot.optimization.distill import check_student, distill
 from modelpilot.optimization.table import CandidateRow, CandidateTable, mark_pareto
 from modelpilot.registry import ModelVersion
@@ -287,6 +287,9 @@ def _measure(
         worst = measure.worst(fidelity, hold_fidelity)
         failures = tuple(c.message for c in fidelity_checks(rules, worst) if not c.passed)
         passed = not failures
+        hint = float32_flip_hint(model.predictor) if candidate.target == "onnx" else ""
+        if failures and hint:
+            failures += (hint,)
         row = CandidateRow(
             candidate.target,
             candidate.target,

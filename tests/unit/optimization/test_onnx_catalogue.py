@@ -99,6 +99,16 @@ def _booster_pipe(estimator: Any, *, imputed: bool = False) -> Pipeline:
     return Pipeline([("pre", pre), ("model", estimator)])
 
 
+def _constant_fill_pipe(estimator: Any) -> Pipeline:
+    """Numbers with a constant fill, as trees need (no scaler): scikit-learn keeps an integer
+    ``fill_value`` in an object array of statistics, which used to be taken for a text
+    imputer and broke the conversion ("Unsupported proposed value ''")."""
+    numeric = SimpleImputer(strategy="constant", fill_value=-1)
+    encoder = OneHotEncoder(handle_unknown="ignore")
+    pre = ColumnTransformer([("num", numeric, NUMERIC), ("cat", encoder, ["plan"])])
+    return Pipeline([("pre", pre), ("model", estimator)])
+
+
 # (name, model factory, numeric columns only, classes: 0 for a regressor, leaf flips possible)
 CATALOGUE: list[tuple[str, Callable[[], Any], bool, int]] = [
     ("logistic", lambda: _pipe(LogisticRegression(max_iter=500)), False, 2),
@@ -122,6 +132,9 @@ CATALOGUE: list[tuple[str, Callable[[], Any], bool, int]] = [
     ("lightgbm-after-imputer", lambda: _booster_pipe(lightgbm.LGBMClassifier(n_estimators=40, verbose=-1), imputed=True), False, 2),  # noqa: E501
     ("xgboost-regressor-in-pipeline", lambda: _booster_pipe(xgboost.XGBRegressor(n_estimators=40, max_depth=4)), False, 0),  # noqa: E501
     ("lightgbm-regressor-in-pipeline", lambda: _booster_pipe(lightgbm.LGBMRegressor(n_estimators=40, verbose=-1)), False, 0),  # noqa: E501
+    # trees behind a constant fill and no scaler: as exact as the trees alone
+    ("forest-after-constant-fill", lambda: _constant_fill_pipe(RandomForestClassifier(30, max_depth=8, random_state=0)), False, 2),  # noqa: E501
+    ("xgboost-after-constant-fill", lambda: _constant_fill_pipe(xgboost.XGBClassifier(n_estimators=40, max_depth=4)), False, 2),  # noqa: E501
     # a pipeline that hands its boosters a DataFrame: XGBoost names its splits by column
     ("xgboost-pandas-output", lambda: _booster_pipe(xgboost.XGBClassifier(n_estimators=40, max_depth=4)).set_output(transform="pandas"), False, 2),  # noqa: E501
 ]  # fmt: skip
