@@ -34,17 +34,20 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def _run(exe: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MODELPILOT_HOME": str(home), "COLUMNS": "200"}
+def _run(
+    exe: str, home: Path, *args: str, columns: str = "200"
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MODELPILOT_HOME": str(home), "COLUMNS": columns}
     return subprocess.run(
         [exe, *args], capture_output=True, text=True, env=env, timeout=300, check=False
     )
 
 
 def test_profile_prints_edge_and_cloud_rows_and_the_card_shows_them(exe: str, home: Path) -> None:
-    result = _run(exe, home, "profile", "churn/1", "--core-hour-price", "0.1")
+    result = _run(exe, home, "profile", "churn/1", "--core-hour-price", "0.1", columns="80")
     assert result.returncode == 0, result.stderr
-    assert "Profile of churn/1 (cost at 0.1 per core-hour)" in result.stdout
+    assert "Profile of churn/1 (cost per 1M predictions at 0.1 per core-hour)" in result.stdout
+    assert "…" not in result.stdout, result.stdout  # every header and cell whole at 80 columns
     rows = {line.split()[1]: line for line in result.stdout.splitlines() if "│" in line}
     for target in ("edge", "cloud"):
         cells = [c.strip() for c in rows[target].split("│")[1:-1]]

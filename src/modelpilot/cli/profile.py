@@ -42,9 +42,11 @@ def profile_command(
         ws.registry, ws.datasets, ref, target, env,
         core_hour_price=core_hour_price, memory_mb=memory_mb, data=data,
     )  # fmt: skip
-    out = Table(title=f"Profile of {table.ref} (cost at {core_hour_price:g} per core-hour)")
+    price = f"{core_hour_price:g}"
+    out = Table(title=f"Profile of {table.ref} (cost per 1M predictions at {price} per core-hour)")
+    # (the title says what the cost is of: every header fits 80 columns)
     for title in ("target", "cores", "p50 ms", "p99 ms", "memory MB", "req/s", "cold start s",
-                  "cost / 1M predictions"):  # fmt: skip
+                  "cost / 1M"):  # fmt: skip
         out.add_column(title)
     for row in table.rows:
         out.add_row(
