@@ -79,10 +79,12 @@ def build_package(
         )
     if input_example is not None:
         _check_feature_names(model, input_example)
-        output = _trial_predict(model, input_example, flavor)
+        # (a raw XGBoost Booster is tried through the adapter it will serve behind)
+        trial = getattr(flavor, "predictor_for", lambda m: m)(model)
+        output = _trial_predict(trial, input_example, flavor)
         inferred = infer_signature(input_example, output, class_labels(model))
         signature = signature or _nullable_where_the_model_copes(
-            model, input_example, inferred, flavor
+            trial, input_example, inferred, flavor
         )
     assert signature is not None
     signature = _with_domain(signature, None if domain_from is None else domain_from(signature))

@@ -58,7 +58,13 @@ def to_onnx(model: LoadedModel) -> OnnxPredictor:
                 "modelpilot optimize converts scikit-learn, XGBoost and LightGBM models.",
                 field="model",
             )
-    return OnnxPredictor.from_bytes(graph, inputs, classes, info)
+    candidate = OnnxPredictor.from_bytes(graph, inputs, classes, info)
+    if classes is None and len(candidate.session.get_outputs()) > 1:
+        # A raw XGBoost or LightGBM Booster trained with a classifier objective: its predict
+        # gives the probability of class 1 (two classes) or of each class, which the graph
+        # writes as its second output; its first is the label the source never gave.
+        candidate.info["predicts"] = "probabilities"
+    return candidate
 
 
 def float32_flip_hint(native: Any) -> str:
@@ -482,8 +488,9 @@ def _booster_graph(flavor: str, native: Any, inputs: list[OnnxInput], where: str
                 booster, initial_types=types, target_opset=_BOOSTER_OPSET, zipmap=False
             )
         else:
+            booster = getattr(native, "booster", native)  # a raw Booster's adapter keeps it
             graph = onnxmltools.convert_xgboost(
-                _positional(native), initial_types=types, target_opset=_BOOSTER_OPSET
+                _positional(booster), initial_types=types, target_opset=_BOOSTER_OPSET
             )
     except Exception as exc:
         raise InvalidInput(

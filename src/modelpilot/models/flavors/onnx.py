@@ -108,6 +108,9 @@ class OnnxPredictor:
         """Class labels (the most probable class) or regression values."""
         if self.classes_ is not None:
             return np.asarray(self.classes_[np.argmax(self.predict_proba(data), axis=1)])
+        if self.info.get("predicts") == "probabilities":  # a raw booster's classifier objective
+            proba = np.asarray(self.predict_proba(data))
+            return proba[:, 1] if proba.shape[1] == 2 else proba
         out = self.session.run([self._outputs[0]], self._feeds(data))[0]
         return np.asarray(out, dtype=np.float64).reshape(len(out), -1).squeeze(axis=1)
 

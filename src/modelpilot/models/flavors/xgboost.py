@@ -37,6 +37,14 @@ class XGBoostFlavor:
         module = type(model).__module__
         return module.startswith("xgboost")
 
+    def predictor_for(self, model: object) -> object:
+        """What serving will call ``predict`` on, from the object being logged: a raw Booster
+        predicts on a ``DMatrix`` only, so it is tried (input example, nullable columns)
+        through the same adapter its loaded package gets."""
+        import xgboost
+
+        return _BoosterPredictor(model) if isinstance(model, xgboost.Booster) else model
+
     def save(self, model: object, folder: Path) -> dict[str, Any]:
         """Save with ``save_model`` in UBJSON."""
         model.save_model(str(folder / _FILE))  # type: ignore[attr-defined]
