@@ -158,6 +158,7 @@ def distill(
                 )
             continue
         estimator = _estimator(name, final, is_classifier, _is_sparse(features), seed)
+        estimator = _encoding_text(estimator, name, features)
         student = _assemble(pre, _fit(estimator, features, targets, model.classes))
         fitted[name] = student
         output = measure.outputs(student, valid, is_classifier)
@@ -208,6 +209,53 @@ def _estimator(name: str, final: Any, is_classifier: bool, sparse: bool, seed: i
             ]
         )
     return _hgb(final, is_classifier, seed)
+
+
+def _text_columns(features: Any) -> list[str]:
+    """Columns the student would get as text or categories (a teacher without preprocessing
+    that takes them itself, as a HistGradientBoosting with native categories does)."""
+    if not isinstance(features, pd.DataFrame):
+        return []
+    return [str(c) for c, dtype in features.dtypes.items() if dtype.kind not in "biufc"]
+
+
+def _encoding_text(estimator: Any, name: str, features: Any) -> Any:
+    """``estimator`` behind an encoder of the text columns in ``features``, if any: one-hot
+    for the linear student (its imputer and scaler follow), ordinal codes marked categorical
+    for the hgb student (missing and unseen values as NaN, which it routes like missing).
+
+    >>> frame = pd.DataFrame({"x": [1.0, 2.0], "plan": ["a", "b"]})
+    >>> student = _encoding_text(_hgb(None, True, 0), "hgb", frame)
+    >>> [step for step, _ in student.steps], list(student[-1].categorical_features)
+    (['encode', 'hgb'], [False, True])
+    """
+    text = _text_columns(features)
+    if not text:
+        return estimator
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    numbers = [str(c) for c in features.columns if str(c) not in text]
+    if name == "linear":
+        encoder: Any = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    else:
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+        )
+    front = ColumnTransformer(
+        [("numbers", "passthrough", numbers), ("text", encoder, text)],
+        verbose_feature_names_out=False,
+    )
+    if name == "linear":  # one flat pipeline: the fit routes sample weights by the last step
+        return Pipeline([("encode", front), *estimator.steps])
+    # (a column of more categories than HistGradientBoosting's bins stays ordinal numbers)
+    cardinality = features[text].nunique()
+    estimator.set_params(
+        categorical_features=[False] * len(numbers)
+        + [bool(cardinality[c] < estimator.max_bins) for c in text]
+    )
+    return Pipeline([("encode", front), ("hgb", estimator)])
 
 
 def _hgb(final: Any, is_classifier: bool, seed: int) -> Any:

@@ -89,6 +89,32 @@ def test_regressor_student_learns_predictions_and_auto_keeps_a_close_cheap_one(
     assert np.median(gap) < 0.2 * np.std(holdout["spend"])
 
 
+@pytest.mark.parametrize("kind", ["hgb", "linear"])
+def test_a_teacher_taking_categories_itself_gets_a_student_that_encodes_them(
+    data: tuple[pd.DataFrame, pd.DataFrame], kind: str
+) -> None:
+    """A HistGradientBoosting with native categories has no preprocessing to keep: its
+    student gets the text column raw, and used to crash fitting on it ("could not convert
+    string to float")."""
+    train, holdout = data
+    frame = train[COLUMNS].astype({"plan": "category"})
+    model = HistGradientBoostingClassifier(max_iter=40, categorical_features="from_dtype")
+    model.fit(frame, train["churned"])
+    artifacts = MemoryArtifactStore()
+    teacher = load_package(
+        artifacts, build_package(model, artifacts, input_example=frame.head()).digest
+    )
+    student = distill(teacher, teacher.prepare(train[COLUMNS]), kind=kind)
+    assert student.model.steps[0][0] == "encode" and kind in student.summary
+    rows = teacher.prepare(holdout[COLUMNS])  # an unseen plan and missing values included
+    fidelity = measure.compare(
+        measure.outputs(teacher.predictor, rows, True),
+        measure.outputs(student.model, rows, True),
+        is_classifier=True,
+    )
+    assert fidelity.agreement is not None and fidelity.agreement >= 0.85
+
+
 def test_unknown_student_kind_is_refused_naming_the_kinds(
     data: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
