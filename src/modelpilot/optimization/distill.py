@@ -159,7 +159,15 @@ def distill(
             continue
         estimator = _estimator(name, final, is_classifier, _is_sparse(features), seed)
         estimator = _encoding_text(estimator, name, features)
-        student = _assemble(pre, _fit(estimator, features, targets, model.classes))
+        try:
+            student = _assemble(pre, _fit(estimator, features, targets, model.classes))
+        except (ValueError, TypeError) as exc:  # scikit-learn refusing these features
+            raise InvalidInput(
+                f"Cannot fit a {name} student of {model.display_name}: scikit-learn refused "
+                f"its features ({type(exc).__name__}: {str(exc)[:300]}). Try the other "
+                "student (--student linear or hgb); nothing was registered.",
+                field="student",
+            ) from exc
         fitted[name] = student
         output = measure.outputs(student, valid, is_classifier)
         validation[name] = measure.compare(reference, output, is_classifier=is_classifier)

@@ -115,6 +115,24 @@ def test_a_teacher_taking_categories_itself_gets_a_student_that_encodes_them(
     assert fidelity.agreement is not None and fidelity.agreement >= 0.85
 
 
+def test_a_student_scikit_learn_refuses_is_a_clear_error_not_a_traceback(
+    data: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelpilot.optimization import distill as module
+
+    train, _ = data
+    teacher, _ = _teacher(HistGradientBoostingClassifier(max_iter=10), "churned", train)
+
+    def refuse(*args: Any) -> Any:
+        raise ValueError("could not convert string to float: 'basic'")
+
+    monkeypatch.setattr(module, "_fit", refuse)
+    with pytest.raises(InvalidInput, match="Cannot fit a linear student") as caught:
+        distill(teacher, teacher.prepare(train[COLUMNS]), kind="linear")
+    assert "could not convert string" in caught.value.message
+    assert "--student" in caught.value.message
+
+
 def test_unknown_student_kind_is_refused_naming_the_kinds(
     data: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
