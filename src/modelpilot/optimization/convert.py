@@ -9,6 +9,7 @@ which an ONNX graph cannot express), not with a converter's traceback.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import logging
 import tempfile
@@ -58,13 +59,26 @@ def to_onnx(model: LoadedModel) -> OnnxPredictor:
                 "modelpilot optimize converts scikit-learn, XGBoost and LightGBM models.",
                 field="model",
             )
-    candidate = OnnxPredictor.from_bytes(graph, inputs, classes, info)
+    candidate = OnnxPredictor.from_bytes(graph, _as_named_in(graph, inputs), classes, info)
     if classes is None and len(candidate.session.get_outputs()) > 1:
         # A raw XGBoost or LightGBM Booster trained with a classifier objective: its predict
         # gives the probability of class 1 (two classes) or of each class, which the graph
         # writes as its second output; its first is the label the source never gave.
         candidate.info["predicts"] = "probabilities"
     return candidate
+
+
+def _as_named_in(graph: bytes, inputs: list[OnnxInput]) -> list[OnnxInput]:
+    """``inputs`` under the names the graph gave them: skl2onnx turns a column name that is
+    no identifier ("hours per week", "capital-gain", "1st") into one ("hours_per_week",
+    "_1st"), in the order it was given the inputs. (The fidelity check then proves the
+    columns went where they belong.)"""
+    import onnx
+
+    names = [i.name for i in onnx.load_from_string(graph).graph.input]
+    if len(names) != len(inputs) or names == [i.name for i in inputs]:
+        return inputs
+    return [dataclasses.replace(i, name=n) for i, n in zip(inputs, names, strict=True)]
 
 
 def float32_flip_hint(native: Any) -> str:
