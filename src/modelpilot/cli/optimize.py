@@ -9,7 +9,7 @@ import typer
 from rich.measure import Measurement
 from rich.table import Table
 
-from modelpilot.cli.context import console, get_workspace
+from modelpilot.cli.context import console, err_console, get_workspace
 
 _COLUMNS = (
     ("version", "ref", "s"),
@@ -91,10 +91,12 @@ def optimize_command(
 
     ws = get_workspace()
     rules = fidelity_rules(min_agreement, max_abs_proba_diff)
-    result = optimize_version(
-        ws.registry, ws.artifacts, ws.datasets, ws.load_model, ref, to,
-        data=data, holdout=holdout, target=target, rules=rules, student=student,
-    )  # fmt: skip
+    with err_console.status(f"Optimising {ref}…") as status:  # (stderr: stdout stays the table)
+        result = optimize_version(
+            ws.registry, ws.artifacts, ws.datasets, ws.load_model, ref, to,
+            data=data, holdout=holdout, target=target, rules=rules, student=student,
+            progress=lambda step: status.update(f"{step}…"),
+        )  # fmt: skip
     frame = result.to_frame()
     metric = next((m for m in frame["metric"] if isinstance(m, str)), None)
     table = Table(title=f"Candidates of {result.source.ref}" + (f" ({metric})" if metric else ""))

@@ -60,7 +60,8 @@ def to_onnx(model: LoadedModel) -> OnnxPredictor:
                 field="model",
             )
     candidate = OnnxPredictor.from_bytes(graph, _as_named_in(graph, inputs), classes, info)
-    if classes is None and len(candidate.session.get_outputs()) > 1:
+    booster = model.flavor in ("xgboost", "lightgbm")
+    if booster and classes is None and len(candidate.session.get_outputs()) > 1:
         # A raw XGBoost or LightGBM Booster trained with a classifier objective: its predict
         # gives the probability of class 1 (two classes) or of each class, which the graph
         # writes as its second output; its first is the label the source never gave.
@@ -502,9 +503,14 @@ def _booster_graph(flavor: str, native: Any, inputs: list[OnnxInput], where: str
                 booster, initial_types=types, target_opset=_BOOSTER_OPSET, zipmap=False
             )
         else:
-            booster = getattr(native, "booster", native)  # a raw Booster's adapter keeps it
+            import xgboost
+
+            # a raw Booster's adapter keeps it as .booster (an XGBClassifier's .booster is
+            # the name of its booster type)
+            raw = getattr(native, "booster", None)
+            model = raw if isinstance(raw, xgboost.Booster) else native
             graph = onnxmltools.convert_xgboost(
-                _positional(booster), initial_types=types, target_opset=_BOOSTER_OPSET
+                _positional(model), initial_types=types, target_opset=_BOOSTER_OPSET
             )
     except Exception as exc:
         raise InvalidInput(

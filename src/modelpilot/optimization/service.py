@@ -139,6 +139,7 @@ def optimize_version(
     target: str | None = None,
     rules: FidelityRules = DEFAULT_RULES,
     student: str = "auto",
+    progress: Callable[[str], None] | None = None,
 ) -> OptimizeResult:
     """Convert ``ref`` to each target, measure, and register the candidates (see module doc).
 
@@ -147,7 +148,10 @@ def optimize_version(
     there and the holdout metric, with ``target`` as the label column (default: the one
     column the model does not take). ``student`` is the distilled target's student kind
     (``auto``, ``linear``, ``hgb``; see :mod:`modelpilot.optimization.distill`).
+    ``progress`` is told each step as it starts ("Converting to ONNX"): a run takes seconds
+    to minutes, and the CLI shows it on a status line.
     """
+    say = progress or _quiet
     targets = parse_targets(to)
     check_student(student)
     source = registry.get_version(ref)
@@ -158,6 +162,7 @@ def optimize_version(
             "optimise the source version instead.",
             field="ref",
         )
+    say(f"Loading {source.ref} and its data")
     model = load(source.ref)
     inputs = model.prepare(_features(_frame(datasets, data, source, "data"), model, "data"))
     hold_frame = _frame(datasets, holdout, source, "holdout")
@@ -167,39 +172,53 @@ def optimize_version(
             model.prepare(_features(hold_frame, model, "holdout")),
             _labels(hold_frame, model, target),
         )
-    built, skipped = _build(model, targets, source.ref, inputs, student)
+    built, skipped = _build(model, targets, source.ref, inputs, student, say)
     load_source = functools.partial(load, source.ref)
     source_row, measured = _measure(
-        model, source, artifacts, built, inputs, hold, rules, load_source
+        model, source, artifacts, built, inputs, hold, rules, load_source, say
     )
     rows = mark_pareto([source_row, *(m.row for m in measured)])
     measured = [replace(m, row=row) for m, row in zip(measured, rows[1:], strict=True)]
     table = CandidateTable(source.ref, rows, skipped)
+    say("Registering the candidates")
     return _register(registry, source, measured, table)
 
 
+def _quiet(step: str) -> None:
+    """No progress to show (the SDK's default)."""
+
+
 def _build(
-    model: LoadedModel, targets: list[str], where: str, inputs: pd.DataFrame, student: str
+    model: LoadedModel,
+    targets: list[str],
+    where: str,
+    inputs: pd.DataFrame,
+    student: str,
+    say: Callable[[str], None] = _quiet,
 ) -> tuple[list[Built], dict[str, str]]:
     built: list[Built] = []
     skipped: dict[str, str] = {}
     onnx_targets = [name for name in targets if name.startswith("onnx")]
     if onnx_targets:
+        say("Converting to ONNX")
         base = to_onnx(model)
         for name in onnx_targets:
             if name == "onnx":
                 built.append(Built(name, base))
                 continue
             try:
+                say("Quantising the ONNX graph to int8")
                 built.append(Built(name, quantise_int8(base, where)))
             except InvalidInput as exc:
                 skipped[name] = exc.message
     if "compiled" in targets:  # asked with other targets, skipped with the reason
         try:
+            say("Compiling the trees to a shared library")
             built.append(Built("compiled", to_compiled(model)))
         except InvalidInput as exc:
             skipped["compiled"] = exc.message
     if "distilled" in targets:
+        say(f"Distilling a student ({student})")
         fitted = distill(model, inputs, kind=student)
         built.append(Built("distilled", fitted.model, fitted.kind, fitted.summary))
     if not built:
@@ -240,8 +259,10 @@ def _measure(
     hold: Holdout,
     rules: FidelityRules,
     load_source: Callable[[], LoadedModel],
+    say: Callable[[str], None] = _quiet,
 ) -> tuple[CandidateRow, list[Measured]]:
     is_classifier = model.signature.is_classifier
+    say(f"Measuring {source.ref}: outputs, speed, memory")
     reference = measure.outputs(model.predictor, inputs, is_classifier)
     hold_reference = (
         None if hold is None else measure.outputs(model.predictor, hold[0], is_classifier)
@@ -261,6 +282,7 @@ def _measure(
     )
     measured: list[Measured] = []
     for candidate in built:
+        say(f"Measuring the {candidate.target} candidate: fidelity, speed, memory")
         package = build_package(
             candidate.model, artifacts, input_example=inputs.head(5), signature=model.signature,
             # a student keeps its teacher's preprocessing; a compiled library is vouched for

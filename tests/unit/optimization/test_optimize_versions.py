@@ -241,3 +241,24 @@ def test_compiled_candidate_failing_fidelity_is_kept_and_refused_an_alias(home: 
     assert mp.get_model_version(candidate.ref).tags["fidelity"] == "failed"
     with pytest.raises(Conflict, match=r"failed its fidelity check .* kept for inspection"):
         mp.set_alias("churn", "champion", candidate.version.version)
+
+
+def test_each_step_is_told_as_it_starts_for_the_status_line(home: Path) -> None:
+    from modelpilot.optimization import optimize_version
+
+    source = _register(_pipe(HistGradientBoostingClassifier(max_iter=10)), _frame(300, 0))
+    steps: list[str] = []
+    ws = mp.workspace()
+    optimize_version(
+        ws.registry, ws.artifacts, ws.datasets, ws.load_model, source, "onnx,distilled",
+        student="linear", progress=steps.append,
+    )  # fmt: skip
+    assert steps == [
+        "Loading churn/1 and its data",
+        "Converting to ONNX",
+        "Distilling a student (linear)",
+        "Measuring churn/1: outputs, speed, memory",
+        "Measuring the onnx candidate: fidelity, speed, memory",
+        "Measuring the distilled candidate: fidelity, speed, memory",
+        "Registering the candidates",
+    ]
