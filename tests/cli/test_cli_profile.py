@@ -5,6 +5,7 @@ card shows, and bad input (exit 2). No timing is asserted: figures depend on the
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -80,3 +81,31 @@ def test_bad_input_exits_2_with_one_line(
     result = _run(exe, home, "profile", "churn/1", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_in_a_terminal_a_status_line_names_the_target_being_measured(exe: str, home: Path) -> None:
+    """A profile takes seconds per target (a fresh process, a server): in a terminal the
+    status line says which one is running; piped output (the tests above) has none."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "MODELPILOT_HOME": str(home), "COLUMNS": "120", "TERM": "xterm"}
+    process = subprocess.Popen(
+        [exe, "profile", "churn/1", "--target", "edge"],
+        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env,
+    )  # fmt: skip
+    os.close(follower)
+    shown = b""
+    while True:  # until the command exits and the terminal closes (EIO), bounded by its run
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert process.wait(timeout=300) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))  # colours
+    assert "Edge: churn/1 on one pinned core under the memory cap" in text
+    assert "Stored on churn/1" in text

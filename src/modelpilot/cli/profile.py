@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from modelpilot.cli.context import console, get_workspace
+from modelpilot.cli.context import console, err_console, get_workspace
 
 
 def _num(value: object, spec: str) -> str:
@@ -38,10 +38,12 @@ def profile_command(
         "MODELPILOT_TOKEN": settings.token or "",
     }
     env = remote if ws.is_remote else worker_environment(settings)
-    table = profile_version(
-        ws.registry, ws.datasets, ref, target, env,
-        core_hour_price=core_hour_price, memory_mb=memory_mb, data=data,
-    )  # fmt: skip
+    with err_console.status(f"Profiling {ref}…") as status:  # (stderr: stdout stays the table)
+        table = profile_version(
+            ws.registry, ws.datasets, ref, target, env,
+            core_hour_price=core_hour_price, memory_mb=memory_mb, data=data,
+            progress=lambda step: status.update(f"{step}…"),
+        )  # fmt: skip
     price = f"{core_hour_price:g}"
     out = Table(title=f"Profile of {table.ref} (cost per 1M predictions at {price} per core-hour)")
     # (the title says what the cost is of: every header fits 80 columns)

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,12 @@ def profile_cloud(
     return ProfileRow("cloud", cores, p50, p99, peak, requests / wall_s)
 
 
+_STEPS = {
+    "edge": "Edge: {ref} on one pinned core under the memory cap, cold start included",
+    "cloud": "Cloud: {ref} behind modelpilot serve with adaptive batching",
+}
+
+
 def profile_version(
     registry: RegistryService,
     datasets: DatasetService,
@@ -211,11 +217,13 @@ def profile_version(
     core_hour_price: float = 0.05,
     memory_mb: int = 4096,
     data: pd.DataFrame | str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ProfileTable:
     """Profile ``ref`` on each target and store the table as a ``profile`` record on it.
 
     ``env`` holds the ``MODELPILOT_*`` variables that make a child process open this
     workspace; ``data`` (default: the version's training dataset) gives the request rows.
+    ``progress`` is told each target as its measurement starts (the CLI's status line).
     """
     names = parse_profile_targets(targets)
     if core_hour_price < 0 or memory_mb < 64:
@@ -227,12 +235,14 @@ def profile_version(
     version = registry.get_version(ref)
     rows = _rows(datasets, version, data)
     exact = version.ref
-    measured = [
-        profile_edge(exact, rows, env, memory_mb=memory_mb)
-        if name == "edge"
-        else profile_cloud(exact, rows, env)
-        for name in names
-    ]
+    measured = []
+    for name in names:
+        if progress is not None:
+            progress(_STEPS[name].format(ref=exact))
+        if name == "edge":
+            measured.append(profile_edge(exact, rows, env, memory_mb=memory_mb))
+        else:
+            measured.append(profile_cloud(exact, rows, env))
     table = ProfileTable(exact, core_hour_price, measured)
     registry.add_record(exact, "profile", table.to_dict())
     return table
