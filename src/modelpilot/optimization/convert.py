@@ -18,11 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from modelpilot.errors import InvalidInput
 from modelpilot.models import LoadedModel
 from modelpilot.models.flavors.onnx import OnnxInput, OnnxPredictor
 from modelpilot.models.signature import Signature
-from modelpilot.models.steps import estimator_steps
+from modelpilot.models.steps import estimator_steps, missing_text_marker
 
 # skl2onnx's tested opsets for its own and ai.onnx.ml operators; onnxmltools' XGBoost and
 # LightGBM converters stop at 15.
@@ -361,24 +363,6 @@ def _copy_changing(native: Any, needs: Callable[[Any], bool], change: Callable[[
     return clone
 
 
-def _imputes_text_nan(step: Any) -> bool:
-    """A fitted SimpleImputer of text columns that looks for NaN or None.
-
-    A text column's missing values reach the graph as ``""`` (:class:`OnnxInput` feeds them
-    so), and skl2onnx converts a text imputer only when what it replaces is a string, while
-    ``SimpleImputer(strategy="most_frequent")``, the usual one, looks for NaN. A copy looking
-    for ``""`` imputes the same rows; only a value that is literally ``""`` differs
-    (scikit-learn keeps it as a category, the graph imputes it)."""
-    from sklearn.impute import SimpleImputer
-
-    if not isinstance(step, SimpleImputer) or getattr(step, "statistics_", None) is None:
-        return False
-    missing = step.missing_values
-    is_nan = isinstance(missing, float) and missing != missing
-    # (statistics_ is an object array for a numeric constant fill too: fill_value=-1)
-    return any(isinstance(v, str) for v in step.statistics_) and (missing is None or is_nan)
-
-
 def _named_xgboost(step: Any) -> bool:
     """An XGBoost step whose booster names its features: onnxmltools reads splits on ``f0, f1,
     ...`` only, and a step fitted on a DataFrame (``set_output(transform="pandas")``) names
@@ -388,17 +372,66 @@ def _named_xgboost(step: Any) -> bool:
     )
 
 
+def _text_imputer(step: Any) -> bool:
+    """A fitted SimpleImputer of text columns (its statistics are strings; a numeric constant
+    fill keeps an object array too: ``fill_value=-1``)."""
+    from sklearn.impute import SimpleImputer
+
+    if not isinstance(step, SimpleImputer) or getattr(step, "statistics_", None) is None:
+        return False
+    return any(isinstance(v, str) for v in step.statistics_)
+
+
+def _is_missing_marker(value: Any, marker: Any) -> bool:
+    """Whether ``value`` is how ``marker`` (None or NaN) writes a missing text value."""
+    if marker is None:
+        return value is None
+    return isinstance(value, float) and value != value
+
+
+def _encodes_missing(step: Any, marker: Any) -> bool:
+    """A fitted encoder that learnt the missing-text marker as a category."""
+    categories = getattr(step, "categories_", None)
+    if categories is None or type(step).__name__ not in ("OneHotEncoder", "OrdinalEncoder"):
+        return False
+    return any(_is_missing_marker(v, marker) for values in categories for v in values)
+
+
+# What a text imputer that imputed nothing in scikit-learn looks for in the graph: a string no
+# request carries (skl2onnx converts a text imputer only with a string to look for).
+_NEVER_MISSING = "\x00modelpilot: imputes nothing"
+
+
 def _convertible_copy(native: Any) -> Any:
-    """``native`` as skl2onnx can convert it: text imputers look for ``""`` and XGBoost steps
-    forget their feature names (one copy at most)."""
+    """``native`` as skl2onnx can convert it, computing what scikit-learn computes (one copy at
+    most; the caller's model is never changed).
+
+    A missing text value reaches the graph as ``""`` (:class:`OnnxInput` feeds it so), and
+    reaches scikit-learn as the marker the model was fitted with (None or NaN,
+    :func:`missing_text_marker`: the data plane sends that one). So in the copy, a text imputer
+    that imputes the marker looks for ``""`` instead; one that does not (``SimpleImputer()``
+    looks for NaN and passes None on) looks for a string no request carries; and an encoder
+    that learnt the marker as a category learns ``""`` in its place. XGBoost steps forget
+    their feature names (onnxmltools reads ``f0, f1, ...`` only).
+    """
+    marker = missing_text_marker(native)
+
+    def needs(step: Any) -> bool:
+        return _text_imputer(step) or _encodes_missing(step, marker) or _named_xgboost(step)
 
     def change(step: Any) -> None:
-        if _imputes_text_nan(step):
-            step.missing_values = ""
+        if _text_imputer(step):
+            imputes = _is_missing_marker(step.missing_values, marker)
+            step.missing_values = "" if imputes else _NEVER_MISSING
+        elif _encodes_missing(step, marker):
+            step.categories_ = [
+                np.asarray(["" if _is_missing_marker(v, marker) else v for v in values], object)
+                for values in step.categories_
+            ]
         else:
             step.get_booster().feature_names = None
 
-    return _copy_changing(native, lambda s: _imputes_text_nan(s) or _named_xgboost(s), change)
+    return _copy_changing(native, needs, change)
 
 
 def _ends_in_linear_svc(model: Any) -> bool:
