@@ -117,7 +117,7 @@ def _check_inputs(model: LoadedModel) -> None:
             raise InvalidInput(
                 f"Cannot compile {model.display_name}: input {spec.name!r} is {spec.dtype}; a "
                 "compiled tree ensemble takes numbers only. Use --to onnx, which converts the "
-                "encoding steps too.",
+                "encoding steps too, or --to distilled.",
                 field=spec.name,
             )
 

@@ -477,8 +477,11 @@ def _check_convertible(native: Any, where: str) -> None:
             raise InvalidInput(
                 f"Cannot convert {where} to ONNX: step {path!r} ({kind}) encodes categorical "
                 "features itself (categorical_features, or pandas category columns), which "
-                "skl2onnx's converter does not support. Encode those columns before it (an "
-                "OrdinalEncoder in a ColumnTransformer) to convert it; nothing was registered.",
+                "skl2onnx's converter does not support. To convert it, give it those columns "
+                "as plain numbers: one-hot encode them before it (a OneHotEncoder in a "
+                "ColumnTransformer), or keep an OrdinalEncoder and drop categorical_features; "
+                "or use --to distilled, whose hgb student keeps the categories. Nothing was "
+                "registered.",
                 field="model",
             )
         if type(step) not in sklearn_operator_name_map:
