@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -15,6 +16,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from modelpilot.artifacts import MemoryArtifactStore
 from modelpilot.models import LoadedModel, build_package, load_package
 from modelpilot.optimization.convert import to_onnx
+
+# Converts and loads several models (seconds): `make test-slow` (and .ci/run) runs it.
+pytestmark = pytest.mark.slow
 
 NUMBERS = ["hours per week", "capital-gain", "1st"]
 

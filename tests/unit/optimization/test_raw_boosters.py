@@ -23,6 +23,9 @@ from modelpilot.artifacts import MemoryArtifactStore
 from modelpilot.models import LoadedModel, build_package, load_package
 from modelpilot.optimization.convert import to_onnx
 
+# Converts and loads several models (seconds): `make test-slow` (and .ci/run) runs it.
+pytestmark = pytest.mark.slow
+
 
 def _data(classes: int) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(0)
