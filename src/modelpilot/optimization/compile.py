@@ -51,7 +51,8 @@ _FLOAT32_SPLITS = (  # scikit-learn's tree module casts X to float32 (sklearn.tr
     "GradientBoostingClassifier",
     "GradientBoostingRegressor",
 )
-_SKLEARN_TREES = (
+# scikit-learn's tree ensembles, by class name (also what convert.float32_flip_hint reads)
+SKLEARN_TREE_ENSEMBLES = (
     *_FLOAT32_SPLITS,
     "HistGradientBoostingClassifier",  # bins float64 values against float64 thresholds
     "HistGradientBoostingRegressor",
@@ -154,7 +155,7 @@ def _trees(model: LoadedModel) -> tuple[Any, str]:
     if library == "lightgbm" and hasattr(native, "booster_"):
         return native.booster_, "lightgbm"
     kind = type(native).__name__
-    if kind not in _SKLEARN_TREES:
+    if kind not in SKLEARN_TREE_ENSEMBLES:
         step = f"step {path[:-1]!r}, " if path else ""
         raise _not_trees(model, f"{step}a {kind}")
     names = getattr(native, "feature_names_in_", None)

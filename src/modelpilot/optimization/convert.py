@@ -124,11 +124,11 @@ def float32_flip_hint(native: Any) -> str:
 
 def _is_tree_ensemble(step: Any) -> bool:
     """scikit-learn forests and boosting, XGBoost and LightGBM estimators."""
-    name = type(step).__name__
-    module = type(step).__module__
-    return module.startswith(("xgboost", "lightgbm")) or (
-        module.startswith("sklearn.ensemble")
-        and any(word in name for word in ("Forest", "Trees", "GradientBoosting"))
+    from modelpilot.optimization.compile import SKLEARN_TREE_ENSEMBLES
+
+    kind = type(step)
+    return kind.__module__.startswith(("xgboost", "lightgbm")) or (
+        kind.__module__.startswith("sklearn.ensemble") and kind.__name__ in SKLEARN_TREE_ENSEMBLES
     )
 
 
