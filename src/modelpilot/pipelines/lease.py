@@ -17,7 +17,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, case, or_, select, update
 
 from modelpilot.pipelines.entities import PipelineState, StepState
 from modelpilot.store import Store
@@ -110,17 +110,7 @@ def _reclaim(store: Store, found: Reclaimed, now_ms: int, actor: str) -> bool:
         ).rowcount
         if changed != 1:
             return False
-        of_run = step_runs.c.pipeline_run_id == found.pipeline_run_id
-        conn.execute(
-            update(step_runs)
-            .where(of_run, step_runs.c.state == StepState.RUNNING.value)
-            .values(state=StepState.FAILED.value, ended_ms=now_ms, error=found.reason)
-        )
-        conn.execute(
-            update(step_runs)
-            .where(of_run, step_runs.c.state == StepState.PENDING.value)
-            .values(state=StepState.SKIPPED.value, ended_ms=now_ms)
-        )
+        _end_unfinished_steps(conn, found, now_ms)
         _kill_tracking_runs(conn, found.pipeline_run_id, now_ms)
         record_event(
             conn,
@@ -130,6 +120,26 @@ def _reclaim(store: Store, found: Reclaimed, now_ms: int, actor: str) -> bool:
             {"before": {"state": "RUNNING", "owner": found.owner}, "reason": found.reason},
         )
     return True
+
+
+def _end_unfinished_steps(conn: Connection, found: Reclaimed, now_ms: int) -> None:
+    """RUNNING steps become FAILED and PENDING ones SKIPPED, in one statement: on PostgreSQL
+    two statements (RUNNING first, then PENDING) miss a step the owner moves from PENDING to
+    RUNNING between them, which then ends SUCCEEDED in a FAILED run. One statement waits for
+    the owner's row lock and decides on the state the owner committed."""
+    running = step_runs.c.state == StepState.RUNNING.value
+    conn.execute(
+        update(step_runs)
+        .where(
+            step_runs.c.pipeline_run_id == found.pipeline_run_id,
+            step_runs.c.state.in_([StepState.RUNNING.value, StepState.PENDING.value]),
+        )
+        .values(
+            state=case((running, StepState.FAILED.value), else_=StepState.SKIPPED.value),
+            error=case((running, found.reason), else_=step_runs.c.error),
+            ended_ms=now_ms,
+        )
+    )
 
 
 def _kill_tracking_runs(conn: Connection, pipeline_run_id: str, now_ms: int) -> None:

@@ -43,6 +43,10 @@ BASE = f"modelpilot-test-base:py{sys.version_info.major}.{sys.version_info.minor
 REPOSITORY = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 NO_AUTH = {"RAY_AUTH_MODE": "disabled"}  # token auth is another test's (the hint on failure)
+# `ray start` waits for its raylet to register with the GCS: each lookup waits up to this
+# RayConfig value (30 s by default), which a loaded two-core CI host missed three starts in a
+# row; the lookup returns as soon as the node registers, so a longer bound costs nothing
+PATIENT = {**NO_AUTH, "RAY_raylet_start_wait_time_s": "120"}
 
 
 def _docker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +65,7 @@ def cluster(s3_server: RunningS3) -> Iterator[tuple[str, str]]:
     )
     # a short path of its own: Ray's socket paths must fit in 107 bytes, and `ray start`
     # writes its address file there (a later `ray.init()` elsewhere must not join this one)
-    variables = [f"{k}={v}" for k, v in {**NO_AUTH, **s3_server.env()}.items()]
+    variables = [f"{k}={v}" for k, v in {**PATIENT, **s3_server.env()}.items()]
     name = f"modelpilot-ray-node-{uuid.uuid4().hex[:8]}"
     temp = Path(tempfile.mkdtemp(prefix="mp-rn-", dir="/tmp"))
     try:
@@ -97,7 +101,7 @@ class NodeTimedOut(Exception):
 def _start_cluster(temp: Path, variables: list[str], name: str) -> str:
     """The head here and the container's node joined to it: the head's address."""
     port = free_port()
-    env = {**os.environ, **NO_AUTH}
+    env = {**os.environ, **PATIENT}
     head = subprocess.run(
         [str(BIN / "ray"), "start", "--head", "--port", str(port), "--num-cpus", "0",
          "--include-dashboard", "false", "--dashboard-port", str(free_port()),

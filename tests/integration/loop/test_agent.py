@@ -46,7 +46,7 @@ from modelpilot.pipelines.body import StepServices
 from modelpilot.pipelines.lease import heartbeat
 from modelpilot.pipelines.records import PlannedStep, create_pipeline_run, update_step
 from modelpilot.store import Store
-from modelpilot.store.schema import pipeline_runs
+from modelpilot.store.schema import pipeline_runs, step_runs
 from modelpilot.workspace import Workspace
 
 TINY = str(Path(__file__).parents[1] / "pipelines" / "tiny_pipeline.py")
@@ -249,6 +249,53 @@ def test_the_runner_heartbeats_while_a_step_runs_and_stops_once_reclaimed(
 
 
 # --- the installed executable ---------------------------------------------------------------
+
+
+def test_a_step_its_owner_starts_while_an_agent_reclaims_the_run_ends_failed(
+    ws: Workspace,
+) -> None:
+    """The owner's PENDING -> RUNNING of a step, committed while the reclaim waits on it: the
+    reclaim decides on the committed state (FAILED), not the one it first saw (on PostgreSQL
+    a step left RUNNING here later ended SUCCEEDED inside a FAILED run, as CI once saw)."""
+    run_key = _stale_run(ws.store, heartbeat_ms=T0)
+    step_b = get_pipeline_run(ws.store, run_key).steps[1]
+    found: list[Any] = []
+    with ws.store.write() as owner:  # the owner's transaction, still open
+        owner.execute(
+            update(step_runs)
+            .where(step_runs.c.id == step_b.id)
+            .values(state=StepState.RUNNING.value, attempt=1)
+        )
+        later = Agent(ws.store, clock=lambda: T0 + 10 * MINUTE)
+        agent = threading.Thread(target=lambda: found.extend(later.iterate().reclaimed))
+        agent.start()
+        _until_a_transaction_waits(ws.store)
+    agent.join(timeout=60)
+    assert not agent.is_alive()
+    [reclaimed] = found
+    assert reclaimed.pipeline_run_id == run_key
+    run = get_pipeline_run(ws.store, run_key)
+    assert run.state is PipelineState.FAILED
+    assert [s.state for s in run.steps] == [StepState.FAILED, StepState.FAILED]
+    assert run.steps[1].error == reclaimed.reason
+
+
+def _until_a_transaction_waits(store: Store) -> None:
+    """On PostgreSQL, until another session waits for a row lock (bounded: 30 s); SQLite's
+    second writer waits at BEGIN IMMEDIATE for the open write, nothing to watch there."""
+    if store.dialect != "postgresql":
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with store.engine.connect() as conn:
+            waiting = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'UPDATE step_runs%%' AND datname = current_database()"
+            ).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.01)  # poll interval, bounded by the deadline
+    raise AssertionError("the agent's reclaim never waited for the owner's open transaction")
 
 
 @pytest.fixture(scope="module")
