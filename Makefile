@@ -12,7 +12,9 @@ STAMP := $(VENV)/.installed-test-$(HASH)
 
 .PHONY: demo test test-slow lint typecheck unit install sizes clean bench-tracking
 
-$(DEMO_STAMP): pyproject.toml
+# setup.py builds the data plane's compiled records decoder in place (optional: skipped
+# without a C++17 compiler); a changed decoder source reinstalls, which rebuilds it.
+$(DEMO_STAMP): pyproject.toml setup.py src/modelpilot/serving/_records.cpp
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .

@@ -33,6 +33,8 @@ LAYERS: dict[str, int] = {
     "ray_cluster": 1,
     # which files are tables and how to read them (errors only; pandas/pyarrow on use)
     "tables": 1,
+    # rows of numbers (sequences or packed doubles) as one float64 matrix (numpy only)
+    "matrix": 1,
     # 2 core records
     "tracking": 2,
     "data": 2,

@@ -28,6 +28,10 @@ from modelpilot.errors import InvalidInput, ModelpilotError
 _SOURCE_DATE_EPOCH = "315532800"
 _BUILD_TIMEOUT_S = 600
 _TOP_FILES = ("pyproject.toml", "README.md")
+# Bytecode, and the compiled records decoder a development install builds in place: built for
+# this machine's Python, it does not belong in a pure wheel (an image's data plane reads the
+# same bodies with msgspec; see modelpilot/serving/records_decoder.py).
+_NOT_SOURCES = (".pyc", ".so")
 
 
 def source_checkout() -> Path | None:
@@ -68,7 +72,7 @@ def _source_files(root: Path) -> list[Path]:
     files += sorted(
         p
         for p in (root / "src" / "modelpilot").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in _NOT_SOURCES
     )
     return files
 

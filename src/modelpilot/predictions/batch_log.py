@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from modelpilot.matrix import float_matrix
 from modelpilot.models import LoadedModel
 from modelpilot.predictions.batch import LogBatch
 
@@ -123,7 +124,7 @@ def log_batch(
     if runtime.all_numeric:  # one matrix, one contiguous column each
         matrix = None if domain_flags is None else domain_flags.matrix
         if matrix is None:
-            matrix = np.array(values, dtype=np.float64)
+            matrix = float_matrix(values)  # (rows packed by the compiled decoder too)
         by_column = matrix.T.copy()
         for j, spec in enumerate(specs):
             column = by_column[j]

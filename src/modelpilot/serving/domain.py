@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from modelpilot.matrix import float_matrix
 from modelpilot.models.signature import InputDomain
 from modelpilot.predictions.domain_fields import DomainFlagKind, format_domain_fields
 from modelpilot.serving.batching import Pending
-from modelpilot.serving.runtime import ModelRuntime, float_matrix
+from modelpilot.serving.runtime import ModelRuntime
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import itertools
-import struct
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +20,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from modelpilot.matrix import float_matrix
 from modelpilot.models import LoadedModel
 from modelpilot.serving.records_decoder import RecordsDecoder, records_decoder
 from modelpilot.serving.validation import NUMBER_TYPES, RequestValidator, Row
@@ -185,37 +183,6 @@ class ModelRuntime:
     def class_labels(self) -> np.ndarray:
         """The classifier's labels as an array, indexed by predict_proba's columns."""
         return np.asarray(self.model.classes)
-
-
-def float_matrix(rows: Sequence[Sequence[Any]]) -> np.ndarray:
-    """Validated numeric rows (numbers, NaN for a missing one) as a float64 matrix.
-
-    Each row is packed by a ``struct`` format of that many doubles (``starmap`` calls it with
-    the row's values from C) and the packed rows joined into the matrix's buffer, instead of
-    ``np.array(rows)``, which first walks the nested rows to discover their shape and type
-    and then walks them again to convert each value: once per batch on the data plane's hot
-    path, 32 rows of 20 columns cost ~70,000 instructions this way, against ~110,000 packing
-    the chained values at once, ~160,000 with ``np.fromiter`` and ~260,000 with ``np.array``
-    (callgrind counts). Anything ``struct`` refuses (a ragged row, a value that is no number)
-    goes to ``np.array``, which converts it or says why not.
-
-    >>> float_matrix([[1, 2.5], [float("nan"), 4.0]]).tolist()
-    [[1.0, 2.5], [nan, 4.0]]
-    """
-    if not rows:
-        return np.empty((0, 0), dtype=np.float64)
-    width = len(rows[0])
-    try:
-        packed = bytearray().join(itertools.starmap(_doubles(width).pack, rows))
-    except (struct.error, TypeError, OverflowError):
-        return np.array(rows, dtype=np.float64)
-    return np.frombuffer(packed, dtype=np.float64).reshape(len(rows), width)  # (writable)
-
-
-@functools.lru_cache(maxsize=512)
-def _doubles(count: int) -> struct.Struct:
-    """The packer of ``count`` native doubles (one per row width seen)."""
-    return struct.Struct(f"{count}d")
 
 
 def accepts_matrix(model: LoadedModel) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelpilot.matrix import float_matrix
 from modelpilot.models.signature import (
     MIN_ROWS_FOR_NO_NULLS,
     InputDomain,
@@ -20,7 +21,6 @@ from modelpilot.models.signature import (
 )
 from modelpilot.predictions.domain_fields import parse_domain_fields
 from modelpilot.serving.domain import flag_batch, flag_rows
-from modelpilot.serving.runtime import float_matrix
 
 EXAMPLE = pd.DataFrame({"age": [20, 60, 35], "income": [1.0, 3.0, 2.0], "plan": ["a", "b", "a"]})
 
