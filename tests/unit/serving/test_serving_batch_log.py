@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,18 @@ def test_a_batch_becomes_typed_columns_with_one_row_per_input_row() -> None:
     assert math.isnan(table.column("in.income").to_pylist()[1])
     assert table.column("out.prediction").to_pylist() == [60.0, 80.0, 100.0]
     assert table.column("version").to_pylist() == [1, 1, 1]
+
+
+def test_rows_the_compiled_decoder_packed_log_the_same_values_beside_checked_rows() -> None:
+    """A batch mixes both kinds when a request with its own id took the checked path."""
+    packed = Pending([struct.pack("2d", 30.0, 1.5)], None, RequestContext("r1", None, None), 0.0)
+    checked = Pending([[40, 2.5]], None, RequestContext("r2", None, None), 0.0)
+    for batch in ([packed, checked], [checked, packed], [packed, packed]):
+        output = BatchOutput(np.zeros(len(batch)), None)
+        table = log_batch(runtime(), batch, output, None).table()
+        expected = [30 if p is packed else 40 for p in batch]
+        assert table.column("in.age").to_pylist() == expected
+        assert table.column("in.income").to_pylist() == [1.5 if e == 30 else 2.5 for e in expected]
 
 
 def test_a_failed_batch_records_the_error_and_no_outputs() -> None:
