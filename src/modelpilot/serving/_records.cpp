@@ -3,7 +3,7 @@
 // Why compiled: for a one-record body of 20 columns, msgspec's typed decode, the record's
 // 20 float objects and their tuple, and packing them into the batch's matrix cost ~15,000
 // instructions a request on the data plane (callgrind, benchmarks/serving_plane_instructions.py);
-// reading the bytes once into the doubles the matrix is made of costs a fraction of that.
+// reading the bytes once into the doubles the matrix is made of saves ~9,400 of them.
 // No JSON library offers "records of known float columns into a float64 buffer".
 //
 // It only ever accepts, like records_decoder.py's msgspec decoder it stands in front of: any
